@@ -1,0 +1,318 @@
+//! Configuration for every Anchor process, layered in one fixed order:
+//! built-in defaults, then an optional TOML file, then the environment
+//! (`ANCHOR_*`, plus the conventional `DATABASE_URL`), then command-line flags.
+//! The result is validated once at start; an error names the setting that is
+//! wrong and where it came from.
+//!
+//! Secrets are [`SecretString`]s: `Debug` prints `[REDACTED]`, so a logged
+//! `Settings` never leaks them.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Environment variable naming the configuration file, when no `--config` is given.
+pub const CONFIG_FILE_ENV: &str = "ANCHOR_CONFIG";
+
+/// Every setting of an installation. Field names are the file keys; the
+/// environment variable is `ANCHOR_` + the name in upper case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address of the public HTTP listener (API and web). Port 0 picks a free port.
+    pub http_addr: SocketAddr,
+    /// Address of the Prometheus metrics listener, kept apart from the public
+    /// listener so metrics are never exposed by accident. Port 0 picks a free port.
+    pub metrics_addr: SocketAddr,
+    /// Local state: the private PostgreSQL cluster (when no database URL is
+    /// set), dev signing keys, the local object store.
+    pub data_dir: PathBuf,
+    /// PostgreSQL connection URL. Unset: `anchor` runs a private cluster in `data_dir`.
+    pub database_url: Option<SecretString>,
+    /// Upper bound of each process's connection pool.
+    pub database_max_connections: u32,
+    /// Where `initdb` and `pg_ctl` live, when not on the usual paths.
+    pub postgres_bin_dir: Option<PathBuf>,
+    /// `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// `tracing` filter directives, e.g. `info` or `info,anchor_store=debug`.
+    pub log_filter: String,
+    /// A request that takes longer is answered 503 `request_timeout`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// How many workspace schemas are migrated at once.
+    pub migration_concurrency: usize,
+}
+
+/// The defaults, written out so that `anchor dev` needs nothing configured.
+#[derive(Serialize)]
+struct Defaults {
+    http_addr: &'static str,
+    metrics_addr: &'static str,
+    data_dir: &'static str,
+    database_max_connections: u32,
+    log_format: LogFormat,
+    log_filter: &'static str,
+    request_timeout: &'static str,
+    body_limit_bytes: usize,
+    migration_concurrency: usize,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    http_addr: "127.0.0.1:8080",
+    metrics_addr: "127.0.0.1:0",
+    data_dir: ".anchor",
+    database_max_connections: 16,
+    log_format: LogFormat::Text,
+    log_filter: "info",
+    request_timeout: "30s",
+    body_limit_bytes: 1024 * 1024,
+    migration_concurrency: 8,
+};
+
+/// Keys read from `ANCHOR_*` variables. Other `ANCHOR_*` variables (test and
+/// benchmark knobs, `ANCHOR_CONFIG` itself) are not settings and are ignored.
+const SETTING_KEYS: &[&str] = &[
+    "http_addr",
+    "metrics_addr",
+    "data_dir",
+    "database_url",
+    "database_max_connections",
+    "postgres_bin_dir",
+    "log_format",
+    "log_filter",
+    "request_timeout",
+    "body_limit_bytes",
+    "migration_concurrency",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Values given on the command line; `None` leaves the lower layers in force.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration error: {0}")]
+    Parse(String),
+    #[error("configuration error: setting `{setting}` (ANCHOR_{env}): {reason}")]
+    Invalid { setting: &'static str, env: String, reason: String },
+}
+
+impl ConfigError {
+    fn invalid(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid { setting, env: setting.to_uppercase(), reason: reason.into() }
+    }
+}
+
+impl Settings {
+    /// Loads the layers in order. `file` is the `--config` flag; without it
+    /// `ANCHOR_CONFIG` is consulted; without either no file is read.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let env_file = std::env::var_os(CONFIG_FILE_ENV).map(PathBuf::from);
+        let file = file.map(Path::to_path_buf).or(env_file);
+        let mut figment = Figment::from(Serialized::defaults(DEFAULTS));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+            .merge(Env::prefixed("ANCHOR_").only(SETTING_KEYS))
+            .merge(Serialized::defaults(overrides));
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(e.into_iter().map(|e| describe(&e)).collect::<Vec<_>>().join("; ")))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
+            // The value itself is never echoed: it may carry a password.
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::invalid(
+                    "database_url",
+                    "must be a PostgreSQL URL starting with postgres:// or postgresql://",
+                ));
+            }
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            return Err(ConfigError::invalid("database_max_connections", "must be between 1 and 1000"));
+        }
+        if self.request_timeout < Duration::from_secs(1) || self.request_timeout > Duration::from_secs(600) {
+            return Err(ConfigError::invalid("request_timeout", "must be between 1s and 10m (e.g. \"30s\")"));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.body_limit_bytes) {
+            return Err(ConfigError::invalid("body_limit_bytes", "must be between 1024 and 67108864"));
+        }
+        if !(1..=64).contains(&self.migration_concurrency) {
+            return Err(ConfigError::invalid("migration_concurrency", "must be between 1 and 64"));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::invalid("data_dir", "must not be empty"));
+        }
+        if self.log_filter.trim().is_empty() {
+            return Err(ConfigError::invalid("log_filter", "must not be empty (e.g. \"info\")"));
+        }
+        Ok(())
+    }
+}
+
+/// One problem as "setting `key` (from SOURCE): what is wrong". The value
+/// is not repeated: it may be a secret.
+fn describe(error: &figment::Error) -> String {
+    let key = error.path.join(".").to_lowercase();
+    let source = match &error.metadata {
+        Some(meta) if meta.name.contains("environment") => {
+            if key == "database_url" && std::env::var_os("ANCHOR_DATABASE_URL").is_none() {
+                "DATABASE_URL".to_owned()
+            } else {
+                format!("ANCHOR_{}", key.to_uppercase())
+            }
+        }
+        Some(meta) => match &meta.source {
+            Some(figment::Source::File(path)) => format!("file {}", path.display()),
+            _ => meta.name.to_string(),
+        },
+        None => "defaults".to_owned(),
+    };
+    if key.is_empty() {
+        format!("{} (from {source})", error.kind)
+    } else {
+        format!("setting `{key}` (from {source}): {}", error.kind)
+    }
+}
+
+#[cfg(test)]
+// figment's `Jail` closures must return `figment::Error`, which is large.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load(jail_overrides: &Overrides) -> Result<Settings, ConfigError> {
+        Settings::load(None, jail_overrides)
+    }
+
+    #[test]
+    fn defaults_need_nothing_configured() {
+        Jail::expect_with(|_| {
+            let s = load(&Overrides::default()).expect("defaults are valid");
+            assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
+            assert_eq!(s.data_dir, PathBuf::from(".anchor"));
+            assert!(s.database_url.is_none());
+            assert_eq!(s.request_timeout, Duration::from_secs(30));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "anchor.toml",
+                "http_addr = \"127.0.0.1:1000\"\nlog_format = \"json\"\nbody_limit_bytes = 4096\n",
+            )?;
+            jail.set_env("ANCHOR_CONFIG", "anchor.toml");
+            jail.set_env("ANCHOR_HTTP_ADDR", "127.0.0.1:2000");
+            let s = load(&Overrides::default()).expect("valid");
+            assert_eq!(s.http_addr.port(), 2000, "env beats file");
+            assert_eq!(s.log_format, LogFormat::Json, "file beats defaults");
+            assert_eq!(s.body_limit_bytes, 4096);
+            let flags = Overrides { http_addr: Some("127.0.0.1:3000".parse().expect("addr")), ..Default::default() };
+            assert_eq!(load(&flags).expect("valid").http_addr.port(), 3000, "flags beat env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_url_comes_from_either_variable_and_is_redacted() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "postgres://u:hunter2@db/anchor");
+            let s = load(&Overrides::default()).expect("valid");
+            assert_eq!(
+                s.database_url.as_ref().map(|u| u.expose_secret().to_owned()).as_deref(),
+                Some("postgres://u:hunter2@db/anchor")
+            );
+            assert!(!format!("{s:?}").contains("hunter2"), "Debug must redact the URL");
+            jail.set_env("ANCHOR_DATABASE_URL", "postgres://other@db/anchor");
+            let s = load(&Overrides::default()).expect("valid");
+            assert!(s.database_url.expect("set").expose_secret().contains("other"), "ANCHOR_ wins");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ANCHOR_HTTP_ADDR", "not-an-address");
+            let err = load(&Overrides::default()).expect_err("invalid").to_string();
+            assert!(err.contains("http_addr") && err.contains("ANCHOR_HTTP_ADDR"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("ANCHOR_REQUEST_TIMEOUT", "0s");
+            let err = load(&Overrides::default()).expect_err("invalid").to_string();
+            assert!(err.contains("request_timeout") && err.contains("ANCHOR_REQUEST_TIMEOUT"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "mysql://root:s3cret@db");
+            let err = load(&Overrides::default()).expect_err("invalid").to_string();
+            assert!(err.contains("database_url") && !err.contains("s3cret"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused_but_other_anchor_variables_are_not_settings() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ANCHOR_TEST_DATABASE_URL", "postgres://x");
+            assert!(load(&Overrides::default()).is_ok());
+            jail.create_file("typo.toml", "htp_addr = \"127.0.0.1:1\"\n")?;
+            let err =
+                Settings::load(Some(Path::new("typo.toml")), &Overrides::default()).expect_err("typo").to_string();
+            assert!(err.contains("htp_addr"), "{err}");
+            Ok(())
+        });
+    }
+}
