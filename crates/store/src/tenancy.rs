@@ -1,0 +1,305 @@
+//! Workspaces as the database sees them.
+//!
+//! Each workspace owns schema `ws_<slug>` and a database role of its own
+//! (`<installation>_ws_<slug>`, NOLOGIN) that has privileges on that schema and
+//! nothing else: no access to other workspace schemas, none to `platform`.
+//! A [`WorkspaceTx`] is a transaction that switches to that role and schema
+//! with `set_config(..., is_local => true)`, the function form of `SET LOCAL`,
+//! so the switch ends with the transaction and never leaks to the next user of
+//! a pooled connection. Isolation therefore does not depend on every query
+//! being written correctly: a query naming another workspace's schema fails
+//! with SQLSTATE 42501 (insufficient_privilege).
+//!
+//! The role switch is a guard against mistakes, not a sandbox for hostile SQL:
+//! code inside a unit of work could `RESET ROLE`. Only our own code runs SQL.
+
+use std::sync::Arc;
+
+use anchor_domain::{WorkspaceName, WorkspaceSlug};
+use futures_util::{StreamExt, stream};
+use serde::Serialize;
+use sqlx::{PgConnection, Postgres, Row, Transaction, postgres::PgRow};
+use time::OffsetDateTime;
+
+use crate::{
+    Database, StoreError,
+    migrate::{self, Migration, Target, WORKSPACE_MIGRATIONS, quote_ident},
+};
+
+/// A registered workspace. Only the store makes these, from the registry, so
+/// holding one means the workspace exists with the schema and role named here.
+#[derive(Debug, Clone, Serialize)]
+pub struct Workspace {
+    #[serde(skip)]
+    id: i64,
+    slug: WorkspaceSlug,
+    name: String,
+    schema_name: String,
+    #[serde(skip)]
+    db_role: String,
+    schema_version: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl Workspace {
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+    pub fn slug(&self) -> &WorkspaceSlug {
+        &self.slug
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn schema_name(&self) -> &str {
+        &self.schema_name
+    }
+    /// The database role a unit of work of this workspace runs as.
+    pub fn db_role(&self) -> &str {
+        &self.db_role
+    }
+    /// The newest workspace migration applied to this workspace's schema.
+    pub fn schema_version(&self) -> i32 {
+        self.schema_version
+    }
+    pub fn created_at(&self) -> OffsetDateTime {
+        self.created_at
+    }
+
+    fn from_row(row: &PgRow) -> Result<Self, StoreError> {
+        let slug: String = row.try_get("slug")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            // The registry's CHECK constraint holds the same rule; a row that
+            // fails it was written by hand and is reported, not trusted.
+            slug: WorkspaceSlug::parse(&slug).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
+            name: row.try_get("name")?,
+            schema_name: row.try_get("schema_name")?,
+            db_role: row.try_get("db_role")?,
+            schema_version: row.try_get("schema_version")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::Workspace { id: self.id, schema: &self.schema_name, slug: self.slug.as_str() }
+    }
+}
+
+const SELECT_WORKSPACES: &str = "
+    SELECT w.id, w.slug, w.name, w.schema_name, w.db_role, w.created_at,
+           coalesce(max(m.version), 0) AS schema_version
+      FROM platform.workspaces w
+      LEFT JOIN platform.workspace_schema_migrations m ON m.workspace_id = w.id";
+
+/// Progress of a workspace migration run, reported after each workspace.
+#[derive(Debug, Clone)]
+pub struct MigrationProgress {
+    pub done: usize,
+    pub total: usize,
+    pub slug: WorkspaceSlug,
+    pub applied: u32,
+}
+
+/// Outcome of a workspace migration run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Workspaces that were behind when the run started.
+    pub behind: usize,
+    /// Migrations this run applied (another process may have applied the rest).
+    pub applied: u32,
+}
+
+impl Database {
+    /// Provisions a workspace in one transaction: registry row, schema, role,
+    /// grants, and every workspace migration. It exists completely or not at all.
+    #[tracing::instrument(skip(self, name), fields(workspace = %slug))]
+    pub async fn create_workspace(&self, slug: &WorkspaceSlug, name: &WorkspaceName) -> Result<Workspace, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let installation: String =
+            sqlx::query_scalar("SELECT id FROM platform.installation").fetch_one(&mut *tx).await?;
+        let schema = slug.schema_name();
+        let role = format!("{installation}_{schema}");
+        let inserted = sqlx::query(
+            "INSERT INTO platform.workspaces (slug, name, schema_name, db_role) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (slug) DO NOTHING
+             RETURNING id",
+        )
+        .bind(slug.as_str())
+        .bind(name.as_str())
+        .bind(&schema)
+        .bind(&role)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = inserted else {
+            return Err(StoreError::WorkspaceExists(slug.clone()));
+        };
+        let id: i64 = row.try_get("id")?;
+
+        let (s, r) = (quote_ident(&schema), quote_ident(&role));
+        let ddl = format!(
+            "CREATE SCHEMA {s};
+             CREATE ROLE {r} NOLOGIN NOINHERIT;
+             GRANT {r} TO CURRENT_USER;
+             GRANT USAGE ON SCHEMA {s} TO {r};
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r};
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT USAGE, SELECT ON SEQUENCES TO {r};
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT EXECUTE ON FUNCTIONS TO {r};"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(ddl)).execute(&mut *tx).await?;
+        let target = Target::Workspace { id, schema: &schema, slug: slug.as_str() };
+        migrate::apply_pending(&mut tx, target, WORKSPACE_MIGRATIONS).await?;
+        tx.commit().await?;
+        tracing::info!(schema = %schema, "workspace provisioned");
+        self.workspace(slug).await?.ok_or_else(|| StoreError::WorkspaceNotFound(slug.clone()))
+    }
+
+    /// Every workspace, by slug.
+    pub async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} GROUP BY w.id ORDER BY w.slug")))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(Workspace::from_row).collect()
+    }
+
+    /// The workspace with this slug, if registered.
+    pub async fn workspace(&self, slug: &WorkspaceSlug) -> Result<Option<Workspace>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id")))
+            .bind(slug.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(Workspace::from_row).transpose()
+    }
+
+    /// Opens a unit of work for `workspace`: a transaction running as the
+    /// workspace's role with `search_path` set to its schema.
+    pub async fn begin_workspace(&self, workspace: &Workspace) -> Result<WorkspaceTx, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("SELECT set_config('role', $1, true), set_config('search_path', $2, true)")
+            .bind(&workspace.db_role)
+            .bind(format!("{}, pg_temp", quote_ident(&workspace.schema_name)))
+            .execute(&mut *tx)
+            .await?;
+        Ok(WorkspaceTx { tx, workspace: workspace.clone() })
+    }
+
+    /// Brings every workspace schema to the newest workspace migration.
+    pub async fn migrate_workspaces(
+        &self,
+        concurrency: usize,
+        progress: impl Fn(MigrationProgress) + Send + Sync,
+    ) -> Result<MigrationReport, StoreError> {
+        self.migrate_workspaces_with(WORKSPACE_MIGRATIONS, concurrency, progress).await
+    }
+
+    /// [`Self::migrate_workspaces`] with an explicit migration set (benchmarks
+    /// and tests append migrations of their own).
+    pub async fn migrate_workspaces_with(
+        &self,
+        migrations: &[Migration],
+        concurrency: usize,
+        progress: impl Fn(MigrationProgress) + Send + Sync,
+    ) -> Result<MigrationReport, StoreError> {
+        self.check_workspace_checksums(migrations).await?;
+        let latest = migrate::latest(migrations);
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_WORKSPACES} GROUP BY w.id HAVING coalesce(max(m.version), 0) < $1 ORDER BY w.id"
+        )))
+        .bind(latest)
+        .fetch_all(self.pool())
+        .await?;
+        let behind: Vec<Workspace> = rows.iter().map(Workspace::from_row).collect::<Result<_, _>>()?;
+        let total = behind.len();
+        let migrations: Arc<[Migration]> = migrations.into();
+        let progress = &progress;
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let done = &done;
+        let mut results = stream::iter(behind)
+            .map(|workspace| {
+                let migrations = Arc::clone(&migrations);
+                async move {
+                    let mut tx = self.pool().begin().await?;
+                    let applied = migrate::apply_pending(&mut tx, workspace.target(), &migrations).await?;
+                    tx.commit().await?;
+                    let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    progress(MigrationProgress { done, total, slug: workspace.slug.clone(), applied });
+                    Ok::<u32, StoreError>(applied)
+                }
+            })
+            .buffer_unordered(concurrency.max(1));
+        let mut report = MigrationReport { behind: total, applied: 0 };
+        let mut first_error = None;
+        // Let every started workspace finish; report the first failure.
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(n) => report.applied += n,
+                Err(e) if first_error.is_none() => first_error = Some(e),
+                Err(e) => tracing::error!(error = %e, "workspace migration failed"),
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Refuses to run when any workspace has a migration this binary does not
+    /// know or whose text changed since it was applied.
+    async fn check_workspace_checksums(&self, migrations: &[Migration]) -> Result<(), StoreError> {
+        let versions: Vec<i32> = migrations.iter().map(|m| m.version).collect();
+        let checksums: Vec<Vec<u8>> = migrations.iter().map(Migration::checksum).collect();
+        let drift = sqlx::query(
+            "SELECT w.slug, m.version, m.name, e.version IS NULL AS unknown
+               FROM platform.workspace_schema_migrations m
+               JOIN platform.workspaces w ON w.id = m.workspace_id
+               LEFT JOIN unnest($1::int[], $2::bytea[]) AS e(version, checksum) ON e.version = m.version
+              WHERE e.version IS NULL OR e.checksum <> m.checksum
+              ORDER BY w.slug, m.version
+              LIMIT 1",
+        )
+        .bind(&versions)
+        .bind(&checksums)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = drift else { return Ok(()) };
+        let target = format!("workspace {}", row.try_get::<String, _>("slug")?);
+        let version: i32 = row.try_get("version")?;
+        if row.try_get::<bool, _>("unknown")? {
+            Err(StoreError::SchemaNewerThanBinary { target, applied: version, known: migrate::latest(migrations) })
+        } else {
+            Err(StoreError::ChecksumMismatch { target, version, name: row.try_get("name")? })
+        }
+    }
+}
+
+/// A workspace's unit of work: a transaction running as the workspace's own
+/// database role, with its schema first on the `search_path`. Dropping it
+/// without [`commit`](Self::commit) rolls back.
+#[derive(Debug)]
+pub struct WorkspaceTx {
+    tx: Transaction<'static, Postgres>,
+    workspace: Workspace,
+}
+
+impl WorkspaceTx {
+    pub fn workspace(&self) -> &Workspace {
+        &self.workspace
+    }
+
+    /// The connection, for queries against the workspace's own tables
+    /// (unqualified names resolve to its schema).
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
