@@ -1,0 +1,74 @@
+//! Anchor's API gateway and orchestration edge.
+//!
+//! [`run`] is the one way to start it: production's `anchor-gateway` binary,
+//! `anchor dev` and the integration tests all call it with a bound listener
+//! and a shutdown token.
+
+pub mod json;
+pub mod middleware;
+pub mod problem;
+mod routes;
+
+use std::time::Duration;
+
+use anchor_config::Settings;
+use anchor_store::Database;
+use axum::Router;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use routes::openapi;
+
+/// What the gateway needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+}
+
+impl Config {
+    /// The gateway's part of the installation's settings, with the database
+    /// URL resolved (from the settings or from the private dev cluster).
+    pub fn from_settings(settings: &Settings, database_url: SecretString) -> Self {
+        Self {
+            database_url,
+            database_max_connections: settings.database_max_connections,
+            request_timeout: settings.request_timeout,
+            body_limit_bytes: settings.body_limit_bytes,
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Database,
+}
+
+/// Builds the complete application: routes, OpenAPI document, fallbacks and
+/// the middleware stack. `extra` lets tests mount routes of their own under
+/// the same stack.
+pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) -> Router {
+    // Request metrics go to the process-wide recorder; make sure it exists.
+    anchor_observability::metrics_handle();
+    let (mut router, _) = routes::router();
+    if let Some(extra) = extra {
+        router = router.merge(extra);
+    }
+    let router = routes::finish(router).with_state(state);
+    middleware::apply(router, config.request_timeout, config.body_limit_bytes)
+}
+
+/// Serves until `shutdown` is cancelled, then finishes in-flight requests.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let db = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let app = app(&config, AppState { db: db.clone() }, None);
+    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    db.close().await;
+    tracing::info!("gateway stopped");
+    Ok(())
+}

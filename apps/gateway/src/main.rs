@@ -1,0 +1,30 @@
+//! `anchor-gateway`: the gateway role alone, as production runs it.
+
+use anchor_config::{Overrides, Settings};
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load(None, &Overrides::default())?;
+    anchor_observability::init_logging(settings.log_format, &settings.log_filter);
+    let database_url = settings.database_url.clone().context("DATABASE_URL (or ANCHOR_DATABASE_URL) must be set")?;
+    let listener = tokio::net::TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("bind {}", settings.http_addr))?;
+    let metrics = tokio::net::TcpListener::bind(settings.metrics_addr)
+        .await
+        .with_context(|| format!("bind {}", settings.metrics_addr))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+        }
+    });
+    let metrics = tokio::spawn(anchor_observability::serve_metrics(metrics, shutdown.clone()));
+    anchor_gateway::run(anchor_gateway::Config::from_settings(&settings, database_url), listener, shutdown).await?;
+    metrics.await??;
+    Ok(())
+}
