@@ -1,0 +1,109 @@
+//! `anchor dev`: every role of the platform in one process, under one
+//! shutdown token, with embedded defaults. Today the roles are the gateway
+//! and the metrics listener; the worker, agent node and mocks join here as
+//! they are built.
+
+use std::{future::Future, net::SocketAddr};
+
+use anchor_config::{Overrides, Settings};
+use anchor_store::Database;
+use anyhow::Context;
+use clap::Args;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{migrate_all, resolve_database};
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Public HTTP listener; port 0 picks a free port [env: ANCHOR_HTTP_ADDR] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Prometheus metrics listener; port 0 picks a free port [env: ANCHOR_METRICS_ADDR] [default: 127.0.0.1:0]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl DevArgs {
+    pub(crate) fn apply(&self, overrides: &mut Overrides) {
+        overrides.http_addr = self.http_addr;
+        overrides.metrics_addr = self.metrics_addr;
+    }
+}
+
+pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let resolved = resolve_database(&settings).await?;
+    if let Some((cluster, started)) = &resolved.cluster {
+        let how = match started {
+            crate::cluster::Started::Now => "started",
+            crate::cluster::Started::AlreadyRunning => "already running, reused",
+        };
+        println!("PostgreSQL: private cluster in {} ({how})", cluster.data_dir().join("postgres").display());
+    }
+    let result = serve(&settings, resolved.url.clone(), shutdown).await;
+    if let Some((cluster, _)) = &resolved.cluster {
+        cluster.stop().await.context("stop the private PostgreSQL cluster")?;
+        println!("PostgreSQL: private cluster stopped");
+    }
+    result
+}
+
+async fn serve(settings: &Settings, database_url: SecretString, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let db = Database::connect(&database_url, 4).await?;
+    migrate_all(&db, settings.migration_concurrency, false).await?;
+    db.close().await;
+
+    let listener = TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (setting http_addr, ANCHOR_HTTP_ADDR)", settings.http_addr))?;
+    let metrics_listener = TcpListener::bind(settings.metrics_addr).await.with_context(|| {
+        format!("cannot listen on {} (setting metrics_addr, ANCHOR_METRICS_ADDR)", settings.metrics_addr)
+    })?;
+    let addr = listener.local_addr()?;
+    println!("Anchor is running at http://{addr}");
+    println!("  readiness:  http://{addr}/readyz");
+    println!("  API:        http://{addr}/api/v1/openapi.json");
+    println!("  metrics:    http://{}/metrics", metrics_listener.local_addr()?);
+    println!("  state:      {}", settings.data_dir.display());
+    println!("Press Ctrl-C to stop.");
+
+    let gateway_config = anchor_gateway::Config::from_settings(settings, database_url);
+    let (gateway, metrics) = tokio::join!(
+        role("gateway", &shutdown, anchor_gateway::run(gateway_config, listener, shutdown.clone())),
+        role("metrics", &shutdown, async {
+            anchor_observability::serve_metrics(metrics_listener, shutdown.clone()).await.map_err(anyhow::Error::from)
+        }),
+    );
+    gateway.and(metrics)
+}
+
+/// Runs one role; when it ends, for whatever reason, the others stop too.
+async fn role(
+    name: &str,
+    shutdown: &CancellationToken,
+    task: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let result = task.await;
+    shutdown.cancel();
+    result.with_context(|| format!("{name} failed"))
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+        () = shutdown.cancelled() => return,
+    }
+    eprintln!("stopping...");
+    shutdown.cancel();
+}

@@ -1,0 +1,222 @@
+//! The `anchor` binary as operators use it.
+
+use std::{
+    io::{BufRead, BufReader},
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use anchor_testkit::TestDatabase;
+use secrecy::ExposeSecret;
+
+fn anchor() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_anchor"));
+    for var in ["DATABASE_URL", "ANCHOR_DATABASE_URL", "ANCHOR_DATA_DIR", "ANCHOR_HTTP_ADDR", "ANCHOR_CONFIG"] {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A data directory the `postgres` OS user can enter (tempdirs are 0700).
+fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("anchor-cli-").tempdir_in("/var/tmp").expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+/// Starts `anchor dev` and waits for the line that announces its URL.
+fn start_dev(data: &Path) -> (Child, String) {
+    let mut child = anchor()
+        .args(["dev", "--http-addr", "127.0.0.1:0"])
+        .env("ANCHOR_DATA_DIR", data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn anchor dev");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut transcript = String::new();
+    loop {
+        let Some(Ok(line)) = lines.next() else {
+            let status = child.wait().expect("wait");
+            panic!("anchor dev exited ({status}) before printing its URL:\n{transcript}");
+        };
+        transcript.push_str(&line);
+        transcript.push('\n');
+        if let Some(url) = line.strip_prefix("Anchor is running at ") {
+            let url = url.trim().to_owned();
+            // Keep draining stdout so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            assert!(transcript.contains("PostgreSQL: private cluster"), "{transcript}");
+            return (child, url);
+        }
+    }
+}
+
+fn interrupt_and_wait(mut child: Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "anchor dev exits cleanly on Ctrl-C: {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "anchor dev did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a PostgreSQL server runs on this data directory.
+fn postgres_running(data: &Path) -> bool {
+    let pid_file = data.join("postgres/data/postmaster.pid");
+    let Ok(contents) = std::fs::read_to_string(pid_file) else { return false };
+    let pid: i32 = contents.lines().next().and_then(|l| l.trim().parse().ok()).expect("pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+async fn get(url: &str) -> reqwest::StatusCode {
+    reqwest::get(url).await.expect("request").status()
+}
+
+#[tokio::test]
+async fn dev_runs_the_platform_on_a_private_cluster_and_stops_it() {
+    let data = data_dir();
+
+    let (dev, url) = start_dev(data.path());
+    assert_eq!(get(&format!("{url}/readyz")).await, 200);
+    assert!(postgres_running(data.path()));
+
+    // Beside a running `anchor dev`, with no setup: the same data directory.
+    let out = anchor()
+        .args(["workspace", "create", "acme", "--name", "Acme Corp"])
+        .env("ANCHOR_DATA_DIR", data.path())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(postgres_running(data.path()), "the CLI leaves the cluster it did not start running");
+
+    interrupt_and_wait(dev);
+    assert!(!postgres_running(data.path()), "Ctrl-C stops the private cluster");
+
+    // A second start reuses the data.
+    let (dev, url) = start_dev(data.path());
+    assert_eq!(get(&format!("{url}/readyz")).await, 200);
+    let out = anchor().args(["workspace", "list"]).env("ANCHOR_DATA_DIR", data.path()).output().expect("run");
+    assert!(stdout(&out).contains("acme") && stdout(&out).contains("Acme Corp"), "{}", stdout(&out));
+    interrupt_and_wait(dev);
+    assert!(!postgres_running(data.path()));
+
+    // A command that had to start the cluster stops it again.
+    let out = anchor().args(["workspace", "list"]).env("ANCHOR_DATA_DIR", data.path()).output().expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!postgres_running(data.path()));
+}
+
+#[tokio::test]
+async fn workspace_commands_against_a_configured_database() {
+    let db = TestDatabase::empty().await;
+    let run = |args: &[&str]| anchor().args(args).env("DATABASE_URL", db.url().expose_secret()).output().expect("run");
+
+    let out = run(&["workspace", "create", "acme", "--name", "Acme Corp"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "created workspace acme (Acme Corp) with schema ws_acme");
+
+    let out = run(&["workspace", "list"]);
+    let listing = stdout(&out);
+    assert!(listing.lines().any(|l| l.starts_with("acme") && l.contains("Acme Corp")), "{listing}");
+
+    let out = run(&["workspace", "create", "acme", "--name", "Acme Corp"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "error: workspace \"acme\" already exists\n", "one line, no stack trace");
+
+    let out = run(&["workspace", "create", "Bad_Slug"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("Bad_Slug") && err.contains("lowercase letters a-z, digits and hyphens"), "{err}");
+
+    let out = run(&["workspace", "create", "admin"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("reserved"), "{}", stderr(&out));
+
+    let out = run(&["workspace", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(list[0]["slug"], "acme");
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn two_migrate_processes_at_once_both_succeed() {
+    let db = TestDatabase::empty().await;
+    let url = db.url().expose_secret().to_owned();
+    for slug in ["one", "two", "three"] {
+        let out = anchor().args(["workspace", "create", slug]).env("DATABASE_URL", &url).output().expect("run");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let spawn = || {
+        anchor()
+            .arg("migrate")
+            .env("DATABASE_URL", &url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("platform schema: 0 migration(s) applied; workspaces: 0 behind"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    db.drop_now().await;
+}
+
+#[test]
+fn bad_settings_are_named() {
+    let out = anchor().args(["dev"]).env("ANCHOR_HTTP_ADDR", "localhost-ish").output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("http_addr") && err.contains("ANCHOR_HTTP_ADDR"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let out = anchor().args(["migrate"]).env("DATABASE_URL", "mysql://root:pw@localhost/x").output().expect("run");
+    assert!(stderr(&out).contains("database_url") && !stderr(&out).contains("pw@"), "{}", stderr(&out));
+
+    let data = data_dir();
+    let out = anchor()
+        .args(["workspace", "list"])
+        .env("ANCHOR_DATA_DIR", data.path())
+        .env("ANCHOR_POSTGRES_BIN_DIR", "/nonexistent/bin")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("ANCHOR_POSTGRES_BIN_DIR"), "{}", stderr(&out));
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["dev", "--help"],
+        &["migrate", "--help"],
+        &["workspace", "--help"],
+        &["workspace", "create", "--help"],
+        &["workspace", "list", "--help"],
+    ] {
+        let out = anchor().args(args).output().expect("run");
+        assert!(out.status.success() && stdout(&out).contains("Usage:"), "{args:?}");
+    }
+}
