@@ -4,6 +4,8 @@
 //! (a [`WorkspaceSlug`] cannot hold an invalid slug), so later layers never
 //! re-check them.
 
+pub mod role;
 pub mod workspace;
 
+pub use role::{Role, RoleError};
 pub use workspace::{SlugError, WorkspaceName, WorkspaceSlug};
