@@ -53,6 +53,44 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// How many workspace schemas are migrated at once.
     pub migration_concurrency: usize,
+    /// Trust tokens from the built-in dev issuer (key in `data_dir`). Turn off
+    /// in production, where tokens come from the external `issuers`.
+    pub dev_issuer: bool,
+    /// External OIDC issuers whose access tokens are accepted.
+    #[serde(default)]
+    pub issuers: Vec<IssuerSettings>,
+}
+
+/// An external OIDC issuer (Keycloak, Entra ID, Okta, Zitadel ...).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    /// Exactly the `iss` claim of its tokens.
+    pub issuer: String,
+    /// Where its signing keys are published. Pinned: keys come from here only.
+    pub jwks_uri: String,
+    /// The `aud` its access tokens carry for Anchor.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// Accepted JWT `typ` header values. RFC 9068 access tokens are `at+jwt`;
+    /// add `JWT` only for a provider that cannot issue RFC 9068 tokens.
+    #[serde(default = "default_token_types")]
+    pub token_types: Vec<String>,
+    /// Longest accepted token lifetime (`exp` - `iat`).
+    #[serde(default = "default_max_lifetime", with = "humantime_serde")]
+    pub max_lifetime: Duration,
+}
+
+fn default_audience() -> String {
+    "anchor".to_owned()
+}
+
+fn default_token_types() -> Vec<String> {
+    vec!["at+jwt".to_owned()]
+}
+
+fn default_max_lifetime() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 
 /// The defaults, written out so that `anchor dev` needs nothing configured.
@@ -67,6 +105,7 @@ struct Defaults {
     request_timeout: &'static str,
     body_limit_bytes: usize,
     migration_concurrency: usize,
+    dev_issuer: bool,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -79,6 +118,7 @@ const DEFAULTS: Defaults = Defaults {
     request_timeout: "30s",
     body_limit_bytes: 1024 * 1024,
     migration_concurrency: 8,
+    dev_issuer: true,
 };
 
 /// Keys read from `ANCHOR_*` variables. Other `ANCHOR_*` variables (test and
@@ -95,6 +135,8 @@ const SETTING_KEYS: &[&str] = &[
     "request_timeout",
     "body_limit_bytes",
     "migration_concurrency",
+    "dev_issuer",
+    "issuers",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -189,6 +231,28 @@ impl Settings {
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid("data_dir", "must not be empty"));
+        }
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            let jwks = issuer.jwks_uri.as_str();
+            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|p| jwks.strip_prefix(p).is_some_and(|rest| rest.starts_with([':', '/'])));
+            if !(jwks.starts_with("https://") || loopback) {
+                return Err(ConfigError::invalid(
+                    "issuers",
+                    format!(
+                        "issuer #{} ({}): jwks_uri must use https (plain http only on loopback)",
+                        i + 1,
+                        issuer.issuer
+                    ),
+                ));
+            }
+            if issuer.issuer.trim().is_empty() || issuer.token_types.is_empty() || issuer.audience.is_empty() {
+                return Err(ConfigError::invalid(
+                    "issuers",
+                    format!("issuer #{}: issuer, audience and token_types must not be empty", i + 1),
+                ));
+            }
         }
         if self.log_filter.trim().is_empty() {
             return Err(ConfigError::invalid("log_filter", "must not be empty (e.g. \"info\")"));
@@ -299,6 +363,24 @@ mod tests {
             jail.set_env("DATABASE_URL", "mysql://root:s3cret@db");
             let err = load(&Overrides::default()).expect_err("invalid").to_string();
             assert!(err.contains("database_url") && !err.contains("s3cret"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn external_issuers_from_file_and_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "anchor.toml",
+                "[[issuers]]\nissuer = \"https://id.example.com/realms/msp\"\njwks_uri = \"https://id.example.com/realms/msp/certs\"\n",
+            )?;
+            let s = Settings::load(Some(Path::new("anchor.toml")), &Overrides::default()).expect("valid");
+            assert_eq!(s.issuers.len(), 1);
+            assert_eq!(s.issuers[0].audience, "anchor");
+            assert_eq!(s.issuers[0].token_types, ["at+jwt"]);
+            jail.set_env("ANCHOR_ISSUERS", "[{issuer=\"https://x\", jwks_uri=\"http://10.0.0.1/jwks\"}]");
+            let err = load(&Overrides::default()).expect_err("plain http off loopback").to_string();
+            assert!(err.contains("issuers") && err.contains("https"), "{err}");
             Ok(())
         });
     }
