@@ -7,6 +7,7 @@
 //!   of its own) and opens a workspace's unit of work, a transaction that runs
 //!   as that role: the database itself refuses cross-workspace access.
 
+pub mod access;
 pub mod migrate;
 pub mod tenancy;
 

@@ -37,8 +37,10 @@ impl Migration {
 }
 
 /// Migrations of the `platform` schema.
-pub static PLATFORM_MIGRATIONS: &[Migration] =
-    &[Migration::new(1, "platform", include_str!("../migrations/platform/0001_platform.sql"))];
+pub static PLATFORM_MIGRATIONS: &[Migration] = &[
+    Migration::new(1, "platform", include_str!("../migrations/platform/0001_platform.sql")),
+    Migration::new(2, "access", include_str!("../migrations/platform/0002_access.sql")),
+];
 
 /// Migrations of every workspace schema.
 pub static WORKSPACE_MIGRATIONS: &[Migration] =

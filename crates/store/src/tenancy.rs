@@ -67,7 +67,7 @@ impl Workspace {
         self.created_at
     }
 
-    fn from_row(row: &PgRow) -> Result<Self, StoreError> {
+    pub(crate) fn from_row(row: &PgRow) -> Result<Self, StoreError> {
         let slug: String = row.try_get("slug")?;
         Ok(Self {
             id: row.try_get("id")?,
@@ -87,7 +87,7 @@ impl Workspace {
     }
 }
 
-const SELECT_WORKSPACES: &str = "
+pub(crate) const SELECT_WORKSPACES: &str = "
     SELECT w.id, w.slug, w.name, w.schema_name, w.db_role, w.created_at,
            coalesce(max(m.version), 0) AS schema_version
       FROM platform.workspaces w

@@ -12,6 +12,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::OnceCell;
 
+/// An HTTP client for tests. reqwest is built without a bundled TLS provider
+/// (Anchor uses ring), so one is installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// Databases left behind by crashed or failed tests are dropped after this long.
 const STALE_AFTER_SECS: u64 = 2 * 60 * 60;

@@ -1,0 +1,466 @@
+//! The platform's record of who may do what: subjects, workspace memberships,
+//! platform roles, and the access audit log.
+//!
+//! Authorization reads these on every request (no cache), so a removed
+//! membership or a changed role takes effect on the very next request.
+
+use anchor_domain::{Role, WorkspaceSlug};
+use serde::Serialize;
+use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
+
+use crate::{Database, StoreError, Workspace, tenancy::SELECT_WORKSPACES};
+
+/// One identity at one issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubjectRef<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+}
+
+/// A subject's membership of a workspace.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Member {
+    pub subject: String,
+    pub issuer: String,
+    pub role: Role,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// What the platform store says about a caller and one workspace slug.
+#[derive(Debug, Clone)]
+pub struct WorkspaceAccess {
+    /// `None` when no workspace has this slug.
+    pub workspace: Option<Workspace>,
+    /// The caller's membership role there, if any.
+    pub role: Option<Role>,
+}
+
+/// Who did something and under which request, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditContext {
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// One access decision worth keeping.
+#[derive(Debug, Clone)]
+pub struct AccessEvent<'a> {
+    pub context: &'a AuditContext,
+    pub workspace: Option<&'a str>,
+    pub action: &'a str,
+    pub outcome: Outcome,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// A stored access event.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessRecord {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub workspace: Option<String>,
+    pub action: String,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// Filters for reading the audit log; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct AccessFilter {
+    pub workspace: Option<String>,
+    pub subject: Option<String>,
+    pub action: Option<String>,
+    /// Return events older than this id (the previous page's last id).
+    pub before_id: Option<i64>,
+}
+
+fn role_of(raw: &str) -> Result<Role, StoreError> {
+    Role::parse(raw).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+impl Database {
+    /// The subject's id, creating the subject on first sight. `last_seen_at`
+    /// is written at most every five minutes, so this is a read on most calls.
+    pub async fn touch_subject(&self, who: SubjectRef<'_>) -> Result<i64, StoreError> {
+        // The insert's RETURNING is empty when the row exists and was seen
+        // recently; the second branch then reads the existing id.
+        Ok(sqlx::query_scalar(
+            "WITH touched AS (
+                 INSERT INTO platform.subjects AS s (issuer, subject, last_seen_at) VALUES ($1, $2, now())
+                 ON CONFLICT (issuer, subject) DO UPDATE SET last_seen_at = now()
+                   WHERE s.last_seen_at IS NULL OR s.last_seen_at < now() - interval '5 minutes'
+                 RETURNING id)
+             SELECT id FROM touched
+             UNION ALL
+             SELECT id FROM platform.subjects WHERE issuer = $1 AND subject = $2
+             LIMIT 1",
+        )
+        .bind(who.issuer)
+        .bind(who.subject)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// The subject's platform roles.
+    pub async fn platform_roles(&self, who: SubjectRef<'_>) -> Result<Vec<Role>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT r.role FROM platform.platform_roles r JOIN platform.subjects s ON s.id = r.subject_id
+              WHERE s.issuer = $1 AND s.subject = $2 ORDER BY r.role",
+        )
+        .bind(who.issuer)
+        .bind(who.subject)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| role_of(r)).collect()
+    }
+
+    /// Grants a platform role, creating the subject if needed.
+    pub async fn grant_platform_role(
+        &self,
+        who: SubjectRef<'_>,
+        role: Role,
+        audit: &AuditContext,
+    ) -> Result<(), StoreError> {
+        if role.is_workspace_role() {
+            return Err(StoreError::Database(sqlx::Error::Protocol(format!("{role} is not a platform role"))));
+        }
+        let mut tx = self.pool().begin().await?;
+        let id = subject_id(&mut tx, who).await?;
+        sqlx::query("INSERT INTO platform.platform_roles (subject_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let detail = serde_json::json!({"target_issuer": who.issuer, "target_subject": who.subject, "role": role});
+        insert_event(
+            &mut tx,
+            &AccessEvent {
+                context: audit,
+                workspace: None,
+                action: "platform_role.grant",
+                outcome: Outcome::Success,
+                detail,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The workspace with this slug and the subject's role in it, in one query.
+    pub async fn workspace_access(
+        &self,
+        slug: &WorkspaceSlug,
+        who: SubjectRef<'_>,
+    ) -> Result<WorkspaceAccess, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT q.*, (SELECT m.role FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
+                           WHERE m.workspace_id = q.id AND s.issuer = $2 AND s.subject = $3) AS member_role
+               FROM ({SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id) q"
+        )))
+        .bind(slug.as_str())
+        .bind(who.issuer)
+        .bind(who.subject)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(WorkspaceAccess { workspace: None, role: None }) };
+        let role: Option<String> = row.try_get("member_role")?;
+        Ok(WorkspaceAccess {
+            workspace: Some(Workspace::from_row(&row)?),
+            role: role.as_deref().map(role_of).transpose()?,
+        })
+    }
+
+    /// Workspaces the subject is a member of, with its role, by slug after `after`.
+    pub async fn workspaces_of(
+        &self,
+        who: SubjectRef<'_>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(Workspace, Option<Role>)>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT q.*, m.role AS member_role
+               FROM ({SELECT_WORKSPACES} GROUP BY w.id) q
+               JOIN platform.memberships m ON m.workspace_id = q.id
+               JOIN platform.subjects s ON s.id = m.subject_id AND s.issuer = $1 AND s.subject = $2
+              WHERE $3::text IS NULL OR q.slug > $3
+              ORDER BY q.slug LIMIT $4"
+        )))
+        .bind(who.issuer)
+        .bind(who.subject)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let role: String = row.try_get("member_role")?;
+                Ok((Workspace::from_row(row)?, Some(role_of(&role)?)))
+            })
+            .collect()
+    }
+
+    /// Every workspace (platform administration), with the subject's role where it is a member.
+    pub async fn all_workspaces_for(
+        &self,
+        who: SubjectRef<'_>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(Workspace, Option<Role>)>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT q.*, (SELECT m.role FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
+                           WHERE m.workspace_id = q.id AND s.issuer = $1 AND s.subject = $2) AS member_role
+               FROM ({SELECT_WORKSPACES} GROUP BY w.id) q
+              WHERE $3::text IS NULL OR q.slug > $3
+              ORDER BY q.slug LIMIT $4"
+        )))
+        .bind(who.issuer)
+        .bind(who.subject)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let role: Option<String> = row.try_get("member_role")?;
+                Ok((Workspace::from_row(row)?, role.as_deref().map(role_of).transpose()?))
+            })
+            .collect()
+    }
+
+    /// Members of a workspace, ordered by (issuer, subject), after a cursor.
+    pub async fn members(
+        &self,
+        workspace: &Workspace,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Member>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.issuer, s.subject, m.role, m.created_at, m.updated_at
+               FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
+              WHERE m.workspace_id = $1 AND ($2::text IS NULL OR (s.issuer, s.subject) > ($2, $3))
+              ORDER BY s.issuer, s.subject LIMIT $4",
+        )
+        .bind(workspace.id())
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(member_from_row).collect()
+    }
+
+    pub async fn member(&self, workspace: &Workspace, who: SubjectRef<'_>) -> Result<Option<Member>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.issuer, s.subject, m.role, m.created_at, m.updated_at
+               FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
+              WHERE m.workspace_id = $1 AND s.issuer = $2 AND s.subject = $3",
+        )
+        .bind(workspace.id())
+        .bind(who.issuer)
+        .bind(who.subject)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(member_from_row).transpose()
+    }
+
+    /// Adds the subject to the workspace or changes its role; audited in the
+    /// same transaction. Returns the membership and whether it is new.
+    pub async fn set_member(
+        &self,
+        workspace: &Workspace,
+        who: SubjectRef<'_>,
+        role: Role,
+        audit: &AuditContext,
+    ) -> Result<(Member, bool), StoreError> {
+        if !role.is_workspace_role() {
+            return Err(StoreError::Database(sqlx::Error::Protocol(format!("{role} is not a workspace role"))));
+        }
+        let mut tx = self.pool().begin().await?;
+        let id = subject_id(&mut tx, who).await?;
+        let previous: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM platform.memberships WHERE workspace_id = $1 AND subject_id = $2 FOR UPDATE",
+        )
+        .bind(workspace.id())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let row = sqlx::query(
+            "INSERT INTO platform.memberships (workspace_id, subject_id, role) VALUES ($1, $2, $3)
+             ON CONFLICT (workspace_id, subject_id) DO UPDATE SET role = EXCLUDED.role,
+               updated_at = CASE WHEN platform.memberships.role = EXCLUDED.role
+                                 THEN platform.memberships.updated_at ELSE now() END
+             RETURNING $4::text AS issuer, $5::text AS subject, role, created_at, updated_at",
+        )
+        .bind(workspace.id())
+        .bind(id)
+        .bind(role.as_str())
+        .bind(who.issuer)
+        .bind(who.subject)
+        .fetch_one(&mut *tx)
+        .await?;
+        let detail = serde_json::json!({
+            "target_issuer": who.issuer, "target_subject": who.subject,
+            "role": role, "previous_role": previous,
+        });
+        let workspace_slug = workspace.slug().as_str();
+        insert_event(
+            &mut tx,
+            &AccessEvent {
+                context: audit,
+                workspace: Some(workspace_slug),
+                action: "membership.set",
+                outcome: Outcome::Success,
+                detail,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((member_from_row(&row)?, previous.is_none()))
+    }
+
+    /// Removes the subject from the workspace; audited. False when it was not a member.
+    pub async fn remove_member(
+        &self,
+        workspace: &Workspace,
+        who: SubjectRef<'_>,
+        audit: &AuditContext,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let removed: Option<String> = sqlx::query_scalar(
+            "DELETE FROM platform.memberships m USING platform.subjects s
+              WHERE m.subject_id = s.id AND m.workspace_id = $1 AND s.issuer = $2 AND s.subject = $3
+             RETURNING m.role",
+        )
+        .bind(workspace.id())
+        .bind(who.issuer)
+        .bind(who.subject)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(role) = &removed {
+            let detail =
+                serde_json::json!({"target_issuer": who.issuer, "target_subject": who.subject, "previous_role": role});
+            let workspace_slug = workspace.slug().as_str();
+            insert_event(
+                &mut tx,
+                &AccessEvent {
+                    context: audit,
+                    workspace: Some(workspace_slug),
+                    action: "membership.remove",
+                    outcome: Outcome::Success,
+                    detail,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed.is_some())
+    }
+
+    /// Appends one event to the access audit log.
+    pub async fn record_access(&self, event: &AccessEvent<'_>) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        insert_event(&mut conn, event).await
+    }
+
+    /// Audit events, newest first.
+    pub async fn access_events(&self, filter: &AccessFilter, limit: i64) -> Result<Vec<AccessRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, occurred_at, issuer, subject, workspace, action, outcome, request_id, detail
+               FROM platform.access_audit
+              WHERE ($1::text IS NULL OR workspace = $1)
+                AND ($2::text IS NULL OR subject = $2)
+                AND ($3::text IS NULL OR action = $3)
+                AND ($4::bigint IS NULL OR id < $4)
+              ORDER BY id DESC LIMIT $5",
+        )
+        .bind(&filter.workspace)
+        .bind(&filter.subject)
+        .bind(&filter.action)
+        .bind(filter.before_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AccessRecord {
+                    id: r.try_get("id")?,
+                    occurred_at: r.try_get("occurred_at")?,
+                    issuer: r.try_get("issuer")?,
+                    subject: r.try_get("subject")?,
+                    workspace: r.try_get("workspace")?,
+                    action: r.try_get("action")?,
+                    outcome: r.try_get("outcome")?,
+                    request_id: r.try_get("request_id")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn subject_id(conn: &mut PgConnection, who: SubjectRef<'_>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO platform.subjects (issuer, subject) VALUES ($1, $2)
+         ON CONFLICT (issuer, subject) DO UPDATE SET issuer = EXCLUDED.issuer
+         RETURNING id",
+    )
+    .bind(who.issuer)
+    .bind(who.subject)
+    .fetch_one(conn)
+    .await?)
+}
+
+async fn insert_event(conn: &mut PgConnection, event: &AccessEvent<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO platform.access_audit (issuer, subject, workspace, action, outcome, request_id, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&event.context.issuer)
+    .bind(&event.context.subject)
+    .bind(event.workspace)
+    .bind(event.action)
+    .bind(event.outcome.as_str())
+    .bind(&event.context.request_id)
+    .bind(&event.detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn member_from_row(row: &sqlx::postgres::PgRow) -> Result<Member, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(Member {
+        issuer: row.try_get("issuer")?,
+        subject: row.try_get("subject")?,
+        role: role_of(&role)?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
