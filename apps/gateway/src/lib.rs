@@ -4,14 +4,17 @@
 //! `anchor dev` and the integration tests all call it with a bound listener
 //! and a shutdown token.
 
+pub mod auth;
 pub mod json;
 pub mod middleware;
+pub mod pagination;
 pub mod problem;
 mod routes;
 
-use std::time::Duration;
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use anchor_config::Settings;
+use anchor_auth::{DevIssuer, TokenVerifier};
+use anchor_config::{IssuerSettings, Settings};
 use anchor_store::Database;
 use axum::Router;
 use secrecy::SecretString;
@@ -27,6 +30,12 @@ pub struct Config {
     pub database_max_connections: u32,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    /// Where the dev issuer's key lives.
+    pub data_dir: PathBuf,
+    /// Trust (and publish the keys of) the built-in dev issuer.
+    pub dev_issuer: bool,
+    /// External OIDC issuers.
+    pub issuers: Vec<IssuerSettings>,
 }
 
 impl Config {
@@ -38,7 +47,18 @@ impl Config {
             database_max_connections: settings.database_max_connections,
             request_timeout: settings.request_timeout,
             body_limit_bytes: settings.body_limit_bytes,
+            data_dir: settings.data_dir.clone(),
+            dev_issuer: settings.dev_issuer,
+            issuers: settings.issuers.clone(),
         }
+    }
+
+    /// The identity setup this configuration describes.
+    pub fn auth_state(&self) -> anyhow::Result<AuthState> {
+        let dev_issuer = if self.dev_issuer { Some(DevIssuer::load_or_create(&self.data_dir)?) } else { None };
+        let verifier = TokenVerifier::new(dev_issuer.as_ref(), &self.issuers);
+        let default_issuer = verifier.issuers().next().map(str::to_owned);
+        Ok(AuthState { verifier, dev_issuer, default_issuer })
     }
 }
 
@@ -46,7 +66,10 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Database,
+    pub auth: Arc<AuthState>,
 }
+
+pub use auth::AuthState;
 
 /// Builds the complete application: routes, OpenAPI document, fallbacks and
 /// the middleware stack. `extra` lets tests mount routes of their own under
@@ -65,7 +88,8 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
 /// Serves until `shutdown` is cancelled, then finishes in-flight requests.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = Database::connect(&config.database_url, config.database_max_connections).await?;
-    let app = app(&config, AppState { db: db.clone() }, None);
+    let auth = Arc::new(config.auth_state()?);
+    let app = app(&config, AppState { db: db.clone(), auth }, None);
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     db.close().await;

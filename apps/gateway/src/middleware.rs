@@ -7,7 +7,8 @@
 //! 4. problem normaliser: any 4xx/5xx without a problem body gets one;
 //! 5. panic catcher: a panicking handler answers 500, the process lives;
 //! 6. timeout: a request still running after `request_timeout` answers 504;
-//! 7. body limits: declared or streamed bodies over the limit answer 413.
+//! 7. body limits: declared or streamed bodies over the limit answer 413;
+//! 8. authorization decision: `/api/v1` routes that made none fail closed.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,7 @@ pub struct RequestId(pub HeaderValue);
 
 pub fn apply(router: Router, request_timeout: Duration, body_limit: usize) -> Router {
     router
+        .layer(middleware::from_fn(crate::auth::require_decision))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(middleware::from_fn(move |req, next| timeout(request_timeout, req, next)))

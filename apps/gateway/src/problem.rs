@@ -15,9 +15,15 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// An error answer. Boxed, so that `Result<T, Problem>` stays small on the
+/// happy path; the document itself is [`ProblemDocument`].
+#[derive(Debug, Clone)]
+pub struct Problem(Box<ProblemDocument>);
+
 /// An RFC 9457 problem document, with Anchor's machine-readable `code`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Problem {
+#[schema(as = Problem)]
+pub struct ProblemDocument {
     /// A URI naming the problem type: `urn:anchor:problem:<code>`.
     #[serde(rename = "type")]
     #[schema(example = "urn:anchor:problem:not_found")]
@@ -39,6 +45,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub checks: Option<serde_json::Value>,
+    /// Sent as the `WWW-Authenticate` header of a 401, not in the body.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub www_authenticate: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -50,7 +60,7 @@ pub struct FieldError {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ProblemDocument {
             type_uri: format!("urn:anchor:problem:{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
@@ -58,21 +68,59 @@ impl Problem {
             code: code.to_owned(),
             errors: Vec::new(),
             checks: None,
-        }
+            www_authenticate: None,
+        }))
+    }
+
+    /// The document, for reading.
+    pub fn document(&self) -> &ProblemDocument {
+        &self.0
+    }
+
+    /// 401 with an RFC 6750 challenge. `error` is `None` when no token was sent.
+    pub fn unauthorized(code: &str, detail: impl Into<String>, error: Option<&str>) -> Self {
+        let detail = detail.into();
+        let mut problem = Self::new(StatusCode::UNAUTHORIZED, code, detail.clone());
+        problem.0.www_authenticate = Some(match error {
+            None => "Bearer realm=\"anchor\"".to_owned(),
+            Some(error) => format!(
+                "Bearer realm=\"anchor\", error=\"{error}\", error_description=\"{}\"",
+                detail.replace(['"', '\\'], "")
+            ),
+        });
+        problem
+    }
+
+    pub fn workspace_forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "workspace_forbidden",
+            "you are not a member of this workspace, or it does not exist",
+        )
+    }
+
+    pub fn permission_denied(permission: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission_denied", format!("your role does not grant {permission}"))
+    }
+
+    pub fn unprocessable(code: &str, path: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.clone())
+            .with_errors(vec![FieldError { path: path.to_owned(), message }])
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
-        self.errors = errors;
+        self.0.errors = errors;
         self
     }
 
     pub fn with_checks(mut self, checks: serde_json::Value) -> Self {
-        self.checks = Some(checks);
+        self.0.checks = Some(checks);
         self
     }
 
     pub fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -114,8 +162,12 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut response = (status, Json(self)).into_response();
+        let challenge = self.0.www_authenticate.clone();
+        let mut response = (status, Json(self.0)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
         response
     }
 }

@@ -7,7 +7,10 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::{AppState, problem::Problem};
+use crate::{
+    AppState,
+    problem::{Problem, ProblemDocument},
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {
@@ -47,7 +50,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
     tag = "operations",
     responses(
         (status = 200, body = Readiness),
-        (status = 503, description = "A dependency is failing; `checks` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A dependency is failing; `checks` names it", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Problem> {

@@ -2,7 +2,10 @@
 //! here, through `OpenApiRouter`, so that the OpenAPI document is generated
 //! from the very routes that are served and cannot drift from them.
 
+mod audit;
 mod health;
+mod wellknown;
+mod workspaces;
 
 use std::sync::OnceLock;
 
@@ -10,7 +13,11 @@ use axum::{Json, Router, http::StatusCode, response::IntoResponse};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{AppState, problem::Problem};
+use crate::{
+    AppState,
+    auth::Public,
+    problem::{Problem, ProblemDocument},
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,10 +28,29 @@ use crate::{AppState, problem::Problem};
                        every response carries `X-Request-Id`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(Problem)),
-    tags((name = "operations", description = "Liveness, readiness and the API description"))
+    components(schemas(ProblemDocument)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "operations", description = "Liveness, readiness, the API description and the dev issuer's keys"),
+        (name = "workspaces", description = "Workspaces (one per client company) and their members"),
+        (name = "platform", description = "Installation administration"),
+    )
 )]
 struct ApiDoc;
+
+/// Access tokens: RFC 9068 JWTs from a trusted issuer.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
 
 /// The OpenAPI 3.1 document of every route the gateway serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -40,7 +66,7 @@ fn openapi_json() -> &'static serde_json::Value {
 /// This document: the OpenAPI 3.1 description of every route.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
-async fn openapi_document() -> Json<&'static serde_json::Value> {
+async fn openapi_document(_: Public) -> Json<&'static serde_json::Value> {
     Json(openapi_json())
 }
 
@@ -49,6 +75,12 @@ pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_document))
+        .routes(routes!(wellknown::jwks))
+        .routes(routes!(workspaces::create_workspace, workspaces::list_workspaces))
+        .routes(routes!(workspaces::get_workspace))
+        .routes(routes!(workspaces::list_members))
+        .routes(routes!(workspaces::get_member, workspaces::put_member, workspaces::delete_member))
+        .routes(routes!(audit::list_access_events))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, api)

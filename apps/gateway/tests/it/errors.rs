@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anchor_gateway::{AppState, json::ApiJson};
+use anchor_gateway::{AppState, auth::Public, json::ApiJson};
 use axum::{
     Json, Router,
     routing::{get, post},
@@ -21,17 +21,18 @@ struct NewTicket {
 /// Routes of the test's own, under the real middleware stack.
 fn test_routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/test/tickets", post(|ApiJson(t): ApiJson<NewTicket>| async move { Json(t.subject) }))
+        .route("/api/v1/test/tickets", post(|_: Public, ApiJson(t): ApiJson<NewTicket>| async move { Json(t.subject) }))
+        .route("/api/v1/test/open", get(|| async { "no authorization decision was made here" }))
         .route(
             "/api/v1/test/slow",
-            get(|| async {
+            get(|_: Public| async {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 "late"
             }),
         )
         .route(
             "/api/v1/test/panic",
-            get(|| async {
+            get(|_: Public| async {
                 #[allow(clippy::panic)]
                 if true {
                     panic!("boom: internal detail");
@@ -102,5 +103,13 @@ async fn a_panicking_handler_answers_500_without_internals() {
     assert!(!body.to_string().contains("boom"), "no internal detail in the body: {body}");
     // The process survived.
     assert_eq!(app.get("/healthz").await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_route_without_an_authorization_decision_fails_closed() {
+    let app = spawn().await;
+    let body = problem(app.get("/api/v1/test/open").await, 500, "authorization_missing").await;
+    assert!(!body.to_string().contains("no authorization decision was made here"), "{body}");
     app.stop().await;
 }

@@ -1,13 +1,21 @@
 //! Gateway integration tests: the real application on 127.0.0.1:0 against a
 //! fresh database per test.
 
+mod access;
 mod errors;
+mod matrix;
 mod operations;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use anchor_auth::{DevIssuer, dev_issuer::DEV_ISSUER};
+use anchor_config::IssuerSettings;
+use anchor_domain::{Role, WorkspaceName, WorkspaceSlug};
 use anchor_gateway::{AppState, Config};
-use anchor_store::Database;
+use anchor_store::{
+    Database, Workspace,
+    access::{AuditContext, SubjectRef},
+};
 use anchor_testkit::TestDatabase;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -17,6 +25,11 @@ pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
     pub(crate) client: reqwest::Client,
     pub(crate) db: TestDatabase,
+    /// The store, as the application role, for arranging test data.
+    pub(crate) store: Database,
+    /// The dev issuer the app trusts (its key is in `_data_dir`).
+    pub(crate) dev: DevIssuer,
+    _data_dir: tempfile::TempDir,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -24,24 +37,30 @@ pub(crate) struct TestApp {
 impl TestApp {
     /// Starts the gateway exactly as production does, through `run`.
     pub(crate) async fn spawn() -> Self {
-        Self::spawn_on(TestDatabase::new().await).await
+        Self::spawn_on(TestDatabase::new().await, Vec::new()).await
     }
 
-    pub(crate) async fn spawn_on(db: TestDatabase) -> Self {
-        let config = config(&db, Duration::from_secs(30));
+    pub(crate) async fn spawn_on(db: TestDatabase, issuers: Vec<IssuerSettings>) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut config = config(&db, Duration::from_secs(30), data_dir.path());
+        config.issuers = issuers;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
+        let dev = DevIssuer::load_or_create(data_dir.path()).expect("dev issuer");
+        let store = Database::connect(db.url(), 4).await.expect("connect");
         let server = tokio::spawn(anchor_gateway::run(config, listener, shutdown.clone()));
-        Self { addr, client: reqwest::Client::new(), db, shutdown, server }
+        Self { addr, client: anchor_testkit::http_client(), db, store, dev, _data_dir: data_dir, shutdown, server }
     }
 
     /// Starts the same application with extra routes of the test's own
     /// mounted under the same middleware stack.
     pub(crate) async fn spawn_with(extra: Router<AppState>, request_timeout: Duration) -> Self {
         let db = TestDatabase::new().await;
-        let config = config(&db, request_timeout);
-        let state = AppState { db: Database::connect(db.url(), 2).await.expect("connect") };
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let config = config(&db, request_timeout, data_dir.path());
+        let store = Database::connect(db.url(), 4).await.expect("connect");
+        let state = AppState { db: store.clone(), auth: Arc::new(config.auth_state().expect("auth")) };
         let app = anchor_gateway::app(&config, state, Some(extra));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -51,7 +70,8 @@ impl TestApp {
             axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await?;
             Ok(())
         });
-        Self { addr, client: reqwest::Client::new(), db, shutdown, server }
+        let dev = DevIssuer::load_or_create(data_dir.path()).expect("dev issuer");
+        Self { addr, client: anchor_testkit::http_client(), db, store, dev, _data_dir: data_dir, shutdown, server }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -62,16 +82,49 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("request")
     }
 
+    /// A dev-issuer access token for `subject`.
+    pub(crate) fn token(&self, subject: &str) -> String {
+        self.dev.issue(subject, Duration::from_secs(600)).expect("issue")
+    }
+
+    pub(crate) async fn get_as(&self, path: &str, subject: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(self.token(subject)).send().await.expect("request")
+    }
+
+    pub(crate) async fn workspace(&self, slug: &str, name: &str) -> Workspace {
+        let slug = WorkspaceSlug::parse(slug).expect("slug");
+        self.store.create_workspace(&slug, &WorkspaceName::parse(name).expect("name")).await.expect("create")
+    }
+
+    pub(crate) async fn member(&self, workspace: &Workspace, subject: &str, role: Role) {
+        let who = SubjectRef { issuer: DEV_ISSUER, subject };
+        self.store.set_member(workspace, who, role, &AuditContext::default()).await.expect("member");
+    }
+
+    pub(crate) async fn platform_admin(&self, subject: &str) {
+        let who = SubjectRef { issuer: DEV_ISSUER, subject };
+        self.store.grant_platform_role(who, Role::PlatformAdmin, &AuditContext::default()).await.expect("grant");
+    }
+
     /// Stops the server gracefully and drops the database.
     pub(crate) async fn stop(self) {
         self.shutdown.cancel();
         self.server.await.expect("server task").expect("server ran cleanly");
+        self.store.close().await;
         self.db.drop_now().await;
     }
 }
 
-fn config(db: &TestDatabase, request_timeout: Duration) -> Config {
-    Config { database_url: db.url().clone(), database_max_connections: 4, request_timeout, body_limit_bytes: 64 * 1024 }
+fn config(db: &TestDatabase, request_timeout: Duration, data_dir: &std::path::Path) -> Config {
+    Config {
+        database_url: db.url().clone(),
+        database_max_connections: 4,
+        request_timeout,
+        body_limit_bytes: 64 * 1024,
+        data_dir: data_dir.to_path_buf(),
+        dev_issuer: true,
+        issuers: Vec::new(),
+    }
 }
 
 /// Asserts an RFC 9457 response and returns its body.

@@ -18,7 +18,7 @@ async fn healthz_and_readyz_answer_when_the_database_is_ready() {
 #[tokio::test]
 async fn readyz_names_the_failing_dependency() {
     // A database whose platform schema was never migrated.
-    let app = TestApp::spawn_on(TestDatabase::empty().await).await;
+    let app = TestApp::spawn_on(TestDatabase::empty().await, Vec::new()).await;
     let body = crate::problem(app.get("/readyz").await, 503, "not_ready").await;
     assert_eq!(body["detail"], "failing: postgres");
     assert_eq!(body["checks"][0]["name"], "postgres");

@@ -1,0 +1,311 @@
+//! Authentication and authorization at the edge.
+//!
+//! A handler states what it needs in its signature, and nothing reaches its
+//! body unless that holds:
+//!
+//! - [`Caller`]: a valid access token (401 otherwise);
+//! - [`PlatformScope<P>`]: a caller whose platform role grants `P`;
+//! - [`WorkspaceScope<P>`]: a caller who is a member of the workspace named by
+//!   the `{ws}` path segment, in a role that grants `P`. A non-member cannot
+//!   tell an unknown workspace from one it does not belong to: both are 403
+//!   `workspace_forbidden`. There is no default workspace.
+//! - [`Public`]: deliberately open.
+//!
+//! Every one of these records that an authorization decision was made. The
+//! [`require_decision`] middleware refuses to send a successful `/api/v1`
+//! response for which none was, so a route added without one fails closed
+//! (500 `authorization_missing`) instead of opening a door.
+//!
+//! Memberships and roles are read from the platform store on each request: a
+//! removed member is refused on the very next request.
+
+use std::{
+    collections::HashMap,
+    marker::PhantomData,
+    sync::{Arc, OnceLock},
+};
+
+use anchor_auth::{DevIssuer, Identity, Permission, TokenVerifier, grants};
+use anchor_domain::{Role, WorkspaceSlug};
+use anchor_store::{
+    Workspace,
+    access::{AccessEvent, AuditContext, Outcome, SubjectRef},
+};
+use axum::{
+    extract::{FromRequestParts, MatchedPath, Path, Request},
+    http::{header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use crate::{AppState, middleware::RequestId, problem::Problem};
+
+/// What the gateway knows about identity.
+#[derive(Debug)]
+pub struct AuthState {
+    pub verifier: TokenVerifier,
+    pub dev_issuer: Option<DevIssuer>,
+    /// The issuer assumed for a subject named without one (`?issuer=`).
+    pub default_issuer: Option<String>,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: Identity,
+    pub platform_roles: Vec<Role>,
+    pub audit: AuditContext,
+}
+
+impl Caller {
+    pub fn subject(&self) -> SubjectRef<'_> {
+        SubjectRef { issuer: &self.identity.issuer, subject: &self.identity.subject }
+    }
+
+    pub fn has_platform_permission(&self, permission: Permission) -> bool {
+        self.platform_roles.iter().any(|r| grants(*r, permission))
+    }
+}
+
+/// A permission named at the type level, so handlers can demand it in their
+/// signature.
+pub trait RequiredPermission: Send + Sync + 'static {
+    const PERMISSION: Permission;
+}
+
+/// One marker type per permission.
+pub mod perm {
+    use super::{Permission, RequiredPermission};
+
+    macro_rules! markers {
+        ($($name:ident),* $(,)?) => {$(
+            #[derive(Debug)]
+            pub struct $name;
+            impl RequiredPermission for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )*};
+    }
+
+    markers!(WorkspacesCreate, WorkspacesListAll, AuditRead, WorkspaceRead, MembersRead, MembersManage);
+}
+
+/// Access to one workspace, granted for permission `P`.
+#[derive(Debug)]
+pub struct WorkspaceScope<P> {
+    pub caller: Caller,
+    pub workspace: Workspace,
+    pub role: Role,
+    _permission: PhantomData<P>,
+}
+
+/// A platform-level permission `P`.
+#[derive(Debug)]
+pub struct PlatformScope<P> {
+    pub caller: Caller,
+    _permission: PhantomData<P>,
+}
+
+/// A route that is deliberately open to anyone.
+#[derive(Debug)]
+pub struct Public;
+
+/// Set by the extractors above; read by [`require_decision`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Decision(Arc<OnceLock<&'static str>>);
+
+fn decide(parts: &Parts, how: &'static str) {
+    if let Some(decision) = parts.extensions.get::<Decision>() {
+        let _ = decision.0.set(how);
+    }
+}
+
+fn audit_context(parts: &Parts, identity: Option<&Identity>) -> AuditContext {
+    AuditContext {
+        issuer: identity.map(|i| i.issuer.clone()),
+        subject: identity.map(|i| i.subject.clone()),
+        request_id: parts.extensions.get::<RequestId>().and_then(|r| r.0.to_str().ok()).map(str::to_owned),
+    }
+}
+
+fn route_of(parts: &Parts) -> String {
+    let path = parts.extensions.get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+    format!("{} {path}", parts.method)
+}
+
+/// Records an access decision without letting a failing audit write turn
+/// into a failed request; the failure is logged.
+async fn audit(state: &AppState, event: AccessEvent<'_>) {
+    if let Err(e) = state.db.record_access(&event).await {
+        tracing::error!(error = %e, action = event.action, "cannot write the access audit log");
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token = match header.map(|h| h.split_once(' ')) {
+            Some(Some((scheme, token))) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                token.trim()
+            }
+            Some(_) => {
+                return Err(Problem::unauthorized(
+                    "invalid_token",
+                    "the Authorization header must be `Bearer <access token>`",
+                    Some("invalid_request"),
+                ));
+            }
+            None => {
+                return Err(Problem::unauthorized(
+                    "unauthenticated",
+                    "this endpoint needs an access token: Authorization: Bearer <token>",
+                    None,
+                ));
+            }
+        };
+        let identity = match state.auth.verifier.verify(token).await {
+            Ok(identity) => identity,
+            Err(reason) => {
+                let context = audit_context(parts, None);
+                let detail = serde_json::json!({"reason": reason.to_string(), "route": route_of(parts)});
+                audit(
+                    state,
+                    AccessEvent {
+                        context: &context,
+                        workspace: None,
+                        action: "authenticate",
+                        outcome: Outcome::Failure,
+                        detail,
+                    },
+                )
+                .await;
+                return Err(Problem::unauthorized("invalid_token", reason.to_string(), Some("invalid_token")));
+            }
+        };
+        let who = SubjectRef { issuer: &identity.issuer, subject: &identity.subject };
+        state.db.touch_subject(who).await?;
+        let platform_roles = state.db.platform_roles(who).await?;
+        let audit = audit_context(parts, Some(&identity));
+        let caller = Caller { identity, platform_roles, audit };
+        parts.extensions.insert(caller.clone());
+        decide(parts, "authenticated");
+        Ok(caller)
+    }
+}
+
+impl<P: RequiredPermission> FromRequestParts<AppState> for PlatformScope<P> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if !caller.has_platform_permission(P::PERMISSION) {
+            let detail = serde_json::json!({"permission": P::PERMISSION.name(), "route": route_of(parts)});
+            audit(
+                state,
+                AccessEvent {
+                    context: &caller.audit,
+                    workspace: None,
+                    action: "authorize",
+                    outcome: Outcome::Denied,
+                    detail,
+                },
+            )
+            .await;
+            return Err(Problem::permission_denied(P::PERMISSION.name()));
+        }
+        decide(parts, P::PERMISSION.name());
+        Ok(Self { caller, _permission: PhantomData })
+    }
+}
+
+impl<P: RequiredPermission> FromRequestParts<AppState> for WorkspaceScope<P> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Authenticate first: an anonymous caller learns nothing about workspaces.
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Problem::workspace_forbidden())?;
+        let raw = params.get("ws").map(String::as_str).unwrap_or_default();
+        let denied = |reason: &'static str| {
+            let detail =
+                serde_json::json!({"permission": P::PERMISSION.name(), "route": route_of(parts), "reason": reason});
+            let workspace: String = raw.chars().take(64).collect();
+            (workspace, detail)
+        };
+        let access = match WorkspaceSlug::parse(raw) {
+            Ok(slug) => Some(state.db.workspace_access(&slug, caller.subject()).await?),
+            Err(_) => None,
+        };
+        let (workspace, role) = match access {
+            Some(anchor_store::access::WorkspaceAccess { workspace: Some(w), role: Some(r) }) => (w, r),
+            _ => {
+                let (ws, detail) = denied("not_a_member");
+                audit(
+                    state,
+                    AccessEvent {
+                        context: &caller.audit,
+                        workspace: Some(&ws),
+                        action: "authorize",
+                        outcome: Outcome::Denied,
+                        detail,
+                    },
+                )
+                .await;
+                return Err(Problem::workspace_forbidden());
+            }
+        };
+        if !grants(role, P::PERMISSION) {
+            let (ws, detail) = denied("role");
+            audit(
+                state,
+                AccessEvent {
+                    context: &caller.audit,
+                    workspace: Some(&ws),
+                    action: "authorize",
+                    outcome: Outcome::Denied,
+                    detail,
+                },
+            )
+            .await;
+            return Err(Problem::permission_denied(P::PERMISSION.name()));
+        }
+        decide(parts, P::PERMISSION.name());
+        Ok(Self { caller, workspace, role, _permission: PhantomData })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Public {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        decide(parts, "public");
+        Ok(Public)
+    }
+}
+
+/// Fails closed: a successful `/api/v1` response whose handler made no
+/// authorization decision is replaced by a 500 and logged loudly.
+pub(crate) async fn require_decision(mut req: Request, next: Next) -> Response {
+    let decision = Decision::default();
+    req.extensions_mut().insert(decision.clone());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let guarded = req.uri().path().starts_with("/api/");
+    let response = next.run(req).await;
+    if guarded && decision.0.get().is_none() && response.status().as_u16() < 400 {
+        tracing::error!(route = ?route, "route answered without an authorization decision; refusing");
+        return Problem::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "authorization_missing",
+            "this route has no authorization decision and is refused",
+        )
+        .into_response();
+    }
+    response
+}
