@@ -68,6 +68,11 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
     println!("  API:        http://{addr}/api/v1/openapi.json");
     println!("  metrics:    http://{}/metrics", metrics_listener.local_addr()?);
     println!("  state:      {}", settings.data_dir.display());
+    if settings.dev_issuer {
+        println!("Sign in from scripts with a dev token:");
+        println!("  TOKEN=$(anchor token issue --sub you --platform-admin)");
+        println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/workspaces");
+    }
     println!("Press Ctrl-C to stop.");
 
     let gateway_config = anchor_gateway::Config::from_settings(settings, database_url);

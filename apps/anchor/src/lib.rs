@@ -7,6 +7,7 @@
 //! start the private cluster stops it again when it is done; `anchor dev`
 //! always stops it on exit.
 
+mod access;
 mod cluster;
 mod dev;
 mod workspace;
@@ -57,6 +58,12 @@ pub enum Command {
     /// Create and list workspaces (one per client company)
     #[command(subcommand)]
     Workspace(workspace::WorkspaceCommand),
+    /// Workspace memberships
+    #[command(subcommand)]
+    Member(access::MemberCommand),
+    /// Access tokens from the dev issuer, for scripts and curl
+    #[command(subcommand)]
+    Token(access::TokenCommand),
 }
 
 fn parse_log_format(s: &str) -> Result<LogFormat, String> {
@@ -117,6 +124,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             anchor_observability::init_logging(settings.log_format, &settings.log_filter);
             dev::run(settings).await
         }
+        Command::Token(access::TokenCommand::Issue(args)) => {
+            anchor_observability::init_logging(settings.log_format, "warn");
+            access::validate_subject(&args.sub)?;
+            let issuer = access::dev_issuer(&settings)?;
+            let token = issuer.issue(&args.sub, args.ttl)?;
+            if args.platform_admin {
+                with_database(&settings, |db| async move { access::grant_platform_admin(&db, &args.sub).await })
+                    .await?;
+            }
+            println!("{token}");
+            Ok(())
+        }
         command => {
             // Commands print their results; logs are for warnings only unless asked.
             anchor_observability::init_logging(settings.log_format, "warn");
@@ -124,7 +143,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 match command {
                     Command::Migrate => migrate_all(&db, settings.migration_concurrency, true).await,
                     Command::Workspace(cmd) => workspace::run(&db, cmd).await,
-                    Command::Dev(_) => unreachable!("handled above"),
+                    Command::Member(cmd) => access::set_member(&db, cmd).await,
+                    Command::Dev(_) | Command::Token(_) => unreachable!("handled above"),
                 }
             })
             .await

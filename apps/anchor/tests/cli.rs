@@ -85,7 +85,7 @@ fn postgres_running(data: &Path) -> bool {
 }
 
 async fn get(url: &str) -> reqwest::StatusCode {
-    reqwest::get(url).await.expect("request").status()
+    anchor_testkit::http_client().get(url).send().await.expect("request").status()
 }
 
 #[tokio::test]
@@ -219,4 +219,48 @@ fn every_command_has_help() {
         let out = anchor().args(args).output().expect("run");
         assert!(out.status.success() && stdout(&out).contains("Usage:"), "{args:?}");
     }
+}
+
+#[tokio::test]
+async fn tokens_from_the_cli_open_the_api_of_a_running_dev() {
+    let data = data_dir();
+    let (dev, url) = start_dev(data.path());
+    let run = |args: &[&str]| anchor().args(args).env("ANCHOR_DATA_DIR", data.path()).output().expect("run");
+
+    let out = run(&["token", "issue", "--sub", "root", "--platform-admin"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let root = stdout(&out).trim().to_owned();
+    assert_eq!(root.split('.').count(), 3, "a JWT on stdout, nothing else: {root}");
+
+    let client = anchor_testkit::http_client();
+    let created = client
+        .post(format!("{url}/api/v1/workspaces"))
+        .bearer_auth(&root)
+        .json(&serde_json::json!({"slug": "acme", "name": "Acme Corp"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(created.status(), 201);
+
+    let out = run(&["member", "set", "acme", "alice", "technician"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("added alice"), "{}", stdout(&out));
+    let alice = stdout(&run(&["token", "issue", "--sub", "alice", "--ttl", "5m"])).trim().to_owned();
+    let seen: serde_json::Value = client
+        .get(format!("{url}/api/v1/workspaces/acme"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(seen["role"], "technician");
+
+    let out = run(&["member", "set", "acme", "alice", "platform_admin"]);
+    assert!(!out.status.success() && stderr(&out).contains("unknown role"), "{}", stderr(&out));
+    let out = run(&["token", "issue", "--sub", "alice", "--ttl", "2h"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("15 minutes"), "{}", stderr(&out));
+    interrupt_and_wait(dev);
 }
