@@ -121,6 +121,7 @@ impl DevIssuer {
             nbf: Some(now),
             jti: Some(format!("{:032x}", rand::rng().random::<u128>())),
             client_id: Some("anchor-cli".to_owned()),
+            nonce: None,
         };
         Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
     }

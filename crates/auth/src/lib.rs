@@ -9,6 +9,7 @@
 //! subject has) is read from the platform store on every request.
 
 pub mod dev_issuer;
+pub mod password;
 pub mod permissions;
 pub mod token;
 

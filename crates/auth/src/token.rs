@@ -47,6 +47,9 @@ pub(crate) struct AccessClaims {
     pub jti: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// OIDC ID tokens only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// Who a valid token says is calling. Authorization is decided elsewhere.
@@ -56,6 +59,8 @@ pub struct Identity {
     pub subject: String,
     /// Unix seconds.
     pub expires_at: u64,
+    /// The `nonce` of an OIDC ID token.
+    pub nonce: Option<String>,
 }
 
 /// Why a token was refused. The message is safe to send to the client (it is
@@ -111,6 +116,8 @@ struct Issuer {
     issuer: String,
     audience: String,
     token_types: Vec<String>,
+    /// ID tokens often carry no `typ`; access tokens must.
+    typ_optional: bool,
     max_lifetime: Duration,
     keys: KeySource,
 }
@@ -133,6 +140,7 @@ impl TokenVerifier {
                 issuer: DEV_ISSUER.to_owned(),
                 audience: "anchor".to_owned(),
                 token_types: vec!["at+jwt".to_owned()],
+                typ_optional: false,
                 max_lifetime: crate::dev_issuer::MAX_TTL,
                 keys: KeySource::Fixed(HashMap::from([(dev.kid().to_owned(), key)])),
             });
@@ -142,16 +150,27 @@ impl TokenVerifier {
                 issuer: settings.issuer.clone(),
                 audience: settings.audience.clone(),
                 token_types: settings.token_types.iter().map(|t| normalise_typ(t)).collect(),
+                typ_optional: false,
                 max_lifetime: settings.max_lifetime,
                 keys: KeySource::Jwks { uri: settings.jwks_uri.clone(), state: Mutex::new(RemoteKeys::default()) },
             });
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client builds");
-        Self { issuers, http }
+        Self { issuers, http: http_client() }
+    }
+
+    /// A verifier of one OIDC provider's ID tokens for our client: `aud` is
+    /// the client id, `typ` is `JWT` or absent, keys come from `jwks_uri`.
+    pub fn for_id_tokens(issuer: &str, jwks_uri: &str, client_id: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let issuer = Issuer {
+            issuer: issuer.to_owned(),
+            audience: client_id.to_owned(),
+            token_types: vec!["jwt".to_owned()],
+            typ_optional: true,
+            max_lifetime: Duration::from_secs(24 * 60 * 60),
+            keys: KeySource::Jwks { uri: jwks_uri.to_owned(), state: Mutex::new(RemoteKeys::default()) },
+        };
+        Self { issuers: vec![issuer], http: http_client() }
     }
 
     /// The issuers trusted, by `iss`.
@@ -171,9 +190,10 @@ impl TokenVerifier {
         let unverified: AccessClaims =
             jsonwebtoken::dangerous::insecure_decode(token).map(|d| d.claims).map_err(|_| TokenError::MissingClaim)?;
         let issuer = self.issuers.iter().find(|i| i.issuer == unverified.iss).ok_or(TokenError::UntrustedIssuer)?;
-        let typ = header.typ.as_deref().map(normalise_typ).ok_or(TokenError::NotAnAccessToken)?;
-        if !issuer.token_types.contains(&typ) {
-            return Err(TokenError::NotAnAccessToken);
+        match header.typ.as_deref().map(normalise_typ) {
+            Some(typ) if issuer.token_types.contains(&typ) => {}
+            None if issuer.typ_optional => {}
+            _ => return Err(TokenError::NotAnAccessToken),
         }
         let kid = header.kid.as_deref().ok_or(TokenError::MissingKeyId)?;
         let key = self.key(issuer, kid).await?;
@@ -211,7 +231,7 @@ impl TokenVerifier {
         if claims.sub.is_empty() || claims.sub.len() > 255 {
             return Err(TokenError::MissingClaim);
         }
-        Ok(Identity { issuer: issuer.issuer.clone(), subject: claims.sub, expires_at: claims.exp })
+        Ok(Identity { issuer: issuer.issuer.clone(), subject: claims.sub, expires_at: claims.exp, nonce: claims.nonce })
     }
 
     async fn key(&self, issuer: &Issuer, kid: &str) -> Result<Key, TokenError> {
@@ -281,6 +301,16 @@ impl TokenVerifier {
         }
         Ok(keys)
     }
+}
+
+/// The client for fetching key sets: short timeout, no redirects.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client builds")
 }
 
 /// `application/at+jwt` and `AT+JWT` are the same type (RFC 9068 section 2.1).

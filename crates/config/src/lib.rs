@@ -59,6 +59,29 @@ pub struct Settings {
     /// External OIDC issuers whose access tokens are accepted.
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,
+    /// The URL people reach Anchor at (behind a proxy, the proxy's). Unset:
+    /// `http://` + `http_addr`. Cookies are `Secure` when it is `https`.
+    pub public_url: Option<String>,
+    /// Staff sign-in with an OIDC provider (authorization code + PKCE).
+    pub oidc: Option<OidcSettings>,
+}
+
+/// The OIDC provider staff sign in with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// Its issuer URL; `/.well-known/openid-configuration` is read from it.
+    pub issuer: String,
+    pub client_id: String,
+    /// For confidential clients; public clients rely on PKCE alone.
+    pub client_secret: Option<SecretString>,
+    /// Label of the sign-in button.
+    #[serde(default = "default_oidc_label")]
+    pub label: String,
+}
+
+fn default_oidc_label() -> String {
+    "Sign in with single sign-on".to_owned()
 }
 
 /// An external OIDC issuer (Keycloak, Entra ID, Okta, Zitadel ...).
@@ -137,6 +160,8 @@ const SETTING_KEYS: &[&str] = &[
     "migration_concurrency",
     "dev_issuer",
     "issuers",
+    "public_url",
+    "oidc",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -251,6 +276,21 @@ impl Settings {
                 return Err(ConfigError::invalid(
                     "issuers",
                     format!("issuer #{}: issuer, audience and token_types must not be empty", i + 1),
+                ));
+            }
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid("public_url", "must start with http:// or https://"));
+        }
+        if let Some(oidc) = &self.oidc {
+            let loopback =
+                ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| oidc.issuer.starts_with(p));
+            if !(oidc.issuer.starts_with("https://") || loopback) || oidc.client_id.is_empty() {
+                return Err(ConfigError::invalid(
+                    "oidc",
+                    "issuer must be an https URL (http only on loopback) and client_id is required",
                 ));
             }
         }

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod migrate;
+pub mod sessions;
 pub mod tenancy;
 
 mod error;
