@@ -8,6 +8,7 @@ use anchor_domain::{Role, WorkspaceSlug};
 use anchor_store::{
     Database, StoreError,
     access::{AuditContext, SubjectRef},
+    sessions::LOCAL_ISSUER,
 };
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -32,6 +33,21 @@ pub struct IssueArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create a local staff account for web sign-in; prints a generated password
+    Create {
+        /// Username: lowercase letters, digits and . _ @ -
+        username: String,
+        /// Read the password from standard input instead of generating one
+        #[arg(long)]
+        password_stdin: bool,
+        /// Also make the account a platform admin
+        #[arg(long)]
+        platform_admin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum MemberCommand {
     /// Add a subject to a workspace, or change its role
     Set {
@@ -44,8 +60,11 @@ pub enum MemberCommand {
         #[arg(value_parser = Role::parse_workspace_role)]
         role: Role,
         /// The subject's issuer [default: the dev issuer]
-        #[arg(long)]
+        #[arg(long, conflicts_with = "local")]
         issuer: Option<String>,
+        /// The subject is a local account (web sign-in)
+        #[arg(long)]
+        local: bool,
     },
 }
 
@@ -77,13 +96,81 @@ pub(crate) async fn grant_platform_admin(db: &Database, subject: &str) -> anyhow
 }
 
 pub(crate) async fn set_member(db: &Database, command: MemberCommand) -> anyhow::Result<()> {
-    let MemberCommand::Set { slug, subject, role, issuer } = command;
+    let MemberCommand::Set { slug, subject, role, issuer, local } = command;
     validate_subject(&subject)?;
     let workspace = db.workspace(&slug).await?.ok_or(StoreError::WorkspaceNotFound(slug))?;
-    let issuer = issuer.unwrap_or_else(|| DEV_ISSUER.to_owned());
+    let issuer = match (issuer, local) {
+        (_, true) => LOCAL_ISSUER.to_owned(),
+        (Some(issuer), false) => issuer,
+        (None, false) => DEV_ISSUER.to_owned(),
+    };
     let who = SubjectRef { issuer: &issuer, subject: &subject };
     let (member, created) = db.set_member(&workspace, who, role, &cli_audit()).await?;
     let verb = if created { "added" } else { "set" };
     println!("{verb} {} ({}) as {} of workspace {}", member.subject, member.issuer, member.role, workspace.slug());
+    Ok(())
+}
+
+/// The account `anchor dev` creates on an installation that has none.
+const FIRST_ADMIN: &str = "admin";
+
+/// Creates the first platform admin account when no local account exists;
+/// returns its generated password, to be shown once.
+pub(crate) async fn bootstrap_admin(db: &Database) -> anyhow::Result<Option<String>> {
+    if db.local_account_count().await? > 0 {
+        return Ok(None);
+    }
+    let password = anchor_auth::password::generate();
+    let hash = hash_blocking(password.clone()).await?;
+    if !db.create_local_account(FIRST_ADMIN, &hash).await? {
+        return Ok(None);
+    }
+    let who = SubjectRef { issuer: LOCAL_ISSUER, subject: FIRST_ADMIN };
+    db.grant_platform_role(who, Role::PlatformAdmin, &cli_audit()).await?;
+    Ok(Some(password))
+}
+
+async fn hash_blocking(password: String) -> anyhow::Result<String> {
+    Ok(tokio::task::spawn_blocking(move || anchor_auth::password::hash(&password)).await??)
+}
+
+fn valid_username(username: &str) -> bool {
+    let bytes = username.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_@".contains(b))
+}
+
+pub(crate) async fn create_account(db: &Database, command: AccountCommand) -> anyhow::Result<()> {
+    let AccountCommand::Create { username, password_stdin, platform_admin } = command;
+    if !valid_username(&username) {
+        bail!(
+            "username {username:?} is invalid: use 1-64 of lowercase letters, digits and . _ @ -, starting with a letter or digit"
+        );
+    }
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("read the password from standard input")?;
+        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+    } else {
+        (anchor_auth::password::generate(), true)
+    };
+    let hash = hash_blocking(password.clone()).await?;
+    if !db.create_local_account(&username, &hash).await? {
+        bail!("account {username:?} already exists");
+    }
+    if platform_admin {
+        db.grant_platform_role(
+            SubjectRef { issuer: LOCAL_ISSUER, subject: &username },
+            Role::PlatformAdmin,
+            &cli_audit(),
+        )
+        .await?;
+    }
+    if generated {
+        println!("created account {username}; password (shown once): {password}");
+    } else {
+        println!("created account {username}");
+    }
     Ok(())
 }

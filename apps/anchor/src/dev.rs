@@ -54,6 +54,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
 async fn serve(settings: &Settings, database_url: SecretString, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = Database::connect(&database_url, 4).await?;
     migrate_all(&db, settings.migration_concurrency, false).await?;
+    let first_admin = crate::access::bootstrap_admin(&db).await?;
     db.close().await;
 
     let listener = TcpListener::bind(settings.http_addr)
@@ -73,9 +74,14 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
         println!("  TOKEN=$(anchor token issue --sub you --platform-admin)");
         println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/workspaces");
     }
+    if let Some(password) = &first_admin {
+        println!("First run: a platform admin account was created; its password is shown only this once.");
+        println!("  sign in at http://{addr}/ as: admin");
+        println!("  password:   {password}");
+    }
     println!("Press Ctrl-C to stop.");
 
-    let gateway_config = anchor_gateway::Config::from_settings(settings, database_url);
+    let gateway_config = anchor_gateway::Config::from_settings(settings, database_url, addr);
     let (gateway, metrics) = tokio::join!(
         role("gateway", &shutdown, anchor_gateway::run(gateway_config, listener, shutdown.clone())),
         role("metrics", &shutdown, async {

@@ -61,6 +61,9 @@ pub enum Command {
     /// Workspace memberships
     #[command(subcommand)]
     Member(access::MemberCommand),
+    /// Local staff accounts for web sign-in
+    #[command(subcommand)]
+    Account(access::AccountCommand),
     /// Access tokens from the dev issuer, for scripts and curl
     #[command(subcommand)]
     Token(access::TokenCommand),
@@ -144,6 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Migrate => migrate_all(&db, settings.migration_concurrency, true).await,
                     Command::Workspace(cmd) => workspace::run(&db, cmd).await,
                     Command::Member(cmd) => access::set_member(&db, cmd).await,
+                    Command::Account(cmd) => access::create_account(&db, cmd).await,
                     Command::Dev(_) | Command::Token(_) => unreachable!("handled above"),
                 }
             })

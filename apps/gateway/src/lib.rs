@@ -14,7 +14,7 @@ mod routes;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anchor_auth::{DevIssuer, TokenVerifier};
-use anchor_config::{IssuerSettings, Settings};
+use anchor_config::{IssuerSettings, OidcSettings, Settings};
 use anchor_store::Database;
 use axum::Router;
 use secrecy::SecretString;
@@ -36,12 +36,17 @@ pub struct Config {
     pub dev_issuer: bool,
     /// External OIDC issuers.
     pub issuers: Vec<IssuerSettings>,
+    /// Where people reach Anchor; decides `Secure` cookies and OIDC redirects.
+    pub public_url: String,
+    /// Staff sign-in through an OIDC provider.
+    pub oidc: Option<OidcSettings>,
 }
 
 impl Config {
     /// The gateway's part of the installation's settings, with the database
     /// URL resolved (from the settings or from the private dev cluster).
-    pub fn from_settings(settings: &Settings, database_url: SecretString) -> Self {
+    /// `bound` is the address actually listened on (port 0 resolved).
+    pub fn from_settings(settings: &Settings, database_url: SecretString, bound: std::net::SocketAddr) -> Self {
         Self {
             database_url,
             database_max_connections: settings.database_max_connections,
@@ -50,6 +55,8 @@ impl Config {
             data_dir: settings.data_dir.clone(),
             dev_issuer: settings.dev_issuer,
             issuers: settings.issuers.clone(),
+            public_url: settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
+            oidc: settings.oidc.clone(),
         }
     }
 
@@ -78,6 +85,8 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
     // Request metrics go to the process-wide recorder; make sure it exists.
     anchor_observability::metrics_handle();
     let (mut router, _) = routes::router();
+    let web = anchor_web::WebState::new(state.db.clone(), &config.public_url, config.oidc.as_ref());
+    router = router.merge(anchor_web::router(web));
     if let Some(extra) = extra {
         router = router.merge(extra);
     }
@@ -91,8 +100,29 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let auth = Arc::new(config.auth_state()?);
     let app = app(&config, AppState { db: db.clone(), auth }, None);
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    let pruning = tokio::spawn(prune_sessions(db.clone(), shutdown.clone()));
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await?;
+    shutdown.cancel();
+    let _ = pruning.await;
     db.close().await;
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// Drops expired web sessions and stale OIDC logins every ten minutes.
+/// (Moves to the job processor when it exists.)
+async fn prune_sessions(db: Database, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => {
+                if let Err(e) = db.prune_sessions().await {
+                    tracing::warn!(error = %e, "cannot prune web sessions");
+                }
+            }
+        }
+    }
 }

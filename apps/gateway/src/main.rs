@@ -24,7 +24,9 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     let metrics = tokio::spawn(anchor_observability::serve_metrics(metrics, shutdown.clone()));
-    anchor_gateway::run(anchor_gateway::Config::from_settings(&settings, database_url), listener, shutdown).await?;
+    let bound = listener.local_addr()?;
+    anchor_gateway::run(anchor_gateway::Config::from_settings(&settings, database_url, bound), listener, shutdown)
+        .await?;
     metrics.await??;
     Ok(())
 }

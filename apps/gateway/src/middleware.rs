@@ -61,6 +61,8 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid header value")
     });
     req.extensions_mut().insert(RequestId(id.clone()));
+    // Also on the request itself, for layers that do not know our types (the web app).
+    req.headers_mut().insert(REQUEST_ID.clone(), id.clone());
     let mut response = next.run(req).await;
     response.headers_mut().insert(REQUEST_ID.clone(), id);
     response
@@ -97,9 +99,12 @@ async fn timeout(limit: Duration, req: Request, next: Next) -> Response {
 async fn normalise_problems(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
-    let is_problem =
-        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if status.as_u16() < 400 || is_problem {
+    // Problems are already problems; web pages answer people in HTML.
+    let answered = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"text/html")
+    });
+    if status.as_u16() < 400 || answered {
         return response;
     }
     let (mut parts, _body) = response.into_parts();

@@ -67,7 +67,9 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await?;
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await?;
             Ok(())
         });
         let dev = DevIssuer::load_or_create(data_dir.path()).expect("dev issuer");
@@ -124,6 +126,8 @@ fn config(db: &TestDatabase, request_timeout: Duration, data_dir: &std::path::Pa
         data_dir: data_dir.to_path_buf(),
         dev_issuer: true,
         issuers: Vec::new(),
+        public_url: "http://127.0.0.1".to_owned(),
+        oidc: None,
     }
 }
 
