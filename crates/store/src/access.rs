@@ -148,7 +148,7 @@ impl Database {
         audit: &AuditContext,
     ) -> Result<(), StoreError> {
         if role.is_workspace_role() {
-            return Err(StoreError::Database(sqlx::Error::Protocol(format!("{role} is not a platform role"))));
+            return Err(StoreError::WrongKindOfRole(role));
         }
         let mut tx = self.pool().begin().await?;
         let id = subject_id(&mut tx, who).await?;
@@ -300,7 +300,7 @@ impl Database {
         audit: &AuditContext,
     ) -> Result<(Member, bool), StoreError> {
         if !role.is_workspace_role() {
-            return Err(StoreError::Database(sqlx::Error::Protocol(format!("{role} is not a workspace role"))));
+            return Err(StoreError::WrongKindOfRole(role));
         }
         let mut tx = self.pool().begin().await?;
         let id = subject_id(&mut tx, who).await?;

@@ -12,6 +12,8 @@ pub enum StoreError {
     WorkspaceExists(WorkspaceSlug),
     #[error("workspace \"{0}\" does not exist")]
     WorkspaceNotFound(WorkspaceSlug),
+    #[error("{0} is not a role that can be granted here")]
+    WrongKindOfRole(anchor_domain::Role),
     #[error(
         "the platform schema is not migrated to this version of Anchor (at {applied}, expected {expected}); run `anchor migrate`"
     )]
