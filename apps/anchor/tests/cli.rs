@@ -236,6 +236,7 @@ async fn tokens_from_the_cli_open_the_api_of_a_running_dev() {
     let created = client
         .post(format!("{url}/api/v1/workspaces"))
         .bearer_auth(&root)
+        .header("idempotency-key", "cli-test-create-acme")
         .json(&serde_json::json!({"slug": "acme", "name": "Acme Corp"}))
         .send()
         .await

@@ -141,58 +141,71 @@ async fn audit(state: &AppState, event: AccessEvent<'_>) {
     }
 }
 
+/// Authenticates the request once (the result is kept in its extensions).
+/// This is not an authorization decision; the extractors below make those.
+pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, Problem> {
+    if let Some(caller) = parts.extensions.get::<Caller>() {
+        return Ok(caller.clone());
+    }
+    let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = match header.map(|h| h.split_once(' ')) {
+        Some(Some((scheme, token))) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            token.trim()
+        }
+        Some(_) => {
+            return Err(Problem::unauthorized(
+                "invalid_token",
+                "the Authorization header must be `Bearer <access token>`",
+                Some("invalid_request"),
+            ));
+        }
+        None => {
+            return Err(Problem::unauthorized(
+                "unauthenticated",
+                "this endpoint needs an access token: Authorization: Bearer <token>",
+                None,
+            ));
+        }
+    };
+    let identity = match state.auth.verifier.verify(token).await {
+        Ok(identity) => identity,
+        Err(reason) => {
+            let context = audit_context(parts, None);
+            let detail = serde_json::json!({"reason": reason.to_string(), "route": route_of(parts)});
+            audit(
+                state,
+                AccessEvent {
+                    context: &context,
+                    workspace: None,
+                    action: "authenticate",
+                    outcome: Outcome::Failure,
+                    detail,
+                },
+            )
+            .await;
+            return Err(Problem::unauthorized("invalid_token", reason.to_string(), Some("invalid_token")));
+        }
+    };
+    let who = SubjectRef { issuer: &identity.issuer, subject: &identity.subject };
+    state.db.touch_subject(who).await?;
+    let platform_roles = state.db.platform_roles(who).await?;
+    let audit = audit_context(parts, Some(&identity));
+    let caller = Caller { identity, platform_roles, audit };
+    parts.extensions.insert(caller.clone());
+    Ok(caller)
+}
+
+/// Records an authorization decision made outside the extractors (the
+/// replay of a response that was authorized when it was first produced).
+pub(crate) fn record_decision(parts: &Parts, how: &'static str) {
+    decide(parts, how);
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(caller) = parts.extensions.get::<Caller>() {
-            return Ok(caller.clone());
-        }
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = match header.map(|h| h.split_once(' ')) {
-            Some(Some((scheme, token))) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-                token.trim()
-            }
-            Some(_) => {
-                return Err(Problem::unauthorized(
-                    "invalid_token",
-                    "the Authorization header must be `Bearer <access token>`",
-                    Some("invalid_request"),
-                ));
-            }
-            None => {
-                return Err(Problem::unauthorized(
-                    "unauthenticated",
-                    "this endpoint needs an access token: Authorization: Bearer <token>",
-                    None,
-                ));
-            }
-        };
-        let identity = match state.auth.verifier.verify(token).await {
-            Ok(identity) => identity,
-            Err(reason) => {
-                let context = audit_context(parts, None);
-                let detail = serde_json::json!({"reason": reason.to_string(), "route": route_of(parts)});
-                audit(
-                    state,
-                    AccessEvent {
-                        context: &context,
-                        workspace: None,
-                        action: "authenticate",
-                        outcome: Outcome::Failure,
-                        detail,
-                    },
-                )
-                .await;
-                return Err(Problem::unauthorized("invalid_token", reason.to_string(), Some("invalid_token")));
-            }
-        };
-        let who = SubjectRef { issuer: &identity.issuer, subject: &identity.subject };
-        state.db.touch_subject(who).await?;
-        let platform_roles = state.db.platform_roles(who).await?;
-        let audit = audit_context(parts, Some(&identity));
-        let caller = Caller { identity, platform_roles, audit };
-        parts.extensions.insert(caller.clone());
+        let caller = authenticate(parts, state).await?;
         decide(parts, "authenticated");
         Ok(caller)
     }
@@ -202,7 +215,7 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for PlatformScope<P> {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, state).await?;
+        let caller = authenticate(parts, state).await?;
         if !caller.has_platform_permission(P::PERMISSION) {
             let detail = serde_json::json!({"permission": P::PERMISSION.name(), "route": route_of(parts)});
             audit(
@@ -228,7 +241,7 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for WorkspaceScope<P> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         // Authenticate first: an anonymous caller learns nothing about workspaces.
-        let caller = Caller::from_request_parts(parts, state).await?;
+        let caller = authenticate(parts, state).await?;
         let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| Problem::workspace_forbidden())?;

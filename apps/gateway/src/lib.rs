@@ -5,6 +5,7 @@
 //! and a shutdown token.
 
 pub mod auth;
+pub mod idempotency;
 pub mod json;
 pub mod middleware;
 pub mod pagination;
@@ -90,7 +91,13 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
     if let Some(extra) = extra {
         router = router.merge(extra);
     }
-    let router = routes::finish(router).with_state(state);
+    let (body_limit, lease) = (config.body_limit_bytes, config.request_timeout + Duration::from_secs(30));
+    // Matched routes only: an unknown path is a 404, whatever its method.
+    let router = routes::finish(router)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), move |s, req, next| {
+            idempotency::enforce(s, body_limit, lease, req, next)
+        }))
+        .with_state(state);
     middleware::apply(router, config.request_timeout, config.body_limit_bytes)
 }
 
@@ -111,7 +118,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     Ok(())
 }
 
-/// Drops expired web sessions and stale OIDC logins every ten minutes.
+/// Drops expired web sessions, stale OIDC logins and idempotency keys past
+/// their retention every ten minutes.
 /// (Moves to the job processor when it exists.)
 async fn prune_sessions(db: Database, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(600));
@@ -121,6 +129,9 @@ async fn prune_sessions(db: Database, shutdown: CancellationToken) {
             _ = every.tick() => {
                 if let Err(e) = db.prune_sessions().await {
                     tracing::warn!(error = %e, "cannot prune web sessions");
+                }
+                if let Err(e) = db.prune_idempotency_keys().await {
+                    tracing::warn!(error = %e, "cannot prune idempotency keys");
                 }
             }
         }

@@ -8,6 +8,7 @@
 //!   as that role: the database itself refuses cross-workspace access.
 
 pub mod access;
+pub mod idempotency;
 pub mod migrate;
 pub mod sessions;
 pub mod tenancy;

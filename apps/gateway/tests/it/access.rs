@@ -175,6 +175,7 @@ async fn external_issuer_subjects_are_their_own_people() {
             EXTERNAL.replace(':', "%3A").replace('/', "%2F")
         )))
         .bearer_auth(app.token("alice"))
+        .header("idempotency-key", crate::key())
         .json(&json!({"role": "technician"}))
         .send()
         .await
@@ -198,6 +199,7 @@ async fn removing_a_member_denies_the_very_next_request() {
         .client
         .delete(app.url("/api/v1/workspaces/acme/members/bob"))
         .bearer_auth(app.token("admin"))
+        .header("idempotency-key", crate::key())
         .send()
         .await
         .expect("send");
@@ -226,6 +228,7 @@ async fn roles_decide_what_members_may_do() {
         app.client
             .put(app.url(&format!("/api/v1/workspaces/acme/members/{target}")))
             .bearer_auth(app.token(subject))
+            .header("idempotency-key", crate::key())
             .json(&json!({"role": role}))
             .send()
     };
@@ -248,7 +251,12 @@ async fn platform_admins_create_workspaces_and_read_the_audit_log() {
     let app = TestApp::spawn().await;
     app.platform_admin("root").await;
     let create = |subject: &'static str, body: Value| {
-        app.client.post(app.url("/api/v1/workspaces")).bearer_auth(app.token(subject)).json(&body).send()
+        app.client
+            .post(app.url("/api/v1/workspaces"))
+            .bearer_auth(app.token(subject))
+            .header("idempotency-key", crate::key())
+            .json(&body)
+            .send()
     };
     problem(create("alice", json!({"slug": "acme", "name": "Acme"})).await.expect("send"), 403, "permission_denied")
         .await;
@@ -273,6 +281,7 @@ async fn platform_admins_create_workspaces_and_read_the_audit_log() {
         .client
         .post(app.url("/api/v1/workspaces"))
         .bearer_auth(app.token("root"))
+        .header("idempotency-key", crate::key())
         .header("content-type", "application/json")
         .body("{\"slug\":")
         .send()

@@ -60,8 +60,16 @@ async fn unknown_routes_and_wrong_methods() {
 async fn json_bodies_are_checked_precisely() {
     let app = spawn().await;
     let url = app.url("/api/v1/test/tickets");
+    app.platform_admin("tester").await;
+    let token = app.token("tester");
     let send = |body: &'static str, content_type: &'static str| {
-        app.client.post(&url).header("content-type", content_type).body(body).send()
+        app.client
+            .post(&url)
+            .bearer_auth(&token)
+            .header("idempotency-key", crate::key())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
 
     let ok = send(r#"{"subject": "printer on fire", "priority": 1}"#, "application/json").await.expect("send");
@@ -81,8 +89,16 @@ async fn json_bodies_are_checked_precisely() {
     assert_eq!(body["errors"][0]["path"], "/priority", "{body}");
 
     let big = format!(r#"{{"subject": "{}", "priority": 1}}"#, "x".repeat(100 * 1024));
-    let response =
-        app.client.post(&url).header("content-type", "application/json").body(big).send().await.expect("send");
+    let response = app
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("idempotency-key", crate::key())
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("send");
     problem(response, 413, "payload_too_large").await;
     app.stop().await;
 }

@@ -3,6 +3,7 @@
 
 mod access;
 mod errors;
+mod idempotency;
 mod matrix;
 mod operations;
 
@@ -129,6 +130,18 @@ fn config(db: &TestDatabase, request_timeout: Duration, data_dir: &std::path::Pa
         public_url: "http://127.0.0.1".to_owned(),
         oidc: None,
     }
+}
+
+/// A fresh Idempotency-Key.
+pub(crate) fn key() -> String {
+    format!("test-{:032x}", rand_key())
+}
+
+fn rand_key() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    nanos ^ u128::from(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Asserts an RFC 9457 response and returns its body.

@@ -104,6 +104,9 @@ async fn run_matrix(app: &TestApp, doc: &Value) -> (usize, Vec<String>) {
                     if let Some(body) = &body {
                         request = request.json(body);
                     }
+                    if method != "get" {
+                        request = request.header("idempotency-key", crate::key());
+                    }
                     let response = request.send().await.expect("send");
                     let status = response.status().as_u16();
                     let text = response.text().await.unwrap_or_default();

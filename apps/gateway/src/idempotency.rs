@@ -1,0 +1,191 @@
+//! `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header), required
+//! on every POST, PUT, PATCH and DELETE under `/api/v1` except the routes
+//! that carry ids of their own (telemetry, callbacks, agent enrollment).
+//!
+//! Scope: (authenticated subject, workspace of the path, key). The request
+//! fingerprint is SHA-256 of method, path and query, and body.
+//! - first use: the request runs; its response is kept for replay;
+//! - same key, same fingerprint, finished: the kept response again, with
+//!   `Idempotent-Replayed: true`, and nothing runs twice;
+//! - same key, different fingerprint: 422 `idempotency_key_reused`;
+//! - same key while the first still runs: 409 `idempotency_key_in_flight`.
+//!
+//! Keys are kept for [`RETENTION`] (24 h), then pruned. Responses that say
+//! "not done, try again" (5xx, 401, 403, 429) are not kept: the key is
+//! released, so a retry with the same key can succeed.
+
+use std::time::Duration;
+
+use anchor_store::idempotency::{Claim, KeyScope, StoredResponse};
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use sha2::{Digest, Sha256};
+
+use crate::{AppState, auth, problem::Problem};
+
+/// How long a key and its response are kept.
+pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Largest response kept for replay; larger ones are answered but not kept.
+const MAX_STORED_RESPONSE: usize = 1024 * 1024;
+/// Mutating routes exempt from the header: they carry ids of their own.
+const EXEMPT_PREFIXES: &[&str] = &["/api/v1/telemetry/", "/api/v1/callbacks/", "/api/v1/agents/enroll"];
+/// Response headers replayed with the body.
+const KEPT_HEADERS: &[HeaderName] = &[header::CONTENT_TYPE, header::LOCATION, header::RETRY_AFTER];
+
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+fn applies(req: &Request) -> bool {
+    let path = req.uri().path();
+    matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+        && path.starts_with("/api/v1/")
+        && !EXEMPT_PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// The `{ws}` of `/api/v1/workspaces/{ws}/...`, or "".
+fn workspace_of(path: &str) -> &str {
+    path.strip_prefix("/api/v1/workspaces/").and_then(|rest| rest.split('/').next()).unwrap_or("")
+}
+
+pub(crate) async fn enforce(
+    State(state): State<AppState>,
+    body_limit: usize,
+    lease: Duration,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !applies(&req) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    // Who asks comes first: an anonymous request never touches a key.
+    let caller = match auth::authenticate(&mut parts, &state).await {
+        Ok(caller) => caller,
+        Err(problem) => return problem.into_response(),
+    };
+    let key = match parts.headers.get(&IDEMPOTENCY_KEY).map(|v| v.to_str()) {
+        None => {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_missing",
+                "POST, PUT, PATCH and DELETE need an Idempotency-Key header (e.g. a UUID); it makes retries safe",
+            )
+            .into_response();
+        }
+        Some(Ok(key)) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => key.to_owned(),
+        Some(_) => {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_invalid",
+                "an Idempotency-Key is 1 to 255 printable ASCII characters",
+            )
+            .into_response();
+        }
+    };
+    let bytes = match axum::body::to_bytes(body, body_limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE).into_response(),
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(parts.uri.path_and_query().map_or("", |p| p.as_str()).as_bytes());
+    hasher.update(b"\n");
+    hasher.update(&bytes);
+    let fingerprint = hasher.finalize();
+
+    let path = parts.uri.path().to_owned();
+    let scope = KeyScope {
+        issuer: &caller.identity.issuer,
+        subject: &caller.identity.subject,
+        workspace: workspace_of(&path),
+        key: &key,
+    };
+    match state.db.claim_idempotency_key(scope, &fingerprint, lease, RETENTION).await {
+        Err(e) => Problem::from(e).into_response(),
+        Ok(Claim::InFlight) => Problem::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_in_flight",
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+        )
+        .into_response(),
+        Ok(Claim::Reused) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request; use a new key for a new request",
+        )
+        .into_response(),
+        Ok(Claim::Replay(stored)) => {
+            // Authorized when it was first produced, for this same subject.
+            auth::record_decision(&parts, "idempotent_replay");
+            replay(stored)
+        }
+        Ok(Claim::Proceed) => {
+            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            finish(&state, scope, response).await
+        }
+    }
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let mut response = Response::new(Body::from(stored.body));
+    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response.headers_mut().insert(REPLAYED.clone(), HeaderValue::from_static("true"));
+    response
+}
+
+/// Keeps the response for replay, or releases the key when the outcome says
+/// "not done".
+async fn finish(state: &AppState, scope: KeyScope<'_>, response: Response) -> Response {
+    let status = response.status();
+    let keep = !(status.is_server_error()
+        || matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS));
+    if !keep {
+        if let Err(e) = state.db.release_idempotency_key(scope).await {
+            tracing::error!(error = %e, "cannot release an idempotency key");
+        }
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_STORED_RESPONSE).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, "response too large to keep for idempotent replay");
+            let _ = state.db.release_idempotency_key(scope).await;
+            return Problem::internal().into_response();
+        }
+    };
+    let headers = KEPT_HEADERS
+        .iter()
+        .filter_map(|name| Some((name.as_str().to_owned(), parts.headers.get(name)?.to_str().ok()?.to_owned())))
+        .collect();
+    let stored = StoredResponse { status: status.as_u16(), headers, body: bytes.to_vec() };
+    if let Err(e) = state.db.complete_idempotency_key(scope, &stored).await {
+        // The effect happened; the client gets its answer. A retry would see
+        // the key in flight until its lease ends, then run again: log loudly.
+        tracing::error!(error = %e, "cannot keep the response of an idempotent request");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workspace_of;
+
+    #[test]
+    fn the_workspace_comes_from_the_path() {
+        assert_eq!(workspace_of("/api/v1/workspaces/acme/members/bob"), "acme");
+        assert_eq!(workspace_of("/api/v1/workspaces/acme"), "acme");
+        assert_eq!(workspace_of("/api/v1/workspaces"), "");
+    }
+}

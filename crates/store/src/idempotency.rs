@@ -1,0 +1,155 @@
+//! Idempotency keys: the first response to a (subject, workspace, key) is
+//! kept and replayed; a racing duplicate finds the key in flight.
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use crate::{Database, StoreError};
+
+/// Whose key, where.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyScope<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    /// Workspace slug of the request, or "" for platform routes.
+    pub workspace: &'a str,
+    pub key: &'a str,
+}
+
+/// A response as kept for replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What claiming a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is ours: run the request, then complete or release it.
+    Proceed,
+    /// The first request with this key is still running.
+    InFlight,
+    /// The key was used for a different request.
+    Reused,
+    /// The first request finished; answer with its response.
+    Replay(StoredResponse),
+}
+
+impl Database {
+    /// Claims a key atomically. An expired key, or one abandoned in flight by
+    /// a process that died (lease over, same request), is claimed afresh.
+    pub async fn claim_idempotency_key(
+        &self,
+        scope: KeyScope<'_>,
+        fingerprint: &[u8],
+        lease: Duration,
+        retention: Duration,
+    ) -> Result<Claim, StoreError> {
+        let claimed = sqlx::query(
+            "INSERT INTO platform.idempotency_keys AS k
+                 (issuer, subject, workspace, key, fingerprint, state, locked_until, expires_at)
+             VALUES ($1, $2, $3, $4, $5, 'in_flight', now() + make_interval(secs => $6), now() + make_interval(secs => $7))
+             ON CONFLICT (issuer, subject, workspace, key) DO UPDATE
+                SET fingerprint = EXCLUDED.fingerprint, state = 'in_flight', locked_until = EXCLUDED.locked_until,
+                    expires_at = EXCLUDED.expires_at, created_at = now(),
+                    response_status = NULL, response_headers = NULL, response_body = NULL
+              WHERE k.expires_at < now()
+                 OR (k.state = 'in_flight' AND k.locked_until < now() AND k.fingerprint = EXCLUDED.fingerprint)
+             RETURNING 1",
+        )
+        .bind(scope.issuer)
+        .bind(scope.subject)
+        .bind(scope.workspace)
+        .bind(scope.key)
+        .bind(fingerprint)
+        .bind(lease.as_secs_f64())
+        .bind(retention.as_secs_f64())
+        .fetch_optional(self.pool())
+        .await?;
+        if claimed.is_some() {
+            return Ok(Claim::Proceed);
+        }
+        let row = sqlx::query(
+            "SELECT fingerprint, state, response_status, response_headers, response_body
+               FROM platform.idempotency_keys WHERE issuer = $1 AND subject = $2 AND workspace = $3 AND key = $4",
+        )
+        .bind(scope.issuer)
+        .bind(scope.subject)
+        .bind(scope.workspace)
+        .bind(scope.key)
+        .fetch_one(self.pool())
+        .await?;
+        let stored: Vec<u8> = row.try_get("fingerprint")?;
+        if stored != fingerprint {
+            return Ok(Claim::Reused);
+        }
+        if row.try_get::<String, _>("state")? == "in_flight" {
+            return Ok(Claim::InFlight);
+        }
+        let headers: serde_json::Value = row.try_get("response_headers")?;
+        let headers = headers
+            .as_array()
+            .map(|pairs| {
+                pairs
+                    .iter()
+                    .filter_map(|p| Some((p.get(0)?.as_str()?.to_owned(), p.get(1)?.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Claim::Replay(StoredResponse {
+            status: row.try_get::<i16, _>("response_status")? as u16,
+            headers,
+            body: row.try_get("response_body")?,
+        }))
+    }
+
+    /// Keeps the response of the request that held the key.
+    pub async fn complete_idempotency_key(
+        &self,
+        scope: KeyScope<'_>,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let headers =
+            serde_json::Value::Array(response.headers.iter().map(|(k, v)| serde_json::json!([k, v])).collect());
+        sqlx::query(
+            "UPDATE platform.idempotency_keys
+                SET state = 'completed', response_status = $5, response_headers = $6, response_body = $7
+              WHERE issuer = $1 AND subject = $2 AND workspace = $3 AND key = $4 AND state = 'in_flight'",
+        )
+        .bind(scope.issuer)
+        .bind(scope.subject)
+        .bind(scope.workspace)
+        .bind(scope.key)
+        .bind(response.status as i16)
+        .bind(headers)
+        .bind(&response.body)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Gives the key back (the request failed in a way worth retrying).
+    pub async fn release_idempotency_key(&self, scope: KeyScope<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM platform.idempotency_keys
+              WHERE issuer = $1 AND subject = $2 AND workspace = $3 AND key = $4 AND state = 'in_flight'",
+        )
+        .bind(scope.issuer)
+        .bind(scope.subject)
+        .bind(scope.workspace)
+        .bind(scope.key)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Drops keys past their retention.
+    pub async fn prune_idempotency_keys(&self) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM platform.idempotency_keys WHERE expires_at < now()").execute(self.pool()).await?;
+        Ok(done.rows_affected())
+    }
+}
