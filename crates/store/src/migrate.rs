@@ -42,6 +42,7 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(2, "access", include_str!("../migrations/platform/0002_access.sql")),
     Migration::new(3, "web_sign_in", include_str!("../migrations/platform/0003_web_sign_in.sql")),
     Migration::new(4, "idempotency", include_str!("../migrations/platform/0004_idempotency.sql")),
+    Migration::new(5, "outbox", include_str!("../migrations/platform/0005_outbox.sql")),
 ];
 
 /// Migrations of every workspace schema.

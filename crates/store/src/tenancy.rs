@@ -145,7 +145,9 @@ impl Database {
              GRANT USAGE ON SCHEMA {s} TO {r};
              ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r};
              ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT USAGE, SELECT ON SEQUENCES TO {r};
-             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT EXECUTE ON FUNCTIONS TO {r};"
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT EXECUTE ON FUNCTIONS TO {r};
+             GRANT USAGE ON SCHEMA platform TO {r};
+             GRANT EXECUTE ON FUNCTION platform.enqueue(text, jsonb, interval) TO {r};"
         );
         sqlx::raw_sql(sqlx::AssertSqlSafe(ddl)).execute(&mut *tx).await?;
         let target = Target::Workspace { id, schema: &schema, slug: slug.as_str() };
@@ -291,6 +293,16 @@ impl WorkspaceTx {
     /// (unqualified names resolve to its schema).
     pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
+    }
+
+    /// Writes an outbox event of this workspace in this transaction: it is
+    /// delivered if and only if the transaction commits.
+    pub async fn enqueue(&mut self, topic: &str, payload: &serde_json::Value) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT platform.enqueue($1, $2)")
+            .bind(topic)
+            .bind(payload)
+            .fetch_one(&mut *self.tx)
+            .await?)
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

@@ -1,0 +1,286 @@
+//! The outbox dispatcher: claim, lease, deliver, settle.
+
+use std::{panic::AssertUnwindSafe, time::Duration};
+
+use anchor_store::Database;
+use futures_util::{FutureExt, StreamExt, stream};
+use sqlx::{Row, postgres::PgListener};
+use tokio_util::sync::CancellationToken;
+
+use crate::{HandlerError, Handlers, OutboxEvent, backoff};
+
+/// How a dispatcher works.
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Names this worker in `locked_by` (host and process, typically).
+    pub worker_id: String,
+    /// Events claimed per round trip.
+    pub batch_size: i64,
+    /// At most this many events of one workspace per batch, so one noisy
+    /// workspace cannot starve the others.
+    pub per_workspace: i64,
+    /// How long a claim holds; a worker that dies loses its claims after this.
+    pub lease: Duration,
+    /// Fallback polling when no notification arrives.
+    pub poll_interval: Duration,
+    /// Handlers running at once.
+    pub concurrency: usize,
+    /// On shutdown, how long running handlers may take before their events
+    /// are released for another worker.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: format!("worker-{}", std::process::id()),
+            batch_size: 64,
+            per_workspace: 16,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            concurrency: 16,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counts by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub pending: i64,
+    pub processing: i64,
+    pub delivered: i64,
+    pub failed: i64,
+}
+
+impl OutboxStats {
+    pub async fn read(db: &Database) -> Result<Self, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
+                    count(*) FILTER (WHERE state = 'processing') AS processing,
+                    count(*) FILTER (WHERE state = 'delivered') AS delivered,
+                    count(*) FILTER (WHERE state = 'failed') AS failed
+               FROM platform.outbox_events",
+        )
+        .fetch_one(db.pool())
+        .await?;
+        Ok(Self {
+            pending: row.try_get("pending")?,
+            processing: row.try_get("processing")?,
+            delivered: row.try_get("delivered")?,
+            failed: row.try_get("failed")?,
+        })
+    }
+}
+
+/// Delivers outbox events to their topic's handler.
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    db: Database,
+    handlers: Handlers,
+    config: DispatcherConfig,
+}
+
+impl Dispatcher {
+    pub fn new(db: Database, handlers: Handlers, config: DispatcherConfig) -> Self {
+        Self { db, handlers, config }
+    }
+
+    /// Runs until `shutdown`, then releases what it still holds.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect_with(self.db.pool()).await?;
+        listener.listen("anchor_outbox").await?;
+        tracing::info!(worker = %self.config.worker_id, topics = ?self.handlers.topics(), "outbox dispatcher started");
+        while !shutdown.is_cancelled() {
+            self.reap().await?;
+            let handled = self.run_batch(&shutdown).await?;
+            if handled as i64 >= self.config.batch_size {
+                continue; // a full batch: there is probably more
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                notification = listener.recv() => {
+                    if let Err(e) = notification {
+                        // The listener reconnects on the next recv; polling covers the gap.
+                        tracing::warn!(error = %e, "outbox notifications interrupted");
+                        tokio::time::sleep(self.config.poll_interval).await;
+                    }
+                }
+                () = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+        let released = self.release_held().await?;
+        tracing::info!(worker = %self.config.worker_id, released, "outbox dispatcher stopped");
+        Ok(())
+    }
+
+    /// Claims one batch and delivers it. Returns how many events it handled.
+    pub async fn run_batch(&self, shutdown: &CancellationToken) -> Result<usize, sqlx::Error> {
+        let events = self.claim().await?;
+        let count = events.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let work = stream::iter(events).for_each_concurrent(self.config.concurrency, |event| async move {
+            let (id, attempt) = (event.id, event.attempt);
+            let started = std::time::Instant::now();
+            let topic = event.topic.clone();
+            let result = self.deliver(event).await;
+            metrics::histogram!("outbox_delivery_duration_seconds", "topic" => topic)
+                .record(started.elapsed().as_secs_f64());
+            if let Err(e) = self.settle(id, attempt, result).await {
+                tracing::error!(event = id, error = %e, "cannot record an outbox delivery; its lease will return it");
+            }
+        });
+        let grace = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(self.config.shutdown_grace).await;
+        };
+        tokio::select! {
+            () = work => {}
+            () = grace => tracing::warn!("shutdown grace over; releasing unfinished outbox events"),
+        }
+        Ok(count)
+    }
+
+    async fn claim(&self) -> Result<Vec<OutboxEvent>, sqlx::Error> {
+        let topics = self.handlers.topics();
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Workspaces in the order of their longest-waiting event, at most
+        // `per_workspace` events each; the claim commits before delivery.
+        let rows = sqlx::query(
+            "WITH ws AS (
+                 SELECT workspace_id, min(available_at) AS oldest FROM platform.outbox_events
+                  WHERE state = 'pending' AND available_at <= now() AND topic = ANY($4)
+                  GROUP BY workspace_id ORDER BY oldest LIMIT $2
+             ), picked AS (
+                 SELECT e.id FROM ws CROSS JOIN LATERAL (
+                     SELECT o.id FROM platform.outbox_events o
+                      WHERE o.state = 'pending' AND o.available_at <= now() AND o.topic = ANY($4)
+                        AND o.workspace_id IS NOT DISTINCT FROM ws.workspace_id
+                      ORDER BY o.available_at, o.id
+                      LIMIT $3
+                      FOR UPDATE SKIP LOCKED
+                 ) e
+                 LIMIT $2
+             )
+             UPDATE platform.outbox_events o
+                SET state = 'processing', attempts = o.attempts + 1,
+                    locked_until = now() + make_interval(secs => $5), locked_by = $1
+               FROM picked WHERE o.id = picked.id
+             RETURNING o.id, o.workspace_id, o.topic, o.payload, o.attempts",
+        )
+        .bind(&self.config.worker_id)
+        .bind(self.config.batch_size)
+        .bind(self.config.per_workspace)
+        .bind(&topics)
+        .bind(self.config.lease.as_secs_f64())
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxEvent {
+                    id: r.try_get("id")?,
+                    workspace_id: r.try_get("workspace_id")?,
+                    topic: r.try_get("topic")?,
+                    payload: r.try_get("payload")?,
+                    attempt: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Runs the handler, bounded by the lease, catching panics.
+    async fn deliver(&self, event: OutboxEvent) -> Result<(), HandlerError> {
+        let Some(handler) = self.handlers.get(&event.topic) else {
+            return Err(HandlerError::Permanent(format!("no handler for topic {}", event.topic)));
+        };
+        let limit = self.config.lease.mul_f64(0.8);
+        let span = tracing::info_span!("outbox_event", id = event.id, topic = %event.topic, attempt = event.attempt);
+        let run = AssertUnwindSafe(tracing::Instrument::instrument(handler(event), span)).catch_unwind();
+        match tokio::time::timeout(limit, run).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_panic)) => Err(HandlerError::retry("handler panicked")),
+            Err(_) => Err(HandlerError::retry(format!("handler took longer than {} s", limit.as_secs()))),
+        }
+    }
+
+    /// Records the outcome, if this worker still holds the event.
+    async fn settle(&self, id: i64, attempt: i32, result: Result<(), HandlerError>) -> Result<(), sqlx::Error> {
+        let worker = &self.config.worker_id;
+        let Err(error) = result else {
+            metrics::counter!("outbox_delivered_total").increment(1);
+            sqlx::query(
+                "UPDATE platform.outbox_events
+                    SET state = 'delivered', delivered_at = now(), locked_until = NULL, locked_by = NULL, last_error = NULL
+                  WHERE id = $1 AND locked_by = $2 AND state = 'processing'",
+            )
+            .bind(id)
+            .bind(worker)
+            .execute(self.db.pool())
+            .await?;
+            return Ok(());
+        };
+        let (delay, permanent) = match &error {
+            // The far end's Retry-After wins when it asks for longer.
+            HandlerError::Retry { retry_after, .. } => (retry_after.unwrap_or_default().max(backoff(attempt)), false),
+            HandlerError::Permanent(_) => (Duration::ZERO, true),
+        };
+        let state: Option<String> = sqlx::query_scalar(
+            "UPDATE platform.outbox_events
+                SET state = CASE WHEN $4 OR attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+                    available_at = now() + make_interval(secs => $3),
+                    last_error = $5, locked_until = NULL, locked_by = NULL
+              WHERE id = $1 AND locked_by = $2 AND state = 'processing'
+             RETURNING state",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(delay.as_secs_f64())
+        .bind(permanent)
+        .bind(error.to_string())
+        .fetch_optional(self.db.pool())
+        .await?;
+        match state.as_deref() {
+            Some("failed") => {
+                metrics::counter!("outbox_failed_total").increment(1);
+                tracing::warn!(event = id, attempt, error = %error, "outbox event failed; it waits in the dead letters");
+            }
+            Some(_) => metrics::counter!("outbox_retried_total").increment(1),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Returns events whose lease ran out to `pending` (or to `failed` when
+    /// they used their attempts: an event that kills its worker every time).
+    pub async fn reap(&self) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE platform.outbox_events
+                SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+                    locked_until = NULL, locked_by = NULL,
+                    last_error = 'lease expired: the worker stopped while delivering'
+              WHERE state = 'processing' AND locked_until < now()",
+        )
+        .execute(self.db.pool())
+        .await?;
+        if done.rows_affected() > 0 {
+            tracing::warn!(count = done.rows_affected(), "outbox events returned after an expired lease");
+        }
+        Ok(done.rows_affected())
+    }
+
+    /// Releases what this worker still holds (graceful shutdown).
+    pub async fn release_held(&self) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE platform.outbox_events SET state = 'pending', locked_until = NULL, locked_by = NULL
+              WHERE state = 'processing' AND locked_by = $1",
+        )
+        .bind(&self.config.worker_id)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
