@@ -1,7 +1,7 @@
 //! `anchor dev`: every role of the platform in one process, under one
 //! shutdown token, with embedded defaults. Today the roles are the gateway
-//! and the metrics listener; the worker, agent node and mocks join here as
-//! they are built.
+//! (with the web app), the worker (outbox dispatcher and job processor) and
+//! the metrics listener; the agent node and the mocks join as they are built.
 
 use std::{future::Future, net::SocketAddr};
 
@@ -43,7 +43,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         };
         println!("PostgreSQL: private cluster in {} ({how})", cluster.data_dir().join("postgres").display());
     }
-    let result = serve(&settings, resolved.url.clone(), shutdown).await;
+    let result = Box::pin(serve(&settings, resolved.url.clone(), shutdown)).await;
     if let Some((cluster, _)) = &resolved.cluster {
         cluster.stop().await.context("stop the private PostgreSQL cluster")?;
         println!("PostgreSQL: private cluster stopped");
@@ -81,14 +81,16 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
     }
     println!("Press Ctrl-C to stop.");
 
-    let gateway_config = anchor_gateway::Config::from_settings(settings, database_url, addr);
-    let (gateway, metrics) = tokio::join!(
+    let gateway_config = anchor_gateway::Config::from_settings(settings, database_url.clone(), addr);
+    let worker_config = anchor_worker::Config::from_settings(settings, database_url);
+    let (gateway, worker, metrics) = tokio::join!(
         role("gateway", &shutdown, anchor_gateway::run(gateway_config, listener, shutdown.clone())),
+        role("worker", &shutdown, anchor_worker::run(worker_config, shutdown.clone())),
         role("metrics", &shutdown, async {
             anchor_observability::serve_metrics(metrics_listener, shutdown.clone()).await.map_err(anyhow::Error::from)
         }),
     );
-    gateway.and(metrics)
+    gateway.and(worker).and(metrics)
 }
 
 /// Runs one role; when it ends, for whatever reason, the others stop too.

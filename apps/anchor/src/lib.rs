@@ -125,7 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(_) => {
             anchor_observability::init_logging(settings.log_format, &settings.log_filter);
-            dev::run(settings).await
+            Box::pin(dev::run(settings)).await
         }
         Command::Token(access::TokenCommand::Issue(args)) => {
             anchor_observability::init_logging(settings.log_format, "warn");

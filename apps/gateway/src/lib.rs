@@ -107,33 +107,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let auth = Arc::new(config.auth_state()?);
     let app = app(&config, AppState { db: db.clone(), auth }, None);
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    let pruning = tokio::spawn(prune_sessions(db.clone(), shutdown.clone()));
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await?;
-    shutdown.cancel();
-    let _ = pruning.await;
     db.close().await;
     tracing::info!("gateway stopped");
     Ok(())
-}
-
-/// Drops expired web sessions, stale OIDC logins and idempotency keys past
-/// their retention every ten minutes.
-/// (Moves to the job processor when it exists.)
-async fn prune_sessions(db: Database, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(Duration::from_secs(600));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = every.tick() => {
-                if let Err(e) = db.prune_sessions().await {
-                    tracing::warn!(error = %e, "cannot prune web sessions");
-                }
-                if let Err(e) = db.prune_idempotency_keys().await {
-                    tracing::warn!(error = %e, "cannot prune idempotency keys");
-                }
-            }
-        }
-    }
 }

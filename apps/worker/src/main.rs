@@ -1,0 +1,21 @@
+//! `anchor-worker`: the worker role alone, as production runs it.
+
+use anchor_config::{Overrides, Settings};
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load(None, &Overrides::default())?;
+    anchor_observability::init_logging(settings.log_format, &settings.log_filter);
+    let database_url = settings.database_url.clone().context("DATABASE_URL (or ANCHOR_DATABASE_URL) must be set")?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+        }
+    });
+    anchor_worker::run(anchor_worker::Config::from_settings(&settings, database_url), shutdown).await
+}
