@@ -1,6 +1,10 @@
 //! The outbox dispatcher: claim, lease, deliver, settle.
 
-use std::{panic::AssertUnwindSafe, time::Duration};
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anchor_store::Database;
 use futures_util::{FutureExt, StreamExt, stream};
@@ -79,11 +83,22 @@ pub struct Dispatcher {
     db: Database,
     handlers: Handlers,
     config: DispatcherConfig,
+    /// Delivered events not yet marked so: the next claim marks them in the
+    /// same statement (one round trip per batch), or [`Dispatcher::flush`].
+    delivered: Arc<Mutex<Vec<i64>>>,
+    /// The workspace key (id, 0 for none) served last, for the round robin.
+    last_served: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Dispatcher {
     pub fn new(db: Database, handlers: Handlers, config: DispatcherConfig) -> Self {
-        Self { db, handlers, config }
+        Self { db, handlers, config, delivered: Arc::default(), last_served: Arc::default() }
+    }
+
+    /// Marks delivered what was delivered since the last claim.
+    pub async fn flush(&self) -> Result<(), sqlx::Error> {
+        let ids = std::mem::take(&mut *self.delivered.lock().expect("not poisoned"));
+        self.settle_delivered(&ids).await
     }
 
     /// Runs until `shutdown`, then releases what it still holds.
@@ -95,8 +110,9 @@ impl Dispatcher {
             self.reap().await?;
             let handled = self.run_batch(&shutdown).await?;
             if handled as i64 >= self.config.batch_size {
-                continue; // a full batch: there is probably more
+                continue; // a full batch: there is probably more, and the next claim settles this one
             }
+            self.flush().await?;
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 notification = listener.recv() => {
@@ -109,37 +125,58 @@ impl Dispatcher {
                 () = tokio::time::sleep(self.config.poll_interval) => {}
             }
         }
+        self.flush().await?;
         let released = self.release_held().await?;
         tracing::info!(worker = %self.config.worker_id, released, "outbox dispatcher stopped");
         Ok(())
     }
 
-    /// Claims one batch and delivers it. Returns how many events it handled.
+    /// Claims one batch (marking the previous batch's deliveries in the same
+    /// statement) and delivers it. Returns how many events it handled; their
+    /// deliveries are marked by the next call or [`Dispatcher::flush`].
     pub async fn run_batch(&self, shutdown: &CancellationToken) -> Result<usize, sqlx::Error> {
         let events = self.claim().await?;
         let count = events.len();
         if count == 0 {
             return Ok(0);
         }
-        let work = stream::iter(events).for_each_concurrent(self.config.concurrency, |event| async move {
-            let (id, attempt) = (event.id, event.attempt);
-            let started = std::time::Instant::now();
-            let topic = event.topic.clone();
-            let result = self.deliver(event).await;
-            metrics::histogram!("outbox_delivery_duration_seconds", "topic" => topic)
-                .record(started.elapsed().as_secs_f64());
-            if let Err(e) = self.settle(id, attempt, result).await {
-                tracing::error!(event = id, error = %e, "cannot record an outbox delivery; its lease will return it");
-            }
-        });
+        let work = stream::iter(events)
+            .map(|event| async move {
+                let (id, attempt) = (event.id, event.attempt);
+                let started = std::time::Instant::now();
+                let topic = event.topic.clone();
+                let result = self.deliver(event).await;
+                metrics::histogram!("outbox_delivery_duration_seconds", "topic" => topic)
+                    .record(started.elapsed().as_secs_f64());
+                (id, attempt, result)
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect::<Vec<_>>();
         let grace = async {
             shutdown.cancelled().await;
             tokio::time::sleep(self.config.shutdown_grace).await;
         };
-        tokio::select! {
-            () = work => {}
-            () = grace => tracing::warn!("shutdown grace over; releasing unfinished outbox events"),
+        let outcomes = tokio::select! {
+            outcomes = work => outcomes,
+            () = grace => {
+                tracing::warn!("shutdown grace over; releasing unfinished outbox events");
+                return Ok(count);
+            }
+        };
+        // Deliveries are settled together (one statement per batch); failures
+        // one by one, since each has its own delay.
+        let mut delivered = Vec::with_capacity(outcomes.len());
+        for (id, attempt, result) in outcomes {
+            match result {
+                Ok(()) => delivered.push(id),
+                Err(error) => {
+                    if let Err(e) = self.settle_failure(id, attempt, error).await {
+                        tracing::error!(event = id, error = %e, "cannot record an outbox failure; its lease will return it");
+                    }
+                }
+            }
         }
+        self.delivered.lock().expect("not poisoned").extend(delivered);
         Ok(count)
     }
 
@@ -148,18 +185,31 @@ impl Dispatcher {
         if topics.is_empty() {
             return Ok(Vec::new());
         }
-        // Workspaces in the order of their longest-waiting event, at most
-        // `per_workspace` events each; the claim commits before delivery.
+        let settled = std::mem::take(&mut *self.delivered.lock().expect("not poisoned"));
+        metrics::counter!("outbox_delivered_total").increment(settled.len() as u64);
+        // The workspaces with pending work, found by a loose index scan (one
+        // probe per workspace, not a scan of the backlog), served round robin
+        // from the one after the workspace served last, at most
+        // `per_workspace` events each. The claim commits before any delivery.
         let rows = sqlx::query(
-            "WITH ws AS (
-                 SELECT workspace_id, min(available_at) AS oldest FROM platform.outbox_events
-                  WHERE state = 'pending' AND available_at <= now() AND topic = ANY($4)
-                  GROUP BY workspace_id ORDER BY oldest LIMIT $2
+            "WITH RECURSIVE settled AS (
+                 UPDATE platform.outbox_events
+                    SET state = 'delivered', delivered_at = now(), locked_until = NULL, locked_by = NULL, last_error = NULL
+                  WHERE id = ANY($6) AND locked_by = $1 AND state = 'processing'
+             ), ws(key) AS (
+                 SELECT min(coalesce(workspace_id, 0)) FROM platform.outbox_events WHERE state = 'pending'
+                 UNION ALL
+                 SELECT (SELECT min(coalesce(o.workspace_id, 0)) FROM platform.outbox_events o
+                          WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) > ws.key)
+                   FROM ws WHERE ws.key IS NOT NULL
+             ), chosen AS (
+                 -- Round robin: the workspaces after the one served last, then from the start.
+                 SELECT key FROM ws WHERE key IS NOT NULL ORDER BY key <= $7, key LIMIT $2
              ), picked AS (
-                 SELECT e.id FROM ws CROSS JOIN LATERAL (
+                 SELECT e.id FROM chosen CROSS JOIN LATERAL (
                      SELECT o.id FROM platform.outbox_events o
-                      WHERE o.state = 'pending' AND o.available_at <= now() AND o.topic = ANY($4)
-                        AND o.workspace_id IS NOT DISTINCT FROM ws.workspace_id
+                      WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) = chosen.key
+                        AND o.available_at <= now() AND o.topic = ANY($4)
                       ORDER BY o.available_at, o.id
                       LIMIT $3
                       FOR UPDATE SKIP LOCKED
@@ -177,9 +227,16 @@ impl Dispatcher {
         .bind(self.config.per_workspace)
         .bind(&topics)
         .bind(self.config.lease.as_secs_f64())
+        .bind(&settled)
+        .bind(self.last_served.load(std::sync::atomic::Ordering::Relaxed))
         .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
+        .await
+        .inspect_err(|_| {
+            // Not marked: keep them for the next attempt (their leases cover us).
+            self.delivered.lock().expect("not poisoned").extend(&settled);
+        })?;
+        let events = rows
+            .iter()
             .map(|r| {
                 Ok(OutboxEvent {
                     id: r.try_get("id")?,
@@ -189,7 +246,11 @@ impl Dispatcher {
                     attempt: r.try_get("attempts")?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        if let Some(last) = events.iter().map(|e| e.workspace_id.unwrap_or(0)).max() {
+            self.last_served.store(last, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(events)
     }
 
     /// Runs the handler, bounded by the lease, catching panics.
@@ -207,22 +268,27 @@ impl Dispatcher {
         }
     }
 
-    /// Records the outcome, if this worker still holds the event.
-    async fn settle(&self, id: i64, attempt: i32, result: Result<(), HandlerError>) -> Result<(), sqlx::Error> {
-        let worker = &self.config.worker_id;
-        let Err(error) = result else {
-            metrics::counter!("outbox_delivered_total").increment(1);
-            sqlx::query(
-                "UPDATE platform.outbox_events
-                    SET state = 'delivered', delivered_at = now(), locked_until = NULL, locked_by = NULL, last_error = NULL
-                  WHERE id = $1 AND locked_by = $2 AND state = 'processing'",
-            )
-            .bind(id)
-            .bind(worker)
-            .execute(self.db.pool())
-            .await?;
+    /// Marks delivered what this worker still holds.
+    async fn settle_delivered(&self, ids: &[i64]) -> Result<(), sqlx::Error> {
+        if ids.is_empty() {
             return Ok(());
-        };
+        }
+        let done = sqlx::query(
+            "UPDATE platform.outbox_events
+                SET state = 'delivered', delivered_at = now(), locked_until = NULL, locked_by = NULL, last_error = NULL
+              WHERE id = ANY($1) AND locked_by = $2 AND state = 'processing'",
+        )
+        .bind(ids)
+        .bind(&self.config.worker_id)
+        .execute(self.db.pool())
+        .await?;
+        metrics::counter!("outbox_delivered_total").increment(done.rows_affected());
+        Ok(())
+    }
+
+    /// Back to pending after a delay, or to the dead letters.
+    async fn settle_failure(&self, id: i64, attempt: i32, error: HandlerError) -> Result<(), sqlx::Error> {
+        let worker = &self.config.worker_id;
         let (delay, permanent) = match &error {
             // The far end's Retry-After wins when it asks for longer.
             HandlerError::Retry { retry_after, .. } => (retry_after.unwrap_or_default().max(backoff(attempt)), false),

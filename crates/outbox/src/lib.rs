@@ -4,9 +4,11 @@
 //! the state change that causes them ([`anchor_store::WorkspaceTx::enqueue`],
 //! [`enqueue_platform`]). Workers deliver them at least once:
 //!
-//! 1. claim a batch with `FOR UPDATE SKIP LOCKED`, fair across workspaces (at
-//!    most `per_workspace` rows of one workspace per batch), set a lease and
-//!    **commit** before any slow call;
+//! 1. claim a batch with `FOR UPDATE SKIP LOCKED`, fair across workspaces
+//!    (round robin over the workspaces with pending work, at most
+//!    `per_workspace` rows of one workspace per batch), set a lease and
+//!    **commit** before any slow call; the same statement marks the previous
+//!    batch delivered, so a steady stream costs one round trip per batch;
 //! 2. hand each event to the handler of its topic;
 //! 3. mark it `delivered`, or back to `pending` with exponential backoff and
 //!    jitter, or `failed` (the dead letter, replayable) after `max_attempts`

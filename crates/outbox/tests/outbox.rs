@@ -131,6 +131,7 @@ async fn retries_back_off_then_fail_into_replayable_dead_letters() {
     fail.store(false, Ordering::SeqCst);
     assert_eq!(replay_failed(&db, None).await.expect("replay"), 1);
     assert_eq!(dispatcher.run_batch(&never).await.expect("batch"), 1);
+    dispatcher.flush().await.expect("flush");
     assert_eq!(OutboxStats::read(&db).await.expect("stats").delivered, 1);
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     db.close().await;

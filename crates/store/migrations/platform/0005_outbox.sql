@@ -17,7 +17,9 @@ CREATE TABLE platform.outbox_events (
     created_at   timestamptz NOT NULL DEFAULT now(),
     delivered_at timestamptz
 );
-CREATE INDEX outbox_ready ON platform.outbox_events (workspace_id, available_at, id) WHERE state = 'pending';
+-- Claims walk the distinct workspaces with pending work through this index
+-- (installation-level events, without a workspace, count as workspace 0).
+CREATE INDEX outbox_ready ON platform.outbox_events ((coalesce(workspace_id, 0)), available_at, id) WHERE state = 'pending';
 CREATE INDEX outbox_leased ON platform.outbox_events (locked_until) WHERE state = 'processing';
 CREATE INDEX outbox_failed ON platform.outbox_events (created_at) WHERE state = 'failed';
 
