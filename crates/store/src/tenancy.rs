@@ -123,7 +123,7 @@ impl Database {
         let role = format!("{installation}_{schema}");
         let inserted = sqlx::query(
             "INSERT INTO platform.workspaces (slug, name, schema_name, db_role) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (slug) DO NOTHING
+             ON CONFLICT DO NOTHING
              RETURNING id",
         )
         .bind(slug.as_str())
@@ -132,22 +132,26 @@ impl Database {
         .bind(&role)
         .fetch_optional(&mut *tx)
         .await?;
+        // Schema name and role follow from the slug one-to-one, so a conflict
+        // on any of the unique columns (a racing twin trips whichever index it
+        // reaches first) means the same thing: the workspace exists.
         let Some(row) = inserted else {
             return Err(StoreError::WorkspaceExists(slug.clone()));
         };
         let id: i64 = row.try_get("id")?;
 
-        let (s, r) = (quote_ident(&schema), quote_ident(&role));
+        // The workspace role's only membership: the installation's group,
+        // which holds the one path into the platform schema (the outbox).
+        let group = format!("{installation}_ws__all");
+        let (s, r, g) = (quote_ident(&schema), quote_ident(&role), quote_ident(&group));
         let ddl = format!(
             "CREATE SCHEMA {s};
-             CREATE ROLE {r} NOLOGIN NOINHERIT;
+             CREATE ROLE {r} NOLOGIN INHERIT IN ROLE {g};
              GRANT {r} TO CURRENT_USER;
              GRANT USAGE ON SCHEMA {s} TO {r};
              ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r};
              ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT USAGE, SELECT ON SEQUENCES TO {r};
-             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT EXECUTE ON FUNCTIONS TO {r};
-             GRANT USAGE ON SCHEMA platform TO {r};
-             GRANT EXECUTE ON FUNCTION platform.enqueue(text, jsonb, interval) TO {r};"
+             ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT EXECUTE ON FUNCTIONS TO {r};"
         );
         sqlx::raw_sql(sqlx::AssertSqlSafe(ddl)).execute(&mut *tx).await?;
         let target = Target::Workspace { id, schema: &schema, slug: slug.as_str() };

@@ -96,7 +96,9 @@ impl TestDatabase {
         };
         drop_database(&mut admin, &self.name).await;
         if let Some(prefix) = installation {
-            drop_roles(&mut admin, &format!("^{prefix}_ws_")).await;
+            // Workspace roles first, then their group.
+            drop_roles(&mut admin, &format!("^{prefix}_ws_[a-z]")).await;
+            drop_roles(&mut admin, &format!("^{prefix}_ws__all$")).await;
         }
     }
 }
@@ -145,7 +147,8 @@ async fn sweep_leftovers_once() {
                     drop_database(&mut admin, &name).await;
                 }
             }
-            drop_roles(&mut admin, "^a[0-9a-f]{10}_ws_").await;
+            drop_roles(&mut admin, "^a[0-9a-f]{10}_ws_[a-z]").await;
+            drop_roles(&mut admin, "^a[0-9a-f]{10}_ws__all$").await;
         })
         .await;
 }

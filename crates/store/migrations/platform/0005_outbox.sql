@@ -54,14 +54,22 @@ END
 $$;
 REVOKE ALL ON FUNCTION platform.enqueue(text, jsonb, interval) FROM PUBLIC;
 
--- Workspaces provisioned before this migration get the path too.
+-- Every workspace role reaches the path through one group role per
+-- installation (`<installation>_ws__all`; `__` cannot occur in a workspace
+-- role's name). Joining a group adds a membership row, so provisioning
+-- workspaces in parallel never contends on one object's privileges.
 DO $$
 DECLARE
+    grp text;
     r record;
 BEGIN
+    SELECT id || '_ws__all' INTO grp FROM platform.installation;
+    EXECUTE format('CREATE ROLE %I NOLOGIN', grp);
+    EXECUTE format('GRANT USAGE ON SCHEMA platform TO %I', grp);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION platform.enqueue(text, jsonb, interval) TO %I', grp);
     FOR r IN SELECT db_role FROM platform.workspaces LOOP
-        EXECUTE format('GRANT USAGE ON SCHEMA platform TO %I', r.db_role);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION platform.enqueue(text, jsonb, interval) TO %I', r.db_role);
+        EXECUTE format('ALTER ROLE %I INHERIT', r.db_role);
+        EXECUTE format('GRANT %I TO %I', grp, r.db_role);
     END LOOP;
 END
 $$;

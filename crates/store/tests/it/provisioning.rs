@@ -49,3 +49,20 @@ async fn racing_creations_of_one_slug_make_one_workspace() {
     db.close().await;
     test_db.drop_now().await;
 }
+
+#[tokio::test]
+async fn many_workspaces_can_be_provisioned_at_once() {
+    // Provisioning in parallel must not contend on shared privileges
+    // (concurrent GRANTs on one object fail with "tuple concurrently updated").
+    let test_db = TestDatabase::new().await;
+    let db = test_db.connect(8).await;
+    let slugs: Vec<_> = (0..24).map(|i| slug(&format!("parallel-{i:02}"))).collect();
+    let name = WorkspaceName::parse("Parallel").expect("name");
+    let results = futures_util::future::join_all(slugs.iter().map(|s| db.create_workspace(s, &name))).await;
+    for result in results {
+        result.expect("each provisioning succeeds");
+    }
+    assert_eq!(db.workspaces().await.expect("list").len(), 24);
+    db.close().await;
+    test_db.drop_now().await;
+}
