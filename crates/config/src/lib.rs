@@ -64,6 +64,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Staff sign-in with an OIDC provider (authorization code + PKCE).
     pub oidc: Option<OidcSettings>,
+    /// The AgentField control plane. Unset: `anchor dev` runs its mock.
+    pub agentfield_url: Option<String>,
 }
 
 /// The OIDC provider staff sign in with.
@@ -162,6 +164,7 @@ const SETTING_KEYS: &[&str] = &[
     "issuers",
     "public_url",
     "oidc",
+    "agentfield_url",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -283,6 +286,11 @@ impl Settings {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Err(ConfigError::invalid("public_url", "must start with http:// or https://"));
+        }
+        if let Some(url) = &self.agentfield_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid("agentfield_url", "must start with http:// or https://"));
         }
         if let Some(oidc) = &self.oidc {
             let loopback =
