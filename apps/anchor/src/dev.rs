@@ -1,7 +1,9 @@
 //! `anchor dev`: every role of the platform in one process, under one
 //! shutdown token, with embedded defaults. Today the roles are the gateway
-//! (with the web app), the worker (outbox dispatcher and job processor) and
-//! the metrics listener; the agent node and the mocks join as they are built.
+//! (with the web app), the worker (outbox dispatcher and job processor), the
+//! AgentField mock (unless `agentfield_url` names a real control plane) and
+//! the metrics listener; the agent node and the status mock join as they
+//! are built.
 
 use std::{future::Future, net::SocketAddr};
 
@@ -64,10 +66,19 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
         format!("cannot listen on {} (setting metrics_addr, ANCHOR_METRICS_ADDR)", settings.metrics_addr)
     })?;
     let addr = listener.local_addr()?;
+    let agentfield_mock = match &settings.agentfield_url {
+        Some(_) => None,
+        None => Some(TcpListener::bind("127.0.0.1:0").await.context("bind the AgentField mock")?),
+    };
     println!("Anchor is running at http://{addr}");
     println!("  readiness:  http://{addr}/readyz");
     println!("  API:        http://{addr}/api/v1/openapi.json");
     println!("  metrics:    http://{}/metrics", metrics_listener.local_addr()?);
+    match (&agentfield_mock, &settings.agentfield_url) {
+        (Some(mock), _) => println!("  AgentField: http://{} (mock)", mock.local_addr()?),
+        (None, Some(url)) => println!("  AgentField: {url}"),
+        (None, None) => {}
+    }
     println!("  state:      {}", settings.data_dir.display());
     if settings.dev_issuer {
         println!("Sign in from scripts with a dev token:");
@@ -83,14 +94,26 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
 
     let gateway_config = anchor_gateway::Config::from_settings(settings, database_url.clone(), addr);
     let worker_config = anchor_worker::Config::from_settings(settings, database_url);
-    let (gateway, worker, metrics) = tokio::join!(
+    let mock = async {
+        match agentfield_mock {
+            Some(listener) => {
+                anchor_agentfield_mock::run(anchor_agentfield_mock::Config::default(), listener, shutdown.clone()).await
+            }
+            None => Ok(()),
+        }
+    };
+    let (gateway, worker, mock, metrics) = tokio::join!(
         role("gateway", &shutdown, anchor_gateway::run(gateway_config, listener, shutdown.clone())),
         role("worker", &shutdown, anchor_worker::run(worker_config, shutdown.clone())),
+        async {
+            // An absent mock is not a stopped role: only a running one cancels the rest.
+            if settings.agentfield_url.is_some() { Ok(()) } else { role("agentfield-mock", &shutdown, mock).await }
+        },
         role("metrics", &shutdown, async {
             anchor_observability::serve_metrics(metrics_listener, shutdown.clone()).await.map_err(anyhow::Error::from)
         }),
     );
-    gateway.and(worker).and(metrics)
+    gateway.and(worker).and(mock).and(metrics)
 }
 
 /// Runs one role; when it ends, for whatever reason, the others stop too.
