@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
-            let _ = tokio::signal::ctrl_c().await;
+            anchor_observability::shutdown_signal().await;
             shutdown.cancel();
         }
     });

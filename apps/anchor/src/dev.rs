@@ -128,16 +128,8 @@ async fn role(
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot watch SIGTERM");
-            return;
-        }
-    };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+        () = anchor_observability::shutdown_signal() => {}
         () = shutdown.cancelled() => return,
     }
     eprintln!("stopping...");

@@ -62,9 +62,14 @@ fn start_dev(data: &Path) -> (Child, String) {
     }
 }
 
-fn interrupt_and_wait(mut child: Child) {
+fn interrupt_and_wait(child: Child) {
+    stop_with(child, nix::sys::signal::Signal::SIGINT);
+}
+
+/// Sends `signal` (Ctrl-C is SIGINT; supervisors send SIGTERM) and waits for a clean exit.
+fn stop_with(mut child: Child, signal: nix::sys::signal::Signal) {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
+    nix::sys::signal::kill(pid, signal).expect("signal");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -263,5 +268,6 @@ async fn tokens_from_the_cli_open_the_api_of_a_running_dev() {
     let out = run(&["token", "issue", "--sub", "alice", "--ttl", "2h"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("15 minutes"), "{}", stderr(&out));
-    interrupt_and_wait(dev);
+    stop_with(dev, nix::sys::signal::Signal::SIGTERM);
+    assert!(!postgres_running(data.path()), "SIGTERM stops the private cluster too");
 }

@@ -66,6 +66,10 @@ fn sign_in_page(state: &WebState, jar: CookieJar, status: StatusCode, error: Opt
     (jar, pages::page(status, pages::sign_in(&csrf, error, sso))).into_response()
 }
 
+fn unavailable() -> Response {
+    pages::refused(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is unavailable", "Try again shortly.")
+}
+
 fn expired_form() -> Response {
     pages::refused(
         StatusCode::FORBIDDEN,
@@ -144,7 +148,7 @@ pub(crate) async fn sign_in(
         Ok(_) => {}
         Err(e) => {
             tracing::error!(error = %e, "cannot check sign-in throttling");
-            return pages::refused(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is unavailable", "Try again shortly.");
+            return unavailable();
         }
     }
 
@@ -184,7 +188,7 @@ pub(crate) async fn start_session(
     let csrf = random_token();
     if let Err(e) = state.db.create_session(&token, issuer, subject, &csrf, ABSOLUTE_TIMEOUT).await {
         tracing::error!(error = %e, "cannot create a session");
-        return pages::refused(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is unavailable", "Try again shortly.");
+        return unavailable();
     }
     let who = SubjectRef { issuer, subject };
     if let Err(e) = state.db.touch_subject(who).await {

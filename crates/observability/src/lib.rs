@@ -1,4 +1,4 @@
-//! Logs and metrics, set up once per process.
+//! Logs, metrics and the shutdown signal: what every process sets up once.
 //!
 //! Logs are `tracing` events, printed as text for people or as one JSON
 //! object per line for collectors. Metrics use the `metrics` facade and are
@@ -58,4 +58,24 @@ pub async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) -
     let handle = metrics_handle();
     let app = Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+/// Completes when the process is asked to stop: Ctrl-C (SIGINT) or SIGTERM,
+/// which is how process supervisors and Kubernetes stop a process.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops this process");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }
