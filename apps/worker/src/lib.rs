@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use anchor_config::Settings;
+use anchor_events::{EventBus, StreamSettings};
 use anchor_outbox::{Dispatcher, DispatcherConfig, Handlers, RecurringJob};
 use anchor_store::Database;
 use secrecy::SecretString;
@@ -19,6 +20,8 @@ pub struct Config {
     pub database_url: SecretString,
     pub database_max_connections: u32,
     pub dispatcher: DispatcherConfig,
+    /// NATS with JetStream for domain events; `None`: the in-process bus.
+    pub nats_url: Option<String>,
 }
 
 impl Config {
@@ -27,6 +30,7 @@ impl Config {
             database_url,
             database_max_connections: settings.database_max_connections,
             dispatcher: DispatcherConfig::default(),
+            nats_url: settings.nats_url.clone(),
         }
     }
 }
@@ -34,9 +38,18 @@ impl Config {
 /// Delivered outbox events are kept this long for inspection, then dropped.
 pub const DELIVERED_RETENTION_DAYS: i32 = 7;
 
-/// The handler of every outbox topic this worker delivers.
-pub fn handlers() -> Handlers {
-    Handlers::new()
+/// The handler of every outbox topic this worker delivers. AgentField
+/// hand-off and webhook delivery join as they are built.
+pub fn handlers(events: EventBus) -> Handlers {
+    Handlers::new().on(anchor_events::PUBLISH_TOPIC, anchor_events::publish_handler(events))
+}
+
+/// The bus for domain events: NATS JetStream when configured, else in process.
+pub async fn event_bus(config: &Config) -> anyhow::Result<EventBus> {
+    match &config.nats_url {
+        Some(url) => Ok(EventBus::nats(url, StreamSettings::default()).await?),
+        None => Ok(EventBus::in_process()),
+    }
 }
 
 /// The installation's housekeeping.
@@ -64,16 +77,8 @@ pub fn recurring_jobs() -> Vec<RecurringJob> {
 /// and the recurring jobs, under one token.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = Database::connect(&config.database_url, config.database_max_connections).await?;
-    let handlers = handlers();
-    let dispatcher = Dispatcher::new(db.clone(), handlers.clone(), config.dispatcher.clone());
-    let dispatch = async {
-        if handlers.topics().is_empty() {
-            shutdown.cancelled().await;
-            Ok(())
-        } else {
-            dispatcher.run(shutdown.clone()).await
-        }
-    };
+    let dispatcher = Dispatcher::new(db.clone(), handlers(event_bus(&config).await?), config.dispatcher.clone());
+    let dispatch = dispatcher.run(shutdown.clone());
     let jobs = anchor_outbox::run_recurring_jobs(db.clone(), recurring_jobs(), shutdown.clone());
     tracing::info!("worker started");
     let (dispatched, jobs) = tokio::join!(dispatch, jobs);

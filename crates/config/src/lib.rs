@@ -66,6 +66,9 @@ pub struct Settings {
     pub oidc: Option<OidcSettings>,
     /// The AgentField control plane. Unset: `anchor dev` runs its mock.
     pub agentfield_url: Option<String>,
+    /// NATS with JetStream for domain events (also `NATS_URL`). Unset: an
+    /// in-process bus.
+    pub nats_url: Option<String>,
 }
 
 /// The OIDC provider staff sign in with.
@@ -165,6 +168,7 @@ const SETTING_KEYS: &[&str] = &[
     "public_url",
     "oidc",
     "agentfield_url",
+    "nats_url",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -220,7 +224,7 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(path));
         }
         let figment = figment
-            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+            .merge(Env::raw().only(&["DATABASE_URL", "NATS_URL"]).map(|key| key.as_str().to_lowercase().into()))
             .merge(Env::prefixed("ANCHOR_").only(SETTING_KEYS))
             .merge(Serialized::defaults(overrides));
         Self::from_figment(figment)
@@ -286,6 +290,11 @@ impl Settings {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Err(ConfigError::invalid("public_url", "must start with http:// or https://"));
+        }
+        if let Some(url) = &self.nats_url
+            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+        {
+            return Err(ConfigError::invalid("nats_url", "must start with nats:// or tls://"));
         }
         if let Some(url) = &self.agentfield_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
