@@ -9,7 +9,10 @@
 //! the cluster's directory.
 //!
 //! Layout of the data directory:
-//! - `postgres/data/`: the cluster (PGDATA);
+//! - `postgres/data/`: the cluster (PGDATA) (when we are root and the
+//!   `postgres` user cannot reach the data directory, the cluster lives in
+//!   `$TMPDIR/anchor-pg-<hash of the data directory>` instead, recorded in
+//!   `postgres.location`);
 //! - `postgres/server.log`: the server's log;
 //! - `postgres.password`: the `anchor` superuser's password (mode 0600);
 //! - `postgres.lock`: serialises start and stop between `anchor` processes.
@@ -25,6 +28,7 @@ use std::{
 use anyhow::{Context, bail};
 use nix::unistd::{Gid, Uid, User};
 use secrecy::SecretString;
+use sha2::Digest;
 use sqlx::{Connection, PgConnection};
 use tokio::process::Command;
 
@@ -59,7 +63,31 @@ impl PrivateCluster {
             .create(data_dir)
             .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize().with_context(|| format!("data directory {}", data_dir.display()))?;
-        let root = data_dir.join("postgres");
+        let run_as = if Uid::effective().is_root() {
+            let user = User::from_name("postgres")?.context(
+                "PostgreSQL refuses to run as root and there is no `postgres` OS user to run it as; \
+                 install the OS's PostgreSQL package (it creates the user) or set DATABASE_URL",
+            )?;
+            Some((user.uid, user.gid))
+        } else {
+            None
+        };
+        // The cluster lives in the data directory, unless the `postgres` user
+        // cannot walk down to it (a checkout under /root, say): then in a
+        // directory of its own under /var/tmp, named after the data directory
+        // so that every run finds it again.
+        let mut root = data_dir.join("postgres");
+        if let Some((uid, gid)) = run_as
+            && let Err(unreachable) = check_reachable(&data_dir, uid, gid)
+        {
+            let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+            root = std::env::temp_dir().join(format!("anchor-pg-{}", hex_prefix(&digest)));
+            fs::write(data_dir.join("postgres.location"), format!("{}\n# {unreachable}\n", root.display()))
+                .context("record where the private cluster lives")?;
+            if !root.exists() {
+                tracing::warn!(cluster = %root.display(), reason = %unreachable, "the private cluster lives outside the data directory");
+            }
+        }
         let pgdata = root.join("data");
         let wanted_major =
             fs::read_to_string(pgdata.join("PG_VERSION")).ok().and_then(|v| v.trim().parse::<u32>().ok());
@@ -71,21 +99,16 @@ impl PrivateCluster {
             ),
             None => find_binaries(wanted_major)?,
         };
-        let run_as = if Uid::effective().is_root() {
-            let user = User::from_name("postgres")?.context(
-                "PostgreSQL refuses to run as root and there is no `postgres` OS user to run it as; \
-                 install the OS's PostgreSQL package (it creates the user) or set DATABASE_URL",
-            )?;
-            check_reachable(&data_dir, user.uid, user.gid)?;
-            Some((user.uid, user.gid))
-        } else {
-            None
-        };
         Ok(Self { data_dir, root, pgdata, bin_dir, run_as })
     }
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Where the cluster's files are (normally `<data dir>/postgres`).
+    pub fn cluster_dir(&self) -> &Path {
+        &self.root
     }
 
     /// Initialises the cluster on first use, starts it unless it is running,
@@ -289,6 +312,10 @@ impl PrivateCluster {
     }
 }
 
+fn hex_prefix(digest: &[u8]) -> String {
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 fn random_password() -> String {
     use rand::Rng;
     let bytes: [u8; 24] = rand::rng().random();
@@ -387,7 +414,7 @@ fn install_hint() -> &'static str {
     }
 }
 
-/// The `postgres` user must be able to walk down to the data directory.
+/// Whether the `postgres` user can walk down to `dir`.
 fn check_reachable(dir: &Path, uid: Uid, gid: Gid) -> anyhow::Result<()> {
     for ancestor in dir.ancestors() {
         let meta = fs::metadata(ancestor)?;
@@ -401,8 +428,8 @@ fn check_reachable(dir: &Path, uid: Uid, gid: Gid) -> anyhow::Result<()> {
         };
         if !can_enter {
             bail!(
-                "the private PostgreSQL cluster runs as the `postgres` OS user, which cannot enter {} (mode {:o}); \
-                 choose an ANCHOR_DATA_DIR it can reach (e.g. /var/tmp/anchor) or allow it in (chmod o+x {})",
+                "the `postgres` OS user cannot enter {} (mode {:o}); to keep the cluster in the data directory, \
+                 allow it in (chmod o+x {}) or choose an ANCHOR_DATA_DIR it can reach",
                 ancestor.display(),
                 mode & 0o777,
                 ancestor.display()

@@ -43,7 +43,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             crate::cluster::Started::Now => "started",
             crate::cluster::Started::AlreadyRunning => "already running, reused",
         };
-        println!("PostgreSQL: private cluster in {} ({how})", cluster.data_dir().join("postgres").display());
+        println!("PostgreSQL: private cluster in {} ({how})", cluster.cluster_dir().display());
     }
     let result = Box::pin(serve(&settings, resolved.url.clone(), shutdown)).await;
     if let Some((cluster, _)) = &resolved.cluster {

@@ -271,3 +271,27 @@ async fn tokens_from_the_cli_open_the_api_of_a_running_dev() {
     stop_with(dev, nix::sys::signal::Signal::SIGTERM);
     assert!(!postgres_running(data.path()), "SIGTERM stops the private cluster too");
 }
+
+#[tokio::test]
+async fn a_data_dir_the_postgres_user_cannot_reach_still_works() {
+    // As root, a data directory below a 0700 directory (a checkout under
+    // /root, say): the cluster moves to a directory of its own, found again
+    // on the next run.
+    if !nix::unistd::Uid::effective().is_root() {
+        return; // only root hands the cluster to the `postgres` user
+    }
+    let private = tempfile::Builder::new().prefix("anchor-private-").tempdir_in("/var/tmp").expect("tempdir");
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let data = private.path().join("state");
+    let (dev, url) = start_dev(&data);
+    assert_eq!(get(&format!("{url}/readyz")).await, 200);
+    let location = std::fs::read_to_string(data.join("postgres.location")).expect("the location is recorded");
+    let cluster = std::path::PathBuf::from(location.lines().next().expect("path"));
+    assert!(cluster.join("data/PG_VERSION").is_file(), "{}", cluster.display());
+    interrupt_and_wait(dev);
+    let (dev, url) = start_dev(&data);
+    assert_eq!(get(&format!("{url}/readyz")).await, 200);
+    interrupt_and_wait(dev);
+    assert!(!cluster.join("data/postmaster.pid").exists(), "stopped");
+    std::fs::remove_dir_all(&cluster).expect("clean up the moved cluster");
+}
