@@ -15,12 +15,6 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("agentfield-mock listening on http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            anchor_observability::shutdown_signal().await;
-            shutdown.cancel();
-        }
-    });
+    anchor_observability::cancel_on_shutdown_signal(shutdown.clone());
     anchor_agentfield_mock::run(config, listener, shutdown).await
 }

@@ -211,24 +211,35 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// Audits a refused authorization: which permission, on which route, why.
+async fn record_denial(
+    state: &AppState,
+    parts: &Parts,
+    caller: &Caller,
+    workspace: Option<&str>,
+    permission: Permission,
+    reason: &str,
+) {
+    let detail = serde_json::json!({"permission": permission.name(), "route": route_of(parts), "reason": reason});
+    // A requested slug is untrusted input: keep a bounded prefix.
+    let workspace: Option<String> = workspace.map(|w| w.chars().take(64).collect());
+    let event = AccessEvent {
+        context: &caller.audit,
+        workspace: workspace.as_deref(),
+        action: "authorize",
+        outcome: Outcome::Denied,
+        detail,
+    };
+    audit(state, event).await;
+}
+
 impl<P: RequiredPermission> FromRequestParts<AppState> for PlatformScope<P> {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = authenticate(parts, state).await?;
         if !caller.has_platform_permission(P::PERMISSION) {
-            let detail = serde_json::json!({"permission": P::PERMISSION.name(), "route": route_of(parts)});
-            audit(
-                state,
-                AccessEvent {
-                    context: &caller.audit,
-                    workspace: None,
-                    action: "authorize",
-                    outcome: Outcome::Denied,
-                    detail,
-                },
-            )
-            .await;
+            record_denial(state, parts, &caller, None, P::PERMISSION, "role").await;
             return Err(Problem::permission_denied(P::PERMISSION.name()));
         }
         decide(parts, P::PERMISSION.name());
@@ -246,47 +257,20 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for WorkspaceScope<P> {
             .await
             .map_err(|_| Problem::workspace_forbidden())?;
         let raw = params.get("ws").map(String::as_str).unwrap_or_default();
-        let denied = |reason: &'static str| {
-            let detail =
-                serde_json::json!({"permission": P::PERMISSION.name(), "route": route_of(parts), "reason": reason});
-            let workspace: String = raw.chars().take(64).collect();
-            (workspace, detail)
-        };
         let access = match WorkspaceSlug::parse(raw) {
             Ok(slug) => Some(state.db.workspace_access(&slug, caller.subject()).await?),
             Err(_) => None,
         };
         let (workspace, role) = match access {
             Some(anchor_store::access::WorkspaceAccess { workspace: Some(w), role: Some(r) }) => (w, r),
+            // Unknown and foreign workspaces look the same to a non-member.
             _ => {
-                let (ws, detail) = denied("not_a_member");
-                audit(
-                    state,
-                    AccessEvent {
-                        context: &caller.audit,
-                        workspace: Some(&ws),
-                        action: "authorize",
-                        outcome: Outcome::Denied,
-                        detail,
-                    },
-                )
-                .await;
+                record_denial(state, parts, &caller, Some(raw), P::PERMISSION, "not_a_member").await;
                 return Err(Problem::workspace_forbidden());
             }
         };
         if !grants(role, P::PERMISSION) {
-            let (ws, detail) = denied("role");
-            audit(
-                state,
-                AccessEvent {
-                    context: &caller.audit,
-                    workspace: Some(&ws),
-                    action: "authorize",
-                    outcome: Outcome::Denied,
-                    detail,
-                },
-            )
-            .await;
+            record_denial(state, parts, &caller, Some(raw), P::PERMISSION, "role").await;
             return Err(Problem::permission_denied(P::PERMISSION.name()));
         }
         decide(parts, P::PERMISSION.name());

@@ -16,13 +16,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("bind {}", settings.metrics_addr))?;
     let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            anchor_observability::shutdown_signal().await;
-            shutdown.cancel();
-        }
-    });
+    anchor_observability::cancel_on_shutdown_signal(shutdown.clone());
     let metrics = tokio::spawn(anchor_observability::serve_metrics(metrics, shutdown.clone()));
     let bound = listener.local_addr()?;
     anchor_gateway::run(anchor_gateway::Config::from_settings(&settings, database_url, bound), listener, shutdown)

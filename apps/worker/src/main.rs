@@ -10,12 +10,6 @@ async fn main() -> anyhow::Result<()> {
     anchor_observability::init_logging(settings.log_format, &settings.log_filter);
     let database_url = settings.database_url.clone().context("DATABASE_URL (or ANCHOR_DATABASE_URL) must be set")?;
     let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            anchor_observability::shutdown_signal().await;
-            shutdown.cancel();
-        }
-    });
+    anchor_observability::cancel_on_shutdown_signal(shutdown.clone());
     anchor_worker::run(anchor_worker::Config::from_settings(&settings, database_url), shutdown).await
 }

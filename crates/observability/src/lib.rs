@@ -79,3 +79,11 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
 }
+
+/// Cancels `shutdown` when the process is asked to stop (see [`shutdown_signal`]).
+pub fn cancel_on_shutdown_signal(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        shutdown.cancel();
+    });
+}
