@@ -1,0 +1,136 @@
+//! Prefixed, opaque, time-sortable ids (`tkt_01jd...`): a ULID in lowercase
+//! Crockford base32 after a prefix that names the kind of object, so an id
+//! says what it is and can never be mistaken for another kind's.
+
+use std::{fmt, str::FromStr};
+
+/// Defines an id type with its prefix.
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(ulid::Ulid);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id: its time part is now, so ids sort by creation.
+            pub fn new() -> Self {
+                Self(ulid::Ulid::generate())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}_{}", $prefix, self.0.to_string().to_lowercase())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let body = s
+                    .strip_prefix($prefix)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .ok_or_else(|| IdError { expected: $prefix, given: s.chars().take(40).collect() })?;
+                ulid::Ulid::from_string(&body.to_uppercase())
+                    .map(Self)
+                    .map_err(|_| IdError { expected: $prefix, given: s.chars().take(40).collect() })
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                raw.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// Why a string is not an id of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{given:?} is not a {expected}_ id")]
+pub struct IdError {
+    pub expected: &'static str,
+    pub given: String,
+}
+
+prefixed_id!(
+    /// A ticket.
+    TicketId,
+    "tkt"
+);
+prefixed_id!(
+    /// A command's execution (Anchor's own id; AgentField's is recorded beside it).
+    ExecutionId,
+    "exe"
+);
+prefixed_id!(
+    /// A signed audit credential.
+    EvidenceId,
+    "evd"
+);
+prefixed_id!(
+    /// A webhook endpoint.
+    WebhookId,
+    "whk"
+);
+prefixed_id!(
+    /// An enrolled edge agent.
+    AgentId,
+    "agt"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_name_their_kind() {
+        let id = TicketId::new();
+        let text = id.to_string();
+        assert!(text.starts_with("tkt_") && text.len() == 4 + 26, "{text}");
+        assert_eq!(text, text.to_lowercase());
+        assert_eq!(text.parse::<TicketId>(), Ok(id));
+        assert_eq!(serde_json::to_value(id).expect("json"), serde_json::Value::String(text.clone()));
+        assert_eq!(serde_json::from_value::<TicketId>(text.clone().into()).expect("parse"), id);
+    }
+
+    #[test]
+    fn an_id_of_another_kind_or_garbage_is_refused() {
+        let execution = ExecutionId::new().to_string();
+        let err = execution.parse::<TicketId>().expect_err("wrong kind");
+        assert_eq!(err.expected, "tkt");
+        for bad in ["", "tkt_", "tkt_not-a-ulid", "tkt01hv", "TKT_01J0000000000000000000000Z"] {
+            assert!(bad.parse::<TicketId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_sort_by_creation() {
+        let first = TicketId::new();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = TicketId::new();
+        assert!(first < second);
+        assert!(first.to_string() < second.to_string(), "the text sorts like the id");
+    }
+}
