@@ -16,7 +16,7 @@ macro_rules! prefixed_id {
 
             /// A new id: its time part is now, so ids sort by creation.
             pub fn new() -> Self {
-                Self(ulid::Ulid::generate())
+                Self(new_ulid())
             }
         }
 
@@ -64,6 +64,14 @@ macro_rules! prefixed_id {
             }
         }
     };
+}
+
+/// 48 bits of milliseconds since the epoch, 80 random bits (the ULID layout).
+fn new_ulid() -> ulid::Ulid {
+    use rand::Rng;
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let random: u128 = rand::rng().random::<u128>() & ((1 << 80) - 1);
+    ulid::Ulid::from_parts(millis, random)
 }
 
 /// Why a string is not an id of the expected kind.
