@@ -200,11 +200,11 @@ async fn start(
     state: &Shared,
     target: &str,
     headers: &HeaderMap,
-    body: ExecuteBody,
+    webhook: Option<Webhook>,
 ) -> Result<(Execution, Registration, Context, Option<String>), Response> {
     let (node, name, kind) = resolve(state, target).await?;
     let ctx = context(headers);
-    let (webhook_registered, webhook_error) = match &body.webhook {
+    let (webhook_registered, webhook_error) = match &webhook {
         Some(w) => match webhook_allowed(state, &w.url) {
             Ok(()) => (true, None),
             Err(e) => (false, Some(e)),
@@ -229,14 +229,11 @@ async fn start(
         completed_at: None,
         started: Instant::now(),
         duration_ms: None,
-        webhook: body.webhook,
+        webhook,
         webhook_registered,
         done,
     };
     state.executions.lock().await.insert(exec.id.clone(), exec.clone());
-    let input = body.input;
-    let mut exec = exec;
-    exec.result = Some(input); // carried to `invoke`; not part of the stored record
     Ok((exec, node, ctx, webhook_error))
 }
 
@@ -309,11 +306,11 @@ async fn execute_sync(
     headers: HeaderMap,
     Json(body): Json<ExecuteBody>,
 ) -> Response {
-    let (mut exec, node, ctx, _) = match start(&state, &target, &headers, body).await {
+    let ExecuteBody { input, webhook } = body;
+    let (exec, node, ctx, _) = match start(&state, &target, &headers, webhook).await {
         Ok(started) => started,
         Err(response) => return response,
     };
-    let input = exec.result.take().unwrap_or(Value::Null);
     let mut done = exec.done.subscribe();
     if let Some((status, message, category)) = invoke(&state, &exec, &node, &ctx, &input).await {
         return error(status, &message, Some(category));
@@ -358,11 +355,11 @@ async fn execute_async(
     headers: HeaderMap,
     Json(body): Json<ExecuteBody>,
 ) -> Response {
-    let (mut exec, node, ctx, webhook_error) = match start(&state, &target, &headers, body).await {
+    let ExecuteBody { input, webhook } = body;
+    let (exec, node, ctx, webhook_error) = match start(&state, &target, &headers, webhook).await {
         Ok(started) => started,
         Err(response) => return response,
     };
-    let input = exec.result.take().unwrap_or(Value::Null);
     let accepted = json!({
         "execution_id": exec.id, "run_id": exec.run_id, "workflow_id": exec.run_id, "status": "queued",
         "target": exec.target(), "type": exec.kind, "created_at": exec.created_at, "enqueued_at": now(),
@@ -410,7 +407,7 @@ struct CancelBody {
 
 async fn cancel(State(state): State<Shared>, Path(id): Path<String>, body: Option<Json<CancelBody>>) -> Response {
     let reason = body.and_then(|b| b.0.reason);
-    let (previous, node_url) = {
+    let (previous, node) = {
         let executions = state.executions.lock().await;
         let Some(exec) = executions.get(&id) else { return error(StatusCode::NOT_FOUND, "execution not found", None) };
         if exec.is_terminal() {
@@ -420,9 +417,10 @@ async fn cancel(State(state): State<Shared>, Path(id): Path<String>, body: Optio
             )
                 .into_response();
         }
-        let base = state.nodes.try_lock().ok().and_then(|n| n.get(&exec.node).map(|n| n.registration.base_url.clone()));
-        (exec.status.clone(), base)
+        (exec.status.clone(), exec.node.clone())
     };
+    // Looked up after the executions lock is released: never both at once.
+    let node_url = state.nodes.lock().await.get(&node).map(|n| n.registration.base_url.clone());
     if let Some(e) = state.executions.lock().await.get_mut(&id) {
         e.status_reason = reason.clone();
     }

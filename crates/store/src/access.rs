@@ -158,17 +158,7 @@ impl Database {
             .execute(&mut *tx)
             .await?;
         let detail = serde_json::json!({"target_issuer": who.issuer, "target_subject": who.subject, "role": role});
-        insert_event(
-            &mut tx,
-            &AccessEvent {
-                context: audit,
-                workspace: None,
-                action: "platform_role.grant",
-                outcome: Outcome::Success,
-                detail,
-            },
-        )
-        .await?;
+        record_change(&mut tx, audit, None, "platform_role.grant", detail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -329,18 +319,7 @@ impl Database {
             "target_issuer": who.issuer, "target_subject": who.subject,
             "role": role, "previous_role": previous,
         });
-        let workspace_slug = workspace.slug().as_str();
-        insert_event(
-            &mut tx,
-            &AccessEvent {
-                context: audit,
-                workspace: Some(workspace_slug),
-                action: "membership.set",
-                outcome: Outcome::Success,
-                detail,
-            },
-        )
-        .await?;
+        record_change(&mut tx, audit, Some(workspace), "membership.set", detail).await?;
         tx.commit().await?;
         Ok((member_from_row(&row)?, previous.is_none()))
     }
@@ -366,18 +345,7 @@ impl Database {
         if let Some(role) = &removed {
             let detail =
                 serde_json::json!({"target_issuer": who.issuer, "target_subject": who.subject, "previous_role": role});
-            let workspace_slug = workspace.slug().as_str();
-            insert_event(
-                &mut tx,
-                &AccessEvent {
-                    context: audit,
-                    workspace: Some(workspace_slug),
-                    action: "membership.remove",
-                    outcome: Outcome::Success,
-                    detail,
-                },
-            )
-            .await?;
+            record_change(&mut tx, audit, Some(workspace), "membership.remove", detail).await?;
         }
         tx.commit().await?;
         Ok(removed.is_some())
@@ -435,6 +403,18 @@ async fn subject_id(conn: &mut PgConnection, who: SubjectRef<'_>) -> Result<i64,
     .bind(who.subject)
     .fetch_one(conn)
     .await?)
+}
+
+/// Audits a change that succeeded, in the transaction that made it.
+async fn record_change(
+    conn: &mut PgConnection,
+    audit: &AuditContext,
+    workspace: Option<&Workspace>,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    let workspace = workspace.map(|w| w.slug().as_str());
+    insert_event(conn, &AccessEvent { context: audit, workspace, action, outcome: Outcome::Success, detail }).await
 }
 
 async fn insert_event(conn: &mut PgConnection, event: &AccessEvent<'_>) -> Result<(), StoreError> {
