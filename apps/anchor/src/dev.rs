@@ -1,9 +1,9 @@
 //! `anchor dev`: every role of the platform in one process, under one
 //! shutdown token, with embedded defaults. Today the roles are the gateway
 //! (with the web app), the worker (outbox dispatcher and job processor), the
-//! AgentField mock (unless `agentfield_url` names a real control plane) and
-//! the metrics listener; the agent node and the status mock join as they
-//! are built.
+//! agent node (Anchor's skills and reasoners), the AgentField mock (unless
+//! `agentfield_url` names a real control plane) and the metrics listener;
+//! the status mock joins as it is built.
 
 use std::{future::Future, net::SocketAddr};
 
@@ -70,15 +70,21 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
         Some(_) => None,
         None => Some(TcpListener::bind("127.0.0.1:0").await.context("bind the AgentField mock")?),
     };
+    let agentfield_url = match (&agentfield_mock, &settings.agentfield_url) {
+        (Some(mock), _) => format!("http://{}", mock.local_addr()?),
+        (None, Some(url)) => url.clone(),
+        (None, None) => unreachable!("the mock runs when no control plane is configured"),
+    };
+    // The agent node is internal to the dev process: any free loopback port.
+    let node_listener = TcpListener::bind("127.0.0.1:0").await.context("bind the agent node")?;
+    let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     println!("Anchor is running at http://{addr}");
     println!("  readiness:  http://{addr}/readyz");
     println!("  API:        http://{addr}/api/v1/openapi.json");
     println!("  metrics:    http://{}/metrics", metrics_listener.local_addr()?);
-    match (&agentfield_mock, &settings.agentfield_url) {
-        (Some(mock), _) => println!("  AgentField: http://{} (mock)", mock.local_addr()?),
-        (None, Some(url)) => println!("  AgentField: {url}"),
-        (None, None) => {}
-    }
+    let mock_note = if agentfield_mock.is_some() { " (mock)" } else { "" };
+    println!("  AgentField: {agentfield_url}{mock_note}");
+    println!("  agent node: http://{}", node_listener.local_addr()?);
     println!("  state:      {}", settings.data_dir.display());
     if settings.dev_issuer {
         println!("Sign in from scripts with a dev token:");
@@ -93,18 +99,27 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
     println!("Press Ctrl-C to stop.");
 
     let gateway_config = anchor_gateway::Config::from_settings(settings, database_url.clone(), addr);
-    let worker_config = anchor_worker::Config::from_settings(settings, database_url);
+    let worker_config =
+        anchor_worker::Config::from_settings(settings, database_url.clone(), &public_url, &agentfield_url)?;
+    let node_config =
+        anchor_agent_node::Config::from_settings(settings, database_url, node_listener.local_addr()?, &agentfield_url)?;
     let mock = async {
         match agentfield_mock {
             Some(listener) => {
-                anchor_agentfield_mock::run(anchor_agentfield_mock::Config::default(), listener, shutdown.clone()).await
+                // Everything runs on loopback in dev: let the mock call the gateway back.
+                let config = anchor_agentfield_mock::Config {
+                    webhook_allowed_hosts: vec!["127.0.0.1".into(), "localhost".into(), "::1".into()],
+                    ..anchor_agentfield_mock::Config::default()
+                };
+                anchor_agentfield_mock::run(config, listener, shutdown.clone()).await
             }
             None => Ok(()),
         }
     };
-    let (gateway, worker, mock, metrics) = tokio::join!(
+    let (gateway, worker, node, mock, metrics) = tokio::join!(
         role("gateway", &shutdown, anchor_gateway::run(gateway_config, listener, shutdown.clone())),
         role("worker", &shutdown, anchor_worker::run(worker_config, shutdown.clone())),
+        role("agent-node", &shutdown, anchor_agent_node::run(node_config, node_listener, shutdown.clone())),
         async {
             // An absent mock is not a stopped role: only a running one cancels the rest.
             if settings.agentfield_url.is_some() { Ok(()) } else { role("agentfield-mock", &shutdown, mock).await }
@@ -113,7 +128,7 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
             anchor_observability::serve_metrics(metrics_listener, shutdown.clone()).await.map_err(anyhow::Error::from)
         }),
     );
-    gateway.and(worker).and(mock).and(metrics)
+    gateway.and(worker).and(node).and(mock).and(metrics)
 }
 
 /// Runs one role; when it ends, for whatever reason, the others stop too.

@@ -87,7 +87,17 @@ pub mod perm {
         )*};
     }
 
-    markers!(WorkspacesCreate, WorkspacesListAll, AuditRead, WorkspaceRead, MembersRead, MembersManage);
+    markers!(
+        WorkspacesCreate,
+        WorkspacesListAll,
+        AuditRead,
+        WorkspaceRead,
+        MembersRead,
+        MembersManage,
+        TicketsRead,
+        TicketsWrite,
+        ExecutionsRead,
+    );
 }
 
 /// Access to one workspace, granted for permission `P`.
@@ -109,6 +119,11 @@ pub struct PlatformScope<P> {
 /// A route that is deliberately open to anyone.
 #[derive(Debug)]
 pub struct Public;
+
+/// A route authenticated by a signature over the request itself (inbound
+/// callbacks), which its handler verifies before it reads anything else.
+#[derive(Debug)]
+pub struct SignedRequest;
 
 /// Set by the extractors above; read by [`require_decision`].
 #[derive(Debug, Clone, Default)]
@@ -284,6 +299,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Public {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         decide(parts, "public");
         Ok(Public)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedRequest {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        decide(parts, "request_signature");
+        Ok(SignedRequest)
     }
 }
 

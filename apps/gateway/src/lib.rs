@@ -5,6 +5,7 @@
 //! and a shutdown token.
 
 pub mod auth;
+pub mod commands;
 pub mod idempotency;
 pub mod json;
 pub mod middleware;
@@ -75,6 +76,18 @@ impl Config {
 pub struct AppState {
     pub db: Database,
     pub auth: Arc<AuthState>,
+    pub commands: Arc<commands::CommandDesk>,
+}
+
+impl AppState {
+    /// The state `config` describes, over `db`.
+    pub fn new(config: &Config, db: Database) -> anyhow::Result<Self> {
+        Ok(Self {
+            db,
+            auth: Arc::new(config.auth_state()?),
+            commands: Arc::new(commands::CommandDesk::load(&config.data_dir, config.request_timeout)?),
+        })
+    }
 }
 
 pub use auth::AuthState;
@@ -104,8 +117,7 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
 /// Serves until `shutdown` is cancelled, then finishes in-flight requests.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = Database::connect(&config.database_url, config.database_max_connections).await?;
-    let auth = Arc::new(config.auth_state()?);
-    let app = app(&config, AppState { db: db.clone(), auth }, None);
+    let app = app(&config, AppState::new(&config, db.clone())?, None);
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())

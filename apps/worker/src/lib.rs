@@ -7,10 +7,16 @@
 
 use std::time::Duration;
 
+use anchor_agentfield::{AgentFieldClient, ClientConfig};
+use anchor_commands::{
+    callback::CallbackKey,
+    orchestrator::{Orchestrator, OrchestratorConfig},
+};
 use anchor_config::Settings;
 use anchor_events::{EventBus, StreamSettings};
 use anchor_outbox::{Dispatcher, DispatcherConfig, Handlers, RecurringJob};
 use anchor_store::Database;
+use anyhow::Context;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -22,26 +28,51 @@ pub struct Config {
     pub dispatcher: DispatcherConfig,
     /// NATS with JetStream for domain events; `None`: the in-process bus.
     pub nats_url: Option<String>,
+    /// The AgentField control plane commands are handed to.
+    pub agentfield: ClientConfig,
+    /// Node id, callback URL and patience of the hand-off.
+    pub orchestrator: OrchestratorConfig,
+    /// Key of the per-execution webhook secrets (shared with the gateway).
+    pub callbacks: CallbackKey,
 }
 
+/// Where AgentField posts execution webhooks, under `public_url`.
+pub const CALLBACK_PATH: &str = "/api/v1/callbacks/agentfield";
+
 impl Config {
-    pub fn from_settings(settings: &Settings, database_url: SecretString) -> Self {
-        Self {
+    /// `public_url` is where AgentField reaches the gateway (the settings'
+    /// own, or the dev listener's); `agentfield_url` the control plane (the
+    /// settings' own, or the dev mock's).
+    pub fn from_settings(
+        settings: &Settings,
+        database_url: SecretString,
+        public_url: &str,
+        agentfield_url: &str,
+    ) -> anyhow::Result<Self> {
+        let mut agentfield = ClientConfig::new(agentfield_url);
+        agentfield.api_key = settings.agentfield_api_key.clone();
+        let callback_url = format!("{}{CALLBACK_PATH}", public_url.trim_end_matches('/'));
+        Ok(Self {
             database_url,
             database_max_connections: settings.database_max_connections,
             dispatcher: DispatcherConfig::default(),
             nats_url: settings.nats_url.clone(),
-        }
+            agentfield,
+            orchestrator: OrchestratorConfig::new(settings.agent_node_id.clone(), callback_url),
+            callbacks: CallbackKey::load_or_create(&settings.data_dir)
+                .context("the AgentField callback key (data_dir/keys/agentfield-callback.key)")?,
+        })
     }
 }
 
 /// Delivered outbox events are kept this long for inspection, then dropped.
 pub const DELIVERED_RETENTION_DAYS: i32 = 7;
 
-/// The handler of every outbox topic this worker delivers. AgentField
-/// hand-off and webhook delivery join as they are built.
-pub fn handlers(events: EventBus) -> Handlers {
-    Handlers::new().on(anchor_events::PUBLISH_TOPIC, anchor_events::publish_handler(events))
+/// The handler of every outbox topic this worker delivers: domain events,
+/// AgentField hand-off and reconciliation. Webhook delivery joins as it is
+/// built.
+pub fn handlers(events: EventBus, orchestrator: Orchestrator) -> Handlers {
+    orchestrator.register(Handlers::new().on(anchor_events::PUBLISH_TOPIC, anchor_events::publish_handler(events)))
 }
 
 /// The bus for domain events: NATS JetStream when configured, else in process.
@@ -77,7 +108,10 @@ pub fn recurring_jobs() -> Vec<RecurringJob> {
 /// and the recurring jobs, under one token.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = Database::connect(&config.database_url, config.database_max_connections).await?;
-    let dispatcher = Dispatcher::new(db.clone(), handlers(event_bus(&config).await?), config.dispatcher.clone());
+    let agentfield = AgentFieldClient::new(config.agentfield.clone())?;
+    let orchestrator = Orchestrator::new(db.clone(), agentfield, config.callbacks.clone(), config.orchestrator.clone());
+    let handlers = handlers(event_bus(&config).await?, orchestrator);
+    let dispatcher = Dispatcher::new(db.clone(), handlers, config.dispatcher.clone());
     let dispatch = dispatcher.run(shutdown.clone());
     let jobs = anchor_outbox::run_recurring_jobs(db.clone(), recurring_jobs(), shutdown.clone());
     tracing::info!("worker started");

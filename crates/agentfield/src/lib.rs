@@ -166,6 +166,27 @@ impl AgentFieldClient {
         self.call::<Value, _>(Method::GET, "/api/v1/health", None, Vec::new(), self.config.timeout).await
     }
 
+    // ---- the agent node's side (agentfield.md section 3) -------------------
+
+    /// Registers a node with its reasoners and skills.
+    pub async fn register_node(&self, registration: &NodeRegistration) -> Result<Value, AgentFieldError> {
+        self.call(Method::POST, "/api/v1/nodes/register", Some(registration), Vec::new(), self.config.timeout).await
+    }
+
+    /// Tells the control plane the node is alive (`starting`, `ready`,
+    /// `degraded`, `offline`). `NotFound`: it forgot the node; register again.
+    pub async fn heartbeat(&self, node_id: &str, status: &str, version: &str) -> Result<Value, AgentFieldError> {
+        let path = format!("/api/v1/nodes/{}/heartbeat", segment(node_id)?);
+        let body = serde_json::json!({"status": status, "version": version});
+        self.call(Method::POST, &path, Some(&body), Vec::new(), self.config.timeout).await
+    }
+
+    /// Announces that the node is going away.
+    pub async fn node_shutdown(&self, node_id: &str) -> Result<Value, AgentFieldError> {
+        let path = format!("/api/v1/nodes/{}/shutdown", segment(node_id)?);
+        self.call::<Value, _>(Method::POST, &path, None, Vec::new(), self.config.timeout).await
+    }
+
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,

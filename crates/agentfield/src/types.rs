@@ -153,3 +153,29 @@ pub struct Health {
     #[serde(default)]
     pub checks: Option<Value>,
 }
+
+/// A function (reasoner or skill) a node offers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeFunction {
+    pub id: String,
+    pub input_schema: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// `POST /api/v1/nodes/register`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeRegistration {
+    pub id: String,
+    pub base_url: String,
+    pub version: String,
+    /// New per process: a new instance fails the previous one's in-flight
+    /// executions.
+    pub instance_id: String,
+    pub reasoners: Vec<NodeFunction>,
+    pub skills: Vec<NodeFunction>,
+    pub communication_config: Value,
+    pub metadata: Value,
+}

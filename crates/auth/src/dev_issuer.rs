@@ -3,15 +3,12 @@
 //! `anchor token issue` (which signs with it).
 
 use std::{
-    fs,
-    io::Write,
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::Path,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
+use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -51,40 +48,16 @@ pub enum DevIssuerError {
 impl DevIssuer {
     /// Loads the key from `data_dir/keys/dev-issuer.p8`, creating it on first use.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, DevIssuerError> {
-        let dir = data_dir.join("keys");
-        let path = dir.join("dev-issuer.p8");
-        let io = |source| DevIssuerError::Io { path: path.display().to_string(), source };
-        if !path.exists() {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io)?;
-            let seed: [u8; 32] = rand::rng().random();
-            let der = SigningKey::from_bytes(&seed)
-                .to_pkcs8_der()
-                .map_err(|_| DevIssuerError::BadKey(path.display().to_string()))?;
-            // Write aside, then link into place: a concurrent `anchor` process
-            // either wins the link or reads the complete winner.
-            let tmp = dir.join(format!("dev-issuer.p8.{:08x}", rand::rng().random::<u32>()));
-            let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io)?;
-            file.write_all(der.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
-            let linked = fs::hard_link(&tmp, &path);
-            let _ = fs::remove_file(&tmp);
-            match linked {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io(e)),
-            }
-        }
-        let der = fs::read(&path).map_err(io)?;
-        Self::from_pkcs8(&der).ok_or_else(|| DevIssuerError::BadKey(path.display().to_string()))
-    }
-
-    fn from_pkcs8(der: &[u8]) -> Option<Self> {
-        use ed25519_dalek::pkcs8::DecodePrivateKey;
-        let key = SigningKey::from_pkcs8_der(der).ok()?;
+        let key = anchor_crypto::keys::ed25519(data_dir, "dev-issuer.p8").map_err(|e| match e {
+            anchor_crypto::keys::KeyError::Io { path, source } => DevIssuerError::Io { path, source },
+            anchor_crypto::keys::KeyError::Malformed(path) => DevIssuerError::BadKey(path),
+        })?;
+        let der = key.to_pkcs8_der().map_err(|_| DevIssuerError::BadKey("dev-issuer.p8".into()))?;
         let public_x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
         // RFC 7638 thumbprint: SHA-256 over the required members, sorted.
         let thumbprint_input = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{public_x}"}}"#);
         let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
-        Some(Self { encoding: EncodingKey::from_ed_der(der), public_x, kid })
+        Ok(Self { encoding: EncodingKey::from_ed_der(der.as_bytes()), public_x, kid })
     }
 
     pub fn kid(&self) -> &str {

@@ -66,6 +66,17 @@ pub struct Settings {
     pub oidc: Option<OidcSettings>,
     /// The AgentField control plane. Unset: `anchor dev` runs its mock.
     pub agentfield_url: Option<String>,
+    /// The control plane's API key, when it requires one (`X-API-Key`).
+    pub agentfield_api_key: Option<SecretString>,
+    /// The id Anchor's agent node registers under (AgentField targets are
+    /// `<agent_node_id>.<skill>`).
+    pub agent_node_id: String,
+    /// Listener of the agent node (`anchor-agent-node`; `anchor dev` always
+    /// picks a free loopback port).
+    pub agent_node_addr: SocketAddr,
+    /// The URL AgentField reaches the agent node at. Unset: `http://` +
+    /// the bound listener.
+    pub agent_node_url: Option<String>,
     /// NATS with JetStream for domain events (also `NATS_URL`). Unset: an
     /// in-process bus.
     pub nats_url: Option<String>,
@@ -134,6 +145,8 @@ struct Defaults {
     body_limit_bytes: usize,
     migration_concurrency: usize,
     dev_issuer: bool,
+    agent_node_id: &'static str,
+    agent_node_addr: &'static str,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -147,6 +160,8 @@ const DEFAULTS: Defaults = Defaults {
     body_limit_bytes: 1024 * 1024,
     migration_concurrency: 8,
     dev_issuer: true,
+    agent_node_id: "anchor",
+    agent_node_addr: "127.0.0.1:8090",
 };
 
 /// Keys read from `ANCHOR_*` variables. Other `ANCHOR_*` variables (test and
@@ -168,6 +183,10 @@ const SETTING_KEYS: &[&str] = &[
     "public_url",
     "oidc",
     "agentfield_url",
+    "agentfield_api_key",
+    "agent_node_id",
+    "agent_node_addr",
+    "agent_node_url",
     "nats_url",
 ];
 
@@ -300,6 +319,17 @@ impl Settings {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Err(ConfigError::invalid("agentfield_url", "must start with http:// or https://"));
+        }
+        if let Some(url) = &self.agent_node_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid("agent_node_url", "must start with http:// or https://"));
+        }
+        let node_id_ok = !self.agent_node_id.is_empty()
+            && self.agent_node_id.len() <= 64
+            && self.agent_node_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !node_id_ok {
+            return Err(ConfigError::invalid("agent_node_id", "must be 1-64 of a-z, A-Z, 0-9, - and _"));
         }
         if let Some(oidc) = &self.oidc {
             let loopback =

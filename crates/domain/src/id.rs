@@ -88,6 +88,11 @@ prefixed_id!(
     "tkt"
 );
 prefixed_id!(
+    /// A comment on a ticket.
+    CommentId,
+    "cmt"
+);
+prefixed_id!(
     /// A command's execution (Anchor's own id; AgentField's is recorded beside it).
     ExecutionId,
     "exe"
@@ -101,6 +106,11 @@ prefixed_id!(
     /// A webhook endpoint.
     WebhookId,
     "whk"
+);
+prefixed_id!(
+    /// The receipt of an accepted inbound callback.
+    ReceiptId,
+    "rcp"
 );
 prefixed_id!(
     /// An enrolled edge agent.

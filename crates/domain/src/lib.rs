@@ -4,12 +4,14 @@
 //! (a [`WorkspaceSlug`] cannot hold an invalid slug), so later layers never
 //! re-check them.
 
+pub mod execution;
 pub mod id;
 pub mod role;
 pub mod ticket;
 pub mod workspace;
 
-pub use id::{AgentId, EvidenceId, ExecutionId, IdError, TicketId, WebhookId};
+pub use execution::ExecutionStatus;
+pub use id::{AgentId, CommentId, EvidenceId, ExecutionId, IdError, ReceiptId, TicketId, WebhookId};
 pub use role::{Role, RoleError};
-pub use ticket::{Priority, TicketStatus, TransitionError};
+pub use ticket::{CommentVisibility, Priority, TextError, TicketStatus, TicketText, TicketTitle, TransitionError};
 pub use workspace::{SlugError, WorkspaceName, WorkspaceSlug};

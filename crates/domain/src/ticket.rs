@@ -117,6 +117,105 @@ impl Priority {
     }
 }
 
+impl Priority {
+    pub const ALL: [Priority; 4] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Who may read a comment: staff only, or the client too (in the portal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommentVisibility {
+    Internal,
+    Public,
+}
+
+impl CommentVisibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Internal => "internal",
+            Self::Public => "public",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Internal, Self::Public].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// Text a person typed, checked once: trimmed, within `max` characters,
+/// without control characters other than line breaks and tabs (when
+/// `multiline`).
+fn checked_text(raw: &str, what: &'static str, max: usize, multiline: bool) -> Result<String, TextError> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(TextError { what, reason: "must not be empty".into() });
+    }
+    let length = text.chars().count();
+    if length > max {
+        return Err(TextError { what, reason: format!("is {length} characters; at most {max}") });
+    }
+    let allowed = |c: char| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'));
+    if !text.chars().all(allowed) {
+        return Err(TextError { what, reason: "must not contain control characters".into() });
+    }
+    Ok(text.to_owned())
+}
+
+/// Why a piece of text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {reason}")]
+pub struct TextError {
+    pub what: &'static str,
+    pub reason: String,
+}
+
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal, $multiline:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const MAX_CHARS: usize = $max;
+
+            pub fn parse(raw: &str) -> Result<Self, TextError> {
+                checked_text(raw, $what, $max, $multiline).map(Self)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+text_type!(
+    /// A ticket's one-line summary.
+    TicketTitle,
+    "a ticket title",
+    200,
+    false
+);
+text_type!(
+    /// A ticket's description or a comment's body.
+    TicketText,
+    "the text",
+    20000,
+    true
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +259,20 @@ mod tests {
         assert_eq!(serde_json::from_str::<Priority>("\"p2\"").expect("p2"), Priority::P2);
         assert!(serde_json::from_str::<Priority>("\"p5\"").is_err());
         assert!(S::WaitingOnClient.is_open() && !S::Resolved.is_open());
+        assert_eq!(Priority::parse("p1"), Some(Priority::P1));
+        assert_eq!(CommentVisibility::parse("public"), Some(CommentVisibility::Public));
+    }
+
+    #[test]
+    fn text_is_trimmed_bounded_and_printable() {
+        assert_eq!(TicketTitle::parse("  Printer offline ").expect("ok").as_str(), "Printer offline");
+        assert!(TicketTitle::parse("   ").is_err());
+        assert!(TicketTitle::parse(&"x".repeat(201)).is_err());
+        assert!(TicketTitle::parse(&"é".repeat(200)).is_ok(), "characters, not bytes");
+        assert!(TicketTitle::parse("two\nlines").is_err());
+        assert!(TicketText::parse("two\nlines\tok").is_ok());
+        assert!(TicketText::parse("bell\u{7}").is_err());
+        let err = serde_json::from_str::<TicketTitle>("\"\"").expect_err("empty");
+        assert!(err.to_string().contains("must not be empty"), "{err}");
     }
 }

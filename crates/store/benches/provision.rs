@@ -75,8 +75,9 @@ async fn main() {
     // then the next one with the parallel runner.
     let all = workspaces + baseline_count;
     let mut set = WORKSPACE_MIGRATIONS.to_vec();
+    let shipped = WORKSPACE_MIGRATIONS.len() as i32;
     set.push(Migration::new(
-        2,
+        shipped + 1,
         "bench_contacts",
         "CREATE TABLE bench_contacts (id bigint PRIMARY KEY, email text NOT NULL);",
     ));
@@ -86,7 +87,7 @@ async fn main() {
     assert_eq!(report.applied as usize, all);
 
     set.push(Migration::new(
-        3,
+        shipped + 2,
         "bench_contacts_email",
         "ALTER TABLE bench_contacts ADD COLUMN phone text; CREATE INDEX ON bench_contacts (email);",
     ));

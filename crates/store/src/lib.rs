@@ -8,10 +8,12 @@
 //!   as that role: the database itself refuses cross-workspace access.
 
 pub mod access;
+pub mod executions;
 pub mod idempotency;
 pub mod migrate;
 pub mod sessions;
 pub mod tenancy;
+pub mod tickets;
 
 mod error;
 

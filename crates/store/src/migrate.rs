@@ -43,11 +43,18 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(3, "web_sign_in", include_str!("../migrations/platform/0003_web_sign_in.sql")),
     Migration::new(4, "idempotency", include_str!("../migrations/platform/0004_idempotency.sql")),
     Migration::new(5, "outbox", include_str!("../migrations/platform/0005_outbox.sql")),
+    Migration::new(6, "callback_receipts", include_str!("../migrations/platform/0006_callback_receipts.sql")),
 ];
 
 /// Migrations of every workspace schema.
-pub static WORKSPACE_MIGRATIONS: &[Migration] =
-    &[Migration::new(1, "workspace_settings", include_str!("../migrations/workspace/0001_workspace_settings.sql"))];
+pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
+    Migration::new(1, "workspace_settings", include_str!("../migrations/workspace/0001_workspace_settings.sql")),
+    Migration::new(
+        2,
+        "tickets_and_executions",
+        include_str!("../migrations/workspace/0002_tickets_and_executions.sql"),
+    ),
+];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0
 /// for the platform schema and the workspace id for a workspace schema.

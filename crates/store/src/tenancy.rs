@@ -169,6 +169,15 @@ impl Database {
         rows.iter().map(Workspace::from_row).collect()
     }
 
+    /// The workspace with this registry id (outbox events carry the id).
+    pub async fn workspace_by_id(&self, id: i64) -> Result<Option<Workspace>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.id = $1 GROUP BY w.id")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(Workspace::from_row).transpose()
+    }
+
     /// The workspace with this slug, if registered.
     pub async fn workspace(&self, slug: &WorkspaceSlug) -> Result<Option<Workspace>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id")))
@@ -305,6 +314,22 @@ impl WorkspaceTx {
         Ok(sqlx::query_scalar("SELECT platform.enqueue($1, $2)")
             .bind(topic)
             .bind(payload)
+            .fetch_one(&mut *self.tx)
+            .await?)
+    }
+
+    /// [`Self::enqueue`], delivered no earlier than `delay` from now (a
+    /// scheduled job).
+    pub async fn enqueue_after(
+        &mut self,
+        topic: &str,
+        payload: &serde_json::Value,
+        delay: std::time::Duration,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT platform.enqueue($1, $2, make_interval(secs => $3))")
+            .bind(topic)
+            .bind(payload)
+            .bind(delay.as_secs_f64())
             .fetch_one(&mut *self.tx)
             .await?)
     }

@@ -3,7 +3,10 @@
 //! from the very routes that are served and cannot drift from them.
 
 mod audit;
+mod callbacks;
+mod executions;
 mod health;
+mod tickets;
 mod wellknown;
 mod workspaces;
 
@@ -34,6 +37,9 @@ use crate::{
         (name = "operations", description = "Liveness, readiness, the API description and the dev issuer's keys"),
         (name = "workspaces", description = "Workspaces (one per client company) and their members"),
         (name = "platform", description = "Installation administration"),
+        (name = "tickets", description = "Service desk tickets: commands (202 + execution) and reads"),
+        (name = "executions", description = "Where each accepted command is: queued, running, succeeded, failed, cancelled, timeout"),
+        (name = "callbacks", description = "Signed inbound callbacks (AgentField execution webhooks)"),
     )
 )]
 struct ApiDoc;
@@ -81,6 +87,13 @@ pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::list_members))
         .routes(routes!(workspaces::get_member, workspaces::put_member, workspaces::delete_member))
         .routes(routes!(audit::list_access_events))
+        .routes(routes!(tickets::create_ticket, tickets::list_tickets))
+        .routes(routes!(tickets::get_ticket))
+        .routes(routes!(tickets::transition_ticket))
+        .routes(routes!(tickets::comment_ticket))
+        .routes(routes!(executions::list_executions))
+        .routes(routes!(executions::get_execution))
+        .routes(routes!(callbacks::agentfield))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, api)

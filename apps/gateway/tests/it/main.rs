@@ -7,7 +7,7 @@ mod idempotency;
 mod matrix;
 mod operations;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use anchor_auth::{DevIssuer, dev_issuer::DEV_ISSUER};
 use anchor_config::IssuerSettings;
@@ -61,7 +61,7 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let config = config(&db, request_timeout, data_dir.path());
         let store = Database::connect(db.url(), 4).await.expect("connect");
-        let state = AppState { db: store.clone(), auth: Arc::new(config.auth_state().expect("auth")) };
+        let state = AppState::new(&config, store.clone()).expect("state");
         let app = anchor_gateway::app(&config, state, Some(extra));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");

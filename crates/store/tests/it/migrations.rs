@@ -16,10 +16,18 @@ fn with_extra(extra: &[Migration]) -> Vec<Migration> {
     set
 }
 
-const TICKETS_PROBE: Migration =
-    Migration::new(2, "probe_tickets", "CREATE TABLE probe_tickets (id bigint PRIMARY KEY, subject text NOT NULL);");
-const TICKETS_PROBE_INDEX: Migration =
-    Migration::new(3, "probe_tickets_subject", "CREATE INDEX probe_tickets_subject ON probe_tickets (subject);");
+/// The newest migration this binary ships; the probes come after it.
+fn shipped() -> i32 {
+    WORKSPACE_MIGRATIONS.len() as i32
+}
+
+fn probe() -> Migration {
+    Migration::new(shipped() + 1, "probe", "CREATE TABLE probe (id bigint PRIMARY KEY, subject text NOT NULL);")
+}
+
+fn probe_index() -> Migration {
+    Migration::new(shipped() + 2, "probe_subject", "CREATE INDEX probe_subject ON probe (subject);")
+}
 
 #[tokio::test]
 async fn two_runners_at_once_apply_each_migration_exactly_once() {
@@ -30,7 +38,7 @@ async fn two_runners_at_once_apply_each_migration_exactly_once() {
     }
     // Two pools stand for two processes: separate sessions, same database.
     let (one, two) = (test_db.connect(4).await, test_db.connect(4).await);
-    let set = with_extra(&[TICKETS_PROBE, TICKETS_PROBE_INDEX]);
+    let set = with_extra(&[probe(), probe_index()]);
     let (a, b) =
         tokio::join!(one.migrate_workspaces_with(&set, 4, |_| {}), two.migrate_workspaces_with(&set, 4, |_| {}));
     let (a, b) = (a.expect("runner one"), b.expect("runner two"));
@@ -46,8 +54,9 @@ async fn two_runners_at_once_apply_each_migration_exactly_once() {
     .fetch_all(setup.pool())
     .await
     .expect("count");
-    assert_eq!(per_version, [(1, 30), (2, 30), (3, 30)]);
-    let indexes: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'probe_tickets_subject'")
+    let expected: Vec<(i32, i64)> = (1..=shipped() + 2).map(|v| (v, 30)).collect();
+    assert_eq!(per_version, expected);
+    let indexes: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'probe_subject'")
         .fetch_one(setup.pool())
         .await
         .expect("count");
@@ -71,7 +80,7 @@ async fn progress_is_reported_for_every_workspace() {
     }
     let seen = Arc::new(Mutex::new(Vec::new()));
     let report = db
-        .migrate_workspaces_with(&with_extra(&[TICKETS_PROBE]), 2, {
+        .migrate_workspaces_with(&with_extra(&[probe()]), 2, {
             let seen = Arc::clone(&seen);
             move |p| seen.lock().expect("lock").push((p.done, p.total))
         })
@@ -90,16 +99,19 @@ async fn an_edited_or_unknown_migration_is_refused() {
     let test_db = TestDatabase::new().await;
     let db = test_db.connect(4).await;
     provision(&db, "acme").await;
-    db.migrate_workspaces_with(&with_extra(&[TICKETS_PROBE]), 2, |_| {}).await.expect("migrate");
+    db.migrate_workspaces_with(&with_extra(&[probe()]), 2, |_| {}).await.expect("migrate");
 
-    let edited = Migration::new(2, "probe_tickets", "CREATE TABLE probe_tickets (id int);");
+    let edited = Migration::new(shipped() + 1, "probe", "CREATE TABLE probe (id int);");
     let err = db.migrate_workspaces_with(&with_extra(&[edited]), 2, |_| {}).await.expect_err("drift");
-    assert!(matches!(&err, StoreError::ChecksumMismatch { version: 2, .. }), "{err}");
+    assert!(matches!(&err, StoreError::ChecksumMismatch { version, .. } if *version == shipped() + 1), "{err}");
     assert!(err.to_string().contains("workspace acme"), "{err}");
 
     // A binary that knows fewer migrations than the schema has must not run.
     let err = db.migrate_workspaces_with(WORKSPACE_MIGRATIONS, 2, |_| {}).await.expect_err("older binary");
-    assert!(matches!(err, StoreError::SchemaNewerThanBinary { applied: 2, known: 1, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::SchemaNewerThanBinary { applied, known, .. } if applied == shipped() + 1 && known == shipped()),
+        "{err}"
+    );
     db.close().await;
     test_db.drop_now().await;
 }
@@ -109,14 +121,14 @@ async fn a_failing_migration_leaves_the_workspace_as_it_was() {
     let test_db = TestDatabase::new().await;
     let db = test_db.connect(4).await;
     let ws = provision(&db, "acme").await;
-    let broken = Migration::new(2, "broken", "CREATE TABLE fine (id int); SELECT no_such_function();");
+    let broken = Migration::new(shipped() + 1, "broken", "CREATE TABLE fine (id int); SELECT no_such_function();");
     let err = db.migrate_workspaces_with(&with_extra(&[broken]), 2, |_| {}).await.expect_err("fails");
-    assert!(matches!(&err, StoreError::MigrationFailed { version: 2, .. }), "{err}");
+    assert!(matches!(&err, StoreError::MigrationFailed { version, .. } if *version == shipped() + 1), "{err}");
     let fine: Option<String> =
         sqlx::query_scalar("SELECT to_regclass('ws_acme.fine')::text").fetch_one(db.pool()).await.expect("q");
     assert_eq!(fine, None, "the failed migration's transaction rolled back");
     let ws = db.workspace(ws.slug()).await.expect("q").expect("exists");
-    assert_eq!(ws.schema_version(), 1);
+    assert_eq!(ws.schema_version(), shipped());
     db.close().await;
     test_db.drop_now().await;
 }

@@ -11,7 +11,7 @@ async fn provisioning_creates_schema_role_and_tables_once() {
     let db = test_db.connect(4).await;
     let ws = provision(&db, "acme-corp").await;
     assert_eq!(ws.schema_name(), "ws_acme_corp");
-    assert_eq!(ws.schema_version(), 1);
+    assert_eq!(ws.schema_version(), anchor_store::migrate::WORKSPACE_MIGRATIONS.len() as i32);
     assert!(ws.db_role().ends_with("_ws_acme_corp"));
 
     let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('ws_acme_corp.workspace_settings')::text")

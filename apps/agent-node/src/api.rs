@@ -1,0 +1,81 @@
+//! The node's HTTP surface, as the control plane calls it.
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{Path, Request, State},
+    http::{StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::{NodeState, reasoners, skills};
+
+type Shared = Arc<NodeState>;
+
+pub(crate) fn router(state: Shared) -> Router {
+    let functions = Router::new()
+        .route("/reasoners/{name}", post(reasoner))
+        .route("/skills/{name}", post(skill))
+        .route("/_internal/executions/{id}/cancel", post(cancel))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), internal_token));
+    Router::new().route("/status", get(status)).merge(functions).with_state(state)
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"code": code, "message": message}))).into_response()
+}
+
+/// The control plane's internal token, when one is configured.
+async fn internal_token(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    if let Some(expected) = &state.internal_token {
+        use subtle::ConstantTimeEq;
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
+            return error(StatusCode::UNAUTHORIZED, "unauthorized", "the control plane's internal token is required");
+        }
+    }
+    next.run(req).await
+}
+
+async fn status(State(state): State<Shared>) -> Json<Value> {
+    Json(json!({"status": "running", "node_id": state.node_id, "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn reasoner(Path(name): Path<String>, body: Option<Json<Value>>) -> Response {
+    let input = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    match name.as_str() {
+        "ticket_triage" => match serde_json::from_value::<reasoners::TriageInput>(input) {
+            Ok(input) => Json(reasoners::triage(&input)).into_response(),
+            Err(e) => error(StatusCode::BAD_REQUEST, "invalid_input", &e.to_string()),
+        },
+        _ => error(StatusCode::NOT_FOUND, "unknown_reasoner", &format!("this node has no reasoner {name}")),
+    }
+}
+
+async fn skill(State(state): State<Shared>, Path(name): Path<String>, body: Option<Json<Value>>) -> Response {
+    let Some(Json(input)) = body else {
+        return error(StatusCode::BAD_REQUEST, "invalid_input", "the body must be a JSON object");
+    };
+    let answer = skills::perform(&state, &name, input).await;
+    (answer.status, Json(answer.body)).into_response()
+}
+
+/// Skills finish within one database transaction; there is nothing running
+/// to interrupt, so a cancel request is acknowledged and changes nothing.
+async fn cancel(Path(id): Path<String>) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"execution_id": id, "cancelled": false, "reason": "skills run to completion in one transaction"})),
+    )
+        .into_response()
+}

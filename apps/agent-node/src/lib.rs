@@ -1,0 +1,110 @@
+//! Anchor's AgentField agent node (agentfield.md section 3). It hosts:
+//!
+//! - the **skills** that perform domain commands (`ticket_create`,
+//!   `ticket_transition`, `ticket_comment`): each acts only on input that
+//!   carries a command envelope the gateway signed, inside the workspace's
+//!   unit of work, once per execution id, and with the permissions the
+//!   originating subject holds at that moment;
+//! - the **reasoners**: deterministic rules (`ticket_triage`).
+//!
+//! It registers its functions with their JSON schemas, heartbeats, answers
+//! the control plane's `/status` polls and tells the control plane when it
+//! goes away. [`run`] is the one way to start it (`anchor dev`, the
+//! `anchor-agent-node` binary, tests).
+
+mod api;
+mod catalog;
+mod reasoners;
+mod registration;
+mod skills;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anchor_agentfield::{AgentFieldClient, ClientConfig};
+use anchor_commands::CommandVerifier;
+use anchor_config::Settings;
+use anchor_store::Database;
+use anyhow::Context;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What the node needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    /// The control plane it registers with.
+    pub agentfield: ClientConfig,
+    pub node_id: String,
+    /// Where the control plane reaches this node.
+    pub base_url: String,
+    pub heartbeat_interval: Duration,
+    /// The gateway keys whose envelopes it acts on.
+    pub verifier: CommandVerifier,
+    /// When set, calls to reasoners and skills must carry
+    /// `Authorization: Bearer <token>` (the control plane's internal token).
+    pub internal_token: Option<SecretString>,
+}
+
+impl Config {
+    /// The node's part of the installation's settings; `bound` is the
+    /// listener's address (its URL unless `agent_node_url` says otherwise),
+    /// `agentfield_url` the control plane (the settings' own, or the dev mock's).
+    pub fn from_settings(
+        settings: &Settings,
+        database_url: SecretString,
+        bound: SocketAddr,
+        agentfield_url: &str,
+    ) -> anyhow::Result<Self> {
+        let mut agentfield = ClientConfig::new(agentfield_url);
+        agentfield.api_key = settings.agentfield_api_key.clone();
+        Ok(Self {
+            database_url,
+            database_max_connections: settings.database_max_connections,
+            agentfield,
+            node_id: settings.agent_node_id.clone(),
+            base_url: settings.agent_node_url.clone().unwrap_or_else(|| format!("http://{bound}")),
+            heartbeat_interval: Duration::from_secs(10),
+            verifier: CommandVerifier::load(&settings.data_dir)
+                .context("the gateway's command key (data_dir/keys/command-signer.p8)")?,
+            internal_token: None,
+        })
+    }
+}
+
+/// Shared by the handlers.
+#[derive(Debug)]
+pub(crate) struct NodeState {
+    pub(crate) db: Database,
+    pub(crate) node_id: String,
+    pub(crate) verifier: CommandVerifier,
+    pub(crate) internal_token: Option<SecretString>,
+}
+
+/// Serves until `shutdown`; registers (and keeps registering while the
+/// control plane is away), heartbeats, and announces its shutdown.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let db = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let agentfield = AgentFieldClient::new(config.agentfield.clone())?;
+    let state = Arc::new(NodeState {
+        db: db.clone(),
+        node_id: config.node_id.clone(),
+        verifier: config.verifier.clone(),
+        internal_token: config.internal_token.clone(),
+    });
+    tracing::info!(addr = %listener.local_addr()?, node = %config.node_id, "agent node listening");
+    let presence = tokio::spawn(registration::keep_registered(
+        agentfield,
+        catalog::registration(&config.node_id, &config.base_url),
+        config.heartbeat_interval,
+        shutdown.clone(),
+    ));
+    let served =
+        axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+    shutdown.cancel();
+    let _ = presence.await;
+    db.close().await;
+    tracing::info!("agent node stopped");
+    Ok(served?)
+}

@@ -1,0 +1,136 @@
+//! `POST /api/v1/callbacks/agentfield`: verified before parsing,
+//! deduplicated, receipted, and a replay causes nothing.
+
+use std::time::Duration;
+
+use anchor_commands::{CommandSigner, accept, callback::CallbackKey};
+use anchor_domain::Role;
+use anchor_store::executions::Actor;
+use serde_json::{Value, json};
+
+use crate::{Options, Platform};
+
+fn signature(key: &CallbackKey, workspace: &str, execution: &str, body: &[u8]) -> String {
+    let tag = anchor_crypto::mac::sign(key.secret_for(workspace, execution).as_bytes(), &[body]);
+    format!("sha256={}", hex::encode(tag))
+}
+
+async fn deliver(
+    platform: &Platform,
+    workspace: &str,
+    execution: &str,
+    signature: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    platform
+        .client
+        .post(platform.url("/api/v1/callbacks/agentfield"))
+        .header("content-type", "application/json")
+        .header("X-Anchor-Workspace", workspace)
+        .header("X-Anchor-Execution", execution)
+        .header("X-AgentField-Signature", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("deliver")
+}
+
+#[tokio::test]
+async fn a_replayed_callback_gets_the_original_receipt_and_changes_nothing() {
+    // AgentField never answers here: the only news is the callbacks below.
+    let platform = Platform::start_with(Options { agentfield_up: false, ..Options::default() }).await;
+    let acme = platform.workspace("acme", "tess", Role::Technician).await;
+    let signer = CommandSigner::load_or_create(platform.data_dir.path()).expect("signer");
+    let key = CallbackKey::load_or_create(platform.data_dir.path()).expect("key");
+    let command = anchor_commands::Command::parse("ticket.create", json!({"title": "Replay", "priority": "p4"}))
+        .expect("command");
+    let actor = Actor { issuer: anchor_auth::dev_issuer::DEV_ISSUER.into(), subject: "tess".into() };
+    let execution = accept(&platform.store, &signer, &acme, &actor, &command).await.expect("accept");
+    let id = execution.id.to_string();
+    let body = serde_json::to_vec(&json!({
+        "event": "execution.completed", "execution_id": "exec_0123456789abcdef", "workflow_id": "run_1",
+        "agent_node_id": "anchor", "reasoner_id": "ticket_create", "status": "succeeded",
+        "target": "anchor.ticket_create", "type": "skill", "retry_count": 0,
+        "result": {"ticket_id": "tkt_01jd6m2h9x8k7v5t3r1p0n9q8w"}, "timestamp": "2026-11-24T08:00:00Z",
+    }))
+    .expect("json");
+    let good = signature(&key, "acme", &id, &body);
+
+    // Refused before parsing: wrong signature, another execution's headers,
+    // a wrong key, no signature, a body that is not even JSON.
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    for (case, response) in [
+        ("tampered body", deliver(&platform, "acme", &id, &good, &tampered).await),
+        ("other execution", deliver(&platform, "acme", "exe_01jd6m2h9x8k7v5t3r1p0n9q8w", &good, &body).await),
+        (
+            "other key",
+            deliver(&platform, "acme", &id, &signature(&CallbackKey::from_bytes([1; 32]), "acme", &id, &body), &body)
+                .await,
+        ),
+        ("unsigned", deliver(&platform, "acme", &id, "", &body).await),
+        ("garbage", deliver(&platform, "acme", &id, &good, b"not json").await),
+    ] {
+        assert_eq!(response.status(), 401, "{case}");
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!(problem["code"], "signature_invalid", "{case}");
+    }
+
+    let first = deliver(&platform, "acme", &id, &good, &body).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.expect("json");
+    assert_eq!(first["replay"], false);
+    assert_eq!(first["outcome"]["applied"], true);
+    assert!(first["receipt_id"].as_str().expect("receipt").starts_with("rcp_"));
+
+    let replay = deliver(&platform, "acme", &id, &good, &body).await;
+    assert_eq!(replay.status(), 200);
+    let replay: Value = replay.json().await.expect("json");
+    assert_eq!(replay["replay"], true);
+    assert_eq!(replay["receipt_id"], first["receipt_id"], "the original receipt");
+    assert_eq!(replay["received_at"], first["received_at"]);
+
+    // A later, different event for the same execution is news but changes
+    // nothing: the first outcome stands.
+    let failed = serde_json::to_vec(&json!({
+        "event": "execution.failed", "execution_id": "exec_0123456789abcdef", "status": "failed",
+        "error_message": "too late",
+    }))
+    .expect("json");
+    let late = deliver(&platform, "acme", &id, &signature(&key, "acme", &id, &failed), &failed).await;
+    let late: Value = late.json().await.expect("json");
+    assert_eq!((late["replay"].clone(), late["outcome"]["applied"].clone()), (json!(false), json!(false)));
+
+    let execution = platform.get(&format!("/api/v1/workspaces/acme/executions/{id}"), "tess").await;
+    assert_eq!(execution["status"], "succeeded");
+    assert_eq!(execution["result"]["ticket_id"], "tkt_01jd6m2h9x8k7v5t3r1p0n9q8w");
+    assert_eq!(platform.events("execution.succeeded").await.len(), 1, "one completion event");
+    assert_eq!(platform.events("execution.failed").await.len(), 0);
+    let receipts: i64 = sqlx::query_scalar("SELECT count(*) FROM platform.callback_receipts")
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(receipts, 2, "one receipt per accepted delivery");
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn without_webhooks_the_reconciler_finishes_executions_by_polling() {
+    // The mock refuses loopback webhook URLs (as upstream does by default).
+    let options = Options { webhook_hosts: Vec::new(), reconcile_after: Duration::from_secs(1), ..Options::default() };
+    let platform = Platform::start_with(options).await;
+    platform.workspace("acme", "tess", Role::Technician).await;
+    let response = platform
+        .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "No webhook", "priority": "p3"}), None)
+        .await;
+    assert_eq!(response.status(), 202);
+    let execution = platform.finished(&crate::location(&response), "tess", Duration::from_secs(30)).await;
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    assert!(execution["result"]["ticket_id"].is_string());
+    let receipts: i64 = sqlx::query_scalar("SELECT count(*) FROM platform.callback_receipts")
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(receipts, 0, "no callback came; polling did it");
+    platform.stop().await;
+}

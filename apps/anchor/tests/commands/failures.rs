@@ -1,0 +1,65 @@
+//! What users see when a part of the chain is down.
+
+use std::time::Duration;
+
+use anchor_domain::Role;
+use serde_json::json;
+
+use crate::{Options, Platform, location};
+
+#[tokio::test]
+async fn commands_wait_while_agentfield_is_down_and_complete_when_it_returns() {
+    let mut platform = Platform::start_with(Options { agentfield_up: false, ..Options::default() }).await;
+    platform.workspace("acme", "tess", Role::Technician).await;
+    let mut locations = Vec::new();
+    for i in 0..5 {
+        let body = json!({"title": format!("Queued while AgentField is down #{i}"), "priority": "p3"});
+        let response = platform.post("/api/v1/workspaces/acme/tickets", "tess", &body, None).await;
+        assert_eq!(response.status(), 202, "accepted although AgentField is down");
+        locations.push(location(&response));
+    }
+    // The hand-off keeps failing and is retried; nothing is lost or failed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for at in &locations {
+        let execution = platform.get(at, "tess").await;
+        assert_eq!(execution["status"], "queued", "{execution}");
+    }
+    let (retried, failed): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE attempts > 0 AND state = 'pending'), count(*) FILTER (WHERE state = 'failed')
+           FROM platform.outbox_events WHERE topic = 'agentfield.execute'",
+    )
+    .fetch_one(platform.store.pool())
+    .await
+    .expect("outbox");
+    assert!(retried > 0, "the worker tried and will try again");
+    assert_eq!(failed, 0);
+
+    platform.start_agentfield();
+    for at in &locations {
+        let execution = platform.finished(at, "tess", Duration::from_secs(60)).await;
+        assert_eq!(execution["status"], "succeeded", "{execution}");
+    }
+    let tickets = platform.get("/api/v1/workspaces/acme/tickets", "tess").await;
+    assert_eq!(tickets["items"].as_array().expect("items").len(), 5, "each command took effect exactly once");
+    assert_eq!(platform.events("ticket.created").await.len(), 5);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_node_that_is_down_fails_executions_visibly() {
+    let mut platform = Platform::start().await;
+    platform.workspace("acme", "tess", Role::Technician).await;
+    platform.node.take().expect("node").stop().await;
+    let response = platform
+        .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "Nobody home", "priority": "p2"}), None)
+        .await;
+    assert_eq!(response.status(), 202);
+    let execution = platform.finished(&location(&response), "tess", Duration::from_secs(30)).await;
+    assert_eq!(execution["status"], "failed", "{execution}");
+    assert_eq!(execution["error"]["code"], "agent_error", "{execution}");
+    assert!(execution["error"]["message"].as_str().expect("message").contains("unreachable"), "{execution}");
+    assert_eq!(platform.events("execution.failed").await.len(), 1);
+    let tickets = platform.get("/api/v1/workspaces/acme/tickets", "tess").await;
+    assert_eq!(tickets["items"].as_array().expect("items").len(), 0);
+    platform.stop().await;
+}

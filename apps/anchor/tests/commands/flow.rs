@@ -1,0 +1,181 @@
+//! The ticket commands and reads, as a technician uses them.
+
+use std::time::Duration;
+
+use anchor_domain::Role;
+use serde_json::json;
+
+use crate::{Platform, location};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn a_ticket_is_opened_moved_and_commented_through_executions() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "tess", Role::Technician).await;
+
+    // Open: 202 with the execution, which finishes with the ticket's id.
+    let response = platform
+        .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "Printer offline", "priority": "p3"}), None)
+        .await;
+    assert_eq!(response.status(), 202);
+    let at = location(&response);
+    let accepted: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(accepted["status"], "queued");
+    assert_eq!(at, format!("/api/v1/workspaces/acme/executions/{}", accepted["execution_id"].as_str().expect("id")));
+    let execution = platform.finished(&at, "tess", PATIENCE).await;
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    assert_eq!(execution["command"], "ticket.create");
+    assert_eq!(execution["input"], json!({"title": "Printer offline", "priority": "p3"}));
+    assert!(execution["agentfield"]["execution_id"].is_string() && execution["completed_at"].is_string());
+    let ticket_id = execution["result"]["ticket_id"].as_str().expect("result names the ticket").to_owned();
+    assert!(ticket_id.starts_with("tkt_"));
+
+    // Move it with `Prefer: wait`: the answer is the finished execution.
+    let path = format!("/api/v1/workspaces/acme/tickets/{ticket_id}");
+    let response = platform.post(&format!("{path}/transitions"), "tess", &json!({"to": "triaged"}), Some(20)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers().get("preference-applied").and_then(|v| v.to_str().ok()), Some("wait=20"));
+    assert!(response.headers().contains_key("location"));
+    let moved: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(moved["status"], "succeeded", "{moved}");
+    assert_eq!(moved["result"], json!({"ticket_id": ticket_id, "from": "new", "to": "triaged"}));
+
+    let body = json!({"body": "Replaced the toner.", "visibility": "public"});
+    let response = platform.post(&format!("{path}/comments"), "tess", &body, Some(20)).await;
+    assert_eq!(response.status(), 200);
+
+    // Read it back with its comments and history.
+    let ticket = platform.get(&path, "tess").await;
+    assert_eq!(ticket["status"], "triaged");
+    assert_eq!(ticket["priority"], "p3");
+    assert_eq!(ticket["created_by"]["subject"], "tess");
+    assert_eq!(ticket["comments"][0]["body"], "Replaced the toner.");
+    assert_eq!(ticket["comments"][0]["visibility"], "public");
+    let changes: Vec<&str> =
+        ticket["history"].as_array().expect("history").iter().map(|h| h["change"].as_str().expect("change")).collect();
+    assert_eq!(changes, ["created", "status_changed", "commented"]);
+
+    // Every step published its domain events through the outbox, once.
+    assert_eq!(platform.events("ticket.created").await.len(), 1);
+    assert_eq!(platform.events("ticket.updated").await.len(), 2);
+    assert_eq!(platform.events("execution.succeeded").await.len(), 3);
+    assert_eq!(platform.events("execution.failed").await.len(), 0);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn lists_page_with_cursors_and_filter() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "tess", Role::Technician).await;
+    for (title, priority) in [("One", "p1"), ("Two", "p2"), ("Three", "p2")] {
+        let response = platform
+            .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": title, "priority": priority}), Some(20))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let first = platform.get("/api/v1/workspaces/acme/tickets?limit=2", "tess").await;
+    let titles: Vec<&str> =
+        first["items"].as_array().expect("items").iter().map(|t| t["title"].as_str().expect("t")).collect();
+    assert_eq!(titles, ["Three", "Two"], "newest first");
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second = platform.get(&format!("/api/v1/workspaces/acme/tickets?limit=2&cursor={cursor}"), "tess").await;
+    assert_eq!(second["items"][0]["title"], "One");
+    assert!(second["next_cursor"].is_null());
+    let p2 = platform.get("/api/v1/workspaces/acme/tickets?priority=p2", "tess").await;
+    assert_eq!(p2["items"].as_array().expect("items").len(), 2);
+
+    let executions = platform.get("/api/v1/workspaces/acme/executions?status=succeeded&limit=500", "tess").await;
+    assert_eq!(executions["items"].as_array().expect("items").len(), 3);
+    let bad = platform
+        .client
+        .get(platform.url("/api/v1/workspaces/acme/tickets?status=open"))
+        .bearer_auth(platform.token("tess"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(bad.status(), 422);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn impossible_moves_are_refused_up_front_or_fail_the_execution() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "tess", Role::Technician).await;
+    let response = platform
+        .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "VPN drops", "priority": "p2"}), Some(20))
+        .await;
+    let created: serde_json::Value = response.json().await.expect("json");
+    let ticket_id = created["result"]["ticket_id"].as_str().expect("ticket").to_owned();
+    let transitions = format!("/api/v1/workspaces/acme/tickets/{ticket_id}/transitions");
+
+    // The gateway can tell: a new ticket cannot be closed. 409, nothing queued.
+    let response = platform.post(&transitions, "tess", &json!({"to": "closed"}), None).await;
+    assert_eq!(response.status(), 409);
+    let problem: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "transition_not_allowed");
+    assert!(problem["detail"].as_str().expect("detail").contains("triaged"), "it says what is allowed: {problem}");
+    let executions = platform.get("/api/v1/workspaces/acme/executions?command=ticket.transition", "tess").await;
+    assert_eq!(executions["items"].as_array().expect("items").len(), 0);
+
+    // Only the skill can tell: two moves accepted while the ticket was new;
+    // the second to run finds it triaged already and fails with the code.
+    let triage = json!({"to": "triaged"});
+    let (a, b) = tokio::join!(
+        platform.post(&transitions, "tess", &triage, None),
+        platform.post(&transitions, "tess", &triage, None),
+    );
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (202, 202));
+    let (a, b) = (location(&a), location(&b));
+    let (a, b) = tokio::join!(
+        platform.finished(&a, "tess", Duration::from_secs(30)),
+        platform.finished(&b, "tess", Duration::from_secs(30))
+    );
+    let mut statuses = [a["status"].as_str().expect("s"), b["status"].as_str().expect("s")];
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["failed", "succeeded"], "{a}\n{b}");
+    let failed = if a["status"] == "failed" { &a } else { &b };
+    assert_eq!(failed["error"]["code"], "transition_not_allowed", "{failed}");
+    assert!(failed["error"]["message"].as_str().expect("message").contains("triaged"));
+    assert_eq!(platform.events("execution.failed").await.len(), 1);
+
+    // Unknown tickets are 404 before anything is queued.
+    let response = platform
+        .post(
+            "/api/v1/workspaces/acme/tickets/tkt_01jd6m2h9x8k7v5t3r1p0n9q8w/comments",
+            "tess",
+            &json!({"body": "hello", "visibility": "internal"}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn bad_commands_get_problems_and_roles_are_enforced() {
+    let platform = Platform::start().await;
+    let acme = platform.workspace("acme", "tess", Role::Technician).await;
+    platform.member(&acme, "carl", Role::ClientUser).await;
+    for (body, field) in [
+        (json!({"title": "", "priority": "p2"}), "/title"),
+        (json!({"title": "x", "priority": "p9"}), "/priority"),
+        (json!({"title": "x", "priority": "p1", "colour": "red"}), ""),
+    ] {
+        let response = platform.post("/api/v1/workspaces/acme/tickets", "tess", &body, None).await;
+        assert_eq!(response.status(), 422, "{body}");
+        let problem: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(problem["code"], "validation_failed");
+        if !field.is_empty() {
+            assert_eq!(problem["errors"][0]["path"], field, "{problem}");
+        }
+    }
+    // A client user may not run staff ticket commands.
+    let response = platform
+        .post("/api/v1/workspaces/acme/tickets", "carl", &json!({"title": "Help", "priority": "p4"}), None)
+        .await;
+    assert_eq!(response.status(), 403);
+    let executions = platform.get("/api/v1/workspaces/acme/executions", "tess").await;
+    assert_eq!(executions["items"].as_array().expect("items").len(), 0, "nothing was accepted");
+    platform.stop().await;
+}

@@ -1,0 +1,11 @@
+//! Commands end to end (api.md "Commands"): gateway -> outbox -> worker ->
+//! AgentField (mock) -> agent node skill -> webhook -> gateway, against a
+//! real PostgreSQL, and what happens when a part of that chain misbehaves.
+
+mod callbacks;
+mod envelopes;
+mod failures;
+mod flow;
+mod platform;
+
+pub(crate) use platform::{Options, Platform, location};

@@ -1,0 +1,43 @@
+//! Accepting a command: the execution row, its signed envelope and the
+//! hand-off event, in one unit of work. Once this commits the command is
+//! durable: whatever is down, it is handed off when it can be.
+
+use anchor_domain::ExecutionId;
+use anchor_store::{
+    Database, StoreError, Workspace,
+    executions::{Actor, Execution, NewExecution},
+};
+use serde_json::json;
+
+use crate::{Command, CommandSigner, EnvelopeError, HANDOFF_TOPIC};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records `command` as a queued execution of `workspace` on behalf of
+/// `actor`, and the outbox event that hands it to AgentField.
+#[tracing::instrument(skip_all, fields(workspace = %workspace.slug(), command = command.name()))]
+pub async fn accept(
+    db: &Database,
+    signer: &CommandSigner,
+    workspace: &Workspace,
+    actor: &Actor,
+    command: &Command,
+) -> Result<Execution, AcceptError> {
+    let id = ExecutionId::new();
+    let args = command.args();
+    let envelope = signer.sign(id, workspace.slug().as_str(), actor, command.name(), &args)?;
+    let mut tx = db.begin_workspace(workspace).await?;
+    let execution = tx
+        .insert_execution(&NewExecution { id, command: command.name(), input: &args, actor, envelope: &envelope })
+        .await?;
+    tx.enqueue(HANDOFF_TOPIC, &json!({"execution_id": id})).await?;
+    tx.commit().await?;
+    tracing::info!(execution = %id, "command accepted");
+    Ok(execution)
+}

@@ -1,0 +1,130 @@
+//! Finishing an execution: one place decides the final status, result and
+//! error, whether the news came from a webhook or from polling, and
+//! publishes `execution.succeeded` or `execution.failed` through the outbox
+//! in the same unit of work.
+
+use anchor_domain::ExecutionStatus;
+use anchor_store::{
+    StoreError, WorkspaceTx,
+    executions::{EffectClaim, Execution},
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// How AgentField says an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded {
+        result: Option<Value>,
+    },
+    /// `failed`, `cancelled` or `timeout`, with AgentField's reason.
+    Failed {
+        status: ExecutionStatus,
+        reason: Option<String>,
+    },
+}
+
+/// An execution's `error`: a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExecutionError {
+    pub code: String,
+    pub message: String,
+}
+
+impl ExecutionError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), message: message.into() }
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("serialises")
+    }
+}
+
+/// Finishes `execution` (which the caller locked in `tx`). Returns `false`
+/// when it had finished already: the first news wins, later news changes
+/// nothing.
+pub async fn finish(tx: &mut WorkspaceTx, execution: &Execution, outcome: Outcome) -> Result<bool, StoreError> {
+    if execution.status.is_finished() {
+        return Ok(false);
+    }
+    // What the skill recorded is the authority on what happened: a refusal
+    // carries its own error code, and an effect that was applied is a
+    // success even when AgentField lost track of it.
+    let effect = tx.effect(execution.id).await?;
+    let (status, result, error) = match (outcome, effect) {
+        (_, Some(EffectClaim::Rejected(refusal))) => (ExecutionStatus::Failed, None, Some(refusal)),
+        (Outcome::Succeeded { result }, effect) => {
+            let recorded = match effect {
+                Some(EffectClaim::Applied(result)) => Some(result),
+                _ => None,
+            };
+            (ExecutionStatus::Succeeded, recorded.or(result), None)
+        }
+        (Outcome::Failed { status, reason }, _) => {
+            let error = match status {
+                ExecutionStatus::Timeout => ExecutionError::new(
+                    "agent_timeout",
+                    reason.unwrap_or_else(|| "the agent node did not finish in time".into()),
+                ),
+                ExecutionStatus::Cancelled => {
+                    ExecutionError::new("cancelled", reason.unwrap_or_else(|| "the execution was cancelled".into()))
+                }
+                _ => ExecutionError::new("agent_error", reason.unwrap_or_else(|| "the agent node failed".into())),
+            };
+            (status, None, Some(error.to_value()))
+        }
+    };
+    finish_as(tx, execution, status, result, error).await
+}
+
+/// Finishes `execution` with an outcome Anchor decided itself (the agent
+/// node never became available, AgentField lost the execution, ...).
+pub async fn fail(
+    tx: &mut WorkspaceTx,
+    execution: &Execution,
+    status: ExecutionStatus,
+    error: ExecutionError,
+) -> Result<bool, StoreError> {
+    if execution.status.is_finished() {
+        return Ok(false);
+    }
+    if let Some(EffectClaim::Applied(result)) = tx.effect(execution.id).await? {
+        return finish_as(tx, execution, ExecutionStatus::Succeeded, Some(result), None).await;
+    }
+    finish_as(tx, execution, status, None, Some(error.to_value())).await
+}
+
+async fn finish_as(
+    tx: &mut WorkspaceTx,
+    execution: &Execution,
+    status: ExecutionStatus,
+    result: Option<Value>,
+    error: Option<Value>,
+) -> Result<bool, StoreError> {
+    if !tx.finish_execution(execution.id, status, result.as_ref(), error.as_ref()).await? {
+        return Ok(false);
+    }
+    let kind = if status == ExecutionStatus::Succeeded { "execution.succeeded" } else { "execution.failed" };
+    let mut data = json!({
+        "execution_id": execution.id, "command": execution.command, "status": status,
+        "actor": execution.actor,
+    });
+    if let Some(result) = result {
+        data["result"] = result;
+    }
+    if let Some(error) = error {
+        data["error"] = error;
+    }
+    publish(tx, kind, data).await?;
+    tracing::info!(execution = %execution.id, %status, "execution finished");
+    Ok(true)
+}
+
+/// Publishes a domain event of the unit of work's workspace through the
+/// outbox (delivered if and only if the unit of work commits).
+pub async fn publish(tx: &mut WorkspaceTx, kind: &str, data: Value) -> Result<i64, StoreError> {
+    let slug = tx.workspace().slug().to_string();
+    let request = anchor_events::PublishRequest::new(kind, Some(&slug), data);
+    tx.enqueue(anchor_events::PUBLISH_TOPIC, &serde_json::to_value(request).expect("serialises")).await
+}

@@ -1,0 +1,248 @@
+//! The worker's side of commands: outbox handlers that hand executions to
+//! AgentField and, when no webhook arrives, reconcile them by polling.
+//!
+//! - `agentfield.execute` (written with the execution when it was accepted):
+//!   async execute of the command's skill with the bare [`CommandInput`] and
+//!   a webhook signed with the execution's own secret. AgentField down or
+//!   overloaded: the event is retried with backoff, so the command waits,
+//!   durable, and completes once AgentField is back. The agent node not
+//!   registered: retried a few times, then the execution fails visibly
+//!   (`agent_node_unavailable`). Delivered twice (a worker died after the
+//!   call): AgentField may run the skill twice, which acts once.
+//! - `agentfield.reconcile` (scheduled by the hand-off): asks AgentField how
+//!   the execution is doing, finishes it when AgentField has, retries with
+//!   backoff while it runs, and gives up at the deadline (`timeout`).
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use anchor_agentfield::{AgentFieldClient, AgentFieldError, ExecuteRequest, WebhookRegistration};
+use anchor_domain::{ExecutionId, ExecutionStatus};
+use anchor_outbox::{HandlerError, Handlers, OutboxEvent};
+use anchor_store::{Database, StoreError, Workspace, executions::Execution};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::{
+    HANDOFF_TOPIC, RECONCILE_TOPIC,
+    callback::{self, CallbackKey},
+    command::CommandInput,
+    finish::{self, ExecutionError, Outcome},
+};
+
+/// How the worker reaches AgentField and how patient it is.
+#[derive(Debug, Clone)]
+pub struct OrchestratorConfig {
+    /// The agent node that hosts Anchor's skills (`<node>.<skill>` targets).
+    pub node_id: String,
+    /// Where AgentField posts execution webhooks: the gateway's
+    /// `/api/v1/callbacks/agentfield`.
+    pub callback_url: String,
+    /// First look at an execution when no webhook came.
+    pub reconcile_after: Duration,
+    /// An execution still running this long after hand-off is given up.
+    pub deadline: Duration,
+    /// Hand-off attempts while the agent node is not registered.
+    pub node_attempts: i32,
+}
+
+impl OrchestratorConfig {
+    pub fn new(node_id: impl Into<String>, callback_url: impl Into<String>) -> Self {
+        Self {
+            node_id: node_id.into(),
+            callback_url: callback_url.into(),
+            reconcile_after: Duration::from_secs(30),
+            deadline: Duration::from_secs(600),
+            node_attempts: 5,
+        }
+    }
+}
+
+/// The handlers' shared state.
+#[derive(Debug, Clone)]
+pub struct Orchestrator {
+    db: Database,
+    agentfield: AgentFieldClient,
+    callbacks: CallbackKey,
+    config: OrchestratorConfig,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExecutionEvent {
+    execution_id: ExecutionId,
+}
+
+fn retry(e: &StoreError) -> HandlerError {
+    HandlerError::retry(format!("database: {e}"))
+}
+
+impl Orchestrator {
+    pub fn new(db: Database, agentfield: AgentFieldClient, callbacks: CallbackKey, config: OrchestratorConfig) -> Self {
+        Self { db, agentfield, callbacks, config }
+    }
+
+    /// Registers the two topics.
+    pub fn register(self, handlers: Handlers) -> Handlers {
+        let this = Arc::new(self);
+        let handoff = Arc::clone(&this);
+        handlers
+            .on(HANDOFF_TOPIC, move |event| {
+                let this = Arc::clone(&handoff);
+                async move { this.hand_off(event).await }
+            })
+            .on(RECONCILE_TOPIC, move |event| {
+                let this = Arc::clone(&this);
+                async move { this.reconcile(event).await }
+            })
+    }
+
+    /// The event's workspace and execution, or a permanent error for an event
+    /// that can never be delivered.
+    async fn load(&self, event: &OutboxEvent) -> Result<Option<(Workspace, Execution)>, HandlerError> {
+        let parsed: ExecutionEvent = serde_json::from_value(event.payload.clone())
+            .map_err(|e| HandlerError::Permanent(format!("malformed {} event: {e}", event.topic)))?;
+        let workspace_id =
+            event.workspace_id.ok_or_else(|| HandlerError::Permanent("execution event without a workspace".into()))?;
+        let Some(workspace) = self.db.workspace_by_id(workspace_id).await.map_err(|e| retry(&e))? else {
+            return Ok(None); // the workspace was deleted
+        };
+        let mut tx = self.db.begin_workspace(&workspace).await.map_err(|e| retry(&e))?;
+        let execution = tx.execution(parsed.execution_id).await.map_err(|e| retry(&e))?;
+        tx.rollback().await.map_err(|e| retry(&e))?;
+        Ok(execution.map(|execution| (workspace, execution)))
+    }
+
+    #[tracing::instrument(skip_all, fields(outbox_id = event.id, attempt = event.attempt))]
+    async fn hand_off(&self, event: OutboxEvent) -> Result<(), HandlerError> {
+        let Some((workspace, execution)) = self.load(&event).await? else { return Ok(()) };
+        if execution.status.is_finished() || execution.agentfield_execution_id.is_some() {
+            return Ok(()); // handed off before (this is a redelivery)
+        }
+        let Some(skill) = crate::command::COMMANDS.iter().find(|(name, _, _)| *name == execution.command).map(|c| c.1)
+        else {
+            let error = ExecutionError::new("unknown_command", format!("no skill performs {}", execution.command));
+            return self.fail(&workspace, execution.id, ExecutionStatus::Failed, error).await;
+        };
+        let slug = workspace.slug().to_string();
+        let input = CommandInput {
+            execution_id: execution.id,
+            workspace: slug.clone(),
+            actor: execution.actor.clone(),
+            command: execution.command.clone(),
+            args: execution.input.clone(),
+            envelope: execution.envelope.clone(),
+        };
+        let exec_id = execution.id.to_string();
+        let request = ExecuteRequest {
+            target: format!("{}.{skill}", self.config.node_id),
+            input: serde_json::to_value(&input).expect("serialises"),
+            webhook: Some(WebhookRegistration {
+                url: self.config.callback_url.clone(),
+                secret: Some(self.callbacks.secret_for(&slug, &exec_id)),
+                headers: Some(HashMap::from([
+                    (callback::WORKSPACE_HEADER.to_owned(), slug.clone()),
+                    (callback::EXECUTION_HEADER.to_owned(), exec_id.clone()),
+                ])),
+            }),
+            actor_id: Some(execution.actor.subject.clone()),
+            ..ExecuteRequest::default()
+        };
+        match self.agentfield.execute_async(&request).await {
+            Ok(accepted) => {
+                if !accepted.webhook_registered {
+                    tracing::warn!(
+                        error = accepted.webhook_error.as_deref().unwrap_or(""),
+                        "AgentField will not call back (allow the gateway's host in AGENTFIELD_WEBHOOK_ALLOWED_HOSTS); polling instead"
+                    );
+                }
+                let mut tx = self.db.begin_workspace(&workspace).await.map_err(|e| retry(&e))?;
+                tx.mark_handed_off(execution.id, &accepted.execution_id, &accepted.run_id)
+                    .await
+                    .map_err(|e| retry(&e))?;
+                tx.enqueue_after(RECONCILE_TOPIC, &json!({"execution_id": execution.id}), self.config.reconcile_after)
+                    .await
+                    .map_err(|e| retry(&e))?;
+                tx.commit().await.map_err(|e| retry(&e))?;
+                tracing::info!(execution = %execution.id, agentfield = %accepted.execution_id, "handed off to AgentField");
+                Ok(())
+            }
+            Err(AgentFieldError::UnknownTarget(message)) if event.attempt < self.config.node_attempts => {
+                Err(HandlerError::retry(format!("agent node not registered: {message}")))
+            }
+            Err(AgentFieldError::UnknownTarget(message)) => {
+                let error = ExecutionError::new(
+                    "agent_node_unavailable",
+                    format!("no agent node serves {}: {message}", request.target),
+                );
+                self.fail(&workspace, execution.id, ExecutionStatus::Failed, error).await
+            }
+            Err(e) => Err(HandlerError::retry(e.to_string())),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(outbox_id = event.id, attempt = event.attempt))]
+    async fn reconcile(&self, event: OutboxEvent) -> Result<(), HandlerError> {
+        let Some((workspace, execution)) = self.load(&event).await? else { return Ok(()) };
+        if execution.status.is_finished() {
+            return Ok(());
+        }
+        let Some(agentfield_id) = execution.agentfield_execution_id.clone() else { return Ok(()) };
+        let outcome = match self.agentfield.execution(&agentfield_id).await {
+            Ok(status) if status.status.is_terminal() => {
+                use anchor_agentfield::ExecutionStatus as Af;
+                match status.status {
+                    Af::Succeeded => Outcome::Succeeded { result: status.result },
+                    other => Outcome::Failed {
+                        status: match other {
+                            Af::Cancelled => ExecutionStatus::Cancelled,
+                            Af::Timeout => ExecutionStatus::Timeout,
+                            _ => ExecutionStatus::Failed,
+                        },
+                        reason: status.error.or(status.status_reason),
+                    },
+                }
+            }
+            Ok(_) => {
+                let handed_off = execution.handed_off_at.unwrap_or(execution.created_at);
+                if OffsetDateTime::now_utc() - handed_off < self.config.deadline {
+                    return Err(HandlerError::Retry {
+                        reason: "still running at AgentField".into(),
+                        retry_after: Some(self.config.reconcile_after),
+                    });
+                }
+                if let Err(e) = self.agentfield.cancel(&agentfield_id, Some("deadline passed")).await {
+                    tracing::warn!(error = %e, "could not cancel the overdue execution at AgentField");
+                }
+                let error = ExecutionError::new(
+                    "execution_timeout",
+                    format!("not finished {} s after hand-off", self.config.deadline.as_secs()),
+                );
+                return self.fail(&workspace, execution.id, ExecutionStatus::Timeout, error).await;
+            }
+            Err(AgentFieldError::NotFound) => {
+                let error = ExecutionError::new("agentfield_lost", "AgentField no longer knows this execution");
+                return self.fail(&workspace, execution.id, ExecutionStatus::Failed, error).await;
+            }
+            Err(e) => return Err(HandlerError::retry(e.to_string())),
+        };
+        let mut tx = self.db.begin_workspace(&workspace).await.map_err(|e| retry(&e))?;
+        let Some(execution) = tx.lock_execution(execution.id).await.map_err(|e| retry(&e))? else { return Ok(()) };
+        if finish::finish(&mut tx, &execution, outcome).await.map_err(|e| retry(&e))? {
+            tracing::info!(execution = %execution.id, "finished by reconciliation (no webhook came)");
+        }
+        tx.commit().await.map_err(|e| retry(&e))
+    }
+
+    async fn fail(
+        &self,
+        workspace: &Workspace,
+        id: ExecutionId,
+        status: ExecutionStatus,
+        error: ExecutionError,
+    ) -> Result<(), HandlerError> {
+        let mut tx = self.db.begin_workspace(workspace).await.map_err(|e| retry(&e))?;
+        let Some(execution) = tx.lock_execution(id).await.map_err(|e| retry(&e))? else { return Ok(()) };
+        finish::fail(&mut tx, &execution, status, error).await.map_err(|e| retry(&e))?;
+        tx.commit().await.map_err(|e| retry(&e))
+    }
+}
