@@ -295,3 +295,63 @@ async fn a_data_dir_the_postgres_user_cannot_reach_still_works() {
     assert!(!cluster.join("data/postmaster.pid").exists(), "stopped");
     std::fs::remove_dir_all(&cluster).expect("clean up the moved cluster");
 }
+
+/// The README's walk-through, with the real `curl`: a token from the CLI, a
+/// workspace, a ticket opened as a command, its execution followed to
+/// `succeeded`, the ticket read back.
+#[tokio::test]
+async fn a_ticket_created_with_curl_against_anchor_dev() {
+    let data = data_dir();
+    let (dev, url) = start_dev(data.path());
+    let token = |args: &[&str]| {
+        let out =
+            anchor().args(["token", "issue"]).args(args).env("ANCHOR_DATA_DIR", data.path()).output().expect("run");
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().to_owned()
+    };
+    let admin = token(&["--sub", "you", "--platform-admin"]);
+    let curl = |args: &[&str], token: &str| -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "-H", &format!("Authorization: Bearer {token}")])
+            .args(args)
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "curl {args:?}: {}{}", stdout(&out), stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+    };
+    let post = |path: &str, body: &str, key: &str, token: &str| {
+        curl(
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                &format!("Idempotency-Key: {key}"),
+                "-d",
+                body,
+                &format!("{url}{path}"),
+            ],
+            token,
+        )
+    };
+    post("/api/v1/workspaces", r#"{"slug":"acme","name":"Acme Corp","admin":{"subject":"you"}}"#, "ws-1", &admin);
+    let you = token(&["--sub", "you"]);
+    let accepted =
+        post("/api/v1/workspaces/acme/tickets", r#"{"title":"Printer offline","priority":"p3"}"#, "tkt-1", &you);
+    assert_eq!(accepted["status"], "queued", "{accepted}");
+    let execution_url =
+        format!("{url}/api/v1/workspaces/acme/executions/{}", accepted["execution_id"].as_str().expect("id"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let execution = loop {
+        let execution = curl(&[&execution_url], &you);
+        if execution["status"] != "queued" && execution["status"] != "running" {
+            break execution;
+        }
+        assert!(Instant::now() < deadline, "still {execution}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    let ticket_id = execution["result"]["ticket_id"].as_str().expect("ticket id");
+    let ticket = curl(&[&format!("{url}/api/v1/workspaces/acme/tickets/{ticket_id}")], &you);
+    assert_eq!((ticket["title"].as_str(), ticket["status"].as_str()), (Some("Printer offline"), Some("new")));
+    interrupt_and_wait(dev);
+}

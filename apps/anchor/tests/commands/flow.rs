@@ -179,3 +179,37 @@ async fn bad_commands_get_problems_and_roles_are_enforced() {
     assert_eq!(executions["items"].as_array().expect("items").len(), 0, "nothing was accepted");
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn with_nats_configured_domain_events_reach_jetstream() {
+    let nats_url = std::env::var("ANCHOR_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    let nats = async_nats::connect(&nats_url).await.expect("NATS must be running for this test");
+    // A slug of its own: the stream is shared with other runs.
+    let slug = format!("nats-{:08x}", rand::random::<u32>());
+    let mut events = nats.subscribe(format!("anchor.events.{slug}.>")).await.expect("subscribe");
+    nats.flush().await.expect("flush");
+    let platform = Platform::start_with(crate::Options { nats_url: Some(nats_url), ..crate::Options::default() }).await;
+    platform.workspace(&slug, "tess", Role::Technician).await;
+    let response = platform
+        .post(
+            &format!("/api/v1/workspaces/{slug}/tickets"),
+            "tess",
+            &json!({"title": "Via NATS", "priority": "p4"}),
+            Some(20),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let message = tokio::time::timeout(Duration::from_secs(20), futures_util::StreamExt::next(&mut events))
+            .await
+            .expect("events arrive")
+            .expect("subscription open");
+        let event: serde_json::Value = serde_json::from_slice(&message.payload).expect("json");
+        assert!(message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).is_some(), "the outbox id deduplicates");
+        seen.push(event["type"].as_str().expect("type").to_owned());
+    }
+    seen.sort();
+    assert_eq!(seen, ["execution.succeeded", "ticket.created"]);
+    platform.stop().await;
+}
