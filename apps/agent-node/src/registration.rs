@@ -49,7 +49,12 @@ pub(crate) async fn keep_registered(
             () = tokio::time::sleep(wait) => {}
         }
     }
-    if registered && let Err(e) = agentfield.node_shutdown(&registration.id).await {
-        tracing::debug!(error = %e, "could not announce shutdown");
+    // Best effort and brief: the control plane may be stopping too.
+    if registered {
+        match tokio::time::timeout(Duration::from_secs(2), agentfield.node_shutdown(&registration.id)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not announce shutdown"),
+            Err(_) => tracing::debug!("announcing shutdown timed out"),
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! hand-off event, in one unit of work. Once this commits the command is
 //! durable: whatever is down, it is handed off when it can be.
 
+use std::time::Duration;
+
 use anchor_domain::ExecutionId;
 use anchor_store::{
     Database, StoreError, Workspace,
@@ -10,6 +12,11 @@ use anchor_store::{
 use serde_json::json;
 
 use crate::{Command, CommandSigner, EnvelopeError, HANDOFF_TOPIC};
+
+/// Hand-off attempts: with the outbox's backoff (capped at an hour) about
+/// eight days, longer than a command envelope is valid, so an AgentField
+/// outage of any length the envelope survives ends with the command done.
+pub(crate) const HANDOFF_MAX_ATTEMPTS: i32 = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
@@ -36,7 +43,7 @@ pub async fn accept(
     let execution = tx
         .insert_execution(&NewExecution { id, command: command.name(), input: &args, actor, envelope: &envelope })
         .await?;
-    tx.enqueue(HANDOFF_TOPIC, &json!({"execution_id": id})).await?;
+    tx.enqueue_with(HANDOFF_TOPIC, &json!({"execution_id": id}), Duration::ZERO, HANDOFF_MAX_ATTEMPTS).await?;
     tx.commit().await?;
     tracing::info!(execution = %id, "command accepted");
     Ok(execution)

@@ -18,7 +18,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use anchor_agentfield::{AgentFieldClient, AgentFieldError, ExecuteRequest, WebhookRegistration};
 use anchor_domain::{ExecutionId, ExecutionStatus};
 use anchor_outbox::{HandlerError, Handlers, OutboxEvent};
-use anchor_store::{Database, StoreError, Workspace, executions::Execution};
+use anchor_store::{Database, StoreError, Workspace, executions::Execution, tenancy::DEFAULT_MAX_ATTEMPTS};
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -159,7 +159,8 @@ impl Orchestrator {
                 tx.mark_handed_off(execution.id, &accepted.execution_id, &accepted.run_id)
                     .await
                     .map_err(|e| retry(&e))?;
-                tx.enqueue_after(RECONCILE_TOPIC, &json!({"execution_id": execution.id}), self.config.reconcile_after)
+                let payload = json!({"execution_id": execution.id});
+                tx.enqueue_with(RECONCILE_TOPIC, &payload, self.config.reconcile_after, DEFAULT_MAX_ATTEMPTS)
                     .await
                     .map_err(|e| retry(&e))?;
                 tx.commit().await.map_err(|e| retry(&e))?;

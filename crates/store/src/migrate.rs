@@ -44,6 +44,7 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(4, "idempotency", include_str!("../migrations/platform/0004_idempotency.sql")),
     Migration::new(5, "outbox", include_str!("../migrations/platform/0005_outbox.sql")),
     Migration::new(6, "callback_receipts", include_str!("../migrations/platform/0006_callback_receipts.sql")),
+    Migration::new(7, "outbox_attempts", include_str!("../migrations/platform/0007_outbox_attempts.sql")),
 ];
 
 /// Migrations of every workspace schema.

@@ -288,6 +288,10 @@ impl Database {
     }
 }
 
+/// Delivery attempts of an outbox event unless its producer says otherwise
+/// (with the outbox's backoff, about an hour of trying).
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 12;
+
 /// A workspace's unit of work: a transaction running as the workspace's own
 /// database role, with its schema first on the `search_path`. Dropping it
 /// without [`commit`](Self::commit) rolls back.
@@ -319,17 +323,20 @@ impl WorkspaceTx {
     }
 
     /// [`Self::enqueue`], delivered no earlier than `delay` from now (a
-    /// scheduled job).
-    pub async fn enqueue_after(
+    /// scheduled job), given up after `max_attempts` (see
+    /// [`DEFAULT_MAX_ATTEMPTS`]).
+    pub async fn enqueue_with(
         &mut self,
         topic: &str,
         payload: &serde_json::Value,
         delay: std::time::Duration,
+        max_attempts: i32,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT platform.enqueue($1, $2, make_interval(secs => $3))")
+        Ok(sqlx::query_scalar("SELECT platform.enqueue($1, $2, make_interval(secs => $3), $4)")
             .bind(topic)
             .bind(payload)
             .bind(delay.as_secs_f64())
+            .bind(max_attempts)
             .fetch_one(&mut *self.tx)
             .await?)
     }

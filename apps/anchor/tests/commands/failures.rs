@@ -24,8 +24,9 @@ async fn commands_wait_while_agentfield_is_down_and_complete_when_it_returns() {
         let execution = platform.get(at, "tess").await;
         assert_eq!(execution["status"], "queued", "{execution}");
     }
-    let (retried, failed): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE attempts > 0 AND state = 'pending'), count(*) FILTER (WHERE state = 'failed')
+    let (retried, failed, patience): (i64, i64, i32) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE attempts > 0 AND state = 'pending'), count(*) FILTER (WHERE state = 'failed'),
+                min(max_attempts)
            FROM platform.outbox_events WHERE topic = 'agentfield.execute'",
     )
     .fetch_one(platform.store.pool())
@@ -33,6 +34,7 @@ async fn commands_wait_while_agentfield_is_down_and_complete_when_it_returns() {
     .expect("outbox");
     assert!(retried > 0, "the worker tried and will try again");
     assert_eq!(failed, 0);
+    assert!(patience >= 200, "a hand-off outlasts long outages, not just the default hour of retries");
 
     platform.start_agentfield();
     for at in &locations {
