@@ -98,7 +98,7 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
     }
     println!("Press Ctrl-C to stop.");
 
-    let gateway_config = anchor_gateway::Config::from_settings(settings, database_url.clone(), addr);
+    let gateway_config = anchor_gateway::Config::from_settings(settings, database_url.clone(), addr)?;
     let worker_config =
         anchor_worker::Config::from_settings(settings, database_url.clone(), &public_url, &agentfield_url)?;
     let node_config =

@@ -97,6 +97,7 @@ pub mod perm {
         TicketsRead,
         TicketsWrite,
         ExecutionsRead,
+        EvidenceRead,
     );
 }
 

@@ -15,7 +15,7 @@ use std::{
 };
 
 use anchor_commands::{Command, CommandSigner, accept, callback::CallbackKey};
-use anchor_domain::ExecutionId;
+use anchor_domain::{ExecutionId, Role};
 use anchor_store::{
     Database, StoreError, Workspace,
     executions::{Actor, Execution},
@@ -227,11 +227,12 @@ pub(crate) async fn submit(
     db: &Database,
     workspace: &Workspace,
     caller: &Caller,
+    role: Role,
     headers: &HeaderMap,
     command: Command,
 ) -> Result<Response, Problem> {
     let actor = Actor { issuer: caller.identity.issuer.clone(), subject: caller.identity.subject.clone() };
-    let execution = accept(db, &desk.signer, workspace, &actor, &command).await.map_err(|e| match e {
+    let execution = accept(db, &desk.signer, workspace, &actor, Some(role), &command).await.map_err(|e| match e {
         anchor_commands::AcceptError::Store(e) => Problem::from(e),
         anchor_commands::AcceptError::Envelope(e) => {
             tracing::error!(error = %e, "cannot sign a command envelope");

@@ -42,14 +42,20 @@ pub struct Config {
     pub public_url: String,
     /// Staff sign-in through an OIDC provider.
     pub oidc: Option<OidcSettings>,
+    /// The master key and the evidence store.
+    pub evidence: anchor_evidence::EvidenceSetup,
 }
 
 impl Config {
     /// The gateway's part of the installation's settings, with the database
     /// URL resolved (from the settings or from the private dev cluster).
     /// `bound` is the address actually listened on (port 0 resolved).
-    pub fn from_settings(settings: &Settings, database_url: SecretString, bound: std::net::SocketAddr) -> Self {
-        Self {
+    pub fn from_settings(
+        settings: &Settings,
+        database_url: SecretString,
+        bound: std::net::SocketAddr,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
             database_url,
             database_max_connections: settings.database_max_connections,
             request_timeout: settings.request_timeout,
@@ -59,7 +65,8 @@ impl Config {
             issuers: settings.issuers.clone(),
             public_url: settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
             oidc: settings.oidc.clone(),
-        }
+            evidence: anchor_evidence::EvidenceSetup::from_settings(settings)?,
+        })
     }
 
     /// The identity setup this configuration describes.
@@ -77,15 +84,27 @@ pub struct AppState {
     pub db: Database,
     pub auth: Arc<AuthState>,
     pub commands: Arc<commands::CommandDesk>,
+    pub evidence: Arc<EvidenceDesk>,
+}
+
+/// What the evidence routes read: the issuer keys and the evidence store.
+#[derive(Debug)]
+pub struct EvidenceDesk {
+    pub keys: anchor_evidence::keys::IssuerKeys,
+    pub store: anchor_evidence::store::EvidenceStore,
 }
 
 impl AppState {
     /// The state `config` describes, over `db`.
     pub fn new(config: &Config, db: Database) -> anyhow::Result<Self> {
         Ok(Self {
-            db,
             auth: Arc::new(config.auth_state()?),
             commands: Arc::new(commands::CommandDesk::load(&config.data_dir, config.request_timeout)?),
+            evidence: Arc::new(EvidenceDesk {
+                keys: anchor_evidence::keys::IssuerKeys::new(db.clone(), config.evidence.master.clone()),
+                store: config.evidence.store.clone(),
+            }),
+            db,
         })
     }
 }

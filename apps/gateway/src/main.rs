@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     anchor_observability::cancel_on_shutdown_signal(shutdown.clone());
     let metrics = tokio::spawn(anchor_observability::serve_metrics(metrics, shutdown.clone()));
     let bound = listener.local_addr()?;
-    anchor_gateway::run(anchor_gateway::Config::from_settings(&settings, database_url, bound), listener, shutdown)
+    anchor_gateway::run(anchor_gateway::Config::from_settings(&settings, database_url, bound)?, listener, shutdown)
         .await?;
     metrics.await??;
     Ok(())

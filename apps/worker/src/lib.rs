@@ -14,6 +14,7 @@ use anchor_commands::{
 };
 use anchor_config::Settings;
 use anchor_events::{EventBus, StreamSettings};
+use anchor_evidence::{EvidenceSetup, issue::Issuer, keys::IssuerKeys};
 use anchor_outbox::{Dispatcher, DispatcherConfig, Handlers, RecurringJob};
 use anchor_store::Database;
 use anyhow::Context;
@@ -34,6 +35,8 @@ pub struct Config {
     pub orchestrator: OrchestratorConfig,
     /// Key of the per-execution webhook secrets (shared with the gateway).
     pub callbacks: CallbackKey,
+    /// The master key (it seals the evidence issuer keys) and the evidence store.
+    pub evidence: EvidenceSetup,
 }
 
 /// Where AgentField posts execution webhooks, under `public_url`.
@@ -61,6 +64,7 @@ impl Config {
             orchestrator: OrchestratorConfig::new(settings.agent_node_id.clone(), callback_url),
             callbacks: CallbackKey::load_or_create(&settings.data_dir)
                 .context("the AgentField callback key (data_dir/keys/agentfield-callback.key)")?,
+            evidence: EvidenceSetup::from_settings(settings).context("setting master_key / evidence_dir")?,
         })
     }
 }
@@ -69,10 +73,11 @@ impl Config {
 pub const DELIVERED_RETENTION_DAYS: i32 = 7;
 
 /// The handler of every outbox topic this worker delivers: domain events,
-/// AgentField hand-off and reconciliation. Webhook delivery joins as it is
-/// built.
-pub fn handlers(events: EventBus, orchestrator: Orchestrator) -> Handlers {
-    orchestrator.register(Handlers::new().on(anchor_events::PUBLISH_TOPIC, anchor_events::publish_handler(events)))
+/// AgentField hand-off and reconciliation, evidence issuing. Webhook
+/// delivery joins as it is built.
+pub fn handlers(events: EventBus, orchestrator: Orchestrator, issuer: Issuer) -> Handlers {
+    let handlers = Handlers::new().on(anchor_events::PUBLISH_TOPIC, anchor_events::publish_handler(events));
+    issuer.register(orchestrator.register(handlers))
 }
 
 /// The bus for domain events: NATS JetStream when configured, else in process.
@@ -110,7 +115,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let db = Database::connect(&config.database_url, config.database_max_connections).await?;
     let agentfield = AgentFieldClient::new(config.agentfield.clone())?;
     let orchestrator = Orchestrator::new(db.clone(), agentfield, config.callbacks.clone(), config.orchestrator.clone());
-    let handlers = handlers(event_bus(&config).await?, orchestrator);
+    let keys = IssuerKeys::new(db.clone(), config.evidence.master.clone());
+    let issuer = Issuer::new(db.clone(), keys, config.evidence.store.clone());
+    let handlers = handlers(event_bus(&config).await?, orchestrator, issuer);
     let dispatcher = Dispatcher::new(db.clone(), handlers, config.dispatcher.clone());
     let dispatch = dispatcher.run(shutdown.clone());
     let jobs = anchor_outbox::run_recurring_jobs(db.clone(), recurring_jobs(), shutdown.clone());

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anchor_domain::ExecutionId;
+use anchor_domain::{ExecutionId, Role};
 use anchor_store::{
     Database, StoreError, Workspace,
     executions::{Actor, Execution, NewExecution},
@@ -27,13 +27,14 @@ pub enum AcceptError {
 }
 
 /// Records `command` as a queued execution of `workspace` on behalf of
-/// `actor`, and the outbox event that hands it to AgentField.
+/// `actor` (in `actor_role` at this moment), and the outbox event that hands it to AgentField.
 #[tracing::instrument(skip_all, fields(workspace = %workspace.slug(), command = command.name()))]
 pub async fn accept(
     db: &Database,
     signer: &CommandSigner,
     workspace: &Workspace,
     actor: &Actor,
+    actor_role: Option<Role>,
     command: &Command,
 ) -> Result<Execution, AcceptError> {
     let id = ExecutionId::new();
@@ -41,7 +42,14 @@ pub async fn accept(
     let envelope = signer.sign(id, workspace.slug().as_str(), actor, command.name(), &args)?;
     let mut tx = db.begin_workspace(workspace).await?;
     let execution = tx
-        .insert_execution(&NewExecution { id, command: command.name(), input: &args, actor, envelope: &envelope })
+        .insert_execution(&NewExecution {
+            id,
+            command: command.name(),
+            input: &args,
+            actor,
+            actor_role,
+            envelope: &envelope,
+        })
         .await?;
     tx.enqueue_with(HANDOFF_TOPIC, &json!({"execution_id": id}), Duration::ZERO, HANDOFF_MAX_ATTEMPTS).await?;
     tx.commit().await?;

@@ -117,6 +117,8 @@ async fn finish_as(
         data["error"] = error;
     }
     publish(tx, kind, data).await?;
+    // Issuing the credential is part of finishing: same unit of work.
+    tx.enqueue(anchor_evidence::ISSUE_TOPIC, &json!({"execution_id": execution.id})).await?;
     tracing::info!(execution = %execution.id, %status, "execution finished");
     Ok(true)
 }

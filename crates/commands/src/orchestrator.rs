@@ -156,7 +156,7 @@ impl Orchestrator {
                     );
                 }
                 let mut tx = self.db.begin_workspace(&workspace).await.map_err(|e| retry(&e))?;
-                tx.mark_handed_off(execution.id, &accepted.execution_id, &accepted.run_id)
+                tx.mark_handed_off(execution.id, &accepted.execution_id, &accepted.run_id, &request.target)
                     .await
                     .map_err(|e| retry(&e))?;
                 let payload = json!({"execution_id": execution.id});

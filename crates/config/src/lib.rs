@@ -80,6 +80,12 @@ pub struct Settings {
     /// NATS with JetStream for domain events (also `NATS_URL`). Unset: an
     /// in-process bus.
     pub nats_url: Option<String>,
+    /// The master key that seals the installation's secrets (evidence issuer
+    /// keys, later runtime secrets): base64 of 32 random bytes. Unset:
+    /// `data_dir/keys/master.key`, created on first use (dev).
+    pub master_key: Option<SecretString>,
+    /// Where credential documents are stored. Unset: `data_dir/evidence`.
+    pub evidence_dir: Option<PathBuf>,
 }
 
 /// The OIDC provider staff sign in with.
@@ -188,6 +194,8 @@ const SETTING_KEYS: &[&str] = &[
     "agent_node_addr",
     "agent_node_url",
     "nats_url",
+    "master_key",
+    "evidence_dir",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -3,7 +3,7 @@
 //! callbacks that finished them. Every function runs inside the workspace's
 //! unit of work.
 
-use anchor_domain::{ExecutionId, ExecutionStatus, ReceiptId};
+use anchor_domain::{ExecutionId, ExecutionStatus, ReceiptId, Role};
 use serde_json::Value;
 use sqlx::{Row, postgres::PgRow};
 use time::OffsetDateTime;
@@ -24,6 +24,8 @@ pub struct Execution {
     pub command: String,
     pub input: Value,
     pub actor: Actor,
+    /// The actor's role in the workspace when the command was accepted.
+    pub actor_role: Option<Role>,
     pub envelope: String,
     pub status: ExecutionStatus,
     pub result: Option<Value>,
@@ -31,6 +33,8 @@ pub struct Execution {
     pub evidence_id: Option<String>,
     pub agentfield_execution_id: Option<String>,
     pub agentfield_run_id: Option<String>,
+    /// `<node>.<skill>` it was handed to.
+    pub agentfield_target: Option<String>,
     pub created_at: OffsetDateTime,
     pub handed_off_at: Option<OffsetDateTime>,
     pub completed_at: Option<OffsetDateTime>,
@@ -43,6 +47,7 @@ pub struct NewExecution<'a> {
     pub command: &'a str,
     pub input: &'a Value,
     pub actor: &'a Actor,
+    pub actor_role: Option<Role>,
     pub envelope: &'a str,
 }
 
@@ -74,18 +79,21 @@ pub struct Receipt {
     pub replay: bool,
 }
 
-const COLUMNS: &str = "id, command, input, actor_issuer, actor_subject, envelope, status, result, error, evidence_id,
-                       agentfield_execution_id, agentfield_run_id, created_at, handed_off_at, completed_at";
+const COLUMNS: &str = "id, command, input, actor_issuer, actor_subject, actor_role, envelope, status, result, error,
+                       evidence_id, agentfield_execution_id, agentfield_run_id, agentfield_target, created_at,
+                       handed_off_at, completed_at";
 
 fn from_row(row: &PgRow) -> Result<Execution, StoreError> {
     let decode = |e: String| StoreError::Database(sqlx::Error::Decode(e.into()));
     let id: String = row.try_get("id")?;
     let status: String = row.try_get("status")?;
+    let role: Option<String> = row.try_get("actor_role")?;
     Ok(Execution {
         id: id.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))?,
         command: row.try_get("command")?,
         input: row.try_get("input")?,
         actor: Actor { issuer: row.try_get("actor_issuer")?, subject: row.try_get("actor_subject")? },
+        actor_role: role.map(|r| Role::parse(&r).map_err(|e| decode(e.to_string()))).transpose()?,
         envelope: row.try_get("envelope")?,
         status: ExecutionStatus::parse(&status).ok_or_else(|| decode(format!("execution status {status:?}")))?,
         result: row.try_get("result")?,
@@ -93,6 +101,7 @@ fn from_row(row: &PgRow) -> Result<Execution, StoreError> {
         evidence_id: row.try_get("evidence_id")?,
         agentfield_execution_id: row.try_get("agentfield_execution_id")?,
         agentfield_run_id: row.try_get("agentfield_run_id")?,
+        agentfield_target: row.try_get("agentfield_target")?,
         created_at: row.try_get("created_at")?,
         handed_off_at: row.try_get("handed_off_at")?,
         completed_at: row.try_get("completed_at")?,
@@ -102,14 +111,15 @@ fn from_row(row: &PgRow) -> Result<Execution, StoreError> {
 impl WorkspaceTx {
     pub async fn insert_execution(&mut self, new: &NewExecution<'_>) -> Result<Execution, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO executions (id, command, input, actor_issuer, actor_subject, envelope)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+            "INSERT INTO executions (id, command, input, actor_issuer, actor_subject, actor_role, envelope)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
         )))
         .bind(new.id.to_string())
         .bind(new.command)
         .bind(new.input)
         .bind(&new.actor.issuer)
         .bind(&new.actor.subject)
+        .bind(new.actor_role.map(Role::as_str))
         .bind(new.envelope)
         .fetch_one(self.conn())
         .await?;
@@ -164,11 +174,13 @@ impl WorkspaceTx {
         id: ExecutionId,
         agentfield_execution_id: &str,
         agentfield_run_id: &str,
+        agentfield_target: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE executions
                 SET agentfield_execution_id = coalesce(agentfield_execution_id, $2),
                     agentfield_run_id = coalesce(agentfield_run_id, $3),
+                    agentfield_target = coalesce(agentfield_target, $4),
                     handed_off_at = coalesce(handed_off_at, now()),
                     status = CASE status WHEN 'queued' THEN 'running' ELSE status END
               WHERE id = $1",
@@ -176,6 +188,7 @@ impl WorkspaceTx {
         .bind(id.to_string())
         .bind(agentfield_execution_id)
         .bind(agentfield_run_id)
+        .bind(agentfield_target)
         .execute(self.conn())
         .await?;
         Ok(())

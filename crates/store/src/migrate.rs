@@ -45,6 +45,7 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(5, "outbox", include_str!("../migrations/platform/0005_outbox.sql")),
     Migration::new(6, "callback_receipts", include_str!("../migrations/platform/0006_callback_receipts.sql")),
     Migration::new(7, "outbox_attempts", include_str!("../migrations/platform/0007_outbox_attempts.sql")),
+    Migration::new(8, "evidence_keys", include_str!("../migrations/platform/0008_evidence_keys.sql")),
 ];
 
 /// Migrations of every workspace schema.
@@ -55,6 +56,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
         "tickets_and_executions",
         include_str!("../migrations/workspace/0002_tickets_and_executions.sql"),
     ),
+    Migration::new(3, "evidence", include_str!("../migrations/workspace/0003_evidence.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -45,7 +45,8 @@ async fn a_replayed_callback_gets_the_original_receipt_and_changes_nothing() {
     let command = anchor_commands::Command::parse("ticket.create", json!({"title": "Replay", "priority": "p4"}))
         .expect("command");
     let actor = Actor { issuer: anchor_auth::dev_issuer::DEV_ISSUER.into(), subject: "tess".into() };
-    let execution = accept(&platform.store, &signer, &acme, &actor, &command).await.expect("accept");
+    let execution =
+        accept(&platform.store, &signer, &acme, &actor, Some(Role::Technician), &command).await.expect("accept");
     let id = execution.id.to_string();
     let body = serde_json::to_vec(&json!({
         "event": "execution.completed", "execution_id": "exec_0123456789abcdef", "workflow_id": "run_1",

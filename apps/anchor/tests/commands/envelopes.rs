@@ -28,7 +28,8 @@ fn create(title: &str) -> Command {
 /// it off too; the skill's answer is the same either way).
 async fn accepted(platform: &Platform, workspace: &Workspace, subject: &str, title: &str) -> CommandInput {
     let signer = CommandSigner::load_or_create(platform.data_dir.path()).expect("signer");
-    let execution = accept(&platform.store, &signer, workspace, &actor(subject), &create(title)).await.expect("accept");
+    let execution =
+        accept(&platform.store, &signer, workspace, &actor(subject), None, &create(title)).await.expect("accept");
     CommandInput {
         execution_id: execution.id,
         workspace: workspace.slug().to_string(),

@@ -4,6 +4,7 @@
 
 mod callbacks;
 mod envelopes;
+mod evidence;
 mod failures;
 mod flow;
 mod platform;

@@ -76,6 +76,7 @@ pub(crate) struct Platform {
     pub(crate) agentfield: Option<Running>,
     /// The listener of an AgentField that is "down".
     pending_agentfield: Option<(TcpListener, Vec<String>)>,
+    worker_config: anchor_worker::Config,
 }
 
 impl Platform {
@@ -105,6 +106,7 @@ impl Platform {
             issuers: Vec::new(),
             public_url: format!("http://{gateway_addr}"),
             oidc: None,
+            evidence: anchor_evidence::EvidenceSetup::new(None, data_dir.path(), None).expect("evidence"),
         };
         let token = CancellationToken::new();
         let gateway = Running::spawn(anchor_gateway::run(gateway_config, gateway_listener, token.clone()), token);
@@ -125,9 +127,10 @@ impl Platform {
             agentfield: client.clone(),
             orchestrator,
             callbacks: anchor_commands::callback::CallbackKey::load_or_create(data_dir.path()).expect("key"),
+            evidence: anchor_evidence::EvidenceSetup::new(None, data_dir.path(), None).expect("evidence"),
         };
         let token = CancellationToken::new();
-        let worker = Running::spawn(anchor_worker::run(worker_config, token.clone()), token);
+        let worker = Running::spawn(anchor_worker::run(worker_config.clone(), token.clone()), token);
 
         let node_config = anchor_agent_node::Config {
             database_url: db.url().clone(),
@@ -157,6 +160,7 @@ impl Platform {
             node: Some(node),
             agentfield: None,
             pending_agentfield: Some((agentfield_listener, options.webhook_hosts)),
+            worker_config,
         };
         if options.agentfield_up {
             platform.start_agentfield();
@@ -176,6 +180,13 @@ impl Platform {
         };
         let token = CancellationToken::new();
         self.agentfield = Some(Running::spawn(anchor_agentfield_mock::run(config, listener, token.clone()), token));
+    }
+
+    /// Starts a worker again (after the test stopped the first one).
+    pub(crate) fn start_worker(&mut self) {
+        assert!(self.worker.is_none(), "a worker is running");
+        let token = CancellationToken::new();
+        self.worker = Some(Running::spawn(anchor_worker::run(self.worker_config.clone(), token.clone()), token));
     }
 
     /// Waits until the agent node is registered with AgentField.

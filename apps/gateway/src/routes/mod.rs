@@ -4,6 +4,7 @@
 
 mod audit;
 mod callbacks;
+mod evidence;
 mod executions;
 mod health;
 mod tickets;
@@ -40,6 +41,7 @@ use crate::{
         (name = "tickets", description = "Service desk tickets: commands (202 + execution) and reads"),
         (name = "executions", description = "Where each accepted command is: queued, running, succeeded, failed, cancelled, timeout"),
         (name = "callbacks", description = "Signed inbound callbacks (AgentField execution webhooks)"),
+        (name = "evidence", description = "Signed audit credentials (W3C VC 2.0, eddsa-jcs-2022), their chain, the issuer keys"),
     )
 )]
 struct ApiDoc;
@@ -94,6 +96,11 @@ pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(executions::list_executions))
         .routes(routes!(executions::get_execution))
         .routes(routes!(callbacks::agentfield))
+        .routes(routes!(evidence::list_evidence))
+        .routes(routes!(evidence::get_evidence))
+        .routes(routes!(evidence::execution_evidence))
+        .routes(routes!(evidence::verify_chain))
+        .routes(routes!(evidence::issuer_keys))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, api)

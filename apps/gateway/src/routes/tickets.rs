@@ -199,7 +199,7 @@ pub(crate) async fn create_ticket(
         description: body.description,
         priority: body.priority,
     });
-    commands::submit(&state.commands, &state.db, &scope.workspace, &scope.caller, &headers, command).await
+    commands::submit(&state.commands, &state.db, &scope.workspace, &scope.caller, scope.role, &headers, command).await
 }
 
 /// Move a ticket along its lifecycle (a command). A move the lifecycle does
@@ -228,7 +228,7 @@ pub(crate) async fn transition_ticket(
         return Err(Problem::new(StatusCode::CONFLICT, "transition_not_allowed", e.to_string()));
     }
     let command = Command::TicketTransition(TicketTransition { ticket_id: id, to: body.to });
-    commands::submit(&state.commands, &state.db, &scope.workspace, &scope.caller, &headers, command).await
+    commands::submit(&state.commands, &state.db, &scope.workspace, &scope.caller, scope.role, &headers, command).await
 }
 
 /// Comment on a ticket (a command).
@@ -252,7 +252,7 @@ pub(crate) async fn comment_ticket(
     let id = ticket_id(&id)?;
     current_status(&state, &scope.workspace, id).await?;
     let command = Command::TicketComment(TicketComment { ticket_id: id, body: body.body, visibility: body.visibility });
-    commands::submit(&state.commands, &state.db, &scope.workspace, &scope.caller, &headers, command).await
+    commands::submit(&state.commands, &state.db, &scope.workspace, &scope.caller, scope.role, &headers, command).await
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

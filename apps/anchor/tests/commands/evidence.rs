@@ -1,0 +1,257 @@
+//! Every finished execution gets a signed credential, chained per
+//! workspace; the chain check finds what was altered, removed or reordered.
+
+use std::time::Duration;
+
+use anchor_domain::Role;
+use anchor_evidence::verify::verify_credential;
+use serde_json::{Value, json};
+
+use anchor_commands::{Command, CommandSigner, accept, callback::CallbackKey};
+use anchor_store::executions::Actor;
+
+use crate::{Options, Platform, location};
+
+/// The credential of the execution at `execution` (a path), once issued.
+async fn credential(platform: &Platform, execution: &str, subject: &str) -> Value {
+    let url = platform.url(&format!("{execution}/evidence"));
+    for _ in 0..400 {
+        let response = platform.client.get(&url).bearer_auth(platform.token(subject)).send().await.expect("get");
+        if response.status() == 200 {
+            assert_eq!(
+                response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+                Some("application/vc+json")
+            );
+            return response.json().await.expect("json");
+        }
+        assert_eq!(response.status(), 404, "not issued yet, or issued");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no credential for {execution}");
+}
+
+async fn open_ticket(platform: &Platform, slug: &str, title: &str) -> String {
+    let response = platform
+        .post(
+            &format!("/api/v1/workspaces/{slug}/tickets"),
+            "tess",
+            &json!({"title": title, "priority": "p2"}),
+            Some(20),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    location(&response)
+}
+
+async fn chain(platform: &Platform, slug: &str) -> Value {
+    platform.get(&format!("/api/v1/workspaces/{slug}/evidence/chain/verify"), "audrey").await
+}
+
+#[tokio::test]
+async fn finished_executions_get_chained_credentials_anyone_can_verify() {
+    let platform = Platform::start().await;
+    let acme = platform.workspace("acme", "tess", Role::Technician).await;
+    platform.member(&acme, "audrey", Role::Auditor).await;
+
+    let first = open_ticket(&platform, "acme", "Printer offline").await;
+    let vc = credential(&platform, &first, "audrey").await;
+    let verified = verify_credential(&vc).expect("the credential verifies from the document alone");
+    assert!(verified.issuer.starts_with("did:key:z6Mk"), "{}", verified.issuer);
+    assert_eq!(vc["type"], json!(["VerifiableCredential", "AnchorExecutionCredential"]));
+    assert_eq!(vc["proof"]["cryptosuite"], "eddsa-jcs-2022");
+    let execution = platform.get(&first, "tess").await;
+    let subject = &vc["credentialSubject"];
+    assert_eq!(subject["workspace"], "acme");
+    assert_eq!(
+        subject["actor"],
+        json!({"issuer": "urn:anchor:dev-issuer", "subject": "tess", "roles": ["technician"]})
+    );
+    assert_eq!(subject["command"], "ticket.create");
+    assert_eq!(subject["inputDigest"], anchor_crypto::canonical::digest(&execution["input"]).expect("digest"));
+    assert_eq!(subject["outcome"]["status"], "succeeded");
+    assert_eq!(
+        subject["outcome"]["resultDigest"],
+        anchor_crypto::canonical::digest(&execution["result"]).expect("digest")
+    );
+    assert_eq!(subject["agentfield"]["executionId"], execution["agentfield"]["execution_id"]);
+    assert_eq!(subject["agentfield"]["node"], "anchor");
+    assert_eq!(subject["agentfield"]["function"], "ticket_create");
+    assert_eq!(subject["chain"]["sequence"], 1);
+    assert!(subject["chain"]["previousDigest"].is_null());
+    assert_eq!(subject["chain"]["issuerKey"], vc["proof"]["verificationMethod"]);
+    let evidence_id = platform.get(&first, "tess").await["evidence_id"].as_str().expect("linked").to_owned();
+
+    // The next credential links to the first.
+    let second = open_ticket(&platform, "acme", "VPN drops").await;
+    let next = credential(&platform, &second, "audrey").await;
+    assert_eq!(next["credentialSubject"]["chain"]["sequence"], 2);
+    assert_eq!(
+        next["credentialSubject"]["chain"]["previousDigest"],
+        anchor_crypto::canonical::digest(&vc).expect("digest")
+    );
+    let index = platform.get("/api/v1/workspaces/acme/evidence", "audrey").await;
+    let sequences: Vec<i64> =
+        index["items"].as_array().expect("items").iter().map(|i| i["sequence"].as_i64().expect("seq")).collect();
+    assert_eq!(sequences, [1, 2]);
+    let by_id = platform.get(&format!("/api/v1/workspaces/acme/evidence/{evidence_id}"), "audrey").await;
+    assert_eq!(by_id, vc, "the stored document, as issued");
+    assert_eq!(chain(&platform, "acme").await, json!({"valid": true, "checked": 2, "head": 2, "problem": null}));
+    assert_eq!(platform.events("evidence.issued").await.len(), 2);
+
+    // Issuer keys are public; a rotation keeps earlier credentials valid.
+    let keys = anchor_evidence::keys::IssuerKeys::new(
+        platform.store.clone(),
+        anchor_crypto::seal::MasterKey::load_or_create(platform.data_dir.path()).expect("master"),
+    );
+    let rotated = keys.rotate().await.expect("rotate");
+    let third = open_ticket(&platform, "acme", "New laptop").await;
+    let after = credential(&platform, &third, "audrey").await;
+    assert_eq!(after["issuer"], rotated.did, "signed by the new key");
+    assert_ne!(after["issuer"], vc["issuer"]);
+    assert_eq!(chain(&platform, "acme").await["valid"], true, "old and new credentials verify");
+    let published: Value = platform
+        .client
+        .get(platform.url("/api/v1/evidence/keys"))
+        .send()
+        .await
+        .expect("keys")
+        .json()
+        .await
+        .expect("json");
+    let published = published["keys"].as_array().expect("keys").clone();
+    assert_eq!(published.len(), 2);
+    assert!(published[0]["validUntil"].is_string() && published[1]["validUntil"].is_null(), "{published:?}");
+    assert_eq!(published[0]["id"], vc["proof"]["verificationMethod"]);
+
+    // Technicians do not read evidence; auditors do.
+    let denied = platform
+        .client
+        .get(platform.url("/api/v1/workspaces/acme/evidence"))
+        .bearer_auth(platform.token("tess"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(denied.status(), 403);
+    platform.stop().await;
+}
+
+/// Issues `n` credentials in `slug`.
+async fn issue(platform: &Platform, slug: &str, n: usize) {
+    for i in 0..n {
+        let at = open_ticket(platform, slug, &format!("Ticket {i}")).await;
+        credential(platform, &at, "audrey").await;
+    }
+}
+
+#[tokio::test]
+async fn the_chain_check_names_what_was_altered_removed_or_reordered() {
+    let platform = Platform::start().await;
+    for slug in ["edited", "deleted", "gone", "swapped"] {
+        let ws = platform.workspace(slug, "tess", Role::Technician).await;
+        platform.member(&ws, "audrey", Role::Auditor).await;
+        issue(&platform, slug, 4).await;
+        assert_eq!(chain(&platform, slug).await["valid"], true, "{slug} starts valid");
+    }
+    let row = |slug: &str, seq: i64| {
+        let pool = platform.store.pool().clone();
+        let query = format!("SELECT id, object_key FROM ws_{slug}.evidence WHERE seq = $1");
+        async move {
+            sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(query))
+                .bind(seq)
+                .fetch_one(&pool)
+                .await
+                .expect("row")
+        }
+    };
+    let evidence_dir = platform.data_dir.path().join("evidence");
+
+    // One byte of a stored credential edited.
+    let (id, key) = row("edited", 2).await;
+    let path = evidence_dir.join(&key);
+    let text = std::fs::read_to_string(&path).expect("read").replace("ticket.create", "ticket.cReate");
+    assert!(text.contains("ticket.cReate"), "the edit took");
+    std::fs::write(&path, text).expect("write");
+    let report = chain(&platform, "edited").await;
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["problem"]["sequence"], 2, "{report}");
+    assert_eq!(report["problem"]["evidence_id"], id);
+    assert!(report["problem"]["reason"].as_str().expect("reason").contains("altered"), "{report}");
+
+    // A credential removed from the index: the gap is named.
+    sqlx::query("DELETE FROM ws_deleted.evidence WHERE seq = 3").execute(platform.store.pool()).await.expect("delete");
+    let report = chain(&platform, "deleted").await;
+    assert_eq!(report["problem"]["sequence"], 3, "{report}");
+    assert!(report["problem"]["reason"].as_str().expect("reason").contains("#3 is missing"), "{report}");
+
+    // A document deleted from the store.
+    let (_, key) = row("gone", 4).await;
+    std::fs::remove_file(evidence_dir.join(key)).expect("remove");
+    let report = chain(&platform, "gone").await;
+    assert_eq!(report["problem"]["sequence"], 4, "{report}");
+    assert!(report["problem"]["reason"].as_str().expect("reason").contains("missing from the evidence store"));
+
+    // Two credentials swapped in the index.
+    for (from, to) in [(2, 1000), (3, 2), (1000, 3)] {
+        sqlx::query("UPDATE ws_swapped.evidence SET seq = $2 WHERE seq = $1")
+            .bind(from)
+            .bind(to)
+            .execute(platform.store.pool())
+            .await
+            .expect("swap");
+    }
+    let report = chain(&platform, "swapped").await;
+    assert_eq!(report["problem"]["sequence"], 2, "{report}");
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn a_crash_between_completion_and_issuing_loses_no_credential() {
+    // No worker: completion happens in the gateway (the callback), issuing
+    // would happen in the worker, which is down until it restarts.
+    let mut platform = Platform::start_with(Options { agentfield_up: false, ..Options::default() }).await;
+    let acme = platform.workspace("acme", "tess", Role::Technician).await;
+    platform.member(&acme, "audrey", Role::Auditor).await;
+    platform.worker.take().expect("worker").stop().await;
+    let signer = CommandSigner::load_or_create(platform.data_dir.path()).expect("signer");
+    let command =
+        Command::parse("ticket.create", json!({"title": "Before the crash", "priority": "p2"})).expect("command");
+    let actor = Actor { issuer: anchor_auth::dev_issuer::DEV_ISSUER.into(), subject: "tess".into() };
+    let execution =
+        accept(&platform.store, &signer, &acme, &actor, Some(Role::Technician), &command).await.expect("accept");
+    let id = execution.id.to_string();
+    let body = serde_json::to_vec(&json!({
+        "event": "execution.completed", "execution_id": "exec_00000000000000aa", "status": "succeeded",
+        "result": {"ticket_id": "tkt_01jd6m2h9x8k7v5t3r1p0n9q8w"},
+    }))
+    .expect("json");
+    let key = CallbackKey::load_or_create(platform.data_dir.path()).expect("key");
+    let tag = anchor_crypto::mac::sign(key.secret_for("acme", &id).as_bytes(), &[&body]);
+    let response = platform
+        .client
+        .post(platform.url("/api/v1/callbacks/agentfield"))
+        .header("X-Anchor-Workspace", "acme")
+        .header("X-Anchor-Execution", &id)
+        .header("X-AgentField-Signature", format!("sha256={}", hex::encode(tag)))
+        .body(body)
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(response.status(), 200);
+    let at = format!("/api/v1/workspaces/acme/executions/{id}");
+    assert_eq!(platform.get(&at, "tess").await["status"], "succeeded");
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM platform.outbox_events WHERE topic = 'evidence.issue' AND state = 'pending'",
+    )
+    .fetch_one(platform.store.pool())
+    .await
+    .expect("count");
+    assert_eq!(waiting, 1, "completion left the issuing to the outbox");
+    assert!(platform.get(&at, "tess").await["evidence_id"].is_null());
+
+    platform.start_worker();
+    let vc = credential(&platform, &at, "audrey").await;
+    verify_credential(&vc).expect("valid");
+    assert_eq!(vc["credentialSubject"]["outcome"]["status"], "succeeded");
+    assert_eq!(chain(&platform, "acme").await["valid"], true);
+    platform.stop().await;
+}

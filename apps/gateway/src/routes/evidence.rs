@@ -1,0 +1,204 @@
+//! Audit evidence: credentials (as issued, byte for byte), their index, the
+//! chain check, and the issuer keys (public).
+
+use anchor_domain::{EvidenceId, ExecutionId};
+use anchor_evidence::{keys::PublishedKey, store::EvidenceStore, verify};
+use anchor_store::evidence::EvidenceRecord;
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::header,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    AppState,
+    auth::{Public, WorkspaceScope, perm},
+    commands::rfc3339,
+    pagination::{ApiQuery, Page, PageParams},
+    problem::{Problem, ProblemDocument},
+};
+
+/// A credential in the workspace's index.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EvidenceView {
+    #[schema(example = "evd_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    id: String,
+    /// Its place in the workspace's hash chain, from 1.
+    sequence: i64,
+    execution_id: String,
+    /// `sha256:<hex>` of the RFC 8785 canonical JSON of the credential.
+    digest: String,
+    previous_digest: Option<String>,
+    /// The verification method (`did:key:...#...`) that signed it.
+    key_id: String,
+    issued_at: String,
+}
+
+impl From<EvidenceRecord> for EvidenceView {
+    fn from(r: EvidenceRecord) -> Self {
+        Self {
+            id: r.id.to_string(),
+            sequence: r.seq,
+            execution_id: r.execution_id.to_string(),
+            digest: r.digest,
+            previous_digest: r.previous_digest,
+            key_id: r.key_id,
+            issued_at: rfc3339(r.issued_at),
+        }
+    }
+}
+
+/// The document of a credential, as stored.
+async fn document(store: &EvidenceStore, record: &EvidenceRecord) -> Result<Response, Problem> {
+    match store.get(&record.object_key).await {
+        Ok(Some(bytes)) => Ok(([(header::CONTENT_TYPE, "application/vc+json")], bytes).into_response()),
+        Ok(None) => {
+            tracing::error!(evidence = %record.id, key = %record.object_key, "credential missing from the evidence store");
+            Err(Problem::new(
+                axum::http::StatusCode::GONE,
+                "evidence_missing",
+                "the credential is indexed but missing from the evidence store; run the chain check",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "evidence store");
+            Err(Problem::internal())
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EvidenceQuery {
+    /// Items per page, 1 to 500 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The workspace's credentials, in chain order.
+#[utoipa::path(get, path = "/api/v1/workspaces/{ws}/evidence", tag = "evidence", security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug"), EvidenceQuery),
+    responses((status = 200, body = Page<EvidenceView>)))]
+pub(crate) async fn list_evidence(
+    scope: WorkspaceScope<perm::EvidenceRead>,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<EvidenceQuery>,
+) -> Result<Json<Page<EvidenceView>>, Problem> {
+    let page = PageParams { limit: query.limit, cursor: query.cursor };
+    let limit = page.limit()?;
+    let after = match page.cursor()? {
+        Some(c) => c
+            .parse::<i64>()
+            .map_err(|_| Problem::unprocessable("invalid_cursor", "/cursor", "not a cursor this API issued"))?,
+        None => 0,
+    };
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    let rows = tx.evidence_after(after, limit + 1).await?;
+    tx.rollback().await?;
+    Ok(Json(Page::from_rows(rows, limit, |r| r.seq.to_string(), EvidenceView::from)))
+}
+
+/// One credential: the W3C VC 2.0 document exactly as issued (verify it with
+/// any `eddsa-jcs-2022` implementation).
+#[utoipa::path(get, path = "/api/v1/workspaces/{ws}/evidence/{id}", tag = "evidence", security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Evidence id")),
+    responses(
+        (status = 200, description = "The credential", content_type = "application/vc+json", body = Object),
+        (status = 404, description = "No such credential", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn get_evidence(
+    scope: WorkspaceScope<perm::EvidenceRead>,
+    State(state): State<AppState>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let not_found = || Problem::not_found(format!("no credential {id:?} in this workspace"));
+    let parsed: EvidenceId = id.parse().map_err(|_| not_found())?;
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    let record = tx.evidence(parsed).await?;
+    tx.rollback().await?;
+    document(&state.evidence.store, &record.ok_or_else(not_found)?).await
+}
+
+/// The credential of an execution (issued once it finished).
+#[utoipa::path(get, path = "/api/v1/workspaces/{ws}/executions/{id}/evidence", tag = "evidence", security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Execution id")),
+    responses(
+        (status = 200, description = "The credential", content_type = "application/vc+json", body = Object),
+        (status = 404, description = "No such execution, or not finished and attested yet", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn execution_evidence(
+    scope: WorkspaceScope<perm::EvidenceRead>,
+    State(state): State<AppState>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let not_found = || Problem::not_found(format!("no credential for execution {id:?} (yet)"));
+    let parsed: ExecutionId = id.parse().map_err(|_| not_found())?;
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    let record = tx.evidence_of(parsed).await?;
+    tx.rollback().await?;
+    document(&state.evidence.store, &record.ok_or_else(not_found)?).await
+}
+
+/// The outcome of the chain check.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChainReportView {
+    valid: bool,
+    /// Credentials found good before the first problem.
+    checked: i64,
+    /// The chain's head, as the workspace records it.
+    head: i64,
+    /// The first problem: `{sequence, evidence_id, reason}`.
+    #[schema(value_type = Option<Object>)]
+    problem: Option<verify::ChainProblem>,
+}
+
+/// Checks the workspace's whole chain: every signature, the sequence, every
+/// link, each stored document against its index entry, and that each was
+/// signed by a key valid at the time. Reports the first problem.
+#[utoipa::path(get, path = "/api/v1/workspaces/{ws}/evidence/chain/verify", tag = "evidence", security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug")),
+    responses((status = 200, body = ChainReportView)))]
+pub(crate) async fn verify_chain(
+    scope: WorkspaceScope<perm::EvidenceRead>,
+    State(state): State<AppState>,
+) -> Result<Json<ChainReportView>, Problem> {
+    let keys = state.evidence.keys.published().await.map_err(|e| {
+        tracing::error!(error = %e, "issuer keys");
+        Problem::internal()
+    })?;
+    let report =
+        verify::verify_chain(&state.db, &state.evidence.store, &keys, &scope.workspace).await.map_err(|e| {
+            tracing::error!(error = %e, "chain check");
+            Problem::internal()
+        })?;
+    Ok(Json(ChainReportView {
+        valid: report.valid,
+        checked: report.checked,
+        head: report.head,
+        problem: report.problem,
+    }))
+}
+
+/// The issuer keys, current and retired.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct IssuerKeysView {
+    /// Multikey verification methods with `validFrom` / `validUntil`.
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<PublishedKey>,
+}
+
+/// The installation's evidence issuer keys (public; every key ever used,
+/// with its validity period).
+#[utoipa::path(get, path = "/api/v1/evidence/keys", tag = "evidence",
+    responses((status = 200, body = IssuerKeysView)))]
+pub(crate) async fn issuer_keys(_: Public, State(state): State<AppState>) -> Result<Json<IssuerKeysView>, Problem> {
+    let keys = state.evidence.keys.published().await.map_err(|e| {
+        tracing::error!(error = %e, "issuer keys");
+        Problem::internal()
+    })?;
+    Ok(Json(IssuerKeysView { keys }))
+}

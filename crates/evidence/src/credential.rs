@@ -1,0 +1,97 @@
+//! The credential of one execution: a W3C VC 2.0 document whose subject is
+//! the execution (workspace, actor and role, command, digests of input and
+//! outcome, AgentField's ids and target, times) and its place in the
+//! workspace's hash chain (sequence number, digest of the previous
+//! credential, issuing key).
+
+use anchor_crypto::{canonical, data_integrity};
+use anchor_domain::{EvidenceId, ExecutionStatus};
+use anchor_store::executions::Execution;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::keys::IssuerKey;
+
+pub const CONTEXT: &str = "https://www.w3.org/ns/credentials/v2";
+pub const TYPE: &str = "AnchorExecutionCredential";
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    // Whole seconds, UTC: the XML Schema dateTime form every verifier reads.
+    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Where the credential sits in its workspace's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub seq: i64,
+    pub previous_digest: Option<String>,
+}
+
+/// What went into a credential besides the execution.
+#[derive(Debug, Clone)]
+pub struct Issuance<'a> {
+    pub id: EvidenceId,
+    pub workspace: &'a str,
+    pub link: Link,
+    pub issued_at: OffsetDateTime,
+}
+
+fn digest(value: &Value) -> String {
+    canonical::digest(value).expect("stored JSON has a canonical form")
+}
+
+/// The unsigned credential.
+pub fn document(execution: &Execution, issuance: &Issuance<'_>, key: &IssuerKey) -> Value {
+    let mut outcome = json!({"status": execution.status});
+    match execution.status {
+        ExecutionStatus::Succeeded => {
+            outcome["resultDigest"] = digest(execution.result.as_ref().unwrap_or(&Value::Null)).into()
+        }
+        _ => outcome["errorDigest"] = digest(execution.error.as_ref().unwrap_or(&Value::Null)).into(),
+    }
+    let (node, function) = execution
+        .agentfield_target
+        .as_deref()
+        .and_then(|t| t.split_once('.'))
+        .map_or((Value::Null, Value::Null), |(n, f)| (n.into(), f.into()));
+    let roles: Vec<&str> = execution.actor_role.iter().map(|r| r.as_str()).collect();
+    json!({
+        "@context": [CONTEXT],
+        "id": format!("urn:anchor:evidence:{}", issuance.id),
+        "type": ["VerifiableCredential", TYPE],
+        "issuer": key.did,
+        "validFrom": rfc3339(issuance.issued_at),
+        "credentialSubject": {
+            "id": format!("urn:anchor:execution:{}:{}", issuance.workspace, execution.id),
+            "type": "AnchorExecution",
+            "workspace": issuance.workspace,
+            "actor": {"issuer": execution.actor.issuer, "subject": execution.actor.subject, "roles": roles},
+            "command": execution.command,
+            "inputDigest": digest(&execution.input),
+            "outcome": outcome,
+            "agentfield": {
+                "executionId": execution.agentfield_execution_id,
+                "runId": execution.agentfield_run_id,
+                "node": node,
+                "function": function,
+            },
+            "acceptedAt": rfc3339(execution.created_at),
+            "completedAt": execution.completed_at.map(rfc3339),
+            "chain": {
+                "sequence": issuance.link.seq,
+                "previousDigest": issuance.link.previous_digest,
+                "issuerKey": key.verification_method,
+            },
+        },
+    })
+}
+
+/// Signs `document`; returns the credential and its digest (the next
+/// credential's `previousDigest`).
+pub fn sign(document: &Value, key: &IssuerKey, issued_at: OffsetDateTime) -> (Value, String) {
+    let credential =
+        data_integrity::sign(document, &key.signing, &rfc3339(issued_at)).expect("a credential is an object");
+    let digest = digest(&credential);
+    (credential, digest)
+}

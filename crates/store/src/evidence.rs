@@ -1,0 +1,204 @@
+//! Audit evidence: the installation's issuer keys (sealed private keys; the
+//! sealing is the evidence crate's business) and each workspace's index of
+//! credentials with the head of its hash chain.
+
+use anchor_domain::{EvidenceId, ExecutionId};
+use sqlx::{Row, postgres::PgRow};
+use time::OffsetDateTime;
+
+use crate::{Database, StoreError, WorkspaceTx};
+
+/// An issuer key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The public key multibase (`z6Mk...`).
+    pub id: String,
+    pub did: String,
+    pub sealed_private: Vec<u8>,
+    pub nonce: Vec<u8>,
+    pub master_key_id: String,
+    pub valid_from: OffsetDateTime,
+    pub valid_until: Option<OffsetDateTime>,
+}
+
+/// A credential in the workspace's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceRecord {
+    pub id: EvidenceId,
+    pub seq: i64,
+    pub execution_id: ExecutionId,
+    pub digest: String,
+    pub previous_digest: Option<String>,
+    pub key_id: String,
+    pub object_key: String,
+    pub issued_at: OffsetDateTime,
+}
+
+/// The chain's newest link.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub digest: Option<String>,
+}
+
+fn key_from_row(row: &PgRow) -> Result<StoredKey, StoreError> {
+    Ok(StoredKey {
+        id: row.try_get("id")?,
+        did: row.try_get("did")?,
+        sealed_private: row.try_get("sealed_private")?,
+        nonce: row.try_get("nonce")?,
+        master_key_id: row.try_get("master_key_id")?,
+        valid_from: row.try_get("valid_from")?,
+        valid_until: row.try_get("valid_until")?,
+    })
+}
+
+fn decode(what: String) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(what.into()))
+}
+
+fn record_from_row(row: &PgRow) -> Result<EvidenceRecord, StoreError> {
+    let id: String = row.try_get("id")?;
+    let execution: String = row.try_get("execution_id")?;
+    Ok(EvidenceRecord {
+        id: id.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))?,
+        seq: row.try_get("seq")?,
+        execution_id: execution.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))?,
+        digest: row.try_get("digest")?,
+        previous_digest: row.try_get("previous_digest")?,
+        key_id: row.try_get("key_id")?,
+        object_key: row.try_get("object_key")?,
+        issued_at: row.try_get("issued_at")?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, did, sealed_private, nonce, master_key_id, valid_from, valid_until";
+const EVIDENCE_COLUMNS: &str = "id, seq, execution_id, digest, previous_digest, key_id, object_key, issued_at";
+
+impl Database {
+    /// The current issuer key, if there is one.
+    pub async fn current_evidence_key(&self) -> Result<Option<StoredKey>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM platform.evidence_keys WHERE valid_until IS NULL"
+        )))
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    /// Every issuer key, current and retired, oldest first.
+    pub async fn evidence_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM platform.evidence_keys ORDER BY valid_from, id"
+        )))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Makes `key` the current issuer key, retiring the current one (if
+    /// any) as of now. With `only_if_none`, does nothing when a current key
+    /// exists (first use racing itself). Returns whether `key` was stored.
+    pub async fn install_evidence_key(&self, key: &StoredKey, only_if_none: bool) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        // One installer at a time.
+        sqlx::query("LOCK TABLE platform.evidence_keys IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT id FROM platform.evidence_keys WHERE valid_until IS NULL")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current.is_some() && only_if_none {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE platform.evidence_keys SET valid_until = now() WHERE valid_until IS NULL")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO platform.evidence_keys (id, did, sealed_private, nonce, master_key_id)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&key.id)
+        .bind(&key.did)
+        .bind(&key.sealed_private)
+        .bind(&key.nonce)
+        .bind(&key.master_key_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+impl WorkspaceTx {
+    /// The chain's head, locked until this unit of work ends: credentials of
+    /// a workspace are issued one after the other.
+    pub async fn lock_chain_head(&mut self) -> Result<ChainHead, StoreError> {
+        let row =
+            sqlx::query("SELECT head_seq, head_digest FROM evidence_chain FOR UPDATE").fetch_one(self.conn()).await?;
+        Ok(ChainHead { seq: row.try_get("head_seq")?, digest: row.try_get("head_digest")? })
+    }
+
+    pub async fn chain_head(&mut self) -> Result<ChainHead, StoreError> {
+        let row = sqlx::query("SELECT head_seq, head_digest FROM evidence_chain").fetch_one(self.conn()).await?;
+        Ok(ChainHead { seq: row.try_get("head_seq")?, digest: row.try_get("head_digest")? })
+    }
+
+    /// Adds a credential at the head of the chain and links its execution.
+    pub async fn append_evidence(&mut self, record: &EvidenceRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO evidence (id, seq, execution_id, digest, previous_digest, key_id, object_key, issued_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(record.id.to_string())
+        .bind(record.seq)
+        .bind(record.execution_id.to_string())
+        .bind(&record.digest)
+        .bind(&record.previous_digest)
+        .bind(&record.key_id)
+        .bind(&record.object_key)
+        .bind(record.issued_at)
+        .execute(self.conn())
+        .await?;
+        sqlx::query("UPDATE evidence_chain SET head_seq = $1, head_digest = $2")
+            .bind(record.seq)
+            .bind(&record.digest)
+            .execute(self.conn())
+            .await?;
+        sqlx::query("UPDATE executions SET evidence_id = $2 WHERE id = $1")
+            .bind(record.execution_id.to_string())
+            .bind(record.id.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn evidence(&mut self, id: EvidenceId) -> Result<Option<EvidenceRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    pub async fn evidence_of(&mut self, execution: ExecutionId) -> Result<Option<EvidenceRecord>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE execution_id = $1"
+        )))
+        .bind(execution.to_string())
+        .fetch_optional(self.conn())
+        .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    /// The chain in order, `limit` links after sequence number `after`.
+    pub async fn evidence_after(&mut self, after: i64, limit: i64) -> Result<Vec<EvidenceRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE seq > $1 ORDER BY seq LIMIT $2"
+        )))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+}
