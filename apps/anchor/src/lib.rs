@@ -10,6 +10,7 @@
 mod access;
 mod cluster;
 mod dev;
+mod evidence;
 mod workspace;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -67,6 +68,9 @@ pub enum Command {
     /// Access tokens from the dev issuer, for scripts and curl
     #[command(subcommand)]
     Token(access::TokenCommand),
+    /// Signed audit evidence: verify a credential or a workspace's chain, rotate the issuer key
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
 }
 
 fn parse_log_format(s: &str) -> Result<LogFormat, String> {
@@ -139,15 +143,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Evidence(evidence::EvidenceCommand::Verify { source }) => {
+            anchor_observability::init_logging(settings.log_format, "warn");
+            evidence::verify_one(&source).await
+        }
         command => {
             // Commands print their results; logs are for warnings only unless asked.
             anchor_observability::init_logging(settings.log_format, "warn");
+            let setup = match &command {
+                Command::Evidence(_) => Some(anchor_evidence::EvidenceSetup::from_settings(&settings)?),
+                _ => None,
+            };
             with_database(&settings, |db| async move {
                 match command {
                     Command::Migrate => migrate_all(&db, settings.migration_concurrency, true).await,
                     Command::Workspace(cmd) => workspace::run(&db, cmd).await,
                     Command::Member(cmd) => access::set_member(&db, cmd).await,
                     Command::Account(cmd) => access::create_account(&db, cmd).await,
+                    Command::Evidence(cmd) => evidence::run(&db, &setup.expect("set up above"), cmd).await,
                     Command::Dev(_) | Command::Token(_) => unreachable!("handled above"),
                 }
             })

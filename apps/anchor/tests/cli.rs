@@ -353,5 +353,57 @@ async fn a_ticket_created_with_curl_against_anchor_dev() {
     let ticket_id = execution["result"]["ticket_id"].as_str().expect("ticket id");
     let ticket = curl(&[&format!("{url}/api/v1/workspaces/acme/tickets/{ticket_id}")], &you);
     assert_eq!((ticket["title"].as_str(), ticket["status"].as_str()), (Some("Printer offline"), Some("new")));
+
+    // Its credential, verified by `anchor evidence verify` and by an
+    // independent implementation, from the document and its did:key alone.
+    let evidence_url = format!("{execution_url}/evidence");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let credential = loop {
+        let out = Command::new("curl")
+            .args(["-sS", "-f", "-H", &format!("Authorization: Bearer {you}"), &evidence_url])
+            .output()
+            .expect("curl");
+        if out.status.success() {
+            break out.stdout;
+        }
+        assert!(Instant::now() < deadline, "no credential: {}", stderr(&out));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let file = data.path().join("credential.json");
+    std::fs::write(&file, &credential).expect("write");
+    let out = anchor().args(["evidence", "verify"]).arg(&file).output().expect("run");
+    assert!(
+        out.status.success() && stdout(&out).starts_with("valid: issued by did:key:z6Mk"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let python = std::env::var("ANCHOR_PYTHON").unwrap_or_else(|_| "/var/tmp/anchor-pyvenv/bin/python".to_owned());
+    let verifier = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verifiers/eddsa_jcs_2022.py");
+    let independent =
+        Command::new(&python).arg(verifier).arg(&file).output().unwrap_or_else(|e| {
+            panic!("{python} (a venv with rfc8785, base58 and cryptography; .ci/run makes it): {e}")
+        });
+    assert!(independent.status.success(), "{}{}", stdout(&independent), stderr(&independent));
+    assert!(stdout(&independent).starts_with("verified"), "{}", stdout(&independent));
+    let out = anchor().args(["evidence", "verify", &evidence_url]).env("ANCHOR_TOKEN", &you).output().expect("run");
+    assert!(out.status.success(), "by URL: {}", stderr(&out));
+
+    // One byte changed: both refuse it.
+    let tampered = String::from_utf8(credential).expect("utf-8").replacen("ticket.create", "ticket.cReate", 1);
+    std::fs::write(&file, tampered).expect("write");
+    let out = anchor().args(["evidence", "verify"]).arg(&file).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("invalid: proof: the signature does not verify"), "{}", stderr(&out));
+    let independent = Command::new(&python).arg(verifier).arg(&file).output().expect("python");
+    assert_eq!(independent.status.code(), Some(1), "{}", stdout(&independent));
+
+    let out = anchor()
+        .args(["evidence", "verify-chain", "--workspace", "acme"])
+        .env("ANCHOR_DATA_DIR", data.path())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "chain of acme is valid: 1 credential");
     interrupt_and_wait(dev);
 }
