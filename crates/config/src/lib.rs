@@ -86,6 +86,33 @@ pub struct Settings {
     pub master_key: Option<SecretString>,
     /// Where credential documents are stored. Unset: `data_dir/evidence`.
     pub evidence_dir: Option<PathBuf>,
+    /// Store credential documents in S3-compatible object storage instead.
+    pub evidence_s3: Option<S3Settings>,
+}
+
+/// An S3-compatible bucket (AWS S3, MinIO, Ceph, Garage ...).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// e.g. `https://s3.eu-central-1.amazonaws.com` or `http://minio:9000`.
+    pub endpoint: String,
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    /// `endpoint/bucket/key` URLs (true, what most S3-compatible servers
+    /// expect) or `bucket.endpoint/key` (false).
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The OIDC provider staff sign in with.
@@ -196,6 +223,7 @@ const SETTING_KEYS: &[&str] = &[
     "nats_url",
     "master_key",
     "evidence_dir",
+    "evidence_s3",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -338,6 +366,11 @@ impl Settings {
             && self.agent_node_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !node_id_ok {
             return Err(ConfigError::invalid("agent_node_id", "must be 1-64 of a-z, A-Z, 0-9, - and _"));
+        }
+        if let Some(s3) = &self.evidence_s3
+            && (!(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) || s3.bucket.is_empty())
+        {
+            return Err(ConfigError::invalid("evidence_s3", "endpoint must be an http(s) URL and bucket must be set"));
         }
         if let Some(oidc) = &self.oidc {
             let loopback =

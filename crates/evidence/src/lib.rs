@@ -39,6 +39,8 @@ pub enum SetupError {
     MasterKey,
     #[error(transparent)]
     KeyFile(#[from] anchor_crypto::keys::KeyError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
 }
 
 impl EvidenceSetup {
@@ -59,10 +61,23 @@ impl EvidenceSetup {
         Ok(Self { master, store })
     }
 
-    /// As the installation's settings say (`master_key`, `evidence_dir`, `data_dir`).
+    /// As the installation's settings say (`master_key`, `evidence_s3`,
+    /// `evidence_dir`, `data_dir`).
     pub fn from_settings(settings: &anchor_config::Settings) -> Result<Self, SetupError> {
         use secrecy::ExposeSecret;
         let master = settings.master_key.as_ref().map(|k| k.expose_secret().to_owned());
-        Self::new(master.as_deref(), &settings.data_dir, settings.evidence_dir.clone())
+        let mut setup = Self::new(master.as_deref(), &settings.data_dir, settings.evidence_dir.clone())?;
+        if let Some(s3) = &settings.evidence_s3 {
+            let config = store::S3Config {
+                endpoint: s3.endpoint.clone(),
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: s3.secret_access_key.clone(),
+                path_style: s3.path_style,
+            };
+            setup.store = store::EvidenceStore::S3(std::sync::Arc::new(store::S3Bucket::new(&config)?));
+        }
+        Ok(setup)
     }
 }

@@ -255,3 +255,27 @@ async fn a_crash_between_completion_and_issuing_loses_no_credential() {
     assert_eq!(chain(&platform, "acme").await["valid"], true);
     platform.stop().await;
 }
+
+#[path = "../../../../crates/evidence/tests/support/s3_server.rs"]
+mod s3_server;
+
+#[tokio::test]
+async fn with_s3_configured_credentials_are_stored_in_the_bucket() {
+    let s3 = s3_server::S3Server::start();
+    let bucket = anchor_evidence::store::S3Bucket::new(&s3.bucket("anchor-evidence", "s3cret")).expect("bucket");
+    bucket.create_bucket().await.expect("create bucket");
+    let store = anchor_evidence::store::EvidenceStore::S3(std::sync::Arc::new(bucket));
+    let platform = Platform::start_with(Options { evidence_store: Some(store.clone()), ..Options::default() }).await;
+    let acme = platform.workspace("acme", "tess", Role::Technician).await;
+    platform.member(&acme, "audrey", Role::Auditor).await;
+    let at = open_ticket(&platform, "acme", "Stored in S3").await;
+    let vc = credential(&platform, &at, "audrey").await;
+    verify_credential(&vc).expect("valid");
+    let (key,): (String,) =
+        sqlx::query_as("SELECT object_key FROM ws_acme.evidence").fetch_one(platform.store.pool()).await.expect("row");
+    let stored = store.get(&key).await.expect("get").expect("the document is in the bucket");
+    assert_eq!(serde_json::from_slice::<Value>(&stored).expect("json"), vc);
+    assert!(!platform.data_dir.path().join("evidence").join(&key).exists(), "not on the local disk");
+    assert_eq!(chain(&platform, "acme").await["valid"], true);
+    platform.stop().await;
+}

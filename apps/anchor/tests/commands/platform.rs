@@ -47,6 +47,8 @@ pub(crate) struct Options {
     pub(crate) webhook_hosts: Vec<String>,
     pub(crate) reconcile_after: Duration,
     pub(crate) nats_url: Option<String>,
+    /// The evidence store (default: a directory in the data dir).
+    pub(crate) evidence_store: Option<anchor_evidence::store::EvidenceStore>,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             webhook_hosts: vec!["127.0.0.1".into()],
             reconcile_after: Duration::from_secs(30),
             nats_url: None,
+            evidence_store: None,
         }
     }
 }
@@ -95,6 +98,10 @@ impl Platform {
         let agentfield_addr = agentfield_listener.local_addr().expect("addr");
         let node_addr = node_listener.local_addr().expect("addr");
         let agentfield_url = format!("http://{agentfield_addr}");
+        let mut evidence = anchor_evidence::EvidenceSetup::new(None, data_dir.path(), None).expect("evidence");
+        if let Some(store) = options.evidence_store {
+            evidence.store = store;
+        }
 
         let gateway_config = anchor_gateway::Config {
             database_url: db.url().clone(),
@@ -106,7 +113,7 @@ impl Platform {
             issuers: Vec::new(),
             public_url: format!("http://{gateway_addr}"),
             oidc: None,
-            evidence: anchor_evidence::EvidenceSetup::new(None, data_dir.path(), None).expect("evidence"),
+            evidence: evidence.clone(),
         };
         let token = CancellationToken::new();
         let gateway = Running::spawn(anchor_gateway::run(gateway_config, gateway_listener, token.clone()), token);
@@ -127,7 +134,7 @@ impl Platform {
             agentfield: client.clone(),
             orchestrator,
             callbacks: anchor_commands::callback::CallbackKey::load_or_create(data_dir.path()).expect("key"),
-            evidence: anchor_evidence::EvidenceSetup::new(None, data_dir.path(), None).expect("evidence"),
+            evidence,
         };
         let token = CancellationToken::new();
         let worker = Running::spawn(anchor_worker::run(worker_config.clone(), token.clone()), token);
