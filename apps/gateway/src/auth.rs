@@ -98,6 +98,7 @@ pub mod perm {
         TicketsWrite,
         ExecutionsRead,
         EvidenceRead,
+        WebhooksManage,
     );
 }
 

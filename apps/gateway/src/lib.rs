@@ -44,6 +44,8 @@ pub struct Config {
     pub oidc: Option<OidcSettings>,
     /// The master key and the evidence store.
     pub evidence: anchor_evidence::EvidenceSetup,
+    /// Webhook destinations allowed although not public (`webhook_allowed_hosts`).
+    pub webhook_allowlist: anchor_webhooks::address::Allowlist,
 }
 
 impl Config {
@@ -66,6 +68,10 @@ impl Config {
             public_url: settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
             oidc: settings.oidc.clone(),
             evidence: anchor_evidence::EvidenceSetup::from_settings(settings)?,
+            webhook_allowlist: anchor_webhooks::address::Allowlist::parse(
+                settings.webhook_allowed_hosts.as_deref().unwrap_or_default(),
+            )
+            .map_err(|e| anyhow::anyhow!("setting webhook_allowed_hosts: {e}"))?,
         })
     }
 
@@ -85,6 +91,15 @@ pub struct AppState {
     pub auth: Arc<AuthState>,
     pub commands: Arc<commands::CommandDesk>,
     pub evidence: Arc<EvidenceDesk>,
+    pub webhooks: Arc<WebhookDesk>,
+}
+
+/// What the webhook routes need: the master key (endpoint secrets are
+/// sealed with it) and the destination allowlist.
+#[derive(Debug)]
+pub struct WebhookDesk {
+    pub master: anchor_crypto::seal::MasterKey,
+    pub allowlist: anchor_webhooks::address::Allowlist,
 }
 
 /// What the evidence routes read: the issuer keys and the evidence store.
@@ -100,6 +115,10 @@ impl AppState {
         Ok(Self {
             auth: Arc::new(config.auth_state()?),
             commands: Arc::new(commands::CommandDesk::load(&config.data_dir, config.request_timeout)?),
+            webhooks: Arc::new(WebhookDesk {
+                master: config.evidence.master.clone(),
+                allowlist: config.webhook_allowlist.clone(),
+            }),
             evidence: Arc::new(EvidenceDesk {
                 keys: anchor_evidence::keys::IssuerKeys::new(db.clone(), config.evidence.master.clone()),
                 store: config.evidence.store.clone(),

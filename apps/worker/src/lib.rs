@@ -17,6 +17,11 @@ use anchor_events::{EventBus, StreamSettings};
 use anchor_evidence::{EvidenceSetup, issue::Issuer, keys::IssuerKeys};
 use anchor_outbox::{Dispatcher, DispatcherConfig, Handlers, RecurringJob};
 use anchor_store::Database;
+use anchor_webhooks::{
+    address::Allowlist,
+    delivery::{Deliverer, DeliveryConfig},
+    fanout::Fanout,
+};
 use anyhow::Context;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +42,8 @@ pub struct Config {
     pub callbacks: CallbackKey,
     /// The master key (it seals the evidence issuer keys) and the evidence store.
     pub evidence: EvidenceSetup,
+    /// Webhook delivery: schedule, limits, the destination allowlist.
+    pub webhooks: DeliveryConfig,
 }
 
 /// Where AgentField posts execution webhooks, under `public_url`.
@@ -65,6 +72,11 @@ impl Config {
             callbacks: CallbackKey::load_or_create(&settings.data_dir)
                 .context("the AgentField callback key (data_dir/keys/agentfield-callback.key)")?,
             evidence: EvidenceSetup::from_settings(settings).context("setting master_key / evidence_dir")?,
+            webhooks: DeliveryConfig {
+                allowlist: Allowlist::parse(settings.webhook_allowed_hosts.as_deref().unwrap_or_default())
+                    .map_err(|e| anyhow::anyhow!("setting webhook_allowed_hosts: {e}"))?,
+                ..DeliveryConfig::default()
+            },
         })
     }
 }
@@ -72,12 +84,26 @@ impl Config {
 /// Delivered outbox events are kept this long for inspection, then dropped.
 pub const DELIVERED_RETENTION_DAYS: i32 = 7;
 
-/// The handler of every outbox topic this worker delivers: domain events,
-/// AgentField hand-off and reconciliation, evidence issuing. Webhook
-/// delivery joins as it is built.
-pub fn handlers(events: EventBus, orchestrator: Orchestrator, issuer: Issuer) -> Handlers {
-    let handlers = Handlers::new().on(anchor_events::PUBLISH_TOPIC, anchor_events::publish_handler(events));
-    issuer.register(orchestrator.register(handlers))
+/// The handler of every outbox topic this worker delivers: domain events
+/// (published on the bus, then fanned out to webhook endpoints), AgentField
+/// hand-off and reconciliation, evidence issuing, webhook delivery.
+pub fn handlers(
+    events: EventBus,
+    fanout: Fanout,
+    orchestrator: Orchestrator,
+    issuer: Issuer,
+    deliverer: Deliverer,
+) -> Handlers {
+    let publish = anchor_events::publish_handler(events);
+    let handlers = Handlers::new().on(anchor_events::PUBLISH_TOPIC, move |event: anchor_outbox::OutboxEvent| {
+        let published = publish(event.clone());
+        let fanout = fanout.clone();
+        async move {
+            published.await?;
+            fanout.handle(&event).await
+        }
+    });
+    deliverer.register(issuer.register(orchestrator.register(handlers)))
 }
 
 /// The bus for domain events: NATS JetStream when configured, else in process.
@@ -117,7 +143,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let orchestrator = Orchestrator::new(db.clone(), agentfield, config.callbacks.clone(), config.orchestrator.clone());
     let keys = IssuerKeys::new(db.clone(), config.evidence.master.clone());
     let issuer = Issuer::new(db.clone(), keys, config.evidence.store.clone());
-    let handlers = handlers(event_bus(&config).await?, orchestrator, issuer);
+    let fanout = Fanout::new(db.clone());
+    let deliverer = Deliverer::new(db.clone(), config.evidence.master.clone(), config.webhooks.clone());
+    let handlers = handlers(event_bus(&config).await?, fanout, orchestrator, issuer, deliverer);
     let dispatcher = Dispatcher::new(db.clone(), handlers, config.dispatcher.clone());
     let dispatch = dispatcher.run(shutdown.clone());
     let jobs = anchor_outbox::run_recurring_jobs(db.clone(), recurring_jobs(), shutdown.clone());

@@ -88,6 +88,10 @@ pub struct Settings {
     pub evidence_dir: Option<PathBuf>,
     /// Store credential documents in S3-compatible object storage instead.
     pub evidence_s3: Option<S3Settings>,
+    /// Webhook destinations allowed although loopback, private or link-local:
+    /// comma-separated host names and CIDRs (`ANCHOR_WEBHOOK_ALLOWED_HOSTS`,
+    /// e.g. `localhost,127.0.0.1` for local development).
+    pub webhook_allowed_hosts: Option<String>,
 }
 
 /// An S3-compatible bucket (AWS S3, MinIO, Ceph, Garage ...).
@@ -224,6 +228,7 @@ const SETTING_KEYS: &[&str] = &[
     "master_key",
     "evidence_dir",
     "evidence_s3",
+    "webhook_allowed_hosts",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

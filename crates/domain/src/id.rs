@@ -113,6 +113,11 @@ prefixed_id!(
     "rcp"
 );
 prefixed_id!(
+    /// A webhook message (its `webhook-id`).
+    MessageId,
+    "msg"
+);
+prefixed_id!(
     /// An enrolled edge agent.
     AgentId,
     "agt"

@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod sessions;
 pub mod tenancy;
 pub mod tickets;
+pub mod webhooks;
 
 mod error;
 

@@ -57,6 +57,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
         include_str!("../migrations/workspace/0002_tickets_and_executions.sql"),
     ),
     Migration::new(3, "evidence", include_str!("../migrations/workspace/0003_evidence.sql")),
+    Migration::new(4, "webhooks", include_str!("../migrations/workspace/0004_webhooks.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

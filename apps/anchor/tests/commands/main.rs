@@ -8,5 +8,6 @@ mod evidence;
 mod failures;
 mod flow;
 mod platform;
+mod webhooks;
 
 pub(crate) use platform::{Options, Platform, location};

@@ -114,6 +114,7 @@ impl Platform {
             public_url: format!("http://{gateway_addr}"),
             oidc: None,
             evidence: evidence.clone(),
+            webhook_allowlist: anchor_webhooks::address::Allowlist::parse("127.0.0.1").expect("allowlist"),
         };
         let token = CancellationToken::new();
         let gateway = Running::spawn(anchor_gateway::run(gateway_config, gateway_listener, token.clone()), token);
@@ -135,6 +136,11 @@ impl Platform {
             orchestrator,
             callbacks: anchor_commands::callback::CallbackKey::load_or_create(data_dir.path()).expect("key"),
             evidence,
+            webhooks: anchor_webhooks::delivery::DeliveryConfig {
+                schedule: vec![Duration::from_millis(100); 7],
+                allowlist: anchor_webhooks::address::Allowlist::parse("127.0.0.1").expect("allowlist"),
+                ..anchor_webhooks::delivery::DeliveryConfig::default()
+            },
         };
         let token = CancellationToken::new();
         let worker = Running::spawn(anchor_worker::run(worker_config.clone(), token.clone()), token);

@@ -8,6 +8,7 @@ mod evidence;
 mod executions;
 mod health;
 mod tickets;
+mod webhooks;
 mod wellknown;
 mod workspaces;
 
@@ -41,6 +42,7 @@ use crate::{
         (name = "tickets", description = "Service desk tickets: commands (202 + execution) and reads"),
         (name = "executions", description = "Where each accepted command is: queued, running, succeeded, failed, cancelled, timeout"),
         (name = "callbacks", description = "Signed inbound callbacks (AgentField execution webhooks)"),
+        (name = "webhooks", description = "Outbound webhooks (Standard Webhooks v1): endpoints, secrets, tests, the delivery log"),
         (name = "evidence", description = "Signed audit credentials (W3C VC 2.0, eddsa-jcs-2022), their chain, the issuer keys"),
     )
 )]
@@ -101,6 +103,11 @@ pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(evidence::execution_evidence))
         .routes(routes!(evidence::verify_chain))
         .routes(routes!(evidence::issuer_keys))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(webhooks::list_deliveries))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, api)

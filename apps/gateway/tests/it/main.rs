@@ -130,6 +130,7 @@ fn config(db: &TestDatabase, request_timeout: Duration, data_dir: &std::path::Pa
         public_url: "http://127.0.0.1".to_owned(),
         oidc: None,
         evidence: anchor_evidence::EvidenceSetup::new(None, data_dir, None).expect("evidence"),
+        webhook_allowlist: Default::default(),
     }
 }
 

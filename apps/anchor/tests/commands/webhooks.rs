@@ -1,0 +1,213 @@
+//! Outbound webhooks, received and verified by the official
+//! `standardwebhooks` Python library.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use anchor_domain::Role;
+use serde_json::{Value, json};
+
+use crate::Platform;
+
+/// The receiver (tests/receivers/standard_webhooks.py); stopped when dropped.
+struct Receiver {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Receiver {
+    fn start() -> Self {
+        let python = std::env::var("ANCHOR_PYTHON").unwrap_or_else(|_| "/var/tmp/anchor-pyvenv/bin/python".to_owned());
+        let mut child = Command::new(&python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/receivers/standard_webhooks.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{python} with standardwebhooks is needed (.ci/run installs it): {e}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("port");
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("the receiver did not start: {line:?}"));
+        Self { child, url: format!("http://127.0.0.1:{port}"), http: anchor_testkit::http_client() }
+    }
+
+    async fn control(&self, settings: Value) {
+        self.http.post(format!("{}/_control", self.url)).json(&settings).send().await.expect("control");
+    }
+
+    async fn received(&self) -> Vec<Value> {
+        self.http.get(format!("{}/_received", self.url)).send().await.expect("get").json().await.expect("json")
+    }
+
+    /// Waits until `n` deliveries have arrived.
+    async fn wait_for(&self, n: usize, patience: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let received = self.received().await;
+            if received.len() >= n {
+                return received;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {n} deliveries after {patience:?}: {received:?}",
+                received.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn create_endpoint(platform: &Platform, receiver: &Receiver, events: &[&str]) -> (String, String) {
+    let body = json!({"url": format!("{}/hook", receiver.url), "events": events, "description": "receiver"});
+    let response = platform.post("/api/v1/workspaces/acme/webhooks", "mia", &body, None).await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.expect("json");
+    let secret = created["secret"].as_str().expect("secret shown once").to_owned();
+    assert!(secret.starts_with("whsec_"));
+    (created["id"].as_str().expect("id").to_owned(), secret)
+}
+
+async fn open_ticket(platform: &Platform, title: &str) {
+    let response = platform
+        .post("/api/v1/workspaces/acme/tickets", "mia", &json!({"title": title, "priority": "p3"}), Some(20))
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn deliveries_verify_with_the_standard_webhooks_library_and_survive_a_receiver_outage() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let receiver = Receiver::start();
+    let (id, secret) = create_endpoint(&platform, &receiver, &["ticket.created", "execution.succeeded"]).await;
+    receiver.control(json!({"secret": secret})).await;
+
+    // The secret is never shown again.
+    let endpoint = platform.get(&format!("/api/v1/workspaces/acme/webhooks/{id}"), "mia").await;
+    assert!(endpoint.get("secret").is_none() && !endpoint.to_string().contains("whsec_"), "{endpoint}");
+
+    open_ticket(&platform, "Printer offline").await;
+    let received = receiver.wait_for(2, Duration::from_secs(20)).await;
+    let mut types: Vec<&str> = received.iter().map(|r| r["type"].as_str().unwrap_or_default()).collect();
+    types.sort_unstable();
+    assert_eq!(types, ["execution.succeeded", "ticket.created"]);
+    assert!(received.iter().all(|r| r["verified"] == true), "{received:?}");
+
+    // Down for a while: every message arrives once it is back.
+    receiver.control(json!({"mode": "down"})).await;
+    open_ticket(&platform, "During the outage").await;
+    let deliveries = format!("/api/v1/workspaces/acme/webhooks/{id}/deliveries");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = platform.get(&deliveries, "mia").await;
+        if log["items"].as_array().expect("items").iter().any(|a| a["status_code"] == 503) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no failed attempt logged: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    receiver.control(json!({"mode": "ok"})).await;
+    let received = receiver.wait_for(4, Duration::from_secs(30)).await;
+    assert!(received.iter().all(|r| r["verified"] == true), "{received:?}");
+    let log = platform.get(&deliveries, "mia").await;
+    let first = &log["items"].as_array().expect("items").last().expect("an attempt").clone();
+    assert_eq!(first["status_code"], 204);
+    assert!(first["latency_ms"].is_number() && first["message_id"].as_str().expect("id").starts_with("msg_"));
+    // One webhook-id per message, kept across retries.
+    let ids: std::collections::HashSet<&str> = received.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids.len(), 4, "{received:?}");
+
+    // Rotation: both secrets sign for a while, so the receiver's old one still verifies.
+    let rotated =
+        platform.post(&format!("/api/v1/workspaces/acme/webhooks/{id}/rotate-secret"), "mia", &json!({}), None).await;
+    assert_eq!(rotated.status(), 200);
+    let test = platform.post(&format!("/api/v1/workspaces/acme/webhooks/{id}/test"), "mia", &json!({}), None).await;
+    assert_eq!(test.status(), 202);
+    let received = receiver.wait_for(5, Duration::from_secs(20)).await;
+    let last = received.last().expect("test message");
+    assert_eq!(
+        (last["type"].as_str(), last["verified"].as_bool(), last["signatures"].as_i64()),
+        (Some("webhook.test"), Some(true), Some(2))
+    );
+
+    // 410 Gone disables the endpoint and tells the workspace.
+    receiver.control(json!({"mode": "gone"})).await;
+    open_ticket(&platform, "After it is gone").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let endpoint = loop {
+        let endpoint = platform.get(&format!("/api/v1/workspaces/acme/webhooks/{id}"), "mia").await;
+        if endpoint["enabled"] == false {
+            break endpoint;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still enabled: {endpoint}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(endpoint["disabled_reason"].as_str().expect("reason").contains("410"), "{endpoint}");
+    assert_eq!(platform.events("webhook.endpoint_disabled").await.len(), 1);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn endpoints_are_validated_and_managed_by_msp_admins_only() {
+    let platform = Platform::start().await;
+    let acme = platform.workspace("acme", "mia", Role::MspAdmin).await;
+    platform.member(&acme, "tess", Role::Technician).await;
+    for (body, code) in [
+        (json!({"url": "http://10.0.0.1:9/hook", "events": ["ticket.created"]}), "webhook_url_forbidden"),
+        (json!({"url": "http://[::1]:9/hook", "events": ["ticket.created"]}), "webhook_url_forbidden"),
+        (json!({"url": "http://169.254.169.254/latest", "events": ["ticket.created"]}), "webhook_url_forbidden"),
+        (json!({"url": "ftp://example.com/", "events": ["ticket.created"]}), "invalid_url"),
+        (json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.deleted"]}), "invalid_events"),
+        (json!({"url": "http://127.0.0.1:9/hook", "events": []}), "invalid_events"),
+    ] {
+        let response = platform.post("/api/v1/workspaces/acme/webhooks", "mia", &body, None).await;
+        assert_eq!(response.status(), 422, "{body}");
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!(problem["code"], code, "{body}: {problem}");
+    }
+    let ok = json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.created"]});
+    let response = platform.post("/api/v1/workspaces/acme/webhooks", "tess", &ok, None).await;
+    assert_eq!(response.status(), 403, "technicians do not manage webhooks");
+    let response = platform.post("/api/v1/workspaces/acme/webhooks", "mia", &ok, None).await;
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/workspaces/acme/webhooks/{id}");
+    let patched = platform
+        .client
+        .patch(platform.url(&path))
+        .bearer_auth(platform.token("mia"))
+        .header("idempotency-key", "patch-1")
+        .json(&json!({"events": ["ticket.created", "ticket.updated"], "enabled": false}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.expect("json");
+    assert_eq!(
+        (patched["events"].clone(), patched["enabled"].clone()),
+        (json!(["ticket.created", "ticket.updated"]), json!(false))
+    );
+    let deleted = platform
+        .client
+        .delete(platform.url(&path))
+        .bearer_auth(platform.token("mia"))
+        .header("idempotency-key", "delete-1")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    let gone = platform.client.get(platform.url(&path)).bearer_auth(platform.token("mia")).send().await.expect("get");
+    assert_eq!(gone.status(), 404);
+    platform.stop().await;
+}

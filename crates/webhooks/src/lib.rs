@@ -1,0 +1,21 @@
+//! Outbound webhooks, as api.md ("Webhooks") and Standard Webhooks v1 say.
+//!
+//! - [`catalogue`]: the event types an endpoint can subscribe to, with when
+//!   they happen and what they carry (`docs/events.md` is generated from it);
+//! - [`signature`]: `whsec_` secrets, signing and verifying
+//!   (`webhook-id`, `webhook-timestamp`, `webhook-signature`);
+//! - [`address`]: which destinations may be called (SSRF protection);
+//! - [`fanout`]: a published domain event becomes one message (one
+//!   `webhook-id`) and one delivery per subscribed endpoint, through the
+//!   outbox;
+//! - [`delivery`]: the delivery handler: signed POST, retry schedule, 410 and
+//!   five days of failures disable the endpoint.
+
+pub mod address;
+pub mod catalogue;
+pub mod delivery;
+pub mod fanout;
+pub mod signature;
+
+/// Outbox topic: deliver one message to one endpoint.
+pub const DELIVER_TOPIC: &str = "webhook.deliver";
