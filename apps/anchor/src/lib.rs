@@ -11,6 +11,7 @@ mod access;
 mod cluster;
 mod dev;
 mod evidence;
+mod webhook;
 mod workspace;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -71,6 +72,9 @@ pub enum Command {
     /// Signed audit evidence: verify a credential or a workspace's chain, rotate the issuer key
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
+    /// Webhooks: verify a delivery's Standard Webhooks signature (for receivers)
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 fn parse_log_format(s: &str) -> Result<LogFormat, String> {
@@ -143,6 +147,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Webhook(cmd) => {
+            anchor_observability::init_logging(settings.log_format, "warn");
+            webhook::run(cmd)
+        }
         Command::Evidence(evidence::EvidenceCommand::Verify { source }) => {
             anchor_observability::init_logging(settings.log_format, "warn");
             evidence::verify_one(&source).await
@@ -161,7 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Member(cmd) => access::set_member(&db, cmd).await,
                     Command::Account(cmd) => access::create_account(&db, cmd).await,
                     Command::Evidence(cmd) => evidence::run(&db, &setup.expect("set up above"), cmd).await,
-                    Command::Dev(_) | Command::Token(_) => unreachable!("handled above"),
+                    Command::Dev(_) | Command::Token(_) | Command::Webhook(_) => unreachable!("handled above"),
                 }
             })
             .await

@@ -407,3 +407,32 @@ async fn a_ticket_created_with_curl_against_anchor_dev() {
     assert_eq!(stdout(&out).trim(), "chain of acme is valid: 1 credential");
     interrupt_and_wait(dev);
 }
+
+#[test]
+fn webhook_verify_checks_a_standard_webhooks_signature() {
+    use std::io::Write;
+    let secret = anchor_webhooks::signature::Secret::generate();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let body = br#"{"type":"ticket.created"}"#;
+    let verify = |signature: &str, timestamp: i64, body: &[u8]| {
+        let mut child = anchor()
+            .args(["webhook", "verify", "--secret", &secret.expose(), "--id", "msg_1"])
+            .args(["--timestamp", &timestamp.to_string(), "--signature", signature])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child.stdin.take().expect("stdin").write_all(body).expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let good = secret.sign("msg_1", now, body);
+    let out = verify(&good, now, body);
+    assert!(out.status.success() && stdout(&out).contains("valid"), "{}", stderr(&out));
+    let out = verify(&good, now, b"{}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no signature matches"), "{}", stderr(&out));
+    let old = secret.sign("msg_1", now - 600, body);
+    let out = verify(&old, now - 600, body);
+    assert!(stderr(&out).contains("five minutes"), "{}", stderr(&out));
+}

@@ -100,6 +100,8 @@ pub struct AppState {
 pub struct WebhookDesk {
     pub master: anchor_crypto::seal::MasterKey,
     pub allowlist: anchor_webhooks::address::Allowlist,
+    /// Where senders reach Anchor (inbound source URLs).
+    pub public_url: String,
 }
 
 /// What the evidence routes read: the issuer keys and the evidence store.
@@ -118,6 +120,7 @@ impl AppState {
             webhooks: Arc::new(WebhookDesk {
                 master: config.evidence.master.clone(),
                 allowlist: config.webhook_allowlist.clone(),
+                public_url: config.public_url.trim_end_matches('/').to_owned(),
             }),
             evidence: Arc::new(EvidenceDesk {
                 keys: anchor_evidence::keys::IssuerKeys::new(db.clone(), config.evidence.master.clone()),

@@ -126,6 +126,12 @@ pub fn recurring_jobs() -> Vec<RecurringJob> {
                 .map(|n| format!("{n} idempotency keys past retention dropped"))
                 .map_err(|e| e.to_string())
         }),
+        RecurringJob::new("callbacks.prune_receipts", Duration::from_secs(3600), |db: Database| async move {
+            db.prune_callback_receipts()
+                .await
+                .map(|n| format!("{n} callback receipts past retention dropped"))
+                .map_err(|e| e.to_string())
+        }),
         RecurringJob::new("outbox.prune_delivered", Duration::from_secs(3600), |db: Database| async move {
             anchor_outbox::prune_delivered(&db, DELIVERED_RETENTION_DAYS)
                 .await

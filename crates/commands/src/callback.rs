@@ -144,7 +144,7 @@ pub async fn receive(db: &Database, key: &CallbackKey, delivery: Delivery<'_>) -
         serde_json::from_slice(delivery.body).map_err(|e| CallbackError::Malformed(e.to_string()))?;
     let outcome = webhook.outcome()?;
     let delivery_id = format!("{}:{}", webhook.execution_id, webhook.event);
-    let body_sha256 = hex::encode(Sha256::digest(delivery.body));
+    let body_sha256 = format!("sha256:{}", hex::encode(Sha256::digest(delivery.body)));
 
     let Some(workspace) = db.workspace(&slug).await? else { return Err(CallbackError::UnknownExecution) };
     let mut tx = db.begin_workspace(&workspace).await?;

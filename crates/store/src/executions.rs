@@ -73,8 +73,13 @@ pub enum EffectClaim {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Receipt {
     pub id: String,
+    /// The sender's delivery id (AgentField: execution id + event; Standard
+    /// Webhooks: source + `webhook-id`).
+    pub delivery_id: String,
     pub outcome: Value,
     pub received_at: OffsetDateTime,
+    /// `sha256:<hex>` of the body first accepted.
+    pub body_sha256: String,
     /// This delivery had been accepted before.
     pub replay: bool,
 }
@@ -106,6 +111,22 @@ fn from_row(row: &PgRow) -> Result<Execution, StoreError> {
         handed_off_at: row.try_get("handed_off_at")?,
         completed_at: row.try_get("completed_at")?,
     })
+}
+
+/// Receipts are kept this long: far beyond any sender's retry horizon
+/// (AgentField: minutes; Standard Webhooks senders: days).
+pub const RECEIPT_RETENTION_DAYS: i32 = 30;
+
+impl crate::Database {
+    /// Drops callback receipts older than [`RECEIPT_RETENTION_DAYS`].
+    pub async fn prune_callback_receipts(&self) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM platform.callback_receipts WHERE received_at < now() - make_interval(days => $1)")
+                .bind(RECEIPT_RETENTION_DAYS)
+                .execute(self.pool())
+                .await?;
+        Ok(done.rows_affected())
+    }
 }
 
 impl WorkspaceTx {
@@ -266,7 +287,7 @@ impl WorkspaceTx {
     /// The earlier receipt of a delivery from `source`, if this workspace
     /// accepted it before.
     pub async fn callback_receipt(&mut self, source: &str, delivery_id: &str) -> Result<Option<Receipt>, StoreError> {
-        let row = sqlx::query("SELECT id, outcome, received_at FROM platform.callback_receipt($1, $2)")
+        let row = sqlx::query("SELECT id, outcome, received_at, body_sha256 FROM platform.callback_receipt($1, $2)")
             .bind(source)
             .bind(delivery_id)
             .fetch_optional(self.conn())
@@ -274,8 +295,10 @@ impl WorkspaceTx {
         row.map(|row| {
             Ok(Receipt {
                 id: row.try_get("id")?,
+                delivery_id: delivery_id.to_owned(),
                 outcome: row.try_get("outcome")?,
                 received_at: row.try_get("received_at")?,
+                body_sha256: row.try_get("body_sha256")?,
                 replay: true,
             })
         })
@@ -293,7 +316,7 @@ impl WorkspaceTx {
         outcome: &Value,
     ) -> Result<Receipt, StoreError> {
         let row = sqlx::query(
-            "SELECT receipt_id, first_outcome, first_received_at, replay
+            "SELECT receipt_id, first_outcome, first_received_at, first_body_sha256, replay
                FROM platform.record_callback_receipt($1, $2, $3, $4, $5)",
         )
         .bind(ReceiptId::new().to_string())
@@ -305,8 +328,10 @@ impl WorkspaceTx {
         .await?;
         Ok(Receipt {
             id: row.try_get("receipt_id")?,
+            delivery_id: delivery_id.to_owned(),
             outcome: row.try_get("first_outcome")?,
             received_at: row.try_get("first_received_at")?,
+            body_sha256: row.try_get("first_body_sha256")?,
             replay: row.try_get("replay")?,
         })
     }

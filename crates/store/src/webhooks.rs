@@ -337,3 +337,108 @@ impl WorkspaceTx {
             .collect()
     }
 }
+
+/// A sender of signed inbound deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundSource {
+    pub name: String,
+    pub description: String,
+    pub secret: SealedSecret,
+    pub previous: Option<(SealedSecret, OffsetDateTime)>,
+    pub created_at: OffsetDateTime,
+}
+
+fn source_from_row(row: &PgRow) -> Result<InboundSource, StoreError> {
+    let master_key_id: String = row.try_get("master_key_id")?;
+    let previous = match (
+        row.try_get::<Option<Vec<u8>>, _>("previous_sealed")?,
+        row.try_get::<Option<Vec<u8>>, _>("previous_nonce")?,
+        row.try_get::<Option<OffsetDateTime>, _>("previous_until")?,
+    ) {
+        (Some(ciphertext), Some(nonce), Some(until)) => {
+            Some((SealedSecret { ciphertext, nonce, master_key_id: master_key_id.clone() }, until))
+        }
+        _ => None,
+    };
+    Ok(InboundSource {
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        secret: SealedSecret {
+            ciphertext: row.try_get("secret_sealed")?,
+            nonce: row.try_get("secret_nonce")?,
+            master_key_id,
+        },
+        previous,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const SOURCE_COLUMNS: &str = "name, description, secret_sealed, secret_nonce, previous_sealed, previous_nonce, previous_until, master_key_id, created_at";
+
+impl WorkspaceTx {
+    /// Registers a source; `None` when the name is taken.
+    pub async fn insert_source(
+        &mut self,
+        name: &str,
+        description: &str,
+        secret: &SealedSecret,
+    ) -> Result<Option<InboundSource>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO inbound_sources (name, description, secret_sealed, secret_nonce, master_key_id)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING {SOURCE_COLUMNS}"
+        )))
+        .bind(name)
+        .bind(description)
+        .bind(&secret.ciphertext)
+        .bind(&secret.nonce)
+        .bind(&secret.master_key_id)
+        .fetch_optional(self.conn())
+        .await?;
+        row.as_ref().map(source_from_row).transpose()
+    }
+
+    pub async fn source(&mut self, name: &str) -> Result<Option<InboundSource>, StoreError> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SOURCE_COLUMNS} FROM inbound_sources WHERE name = $1")))
+                .bind(name)
+                .fetch_optional(self.conn())
+                .await?;
+        row.as_ref().map(source_from_row).transpose()
+    }
+
+    pub async fn sources(&mut self) -> Result<Vec<InboundSource>, StoreError> {
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SOURCE_COLUMNS} FROM inbound_sources ORDER BY name")))
+                .fetch_all(self.conn())
+                .await?;
+        rows.iter().map(source_from_row).collect()
+    }
+
+    pub async fn delete_source(&mut self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM inbound_sources WHERE name = $1").bind(name).execute(self.conn()).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Installs a new secret; the current one is still accepted until `overlap_until`.
+    pub async fn rotate_source_secret(
+        &mut self,
+        name: &str,
+        secret: &SealedSecret,
+        overlap_until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE inbound_sources
+                SET previous_sealed = secret_sealed, previous_nonce = secret_nonce, previous_until = $5,
+                    secret_sealed = $2, secret_nonce = $3, master_key_id = $4
+              WHERE name = $1",
+        )
+        .bind(name)
+        .bind(&secret.ciphertext)
+        .bind(&secret.nonce)
+        .bind(&secret.master_key_id)
+        .bind(overlap_until)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -38,6 +38,11 @@ pub const EVENTS: &[EventType] = &[
         data: "`evidence_id`, `execution_id`, `sequence`, `digest`, `issuer` (the `did:key`)",
     },
     EventType {
+        name: "inbound.received",
+        when: "A registered inbound source delivered a signed message (`POST /api/v1/callbacks/inbound/{workspace}/{source}`).",
+        data: "`source`, `webhook_id`, `type` (the payload's, if any), `payload`",
+    },
+    EventType {
         name: "webhook.endpoint_disabled",
         when: "Anchor disabled a webhook endpoint (it answered 410 Gone, or every delivery failed for five days).",
         data: "`endpoint_id`, `url`, `reason`",

@@ -31,7 +31,7 @@ use tokio::sync::Semaphore;
 use crate::{
     DELIVER_TOPIC,
     address::{self, Allowlist},
-    fanout::open_secret,
+    secrets,
     signature::signature_header,
 };
 
@@ -141,13 +141,14 @@ impl Deliverer {
         let failed = |error: String| Outcome { status: None, error: Some(error), response: None, retry_after: None };
         let now = OffsetDateTime::now_utc();
         let mut secrets = Vec::new();
-        match open_secret(&self.master, workspace, endpoint.id, &endpoint.secret) {
+        let record = secrets::endpoint_record(endpoint.id);
+        match secrets::open(&self.master, workspace, &record, &endpoint.secret) {
             Ok(secret) => secrets.push(secret),
             Err(e) => return failed(format!("cannot open the endpoint's secret: {e}")),
         }
         if let Some((previous, until)) = &endpoint.previous
             && *until > now
-            && let Ok(secret) = open_secret(&self.master, workspace, endpoint.id, previous)
+            && let Ok(secret) = secrets::open(&self.master, workspace, &record, previous)
         {
             secrets.push(secret);
         }

@@ -2,43 +2,18 @@
 //! workspace becomes one message (stored once per outbox event, so a
 //! redelivered event makes no second message) and one `webhook.deliver`
 //! outbox event per enabled endpoint subscribed to its type, in one unit of
-//! work. Endpoint secrets are sealed with the master key, bound to the
-//! workspace and endpoint.
+//! work.
 
-use anchor_crypto::seal::{MasterKey, SealError, Sealed};
 use anchor_domain::{MessageId, WebhookId};
 use anchor_events::PublishRequest;
 use anchor_outbox::{HandlerError, OutboxEvent};
-use anchor_store::{Database, StoreError, Workspace, WorkspaceTx, webhooks::SealedSecret};
+use anchor_store::{Database, StoreError, WorkspaceTx};
 use serde_json::json;
 
-use crate::{DELIVER_TOPIC, signature::Secret};
+use crate::DELIVER_TOPIC;
 
 /// Attempts per delivery: the retry schedule's length plus the first.
 pub const MAX_ATTEMPTS: i32 = 8;
-
-fn associated(workspace: &Workspace, endpoint: WebhookId) -> Vec<u8> {
-    format!("webhook_endpoints:{}:{endpoint}", workspace.schema_name()).into_bytes()
-}
-
-pub fn seal_secret(master: &MasterKey, workspace: &Workspace, endpoint: WebhookId, secret: &Secret) -> SealedSecret {
-    let sealed = master.seal(secret.as_bytes(), &associated(workspace, endpoint));
-    SealedSecret { ciphertext: sealed.ciphertext, nonce: sealed.nonce, master_key_id: sealed.master_key_id }
-}
-
-pub fn open_secret(
-    master: &MasterKey,
-    workspace: &Workspace,
-    endpoint: WebhookId,
-    sealed: &SealedSecret,
-) -> Result<Secret, SealError> {
-    let sealed = Sealed {
-        nonce: sealed.nonce.clone(),
-        ciphertext: sealed.ciphertext.clone(),
-        master_key_id: sealed.master_key_id.clone(),
-    };
-    master.open(&sealed, &associated(workspace, endpoint)).map(Secret::from_bytes)
-}
 
 /// The body every endpoint receives for a published event.
 pub fn body(event: &PublishRequest) -> String {

@@ -15,6 +15,8 @@ pub mod address;
 pub mod catalogue;
 pub mod delivery;
 pub mod fanout;
+pub mod inbound;
+pub mod secrets;
 pub mod signature;
 
 /// Outbox topic: deliver one message to one endpoint.

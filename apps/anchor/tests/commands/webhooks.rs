@@ -211,3 +211,99 @@ async fn endpoints_are_validated_and_managed_by_msp_admins_only() {
     assert_eq!(gone.status(), 404);
     platform.stop().await;
 }
+
+async fn deliver_inbound(
+    platform: &Platform,
+    source: &str,
+    id: &str,
+    timestamp: i64,
+    signature: &str,
+    body: &str,
+) -> reqwest::Response {
+    let mut request = platform
+        .client
+        .post(platform.url(&format!("/api/v1/callbacks/inbound/acme/{source}")))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (name, value) in [
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature.to_owned()),
+    ] {
+        if !value.is_empty() {
+            request = request.header(name, value);
+        }
+    }
+    request.send().await.expect("deliver")
+}
+
+#[tokio::test]
+async fn inbound_deliveries_are_verified_receipted_and_replays_change_nothing() {
+    use anchor_webhooks::signature::Secret;
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let response = platform
+        .post(
+            "/api/v1/workspaces/acme/inbound-sources",
+            "mia",
+            &json!({"name": "billing", "description": "Invoices"}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.expect("json");
+    assert!(created["url"].as_str().expect("url").ends_with("/api/v1/callbacks/inbound/acme/billing"));
+    let secret = Secret::parse(created["secret"].as_str().expect("secret")).expect("whsec");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let body = r#"{"type":"invoice.paid","data":{"invoice":"INV-7"}}"#;
+    let signature = secret.sign("msg_inbound_1", now, body.as_bytes());
+
+    let first = deliver_inbound(&platform, "billing", "msg_inbound_1", now, &signature, body).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.expect("json");
+    assert_eq!(
+        (first["delivery_id"].as_str(), first["replay"].as_bool()),
+        (Some("billing:msg_inbound_1"), Some(false))
+    );
+    assert!(first["body_digest"].as_str().expect("digest").starts_with("sha256:"));
+    let replay = deliver_inbound(&platform, "billing", "msg_inbound_1", now, &signature, body).await;
+    let replay: Value = replay.json().await.expect("json");
+    assert_eq!((replay["receipt_id"].clone(), replay["replay"].clone()), (first["receipt_id"].clone(), json!(true)));
+    let events = platform.events("inbound.received").await;
+    assert_eq!(events.len(), 1, "one effect");
+    assert_eq!(events[0]["type"], "invoice.paid");
+
+    let refusals: [(&str, i64, String, &str, u16, &str); 5] = [
+        ("stale", now - 301, secret.sign("msg_2", now - 301, body.as_bytes()), "billing", 400, "timestamp_stale"),
+        (
+            "bad signature",
+            now,
+            Secret::generate().sign("msg_2", now, body.as_bytes()),
+            "billing",
+            401,
+            "signature_invalid",
+        ),
+        ("altered body", now, secret.sign("msg_2", now, b"{}"), "billing", 401, "signature_invalid"),
+        ("unknown source", now, secret.sign("msg_2", now, body.as_bytes()), "payroll", 401, "signature_invalid"),
+        ("missing headers", now, String::new(), "billing", 400, "signature_headers_missing"),
+    ];
+    for (case, ts, signature, source, status, code) in refusals {
+        let response = deliver_inbound(&platform, source, "msg_2", ts, &signature, body).await;
+        assert_eq!(response.status().as_u16(), status, "{case}");
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!(problem["code"], code, "{case}");
+    }
+    assert_eq!(platform.events("inbound.received").await.len(), 1, "refusals have no effect");
+
+    // During a rotation the old secret is still accepted.
+    let rotated =
+        platform.post("/api/v1/workspaces/acme/inbound-sources/billing/rotate-secret", "mia", &json!({}), None).await;
+    assert_eq!(rotated.status(), 200);
+    let new_secret =
+        Secret::parse(rotated.json::<Value>().await.expect("json")["secret"].as_str().expect("s")).expect("whsec");
+    for (id, key) in [("msg_old", &secret), ("msg_new", &new_secret)] {
+        let response = deliver_inbound(&platform, "billing", id, now, &key.sign(id, now, body.as_bytes()), body).await;
+        assert_eq!(response.status(), 200, "{id}");
+    }
+    platform.stop().await;
+}

@@ -108,6 +108,10 @@ pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::rotate_webhook_secret))
         .routes(routes!(webhooks::test_webhook))
         .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::create_source, webhooks::list_sources))
+        .routes(routes!(webhooks::delete_source))
+        .routes(routes!(webhooks::rotate_source_secret))
+        .routes(routes!(callbacks::inbound))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, api)

@@ -4,7 +4,7 @@
 
 use anchor_domain::WebhookId;
 use anchor_store::webhooks::{Attempt, Endpoint, EndpointChange};
-use anchor_webhooks::{address, catalogue, fanout, signature::Secret};
+use anchor_webhooks::{address, catalogue, fanout, secrets, signature::Secret};
 use axum::{
     Json,
     extract::{Path, State},
@@ -212,7 +212,7 @@ pub(crate) async fn create_webhook(
     let url = check_url(&state, &new.url).await?;
     let id = WebhookId::new();
     let secret = Secret::generate();
-    let sealed = fanout::seal_secret(&state.webhooks.master, &scope.workspace, id, &secret);
+    let sealed = secrets::seal(&state.webhooks.master, &scope.workspace, &secrets::endpoint_record(id), &secret);
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let endpoint =
         tx.insert_endpoint(id, &url, new.description.as_deref().unwrap_or_default(), &new.events, &sealed).await?;
@@ -325,7 +325,7 @@ pub(crate) async fn rotate_webhook_secret(
 ) -> Result<Response, Problem> {
     let id = endpoint_id(&id)?;
     let secret = Secret::generate();
-    let sealed = fanout::seal_secret(&state.webhooks.master, &scope.workspace, id, &secret);
+    let sealed = secrets::seal(&state.webhooks.master, &scope.workspace, &secrets::endpoint_record(id), &secret);
     let until = OffsetDateTime::now_utc() + ROTATION_OVERLAP;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let rotated = tx.rotate_endpoint_secret(id, &sealed, until).await?;
@@ -397,4 +397,136 @@ pub(crate) async fn list_deliveries(
     let rows = tx.attempts(id, before, limit + 1).await?;
     tx.rollback().await?;
     Ok(Json(Page::from_rows(rows, limit, |(n, _)| n.to_string(), |(_, a)| a.into())))
+}
+
+/// A sender to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "billing-system", "description": "Invoices paid"}))]
+pub(crate) struct NewSource {
+    /// 3-40 of a-z, 0-9 and `-`: part of the delivery URL.
+    name: String,
+    description: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SourceView {
+    name: String,
+    description: String,
+    /// Where the sender posts its Standard Webhooks deliveries.
+    url: String,
+    previous_secret_valid_until: Option<String>,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CreatedSource {
+    #[serde(flatten)]
+    source: SourceView,
+    /// `whsec_...`: give it to the sender. It is not shown again.
+    secret: String,
+}
+
+fn source_view(state: &AppState, workspace: &str, s: anchor_store::webhooks::InboundSource) -> SourceView {
+    SourceView {
+        url: format!("{}/api/v1/callbacks/inbound/{workspace}/{}", state.webhooks.public_url, s.name),
+        name: s.name,
+        description: s.description,
+        previous_secret_valid_until: s.previous.map(|(_, until)| rfc3339(until)),
+        created_at: rfc3339(s.created_at),
+    }
+}
+
+fn source_name(raw: &str) -> Result<String, Problem> {
+    anchor_domain::WorkspaceSlug::parse(raw).map(|s| s.as_str().to_owned()).map_err(|_| {
+        Problem::unprocessable("invalid_name", "/name", "3-40 of a-z, 0-9 and '-', starting with a letter")
+    })
+}
+
+/// Register a sender of signed inbound deliveries (msp_admin); the answer
+/// carries its secret, shown only this once.
+#[utoipa::path(post, path = "/api/v1/workspaces/{ws}/inbound-sources", tag = "webhooks", security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug")),
+    request_body = NewSource,
+    responses((status = 201, body = CreatedSource),
+              (status = 409, description = "A source with this name exists", body = ProblemDocument, content_type = "application/problem+json"),
+              (status = 422, description = "Invalid name", body = ProblemDocument, content_type = "application/problem+json")))]
+pub(crate) async fn create_source(
+    scope: WorkspaceScope<perm::WebhooksManage>,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewSource>,
+) -> Result<Response, Problem> {
+    let name = source_name(&new.name)?;
+    check_description(new.description.as_deref())?;
+    let secret = Secret::generate();
+    let sealed = secrets::seal(&state.webhooks.master, &scope.workspace, &secrets::source_record(&name), &secret);
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    let created = tx.insert_source(&name, new.description.as_deref().unwrap_or_default(), &sealed).await?;
+    tx.commit().await?;
+    let Some(created) = created else {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "source_exists",
+            format!("an inbound source named {name} exists"),
+        ));
+    };
+    let body = CreatedSource {
+        source: source_view(&state, scope.workspace.slug().as_str(), created),
+        secret: secret.expose(),
+    };
+    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+/// The workspace's inbound sources (never their secrets).
+#[utoipa::path(get, path = "/api/v1/workspaces/{ws}/inbound-sources", tag = "webhooks", security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug")),
+    responses((status = 200, body = Page<SourceView>)))]
+pub(crate) async fn list_sources(
+    scope: WorkspaceScope<perm::WebhooksManage>,
+    State(state): State<AppState>,
+) -> Result<Json<Page<SourceView>>, Problem> {
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    let sources = tx.sources().await?;
+    tx.rollback().await?;
+    let slug = scope.workspace.slug().as_str();
+    Ok(Json(Page { items: sources.into_iter().map(|s| source_view(&state, slug, s)).collect(), next_cursor: None }))
+}
+
+/// Remove an inbound source; its deliveries are refused from now on.
+#[utoipa::path(delete, path = "/api/v1/workspaces/{ws}/inbound-sources/{name}", tag = "webhooks", security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug"), ("name" = String, Path, description = "Source name")),
+    responses((status = 204, description = "Deleted"),
+              (status = 404, description = "No such source", body = ProblemDocument, content_type = "application/problem+json")))]
+pub(crate) async fn delete_source(
+    scope: WorkspaceScope<perm::WebhooksManage>,
+    State(state): State<AppState>,
+    Path((_, name)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    let deleted = tx.delete_source(&name).await?;
+    tx.commit().await?;
+    if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(Problem::not_found(format!("no inbound source {name:?}"))) }
+}
+
+/// Issue a new secret for a source; the old one is accepted for 24 more hours.
+#[utoipa::path(post, path = "/api/v1/workspaces/{ws}/inbound-sources/{name}/rotate-secret", tag = "webhooks", security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug"), ("name" = String, Path, description = "Source name")),
+    responses((status = 200, body = RotatedSecret),
+              (status = 404, description = "No such source", body = ProblemDocument, content_type = "application/problem+json")))]
+pub(crate) async fn rotate_source_secret(
+    scope: WorkspaceScope<perm::WebhooksManage>,
+    State(state): State<AppState>,
+    Path((_, name)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let secret = Secret::generate();
+    let sealed = secrets::seal(&state.webhooks.master, &scope.workspace, &secrets::source_record(&name), &secret);
+    let until = OffsetDateTime::now_utc() + ROTATION_OVERLAP;
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    let rotated = tx.rotate_source_secret(&name, &sealed, until).await?;
+    tx.commit().await?;
+    if !rotated {
+        return Err(Problem::not_found(format!("no inbound source {name:?}")));
+    }
+    let body = RotatedSecret { secret: secret.expose(), previous_secret_valid_until: rfc3339(until) };
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
