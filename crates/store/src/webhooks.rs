@@ -72,19 +72,20 @@ fn decode(what: String) -> StoreError {
 const ENDPOINT_COLUMNS: &str = "id, url, description, events, enabled, disabled_reason, secret_sealed, secret_nonce,
     previous_sealed, previous_nonce, previous_until, master_key_id, failing_since, created_at, updated_at";
 
+/// The previous secret of a rotation, with the end of its overlap.
+fn previous_secret(row: &PgRow, master_key_id: &str) -> Result<Option<(SealedSecret, OffsetDateTime)>, StoreError> {
+    Ok(match (row.try_get("previous_sealed")?, row.try_get("previous_nonce")?, row.try_get("previous_until")?) {
+        (Some(ciphertext), Some(nonce), Some(until)) => {
+            Some((SealedSecret { ciphertext, nonce, master_key_id: master_key_id.to_owned() }, until))
+        }
+        _ => None,
+    })
+}
+
 fn endpoint_from_row(row: &PgRow) -> Result<Endpoint, StoreError> {
     let id: String = row.try_get("id")?;
     let master_key_id: String = row.try_get("master_key_id")?;
-    let previous = match (
-        row.try_get::<Option<Vec<u8>>, _>("previous_sealed")?,
-        row.try_get::<Option<Vec<u8>>, _>("previous_nonce")?,
-        row.try_get::<Option<OffsetDateTime>, _>("previous_until")?,
-    ) {
-        (Some(ciphertext), Some(nonce), Some(until)) => {
-            Some((SealedSecret { ciphertext, nonce, master_key_id: master_key_id.clone() }, until))
-        }
-        _ => None,
-    };
+    let previous = previous_secret(row, &master_key_id)?;
     Ok(Endpoint {
         id: id.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))?,
         url: row.try_get("url")?,
@@ -350,16 +351,7 @@ pub struct InboundSource {
 
 fn source_from_row(row: &PgRow) -> Result<InboundSource, StoreError> {
     let master_key_id: String = row.try_get("master_key_id")?;
-    let previous = match (
-        row.try_get::<Option<Vec<u8>>, _>("previous_sealed")?,
-        row.try_get::<Option<Vec<u8>>, _>("previous_nonce")?,
-        row.try_get::<Option<OffsetDateTime>, _>("previous_until")?,
-    ) {
-        (Some(ciphertext), Some(nonce), Some(until)) => {
-            Some((SealedSecret { ciphertext, nonce, master_key_id: master_key_id.clone() }, until))
-        }
-        _ => None,
-    };
+    let previous = previous_secret(row, &master_key_id)?;
     Ok(InboundSource {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
