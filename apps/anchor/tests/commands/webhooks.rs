@@ -307,3 +307,45 @@ async fn inbound_deliveries_are_verified_receipted_and_replays_change_nothing() 
     }
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_five_days_is_disabled_and_the_workspace_told() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let receiver = Receiver::start();
+    let (id, secret) = create_endpoint(&platform, &receiver, &["ticket.created"]).await;
+    receiver.control(json!({"secret": secret, "mode": "down"})).await;
+    // Its deliveries have been failing since six days ago.
+    sqlx::query("UPDATE ws_acme.webhook_endpoints SET failing_since = now() - interval '6 days'")
+        .execute(platform.store.pool())
+        .await
+        .expect("age the failure");
+    let test = platform.post(&format!("/api/v1/workspaces/acme/webhooks/{id}/test"), "mia", &json!({}), None).await;
+    assert_eq!(test.status(), 202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let endpoint = loop {
+        let endpoint = platform.get(&format!("/api/v1/workspaces/acme/webhooks/{id}"), "mia").await;
+        if endpoint["enabled"] == false {
+            break endpoint;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still enabled: {endpoint}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(endpoint["disabled_reason"].as_str().expect("reason").contains("five days"), "{endpoint}");
+    let told = platform.events("webhook.endpoint_disabled").await;
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0]["endpoint_id"], id.as_str());
+    // Enabling it again clears the failure state.
+    let enabled = platform
+        .client
+        .patch(platform.url(&format!("/api/v1/workspaces/acme/webhooks/{id}")))
+        .bearer_auth(platform.token("mia"))
+        .header("idempotency-key", "enable-1")
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .expect("patch");
+    let enabled: Value = enabled.json().await.expect("json");
+    assert_eq!((enabled["enabled"].clone(), enabled["failing_since"].clone()), (json!(true), Value::Null));
+    platform.stop().await;
+}
