@@ -99,6 +99,8 @@ pub mod perm {
         ExecutionsRead,
         EvidenceRead,
         WebhooksManage,
+        EnrollmentManage,
+        AssetsRead,
     );
 }
 

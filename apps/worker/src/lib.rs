@@ -126,6 +126,14 @@ pub fn recurring_jobs() -> Vec<RecurringJob> {
                 .map(|n| format!("{n} idempotency keys past retention dropped"))
                 .map_err(|e| e.to_string())
         }),
+        RecurringJob::new("telemetry.partitions", Duration::from_secs(3600), |db: Database| async move {
+            db.maintain_sample_partitions(3)
+                .await
+                .map(|(created, dropped)| {
+                    format!("{created} sample partitions created, {dropped} past retention dropped")
+                })
+                .map_err(|e| e.to_string())
+        }),
         RecurringJob::new("callbacks.prune_receipts", Duration::from_secs(3600), |db: Database| async move {
             db.prune_callback_receipts()
                 .await

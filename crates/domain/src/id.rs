@@ -118,6 +118,21 @@ prefixed_id!(
     "msg"
 );
 prefixed_id!(
+    /// An enrollment token.
+    EnrollmentTokenId,
+    "enr"
+);
+prefixed_id!(
+    /// An asset (a managed machine, later any CMDB item).
+    AssetId,
+    "ast"
+);
+prefixed_id!(
+    /// An accepted telemetry batch.
+    BatchId,
+    "tb"
+);
+prefixed_id!(
     /// An enrolled edge agent.
     AgentId,
     "agt"

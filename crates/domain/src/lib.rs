@@ -11,7 +11,10 @@ pub mod ticket;
 pub mod workspace;
 
 pub use execution::ExecutionStatus;
-pub use id::{AgentId, CommentId, EvidenceId, ExecutionId, IdError, MessageId, ReceiptId, TicketId, WebhookId};
+pub use id::{
+    AgentId, AssetId, BatchId, CommentId, EnrollmentTokenId, EvidenceId, ExecutionId, IdError, MessageId, ReceiptId,
+    TicketId, WebhookId,
+};
 pub use role::{Role, RoleError};
 pub use ticket::{CommentVisibility, Priority, TextError, TicketStatus, TicketText, TicketTitle, TransitionError};
 pub use workspace::{SlugError, WorkspaceName, WorkspaceSlug};

@@ -8,6 +8,7 @@
 //!   as that role: the database itself refuses cross-workspace access.
 
 pub mod access;
+pub mod agents;
 pub mod evidence;
 pub mod executions;
 pub mod idempotency;

@@ -47,6 +47,7 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(7, "outbox_attempts", include_str!("../migrations/platform/0007_outbox_attempts.sql")),
     Migration::new(8, "evidence_keys", include_str!("../migrations/platform/0008_evidence_keys.sql")),
     Migration::new(9, "receipt_digests", include_str!("../migrations/platform/0009_receipt_digests.sql")),
+    Migration::new(10, "agents", include_str!("../migrations/platform/0010_agents.sql")),
 ];
 
 /// Migrations of every workspace schema.
@@ -60,6 +61,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(3, "evidence", include_str!("../migrations/workspace/0003_evidence.sql")),
     Migration::new(4, "webhooks", include_str!("../migrations/workspace/0004_webhooks.sql")),
     Migration::new(5, "inbound_sources", include_str!("../migrations/workspace/0005_inbound_sources.sql")),
+    Migration::new(6, "telemetry", include_str!("../migrations/workspace/0006_telemetry.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -8,6 +8,7 @@ mod evidence;
 mod failures;
 mod flow;
 mod platform;
+mod telemetry;
 mod webhooks;
 
 pub(crate) use platform::{Options, Platform, location};

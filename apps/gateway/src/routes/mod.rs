@@ -2,6 +2,7 @@
 //! here, through `OpenApiRouter`, so that the OpenAPI document is generated
 //! from the very routes that are served and cannot drift from them.
 
+mod agents;
 mod audit;
 mod callbacks;
 mod evidence;
@@ -43,6 +44,7 @@ use crate::{
         (name = "executions", description = "Where each accepted command is: queued, running, succeeded, failed, cancelled, timeout"),
         (name = "callbacks", description = "Signed inbound callbacks (AgentField execution webhooks)"),
         (name = "webhooks", description = "Outbound webhooks (Standard Webhooks v1): endpoints, secrets, tests, the delivery log"),
+        (name = "agents", description = "The edge plane: enrollment tokens, agents, enrollment, telemetry ingest"),
         (name = "evidence", description = "Signed audit credentials (W3C VC 2.0, eddsa-jcs-2022), their chain, the issuer keys"),
     )
 )]
@@ -112,6 +114,13 @@ pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::delete_source))
         .routes(routes!(webhooks::rotate_source_secret))
         .routes(routes!(callbacks::inbound))
+        .routes(routes!(agents::create_token, agents::list_tokens))
+        .routes(routes!(agents::rotate_token))
+        .routes(routes!(agents::revoke_token))
+        .routes(routes!(agents::list_agents))
+        .routes(routes!(agents::revoke_agent))
+        .routes(routes!(agents::enroll))
+        .routes(routes!(agents::ingest_batch))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, api)

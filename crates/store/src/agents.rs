@@ -1,0 +1,433 @@
+//! The edge plane: enrollment tokens and agents (installation tables, since
+//! an agent is identified before its workspace is known), and what agents
+//! report into their workspace (assets, batches, samples, check results).
+
+use anchor_domain::{AgentId, AssetId, BatchId, EnrollmentTokenId};
+use sqlx::{Row, postgres::PgRow};
+use time::OffsetDateTime;
+
+use crate::{Database, StoreError, Workspace, WorkspaceTx};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentToken {
+    pub id: EnrollmentTokenId,
+    pub label: String,
+    pub expires_at: OffsetDateTime,
+    pub max_uses: Option<i32>,
+    pub uses: i32,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub id: AgentId,
+    pub workspace_id: i64,
+    /// The device key, `z6Mk...` multibase.
+    pub public_key: String,
+    pub hostname: String,
+    pub enrolled_at: OffsetDateTime,
+    pub last_seen_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Why an enrollment was refused (all look alike to the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollRefusal {
+    /// Unknown, revoked, expired or used up.
+    TokenInvalid,
+    /// This device key is enrolled already.
+    KeyTaken,
+}
+
+/// A metric sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub at: OffsetDateTime,
+    pub name: String,
+    pub value: f64,
+    pub labels: Option<serde_json::Value>,
+}
+
+/// A check result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    pub at: OffsetDateTime,
+    pub name: String,
+    pub status: String,
+    pub output: String,
+}
+
+fn decode(what: String) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(what.into()))
+}
+
+fn parse<T: std::str::FromStr<Err = anchor_domain::IdError>>(raw: String) -> Result<T, StoreError> {
+    raw.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))
+}
+
+const TOKEN_COLUMNS: &str = "id, label, expires_at, max_uses, uses, revoked_at, created_at";
+const AGENT_COLUMNS: &str = "id, workspace_id, public_key, hostname, enrolled_at, last_seen_at, revoked_at";
+
+fn token_from_row(row: &PgRow) -> Result<EnrollmentToken, StoreError> {
+    Ok(EnrollmentToken {
+        id: parse(row.try_get("id")?)?,
+        label: row.try_get("label")?,
+        expires_at: row.try_get("expires_at")?,
+        max_uses: row.try_get("max_uses")?,
+        uses: row.try_get("uses")?,
+        revoked_at: row.try_get("revoked_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn agent_from_row(row: &PgRow) -> Result<Agent, StoreError> {
+    Ok(Agent {
+        id: parse(row.try_get("id")?)?,
+        workspace_id: row.try_get("workspace_id")?,
+        public_key: row.try_get("public_key")?,
+        hostname: row.try_get("hostname")?,
+        enrolled_at: row.try_get("enrolled_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+impl Database {
+    pub async fn create_enrollment_token(
+        &self,
+        workspace: &Workspace,
+        token_sha256: &[u8],
+        label: &str,
+        expires_at: OffsetDateTime,
+        max_uses: Option<i32>,
+    ) -> Result<EnrollmentToken, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO platform.enrollment_tokens (id, workspace_id, token_sha256, label, expires_at, max_uses)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}"
+        )))
+        .bind(EnrollmentTokenId::new().to_string())
+        .bind(workspace.id())
+        .bind(token_sha256)
+        .bind(label)
+        .bind(expires_at)
+        .bind(max_uses)
+        .fetch_one(self.pool())
+        .await?;
+        token_from_row(&row)
+    }
+
+    pub async fn enrollment_tokens(&self, workspace: &Workspace) -> Result<Vec<EnrollmentToken>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM platform.enrollment_tokens WHERE workspace_id = $1 ORDER BY id"
+        )))
+        .bind(workspace.id())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// Replaces a live token's secret (the old value stops working).
+    pub async fn rotate_enrollment_token(
+        &self,
+        workspace: &Workspace,
+        id: EnrollmentTokenId,
+        token_sha256: &[u8],
+    ) -> Result<Option<EnrollmentToken>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE platform.enrollment_tokens SET token_sha256 = $3
+              WHERE workspace_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
+        )))
+        .bind(workspace.id())
+        .bind(id.to_string())
+        .bind(token_sha256)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    pub async fn revoke_enrollment_token(
+        &self,
+        workspace: &Workspace,
+        id: EnrollmentTokenId,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE platform.enrollment_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(workspace.id())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Spends one use of the token and registers the agent, in one
+    /// transaction. Returns the agent and its workspace.
+    pub async fn enroll_agent(
+        &self,
+        token_sha256: &[u8],
+        public_key: &str,
+        hostname: &str,
+    ) -> Result<Result<(Agent, Workspace), EnrollRefusal>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let token: Option<(String, i64)> = sqlx::query_as(
+            "SELECT id, workspace_id FROM platform.enrollment_tokens
+              WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now()
+                AND (max_uses IS NULL OR uses < max_uses)
+              FOR UPDATE",
+        )
+        .bind(token_sha256)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((token_id, workspace_id)) = token else { return Ok(Err(EnrollRefusal::TokenInvalid)) };
+        sqlx::query("UPDATE platform.enrollment_tokens SET uses = uses + 1 WHERE id = $1")
+            .bind(&token_id)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO platform.agents (id, workspace_id, public_key, hostname, token_id)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (public_key) DO NOTHING RETURNING {AGENT_COLUMNS}"
+        )))
+        .bind(AgentId::new().to_string())
+        .bind(workspace_id)
+        .bind(public_key)
+        .bind(hostname)
+        .bind(&token_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(Err(EnrollRefusal::KeyTaken)) };
+        let agent = agent_from_row(&row)?;
+        tx.commit().await?;
+        let workspace = self.workspace_by_id(workspace_id).await?.ok_or_else(|| decode("workspace vanished".into()))?;
+        Ok(Ok((agent, workspace)))
+    }
+
+    pub async fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {AGENT_COLUMNS} FROM platform.agents WHERE id = $1")))
+                .bind(id.to_string())
+                .fetch_optional(self.pool())
+                .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    pub async fn agents(&self, workspace: &Workspace) -> Result<Vec<Agent>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {AGENT_COLUMNS} FROM platform.agents WHERE workspace_id = $1 ORDER BY id"
+        )))
+        .bind(workspace.id())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(agent_from_row).collect()
+    }
+
+    pub async fn touch_agent(&self, id: AgentId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE platform.agents SET last_seen_at = now() WHERE id = $1")
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_agent(&self, workspace: &Workspace, id: AgentId) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE platform.agents SET revoked_at = coalesce(revoked_at, now()) WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(workspace.id())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+/// Days of metric samples kept.
+pub const SAMPLE_RETENTION_DAYS: i64 = 30;
+
+impl Database {
+    /// Keeps `metric_samples` of every workspace partitioned by day: creates
+    /// the partitions of the next `days_ahead` days (today's rows, before its
+    /// partition exists, live in the default partition), drops day
+    /// partitions past retention and deletes expired rows from the default.
+    /// Returns (partitions created, partitions dropped).
+    pub async fn maintain_sample_partitions(&self, days_ahead: i64) -> Result<(u64, u64), StoreError> {
+        let (mut created, mut dropped) = (0, 0);
+        let today = OffsetDateTime::now_utc().date();
+        for workspace in self.workspaces().await? {
+            let schema = crate::migrate::quote_ident(workspace.schema_name());
+            for offset in 1..=days_ahead {
+                let day = today + time::Duration::days(offset);
+                let next = day + time::Duration::days(1);
+                let name = format!("metric_samples_p{}", day.to_string().replace('-', ""));
+                let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                    .bind(format!("{schema}.{name}"))
+                    .fetch_one(self.pool())
+                    .await?;
+                if !exists {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "CREATE TABLE IF NOT EXISTS {schema}.{name} PARTITION OF {schema}.metric_samples
+                           FOR VALUES FROM ('{day}') TO ('{next}')"
+                    )))
+                    .execute(self.pool())
+                    .await?;
+                    created += 1;
+                }
+            }
+            let cutoff = today - time::Duration::days(SAMPLE_RETENTION_DAYS);
+            let old: Vec<String> = sqlx::query_scalar(
+                "SELECT c.relname::text FROM pg_inherits i
+                   JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+                   JOIN pg_namespace n ON n.oid = p.relnamespace
+                  WHERE n.nspname = $1 AND p.relname = 'metric_samples' AND c.relname ~ '^metric_samples_p[0-9]{8}$'
+                    AND c.relname < 'metric_samples_p' || $2",
+            )
+            .bind(workspace.schema_name())
+            .bind(cutoff.to_string().replace('-', ""))
+            .fetch_all(self.pool())
+            .await?;
+            for name in old {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP TABLE {schema}.{}",
+                    crate::migrate::quote_ident(&name)
+                )))
+                .execute(self.pool())
+                .await?;
+                dropped += 1;
+            }
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {schema}.metric_samples_default WHERE at < $1")))
+                .bind(cutoff.midnight().assume_utc())
+                .execute(self.pool())
+                .await?;
+        }
+        Ok((created, dropped))
+    }
+}
+
+impl WorkspaceTx {
+    /// The machine's asset, created at its agent's enrollment or updated.
+    pub async fn upsert_agent_asset(
+        &mut self,
+        agent: AgentId,
+        hostname: &str,
+        os: &str,
+        facts: &serde_json::Value,
+    ) -> Result<AssetId, StoreError> {
+        let id: String = sqlx::query_scalar(
+            "INSERT INTO assets (id, agent_id, hostname, os, facts) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (agent_id) DO UPDATE
+                SET hostname = EXCLUDED.hostname, os = EXCLUDED.os, facts = EXCLUDED.facts, updated_at = now()
+             RETURNING id",
+        )
+        .bind(AssetId::new().to_string())
+        .bind(agent.to_string())
+        .bind(hostname)
+        .bind(os)
+        .bind(facts)
+        .fetch_one(self.conn())
+        .await?;
+        parse(id)
+    }
+
+    /// Records a batch once per (agent, sequence); returns its id and
+    /// whether it is new (a resent batch gets the original id).
+    pub async fn insert_batch(
+        &mut self,
+        agent: AgentId,
+        sequence: i64,
+        sent_at: Option<OffsetDateTime>,
+        samples: i32,
+        checks: i32,
+        events: &serde_json::Value,
+    ) -> Result<(BatchId, bool), StoreError> {
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO telemetry_ingest_batches (id, agent_id, sequence, sent_at, samples, checks, events)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (agent_id, sequence) DO NOTHING RETURNING id",
+        )
+        .bind(BatchId::new().to_string())
+        .bind(agent.to_string())
+        .bind(sequence)
+        .bind(sent_at)
+        .bind(samples)
+        .bind(checks)
+        .bind(events)
+        .fetch_optional(self.conn())
+        .await?;
+        if let Some(id) = inserted {
+            return Ok((parse(id)?, true));
+        }
+        let id: String =
+            sqlx::query_scalar("SELECT id FROM telemetry_ingest_batches WHERE agent_id = $1 AND sequence = $2")
+                .bind(agent.to_string())
+                .bind(sequence)
+                .fetch_one(self.conn())
+                .await?;
+        Ok((parse(id)?, false))
+    }
+
+    /// Bulk insert, one statement (UNNEST of column arrays).
+    pub async fn insert_samples(&mut self, agent: AgentId, samples: &[Sample]) -> Result<(), StoreError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let at: Vec<OffsetDateTime> = samples.iter().map(|s| s.at).collect();
+        let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+        let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
+        let labels: Vec<Option<serde_json::Value>> = samples.iter().map(|s| s.labels.clone()).collect();
+        sqlx::query(
+            "INSERT INTO metric_samples (agent_id, at, name, value, labels)
+             SELECT $1, * FROM unnest($2::timestamptz[], $3::text[], $4::float8[], $5::jsonb[])",
+        )
+        .bind(agent.to_string())
+        .bind(&at)
+        .bind(&names)
+        .bind(&values)
+        .bind(&labels)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_check_results(&mut self, agent: AgentId, results: &[CheckResult]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let at: Vec<OffsetDateTime> = results.iter().map(|r| r.at).collect();
+        let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
+        let statuses: Vec<&str> = results.iter().map(|r| r.status.as_str()).collect();
+        let outputs: Vec<&str> = results.iter().map(|r| r.output.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO check_results (agent_id, at, name, status, output)
+             SELECT $1, * FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[])",
+        )
+        .bind(agent.to_string())
+        .bind(&at)
+        .bind(&names)
+        .bind(&statuses)
+        .bind(&outputs)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the asset's facts with the latest inventory snapshot.
+    pub async fn record_inventory(&mut self, agent: AgentId, inventory: &serde_json::Value) -> Result<(), StoreError> {
+        sqlx::query("UPDATE assets SET facts = facts || $2, updated_at = now() WHERE agent_id = $1")
+            .bind(agent.to_string())
+            .bind(inventory)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// How many batches and samples an agent has delivered.
+    pub async fn telemetry_counts(&mut self, agent: AgentId) -> Result<(i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM telemetry_ingest_batches WHERE agent_id = $1) AS batches,
+                    (SELECT count(*) FROM metric_samples WHERE agent_id = $1) AS samples",
+        )
+        .bind(agent.to_string())
+        .fetch_one(self.conn())
+        .await?;
+        Ok((row.try_get("batches")?, row.try_get("samples")?))
+    }
+}

@@ -1,0 +1,225 @@
+//! The telemetry batch an agent sends:
+//!
+//! ```json
+//! {"sequence": 42, "sent_at": "2026-11-24T08:00:00Z",
+//!  "metrics": [{"name": "disk.used_percent", "value": 91.5, "at": "...", "labels": {"mount": "/"}}],
+//!  "checks": [{"name": "service nginx", "status": "failing", "output": "inactive", "at": "..."}],
+//!  "inventory": {"os": "Debian 13", "packages": 812},
+//!  "events": [{"kind": "agent.started", "at": "..."}]}
+//! ```
+//!
+//! Bodies may be gzip or zstd compressed; the decompressed size is bounded.
+
+use std::io::Read;
+
+use anchor_store::agents::{CheckResult, Sample};
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// Largest decompressed batch.
+pub const MAX_DECOMPRESSED: usize = 16 * 1024 * 1024;
+pub const MAX_METRICS: usize = 50_000;
+pub const MAX_CHECKS: usize = 5_000;
+pub const MAX_EVENTS: usize = 1_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub sequence: i64,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub metrics: Vec<Metric>,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    #[serde(default)]
+    pub inventory: Option<Value>,
+    #[serde(default)]
+    pub events: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    pub name: String,
+    pub value: f64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(default)]
+    pub labels: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub name: String,
+    pub status: String,
+    #[serde(default)]
+    pub output: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Why a batch was refused: a JSON Pointer and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{pointer}: {message}")]
+pub struct BatchError {
+    pub pointer: String,
+    pub message: String,
+}
+
+fn error(pointer: impl Into<String>, message: impl Into<String>) -> BatchError {
+    BatchError { pointer: pointer.into(), message: message.into() }
+}
+
+/// Undoes `Content-Encoding` (none, gzip or zstd), refusing more than
+/// [`MAX_DECOMPRESSED`] bytes.
+pub fn decode_body(encoding: Option<&str>, body: &[u8]) -> Result<Vec<u8>, BatchError> {
+    let reader: Box<dyn Read + '_> = match encoding.map(str::trim) {
+        None | Some("") | Some("identity") => return Ok(body.to_vec()),
+        Some("gzip") => Box::new(flate2::read::GzDecoder::new(body)),
+        Some("zstd") => {
+            Box::new(ruzstd::decoding::StreamingDecoder::new(body).map_err(|e| error("", format!("not zstd: {e}")))?)
+        }
+        Some(other) => return Err(error("", format!("Content-Encoding {other} is not supported (gzip, zstd)"))),
+    };
+    let mut out = Vec::new();
+    let read = reader.take(MAX_DECOMPRESSED as u64 + 1).read_to_end(&mut out);
+    read.map_err(|e| error("", format!("cannot decompress: {e}")))?;
+    if out.len() > MAX_DECOMPRESSED {
+        return Err(error("", format!("the batch is larger than {MAX_DECOMPRESSED} bytes once decompressed")));
+    }
+    Ok(out)
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=120).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+impl Batch {
+    /// Parses and checks a batch; the error names the first bad field.
+    pub fn parse(json: &[u8]) -> Result<Self, BatchError> {
+        let batch: Batch =
+            serde_json::from_slice(json).map_err(|e| error("", format!("not a telemetry batch: {e}")))?;
+        batch.validate()?;
+        Ok(batch)
+    }
+
+    fn validate(&self) -> Result<(), BatchError> {
+        if self.sequence < 0 {
+            return Err(error("/sequence", "must not be negative"));
+        }
+        if self.metrics.len() > MAX_METRICS || self.checks.len() > MAX_CHECKS || self.events.len() > MAX_EVENTS {
+            return Err(error(
+                "",
+                format!("at most {MAX_METRICS} metrics, {MAX_CHECKS} checks and {MAX_EVENTS} events"),
+            ));
+        }
+        let now = OffsetDateTime::now_utc();
+        let plausible = |at: OffsetDateTime| (now - at).whole_days() < 30 && (at - now).whole_minutes() < 10;
+        for (i, m) in self.metrics.iter().enumerate() {
+            if !valid_name(&m.name) {
+                return Err(error(
+                    format!("/metrics/{i}/name"),
+                    "1-120 of a-z, 0-9, '.', '_' and '-', starting with a letter",
+                ));
+            }
+            if !m.value.is_finite() {
+                return Err(error(format!("/metrics/{i}/value"), "must be a finite number"));
+            }
+            if !plausible(m.at) {
+                return Err(error(format!("/metrics/{i}/at"), "must be within the last 30 days and not in the future"));
+            }
+            if m.labels.as_ref().is_some_and(|l| !l.is_object()) {
+                return Err(error(format!("/metrics/{i}/labels"), "must be an object"));
+            }
+        }
+        for (i, c) in self.checks.iter().enumerate() {
+            if c.name.is_empty() || c.name.len() > 200 {
+                return Err(error(format!("/checks/{i}/name"), "1-200 characters"));
+            }
+            if !["passing", "warning", "failing"].contains(&c.status.as_str()) {
+                return Err(error(format!("/checks/{i}/status"), "passing, warning or failing"));
+            }
+            if !plausible(c.at) {
+                return Err(error(format!("/checks/{i}/at"), "must be within the last 30 days and not in the future"));
+            }
+        }
+        if self.inventory.as_ref().is_some_and(|i| !i.is_object()) {
+            return Err(error("/inventory", "must be an object"));
+        }
+        Ok(())
+    }
+
+    pub fn samples(&self) -> Vec<Sample> {
+        self.metrics
+            .iter()
+            .map(|m| Sample { at: m.at, name: m.name.clone(), value: m.value, labels: m.labels.clone() })
+            .collect()
+    }
+
+    pub fn check_results(&self) -> Vec<CheckResult> {
+        self.checks
+            .iter()
+            .map(|c| CheckResult {
+                at: c.at,
+                name: c.name.clone(),
+                status: c.status.clone(),
+                output: c.output.chars().take(4000).collect(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn now() -> String {
+        OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("format")
+    }
+
+    #[test]
+    fn bad_batches_name_the_field() {
+        let at = now();
+        for (batch, pointer) in [
+            (json!({"sequence": -1}), "/sequence"),
+            (json!({"sequence": 1, "metrics": [{"name": "Cpu", "value": 1.0, "at": at}]}), "/metrics/0/name"),
+            (
+                json!({"sequence": 1, "metrics": [{"name": "cpu", "value": 1.0, "at": "2001-01-01T00:00:00Z"}]}),
+                "/metrics/0/at",
+            ),
+            (json!({"sequence": 1, "checks": [{"name": "x", "status": "red", "at": at}]}), "/checks/0/status"),
+            (json!({"sequence": 1, "inventory": []}), "/inventory"),
+        ] {
+            let err = Batch::parse(batch.to_string().as_bytes()).expect_err("refused");
+            assert_eq!(err.pointer, pointer, "{batch}: {err}");
+        }
+        let ok = json!({"sequence": 7, "metrics": [{"name": "disk.used_percent", "value": 91.5, "at": at, "labels": {"mount": "/"}}]});
+        assert_eq!(Batch::parse(ok.to_string().as_bytes()).expect("valid").samples().len(), 1);
+    }
+
+    #[test]
+    fn gzip_and_zstd_bodies_are_decoded_within_the_bound() {
+        let body = br#"{"sequence": 1}"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(body).expect("gzip");
+        assert_eq!(decode_body(Some("gzip"), &gz.finish().expect("gzip")).expect("decoded"), body);
+        let zstd = ruzstd::encoding::compress_to_vec(&body[..], ruzstd::encoding::CompressionLevel::Fastest);
+        assert_eq!(decode_body(Some("zstd"), &zstd).expect("decoded"), body);
+        assert!(decode_body(Some("br"), body).is_err());
+        // A small body that inflates past the bound is refused.
+        let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        bomb.write_all(&vec![b' '; MAX_DECOMPRESSED + 10]).expect("gzip");
+        let bomb = bomb.finish().expect("gzip");
+        assert!(bomb.len() < 100_000);
+        assert!(decode_body(Some("gzip"), &bomb).expect_err("bounded").message.contains("larger"));
+    }
+}

@@ -1,0 +1,14 @@
+//! The edge plane, server side.
+//!
+//! - [`enrollment`]: enrollment tokens (shown once, stored as SHA-256);
+//! - [`identity`]: agent identities: the device key's public half, and the
+//!   short-lived tokens an agent signs with it to authenticate each request
+//!   (its workspace comes from its identity, never from the request);
+//! - [`batch`]: the telemetry batch document, validated with the path of
+//!   every bad field, and decoded from gzip or zstd within a size bound;
+//! - [`ingest`]: one unit of work per batch, idempotent on (agent, sequence).
+
+pub mod batch;
+pub mod enrollment;
+pub mod identity;
+pub mod ingest;
