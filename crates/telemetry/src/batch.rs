@@ -13,8 +13,6 @@
 use std::io::Read;
 
 use anchor_store::agents::{CheckResult, Sample};
-use serde::Deserialize;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 /// Largest decompressed batch.
@@ -23,43 +21,7 @@ pub const MAX_METRICS: usize = 50_000;
 pub const MAX_CHECKS: usize = 5_000;
 pub const MAX_EVENTS: usize = 1_000;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Batch {
-    pub sequence: i64,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub sent_at: Option<OffsetDateTime>,
-    #[serde(default)]
-    pub metrics: Vec<Metric>,
-    #[serde(default)]
-    pub checks: Vec<Check>,
-    #[serde(default)]
-    pub inventory: Option<Value>,
-    #[serde(default)]
-    pub events: Vec<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Metric {
-    pub name: String,
-    pub value: f64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    #[serde(default)]
-    pub labels: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Check {
-    pub name: String,
-    pub status: String,
-    #[serde(default)]
-    pub output: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-}
+pub use anchor_edge_protocol::{Batch, Check, Metric};
 
 /// Why a batch was refused: a JSON Pointer and what is wrong there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,79 +61,75 @@ fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
-impl Batch {
-    /// Parses and checks a batch; the error names the first bad field.
-    pub fn parse(json: &[u8]) -> Result<Self, BatchError> {
-        let batch: Batch =
-            serde_json::from_slice(json).map_err(|e| error("", format!("not a telemetry batch: {e}")))?;
-        batch.validate()?;
-        Ok(batch)
-    }
+/// Parses and checks a batch; the error names the first bad field.
+pub fn parse(json: &[u8]) -> Result<Batch, BatchError> {
+    let batch: Batch = serde_json::from_slice(json).map_err(|e| error("", format!("not a telemetry batch: {e}")))?;
+    validate(&batch)?;
+    Ok(batch)
+}
 
-    fn validate(&self) -> Result<(), BatchError> {
-        if self.sequence < 0 {
-            return Err(error("/sequence", "must not be negative"));
-        }
-        if self.metrics.len() > MAX_METRICS || self.checks.len() > MAX_CHECKS || self.events.len() > MAX_EVENTS {
+fn validate(batch: &Batch) -> Result<(), BatchError> {
+    if batch.sequence < 0 {
+        return Err(error("/sequence", "must not be negative"));
+    }
+    if batch.metrics.len() > MAX_METRICS || batch.checks.len() > MAX_CHECKS || batch.events.len() > MAX_EVENTS {
+        return Err(error("", format!("at most {MAX_METRICS} metrics, {MAX_CHECKS} checks and {MAX_EVENTS} events")));
+    }
+    let now = OffsetDateTime::now_utc();
+    let plausible = |at: OffsetDateTime| (now - at).whole_days() < 30 && (at - now).whole_minutes() < 10;
+    for (i, m) in batch.metrics.iter().enumerate() {
+        if !valid_name(&m.name) {
             return Err(error(
-                "",
-                format!("at most {MAX_METRICS} metrics, {MAX_CHECKS} checks and {MAX_EVENTS} events"),
+                format!("/metrics/{i}/name"),
+                "1-120 of a-z, 0-9, '.', '_' and '-', starting with a letter",
             ));
         }
-        let now = OffsetDateTime::now_utc();
-        let plausible = |at: OffsetDateTime| (now - at).whole_days() < 30 && (at - now).whole_minutes() < 10;
-        for (i, m) in self.metrics.iter().enumerate() {
-            if !valid_name(&m.name) {
-                return Err(error(
-                    format!("/metrics/{i}/name"),
-                    "1-120 of a-z, 0-9, '.', '_' and '-', starting with a letter",
-                ));
-            }
-            if !m.value.is_finite() {
-                return Err(error(format!("/metrics/{i}/value"), "must be a finite number"));
-            }
-            if !plausible(m.at) {
-                return Err(error(format!("/metrics/{i}/at"), "must be within the last 30 days and not in the future"));
-            }
-            if m.labels.as_ref().is_some_and(|l| !l.is_object()) {
-                return Err(error(format!("/metrics/{i}/labels"), "must be an object"));
-            }
+        if !m.value.is_finite() {
+            return Err(error(format!("/metrics/{i}/value"), "must be a finite number"));
         }
-        for (i, c) in self.checks.iter().enumerate() {
-            if c.name.is_empty() || c.name.len() > 200 {
-                return Err(error(format!("/checks/{i}/name"), "1-200 characters"));
-            }
-            if !["passing", "warning", "failing"].contains(&c.status.as_str()) {
-                return Err(error(format!("/checks/{i}/status"), "passing, warning or failing"));
-            }
-            if !plausible(c.at) {
-                return Err(error(format!("/checks/{i}/at"), "must be within the last 30 days and not in the future"));
-            }
+        if !plausible(m.at) {
+            return Err(error(format!("/metrics/{i}/at"), "must be within the last 30 days and not in the future"));
         }
-        if self.inventory.as_ref().is_some_and(|i| !i.is_object()) {
-            return Err(error("/inventory", "must be an object"));
+        if m.labels.as_ref().is_some_and(|l| !l.is_object()) {
+            return Err(error(format!("/metrics/{i}/labels"), "must be an object"));
         }
-        Ok(())
     }
+    for (i, c) in batch.checks.iter().enumerate() {
+        if c.name.is_empty() || c.name.len() > 200 {
+            return Err(error(format!("/checks/{i}/name"), "1-200 characters"));
+        }
+        if !["passing", "warning", "failing"].contains(&c.status.as_str()) {
+            return Err(error(format!("/checks/{i}/status"), "passing, warning or failing"));
+        }
+        if !plausible(c.at) {
+            return Err(error(format!("/checks/{i}/at"), "must be within the last 30 days and not in the future"));
+        }
+    }
+    if batch.inventory.as_ref().is_some_and(|i| !i.is_object()) {
+        return Err(error("/inventory", "must be an object"));
+    }
+    Ok(())
+}
 
-    pub fn samples(&self) -> Vec<Sample> {
-        self.metrics
-            .iter()
-            .map(|m| Sample { at: m.at, name: m.name.clone(), value: m.value, labels: m.labels.clone() })
-            .collect()
-    }
+pub fn samples(batch: &Batch) -> Vec<Sample> {
+    batch
+        .metrics
+        .iter()
+        .map(|m| Sample { at: m.at, name: m.name.clone(), value: m.value, labels: m.labels.clone() })
+        .collect()
+}
 
-    pub fn check_results(&self) -> Vec<CheckResult> {
-        self.checks
-            .iter()
-            .map(|c| CheckResult {
-                at: c.at,
-                name: c.name.clone(),
-                status: c.status.clone(),
-                output: c.output.chars().take(4000).collect(),
-            })
-            .collect()
-    }
+pub fn check_results(batch: &Batch) -> Vec<CheckResult> {
+    batch
+        .checks
+        .iter()
+        .map(|c| CheckResult {
+            at: c.at,
+            name: c.name.clone(),
+            status: c.status.clone(),
+            output: c.output.chars().take(4000).collect(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -199,11 +157,11 @@ mod tests {
             (json!({"sequence": 1, "checks": [{"name": "x", "status": "red", "at": at}]}), "/checks/0/status"),
             (json!({"sequence": 1, "inventory": []}), "/inventory"),
         ] {
-            let err = Batch::parse(batch.to_string().as_bytes()).expect_err("refused");
+            let err = parse(batch.to_string().as_bytes()).expect_err("refused");
             assert_eq!(err.pointer, pointer, "{batch}: {err}");
         }
         let ok = json!({"sequence": 7, "metrics": [{"name": "disk.used_percent", "value": 91.5, "at": at, "labels": {"mount": "/"}}]});
-        assert_eq!(Batch::parse(ok.to_string().as_bytes()).expect("valid").samples().len(), 1);
+        assert_eq!(parse(ok.to_string().as_bytes()).map(|b| samples(&b).len()).expect("valid"), 1);
     }
 
     #[test]

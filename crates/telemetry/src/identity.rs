@@ -7,21 +7,16 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anchor_domain::AgentId;
+use anchor_edge_protocol::{AUDIENCE, MAX_LIFETIME, TOKEN_TYPE as TYPE};
 use anchor_store::{Database, StoreError, agents::Agent};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 
-pub const TYPE: &str = "anchor-agent+jwt";
-pub const AUDIENCE: &str = "urn:anchor:telemetry";
-/// The longest an agent token may live.
-pub const MAX_LIFETIME: Duration = Duration::from_secs(300);
-
-#[derive(Debug, Serialize, Deserialize)]
+/// What the server reads after validation (which checks `iss` and `aud`).
+#[derive(Debug, Deserialize)]
 struct Claims {
-    iss: String,
-    aud: String,
     iat: u64,
     exp: u64,
 }
@@ -44,13 +39,7 @@ fn now() -> u64 {
 
 /// The agent's side: a token for the next request.
 pub fn sign(key: &SigningKey, agent: AgentId, lifetime: Duration) -> String {
-    let der = key.to_pkcs8_der().expect("an Ed25519 key encodes");
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.typ = Some(TYPE.to_owned());
-    header.kid = Some(agent.to_string());
-    let iat = now();
-    let claims = Claims { iss: agent.to_string(), aud: AUDIENCE.to_owned(), iat, exp: iat + lifetime.as_secs() };
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(der.as_bytes())).expect("EdDSA signing")
+    anchor_edge_protocol::sign_token(key, &agent.to_string(), lifetime)
 }
 
 /// The server's side: the enrolled, unrevoked agent that signed `token`.

@@ -40,8 +40,8 @@ pub async fn ingest(db: &Database, agent: &Agent, batch: &Batch) -> Result<Ack, 
         )
         .await?;
     if new {
-        tx.insert_samples(agent.id, &batch.samples()).await?;
-        tx.insert_check_results(agent.id, &batch.check_results()).await?;
+        tx.insert_samples(agent.id, &crate::batch::samples(batch)).await?;
+        tx.insert_check_results(agent.id, &crate::batch::check_results(batch)).await?;
         if let Some(inventory) = &batch.inventory {
             tx.record_inventory(agent.id, inventory).await?;
         }

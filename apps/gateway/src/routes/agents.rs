@@ -333,7 +333,7 @@ pub(crate) async fn ingest_batch(
     };
     let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
     let json = batch::decode_body(encoding, &body).map_err(invalid)?;
-    let batch = batch::Batch::parse(&json).map_err(invalid)?;
+    let batch = batch::parse(&json).map_err(invalid)?;
     match ingest::ingest(&state.db, &agent, &batch).await {
         Ok(ack) => Ok(Json(BatchAck { batch_id: ack.batch_id.to_string(), duplicate: ack.duplicate })),
         Err(ingest::IngestError::WorkspaceGone) => {
