@@ -1,0 +1,155 @@
+//! Telemetry ingest over HTTP (gzip batches, signed agent tokens, the whole
+//! gateway path: authentication, decompression, validation, one unit of
+//! work per batch) against a raw `COPY` of the same rows into the same
+//! table, measured in the same run. Target: >= 40% of the raw rate.
+//!
+//! `cargo bench -p anchor-gateway --bench ingest --profile dev`;
+//! `ANCHOR_BENCH_SAMPLES` (default 200000), `ANCHOR_BENCH_BATCH` (500),
+//! `ANCHOR_BENCH_AGENTS` (8, each sending its batches in order).
+
+use std::{io::Write, time::Instant};
+
+use anchor_domain::{WorkspaceName, WorkspaceSlug};
+use anchor_testkit::TestDatabase;
+use ed25519_dalek::SigningKey;
+use futures_util::{StreamExt, stream};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(body).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+#[tokio::main]
+async fn main() {
+    let samples = env_usize("ANCHOR_BENCH_SAMPLES", 200_000);
+    let per_batch = env_usize("ANCHOR_BENCH_BATCH", 500);
+    let agents = env_usize("ANCHOR_BENCH_AGENTS", 8);
+    let batches = samples / per_batch;
+    let db = TestDatabase::new().await;
+    let store = db.connect(4).await;
+    let workspace = store
+        .create_workspace(&WorkspaceSlug::parse("bench").expect("slug"), &WorkspaceName::parse("Bench").expect("name"))
+        .await
+        .expect("workspace");
+    let now = time::OffsetDateTime::now_utc();
+    let at = now.format(&time::format_description::well_known::Rfc3339).expect("format");
+
+    // Baseline: COPY the same number of rows, as fast as PostgreSQL takes them.
+    let mut conn = store.pool().acquire().await.expect("conn");
+    let mut rows = String::with_capacity(samples * 80);
+    for i in 0..samples {
+        rows.push_str(&format!("agt_baseline\t{at}\tmetric.{}\t{}\t\\N\n", i % 40, i as f64 * 0.5));
+    }
+    let started = Instant::now();
+    let mut copy = conn
+        .copy_in_raw("COPY ws_bench.metric_samples (agent_id, at, name, value, labels) FROM STDIN")
+        .await
+        .expect("copy");
+    copy.send(rows.as_bytes()).await.expect("send");
+    let copied = copy.finish().await.expect("finish");
+    let raw = copied as f64 / started.elapsed().as_secs_f64();
+    drop(conn);
+
+    // The gateway, and agents enrolled the way real ones are.
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = anchor_gateway::Config {
+        database_url: db.url().clone(),
+        database_max_connections: 16,
+        request_timeout: std::time::Duration::from_secs(30),
+        body_limit_bytes: 4 * 1024 * 1024,
+        data_dir: data_dir.path().to_path_buf(),
+        dev_issuer: true,
+        issuers: Vec::new(),
+        public_url: format!("http://{addr}"),
+        oidc: None,
+        evidence: anchor_evidence::EvidenceSetup::new(None, data_dir.path(), None).expect("evidence"),
+        webhook_allowlist: Default::default(),
+    };
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(anchor_gateway::run(config, listener, stop.clone()));
+    let (token, digest) = anchor_telemetry::enrollment::generate();
+    let _ = token;
+    store
+        .create_enrollment_token(&workspace, &digest, "bench", now + time::Duration::hours(1), None)
+        .await
+        .expect("token");
+    let mut enrolled = Vec::new();
+    for i in 0..agents {
+        let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let public = anchor_crypto::multikey::public_multibase(&key.verifying_key());
+        let (agent, _) =
+            store.enroll_agent(&digest, &public, &format!("bench-{i}")).await.expect("enroll").expect("ok");
+        enrolled.push((key, agent.id));
+    }
+    // Bodies prepared up front: the measurement is the server's.
+    let bodies: Vec<Vec<Vec<u8>>> = (0..agents)
+        .map(|a| {
+            (0..batches.div_ceil(agents))
+                .map(|sequence| {
+                    let metrics: Vec<_> = (0..per_batch)
+                        .map(|i| json!({"name": format!("metric.{}", i % 40), "value": (a * i) as f64, "at": at}))
+                        .collect();
+                    gzip(json!({"sequence": sequence, "metrics": metrics}).to_string().as_bytes())
+                })
+                .collect()
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/api/v1/telemetry/batches");
+    let started = Instant::now();
+    let sent: Vec<usize> = stream::iter(enrolled.iter().zip(&bodies))
+        .map(|((key, id), bodies)| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let mut sent = 0;
+                for body in bodies {
+                    let token = anchor_telemetry::identity::sign(key, *id, std::time::Duration::from_secs(120));
+                    let response = http
+                        .post(&url)
+                        .bearer_auth(token)
+                        .header("content-type", "application/json")
+                        .header("content-encoding", "gzip")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .expect("send");
+                    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+                    sent += per_batch;
+                }
+                sent
+            }
+        })
+        .buffer_unordered(agents)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let over_http: usize = sent.iter().sum();
+    let rate = over_http as f64 / elapsed.as_secs_f64();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ws_bench.metric_samples WHERE agent_id <> 'agt_baseline'")
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+    assert_eq!(stored as usize, over_http, "every sample stored once");
+    println!("telemetry ingest ({samples} samples; {per_batch} per batch; {agents} agents at once)");
+    println!("  baseline, raw COPY into metric_samples: {raw:.0} samples/s");
+    println!(
+        "  over HTTP (gzip, signed agent token, validation, one unit of work per batch): {rate:.0} samples/s = {:.0}% of the baseline (target >= 40%: {})",
+        rate / raw * 100.0,
+        if rate / raw >= 0.4 { "met" } else { "NOT met" }
+    );
+    stop.cancel();
+    server.await.expect("task").expect("gateway");
+    store.close().await;
+    db.drop_now().await;
+}
