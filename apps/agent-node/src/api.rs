@@ -58,6 +58,10 @@ async fn reasoner(Path(name): Path<String>, body: Option<Json<Value>>) -> Respon
             Ok(input) => Json(reasoners::triage(&input)).into_response(),
             Err(e) => error(StatusCode::BAD_REQUEST, "invalid_input", &e.to_string()),
         },
+        "triage_alert" => match serde_json::from_value::<reasoners::AlertInput>(input) {
+            Ok(input) => Json(reasoners::triage_alert(&input)).into_response(),
+            Err(e) => error(StatusCode::BAD_REQUEST, "invalid_input", &e.to_string()),
+        },
         _ => error(StatusCode::NOT_FOUND, "unknown_reasoner", &format!("this node has no reasoner {name}")),
     }
 }

@@ -41,7 +41,9 @@ pub(crate) fn skills() -> Vec<NodeFunction> {
             input_schema: skill_input(
                 "ticket.create",
                 json!({"type": "object", "additionalProperties": false, "required": ["title", "priority"],
-                       "properties": {"title": text(200), "description": text(20000), "priority": {"enum": PRIORITIES}}}),
+                       "properties": {"title": text(200), "description": text(20000), "priority": {"enum": PRIORITIES},
+                                      "asset_id": {"type": "string", "pattern": "^ast_[0-9a-z]{26}$"},
+                                      "alert_id": {"type": "string", "pattern": "^alr_[0-9a-z]{26}$"}}}),
             ),
             output_schema: Some(ticket_output.clone()),
             tags: vec!["tickets".into(), "command".into()],
@@ -64,30 +66,65 @@ pub(crate) fn skills() -> Vec<NodeFunction> {
                        "properties": {"ticket_id": {"type": "string", "pattern": TICKET_ID}, "body": text(20000),
                                       "visibility": {"enum": ["internal", "public"]}}}),
             ),
-            output_schema: Some(ticket_output),
+            output_schema: Some(ticket_output.clone()),
             tags: vec!["tickets".into(), "command".into()],
+        },
+        NodeFunction {
+            id: "ticket_resolve".into(),
+            input_schema: skill_input(
+                "ticket.resolve",
+                json!({"type": "object", "additionalProperties": false, "required": ["ticket_id", "note"],
+                       "properties": {"ticket_id": {"type": "string", "pattern": TICKET_ID}, "note": text(20000),
+                                      "alert_id": {"type": "string", "pattern": "^alr_[0-9a-z]{26}$"}}}),
+            ),
+            output_schema: Some(ticket_output),
+            tags: vec!["tickets".into(), "command".into(), "automation".into()],
         },
     ]
 }
 
 pub(crate) fn reasoners() -> Vec<NodeFunction> {
-    vec![NodeFunction {
-        id: "ticket_triage".into(),
-        input_schema: json!({
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "type": "object", "required": ["title"],
-            "properties": {"title": {"type": "string"}, "description": {"type": "string"}}
-        }),
-        output_schema: Some(json!({
-            "type": "object", "required": ["priority", "category", "reasons"],
-            "properties": {
-                "priority": {"enum": PRIORITIES},
-                "category": {"enum": crate::reasoners::CATEGORIES},
-                "reasons": {"type": "array", "items": {"type": "string"}}
-            }
-        })),
-        tags: vec!["tickets".into(), "rules".into()],
-    }]
+    vec![
+        NodeFunction {
+            id: "ticket_triage".into(),
+            input_schema: json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object", "required": ["title"],
+                "properties": {"title": {"type": "string"}, "description": {"type": "string"}}
+            }),
+            output_schema: Some(json!({
+                "type": "object", "required": ["priority", "category", "reasons"],
+                "properties": {
+                    "priority": {"enum": PRIORITIES},
+                    "category": {"enum": crate::reasoners::CATEGORIES},
+                    "reasons": {"type": "array", "items": {"type": "string"}}
+                }
+            })),
+            tags: vec!["tickets".into(), "rules".into()],
+        },
+        NodeFunction {
+            id: "triage_alert".into(),
+            input_schema: json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object", "required": ["transition", "alert"],
+                "properties": {
+                    "transition": {"enum": ["opened", "resolved"]},
+                    "alert": {"type": "object", "required": ["severity", "summary"]}
+                }
+            }),
+            output_schema: Some(json!({
+                "type": "object", "required": ["action", "reasons"],
+                "properties": {
+                    "action": {"enum": ["open_ticket", "resolve_ticket", "none"]},
+                    "priority": {"enum": PRIORITIES},
+                    "title": {"type": "string"},
+                    "note": {"type": "string"},
+                    "reasons": {"type": "array", "items": {"type": "string"}}
+                }
+            })),
+            tags: vec!["alerts".into(), "rules".into()],
+        },
+    ]
 }
 
 /// The registration document; a fresh `instance_id` per process.

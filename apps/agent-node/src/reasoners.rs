@@ -62,6 +62,63 @@ pub(crate) fn triage(input: &TriageInput) -> Triage {
     Triage { priority, category, reasons }
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct AlertInput {
+    transition: String,
+    alert: AlertFacts,
+}
+
+#[derive(Debug, Deserialize)]
+struct AlertFacts {
+    severity: String,
+    summary: String,
+    #[serde(default)]
+    ticket_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub(crate) struct AlertDecision {
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    priority: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+    reasons: Vec<String>,
+}
+
+/// What to do about an alert: critical alerts get a ticket; a recovery
+/// resolves the ticket its alert opened, with a note.
+pub(crate) fn triage_alert(input: &AlertInput) -> AlertDecision {
+    let none = |reason: String| AlertDecision {
+        action: "none",
+        priority: None,
+        title: None,
+        note: None,
+        reasons: vec![reason],
+    };
+    match (input.transition.as_str(), input.alert.severity.as_str(), &input.alert.ticket_id) {
+        ("opened", "critical", _) => AlertDecision {
+            action: "open_ticket",
+            priority: Some("p2"),
+            title: Some(input.alert.summary.chars().take(200).collect()),
+            note: None,
+            reasons: vec!["a critical alert opened: a technician must look".into()],
+        },
+        ("opened", severity, _) => none(format!("a {severity} alert: shown in Ops, no ticket")),
+        ("resolved", _, Some(_)) => AlertDecision {
+            action: "resolve_ticket",
+            priority: None,
+            title: None,
+            note: Some(format!("Recovered: {}", input.alert.summary)),
+            reasons: vec!["the alert's condition cleared".into()],
+        },
+        ("resolved", _, None) => none("resolved; it had no ticket".into()),
+        (other, _, _) => none(format!("unknown transition {other:?}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +137,24 @@ mod tests {
         let general = run("Question about invoices", "");
         assert_eq!((general.priority, general.category), ("p4", "general"));
         assert_eq!(run("Locked out", "after the MFA reset").category, "access");
+    }
+
+    #[test]
+    fn critical_alerts_get_tickets_and_recoveries_resolve_them() {
+        let input = |transition: &str, severity: &str, ticket: Option<&str>| AlertInput {
+            transition: transition.into(),
+            alert: AlertFacts {
+                severity: severity.into(),
+                summary: "Disk almost full on ws-1 (/)".into(),
+                ticket_id: ticket.map(Into::into),
+            },
+        };
+        assert_eq!(triage_alert(&input("opened", "critical", None)).action, "open_ticket");
+        assert_eq!(triage_alert(&input("opened", "warning", None)).action, "none");
+        let resolve = triage_alert(&input("resolved", "critical", Some("tkt_1")));
+        assert_eq!(resolve.action, "resolve_ticket");
+        assert!(resolve.note.expect("note").starts_with("Recovered: "));
+        assert_eq!(triage_alert(&input("resolved", "critical", None)).action, "none");
     }
 
     #[test]

@@ -74,12 +74,13 @@ async fn the_node_registers_its_functions_heartbeats_and_serves_them() {
     let node = registered(&setup.mock, "ready").await;
     let skills: Vec<&str> =
         node["skills"].as_array().expect("skills").iter().map(|s| s["id"].as_str().expect("id")).collect();
-    assert_eq!(skills, ["ticket_create", "ticket_transition", "ticket_comment"]);
+    assert_eq!(skills, ["ticket_create", "ticket_transition", "ticket_comment", "ticket_resolve"]);
     for skill in node["skills"].as_array().expect("skills") {
         assert_eq!(skill["input_schema"]["type"], "object", "{skill}");
         assert!(skill["input_schema"]["required"].as_array().expect("required").contains(&json!("envelope")));
     }
     assert_eq!(node["reasoners"][0]["id"], "ticket_triage");
+    assert_eq!(node["reasoners"][1]["id"], "triage_alert");
     assert_eq!(node["reasoners"][0]["output_schema"]["required"], json!(["priority", "category", "reasons"]));
 
     let status: Value = anchor_testkit::http_client()

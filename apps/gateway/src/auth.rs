@@ -101,6 +101,8 @@ pub mod perm {
         WebhooksManage,
         EnrollmentManage,
         AssetsRead,
+        AlertsRead,
+        AlertsManage,
     );
 }
 

@@ -5,10 +5,12 @@
 //! webhook delivery, event publication) register in [`handlers`] as they are
 //! built; recurring jobs in [`recurring_jobs`].
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anchor_agentfield::{AgentFieldClient, ClientConfig};
 use anchor_commands::{
+    CommandSigner,
+    automation::AlertRouter,
     callback::CallbackKey,
     orchestrator::{Orchestrator, OrchestratorConfig},
 };
@@ -44,6 +46,8 @@ pub struct Config {
     pub evidence: EvidenceSetup,
     /// Webhook delivery: schedule, limits, the destination allowlist.
     pub webhooks: DeliveryConfig,
+    /// Signs the commands automation accepts (the installation's command key).
+    pub signer: Arc<CommandSigner>,
 }
 
 /// Where AgentField posts execution webhooks, under `public_url`.
@@ -72,6 +76,10 @@ impl Config {
             callbacks: CallbackKey::load_or_create(&settings.data_dir)
                 .context("the AgentField callback key (data_dir/keys/agentfield-callback.key)")?,
             evidence: EvidenceSetup::from_settings(settings).context("setting master_key / evidence_dir")?,
+            signer: Arc::new(
+                CommandSigner::load_or_create(&settings.data_dir)
+                    .context("the command key (data_dir/keys/command-signer.p8)")?,
+            ),
             webhooks: DeliveryConfig {
                 allowlist: Allowlist::parse(settings.webhook_allowed_hosts.as_deref().unwrap_or_default())
                     .map_err(|e| anyhow::anyhow!("setting webhook_allowed_hosts: {e}"))?,
@@ -93,6 +101,7 @@ pub fn handlers(
     orchestrator: Orchestrator,
     issuer: Issuer,
     deliverer: Deliverer,
+    router: AlertRouter,
 ) -> Handlers {
     let publish = anchor_events::publish_handler(events);
     let handlers = Handlers::new().on(anchor_events::PUBLISH_TOPIC, move |event: anchor_outbox::OutboxEvent| {
@@ -103,7 +112,7 @@ pub fn handlers(
             fanout.handle(&event).await
         }
     });
-    deliverer.register(issuer.register(orchestrator.register(handlers)))
+    router.register(deliverer.register(issuer.register(orchestrator.register(handlers))))
 }
 
 /// The bus for domain events: NATS JetStream when configured, else in process.
@@ -124,6 +133,12 @@ pub fn recurring_jobs() -> Vec<RecurringJob> {
             db.prune_idempotency_keys()
                 .await
                 .map(|n| format!("{n} idempotency keys past retention dropped"))
+                .map_err(|e| e.to_string())
+        }),
+        RecurringJob::new("alerts.agents_offline", Duration::from_secs(30), |db: Database| async move {
+            anchor_telemetry::alerts::check_offline(&db)
+                .await
+                .map(|n| format!("{n} agent-offline alerts opened"))
                 .map_err(|e| e.to_string())
         }),
         RecurringJob::new("telemetry.partitions", Duration::from_secs(3600), |db: Database| async move {
@@ -154,12 +169,18 @@ pub fn recurring_jobs() -> Vec<RecurringJob> {
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = Database::connect(&config.database_url, config.database_max_connections).await?;
     let agentfield = AgentFieldClient::new(config.agentfield.clone())?;
+    let router = AlertRouter::new(
+        db.clone(),
+        agentfield.clone(),
+        Arc::clone(&config.signer),
+        config.orchestrator.node_id.clone(),
+    );
     let orchestrator = Orchestrator::new(db.clone(), agentfield, config.callbacks.clone(), config.orchestrator.clone());
     let keys = IssuerKeys::new(db.clone(), config.evidence.master.clone());
     let issuer = Issuer::new(db.clone(), keys, config.evidence.store.clone());
     let fanout = Fanout::new(db.clone());
     let deliverer = Deliverer::new(db.clone(), config.evidence.master.clone(), config.webhooks.clone());
-    let handlers = handlers(event_bus(&config).await?, fanout, orchestrator, issuer, deliverer);
+    let handlers = handlers(event_bus(&config).await?, fanout, orchestrator, issuer, deliverer, router);
     let dispatcher = Dispatcher::new(db.clone(), handlers, config.dispatcher.clone());
     let dispatch = dispatcher.run(shutdown.clone());
     let jobs = anchor_outbox::run_recurring_jobs(db.clone(), recurring_jobs(), shutdown.clone());

@@ -3,7 +3,9 @@
 //! the input the agent node receives.
 
 use anchor_auth::permissions::Permission;
-use anchor_domain::{CommentVisibility, ExecutionId, Priority, TicketId, TicketStatus, TicketText, TicketTitle};
+use anchor_domain::{
+    AlertId, AssetId, CommentVisibility, ExecutionId, Priority, TicketId, TicketStatus, TicketText, TicketTitle,
+};
 use anchor_store::executions::Actor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,6 +18,12 @@ pub struct TicketCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<TicketText>,
     pub priority: Priority,
+    /// The machine it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_id: Option<AssetId>,
+    /// The alert it was opened for (automation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_id: Option<AlertId>,
 }
 
 /// Move a ticket along its lifecycle.
@@ -24,6 +32,17 @@ pub struct TicketCreate {
 pub struct TicketTransition {
     pub ticket_id: TicketId,
     pub to: TicketStatus,
+}
+
+/// Resolve a ticket from wherever it is in its lifecycle, with a note
+/// (automation, when the alert it was opened for recovers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketResolve {
+    pub ticket_id: TicketId,
+    pub note: TicketText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_id: Option<AlertId>,
 }
 
 /// Comment on a ticket.
@@ -41,14 +60,22 @@ pub enum Command {
     TicketCreate(TicketCreate),
     TicketTransition(TicketTransition),
     TicketComment(TicketComment),
+    TicketResolve(TicketResolve),
 }
 
 /// Every command: (name, skill that performs it, permission it needs).
-pub const COMMANDS: [(&str, &str, Permission); 3] = [
+pub const COMMANDS: [(&str, &str, Permission); 4] = [
     ("ticket.create", "ticket_create", Permission::TicketsWrite),
     ("ticket.transition", "ticket_transition", Permission::TicketsWrite),
     ("ticket.comment", "ticket_comment", Permission::TicketsWrite),
+    ("ticket.resolve", "ticket_resolve", Permission::TicketsWrite),
 ];
+
+/// The issuer of Anchor's own automation: it acts through the same
+/// commands, envelopes and skills as people do, with a technician's
+/// ticket permissions. No token issuer can take this name (configuration
+/// refuses `urn:anchor:` issuers).
+pub const SYSTEM_ISSUER: &str = "urn:anchor:system";
 
 impl Command {
     fn index(&self) -> usize {
@@ -56,6 +83,7 @@ impl Command {
             Self::TicketCreate(_) => 0,
             Self::TicketTransition(_) => 1,
             Self::TicketComment(_) => 2,
+            Self::TicketResolve(_) => 3,
         }
     }
 
@@ -81,6 +109,7 @@ impl Command {
             Self::TicketCreate(a) => serde_json::to_value(a),
             Self::TicketTransition(a) => serde_json::to_value(a),
             Self::TicketComment(a) => serde_json::to_value(a),
+            Self::TicketResolve(a) => serde_json::to_value(a),
         };
         args.expect("command arguments serialise")
     }
@@ -91,6 +120,7 @@ impl Command {
             "ticket.create" => serde_json::from_value(args).map(Self::TicketCreate),
             "ticket.transition" => serde_json::from_value(args).map(Self::TicketTransition),
             "ticket.comment" => serde_json::from_value(args).map(Self::TicketComment),
+            "ticket.resolve" => serde_json::from_value(args).map(Self::TicketResolve),
             other => return Err(format!("unknown command {other:?}")),
         };
         parsed.map_err(|e| format!("invalid arguments for {name}: {e}"))

@@ -12,6 +12,7 @@
 //!    the execution and publishes `execution.succeeded` / `execution.failed`
 //!    through the outbox.
 
+pub mod automation;
 pub mod callback;
 pub mod command;
 pub mod envelope;

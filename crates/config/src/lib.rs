@@ -339,6 +339,12 @@ impl Settings {
                     ),
                 ));
             }
+            if issuer.issuer.starts_with("urn:anchor:") {
+                return Err(ConfigError::invalid(
+                    "issuers",
+                    format!("issuer #{}: urn:anchor: names are Anchor's own and cannot be trusted from outside", i + 1),
+                ));
+            }
             if issuer.issuer.trim().is_empty() || issuer.token_types.is_empty() || issuer.audience.is_empty() {
                 return Err(ConfigError::invalid(
                     "issuers",

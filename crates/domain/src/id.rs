@@ -133,6 +133,16 @@ prefixed_id!(
     "tb"
 );
 prefixed_id!(
+    /// An alert rule.
+    RuleId,
+    "rul"
+);
+prefixed_id!(
+    /// An alert.
+    AlertId,
+    "alr"
+);
+prefixed_id!(
     /// An enrolled edge agent.
     AgentId,
     "agt"

@@ -221,6 +221,19 @@ impl Database {
         rows.iter().map(agent_from_row).collect()
     }
 
+    /// Unrevoked agents that have not reported for `seconds`.
+    pub async fn silent_agents(&self, seconds: i64) -> Result<Vec<Agent>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {AGENT_COLUMNS} FROM platform.agents
+              WHERE revoked_at IS NULL AND coalesce(last_seen_at, enrolled_at) < now() - make_interval(secs => $1)
+              ORDER BY workspace_id, id"
+        )))
+        .bind(seconds as f64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(agent_from_row).collect()
+    }
+
     pub async fn touch_agent(&self, id: AgentId) -> Result<(), StoreError> {
         sqlx::query("UPDATE platform.agents SET last_seen_at = now() WHERE id = $1")
             .bind(id.to_string())
@@ -417,6 +430,40 @@ impl WorkspaceTx {
             .execute(self.conn())
             .await?;
         Ok(())
+    }
+
+    /// The latest sample of each of the agent's series (metric and labels).
+    pub async fn latest_metrics(&mut self, agent: AgentId) -> Result<Vec<Sample>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT ON (name, labels) at, name, value, labels FROM metric_samples
+              WHERE agent_id = $1 AND at > now() - interval '1 day'
+              ORDER BY name, labels, at DESC",
+        )
+        .bind(agent.to_string())
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Sample {
+                    at: r.try_get("at")?,
+                    name: r.try_get("name")?,
+                    value: r.try_get("value")?,
+                    labels: r.try_get("labels")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The machine of an agent: asset id, hostname, OS and facts.
+    pub async fn asset_of(
+        &mut self,
+        agent: AgentId,
+    ) -> Result<Option<(String, String, serde_json::Value)>, StoreError> {
+        let row = sqlx::query("SELECT id, os, facts FROM assets WHERE agent_id = $1")
+            .bind(agent.to_string())
+            .fetch_optional(self.conn())
+            .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("os")?, r.try_get("facts")?))).transpose()
     }
 
     /// How many batches and samples an agent has delivered.

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod agents;
+pub mod alerts;
 pub mod evidence;
 pub mod executions;
 pub mod idempotency;

@@ -62,6 +62,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(4, "webhooks", include_str!("../migrations/workspace/0004_webhooks.sql")),
     Migration::new(5, "inbound_sources", include_str!("../migrations/workspace/0005_inbound_sources.sql")),
     Migration::new(6, "telemetry", include_str!("../migrations/workspace/0006_telemetry.sql")),
+    Migration::new(7, "alerts", include_str!("../migrations/workspace/0007_alerts.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -20,6 +20,10 @@ pub struct Ticket {
     pub status: TicketStatus,
     pub created_by: Actor,
     pub execution_id: String,
+    /// The machine it is about, when there is one.
+    pub asset_id: Option<String>,
+    /// The alert it was opened for.
+    pub alert_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -57,6 +61,8 @@ pub struct NewTicket<'a> {
     pub title: &'a TicketTitle,
     pub description: Option<&'a TicketText>,
     pub priority: Priority,
+    pub asset_id: Option<String>,
+    pub alert_id: Option<String>,
 }
 
 /// Which tickets to list.
@@ -84,13 +90,15 @@ fn ticket_from_row(row: &PgRow) -> Result<Ticket, StoreError> {
         status: status_of(Some(row.try_get("status")?))?.expect("some in, some out"),
         created_by: Actor { issuer: row.try_get("created_by_issuer")?, subject: row.try_get("created_by")? },
         execution_id: row.try_get("execution_id")?,
+        asset_id: row.try_get("asset_id")?,
+        alert_id: row.try_get("alert_id")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
 
-const TICKET_COLUMNS: &str =
-    "id, title, description, priority, status, created_by_issuer, created_by, execution_id, created_at, updated_at";
+const TICKET_COLUMNS: &str = "id, title, description, priority, status, created_by_issuer, created_by, execution_id,
+                              asset_id, alert_id, created_at, updated_at";
 
 impl WorkspaceTx {
     pub async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
@@ -187,8 +195,9 @@ impl WorkspaceTx {
         execution: ExecutionId,
     ) -> Result<Ticket, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO tickets (id, title, description, priority, created_by_issuer, created_by, execution_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TICKET_COLUMNS}"
+            "INSERT INTO tickets (id, title, description, priority, created_by_issuer, created_by, execution_id,
+                                  asset_id, alert_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {TICKET_COLUMNS}"
         )))
         .bind(new.id.to_string())
         .bind(new.title.as_str())
@@ -197,6 +206,8 @@ impl WorkspaceTx {
         .bind(&actor.issuer)
         .bind(&actor.subject)
         .bind(execution.to_string())
+        .bind(&new.asset_id)
+        .bind(&new.alert_id)
         .fetch_one(self.conn())
         .await?;
         self.record_history(new.id, "created", None, Some(TicketStatus::New), actor, execution).await?;

@@ -45,6 +45,7 @@ pub async fn ingest(db: &Database, agent: &Agent, batch: &Batch) -> Result<Ack, 
         if let Some(inventory) = &batch.inventory {
             tx.record_inventory(agent.id, inventory).await?;
         }
+        crate::alerts::evaluate(&mut tx, &agent.id.to_string(), &agent.hostname, batch).await?;
     }
     tx.commit().await?;
     db.touch_agent(agent.id).await?;

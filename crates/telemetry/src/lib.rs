@@ -6,8 +6,11 @@
 //!   (its workspace comes from its identity, never from the request);
 //! - [`batch`]: the telemetry batch document, validated with the path of
 //!   every bad field, and decoded from gzip or zstd within a size bound;
-//! - [`ingest`]: one unit of work per batch, idempotent on (agent, sequence).
+//! - [`ingest`]: one unit of work per batch, idempotent on (agent, sequence);
+//! - [`alerts`]: rules evaluated in that unit of work; transitions published
+//!   and routed to automation through the outbox.
 
+pub mod alerts;
 pub mod batch;
 pub mod enrollment;
 pub mod identity;

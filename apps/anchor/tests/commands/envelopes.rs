@@ -21,6 +21,8 @@ fn create(title: &str) -> Command {
         title: TicketTitle::parse(title).expect("title"),
         description: None,
         priority: Priority::P2,
+        asset_id: None,
+        alert_id: None,
     })
 }
 

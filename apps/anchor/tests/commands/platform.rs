@@ -136,6 +136,9 @@ impl Platform {
             orchestrator,
             callbacks: anchor_commands::callback::CallbackKey::load_or_create(data_dir.path()).expect("key"),
             evidence,
+            signer: std::sync::Arc::new(
+                anchor_commands::CommandSigner::load_or_create(data_dir.path()).expect("signer"),
+            ),
             webhooks: anchor_webhooks::delivery::DeliveryConfig {
                 schedule: vec![Duration::from_millis(100); 7],
                 allowlist: anchor_webhooks::address::Allowlist::parse("127.0.0.1").expect("allowlist"),

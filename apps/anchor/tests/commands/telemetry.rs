@@ -239,3 +239,125 @@ async fn samples_are_partitioned_by_day_and_expire() {
     assert_eq!(left, [2.0]);
     platform.stop().await;
 }
+
+fn disk(sequence: i64, used: f64) -> Value {
+    json!({"sequence": sequence, "metrics": [
+        {"name": "disk.used_percent", "value": used, "at": now(), "labels": {"mount": "/"}},
+        {"name": "memory.used_percent", "value": 40.0, "at": now()},
+    ]})
+}
+
+async fn wait_for<F, Fut>(what: &str, mut probe: F) -> Value
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<Value>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_opens_an_alert_and_a_linked_ticket_and_recovery_resolves_both() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = enrollment_token(&platform, 1).await;
+    let agent = enroll(&platform, token["token"].as_str().expect("token"), "fileserver").await.expect("enrolled");
+
+    let (status, _) = send(&platform, &agent.token(), &disk(0, 95.5), None).await;
+    assert_eq!(status, 200);
+    let alert = wait_for("a critical alert with its ticket", || async {
+        let alerts = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
+        alerts["items"].as_array().and_then(|a| a.first()).filter(|a| a["ticket_id"].is_string()).cloned()
+    })
+    .await;
+    assert_eq!(alert["severity"], "critical");
+    assert!(alert["summary"].as_str().expect("summary").contains("fileserver (/)"), "{alert}");
+    let ticket_id = alert["ticket_id"].as_str().expect("ticket").to_owned();
+    let ticket = platform.get(&format!("/api/v1/workspaces/acme/tickets/{ticket_id}"), "mia").await;
+    assert_eq!(ticket["priority"], "p2");
+    assert_eq!(ticket["created_by"]["issuer"], "urn:anchor:system", "opened by automation");
+    let asset: String =
+        sqlx::query_scalar("SELECT id FROM ws_acme.assets").fetch_one(platform.store.pool()).await.expect("asset");
+    let (linked_asset, linked_alert): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT asset_id, alert_id FROM ws_acme.tickets WHERE id = $1")
+            .bind(&ticket_id)
+            .fetch_one(platform.store.pool())
+            .await
+            .expect("links");
+    assert_eq!((linked_asset.as_deref(), linked_alert.as_deref()), (Some(asset.as_str()), alert["id"].as_str()));
+
+    // The same condition again is the same alert, not a second one.
+    let (status, _) = send(&platform, &agent.token(), &disk(1, 96.0), None).await;
+    assert_eq!(status, 200);
+    let open = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
+    assert_eq!(open["items"].as_array().expect("items").len(), 1);
+
+    // Recovery resolves the alert and, through automation, the ticket.
+    let (status, _) = send(&platform, &agent.token(), &disk(2, 52.0), None).await;
+    assert_eq!(status, 200);
+    let resolved = wait_for("the ticket resolved", || async {
+        let ticket = platform.get(&format!("/api/v1/workspaces/acme/tickets/{ticket_id}"), "mia").await;
+        (ticket["status"] == "resolved").then_some(ticket)
+    })
+    .await;
+    let note = resolved["comments"].as_array().expect("comments").last().expect("a note").clone();
+    assert!(note["body"].as_str().expect("body").starts_with("Recovered: "), "{note}");
+    assert_eq!(note["visibility"], "internal");
+    let alerts = platform.get("/api/v1/workspaces/acme/alerts", "mia").await;
+    assert_eq!(alerts["items"][0]["state"], "resolved");
+    assert_eq!(platform.events("alert.opened").await.len(), 1);
+    assert_eq!(platform.events("alert.resolved").await.len(), 1);
+
+    // A flap within a minute re-opens the same alert, counted, without a new ticket.
+    send(&platform, &agent.token(), &disk(3, 97.0), None).await;
+    let open = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
+    assert_eq!(open["items"][0]["flaps"], 1, "{open}");
+    assert_eq!(open["items"][0]["id"], alert["id"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tickets = platform.get("/api/v1/workspaces/acme/tickets", "mia").await;
+    assert_eq!(tickets["items"].as_array().expect("items").len(), 1);
+
+    // The agent's page: latest values per series.
+    let detail = platform.get(&format!("/api/v1/workspaces/acme/agents/{}", agent.id), "mia").await;
+    let disk_now =
+        detail["metrics"].as_array().expect("metrics").iter().find(|m| m["name"] == "disk.used_percent").cloned();
+    assert_eq!(disk_now.expect("disk")["value"], 97.0);
+    assert_eq!(detail["os"], "Debian GNU/Linux 13");
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_agent_is_alerted_as_offline_until_it_reports() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = enrollment_token(&platform, 1).await;
+    let agent = enroll(&platform, token["token"].as_str().expect("token"), "branch-router").await.expect("enrolled");
+    send(&platform, &agent.token(), &batch(0), None).await;
+    sqlx::query("UPDATE platform.agents SET last_seen_at = now() - interval '10 minutes'")
+        .execute(platform.store.pool())
+        .await
+        .expect("silence");
+    let agents = platform.get("/api/v1/workspaces/acme/agents", "mia").await;
+    assert_eq!(agents["items"][0]["status"], "offline");
+    let opened = anchor_telemetry::alerts::check_offline(&platform.store).await.expect("check");
+    assert_eq!(opened, 1);
+    assert_eq!(anchor_telemetry::alerts::check_offline(&platform.store).await.expect("again"), 0, "one live alert");
+    let open = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
+    assert!(open["items"][0]["summary"].as_str().expect("summary").starts_with("Agent offline"), "{open}");
+    send(&platform, &agent.token(), &batch(1), None).await;
+    let open = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
+    let still: Vec<&Value> = open["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|a| a["summary"].as_str().is_some_and(|s| s.starts_with("Agent offline")))
+        .collect();
+    assert!(still.is_empty(), "a batch resolves it: {open}");
+    platform.stop().await;
+}

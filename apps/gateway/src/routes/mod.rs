@@ -3,6 +3,7 @@
 //! from the very routes that are served and cannot drift from them.
 
 mod agents;
+mod alerts;
 mod audit;
 mod callbacks;
 mod evidence;
@@ -44,6 +45,7 @@ use crate::{
         (name = "executions", description = "Where each accepted command is: queued, running, succeeded, failed, cancelled, timeout"),
         (name = "callbacks", description = "Signed inbound callbacks (AgentField execution webhooks)"),
         (name = "webhooks", description = "Outbound webhooks (Standard Webhooks v1): endpoints, secrets, tests, the delivery log"),
+        (name = "alerts", description = "Alert rules over telemetry, and alerts"),
         (name = "agents", description = "The edge plane: enrollment tokens, agents, enrollment, telemetry ingest"),
         (name = "evidence", description = "Signed audit credentials (W3C VC 2.0, eddsa-jcs-2022), their chain, the issuer keys"),
     )
@@ -121,6 +123,10 @@ pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::revoke_agent))
         .routes(routes!(agents::enroll))
         .routes(routes!(agents::ingest_batch))
+        .routes(routes!(alerts::list_rules, alerts::create_rule))
+        .routes(routes!(alerts::update_rule, alerts::delete_rule))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::get_agent))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, api)

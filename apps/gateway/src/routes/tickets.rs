@@ -198,6 +198,8 @@ pub(crate) async fn create_ticket(
         title: body.title,
         description: body.description,
         priority: body.priority,
+        asset_id: None,
+        alert_id: None,
     });
     commands::submit(&state.commands, &state.db, &scope.workspace, &scope.caller, scope.role, &headers, command).await
 }

@@ -1,0 +1,207 @@
+//! Alert evaluation, inside the ingest unit of work. Each rule watches a
+//! condition per (agent, subject): a metric crossing a threshold (per
+//! mount, interface ...), a failing check (per check), an agent gone quiet.
+//! A condition must hold for the rule's duration before its alert opens,
+//! and be clear as long before it resolves; one live alert per (rule,
+//! agent, subject); an alert that comes back within a minute of resolving is
+//! re-opened and counted as a flap, without a second notification.
+//! Transitions publish `alert.opened` / `alert.resolved` and are routed to
+//! automation (`alert.route`) through the outbox, in the same unit of work.
+
+use anchor_edge_protocol::Batch;
+use anchor_store::{
+    StoreError, WorkspaceTx,
+    alerts::{Alert, Condition, Rule},
+};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+/// Outbox topic: hand an alert transition to automation.
+pub const ROUTE_TOPIC: &str = "alert.route";
+/// A re-breach within this long of resolving re-opens the same alert.
+pub const FLAP_WINDOW_SECS: i64 = 60;
+
+/// What a condition is about on an agent.
+fn subject_of(labels: Option<&Value>) -> String {
+    let Some(Value::Object(labels)) = labels else { return String::new() };
+    for key in ["mount", "interface", "device", "name"] {
+        if let Some(v) = labels.get(key).and_then(Value::as_str) {
+            return v.to_owned();
+        }
+    }
+    serde_json::to_string(labels).unwrap_or_default()
+}
+
+fn breaches(rule: &Rule, value: f64) -> bool {
+    let threshold = rule.threshold.unwrap_or(f64::NAN);
+    match rule.comparison.as_deref() {
+        Some(">") => value > threshold,
+        Some(">=") => value >= threshold,
+        Some("<") => value < threshold,
+        Some("<=") => value <= threshold,
+        _ => false,
+    }
+}
+
+/// One observation of one condition.
+#[derive(Debug)]
+pub struct Observation<'a> {
+    pub rule: &'a Rule,
+    pub agent: &'a str,
+    pub hostname: &'a str,
+    pub subject: String,
+    pub breach: bool,
+    pub value: Option<f64>,
+    pub at: OffsetDateTime,
+    pub detail: String,
+}
+
+/// Applies an observation; returns the alert and `opened` / `resolved`
+/// when it changed state in a way worth telling.
+pub async fn observe(tx: &mut WorkspaceTx, o: Observation<'_>) -> Result<Option<(Alert, &'static str)>, StoreError> {
+    let rule = o.rule;
+    let mut condition: Condition = tx.lock_condition(&rule.id, o.agent, &o.subject).await?;
+    let open = tx.open_alert(&rule.id, o.agent, &o.subject).await?;
+    // An offline rule's duration is part of its test already.
+    let hold = if rule.kind == "agent_offline" {
+        time::Duration::ZERO
+    } else {
+        time::Duration::seconds(i64::from(rule.duration_secs))
+    };
+    let mut transition = None;
+    if o.breach {
+        condition.clear_since = None;
+        let since = *condition.breaching_since.get_or_insert(o.at);
+        match open {
+            Some(alert) => tx.touch_alert(&alert.id, o.value).await?,
+            None if o.at - since >= hold => {
+                if let Some(previous) = tx.recently_resolved(&rule.id, o.agent, &o.subject, FLAP_WINDOW_SECS).await? {
+                    tx.reopen_alert(&previous.id, o.value).await?; // a flap: counted, not told again
+                } else {
+                    let asset = tx.agent_asset(o.agent).await?;
+                    let at_subject = if o.subject.is_empty() { String::new() } else { format!(" ({})", o.subject) };
+                    let summary = format!("{}: {} on {}{at_subject}", rule.name, o.detail, o.hostname);
+                    let alert = tx
+                        .insert_alert(
+                            &rule.id,
+                            o.agent,
+                            asset.as_deref(),
+                            &o.subject,
+                            &rule.severity,
+                            &summary,
+                            o.value,
+                        )
+                        .await?;
+                    transition = Some((alert, "opened"));
+                }
+            }
+            None => {}
+        }
+    } else {
+        condition.breaching_since = None;
+        match open {
+            Some(alert) => {
+                let since = *condition.clear_since.get_or_insert(o.at);
+                if o.at - since >= hold {
+                    let resolved = tx.resolve_alert(&alert.id, o.value).await?;
+                    condition.clear_since = None;
+                    transition = Some((resolved, "resolved"));
+                }
+            }
+            None => condition.clear_since = None,
+        }
+    }
+    tx.set_condition(&rule.id, o.agent, &o.subject, condition).await?;
+    if let Some((alert, kind)) = &transition {
+        let slug = tx.workspace().slug().to_string();
+        let event = anchor_events::PublishRequest::new(&format!("alert.{kind}"), Some(&slug), json!({"alert": alert}));
+        tx.enqueue(anchor_events::PUBLISH_TOPIC, &serde_json::to_value(event).expect("serialises")).await?;
+        tx.enqueue(ROUTE_TOPIC, &json!({"alert_id": alert.id, "transition": kind})).await?;
+    }
+    Ok(transition)
+}
+
+/// Evaluates every enabled rule against a batch.
+pub async fn evaluate(tx: &mut WorkspaceTx, agent: &str, hostname: &str, batch: &Batch) -> Result<usize, StoreError> {
+    let rules: Vec<Rule> = tx.rules().await?.into_iter().filter(|r| r.enabled).collect();
+    let now = OffsetDateTime::now_utc();
+    let mut transitions = 0;
+    for rule in &rules {
+        let mut observations = Vec::new();
+        match rule.kind.as_str() {
+            "metric" => {
+                // The latest sample per subject.
+                let mut latest: std::collections::BTreeMap<String, (&OffsetDateTime, f64)> = Default::default();
+                for m in batch.metrics.iter().filter(|m| Some(m.name.as_str()) == rule.metric.as_deref()) {
+                    let subject = subject_of(m.labels.as_ref());
+                    if latest.get(&subject).is_none_or(|(at, _)| **at <= m.at) {
+                        latest.insert(subject, (&m.at, m.value));
+                    }
+                }
+                for (subject, (at, value)) in latest {
+                    let detail = format!(
+                        "{} is {value:.1} ({} {})",
+                        rule.metric.as_deref().unwrap_or_default(),
+                        rule.comparison.as_deref().unwrap_or_default(),
+                        rule.threshold.unwrap_or_default()
+                    );
+                    observations.push((subject, breaches(rule, value), Some(value), *at, detail));
+                }
+            }
+            "check" => {
+                for c in &batch.checks {
+                    let detail = format!("check {} is {}: {}", c.name, c.status, c.output);
+                    observations.push((c.name.clone(), c.status == "failing", None, c.at, detail));
+                }
+            }
+            // A batch is proof of life.
+            "agent_offline" => observations.push((String::new(), false, None, now, "the agent reports again".into())),
+            _ => {}
+        }
+        for (subject, breach, value, at, detail) in observations {
+            let o = Observation { rule, agent, hostname, subject, breach, value, at, detail };
+            transitions += usize::from(observe(tx, o).await?.is_some());
+        }
+    }
+    Ok(transitions)
+}
+
+/// The job behind "agent offline": agents silent for longer than a rule's
+/// duration get an alert (a batch resolves it). Returns the alerts opened.
+pub async fn check_offline(db: &anchor_store::Database) -> Result<usize, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let silent = db.silent_agents(30).await?;
+    let mut opened = 0;
+    let mut by_workspace: std::collections::BTreeMap<i64, Vec<anchor_store::agents::Agent>> = Default::default();
+    for agent in silent {
+        by_workspace.entry(agent.workspace_id).or_default().push(agent);
+    }
+    for (workspace_id, agents) in by_workspace {
+        let Some(workspace) = db.workspace_by_id(workspace_id).await? else { continue };
+        let mut tx = db.begin_workspace(&workspace).await?;
+        let rules: Vec<Rule> =
+            tx.rules().await?.into_iter().filter(|r| r.enabled && r.kind == "agent_offline").collect();
+        for rule in &rules {
+            for agent in &agents {
+                let last = agent.last_seen_at.unwrap_or(agent.enrolled_at);
+                let silent_for = now - last;
+                if silent_for.whole_seconds() < i64::from(rule.duration_secs) {
+                    continue;
+                }
+                let o = Observation {
+                    rule,
+                    agent: &agent.id.to_string(),
+                    hostname: &agent.hostname,
+                    subject: String::new(),
+                    breach: true,
+                    value: Some(silent_for.whole_seconds() as f64),
+                    at: now,
+                    detail: format!("no report for {} s", silent_for.whole_seconds()),
+                };
+                opened += usize::from(observe(&mut tx, o).await?.is_some());
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(opened)
+}
