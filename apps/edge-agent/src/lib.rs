@@ -9,7 +9,8 @@
 //!   spool only once the server acknowledged it, so server outages, agent
 //!   restarts and kills lose nothing, and the server stores each sequence
 //!   once;
-//! - `status`: what the agent knows about itself.
+//! - `status`: what the agent knows about itself;
+//! - `simulate`: many agents from one process, for load and scale tests.
 //!
 //! All state lives in `--state-dir` (default `/var/lib/anchor-edge-agent`),
 //! so several agents can run side by side. No async runtime: one thread,
@@ -17,6 +18,7 @@
 
 mod collect;
 mod send;
+mod simulate;
 mod spool;
 mod state;
 
@@ -53,6 +55,26 @@ enum Command {
     },
     /// Show the agent's identity, spool and last delivery
     Status,
+    /// Many simulated agents from one process, for load and scale tests
+    Simulate {
+        /// The Anchor server
+        #[arg(long)]
+        server: String,
+        /// An enrollment token allowing at least `--agents` uses
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value_t = 100)]
+        agents: usize,
+        /// Seconds between each agent's batches
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// Seconds to run
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// Sending threads
+        #[arg(long, default_value_t = 32)]
+        threads: usize,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -61,6 +83,14 @@ pub fn main() -> ExitCode {
         Command::Enroll { server, token } => state::enroll(&cli.state_dir, &server, &token),
         Command::Run { interval } => run(&cli.state_dir, interval.map(Duration::from_secs)),
         Command::Status => state::print_status(&cli.state_dir),
+        Command::Simulate { server, token, agents, interval, duration, threads } => simulate::run(
+            &server,
+            &token,
+            agents,
+            Duration::from_secs(interval.max(1)),
+            Duration::from_secs(duration),
+            threads,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

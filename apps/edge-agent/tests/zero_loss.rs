@@ -182,3 +182,39 @@ async fn every_batch_arrives_exactly_once_across_outages_and_kills() {
     store.close().await;
     db.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_enrolls_many_agents_and_reports_latency() {
+    let db = TestDatabase::new().await;
+    let store = db.connect(4).await;
+    let workspace = store
+        .create_workspace(&WorkspaceSlug::parse("acme").expect("slug"), &WorkspaceName::parse("Acme").expect("name"))
+        .await
+        .expect("workspace");
+    let (token, digest) = anchor_telemetry::enrollment::generate();
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    store.create_enrollment_token(&workspace, &digest, "load", expires, Some(40)).await.expect("token");
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let gateway = start_gateway(&db, data_dir.path(), listener).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = agent(state.path())
+        .args(["simulate", "--server", &format!("http://{addr}"), "--token", &token])
+        .args(["--agents", "40", "--interval", "1", "--duration", "3", "--threads", "8"])
+        .output()
+        .expect("simulate");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    println!("{report}");
+    assert!(report.contains("simulated 40 agents") && report.contains(", 0 failed"), "{report}");
+    assert_eq!(store.agents(&workspace).await.expect("agents").len(), 40);
+    let batches: i64 = sqlx::query_scalar("SELECT count(*) FROM ws_acme.telemetry_ingest_batches")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert!(batches >= 80, "{batches} batches");
+    gateway.stop().await;
+    store.close().await;
+    db.drop_now().await;
+}
