@@ -82,16 +82,29 @@ fn os_release() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-/// Installed packages: dpkg's or rpm's count.
+/// Installed packages with their versions, from dpkg or rpm.
 fn packages() -> Value {
     let dpkg = read("/var/lib/dpkg/status");
     if !dpkg.is_empty() {
-        let installed = dpkg.split("\n\n").filter(|p| p.contains("Status: install ok installed")).count();
-        return json!({"manager": "dpkg", "installed": installed});
+        let list: Vec<Value> = dpkg
+            .split("\n\n")
+            .filter(|p| p.contains("Status: install ok installed"))
+            .filter_map(|p| {
+                let field = |name: &str| p.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+                Some(json!({"name": field("Package:")?, "version": field("Version:").unwrap_or_default()}))
+            })
+            .collect();
+        return json!({"manager": "dpkg", "installed": list.len(), "list": list});
     }
-    match std::process::Command::new("rpm").arg("-qa").output() {
+    let rpm =
+        std::process::Command::new("rpm").args(["-qa", "--queryformat", "%{NAME} %{VERSION}-%{RELEASE}\\n"]).output();
+    match rpm {
         Ok(out) if out.status.success() => {
-            json!({"manager": "rpm", "installed": String::from_utf8_lossy(&out.stdout).lines().count()})
+            let list: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_once(' ').map(|(name, version)| json!({"name": name, "version": version})))
+                .collect();
+            json!({"manager": "rpm", "installed": list.len(), "list": list})
         }
         _ => Value::Null,
     }

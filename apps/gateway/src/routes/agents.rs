@@ -24,8 +24,9 @@ use crate::{
     problem::{FieldError, Problem, ProblemDocument},
 };
 
-/// An agent is overdue after this long without a batch, offline after twice that.
-const OVERDUE_AFTER: time::Duration = time::Duration::minutes(2);
+/// Offline after this long without a batch unless the workspace's
+/// `agent_offline` rule says otherwise; overdue after half of it.
+const OFFLINE_AFTER: time::Duration = time::Duration::minutes(4);
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -157,17 +158,18 @@ pub(crate) async fn revoke_token(
 pub(crate) struct AgentView {
     id: String,
     hostname: String,
-    /// `online`, `overdue` (no batch for 2 minutes), `offline` (4 minutes), `revoked`.
+    /// `online`, `overdue` (no batch for half the offline time), `offline` (the
+    /// `agent_offline` rule's duration; 4 minutes by default), `revoked`.
     status: &'static str,
     last_seen_at: Option<String>,
     enrolled_at: String,
 }
 
-fn agent_view(a: Agent, now: OffsetDateTime) -> AgentView {
+fn agent_view(a: Agent, now: OffsetDateTime, offline_after: time::Duration) -> AgentView {
     let status = match (a.revoked_at, a.last_seen_at) {
         (Some(_), _) => "revoked",
-        (None, Some(seen)) if now - seen < OVERDUE_AFTER => "online",
-        (None, Some(seen)) if now - seen < OVERDUE_AFTER * 2 => "overdue",
+        (None, Some(seen)) if now - seen < offline_after / 2 => "online",
+        (None, Some(seen)) if now - seen < offline_after => "overdue",
         _ => "offline",
     };
     AgentView {
@@ -189,7 +191,15 @@ pub(crate) async fn list_agents(
 ) -> Result<Json<Page<AgentView>>, Problem> {
     let now = OffsetDateTime::now_utc();
     let agents = state.db.agents(&scope.workspace).await?;
-    Ok(Json(Page { items: agents.into_iter().map(|a| agent_view(a, now)).collect(), next_cursor: None }))
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    let offline_after = tx
+        .rules()
+        .await?
+        .iter()
+        .find(|r| r.kind == "agent_offline" && r.enabled)
+        .map_or(OFFLINE_AFTER, |r| time::Duration::seconds(i64::from(r.duration_secs.max(1))));
+    tx.rollback().await?;
+    Ok(Json(Page { items: agents.into_iter().map(|a| agent_view(a, now, offline_after)).collect(), next_cursor: None }))
 }
 
 /// Revoke an agent: its requests are refused from now on.
