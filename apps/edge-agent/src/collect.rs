@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 
 use crate::state::CheckSpec;
 
-/// Real file systems (not proc, sysfs, tmpfs ...).
-const DISK_TYPES: [&str; 8] = ["ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "vfat", "f2fs"];
+/// Real file systems (not proc, sysfs, tmpfs ...); overlay is a container's root.
+const DISK_TYPES: [&str; 9] = ["ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "vfat", "f2fs", "overlay"];
 /// Inventory goes with the first batch and then every this many.
 const INVENTORY_EVERY: u64 = 20;
 
