@@ -243,8 +243,14 @@ pub(crate) async fn submit(
     let wait = preferred_wait(headers).map(|n| Duration::from_secs(n).min(desk.max_wait));
     let mut seen = execution;
     if let Some(wait) = wait.filter(|w| !w.is_zero()) {
-        if let Some(latest) = desk.wait(db, workspace, seen.id, wait).await? {
-            seen = latest;
+        // The command is already accepted: a failed wait must not turn into
+        // an error (a retry would be a second command), only into a 202.
+        match desk.wait(db, workspace, seen.id, wait).await {
+            Ok(Some(latest)) => seen = latest,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, execution = %seen.id, "waiting for an accepted command failed; answering 202")
+            }
         }
         let applied = HeaderValue::from_str(&format!("wait={}", wait.as_secs())).expect("ascii");
         if seen.status.is_finished() {

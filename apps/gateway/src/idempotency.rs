@@ -99,14 +99,13 @@ pub(crate) async fn enforce(
     hasher.update(&bytes);
     let fingerprint = hasher.finalize();
 
-    let path = parts.uri.path().to_owned();
-    let scope = KeyScope {
-        issuer: &caller.identity.issuer,
-        subject: &caller.identity.subject,
-        workspace: workspace_of(&path),
-        key: &key,
+    let owner = KeyOwner {
+        issuer: caller.identity.issuer.clone(),
+        subject: caller.identity.subject.clone(),
+        workspace: workspace_of(parts.uri.path()).to_owned(),
+        key,
     };
-    match state.db.claim_idempotency_key(scope, &fingerprint, lease, RETENTION).await {
+    match state.db.claim_idempotency_key(owner.scope(), &fingerprint, lease, RETENTION).await {
         Err(e) => Problem::from(e).into_response(),
         Ok(Claim::InFlight) => Problem::new(
             StatusCode::CONFLICT,
@@ -126,9 +125,38 @@ pub(crate) async fn enforce(
             replay(stored)
         }
         Ok(Claim::Proceed) => {
-            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-            finish(&state, scope, response).await
+            // The request runs to its end and its answer is kept even when
+            // the client goes away or the timeout layer answers 504 first:
+            // dropped half-way, the key would stay in flight until its lease
+            // ends and the same request would then run a second time.
+            let request = Request::from_parts(parts, Body::from(bytes));
+            let run = tokio::spawn(async move {
+                let response = next.run(request).await;
+                finish(&state, owner.scope(), response).await
+            });
+            match run.await {
+                Ok(response) => response,
+                Err(e) => {
+                    tracing::error!(error = %e, "an idempotent request's task ended abnormally");
+                    Problem::internal().into_response()
+                }
+            }
         }
+    }
+}
+
+/// The owned form of a [`KeyScope`], so the request can run in its own task.
+#[derive(Debug)]
+struct KeyOwner {
+    issuer: String,
+    subject: String,
+    workspace: String,
+    key: String,
+}
+
+impl KeyOwner {
+    fn scope(&self) -> KeyScope<'_> {
+        KeyScope { issuer: &self.issuer, subject: &self.subject, workspace: &self.workspace, key: &self.key }
     }
 }
 

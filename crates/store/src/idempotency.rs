@@ -48,6 +48,23 @@ impl Database {
         lease: Duration,
         retention: Duration,
     ) -> Result<Claim, StoreError> {
+        // The key can be released between our insert and our read (the first
+        // request answered "try again"); then it is free and we try again.
+        for _ in 0..3 {
+            if let Some(claim) = self.try_claim_idempotency_key(scope, fingerprint, lease, retention).await? {
+                return Ok(claim);
+            }
+        }
+        Ok(Claim::InFlight)
+    }
+
+    async fn try_claim_idempotency_key(
+        &self,
+        scope: KeyScope<'_>,
+        fingerprint: &[u8],
+        lease: Duration,
+        retention: Duration,
+    ) -> Result<Option<Claim>, StoreError> {
         let claimed = sqlx::query(
             "INSERT INTO platform.idempotency_keys AS k
                  (issuer, subject, workspace, key, fingerprint, state, locked_until, expires_at)
@@ -70,7 +87,7 @@ impl Database {
         .fetch_optional(self.pool())
         .await?;
         if claimed.is_some() {
-            return Ok(Claim::Proceed);
+            return Ok(Some(Claim::Proceed));
         }
         let row = sqlx::query(
             "SELECT fingerprint, state, response_status, response_headers, response_body
@@ -80,14 +97,15 @@ impl Database {
         .bind(scope.subject)
         .bind(scope.workspace)
         .bind(scope.key)
-        .fetch_one(self.pool())
+        .fetch_optional(self.pool())
         .await?;
+        let Some(row) = row else { return Ok(None) };
         let stored: Vec<u8> = row.try_get("fingerprint")?;
         if stored != fingerprint {
-            return Ok(Claim::Reused);
+            return Ok(Some(Claim::Reused));
         }
         if row.try_get::<String, _>("state")? == "in_flight" {
-            return Ok(Claim::InFlight);
+            return Ok(Some(Claim::InFlight));
         }
         let headers: serde_json::Value = row.try_get("response_headers")?;
         let headers = headers
@@ -99,11 +117,11 @@ impl Database {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Claim::Replay(StoredResponse {
+        Ok(Some(Claim::Replay(StoredResponse {
             status: row.try_get::<i16, _>("response_status")? as u16,
             headers,
             body: row.try_get("response_body")?,
-        }))
+        })))
     }
 
     /// Keeps the response of the request that held the key.
