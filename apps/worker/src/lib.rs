@@ -141,13 +141,15 @@ pub fn recurring_jobs() -> Vec<RecurringJob> {
                 .map(|n| format!("{n} agent-offline alerts opened"))
                 .map_err(|e| e.to_string())
         }),
-        RecurringJob::new("telemetry.partitions", Duration::from_secs(3600), |db: Database| async move {
-            db.maintain_sample_partitions(3)
-                .await
-                .map(|(created, dropped)| {
-                    format!("{created} sample partitions created, {dropped} past retention dropped")
-                })
-                .map_err(|e| e.to_string())
+        RecurringJob::new("telemetry.upkeep", Duration::from_secs(3600), |db: Database| async move {
+            match db.maintain_telemetry(3).await {
+                Ok(u) if u.failed > 0 => Err(format!("telemetry upkeep failed in {} workspaces (logged)", u.failed)),
+                Ok(u) => Ok(format!(
+                    "{} sample partitions created, {} past retention dropped, {} check results and batch records deleted",
+                    u.partitions_created, u.partitions_dropped, u.rows_deleted
+                )),
+                Err(e) => Err(e.to_string()),
+            }
         }),
         RecurringJob::new("callbacks.prune_receipts", Duration::from_secs(3600), |db: Database| async move {
             db.prune_callback_receipts()
@@ -182,8 +184,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let deliverer = Deliverer::new(db.clone(), config.evidence.master.clone(), config.webhooks.clone());
     let handlers = handlers(event_bus(&config).await?, fanout, orchestrator, issuer, deliverer, router);
     let dispatcher = Dispatcher::new(db.clone(), handlers, config.dispatcher.clone());
-    let dispatch = dispatcher.run(shutdown.clone());
-    let jobs = anchor_outbox::run_recurring_jobs(db.clone(), recurring_jobs(), shutdown.clone());
+    // Either part ending (an error at start, say) ends the other: a worker
+    // process never lives on with half of its work stopped.
+    let stop = shutdown.child_token();
+    let dispatch = async {
+        let result = dispatcher.run(stop.clone()).await;
+        stop.cancel();
+        result
+    };
+    let jobs = async {
+        let result = anchor_outbox::run_recurring_jobs(db.clone(), recurring_jobs(), stop.clone()).await;
+        stop.cancel();
+        result
+    };
     tracing::info!("worker started");
     let (dispatched, jobs) = tokio::join!(dispatch, jobs);
     db.close().await;

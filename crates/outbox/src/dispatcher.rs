@@ -13,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{HandlerError, Handlers, OutboxEvent, backoff};
 
+/// The longest pause between rounds after repeated failures.
+const MAX_PAUSE: Duration = Duration::from_secs(30);
+
 /// How a dispatcher works.
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
@@ -101,33 +104,61 @@ impl Dispatcher {
         self.settle_delivered(&ids).await
     }
 
-    /// Runs until `shutdown`, then releases what it still holds.
+    /// Runs until `shutdown`, then releases what it still holds. A database
+    /// that goes away is waited for (with growing pauses), never a reason to
+    /// stop delivering while the process lives on.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect_with(self.db.pool()).await?;
-        listener.listen("anchor_outbox").await?;
         tracing::info!(worker = %self.config.worker_id, topics = ?self.handlers.topics(), "outbox dispatcher started");
+        let mut listener = None;
+        let mut failures = 0u32;
         while !shutdown.is_cancelled() {
-            self.reap().await?;
-            let handled = self.run_batch(&shutdown).await?;
-            if handled as i64 >= self.config.batch_size {
-                continue; // a full batch: there is probably more, and the next claim settles this one
-            }
-            self.flush().await?;
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                notification = listener.recv() => {
-                    if let Err(e) = notification {
-                        // The listener reconnects on the next recv; polling covers the gap.
-                        tracing::warn!(error = %e, "outbox notifications interrupted");
-                        tokio::time::sleep(self.config.poll_interval).await;
+            match self.round(&shutdown, &mut listener).await {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures += 1;
+                    let pause = self.config.poll_interval.saturating_mul(1 << failures.min(5)).min(MAX_PAUSE);
+                    tracing::error!(error = %e, failures, pause_ms = pause.as_millis() as u64, "outbox dispatcher round failed; retrying");
+                    listener = None;
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(pause) => {}
                     }
                 }
-                () = tokio::time::sleep(self.config.poll_interval) => {}
             }
         }
         self.flush().await?;
         let released = self.release_held().await?;
         tracing::info!(worker = %self.config.worker_id, released, "outbox dispatcher stopped");
+        Ok(())
+    }
+
+    /// Reaps, delivers one batch, and waits for more unless the batch was full.
+    async fn round(&self, shutdown: &CancellationToken, listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
+        let listener = match listener {
+            Some(listener) => listener,
+            None => {
+                let mut fresh = PgListener::connect_with(self.db.pool()).await?;
+                fresh.listen("anchor_outbox").await?;
+                listener.insert(fresh)
+            }
+        };
+        self.reap().await?;
+        let handled = self.run_batch(shutdown).await?;
+        if handled as i64 >= self.config.batch_size {
+            return Ok(()); // a full batch: there is probably more, and the next claim settles this one
+        }
+        self.flush().await?;
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            notification = listener.recv() => {
+                if let Err(e) = notification {
+                    // The listener reconnects on the next recv; polling covers the gap.
+                    tracing::warn!(error = %e, "outbox notifications interrupted");
+                    tokio::time::sleep(self.config.poll_interval).await;
+                }
+            }
+            () = tokio::time::sleep(self.config.poll_interval) => {}
+        }
         Ok(())
     }
 
@@ -140,7 +171,7 @@ impl Dispatcher {
         if count == 0 {
             return Ok(0);
         }
-        let work = stream::iter(events)
+        let mut work = stream::iter(events)
             .map(|event| async move {
                 let (id, attempt) = (event.id, event.attempt);
                 let started = std::time::Instant::now();
@@ -150,19 +181,27 @@ impl Dispatcher {
                     .record(started.elapsed().as_secs_f64());
                 (id, attempt, result)
             })
-            .buffer_unordered(self.config.concurrency)
-            .collect::<Vec<_>>();
+            .buffer_unordered(self.config.concurrency);
         let grace = async {
             shutdown.cancelled().await;
             tokio::time::sleep(self.config.shutdown_grace).await;
         };
-        let outcomes = tokio::select! {
-            outcomes = work => outcomes,
-            () = grace => {
-                tracing::warn!("shutdown grace over; releasing unfinished outbox events");
-                return Ok(count);
+        tokio::pin!(grace);
+        // What finished before the grace ran out is settled; the rest stays
+        // held by this worker and is released on the way out.
+        let mut outcomes = Vec::with_capacity(count);
+        loop {
+            tokio::select! {
+                outcome = work.next() => match outcome {
+                    Some(outcome) => outcomes.push(outcome),
+                    None => break,
+                },
+                () = &mut grace => {
+                    tracing::warn!(unfinished = count - outcomes.len(), "shutdown grace over; releasing unfinished outbox events");
+                    break;
+                }
             }
-        };
+        }
         // Deliveries are settled together (one statement per batch); failures
         // one by one, since each has its own delay.
         let mut delivered = Vec::with_capacity(outcomes.len());
@@ -203,8 +242,15 @@ impl Dispatcher {
                           WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) > ws.key)
                    FROM ws WHERE ws.key IS NOT NULL
              ), chosen AS (
-                 -- Round robin: the workspaces after the one served last, then from the start.
-                 SELECT key FROM ws WHERE key IS NOT NULL ORDER BY key <= $7, key LIMIT $2
+                 -- Round robin: the workspaces after the one served last, then from the start;
+                 -- only those with an event ready now (one index probe each), so workspaces
+                 -- whose events all wait for a retry never crowd out the others.
+                 SELECT key FROM ws
+                  WHERE key IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM platform.outbox_events r
+                         WHERE r.state = 'pending' AND coalesce(r.workspace_id, 0) = ws.key
+                           AND r.available_at <= now() AND r.topic = ANY($4))
+                  ORDER BY key <= $7, key LIMIT $2
              ), picked AS (
                  SELECT e.id FROM chosen CROSS JOIN LATERAL (
                      SELECT o.id FROM platform.outbox_events o
@@ -289,14 +335,18 @@ impl Dispatcher {
     /// Back to pending after a delay, or to the dead letters.
     async fn settle_failure(&self, id: i64, attempt: i32, error: HandlerError) -> Result<(), sqlx::Error> {
         let worker = &self.config.worker_id;
-        let (delay, permanent) = match &error {
+        let (delay, permanent, spent) = match &error {
             // The far end's Retry-After wins when it asks for longer.
-            HandlerError::Retry { retry_after, .. } => (retry_after.unwrap_or_default().max(backoff(attempt)), false),
-            HandlerError::Permanent(_) => (Duration::ZERO, true),
+            HandlerError::Retry { retry_after, .. } => {
+                (retry_after.unwrap_or_default().max(backoff(attempt)), false, true)
+            }
+            HandlerError::Permanent(_) => (Duration::ZERO, true, true),
+            HandlerError::Postpone { after, .. } => (*after, false, false),
         };
         let state: Option<String> = sqlx::query_scalar(
             "UPDATE platform.outbox_events
-                SET state = CASE WHEN $4 OR attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+                SET state = CASE WHEN $4 OR ($6 AND attempts >= max_attempts) THEN 'failed' ELSE 'pending' END,
+                    attempts = CASE WHEN $6 THEN attempts ELSE greatest(attempts - 1, 0) END,
                     available_at = now() + make_interval(secs => $3),
                     last_error = $5, locked_until = NULL, locked_by = NULL
               WHERE id = $1 AND locked_by = $2 AND state = 'processing'
@@ -307,6 +357,7 @@ impl Dispatcher {
         .bind(delay.as_secs_f64())
         .bind(permanent)
         .bind(error.to_string())
+        .bind(spent)
         .fetch_optional(self.db.pool())
         .await?;
         match state.as_deref() {
@@ -314,7 +365,8 @@ impl Dispatcher {
                 metrics::counter!("outbox_failed_total").increment(1);
                 tracing::warn!(event = id, attempt, error = %error, "outbox event failed; it waits in the dead letters");
             }
-            Some(_) => metrics::counter!("outbox_retried_total").increment(1),
+            Some(_) if spent => metrics::counter!("outbox_retried_total").increment(1),
+            Some(_) => metrics::counter!("outbox_postponed_total").increment(1),
             None => {}
         }
         Ok(())

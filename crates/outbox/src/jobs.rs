@@ -62,7 +62,10 @@ pub async fn run_recurring_jobs(
             () = shutdown.cancelled() => return Ok(()),
             _ = tick.tick() => {}
         }
-        run_due_jobs(&db, &jobs).await?;
+        // A database that is away for a while delays the jobs; it does not end them.
+        if let Err(e) = run_due_jobs(&db, &jobs).await {
+            tracing::error!(error = %e, "recurring jobs could not run; trying again");
+        }
     }
 }
 

@@ -52,11 +52,21 @@ pub enum HandlerError {
     /// Will never succeed: straight to `failed`.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// Not a failure: the far end is not ready yet (a service that is down,
+    /// a job still running). Try again after `after`, exactly, without
+    /// spending one of the event's attempts, so an outage of any length
+    /// never sends work to the dead letters.
+    #[error("postponed: {reason}")]
+    Postpone { reason: String, after: Duration },
 }
 
 impl HandlerError {
     pub fn retry(reason: impl Into<String>) -> Self {
         Self::Retry { reason: reason.into(), retry_after: None }
+    }
+
+    pub fn postpone(reason: impl Into<String>, after: Duration) -> Self {
+        Self::Postpone { reason: reason.into(), after }
     }
 }
 

@@ -304,6 +304,7 @@ async fn worker_killed_mid_batch_loses_nothing_and_repeats_no_effect() {
     child.wait().expect("reap");
     let at_kill = OutboxStats::read(&db).await.expect("stats");
     assert!(at_kill.delivered < EVENTS, "killed before the end");
+    assert!(at_kill.processing > 0, "killed in the middle of a batch: {at_kill:?}");
 
     // A new worker finishes; the dead one's claims come back when their lease ends.
     sqlx::query("UPDATE platform.outbox_events SET locked_until = now() WHERE state = 'processing'")
