@@ -66,8 +66,8 @@ impl Config {
             node_id: settings.agent_node_id.clone(),
             base_url: settings.agent_node_url.clone().unwrap_or_else(|| format!("http://{bound}")),
             heartbeat_interval: Duration::from_secs(10),
-            verifier: CommandVerifier::load(&settings.data_dir)
-                .context("the gateway's command key (data_dir/keys/command-signer.p8)")?,
+            verifier: CommandVerifier::load(&settings.data_dir, settings.command_keys.as_deref())
+                .context("the gateway's command key")?,
             internal_token: None,
         })
     }

@@ -126,6 +126,8 @@ async fn capabilities(State(state): State<Shared>) -> Json<Value> {
             json!({
                 "node_id": n.registration.id, "base_url": n.registration.base_url, "version": n.registration.version,
                 "status": n.status, "reasoners": n.registration.reasoners, "skills": n.registration.skills,
+                // What the `/status` polling found, as upstream's health monitor reports it.
+                "health_status": if n.reachable { "active" } else { "inactive" },
             })
         })
         .collect();

@@ -170,6 +170,45 @@ async fn api_key_health_and_discovery() {
     let caps: Value = bearer.json().await.expect("json");
     assert_eq!(caps["agents"][0]["node_id"], "anchor-node");
     assert_eq!(w.client.health().await.expect("health").status, "healthy");
+
+    // The control plane polls every node's /status: a node nobody answers
+    // for is reported inactive, one that answers stays active.
+    let registered = w
+        .http
+        .post(format!("{}/api/v1/nodes/register", w.mock))
+        .header("X-API-Key", KEY)
+        .json(&json!({
+            "id": "gone-node", "base_url": "http://127.0.0.1:9", "version": "1.0.0", "instance_id": "i-9",
+            "reasoners": [], "skills": [], "communication_config": {"protocols": ["http"]}, "metadata": {}
+        }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let caps: Value = w
+            .http
+            .get(format!("{}/api/v1/discovery/capabilities", w.mock))
+            .header("X-API-Key", KEY)
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        let health = |id: &str| {
+            caps["agents"].as_array().expect("agents").iter().find(|a| a["node_id"] == id).expect("listed")
+                ["health_status"]
+                .clone()
+        };
+        if health("gone-node") == "inactive" {
+            assert_eq!(health("anchor-node"), "active");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the status poll never marked the silent node: {caps}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

@@ -288,6 +288,9 @@ fn classify(status: StatusCode, body: &[u8]) -> AgentFieldError {
     let category = parsed["error_category"].as_str().map(ErrorCategory::from);
     let code = status.as_u16();
     match code {
+        // A node's own 4xx, propagated on execute, carries a category; the
+        // control plane's own 400/404/409 do not.
+        400..=499 if code != 429 && category.is_some() => AgentFieldError::Agent { status: code, category, message },
         401 => AgentFieldError::Unauthorized(message),
         404 => AgentFieldError::NotFound,
         400 => AgentFieldError::UnknownTarget(message),

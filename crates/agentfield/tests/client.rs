@@ -192,7 +192,13 @@ async fn documented_errors_are_typed_and_not_retried() {
         .answer(401, json!({"error": "unauthorized", "message": "bad key"}))
         .answer(502, json!({"error": "node answered 500", "error_category": "agent_error"}))
         .answer(422, json!({"error": "title is required", "error_category": "agent_error"}))
-        .answer(200, json!("not an object"));
+        .answer(200, json!("not an object"))
+        // A node's own 400, 404 and 409, propagated: the node's errors, not
+        // the control plane's "unknown target", "no such execution" or
+        // "already finished".
+        .answer(400, json!({"error": "bad input", "error_category": "agent_error"}))
+        .answer(404, json!({"error": "no such ticket", "error_category": "agent_error"}))
+        .answer(409, json!({"error": "ticket closed", "error_category": "agent_error"}));
     let client = start(plane.clone(), Some("wrong")).await;
     assert!(matches!(client.execute(&request()).await, Err(AgentFieldError::UnknownTarget(_))));
     assert_eq!(client.execute(&request()).await, Err(AgentFieldError::Unauthorized("bad key".into())));
@@ -202,7 +208,13 @@ async fn documented_errors_are_typed_and_not_retried() {
     ));
     assert!(matches!(client.execute(&request()).await, Err(AgentFieldError::Agent { status: 422, .. })));
     assert!(matches!(client.execute(&request()).await, Err(AgentFieldError::Decode(_))));
-    assert_eq!(plane.seen().len(), 5, "none of these is retried");
+    for status in [400, 404, 409] {
+        assert!(
+            matches!(client.execute(&request()).await, Err(AgentFieldError::Agent { status: s, .. }) if s == status),
+            "a node's {status}"
+        );
+    }
+    assert_eq!(plane.seen().len(), 8, "none of these is retried");
 
     let bad = ExecuteRequest { target: "no-dot".into(), ..Default::default() };
     assert!(matches!(client.execute(&bad).await, Err(AgentFieldError::InvalidRequest(_))));

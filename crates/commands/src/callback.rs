@@ -163,7 +163,12 @@ pub async fn receive(db: &Database, key: &CallbackKey, delivery: Delivery<'_>) -
         "applied": finished,
     });
     let receipt = tx.record_callback_receipt(SOURCE, &delivery_id, &body_sha256, &effect).await?;
-    tx.commit().await?;
+    if receipt.replay {
+        // The same delivery raced us and won: its effect stands, ours goes.
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
     Ok(receipt)
 }
 

@@ -36,6 +36,9 @@ pub const TYPE: &str = "anchor-command+jwt";
 pub const LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The key file in the data directory.
 pub const KEY_FILE: &str = "command-signer.p8";
+/// Its public half (an Ed25519 Multikey, `z6Mk...`), published beside it
+/// for agent nodes on the same host.
+pub const PUBLIC_KEY_FILE: &str = "command-signer.pub";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Claims {
@@ -48,6 +51,17 @@ struct Claims {
     dig: String,
     iat: u64,
     exp: u64,
+}
+
+/// Why an agent node cannot know whose commands to trust.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifierError {
+    #[error("no command key to trust: set command_keys (ANCHOR_COMMAND_KEYS) to the gateway's key, found in its {0}")]
+    NoKeys(String),
+    #[error("{0}: not a list of Ed25519 Multikeys ({1})")]
+    Invalid(String, String),
+    #[error(transparent)]
+    Key(#[from] anchor_crypto::keys::KeyError),
 }
 
 /// Why an envelope was refused. The node answers with the code; the message
@@ -104,9 +118,17 @@ impl std::fmt::Debug for CommandSigner {
 
 impl CommandSigner {
     /// The installation's key, `<data_dir>/keys/command-signer.p8`, created
-    /// on first use.
+    /// on first use; its public half is published as `command-signer.pub`.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, anchor_crypto::keys::KeyError> {
-        Ok(Self::new(&anchor_crypto::keys::ed25519(data_dir, KEY_FILE)?))
+        let signer = Self::new(&anchor_crypto::keys::ed25519(data_dir, KEY_FILE)?);
+        anchor_crypto::keys::publish(data_dir, PUBLIC_KEY_FILE, &signer.public_multikey())?;
+        Ok(signer)
+    }
+
+    /// The public key as an Ed25519 Multikey (`z6Mk...`), the form
+    /// `command_keys` takes.
+    pub fn public_multikey(&self) -> String {
+        anchor_crypto::multikey::public_multibase(&self.verifying)
     }
 
     pub fn new(key: &SigningKey) -> Self {
@@ -177,10 +199,33 @@ impl CommandVerifier {
         Self { keys }
     }
 
-    /// Trusts the installation's signer key from the data directory (the
-    /// roles of one installation share it).
-    pub fn load(data_dir: &Path) -> Result<Self, anchor_crypto::keys::KeyError> {
-        Ok(CommandSigner::load_or_create(data_dir)?.verifier())
+    /// Trusts the `configured` keys (comma-separated Multikeys), or else the
+    /// public key the gateway published in the data directory. Never reads
+    /// or creates a private key: a node that trusts nothing refuses to start.
+    pub fn load(data_dir: &Path, configured: Option<&str>) -> Result<Self, VerifierError> {
+        let (listed, source) = match configured.filter(|c| !c.trim().is_empty()) {
+            Some(listed) => (listed.to_owned(), "command_keys".to_owned()),
+            None => {
+                let file = anchor_crypto::keys::path(data_dir, PUBLIC_KEY_FILE).display().to_string();
+                match anchor_crypto::keys::published(data_dir, PUBLIC_KEY_FILE)? {
+                    Some(listed) => (listed, file),
+                    None => return Err(VerifierError::NoKeys(file)),
+                }
+            }
+        };
+        let keys = listed
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                anchor_crypto::multikey::public_from_multibase(k)
+                    .map_err(|e| VerifierError::Invalid(source.clone(), format!("{k}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err(VerifierError::Invalid(source, "no key listed".into()));
+        }
+        Ok(Self::new(&keys))
     }
 
     /// Checks that `input` is exactly what the gateway signed.
@@ -274,6 +319,26 @@ mod tests {
             alter(&mut forged);
             assert_eq!(verifier.verify(&forged), Err(EnvelopeError::Mismatch(what)), "{what}");
         }
+    }
+
+    #[test]
+    fn a_node_trusts_configured_or_published_public_keys_and_never_makes_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let err = CommandVerifier::load(dir.path(), None).expect_err("nothing to trust");
+        assert!(matches!(err, VerifierError::NoKeys(_)), "{err}");
+        assert!(!anchor_crypto::keys::path(dir.path(), KEY_FILE).exists(), "no private key was created");
+
+        let gateway = signer(1);
+        let configured = format!("{}, {}", signer(3).public_multikey(), gateway.public_multikey());
+        CommandVerifier::load(dir.path(), Some(&configured)).expect("configured").verify(&input(&gateway)).expect("ok");
+        let err = CommandVerifier::load(dir.path(), Some("z6MkNotAKey")).expect_err("bad key");
+        assert!(matches!(err, VerifierError::Invalid(..)), "{err}");
+
+        // The gateway on the same host publishes its public half.
+        let created = CommandSigner::load_or_create(dir.path()).expect("gateway key");
+        let verifier = CommandVerifier::load(dir.path(), None).expect("published");
+        verifier.verify(&input(&created)).expect("the published key verifies the gateway's envelopes");
+        assert!(verifier.verify(&input(&gateway)).is_err(), "and only those");
     }
 
     #[test]

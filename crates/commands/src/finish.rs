@@ -49,17 +49,21 @@ pub async fn finish(tx: &mut WorkspaceTx, execution: &Execution, outcome: Outcom
         return Ok(false);
     }
     // What the skill recorded is the authority on what happened: a refusal
-    // carries its own error code, and an effect that was applied is a
-    // success even when AgentField lost track of it.
+    // carries its own error code, an effect that was applied is a success
+    // even when AgentField reports a failure or lost track of it, and a
+    // "success" with no effect recorded is not believed (every command is a
+    // skill that records its effect before it answers; a control plane that
+    // claims otherwise achieves nothing).
     let effect = tx.effect(execution.id).await?;
     let (status, result, error) = match (outcome, effect) {
         (_, Some(EffectClaim::Rejected(refusal))) => (ExecutionStatus::Failed, None, Some(refusal)),
-        (Outcome::Succeeded { result }, effect) => {
-            let recorded = match effect {
-                Some(EffectClaim::Applied(result)) => Some(result),
-                _ => None,
-            };
-            (ExecutionStatus::Succeeded, recorded.or(result), None)
+        (_, Some(EffectClaim::Applied(result))) => (ExecutionStatus::Succeeded, Some(result), None),
+        (Outcome::Succeeded { .. }, _) => {
+            let error = ExecutionError::new(
+                "no_effect_recorded",
+                "AgentField reported success, but the skill recorded no effect for this execution",
+            );
+            (ExecutionStatus::Failed, None, Some(error.to_value()))
         }
         (Outcome::Failed { status, reason }, _) => {
             let error = match status {

@@ -4,16 +4,23 @@
 //! - `agentfield.execute` (written with the execution when it was accepted):
 //!   async execute of the command's skill with the bare [`CommandInput`] and
 //!   a webhook signed with the execution's own secret. AgentField down or
-//!   overloaded: the event is retried with backoff, so the command waits,
-//!   durable, and completes once AgentField is back. The agent node not
-//!   registered: retried a few times, then the execution fails visibly
-//!   (`agent_node_unavailable`). Delivered twice (a worker died after the
-//!   call): AgentField may run the skill twice, which acts once.
+//!   overloaded: the event is postponed (no attempt spent) with a pause that
+//!   grows with the wait, so the command waits, durable, for as long as the
+//!   outage lasts and completes soon after AgentField is back. The agent
+//!   node not registered: postponed for [`OrchestratorConfig::node_grace`],
+//!   then the execution fails visibly (`agent_node_unavailable`). Delivered
+//!   twice (a worker died after the call): AgentField may run the skill
+//!   twice, which acts once.
 //! - `agentfield.reconcile` (scheduled by the hand-off): asks AgentField how
-//!   the execution is doing, finishes it when AgentField has, retries with
-//!   backoff while it runs, and gives up at the deadline (`timeout`).
+//!   the execution is doing, finishes it when AgentField has, looks again
+//!   every `reconcile_after` while it runs, and gives up at the deadline
+//!   (`timeout`).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use anchor_agentfield::{AgentFieldClient, AgentFieldError, ExecuteRequest, WebhookRegistration};
 use anchor_domain::{ExecutionId, ExecutionStatus};
@@ -42,8 +49,12 @@ pub struct OrchestratorConfig {
     pub reconcile_after: Duration,
     /// An execution still running this long after hand-off is given up.
     pub deadline: Duration,
-    /// Hand-off attempts while the agent node is not registered.
-    pub node_attempts: i32,
+    /// How long the agent node may stay unregistered (as this worker sees
+    /// it, counted from the first "unknown target" after a success) before
+    /// hand-offs fail with `agent_node_unavailable`. Counted in time, not in
+    /// attempts, so a control plane that just came back from an outage gets
+    /// the node's next heartbeat to re-register.
+    pub node_grace: Duration,
 }
 
 impl OrchestratorConfig {
@@ -53,7 +64,7 @@ impl OrchestratorConfig {
             callback_url: callback_url.into(),
             reconcile_after: Duration::from_secs(30),
             deadline: Duration::from_secs(600),
-            node_attempts: 5,
+            node_grace: Duration::from_secs(60),
         }
     }
 }
@@ -65,6 +76,21 @@ pub struct Orchestrator {
     agentfield: AgentFieldClient,
     callbacks: CallbackKey,
     config: OrchestratorConfig,
+    /// Since when the agent node has been unknown to AgentField, as seen by
+    /// this worker; cleared by any successful hand-off.
+    node_missing_since: Arc<Mutex<Option<Instant>>>,
+}
+
+/// How long to wait before asking a control plane that is down (or busy)
+/// again: a quarter of how long the execution has waited so far, between
+/// 1 s and 60 s, with jitter. Stateless, so it holds across workers and
+/// restarts, and a queue of thousands of commands costs AgentField at most
+/// one request per command a minute while it is away.
+fn outage_pause(waiting_since: OffsetDateTime) -> Duration {
+    use rand::Rng;
+    let waited = (OffsetDateTime::now_utc() - waiting_since).unsigned_abs();
+    let pause = (waited / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    pause.mul_f64(rand::rng().random_range(0.75..=1.0))
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,7 +104,7 @@ fn retry(e: &StoreError) -> HandlerError {
 
 impl Orchestrator {
     pub fn new(db: Database, agentfield: AgentFieldClient, callbacks: CallbackKey, config: OrchestratorConfig) -> Self {
-        Self { db, agentfield, callbacks, config }
+        Self { db, agentfield, callbacks, config, node_missing_since: Arc::default() }
     }
 
     /// Registers the two topics.
@@ -149,6 +175,7 @@ impl Orchestrator {
         };
         match self.agentfield.execute_async(&request).await {
             Ok(accepted) => {
+                self.node_missing_since.lock().expect("not poisoned").take();
                 if !accepted.webhook_registered {
                     tracing::warn!(
                         error = accepted.webhook_error.as_deref().unwrap_or(""),
@@ -167,15 +194,23 @@ impl Orchestrator {
                 tracing::info!(execution = %execution.id, agentfield = %accepted.execution_id, "handed off to AgentField");
                 Ok(())
             }
-            Err(AgentFieldError::UnknownTarget(message)) if event.attempt < self.config.node_attempts => {
-                Err(HandlerError::retry(format!("agent node not registered: {message}")))
-            }
             Err(AgentFieldError::UnknownTarget(message)) => {
+                let missing_for =
+                    self.node_missing_since.lock().expect("not poisoned").get_or_insert_with(Instant::now).elapsed();
+                if missing_for < self.config.node_grace {
+                    let reason = format!("agent node not registered (for {} s): {message}", missing_for.as_secs());
+                    return Err(HandlerError::postpone(reason, Duration::from_secs(2)));
+                }
                 let error = ExecutionError::new(
                     "agent_node_unavailable",
                     format!("no agent node serves {}: {message}", request.target),
                 );
                 self.fail(&workspace, execution.id, ExecutionStatus::Failed, error).await
+            }
+            // Down, overloaded or unreachable: the command waits, durable,
+            // for as long as the outage lasts.
+            Err(e) if e.is_retryable() => {
+                Err(HandlerError::postpone(e.to_string(), outage_pause(execution.created_at)))
             }
             Err(e) => Err(HandlerError::retry(e.to_string())),
         }
@@ -206,10 +241,7 @@ impl Orchestrator {
             Ok(_) => {
                 let handed_off = execution.handed_off_at.unwrap_or(execution.created_at);
                 if OffsetDateTime::now_utc() - handed_off < self.config.deadline {
-                    return Err(HandlerError::Retry {
-                        reason: "still running at AgentField".into(),
-                        retry_after: Some(self.config.reconcile_after),
-                    });
+                    return Err(HandlerError::postpone("still running at AgentField", self.config.reconcile_after));
                 }
                 if let Err(e) = self.agentfield.cancel(&agentfield_id, Some("deadline passed")).await {
                     tracing::warn!(error = %e, "could not cancel the overdue execution at AgentField");
@@ -223,6 +255,10 @@ impl Orchestrator {
             Err(AgentFieldError::NotFound) => {
                 let error = ExecutionError::new("agentfield_lost", "AgentField no longer knows this execution");
                 return self.fail(&workspace, execution.id, ExecutionStatus::Failed, error).await;
+            }
+            Err(e) if e.is_retryable() => {
+                let handed_off = execution.handed_off_at.unwrap_or(execution.created_at);
+                return Err(HandlerError::postpone(e.to_string(), outage_pause(handed_off)));
             }
             Err(e) => return Err(HandlerError::retry(e.to_string())),
         };

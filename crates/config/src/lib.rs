@@ -77,6 +77,11 @@ pub struct Settings {
     /// The URL AgentField reaches the agent node at. Unset: `http://` +
     /// the bound listener.
     pub agent_node_url: Option<String>,
+    /// The gateway keys whose command envelopes the agent node acts on:
+    /// comma-separated Ed25519 Multikeys (`z6Mk...`). Unset: the public key
+    /// the gateway published in `data_dir/keys/command-signer.pub` (one
+    /// host); the agent node never needs the private key.
+    pub command_keys: Option<String>,
     /// NATS with JetStream for domain events (also `NATS_URL`). Unset: an
     /// in-process bus.
     pub nats_url: Option<String>,
@@ -224,6 +229,7 @@ const SETTING_KEYS: &[&str] = &[
     "agent_node_id",
     "agent_node_addr",
     "agent_node_url",
+    "command_keys",
     "nats_url",
     "master_key",
     "evidence_dir",

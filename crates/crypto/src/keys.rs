@@ -68,6 +68,33 @@ pub fn secret(data_dir: &Path, name: &str) -> Result<[u8; 32], KeyError> {
     bytes.try_into().map_err(|_| KeyError::Malformed(path.display().to_string()))
 }
 
+/// Writes a public value (a public key, say) to `data_dir/keys/name` for
+/// other roles to read, unless it already holds exactly that (mode 0644;
+/// written aside and renamed into place).
+pub fn publish(data_dir: &Path, name: &str, contents: &str) -> Result<(), KeyError> {
+    let path = path(data_dir, name);
+    let io = |source| KeyError::Io { path: path.display().to_string(), source };
+    if fs::read_to_string(&path).is_ok_and(|current| current.trim() == contents) {
+        return Ok(());
+    }
+    let dir = path.parent().expect("a key path has a directory");
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
+    let tmp = dir.join(format!("{name}.{:08x}", rand::rng().random::<u32>()));
+    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp).map_err(io)?;
+    file.write_all(format!("{contents}\n").as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
+    fs::rename(&tmp, &path).map_err(io)
+}
+
+/// Reads a value [`publish`]ed by another role, if it is there.
+pub fn published(data_dir: &Path, name: &str) -> Result<Option<String>, KeyError> {
+    let path = path(data_dir, name);
+    match fs::read_to_string(&path) {
+        Ok(contents) => Ok(Some(contents.trim().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(KeyError::Io { path: path.display().to_string(), source }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;

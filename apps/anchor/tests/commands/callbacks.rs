@@ -102,11 +102,15 @@ async fn a_replayed_callback_gets_the_original_receipt_and_changes_nothing() {
     let late: Value = late.json().await.expect("json");
     assert_eq!((late["replay"].clone(), late["outcome"]["applied"].clone()), (json!(false), json!(false)));
 
+    // The first news decided, and it was not believed: AgentField said
+    // "succeeded" for a skill that never ran, so no ticket exists and the
+    // execution says so.
     let execution = platform.get(&format!("/api/v1/workspaces/acme/executions/{id}"), "tess").await;
-    assert_eq!(execution["status"], "succeeded");
-    assert_eq!(execution["result"]["ticket_id"], "tkt_01jd6m2h9x8k7v5t3r1p0n9q8w");
-    assert_eq!(platform.events("execution.succeeded").await.len(), 1, "one completion event");
-    assert_eq!(platform.events("execution.failed").await.len(), 0);
+    assert_eq!(execution["status"], "failed", "{execution}");
+    assert_eq!(execution["error"]["code"], "no_effect_recorded", "{execution}");
+    assert!(execution.get("result").is_none_or(Value::is_null), "{execution}");
+    assert_eq!(platform.events("execution.failed").await.len(), 1, "one completion event");
+    assert_eq!(platform.events("execution.succeeded").await.len(), 0);
     let receipts: i64 = sqlx::query_scalar("SELECT count(*) FROM platform.callback_receipts")
         .fetch_one(platform.store.pool())
         .await

@@ -126,7 +126,7 @@ impl Platform {
         let mut orchestrator =
             OrchestratorConfig::new("anchor", format!("http://{gateway_addr}/api/v1/callbacks/agentfield"));
         orchestrator.reconcile_after = options.reconcile_after;
-        orchestrator.node_attempts = 10;
+        orchestrator.node_grace = Duration::from_secs(10);
         let worker_config = anchor_worker::Config {
             database_url: db.url().clone(),
             database_max_connections: 8,
@@ -155,7 +155,7 @@ impl Platform {
             node_id: "anchor".into(),
             base_url: format!("http://{node_addr}"),
             heartbeat_interval: Duration::from_secs(5),
-            verifier: anchor_commands::CommandVerifier::load(data_dir.path()).expect("verifier"),
+            verifier: anchor_commands::CommandVerifier::load(data_dir.path(), None).expect("verifier"),
             internal_token: None,
         };
         let token = CancellationToken::new();
