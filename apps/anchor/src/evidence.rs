@@ -12,6 +12,11 @@ pub enum EvidenceCommand {
     Verify {
         /// A file, `-` for stdin, or an http(s) URL (sent with `Authorization: Bearer $ANCHOR_TOKEN` when set)
         source: String,
+        /// Also require the signer to be one of these published issuer keys (a file or the URL of an
+        /// installation's `/api/v1/evidence/keys`); a credential fetched by URL is checked against its
+        /// installation's keys unless this names others
+        #[arg(long)]
+        keys: Option<String>,
     },
     /// Check a workspace's whole chain: signatures, sequence, links, stored documents, key validity
     VerifyChain {
@@ -43,14 +48,38 @@ async fn read(source: &str) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// The published keys of the installation a credential URL belongs to.
+fn keys_of(source: &str) -> Option<String> {
+    let url = url::Url::parse(source).ok()?;
+    Some(format!("{}/api/v1/evidence/keys", url.origin().ascii_serialization()))
+}
+
 /// `verify`: needs no database and no configuration.
-pub(crate) async fn verify_one(source: &str) -> anyhow::Result<()> {
+pub(crate) async fn verify_one(source: &str, keys: Option<&str>) -> anyhow::Result<()> {
     let bytes = read(source).await?;
     let document: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("invalid: not JSON ({e})"))?;
     let verified = verify::verify_credential(&document).map_err(|e| anyhow::anyhow!("invalid: {e}"))?;
+    let keys = keys.map(str::to_owned).or_else(|| keys_of(source).filter(|_| source.starts_with("http")));
+    let signer = match &keys {
+        Some(keys) => {
+            let document: serde_json::Value = serde_json::from_slice(&read(keys).await?)
+                .with_context(|| format!("{keys} is not a list of published issuer keys"))?;
+            let published: Vec<anchor_evidence::keys::PublishedKey> = serde_json::from_value(document["keys"].clone())
+                .with_context(|| format!("{keys} is not a list of published issuer keys"))?;
+            if !verify::signed_by_published_key(&verified, &published) {
+                bail!(
+                    "invalid: signed by {}, which is not an issuer key published by {keys} (valid at {})",
+                    verified.verification_method,
+                    verified.valid_from.as_deref().unwrap_or("?")
+                );
+            }
+            format!("; the signer is an issuer key published by {keys}")
+        }
+        None => "; the signer was not compared with published keys (see --keys)".to_owned(),
+    };
     println!(
-        "valid: issued by {} at {}{}",
+        "valid: issued by {} at {}{}{signer}",
         verified.issuer,
         verified.valid_from.as_deref().unwrap_or("(no validFrom)"),
         verified.subject.map(|s| format!(", about {s}")).unwrap_or_default()

@@ -151,9 +151,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             anchor_observability::init_logging(settings.log_format, "warn");
             webhook::run(cmd)
         }
-        Command::Evidence(evidence::EvidenceCommand::Verify { source }) => {
+        Command::Evidence(evidence::EvidenceCommand::Verify { source, keys }) => {
             anchor_observability::init_logging(settings.log_format, "warn");
-            evidence::verify_one(&source).await
+            evidence::verify_one(&source, keys.as_deref()).await
         }
         command => {
             // Commands print their results; logs are for warnings only unless asked.

@@ -388,6 +388,26 @@ async fn a_ticket_created_with_curl_against_anchor_dev() {
     assert!(stdout(&independent).starts_with("verified"), "{}", stdout(&independent));
     let out = anchor().args(["evidence", "verify", &evidence_url]).env("ANCHOR_TOKEN", &you).output().expect("run");
     assert!(out.status.success(), "by URL: {}", stderr(&out));
+    assert!(stdout(&out).contains("the signer is an issuer key published by"), "{}", stdout(&out));
+
+    // A credential re-signed by some other did:key is valid on its own, and
+    // refused once compared with the installation's published keys.
+    let keys_url = format!("{url}/api/v1/evidence/keys");
+    let mut forged: serde_json::Value = serde_json::from_slice(&credential).expect("json");
+    let created = forged["proof"]["created"].as_str().expect("created").to_owned();
+    forged.as_object_mut().expect("object").remove("proof");
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    forged["issuer"] = anchor_crypto::multikey::did_key(&forger.verifying_key()).into();
+    let forged = anchor_crypto::data_integrity::sign(&forged, &forger, &created).expect("sign");
+    let forged_file = data.path().join("forged.json");
+    std::fs::write(&forged_file, serde_json::to_vec(&forged).expect("json")).expect("write");
+    let out = anchor().args(["evidence", "verify"]).arg(&forged_file).output().expect("run");
+    assert!(out.status.success() && stdout(&out).contains("not compared with published keys"), "{}", stdout(&out));
+    let out = anchor().args(["evidence", "verify", "--keys", &keys_url]).arg(&forged_file).output().expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("not an issuer key published by"), "{}", stderr(&out));
+    let out = anchor().args(["evidence", "verify", "--keys", &keys_url]).arg(&file).output().expect("run");
+    assert!(out.status.success(), "the genuine one: {}", stderr(&out));
 
     // One byte changed: both refuse it.
     let tampered = String::from_utf8(credential).expect("utf-8").replacen("ticket.create", "ticket.cReate", 1);
@@ -405,6 +425,19 @@ async fn a_ticket_created_with_curl_against_anchor_dev() {
         .expect("run");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "chain of acme is valid: 1 credential");
+
+    // Its stored document removed: the chain check fails and names it.
+    let stored: Vec<_> = std::fs::read_dir(data.path().join("evidence").join("acme")).expect("evidence dir").collect();
+    assert_eq!(stored.len(), 1);
+    std::fs::remove_file(stored[0].as_ref().expect("entry").path()).expect("remove");
+    let out = anchor()
+        .args(["evidence", "verify-chain", "--workspace", "acme"])
+        .env("ANCHOR_DATA_DIR", data.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("chain of acme is broken at #1"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("missing from the evidence store"), "{}", stderr(&out));
     interrupt_and_wait(dev);
 }
 

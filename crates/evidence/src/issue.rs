@@ -11,7 +11,6 @@ use anchor_outbox::{HandlerError, Handlers, OutboxEvent};
 use anchor_store::{Database, StoreError, Workspace, evidence::EvidenceRecord};
 use serde::Deserialize;
 use serde_json::json;
-use time::OffsetDateTime;
 
 use crate::{
     ISSUE_TOPIC,
@@ -71,15 +70,20 @@ impl Issuer {
     /// Returns the new credential's id.
     #[tracing::instrument(skip(self, workspace), fields(workspace = %workspace.slug()))]
     pub async fn issue(&self, workspace: &Workspace, execution: ExecutionId) -> Result<Option<EvidenceId>, IssueError> {
-        let key = self.keys.current().await?;
         let mut tx = self.db.begin_workspace(workspace).await?;
         let Some(execution) = tx.lock_execution(execution).await? else { return Ok(None) };
         if execution.evidence_id.is_some() || !execution.status.is_finished() {
             return Ok(None);
         }
         let head = tx.lock_chain_head().await?;
+        // The key and the time are taken once the chain is ours (waiting for
+        // it can take a while), and the time from the database's clock, which
+        // also dates the keys' validity: a rotation meanwhile is covered by
+        // its overlap, and no clock skew can date a credential outside its
+        // key's validity.
+        let key = self.keys.current().await?;
+        let issued_at = tx.clock().await?;
         let id = EvidenceId::new();
-        let issued_at = OffsetDateTime::now_utc();
         let slug = workspace.slug().to_string();
         let issuance = Issuance {
             id,
@@ -92,7 +96,9 @@ impl Issuer {
         let object_key = EvidenceStore::object_key(&slug, &digest);
         // Stored before the index commits: an index row never points at
         // nothing. (A crash in between leaves an unreferenced document.)
-        let bytes = serde_json::to_vec_pretty(&credential).expect("serialises");
+        // Stored as its canonical (RFC 8785) bytes, so the object's name is
+        // the SHA-256 of its content: `sha256sum` checks it.
+        let bytes = anchor_crypto::canonical::to_vec(&credential).expect("a credential has a canonical form");
         self.store.put(&object_key, &bytes).await?;
         let record = EvidenceRecord {
             id,

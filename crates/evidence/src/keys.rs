@@ -1,7 +1,8 @@
 //! Issuer keys: Ed25519, published as `did:key`, private halves sealed with
 //! the master key (associated data: table and key id). The first use creates
 //! one; [`IssuerKeys::rotate`] retires the current key (its validity ends
-//! now) and makes a new one current. Retired keys stay published with their
+//! [`ROTATION_OVERLAP`] from now, so an issuer that read it just before
+//! still signs validly) and makes a new one current. Retired keys stay published with their
 //! validity period, so every earlier credential remains verifiable.
 
 use anchor_crypto::{
@@ -10,7 +11,7 @@ use anchor_crypto::{
 };
 use anchor_store::{Database, StoreError, evidence::StoredKey};
 use ed25519_dalek::SigningKey;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,19 +39,22 @@ impl std::fmt::Debug for IssuerKey {
 }
 
 /// A key as published: public parts and validity.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PublishedKey {
     pub id: String,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: String,
     pub controller: String,
     #[serde(rename = "publicKeyMultibase")]
     pub public_key_multibase: String,
     #[serde(rename = "validFrom", with = "time::serde::rfc3339")]
     pub valid_from: OffsetDateTime,
-    #[serde(rename = "validUntil", with = "time::serde::rfc3339::option")]
+    #[serde(rename = "validUntil", default, with = "time::serde::rfc3339::option")]
     pub valid_until: Option<OffsetDateTime>,
 }
+
+/// How long a retired key stays valid after a rotation.
+pub const ROTATION_OVERLAP: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn associated(id: &str) -> Vec<u8> {
     format!("platform.evidence_keys:{id}").into_bytes()
@@ -107,7 +111,7 @@ impl IssuerKeys {
             return self.open(&stored);
         }
         let fresh = SigningKey::from_bytes(&rand_seed());
-        self.db.install_evidence_key(&self.seal(&fresh), true).await?;
+        self.db.install_evidence_key(&self.seal(&fresh), true, ROTATION_OVERLAP).await?;
         // Whoever won a race to create it, that one is current now.
         let stored = self.db.current_evidence_key().await?.expect("a current key was just installed");
         self.open(&stored)
@@ -116,7 +120,7 @@ impl IssuerKeys {
     /// Retires the current key and makes a new one current; returns it.
     pub async fn rotate(&self) -> Result<IssuerKey, KeyError> {
         let fresh = SigningKey::from_bytes(&rand_seed());
-        self.db.install_evidence_key(&self.seal(&fresh), false).await?;
+        self.db.install_evidence_key(&self.seal(&fresh), false, ROTATION_OVERLAP).await?;
         self.current().await
     }
 
@@ -129,7 +133,7 @@ impl IssuerKeys {
             .into_iter()
             .map(|k| PublishedKey {
                 id: format!("{}#{}", k.did, k.id),
-                kind: "Multikey",
+                kind: "Multikey".to_owned(),
                 controller: k.did,
                 public_key_multibase: k.id,
                 valid_from: k.valid_from,

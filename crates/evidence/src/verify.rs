@@ -53,6 +53,14 @@ pub fn verify_credential(document: &Value) -> Result<VerifiedCredential, Credent
     })
 }
 
+/// Whether a verified credential was signed by one of `keys` (the
+/// installation's published issuer keys, `GET /api/v1/evidence/keys`) while
+/// that key was valid. The document alone proves who signed; this proves the
+/// signer is the installation.
+pub fn signed_by_published_key(verified: &VerifiedCredential, keys: &[PublishedKey]) -> bool {
+    verified.valid_from.as_deref().is_some_and(|at| key_valid_at(keys, &verified.verification_method, at))
+}
+
 /// The outcome of a chain check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainReport {
@@ -111,6 +119,10 @@ pub async fn verify_chain(
             break;
         }
         for row in batch {
+            if row.seq > head.seq {
+                // Issued while we read: beyond the head we started from.
+                break 'chain;
+            }
             let id = Some(row.id.to_string());
             if row.seq != expected {
                 found = problem(
@@ -151,11 +163,29 @@ pub async fn verify_chain(
                 );
                 break 'chain;
             }
-            if let Err(e) = verify_credential(&document) {
-                found = problem(row.seq, id, format!("credential #{} ({}) does not verify: {e}", row.seq, row.id));
+            let verified = match verify_credential(&document) {
+                Ok(verified) => verified,
+                Err(e) => {
+                    found = problem(row.seq, id, format!("credential #{} ({}) does not verify: {e}", row.seq, row.id));
+                    break 'chain;
+                }
+            };
+            // Self-consistent is not enough: the signer must be one of the
+            // installation's published issuer keys, the one the index names,
+            // so a chain re-signed with some other key is caught.
+            let chain = &document["credentialSubject"]["chain"];
+            let published = keys.iter().any(|k| k.id == verified.verification_method);
+            if !published || verified.verification_method != row.key_id || chain["issuerKey"] != row.key_id.as_str() {
+                found = problem(
+                    row.seq,
+                    id,
+                    format!(
+                        "credential #{} ({}) is signed by {}, not by a published issuer key of this installation",
+                        row.seq, row.id, verified.verification_method
+                    ),
+                );
                 break 'chain;
             }
-            let chain = &document["credentialSubject"]["chain"];
             if chain["sequence"] != row.seq || chain["previousDigest"].as_str() != row.previous_digest.as_deref() {
                 found = problem(
                     row.seq,

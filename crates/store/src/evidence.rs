@@ -99,7 +99,15 @@ impl Database {
     /// Makes `key` the current issuer key, retiring the current one (if
     /// any) as of now. With `only_if_none`, does nothing when a current key
     /// exists (first use racing itself). Returns whether `key` was stored.
-    pub async fn install_evidence_key(&self, key: &StoredKey, only_if_none: bool) -> Result<bool, StoreError> {
+    /// Installs `key` as the current issuer key (unless `only_if_none` and
+    /// there is one). The key it replaces stays valid for `overlap` more, so
+    /// an issuer that read it just before the rotation still signs validly.
+    pub async fn install_evidence_key(
+        &self,
+        key: &StoredKey,
+        only_if_none: bool,
+        overlap: std::time::Duration,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
         // One installer at a time.
         sqlx::query("LOCK TABLE platform.evidence_keys IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
@@ -110,9 +118,12 @@ impl Database {
         if current.is_some() && only_if_none {
             return Ok(false);
         }
-        sqlx::query("UPDATE platform.evidence_keys SET valid_until = now() WHERE valid_until IS NULL")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE platform.evidence_keys SET valid_until = now() + make_interval(secs => $1) WHERE valid_until IS NULL",
+        )
+        .bind(overlap.as_secs_f64())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO platform.evidence_keys (id, did, sealed_private, nonce, master_key_id)
              VALUES ($1, $2, $3, $4, $5)",

@@ -314,6 +314,12 @@ impl WorkspaceTx {
 
     /// Writes an outbox event of this workspace in this transaction: it is
     /// delivered if and only if the transaction commits.
+    /// The database's clock now (not the transaction's start): the clock
+    /// that stamps rows, so times compared with them agree.
+    pub async fn clock(&mut self) -> Result<OffsetDateTime, StoreError> {
+        Ok(sqlx::query_scalar("SELECT clock_timestamp()").fetch_one(self.conn()).await?)
+    }
+
     pub async fn enqueue(&mut self, topic: &str, payload: &serde_json::Value) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT platform.enqueue($1, $2)")
             .bind(topic)

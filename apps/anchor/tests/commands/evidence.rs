@@ -95,6 +95,18 @@ async fn finished_executions_get_chained_credentials_anyone_can_verify() {
     assert_eq!(sequences, [1, 2]);
     let by_id = platform.get(&format!("/api/v1/workspaces/acme/evidence/{evidence_id}"), "audrey").await;
     assert_eq!(by_id, vc, "the stored document, as issued");
+    // Content-addressed: the stored file's name is the SHA-256 of its bytes
+    // (the credential's canonical form), so `sha256sum` checks it.
+    let object_key: String = sqlx::query_scalar("SELECT object_key FROM ws_acme.evidence WHERE seq = 1")
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("object key");
+    let bytes = std::fs::read(platform.data_dir.path().join("evidence").join(&object_key)).expect("stored document");
+    {
+        use sha2::Digest;
+        assert_eq!(object_key, format!("acme/{}.json", hex::encode(sha2::Sha256::digest(&bytes))));
+    }
+    assert_eq!(serde_json::from_slice::<Value>(&bytes).expect("json"), vc);
     assert_eq!(chain(&platform, "acme").await, json!({"valid": true, "checked": 2, "head": 2, "problem": null}));
     assert_eq!(platform.events("evidence.issued").await.len(), 2);
 
@@ -146,7 +158,7 @@ async fn issue(platform: &Platform, slug: &str, n: usize) {
 #[tokio::test]
 async fn the_chain_check_names_what_was_altered_removed_or_reordered() {
     let platform = Platform::start().await;
-    for slug in ["edited", "deleted", "gone", "swapped"] {
+    for slug in ["edited", "deleted", "gone", "swapped", "resigned"] {
         let ws = platform.workspace(slug, "tess", Role::Technician).await;
         platform.member(&ws, "audrey", Role::Auditor).await;
         issue(&platform, slug, 4).await;
@@ -201,58 +213,112 @@ async fn the_chain_check_names_what_was_altered_removed_or_reordered() {
     }
     let report = chain(&platform, "swapped").await;
     assert_eq!(report["problem"]["sequence"], 2, "{report}");
+    assert!(report["problem"]["reason"].as_str().expect("reason").contains("does not link"), "{report}");
+
+    // The last credential rewritten and re-signed with some other key, its
+    // index row and the chain head made to match: self-consistent, and still
+    // caught, because the signer is not a published issuer key.
+    let (id, key) = row("resigned", 4).await;
+    let mut document: Value =
+        serde_json::from_slice(&std::fs::read(evidence_dir.join(&key)).expect("read")).expect("json");
+    let proof = document.as_object_mut().expect("object").remove("proof").expect("proof");
+    document["credentialSubject"]["command"] = json!("ticket.transition");
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let method = anchor_crypto::multikey::verification_method(&forger.verifying_key());
+    document["issuer"] = json!(anchor_crypto::multikey::did_key(&forger.verifying_key()));
+    document["credentialSubject"]["chain"]["issuerKey"] = json!(method);
+    let forged = anchor_crypto::data_integrity::sign(&document, &forger, proof["created"].as_str().expect("created"))
+        .expect("sign");
+    verify_credential(&forged).expect("a forgery that is valid on its own");
+    let digest = anchor_crypto::canonical::digest(&forged).expect("digest");
+    let forged_key = format!("resigned/{}.json", digest.trim_start_matches("sha256:"));
+    std::fs::write(evidence_dir.join(&forged_key), anchor_crypto::canonical::to_vec(&forged).expect("jcs"))
+        .expect("write");
+    sqlx::query("UPDATE ws_resigned.evidence SET digest = $1, key_id = $2, object_key = $3 WHERE seq = 4")
+        .bind(&digest)
+        .bind(&method)
+        .bind(&forged_key)
+        .execute(platform.store.pool())
+        .await
+        .expect("index");
+    sqlx::query("UPDATE ws_resigned.evidence_chain SET head_digest = $1")
+        .bind(&digest)
+        .execute(platform.store.pool())
+        .await
+        .expect("head");
+    let report = chain(&platform, "resigned").await;
+    assert_eq!(report["problem"]["sequence"], 4, "{report}");
+    assert_eq!(report["problem"]["evidence_id"], id);
+    assert!(
+        report["problem"]["reason"].as_str().expect("reason").contains("not by a published issuer key"),
+        "{report}"
+    );
     platform.stop().await;
 }
 
 #[tokio::test]
 async fn a_crash_between_completion_and_issuing_loses_no_credential() {
-    // No worker: completion happens in the gateway (the callback), issuing
-    // would happen in the worker, which is down until it restarts.
+    // No worker: completion happens in the gateway (the callbacks), issuing
+    // would happen in the worker, which is down until it restarts. The three
+    // executions end failed, cancelled and timed out: every terminal state
+    // gets its credential, with the digest of its error.
     let mut platform = Platform::start_with(Options { agentfield_up: false, ..Options::default() }).await;
     let acme = platform.workspace("acme", "tess", Role::Technician).await;
     platform.member(&acme, "audrey", Role::Auditor).await;
     platform.worker.take().expect("worker").stop().await;
     let signer = CommandSigner::load_or_create(platform.data_dir.path()).expect("signer");
-    let command =
-        Command::parse("ticket.create", json!({"title": "Before the crash", "priority": "p2"})).expect("command");
-    let actor = Actor { issuer: anchor_auth::dev_issuer::DEV_ISSUER.into(), subject: "tess".into() };
-    let execution =
-        accept(&platform.store, &signer, &acme, &actor, Some(Role::Technician), &command).await.expect("accept");
-    let id = execution.id.to_string();
-    let body = serde_json::to_vec(&json!({
-        "event": "execution.completed", "execution_id": "exec_00000000000000aa", "status": "succeeded",
-        "result": {"ticket_id": "tkt_01jd6m2h9x8k7v5t3r1p0n9q8w"},
-    }))
-    .expect("json");
     let key = CallbackKey::load_or_create(platform.data_dir.path()).expect("key");
-    let tag = anchor_crypto::mac::sign(key.secret_for("acme", &id).as_bytes(), &[&body]);
-    let response = platform
-        .client
-        .post(platform.url("/api/v1/callbacks/agentfield"))
-        .header("X-Anchor-Workspace", "acme")
-        .header("X-Anchor-Execution", &id)
-        .header("X-AgentField-Signature", format!("sha256={}", hex::encode(tag)))
-        .body(body)
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(response.status(), 200);
-    let at = format!("/api/v1/workspaces/acme/executions/{id}");
-    assert_eq!(platform.get(&at, "tess").await["status"], "succeeded");
+    let actor = Actor { issuer: anchor_auth::dev_issuer::DEV_ISSUER.into(), subject: "tess".into() };
+    let mut finished = Vec::new();
+    for (n, status) in ["failed", "cancelled", "timeout"].into_iter().enumerate() {
+        let command =
+            Command::parse("ticket.create", json!({"title": format!("Before the crash {n}"), "priority": "p2"}))
+                .expect("command");
+        let execution =
+            accept(&platform.store, &signer, &acme, &actor, Some(Role::Technician), &command).await.expect("accept");
+        let id = execution.id.to_string();
+        let body = serde_json::to_vec(&json!({
+            "event": "execution.failed", "execution_id": format!("exec_00000000000000a{n}"), "status": status,
+            "error_message": format!("the node said {status}"),
+        }))
+        .expect("json");
+        let tag = anchor_crypto::mac::sign(key.secret_for("acme", &id).as_bytes(), &[&body]);
+        let response = platform
+            .client
+            .post(platform.url("/api/v1/callbacks/agentfield"))
+            .header("X-Anchor-Workspace", "acme")
+            .header("X-Anchor-Execution", &id)
+            .header("X-AgentField-Signature", format!("sha256={}", hex::encode(tag)))
+            .body(body)
+            .send()
+            .await
+            .expect("callback");
+        assert_eq!(response.status(), 200);
+        let at = format!("/api/v1/workspaces/acme/executions/{id}");
+        let execution = platform.get(&at, "tess").await;
+        assert_eq!(execution["status"], status, "{execution}");
+        assert!(execution["evidence_id"].is_null());
+        finished.push((at, status));
+    }
     let waiting: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM platform.outbox_events WHERE topic = 'evidence.issue' AND state = 'pending'",
     )
     .fetch_one(platform.store.pool())
     .await
     .expect("count");
-    assert_eq!(waiting, 1, "completion left the issuing to the outbox");
-    assert!(platform.get(&at, "tess").await["evidence_id"].is_null());
+    assert_eq!(waiting, 3, "completion left the issuing to the outbox");
 
     platform.start_worker();
-    let vc = credential(&platform, &at, "audrey").await;
-    verify_credential(&vc).expect("valid");
-    assert_eq!(vc["credentialSubject"]["outcome"]["status"], "succeeded");
-    assert_eq!(chain(&platform, "acme").await["valid"], true);
+    for (at, status) in &finished {
+        let vc = credential(&platform, at, "audrey").await;
+        verify_credential(&vc).expect("valid");
+        let outcome = &vc["credentialSubject"]["outcome"];
+        assert_eq!(outcome["status"], *status, "{vc}");
+        let execution = platform.get(at, "tess").await;
+        assert_eq!(outcome["errorDigest"], anchor_crypto::canonical::digest(&execution["error"]).expect("digest"));
+        assert!(outcome.get("resultDigest").is_none());
+    }
+    assert_eq!(chain(&platform, "acme").await, json!({"valid": true, "checked": 3, "head": 3, "problem": null}));
     platform.stop().await;
 }
 
