@@ -38,6 +38,21 @@ pub const EVENTS: &[EventType] = &[
         data: "`evidence_id`, `execution_id`, `sequence`, `digest`, `issuer` (the `did:key`)",
     },
     EventType {
+        name: "alert.opened",
+        when: "A monitoring condition on an agent's machine held for its rule's duration: a new alert.",
+        data: "`alert` {`id`, `rule_id`, `agent_id`, `asset_id`, `subject` (the mount, interface or check), `severity` (`critical`, `warning`, `info`), `state`, `summary`, `value`, `flaps`, `ticket_id`, `opened_at`, `resolved_at`}",
+    },
+    EventType {
+        name: "alert.reopened",
+        when: "An alert that resolved less than a minute ago came back (a flap): the same alert, its `flaps` counted.",
+        data: "`alert` (as in `alert.opened`)",
+    },
+    EventType {
+        name: "alert.resolved",
+        when: "An alert's condition was clear for its rule's duration.",
+        data: "`alert` (as in `alert.opened`, with `resolved_at`)",
+    },
+    EventType {
         name: "inbound.received",
         when: "A registered inbound source delivered a signed message (`POST /api/v1/callbacks/inbound/{workspace}/{source}`).",
         data: "`source`, `webhook_id`, `type` (the payload's, if any), `payload`",

@@ -24,6 +24,8 @@ use crate::{
 
 /// Receipts' `source` for these deliveries.
 pub const SOURCE: &str = "standard_webhooks";
+/// The longest `webhook-id` accepted (Svix's are 31 characters).
+pub const MAX_ID_LEN: usize = 200;
 
 /// A delivery as received: the three Standard Webhooks headers and the raw body.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +41,10 @@ pub enum InboundError {
     /// Unknown workspace or source, or no matching signature: one answer.
     #[error("the delivery's signature does not verify")]
     Unauthenticated,
+    /// A `webhook-id` no sender uses (empty, over [`MAX_ID_LEN`] bytes, or
+    /// not printable ASCII).
+    #[error("webhook-id must be 1 to {MAX_ID_LEN} printable ASCII characters")]
+    BadId,
     #[error(transparent)]
     Signature(SignatureError),
     #[error(transparent)]
@@ -52,6 +58,7 @@ impl InboundError {
             Self::Unauthenticated | Self::Signature(SignatureError::NoMatch) => "bad_signature",
             Self::Signature(SignatureError::MissingHeaders) => "missing_headers",
             Self::Signature(SignatureError::StaleTimestamp | SignatureError::BadTimestamp) => "stale_timestamp",
+            Self::BadId => "bad_id",
             Self::Signature(SignatureError::BadSecret) | Self::Store(_) => "error",
         }
     }
@@ -67,6 +74,10 @@ pub async fn receive(
 ) -> Result<Receipt, InboundError> {
     if delivery.id.is_none() || delivery.timestamp.is_none() || delivery.signature.is_none() {
         return Err(InboundError::Signature(SignatureError::MissingHeaders));
+    }
+    if delivery.id.is_some_and(|id| id.is_empty() || id.len() > MAX_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(InboundError::BadId);
     }
     let slug = WorkspaceSlug::parse(workspace).map_err(|_| InboundError::Unauthenticated)?;
     let Some(workspace) = db.workspace(&slug).await? else { return Err(InboundError::Unauthenticated) };
@@ -104,7 +115,12 @@ pub async fn receive(
     let digest = format!("sha256:{}", hex_digest(delivery.body));
     let receipt =
         tx.record_callback_receipt(SOURCE, &delivery_id, &digest, &json!({"published": "inbound.received"})).await?;
-    tx.commit().await?;
+    if receipt.replay {
+        // The same delivery raced us and won: its effect stands, ours goes.
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
     Ok(receipt)
 }
 

@@ -43,6 +43,11 @@ impl Receiver {
         self.http.get(format!("{}/_received", self.url)).send().await.expect("get").json().await.expect("json")
     }
 
+    /// The deliveries it refused (503 while down, 410 when gone).
+    async fn refused(&self) -> Vec<Value> {
+        self.http.get(format!("{}/_refused", self.url)).send().await.expect("get").json().await.expect("json")
+    }
+
     /// Waits until `n` deliveries have arrived.
     async fn wait_for(&self, n: usize, patience: Duration) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + patience;
@@ -124,9 +129,16 @@ async fn deliveries_verify_with_the_standard_webhooks_library_and_survive_a_rece
     let first = &log["items"].as_array().expect("items").last().expect("an attempt").clone();
     assert_eq!(first["status_code"], 204);
     assert!(first["latency_ms"].is_number() && first["message_id"].as_str().expect("id").starts_with("msg_"));
-    // One webhook-id per message, kept across retries.
+    // One webhook-id per message, kept across retries: what the receiver
+    // refused while down came again, with the same id, once it was back.
     let ids: std::collections::HashSet<&str> = received.iter().filter_map(|r| r["id"].as_str()).collect();
     assert_eq!(ids.len(), 4, "{received:?}");
+    let refused = receiver.refused().await;
+    assert!(!refused.is_empty());
+    for attempt in &refused {
+        let id = attempt["id"].as_str().expect("a webhook-id on every attempt");
+        assert!(ids.contains(id), "{id} was refused and never delivered again under the same id: {received:?}");
+    }
 
     // Rotation: both secrets sign for a while, so the receiver's old one still verifies.
     let rotated =
@@ -240,6 +252,7 @@ async fn deliver_inbound(
 #[tokio::test]
 async fn inbound_deliveries_are_verified_receipted_and_replays_change_nothing() {
     use anchor_webhooks::signature::Secret;
+    let metrics = anchor_observability::metrics_handle();
     let platform = Platform::start().await;
     platform.workspace("acme", "mia", Role::MspAdmin).await;
     let response = platform
@@ -293,7 +306,26 @@ async fn inbound_deliveries_are_verified_receipted_and_replays_change_nothing() 
         let problem: Value = response.json().await.expect("json");
         assert_eq!(problem["code"], code, "{case}");
     }
+    let long_id = "m".repeat(201);
+    let response =
+        deliver_inbound(&platform, "billing", &long_id, now, &secret.sign(&long_id, now, body.as_bytes()), body).await;
+    assert_eq!(response.status(), 400, "an id no sender uses");
+    assert_eq!(response.json::<Value>().await.expect("json")["code"], "webhook_id_invalid");
     assert_eq!(platform.events("inbound.received").await.len(), 1, "refusals have no effect");
+    // Refusals are counted by reason (the counter is process-wide: at least ours).
+    let rendered = metrics.render();
+    for reason in ["stale_timestamp", "bad_signature", "missing_headers", "bad_id"] {
+        let line = rendered
+            .lines()
+            .find(|l| {
+                l.starts_with("anchor_callbacks_refused_total")
+                    && l.contains(r#"source="standard_webhooks""#)
+                    && l.contains(&format!(r#"reason="{reason}""#))
+            })
+            .unwrap_or_else(|| panic!("no {reason} counter in:\n{rendered}"));
+        let count: f64 = line.rsplit(' ').next().expect("value").parse().expect("number");
+        assert!(count >= 1.0, "{line}");
+    }
 
     // During a rotation the old secret is still accepted.
     let rotated =

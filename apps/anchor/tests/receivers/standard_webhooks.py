@@ -3,9 +3,11 @@
 
 Prints its port, then serves until stdin closes:
 - POST /hook: verify with the current secret; answer by mode (ok 204,
-  down 503, gone 410); record {id, type, verified, signatures}.
+  down 503, gone 410); record {id, type, verified, signatures}, or, when
+  refused by the mode, {id, answered} among the refused.
 - POST /_control: {"secret"?, "mode"?} sets the secret and the mode.
-- GET /_received: the recorded deliveries, as JSON.
+- GET /_received: the recorded deliveries, as JSON; GET /_refused: the
+  refused ones.
 """
 
 import json
@@ -15,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-state = {"secret": None, "mode": "ok", "received": []}
+state = {"secret": None, "mode": "ok", "received": [], "refused": []}
 lock = threading.Lock()
 
 
@@ -36,7 +38,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         with lock:
-            self._answer(200, state["received"])
+            self._answer(200, state["refused" if self.path == "/_refused" else "received"])
 
     def do_POST(self):
         body = self._body()
@@ -46,10 +48,11 @@ class Handler(BaseHTTPRequestHandler):
             return self._answer(200, {"ok": True})
         with lock:
             secret, mode = state["secret"], state["mode"]
-        if mode == "down":
-            return self._answer(503, {"error": "down for maintenance"})
-        if mode == "gone":
-            return self._answer(410, {"error": "this endpoint is gone"})
+        if mode in ("down", "gone"):
+            status = 503 if mode == "down" else 410
+            with lock:
+                state["refused"].append({"id": self.headers.get("webhook-id"), "answered": status})
+            return self._answer(status, {"error": "down for maintenance" if mode == "down" else "this endpoint is gone"})
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
             payload = Webhook(secret).verify(body, headers)

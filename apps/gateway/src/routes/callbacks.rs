@@ -110,7 +110,7 @@ pub(crate) async fn agentfield(
     request_body(content = Object, description = "The sender's payload"),
     responses(
         (status = 200, body = ReceiptView),
-        (status = 400, description = "Missing headers or a timestamp outside the five-minute window", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, description = "Missing headers, a malformed webhook-id, or a timestamp outside the five-minute window", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "The signature does not verify", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn inbound(
@@ -139,6 +139,11 @@ pub(crate) async fn inbound(
                     StatusCode::BAD_REQUEST,
                     "signature_headers_missing",
                     "webhook-id, webhook-timestamp and webhook-signature are required",
+                ),
+                inbound::InboundError::BadId => Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "webhook_id_invalid",
+                    "webhook-id must be 1 to 200 printable ASCII characters",
                 ),
                 inbound::InboundError::Signature(SignatureError::StaleTimestamp | SignatureError::BadTimestamp) => {
                     Problem::new(

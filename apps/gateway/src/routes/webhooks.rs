@@ -341,14 +341,21 @@ pub(crate) async fn rotate_webhook_secret(
 #[utoipa::path(post, path = "/api/v1/workspaces/{ws}/webhooks/{id}/test", tag = "webhooks", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Endpoint id")),
     responses((status = 202, body = TestSent),
-              (status = 404, description = "No such endpoint", body = ProblemDocument, content_type = "application/problem+json")))]
+              (status = 404, description = "No such endpoint", body = ProblemDocument, content_type = "application/problem+json"),
+              (status = 409, description = "The endpoint is disabled: enable it first", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn test_webhook(
     scope: WorkspaceScope<perm::WebhooksManage>,
     State(state): State<AppState>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     let id = endpoint_id(&id)?;
-    load(&state, &scope, id).await?;
+    if !load(&state, &scope, id).await?.enabled {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "webhook_disabled",
+            "this endpoint is disabled, so nothing would be sent; enable it first (PATCH enabled: true)",
+        ));
+    }
     let slug = scope.workspace.slug().to_string();
     let event = anchor_events::PublishRequest::new(
         "webhook.test",
