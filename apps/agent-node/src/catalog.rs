@@ -77,6 +77,17 @@ pub(crate) fn skills() -> Vec<NodeFunction> {
                        "properties": {"ticket_id": {"type": "string", "pattern": TICKET_ID}, "note": text(20000),
                                       "alert_id": {"type": "string", "pattern": "^alr_[0-9a-z]{26}$"}}}),
             ),
+            output_schema: Some(ticket_output.clone()),
+            tags: vec!["tickets".into(), "command".into(), "automation".into()],
+        },
+        NodeFunction {
+            id: "ticket_reopen".into(),
+            input_schema: skill_input(
+                "ticket.reopen",
+                json!({"type": "object", "additionalProperties": false, "required": ["ticket_id", "note"],
+                       "properties": {"ticket_id": {"type": "string", "pattern": TICKET_ID}, "note": text(20000),
+                                      "alert_id": {"type": "string", "pattern": "^alr_[0-9a-z]{26}$"}}}),
+            ),
             output_schema: Some(ticket_output),
             tags: vec!["tickets".into(), "command".into(), "automation".into()],
         },
@@ -108,14 +119,16 @@ pub(crate) fn reasoners() -> Vec<NodeFunction> {
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 "type": "object", "required": ["transition", "alert"],
                 "properties": {
-                    "transition": {"enum": ["opened", "resolved"]},
-                    "alert": {"type": "object", "required": ["severity", "summary"]}
+                    "transition": {"enum": ["opened", "reopened", "resolved"]},
+                    "alert": {"type": "object", "required": ["severity", "summary", "state"],
+                              "properties": {"state": {"enum": ["open", "resolved"]}}},
+                    "ticket": {"type": ["object", "null"], "properties": {"status": {"enum": STATUSES}}}
                 }
             }),
             output_schema: Some(json!({
                 "type": "object", "required": ["action", "reasons"],
                 "properties": {
-                    "action": {"enum": ["open_ticket", "resolve_ticket", "none"]},
+                    "action": {"enum": ["open_ticket", "resolve_ticket", "reopen_ticket", "none"]},
                     "priority": {"enum": PRIORITIES},
                     "title": {"type": "string"},
                     "note": {"type": "string"},

@@ -64,16 +64,24 @@ pub(crate) fn triage(input: &TriageInput) -> Triage {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct AlertInput {
+    /// What happened last (`opened`, `reopened`, `resolved`); the decision
+    /// follows the alert and its ticket as they are now.
     transition: String,
     alert: AlertFacts,
+    #[serde(default)]
+    ticket: Option<TicketFacts>,
 }
 
 #[derive(Debug, Deserialize)]
 struct AlertFacts {
     severity: String,
     summary: String,
-    #[serde(default)]
-    ticket_id: Option<String>,
+    state: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct TicketFacts {
+    status: String,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -88,34 +96,42 @@ pub(crate) struct AlertDecision {
     reasons: Vec<String>,
 }
 
-/// What to do about an alert: critical alerts get a ticket; a recovery
-/// resolves the ticket its alert opened, with a note.
+/// What to do about an alert, given the alert and its ticket as they are:
+/// an open critical alert needs an open ticket (a new one, or its resolved
+/// one reopened); a resolved alert resolves the ticket it opened, with a
+/// note; anything else is shown in Ops and needs no ticket.
 pub(crate) fn triage_alert(input: &AlertInput) -> AlertDecision {
-    let none = |reason: String| AlertDecision {
-        action: "none",
+    let decide = |action, note: Option<String>, reason: String| AlertDecision {
+        action,
         priority: None,
         title: None,
-        note: None,
-        reasons: vec![reason],
+        note,
+        reasons: vec![format!("{reason} (after the alert {})", input.transition)],
     };
-    match (input.transition.as_str(), input.alert.severity.as_str(), &input.alert.ticket_id) {
-        ("opened", "critical", _) => AlertDecision {
+    let ticket = input.ticket.as_ref().map(|t| t.status.as_str());
+    let open_ticket = |status: Option<&str>| status.is_some_and(|s| s != "resolved" && s != "closed");
+    match (input.alert.state.as_str(), input.alert.severity.as_str(), ticket) {
+        ("open", "critical", None | Some("closed")) => AlertDecision {
             action: "open_ticket",
             priority: Some("p2"),
             title: Some(input.alert.summary.chars().take(200).collect()),
             note: None,
-            reasons: vec!["a critical alert opened: a technician must look".into()],
+            reasons: vec!["a critical alert is open and has no open ticket: a technician must look".into()],
         },
-        ("opened", severity, _) => none(format!("a {severity} alert: shown in Ops, no ticket")),
-        ("resolved", _, Some(_)) => AlertDecision {
-            action: "resolve_ticket",
-            priority: None,
-            title: None,
-            note: Some(format!("Recovered: {}", input.alert.summary)),
-            reasons: vec!["the alert's condition cleared".into()],
-        },
-        ("resolved", _, None) => none("resolved; it had no ticket".into()),
-        (other, _, _) => none(format!("unknown transition {other:?}")),
+        ("open", "critical", Some("resolved")) => decide(
+            "reopen_ticket",
+            Some(format!("The alert came back: {}", input.alert.summary)),
+            "the critical alert is open again and its ticket was resolved".into(),
+        ),
+        ("open", "critical", _) => decide("none", None, "its ticket is open already".into()),
+        ("open", severity, _) => decide("none", None, format!("a {severity} alert: shown in Ops, no ticket")),
+        ("resolved", _, status) if open_ticket(status) => decide(
+            "resolve_ticket",
+            Some(format!("Recovered: {}", input.alert.summary)),
+            "the alert's condition cleared and its ticket is open".into(),
+        ),
+        ("resolved", _, _) => decide("none", None, "resolved; it has no open ticket".into()),
+        (state, _, _) => decide("none", None, format!("unknown alert state {state:?}")),
     }
 }
 
@@ -141,20 +157,28 @@ mod tests {
 
     #[test]
     fn critical_alerts_get_tickets_and_recoveries_resolve_them() {
-        let input = |transition: &str, severity: &str, ticket: Option<&str>| AlertInput {
-            transition: transition.into(),
+        let input = |state: &str, severity: &str, ticket: Option<&str>| AlertInput {
+            transition: "opened".into(),
             alert: AlertFacts {
                 severity: severity.into(),
                 summary: "Disk almost full on ws-1 (/)".into(),
-                ticket_id: ticket.map(Into::into),
+                state: state.into(),
             },
+            ticket: ticket.map(|status| TicketFacts { status: status.into() }),
         };
-        assert_eq!(triage_alert(&input("opened", "critical", None)).action, "open_ticket");
-        assert_eq!(triage_alert(&input("opened", "warning", None)).action, "none");
-        let resolve = triage_alert(&input("resolved", "critical", Some("tkt_1")));
+        let action = |state, severity, ticket| triage_alert(&input(state, severity, ticket)).action;
+        assert_eq!(action("open", "critical", None), "open_ticket");
+        assert_eq!(action("open", "critical", Some("closed")), "open_ticket", "a closed ticket stays closed");
+        assert_eq!(action("open", "critical", Some("in_progress")), "none", "one ticket per alert");
+        assert_eq!(action("open", "critical", Some("resolved")), "reopen_ticket", "a flap reopens it");
+        assert_eq!(action("open", "warning", None), "none");
+        let resolve = triage_alert(&input("resolved", "critical", Some("new")));
         assert_eq!(resolve.action, "resolve_ticket");
         assert!(resolve.note.expect("note").starts_with("Recovered: "));
-        assert_eq!(triage_alert(&input("resolved", "critical", None)).action, "none");
+        assert_eq!(action("resolved", "critical", Some("waiting_on_client")), "resolve_ticket");
+        assert_eq!(action("resolved", "critical", Some("resolved")), "none");
+        assert_eq!(action("resolved", "critical", None), "none");
+        assert_eq!(action("resolved", "warning", Some("closed")), "none");
     }
 
     #[test]

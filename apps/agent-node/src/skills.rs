@@ -18,7 +18,7 @@
 use anchor_auth::permissions;
 use anchor_commands::{
     Command, CommandInput,
-    command::{SYSTEM_ISSUER, TicketComment, TicketCreate, TicketResolve, TicketTransition},
+    command::{SYSTEM_ISSUER, TicketComment, TicketCreate, TicketReopen, TicketResolve, TicketTransition},
     finish::publish,
 };
 use anchor_domain::{CommentVisibility, Role, TicketId, TicketStatus, WorkspaceSlug};
@@ -207,6 +207,29 @@ async fn apply(
                               "actor": actor, "execution_id": execution});
             publish(tx, "ticket.updated", data).await?;
             Ok(Ok(json!({"ticket_id": ticket_id, "from": from, "to": status})))
+        }
+        Command::TicketReopen(TicketReopen { ticket_id, note, .. }) => {
+            let Some(from) = tx.lock_ticket_status(*ticket_id).await? else {
+                return Ok(Err(not_found(*ticket_id)));
+            };
+            // Reopening is the lifecycle's way back from resolved; a ticket
+            // still open only gets the note, a closed one stays closed.
+            let to = match from {
+                TicketStatus::Resolved => TicketStatus::InProgress,
+                TicketStatus::Closed => {
+                    let message = format!("ticket {ticket_id} is closed; it cannot be reopened");
+                    return Ok(Err(Refusal { code: "transition_not_allowed", message }));
+                }
+                open => open,
+            };
+            if to != from {
+                tx.set_ticket_status(*ticket_id, from, to, actor, execution).await?;
+            }
+            tx.insert_comment(*ticket_id, note, CommentVisibility::Internal, actor, execution).await?;
+            let data = json!({"ticket_id": ticket_id, "change": "status_changed", "from": from, "to": to,
+                              "actor": actor, "execution_id": execution});
+            publish(tx, "ticket.updated", data).await?;
+            Ok(Ok(json!({"ticket_id": ticket_id, "from": from, "to": to})))
         }
         Command::TicketComment(TicketComment { ticket_id, body, visibility }) => {
             if tx.lock_ticket_status(*ticket_id).await?.is_none() {

@@ -74,7 +74,7 @@ async fn the_node_registers_its_functions_heartbeats_and_serves_them() {
     let node = registered(&setup.mock, "ready").await;
     let skills: Vec<&str> =
         node["skills"].as_array().expect("skills").iter().map(|s| s["id"].as_str().expect("id")).collect();
-    assert_eq!(skills, ["ticket_create", "ticket_transition", "ticket_comment", "ticket_resolve"]);
+    assert_eq!(skills, ["ticket_create", "ticket_transition", "ticket_comment", "ticket_resolve", "ticket_reopen"]);
     for skill in node["skills"].as_array().expect("skills") {
         assert_eq!(skill["input_schema"]["type"], "object", "{skill}");
         assert!(skill["input_schema"]["required"].as_array().expect("required").contains(&json!("envelope")));

@@ -6,16 +6,15 @@ use std::time::Duration;
 
 use anchor_domain::{ExecutionId, Role};
 use anchor_store::{
-    Database, StoreError, Workspace,
+    Database, StoreError, Workspace, WorkspaceTx,
     executions::{Actor, Execution, NewExecution},
 };
 use serde_json::json;
 
 use crate::{Command, CommandSigner, EnvelopeError, HANDOFF_TOPIC};
 
-/// Hand-off attempts: with the outbox's backoff (capped at an hour) about
-/// eight days, longer than a command envelope is valid, so an AgentField
-/// outage of any length the envelope survives ends with the command done.
+/// Hand-off attempts spent on real failures (database errors, panics); an
+/// AgentField outage spends none (the hand-off is postponed instead).
 pub(crate) const HANDOFF_MAX_ATTEMPTS: i32 = 200;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,10 +36,25 @@ pub async fn accept(
     actor_role: Option<Role>,
     command: &Command,
 ) -> Result<Execution, AcceptError> {
+    let mut tx = db.begin_workspace(workspace).await?;
+    let execution = accept_in(&mut tx, signer, actor, actor_role, command).await?;
+    tx.commit().await?;
+    tracing::info!(execution = %execution.id, "command accepted");
+    Ok(execution)
+}
+
+/// [`accept`] inside the caller's unit of work, so the caller can decide
+/// and accept under the same locks; durable once the caller commits.
+pub async fn accept_in(
+    tx: &mut WorkspaceTx,
+    signer: &CommandSigner,
+    actor: &Actor,
+    actor_role: Option<Role>,
+    command: &Command,
+) -> Result<Execution, AcceptError> {
     let id = ExecutionId::new();
     let args = command.args();
-    let envelope = signer.sign(id, workspace.slug().as_str(), actor, command.name(), &args)?;
-    let mut tx = db.begin_workspace(workspace).await?;
+    let envelope = signer.sign(id, tx.workspace().slug().as_str(), actor, command.name(), &args)?;
     let execution = tx
         .insert_execution(&NewExecution {
             id,
@@ -52,7 +66,5 @@ pub async fn accept(
         })
         .await?;
     tx.enqueue_with(HANDOFF_TOPIC, &json!({"execution_id": id}), Duration::ZERO, HANDOFF_MAX_ATTEMPTS).await?;
-    tx.commit().await?;
-    tracing::info!(execution = %id, "command accepted");
     Ok(execution)
 }

@@ -1,25 +1,38 @@
 //! Automation on alerts (outbox topic `alert.route`): the agent node's
 //! `triage_alert` reasoner decides through AgentField, and the decision is
 //! carried out as ordinary commands (`ticket.create` linked to the asset
-//! and the alert, `ticket.resolve` with a note) accepted on behalf of
-//! Anchor's system actor: signed envelopes, executions, evidence, as for
-//! people. Redelivery is harmless: a command already accepted for the
-//! alert is not accepted again.
+//! and the alert, `ticket.resolve` and `ticket.reopen` with a note)
+//! accepted on behalf of Anchor's system actor: signed envelopes,
+//! executions, evidence, as for people.
+//!
+//! Every route event reconciles the alert's ticket with the alert as it is
+//! *now*, not with the transition that caused the event, so events that
+//! arrive late, twice or out of order change nothing wrong:
+//! - while a command for the alert is still running, the event waits for it
+//!   (a recovery that comes before the ticket exists resolves it once it
+//!   does);
+//! - the decision is taken on a snapshot of the alert and its ticket, and
+//!   carried out only if, under the alert's row lock, that snapshot still
+//!   holds; otherwise the event decides again.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anchor_agentfield::{AgentFieldClient, ExecuteRequest};
+use anchor_domain::TicketId;
 use anchor_outbox::{HandlerError, Handlers, OutboxEvent};
-use anchor_store::{Database, StoreError, executions::Actor};
+use anchor_store::{Database, StoreError, Workspace, WorkspaceTx, alerts::Alert, executions::Actor};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::{Command, CommandSigner, accept, command::SYSTEM_ISSUER};
+use crate::{Command, CommandSigner, accept_in, command::SYSTEM_ISSUER};
 
 pub use anchor_telemetry::alerts::ROUTE_TOPIC;
 
 /// The system actor's subject for alert automation.
 pub const ALERTING: &str = "alerting";
+
+/// How long an event waits for a command still running for its alert.
+const WAIT_FOR_RUNNING: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub struct AlertRouter {
@@ -37,6 +50,42 @@ struct Route {
 
 fn retry(e: impl std::fmt::Display) -> HandlerError {
     HandlerError::retry(e.to_string())
+}
+
+/// What automation knows about an alert when it decides.
+#[derive(Debug, Clone, PartialEq)]
+struct Snapshot {
+    alert: Alert,
+    /// The status of the alert's ticket, if it has one.
+    ticket_status: Option<String>,
+    /// A command for the alert that has not finished yet.
+    in_flight: Option<String>,
+}
+
+impl Snapshot {
+    async fn read(tx: &mut WorkspaceTx, alert: Alert) -> Result<Self, StoreError> {
+        let ticket_status = match alert.ticket_id.as_deref().and_then(|t| t.parse::<TicketId>().ok()) {
+            Some(ticket) => tx.ticket(ticket).await?.map(|t| t.status.as_str().to_owned()),
+            None => None,
+        };
+        let in_flight = tx.alert_command_in_flight(&alert.id).await?;
+        Ok(Self { alert, ticket_status, in_flight })
+    }
+
+    /// The same situation, as far as the decision goes (values and counters
+    /// that move with every sample do not count).
+    fn same_situation(&self, other: &Self) -> bool {
+        let key = |s: &Self| {
+            (
+                s.alert.state.clone(),
+                s.alert.ticket_id.clone(),
+                s.alert.flaps,
+                s.ticket_status.clone(),
+                s.in_flight.clone(),
+            )
+        };
+        key(self) == key(other)
+    }
 }
 
 impl AlertRouter {
@@ -57,73 +106,84 @@ impl AlertRouter {
         })
     }
 
+    async fn snapshot(&self, workspace: &Workspace, alert: &str) -> Result<Option<Snapshot>, StoreError> {
+        let mut tx = self.db.begin_workspace(workspace).await?;
+        let snapshot = match tx.alert(alert).await? {
+            Some(alert) => Some(Snapshot::read(&mut tx, alert).await?),
+            None => None,
+        };
+        tx.rollback().await?;
+        Ok(snapshot)
+    }
+
     #[tracing::instrument(skip_all, fields(outbox_id = event.id))]
     async fn route(&self, event: OutboxEvent) -> Result<(), HandlerError> {
         let route: Route = serde_json::from_value(event.payload.clone())
             .map_err(|e| HandlerError::Permanent(format!("malformed alert.route event: {e}")))?;
         let Some(workspace_id) = event.workspace_id else { return Ok(()) };
         let Some(workspace) = self.db.workspace_by_id(workspace_id).await.map_err(retry)? else { return Ok(()) };
-        let mut tx = self.db.begin_workspace(&workspace).await.map_err(retry)?;
-        let alert = tx.alert(&route.alert_id).await.map_err(retry)?;
-        tx.rollback().await.map_err(retry)?;
-        let Some(alert) = alert else { return Ok(()) };
+        let Some(seen) = self.snapshot(&workspace, &route.alert_id).await.map_err(retry)? else { return Ok(()) };
+        if let Some(command) = &seen.in_flight {
+            return Err(HandlerError::postpone(format!("waiting for {command} on this alert"), WAIT_FOR_RUNNING));
+        }
         let request = ExecuteRequest {
             target: format!("{}.triage_alert", self.node_id),
-            input: json!({"transition": route.transition, "alert": alert}),
+            input: json!({
+                "transition": route.transition,
+                "alert": seen.alert,
+                "ticket": seen.ticket_status.as_ref().map(|status| json!({"status": status})),
+            }),
             actor_id: Some(ALERTING.to_owned()),
             ..ExecuteRequest::default()
         };
-        let decision = self.agentfield.execute(&request).await.map_err(retry)?.result;
-        let actor = Actor { issuer: SYSTEM_ISSUER.to_owned(), subject: ALERTING.to_owned() };
-        let command = match decision["action"].as_str() {
-            Some("open_ticket") => {
-                if self.already(&workspace, "ticket.create", &alert.id).await.map_err(retry)? {
-                    return Ok(());
-                }
-                let description = format!("Opened by Anchor for alert {}.\n{}", alert.id, alert.summary);
-                Command::parse(
-                    "ticket.create",
-                    json!({
-                        "title": decision["title"].as_str().unwrap_or(&alert.summary),
-                        "description": description,
-                        "priority": decision["priority"].as_str().unwrap_or("p2"),
-                        "asset_id": alert.asset_id,
-                        "alert_id": alert.id,
-                    }),
-                )
-            }
-            Some("resolve_ticket") => {
-                let Some(ticket) = alert.ticket_id.clone() else {
-                    // The ticket is still being opened: try again shortly.
-                    if self.already(&workspace, "ticket.create", &alert.id).await.map_err(retry)? {
-                        return Err(HandlerError::retry("the alert's ticket is not open yet"));
-                    }
-                    return Ok(());
-                };
-                if self.already(&workspace, "ticket.resolve", &alert.id).await.map_err(retry)? {
-                    return Ok(());
-                }
-                let note = decision["note"].as_str().unwrap_or("Recovered.");
-                Command::parse("ticket.resolve", json!({"ticket_id": ticket, "note": note, "alert_id": alert.id}))
-            }
-            _ => return Ok(()),
+        let decision = match self.agentfield.execute(&request).await {
+            Ok(answer) => answer.result,
+            Err(e) if e.is_retryable() => return Err(HandlerError::postpone(e.to_string(), Duration::from_secs(15))),
+            Err(e) => return Err(retry(e)),
         };
-        let command = command.map_err(HandlerError::Permanent)?;
-        accept(&self.db, &self.signer, &workspace, &actor, None, &command).await.map_err(retry)?;
-        tracing::info!(alert = %alert.id, command = command.name(), "automation acted on an alert");
+        let Some(command) = command_for(&seen.alert, &decision).map_err(HandlerError::Permanent)? else {
+            return Ok(());
+        };
+
+        let mut tx = self.db.begin_workspace(&workspace).await.map_err(retry)?;
+        let Some(alert) = tx.lock_alert(&seen.alert.id).await.map_err(retry)? else { return Ok(()) };
+        let now = Snapshot::read(&mut tx, alert).await.map_err(retry)?;
+        if !now.same_situation(&seen) {
+            tx.rollback().await.map_err(retry)?;
+            return Err(HandlerError::postpone("the alert changed while automation decided", Duration::ZERO));
+        }
+        let actor = Actor { issuer: SYSTEM_ISSUER.to_owned(), subject: ALERTING.to_owned() };
+        accept_in(&mut tx, &self.signer, &actor, None, &command).await.map_err(retry)?;
+        tx.commit().await.map_err(retry)?;
+        tracing::info!(alert = %now.alert.id, command = command.name(), "automation acted on an alert");
         Ok(())
     }
+}
 
-    /// Whether `command` was accepted for this alert before.
-    async fn already(
-        &self,
-        workspace: &anchor_store::Workspace,
-        command: &str,
-        alert: &str,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin_workspace(workspace).await?;
-        let found = tx.execution_for_alert(command, alert).await?;
-        tx.rollback().await?;
-        Ok(found)
-    }
+/// The command that carries out the reasoner's decision, if any.
+fn command_for(alert: &Alert, decision: &Value) -> Result<Option<Command>, String> {
+    let ticket = || alert.ticket_id.clone().ok_or_else(|| format!("{decision} needs the alert's ticket"));
+    let command = match decision["action"].as_str() {
+        Some("open_ticket") => Command::parse(
+            "ticket.create",
+            json!({
+                "title": decision["title"].as_str().unwrap_or(&alert.summary),
+                "description": format!("Opened by Anchor for alert {}.\n{}", alert.id, alert.summary),
+                "priority": decision["priority"].as_str().unwrap_or("p2"),
+                "asset_id": alert.asset_id,
+                "alert_id": alert.id,
+            }),
+        ),
+        Some("resolve_ticket") => Command::parse(
+            "ticket.resolve",
+            json!({"ticket_id": ticket()?, "note": decision["note"].as_str().unwrap_or("Recovered."), "alert_id": alert.id}),
+        ),
+        Some("reopen_ticket") => Command::parse(
+            "ticket.reopen",
+            json!({"ticket_id": ticket()?, "note": decision["note"].as_str().unwrap_or("The alert came back."),
+                   "alert_id": alert.id}),
+        ),
+        _ => return Ok(None),
+    };
+    command.map(Some)
 }

@@ -45,6 +45,17 @@ pub struct TicketResolve {
     pub alert_id: Option<AlertId>,
 }
 
+/// Reopen a resolved ticket, with a note (automation, when the alert it was
+/// opened for comes back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketReopen {
+    pub ticket_id: TicketId,
+    pub note: TicketText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_id: Option<AlertId>,
+}
+
 /// Comment on a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,14 +72,16 @@ pub enum Command {
     TicketTransition(TicketTransition),
     TicketComment(TicketComment),
     TicketResolve(TicketResolve),
+    TicketReopen(TicketReopen),
 }
 
 /// Every command: (name, skill that performs it, permission it needs).
-pub const COMMANDS: [(&str, &str, Permission); 4] = [
+pub const COMMANDS: [(&str, &str, Permission); 5] = [
     ("ticket.create", "ticket_create", Permission::TicketsWrite),
     ("ticket.transition", "ticket_transition", Permission::TicketsWrite),
     ("ticket.comment", "ticket_comment", Permission::TicketsWrite),
     ("ticket.resolve", "ticket_resolve", Permission::TicketsWrite),
+    ("ticket.reopen", "ticket_reopen", Permission::TicketsWrite),
 ];
 
 /// The issuer of Anchor's own automation: it acts through the same
@@ -84,6 +97,7 @@ impl Command {
             Self::TicketTransition(_) => 1,
             Self::TicketComment(_) => 2,
             Self::TicketResolve(_) => 3,
+            Self::TicketReopen(_) => 4,
         }
     }
 
@@ -110,6 +124,7 @@ impl Command {
             Self::TicketTransition(a) => serde_json::to_value(a),
             Self::TicketComment(a) => serde_json::to_value(a),
             Self::TicketResolve(a) => serde_json::to_value(a),
+            Self::TicketReopen(a) => serde_json::to_value(a),
         };
         args.expect("command arguments serialise")
     }
@@ -121,6 +136,7 @@ impl Command {
             "ticket.transition" => serde_json::from_value(args).map(Self::TicketTransition),
             "ticket.comment" => serde_json::from_value(args).map(Self::TicketComment),
             "ticket.resolve" => serde_json::from_value(args).map(Self::TicketResolve),
+            "ticket.reopen" => serde_json::from_value(args).map(Self::TicketReopen),
             other => return Err(format!("unknown command {other:?}")),
         };
         parsed.map_err(|e| format!("invalid arguments for {name}: {e}"))

@@ -21,7 +21,7 @@ pub mod orchestrator;
 
 mod accept;
 
-pub use accept::{AcceptError, accept};
+pub use accept::{AcceptError, accept, accept_in};
 pub use command::{Command, CommandInput};
 pub use envelope::{CommandSigner, CommandVerifier, EnvelopeError};
 

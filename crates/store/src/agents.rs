@@ -195,7 +195,24 @@ impl Database {
         .bind(&token_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else { return Ok(Err(EnrollRefusal::KeyTaken)) };
+        let Some(row) = row else {
+            // The same key again with a token of its own workspace: an
+            // enrollment whose answer was lost, retried. Answer it again
+            // (spending no use); any other reuse of a key is refused.
+            let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {AGENT_COLUMNS} FROM platform.agents
+                  WHERE public_key = $1 AND workspace_id = $2 AND revoked_at IS NULL"
+            )))
+            .bind(public_key)
+            .bind(workspace_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            let Some(existing) = existing else { return Ok(Err(EnrollRefusal::KeyTaken)) };
+            let workspace =
+                self.workspace_by_id(workspace_id).await?.ok_or_else(|| decode("workspace vanished".into()))?;
+            return Ok(Ok((agent_from_row(&existing)?, workspace)));
+        };
         let agent = agent_from_row(&row)?;
         tx.commit().await?;
         let workspace = self.workspace_by_id(workspace_id).await?.ok_or_else(|| decode("workspace vanished".into()))?;
@@ -254,77 +271,140 @@ impl Database {
     }
 }
 
-/// Days of metric samples kept.
+/// Days of telemetry kept: metric samples, check results and the batch
+/// records (a batch older than this, resent, would be stored again; no
+/// agent keeps an unacknowledged batch that long).
 pub const SAMPLE_RETENTION_DAYS: i64 = 30;
 
+/// What one pass of telemetry housekeeping did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TelemetryUpkeep {
+    pub partitions_created: u64,
+    pub partitions_dropped: u64,
+    /// Check results and batch records past retention.
+    pub rows_deleted: u64,
+    /// Workspaces whose upkeep failed (logged; the others were done).
+    pub failed: u64,
+}
+
 impl Database {
-    /// Keeps `metric_samples` of every workspace partitioned by day: creates
-    /// the partitions of the next `days_ahead` days (today's rows, before its
-    /// partition exists, live in the default partition), drops day
-    /// partitions past retention and deletes expired rows from the default.
-    /// Returns (partitions created, partitions dropped).
-    pub async fn maintain_sample_partitions(&self, days_ahead: i64) -> Result<(u64, u64), StoreError> {
-        let (mut created, mut dropped) = (0, 0);
+    /// Telemetry housekeeping of every workspace: `metric_samples` kept
+    /// partitioned by day (the partitions of the next `days_ahead` days
+    /// created; today's rows, before its partition exists, live in the
+    /// default partition), day partitions past retention dropped, expired
+    /// rows deleted from the default partition, from `check_results` and
+    /// from `telemetry_ingest_batches`. One workspace's failure is logged and
+    /// counted; the others are still done.
+    pub async fn maintain_telemetry(&self, days_ahead: i64) -> Result<TelemetryUpkeep, StoreError> {
+        let mut upkeep = TelemetryUpkeep::default();
         let today = OffsetDateTime::now_utc().date();
         for workspace in self.workspaces().await? {
-            let schema = crate::migrate::quote_ident(workspace.schema_name());
-            for offset in 1..=days_ahead {
-                let day = today + time::Duration::days(offset);
-                let next = day + time::Duration::days(1);
-                let name = format!("metric_samples_p{}", day.to_string().replace('-', ""));
-                let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-                    .bind(format!("{schema}.{name}"))
-                    .fetch_one(self.pool())
-                    .await?;
-                if !exists {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "CREATE TABLE IF NOT EXISTS {schema}.{name} PARTITION OF {schema}.metric_samples
-                           FOR VALUES FROM ('{day}') TO ('{next}')"
-                    )))
-                    .execute(self.pool())
-                    .await?;
-                    created += 1;
-                }
+            if let Err(e) = self.maintain_workspace_telemetry(&workspace, today, days_ahead, &mut upkeep).await {
+                tracing::error!(workspace = %workspace.slug(), error = %e, "telemetry upkeep failed for a workspace");
+                upkeep.failed += 1;
             }
-            let cutoff = today - time::Duration::days(SAMPLE_RETENTION_DAYS);
-            let old: Vec<String> = sqlx::query_scalar(
-                "SELECT c.relname::text FROM pg_inherits i
-                   JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-                   JOIN pg_namespace n ON n.oid = p.relnamespace
-                  WHERE n.nspname = $1 AND p.relname = 'metric_samples' AND c.relname ~ '^metric_samples_p[0-9]{8}$'
-                    AND c.relname < 'metric_samples_p' || $2",
-            )
-            .bind(workspace.schema_name())
-            .bind(cutoff.to_string().replace('-', ""))
-            .fetch_all(self.pool())
-            .await?;
-            for name in old {
+        }
+        Ok(upkeep)
+    }
+
+    async fn maintain_workspace_telemetry(
+        &self,
+        workspace: &Workspace,
+        today: time::Date,
+        days_ahead: i64,
+        upkeep: &mut TelemetryUpkeep,
+    ) -> Result<(), StoreError> {
+        let schema = crate::migrate::quote_ident(workspace.schema_name());
+        for offset in 1..=days_ahead {
+            let day = today + time::Duration::days(offset);
+            let next = day + time::Duration::days(1);
+            let name = format!("metric_samples_p{}", day.to_string().replace('-', ""));
+            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                .bind(format!("{schema}.{name}"))
+                .fetch_one(self.pool())
+                .await?;
+            if !exists {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP TABLE {schema}.{}",
-                    crate::migrate::quote_ident(&name)
+                    "CREATE TABLE IF NOT EXISTS {schema}.{name} PARTITION OF {schema}.metric_samples
+                       FOR VALUES FROM ('{day}') TO ('{next}')"
                 )))
                 .execute(self.pool())
                 .await?;
-                dropped += 1;
+                upkeep.partitions_created += 1;
             }
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {schema}.metric_samples_default WHERE at < $1")))
-                .bind(cutoff.midnight().assume_utc())
+        }
+        let cutoff = today - time::Duration::days(SAMPLE_RETENTION_DAYS);
+        let old: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits i
+               JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+               JOIN pg_namespace n ON n.oid = p.relnamespace
+              WHERE n.nspname = $1 AND p.relname = 'metric_samples' AND c.relname ~ '^metric_samples_p[0-9]{8}$'
+                AND c.relname < 'metric_samples_p' || $2",
+        )
+        .bind(workspace.schema_name())
+        .bind(cutoff.to_string().replace('-', ""))
+        .fetch_all(self.pool())
+        .await?;
+        for name in old {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE {schema}.{}", crate::migrate::quote_ident(&name))))
                 .execute(self.pool())
                 .await?;
+            upkeep.partitions_dropped += 1;
         }
-        Ok((created, dropped))
+        let cutoff = cutoff.midnight().assume_utc();
+        for (table, column) in
+            [("metric_samples_default", "at"), ("check_results", "at"), ("telemetry_ingest_batches", "received_at")]
+        {
+            let done = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {schema}.{table} WHERE {column} < $1")))
+                .bind(cutoff)
+                .execute(self.pool())
+                .await?;
+            if table != "metric_samples_default" {
+                upkeep.rows_deleted += done.rows_affected();
+            }
+        }
+        Ok(())
     }
 }
 
 impl WorkspaceTx {
     /// The machine's asset, created at its agent's enrollment or updated.
+    /// The machine's asset for a newly enrolled `agent`: the asset of a
+    /// machine enrolled before (same `facts.machine_id`: a reinstall) moves
+    /// to the new agent, and the agent it had is returned so it can be
+    /// retired; otherwise the agent's own asset, created or updated.
     pub async fn upsert_agent_asset(
         &mut self,
         agent: AgentId,
         hostname: &str,
         os: &str,
         facts: &serde_json::Value,
-    ) -> Result<AssetId, StoreError> {
+    ) -> Result<(AssetId, Option<String>), StoreError> {
+        if let Some(machine_id) = facts["machine_id"].as_str().filter(|m| !m.is_empty()) {
+            let previous: Option<(String, Option<String>)> = sqlx::query_as(
+                "SELECT id, agent_id FROM assets
+                  WHERE facts ? 'machine_id' AND facts->>'machine_id' = $1 AND agent_id IS DISTINCT FROM $2
+                  ORDER BY updated_at DESC LIMIT 1 FOR UPDATE",
+            )
+            .bind(machine_id)
+            .bind(agent.to_string())
+            .fetch_optional(self.conn())
+            .await?;
+            if let Some((asset, previous_agent)) = previous {
+                sqlx::query(
+                    "UPDATE assets SET agent_id = $2, hostname = $3, os = $4, facts = $5, updated_at = now()
+                      WHERE id = $1",
+                )
+                .bind(&asset)
+                .bind(agent.to_string())
+                .bind(hostname)
+                .bind(os)
+                .bind(facts)
+                .execute(self.conn())
+                .await?;
+                return Ok((parse(asset)?, previous_agent));
+            }
+        }
         let id: String = sqlx::query_scalar(
             "INSERT INTO assets (id, agent_id, hostname, os, facts) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (agent_id) DO UPDATE
@@ -338,7 +418,7 @@ impl WorkspaceTx {
         .bind(facts)
         .fetch_one(self.conn())
         .await?;
-        parse(id)
+        Ok((parse(id)?, None))
     }
 
     /// Records a batch once per (agent, sequence); returns its id and
@@ -375,6 +455,16 @@ impl WorkspaceTx {
                 .fetch_one(self.conn())
                 .await?;
         Ok((parse(id)?, false))
+    }
+
+    /// Records what a batch routed (the alert transitions it caused).
+    pub async fn record_routing(&mut self, batch: BatchId, routed: &serde_json::Value) -> Result<(), StoreError> {
+        sqlx::query("UPDATE telemetry_ingest_batches SET routed = $2 WHERE id = $1")
+            .bind(batch.to_string())
+            .bind(routed)
+            .execute(self.conn())
+            .await?;
+        Ok(())
     }
 
     /// Bulk insert, one statement (UNNEST of column arrays).

@@ -146,6 +146,21 @@ impl WorkspaceTx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The (rule, subject) pairs of an agent where something is going on: a
+    /// clock running or an alert open. Anything else that is clear now needs
+    /// no write at all, which keeps ingest at one query for a healthy agent.
+    pub async fn live_conditions(&mut self, agent: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT rule_id, subject FROM alert_conditions
+              WHERE agent_id = $1 AND (breaching_since IS NOT NULL OR clear_since IS NOT NULL)
+             UNION
+             SELECT rule_id, subject FROM alerts WHERE agent_id = $1 AND state = 'open'",
+        )
+        .bind(agent)
+        .fetch_all(self.conn())
+        .await?)
+    }
+
     /// The condition's clocks, locked for this unit of work.
     pub async fn lock_condition(&mut self, rule: &str, agent: &str, subject: &str) -> Result<Condition, StoreError> {
         sqlx::query(
@@ -313,6 +328,47 @@ impl WorkspaceTx {
         .fetch_all(self.conn())
         .await?;
         rows.iter().map(alert_from_row).collect()
+    }
+
+    /// The open alerts of one agent.
+    pub async fn open_alerts_of_agent(&mut self, agent: &str) -> Result<Vec<Alert>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE agent_id = $1 AND state = 'open' ORDER BY id"
+        )))
+        .bind(agent)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(alert_from_row).collect()
+    }
+
+    /// The alert, locked until this unit of work ends: automation decides
+    /// about one alert at a time.
+    pub async fn lock_alert(&mut self, id: &str) -> Result<Option<Alert>, StoreError> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1 FOR UPDATE")))
+                .bind(id)
+                .fetch_optional(self.conn())
+                .await?;
+        row.as_ref().map(alert_from_row).transpose()
+    }
+
+    /// The command of an unfinished execution accepted for this alert, if any.
+    pub async fn alert_command_in_flight(&mut self, alert: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT command FROM executions
+              WHERE input ? 'alert_id' AND input->>'alert_id' = $1 AND status IN ('queued', 'running') LIMIT 1",
+        )
+        .bind(alert)
+        .fetch_optional(self.conn())
+        .await?)
+    }
+
+    /// When the agent's last batch arrived.
+    pub async fn last_batch_at(&mut self, agent: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT max(received_at) FROM telemetry_ingest_batches WHERE agent_id = $1")
+            .bind(agent)
+            .fetch_one(self.conn())
+            .await?)
     }
 
     /// Records the ticket opened for an alert.

@@ -238,17 +238,6 @@ impl WorkspaceTx {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Whether a `command` naming `alert` in its input was accepted.
-    pub async fn execution_for_alert(&mut self, command: &str, alert: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM executions WHERE command = $1 AND input->>'alert_id' = $2)",
-        )
-        .bind(command)
-        .bind(alert)
-        .fetch_one(self.conn())
-        .await?)
-    }
-
     /// Claims the right to perform `execution`'s effect. A concurrent claim
     /// of the same execution waits here until the first commits or rolls
     /// back, then sees what it did.

@@ -48,6 +48,11 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(8, "evidence_keys", include_str!("../migrations/platform/0008_evidence_keys.sql")),
     Migration::new(9, "receipt_digests", include_str!("../migrations/platform/0009_receipt_digests.sql")),
     Migration::new(10, "agents", include_str!("../migrations/platform/0010_agents.sql")),
+    Migration::new(
+        11,
+        "receipts_per_workspace",
+        include_str!("../migrations/platform/0011_receipts_per_workspace.sql"),
+    ),
 ];
 
 /// Migrations of every workspace schema.
@@ -63,6 +68,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(5, "inbound_sources", include_str!("../migrations/workspace/0005_inbound_sources.sql")),
     Migration::new(6, "telemetry", include_str!("../migrations/workspace/0006_telemetry.sql")),
     Migration::new(7, "alerts", include_str!("../migrations/workspace/0007_alerts.sql")),
+    Migration::new(8, "telemetry_upkeep", include_str!("../migrations/workspace/0008_telemetry_upkeep.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

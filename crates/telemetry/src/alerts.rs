@@ -4,8 +4,9 @@
 //! A condition must hold for the rule's duration before its alert opens,
 //! and be clear as long before it resolves; one live alert per (rule,
 //! agent, subject); an alert that comes back within a minute of resolving is
-//! re-opened and counted as a flap, without a second notification.
-//! Transitions publish `alert.opened` / `alert.resolved` and are routed to
+//! the same alert re-opened, its flap counted (no second alert, no second
+//! ticket: automation reopens the one it had). Transitions publish
+//! `alert.opened`, `alert.reopened` or `alert.resolved` and are routed to
 //! automation (`alert.route`) through the outbox, in the same unit of work.
 
 use anchor_edge_protocol::Batch;
@@ -56,8 +57,8 @@ pub struct Observation<'a> {
     pub detail: String,
 }
 
-/// Applies an observation; returns the alert and `opened` / `resolved`
-/// when it changed state in a way worth telling.
+/// Applies an observation; returns the alert and `opened`, `reopened` or
+/// `resolved` when it changed state.
 pub async fn observe(tx: &mut WorkspaceTx, o: Observation<'_>) -> Result<Option<(Alert, &'static str)>, StoreError> {
     let rule = o.rule;
     let mut condition: Condition = tx.lock_condition(&rule.id, o.agent, &o.subject).await?;
@@ -76,7 +77,7 @@ pub async fn observe(tx: &mut WorkspaceTx, o: Observation<'_>) -> Result<Option<
             Some(alert) => tx.touch_alert(&alert.id, o.value).await?,
             None if o.at - since >= hold => {
                 if let Some(previous) = tx.recently_resolved(&rule.id, o.agent, &o.subject, FLAP_WINDOW_SECS).await? {
-                    tx.reopen_alert(&previous.id, o.value).await?; // a flap: counted, not told again
+                    transition = Some((tx.reopen_alert(&previous.id, o.value).await?, "reopened"));
                 } else {
                     let asset = tx.agent_asset(o.agent).await?;
                     let at_subject = if o.subject.is_empty() { String::new() } else { format!(" ({})", o.subject) };
@@ -113,19 +114,40 @@ pub async fn observe(tx: &mut WorkspaceTx, o: Observation<'_>) -> Result<Option<
     }
     tx.set_condition(&rule.id, o.agent, &o.subject, condition).await?;
     if let Some((alert, kind)) = &transition {
-        let slug = tx.workspace().slug().to_string();
-        let event = anchor_events::PublishRequest::new(&format!("alert.{kind}"), Some(&slug), json!({"alert": alert}));
-        tx.enqueue(anchor_events::PUBLISH_TOPIC, &serde_json::to_value(event).expect("serialises")).await?;
-        tx.enqueue(ROUTE_TOPIC, &json!({"alert_id": alert.id, "transition": kind})).await?;
+        announce(tx, alert, kind).await?;
     }
     Ok(transition)
 }
 
-/// Evaluates every enabled rule against a batch.
-pub async fn evaluate(tx: &mut WorkspaceTx, agent: &str, hostname: &str, batch: &Batch) -> Result<usize, StoreError> {
+/// Publishes `alert.<kind>` and routes the alert to automation, in the
+/// caller's unit of work.
+async fn announce(tx: &mut WorkspaceTx, alert: &Alert, kind: &str) -> Result<(), StoreError> {
+    let slug = tx.workspace().slug().to_string();
+    let event = anchor_events::PublishRequest::new(&format!("alert.{kind}"), Some(&slug), json!({"alert": alert}));
+    tx.enqueue(anchor_events::PUBLISH_TOPIC, &serde_json::to_value(event).expect("serialises")).await?;
+    tx.enqueue(ROUTE_TOPIC, &json!({"alert_id": alert.id, "transition": kind})).await?;
+    Ok(())
+}
+
+/// A revoked agent reports no more: its open alerts are resolved (and their
+/// tickets, through automation), since nothing would ever clear them.
+/// Returns how many.
+pub async fn retire_agent(tx: &mut WorkspaceTx, agent: &str) -> Result<usize, StoreError> {
+    let open = tx.open_alerts_of_agent(agent).await?;
+    for alert in &open {
+        let resolved = tx.resolve_alert(&alert.id, None).await?;
+        announce(tx, &resolved, "resolved").await?;
+    }
+    Ok(open.len())
+}
+
+/// Evaluates every enabled rule against a batch; returns the transitions
+/// it caused, `[{"alert_id", "transition"}]`.
+pub async fn evaluate(tx: &mut WorkspaceTx, agent: &str, hostname: &str, batch: &Batch) -> Result<Value, StoreError> {
     let rules: Vec<Rule> = tx.rules().await?.into_iter().filter(|r| r.enabled).collect();
+    let live: std::collections::HashSet<(String, String)> = tx.live_conditions(agent).await?.into_iter().collect();
     let now = OffsetDateTime::now_utc();
-    let mut transitions = 0;
+    let mut transitions = Vec::new();
     for rule in &rules {
         let mut observations = Vec::new();
         match rule.kind.as_str() {
@@ -159,49 +181,81 @@ pub async fn evaluate(tx: &mut WorkspaceTx, agent: &str, hostname: &str, batch: 
             _ => {}
         }
         for (subject, breach, value, at, detail) in observations {
+            // Clear, no clock running, no alert open: nothing to record.
+            if !breach && !live.contains(&(rule.id.clone(), subject.clone())) {
+                continue;
+            }
             let o = Observation { rule, agent, hostname, subject, breach, value, at, detail };
-            transitions += usize::from(observe(tx, o).await?.is_some());
+            if let Some((alert, kind)) = observe(tx, o).await? {
+                transitions.push(json!({"alert_id": alert.id, "transition": kind}));
+            }
         }
     }
-    Ok(transitions)
+    Ok(Value::Array(transitions))
 }
 
 /// The job behind "agent offline": agents silent for longer than a rule's
 /// duration get an alert (a batch resolves it). Returns the alerts opened.
+/// One workspace's trouble does not keep the others from being checked.
 pub async fn check_offline(db: &anchor_store::Database) -> Result<usize, StoreError> {
-    let now = OffsetDateTime::now_utc();
     let silent = db.silent_agents(30).await?;
-    let mut opened = 0;
     let mut by_workspace: std::collections::BTreeMap<i64, Vec<anchor_store::agents::Agent>> = Default::default();
     for agent in silent {
         by_workspace.entry(agent.workspace_id).or_default().push(agent);
     }
+    let mut opened = 0;
+    let mut failure = None;
     for (workspace_id, agents) in by_workspace {
-        let Some(workspace) = db.workspace_by_id(workspace_id).await? else { continue };
-        let mut tx = db.begin_workspace(&workspace).await?;
-        let rules: Vec<Rule> =
-            tx.rules().await?.into_iter().filter(|r| r.enabled && r.kind == "agent_offline").collect();
-        for rule in &rules {
-            for agent in &agents {
-                let last = agent.last_seen_at.unwrap_or(agent.enrolled_at);
-                let silent_for = now - last;
-                if silent_for.whole_seconds() < i64::from(rule.duration_secs) {
-                    continue;
-                }
-                let o = Observation {
-                    rule,
-                    agent: &agent.id.to_string(),
-                    hostname: &agent.hostname,
-                    subject: String::new(),
-                    breach: true,
-                    value: Some(silent_for.whole_seconds() as f64),
-                    at: now,
-                    detail: format!("no report for {} s", silent_for.whole_seconds()),
-                };
-                opened += usize::from(observe(&mut tx, o).await?.is_some());
+        match check_workspace_offline(db, workspace_id, &agents).await {
+            Ok(n) => opened += n,
+            Err(e) => {
+                tracing::error!(workspace_id, error = %e, "agent-offline check failed for a workspace");
+                failure = Some(e);
             }
         }
-        tx.commit().await?;
     }
+    match failure {
+        Some(e) if opened == 0 => Err(e),
+        _ => Ok(opened),
+    }
+}
+
+async fn check_workspace_offline(
+    db: &anchor_store::Database,
+    workspace_id: i64,
+    agents: &[anchor_store::agents::Agent],
+) -> Result<usize, StoreError> {
+    let Some(workspace) = db.workspace_by_id(workspace_id).await? else { return Ok(0) };
+    let mut tx = db.begin_workspace(&workspace).await?;
+    let rules: Vec<Rule> = tx.rules().await?.into_iter().filter(|r| r.enabled && r.kind == "agent_offline").collect();
+    let mut opened = 0;
+    for rule in &rules {
+        for agent in agents {
+            let agent_id = agent.id.to_string();
+            // Under the condition's lock (which ingest takes too), the
+            // workspace's own record of the last batch is the truth: a batch
+            // that arrived since the silent agents were listed counts.
+            tx.lock_condition(&rule.id, &agent_id, "").await?;
+            let last_batch = tx.last_batch_at(&agent_id).await?;
+            let last = [agent.last_seen_at, last_batch].into_iter().flatten().max().unwrap_or(agent.enrolled_at);
+            let now = tx.clock().await?;
+            let silent_for = now - last;
+            if silent_for.whole_seconds() < i64::from(rule.duration_secs) {
+                continue;
+            }
+            let o = Observation {
+                rule,
+                agent: &agent_id,
+                hostname: &agent.hostname,
+                subject: String::new(),
+                breach: true,
+                value: Some(silent_for.whole_seconds() as f64),
+                at: now,
+                detail: format!("no report for {} s", silent_for.whole_seconds()),
+            };
+            opened += usize::from(observe(&mut tx, o).await?.is_some_and(|(_, kind)| kind != "resolved"));
+        }
+    }
+    tx.commit().await?;
     Ok(opened)
 }

@@ -61,11 +61,35 @@ fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
-/// Parses and checks a batch; the error names the first bad field.
+/// A machine's clock this far off is corrected for (below it, the
+/// machine's own times are kept as they are).
+pub const CLOCK_SKEW_TOLERANCE: time::Duration = time::Duration::seconds(60);
+
+/// Parses and checks a batch; the error names the first bad field. A batch
+/// whose `sent_at` shows the machine's clock off by more than
+/// [`CLOCK_SKEW_TOLERANCE`] has its times moved onto the server's clock, so a
+/// machine with a wrong clock still reports (rather than losing every batch).
 pub fn parse(json: &[u8]) -> Result<Batch, BatchError> {
-    let batch: Batch = serde_json::from_slice(json).map_err(|e| error("", format!("not a telemetry batch: {e}")))?;
+    let mut batch: Batch =
+        serde_json::from_slice(json).map_err(|e| error("", format!("not a telemetry batch: {e}")))?;
+    correct_clock(&mut batch, OffsetDateTime::now_utc());
     validate(&batch)?;
     Ok(batch)
+}
+
+fn correct_clock(batch: &mut Batch, now: OffsetDateTime) {
+    let Some(sent_at) = batch.sent_at else { return };
+    let skew = now - sent_at;
+    if skew.abs() <= CLOCK_SKEW_TOLERANCE {
+        return;
+    }
+    for m in &mut batch.metrics {
+        m.at += skew;
+    }
+    for c in &mut batch.checks {
+        c.at += skew;
+    }
+    batch.sent_at = Some(now);
 }
 
 fn validate(batch: &Batch) -> Result<(), BatchError> {
@@ -162,6 +186,31 @@ mod tests {
         }
         let ok = json!({"sequence": 7, "metrics": [{"name": "disk.used_percent", "value": 91.5, "at": at, "labels": {"mount": "/"}}]});
         assert_eq!(parse(ok.to_string().as_bytes()).map(|b| samples(&b).len()).expect("valid"), 1);
+    }
+
+    #[test]
+    fn a_machine_with_a_wrong_clock_still_reports_on_the_servers_clock() {
+        let server = OffsetDateTime::now_utc();
+        let machine = server + time::Duration::hours(3); // three hours fast
+        let fmt = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).expect("format");
+        let sampled = machine - time::Duration::seconds(20);
+        let batch = json!({"sequence": 1, "sent_at": fmt(machine),
+                           "metrics": [{"name": "cpu.used_percent", "value": 5.0, "at": fmt(sampled)}],
+                           "checks": [{"name": "disk", "status": "passing", "at": fmt(sampled)}]});
+        let parsed = parse(batch.to_string().as_bytes()).expect("accepted, corrected");
+        let at = parsed.metrics[0].at;
+        assert!((at - (server - time::Duration::seconds(20))).abs() < time::Duration::seconds(5), "{at}");
+        assert_eq!(parsed.checks[0].at, at);
+        // Without sent_at there is nothing to correct by: a time in the
+        // future is refused, naming the field.
+        let unsent =
+            json!({"sequence": 1, "metrics": [{"name": "cpu.used_percent", "value": 5.0, "at": fmt(machine)}]});
+        assert_eq!(parse(unsent.to_string().as_bytes()).expect_err("refused").pointer, "/metrics/0/at");
+        // A small difference is the machine's own business.
+        let close = server + time::Duration::seconds(30);
+        let batch = json!({"sequence": 1, "sent_at": fmt(close),
+                           "metrics": [{"name": "cpu.used_percent", "value": 5.0, "at": fmt(close)}]});
+        assert_eq!(parse(batch.to_string().as_bytes()).expect("ok").metrics[0].at, close);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Ingest: one unit of work per batch in the agent's workspace (from its
 //! identity): the batch row (once per agent and sequence; a resent batch is
 //! acknowledged with the original id and stores nothing again), the samples
-//! and check results in bulk, and the latest inventory on the asset.
+//! and check results in bulk, the latest inventory on the asset, and what
+//! the batch routed (alert transitions, each with its outbox events).
 
 use anchor_domain::BatchId;
 use anchor_store::{Database, StoreError, agents::Agent};
@@ -45,7 +46,8 @@ pub async fn ingest(db: &Database, agent: &Agent, batch: &Batch) -> Result<Ack, 
         if let Some(inventory) = &batch.inventory {
             tx.record_inventory(agent.id, inventory).await?;
         }
-        crate::alerts::evaluate(&mut tx, &agent.id.to_string(), &agent.hostname, batch).await?;
+        let routed = crate::alerts::evaluate(&mut tx, &agent.id.to_string(), &agent.hostname, batch).await?;
+        tx.record_routing(batch_id, &routed).await?;
     }
     tx.commit().await?;
     db.touch_agent(agent.id).await?;

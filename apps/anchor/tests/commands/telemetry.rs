@@ -6,7 +6,7 @@ use anchor_domain::{AgentId, Role};
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 
-use crate::Platform;
+use crate::{Options, Platform};
 
 struct TestAgent {
     key: SigningKey,
@@ -33,11 +33,22 @@ async fn enrollment_token(platform: &Platform, max_uses: i32) -> Value {
 }
 
 async fn enroll(platform: &Platform, token: &str, hostname: &str) -> Result<TestAgent, (u16, Value)> {
-    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    enroll_with(platform, token, SigningKey::from_bytes(&rand::random::<[u8; 32]>()), json!({"hostname": hostname}))
+        .await
+}
+
+/// Enrolls `key` with `facts` (an `os` is added).
+async fn enroll_with(
+    platform: &Platform,
+    token: &str,
+    key: SigningKey,
+    mut facts: Value,
+) -> Result<TestAgent, (u16, Value)> {
+    facts["os"] = json!("Debian GNU/Linux 13");
     let body = json!({
         "token": token,
         "public_key": anchor_crypto::multikey::public_multibase(&key.verifying_key()),
-        "facts": {"hostname": hostname, "os": "Debian GNU/Linux 13"},
+        "facts": facts,
     });
     let response =
         platform.client.post(platform.url("/api/v1/agents/enroll")).json(&body).send().await.expect("enroll");
@@ -146,6 +157,33 @@ async fn agents_enroll_with_a_token_and_send_batches_exactly_once() {
     assert_eq!(in_globex, 0);
     assert!(platform.store.agents(&globex).await.expect("agents").is_empty());
 
+    // Globex's admin, naming acme's real agent and token under globex, finds
+    // nothing and changes nothing; under acme, is refused.
+    let token_id = token["id"].as_str().expect("token id");
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/api/v1/workspaces/globex/agents/{}", agent.id)),
+        (reqwest::Method::DELETE, format!("/api/v1/workspaces/globex/agents/{}", agent.id)),
+        (reqwest::Method::POST, format!("/api/v1/workspaces/globex/enrollment-tokens/{token_id}/rotate")),
+        (reqwest::Method::DELETE, format!("/api/v1/workspaces/globex/enrollment-tokens/{token_id}")),
+        (reqwest::Method::GET, "/api/v1/workspaces/acme/agents".to_owned()),
+        (reqwest::Method::DELETE, format!("/api/v1/workspaces/acme/agents/{}", agent.id)),
+    ] {
+        let response = platform
+            .client
+            .request(method.clone(), platform.url(&path))
+            .bearer_auth(platform.token("gus"))
+            .header("idempotency-key", format!("cross-{method}-{path}"))
+            .send()
+            .await
+            .expect("request");
+        let expected = if path.contains("/acme/") { 403 } else { 404 };
+        assert_eq!(response.status().as_u16(), expected, "{method} {path}");
+    }
+    let (status, _) = send(&platform, &agent.token(), &batch(2), None).await;
+    assert_eq!(status, 200, "acme's agent is untouched");
+    let listed = platform.get("/api/v1/workspaces/acme/enrollment-tokens", "mia").await;
+    assert_eq!(listed["items"][0]["revoked"], false, "acme's token is untouched: {listed}");
+
     // Bad batches name the field.
     let mut bad = batch(3);
     bad["metrics"][1]["name"] = json!("Disk Used");
@@ -172,6 +210,49 @@ async fn agents_enroll_with_a_token_and_send_batches_exactly_once() {
     assert_eq!(revoke.status(), 204);
     let (status, _) = send(&platform, &agent.token(), &batch(5), None).await;
     assert_eq!(status, 401);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn a_reinstalled_machine_keeps_its_asset_and_retires_its_old_agent() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = enrollment_token(&platform, 3).await;
+    let secret = token["token"].as_str().expect("token");
+    let facts = json!({"hostname": "reception-pc", "machine_id": "4c1d0e9a7b2f4e3c9d8a6b5c4d3e2f1a"});
+    let first_key = SigningKey::from_bytes(&[21; 32]);
+    let first = enroll_with(&platform, secret, first_key.clone(), facts.clone()).await.expect("enrolled");
+    assert_eq!(send(&platform, &first.token(), &disk(0, 99.0), None).await.0, 200);
+    let open = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
+    assert_eq!(open["items"].as_array().expect("items").len(), 1, "the full disk is alerted");
+
+    // The same key again (an answer lost on the way): the same agent, no use spent.
+    let again = enroll_with(&platform, secret, first_key, facts.clone()).await.expect("answered again");
+    assert_eq!(again.id, first.id);
+    let tokens = platform.get("/api/v1/workspaces/acme/enrollment-tokens", "mia").await;
+    assert_eq!(tokens["items"][0]["uses"], 1, "{tokens}");
+
+    // Reinstalled: a new key, the same machine. One asset, now the new
+    // agent's; the old agent revoked and its alerts resolved.
+    let second = enroll_with(&platform, secret, SigningKey::from_bytes(&[22; 32]), facts).await.expect("enrolled");
+    assert_ne!(second.id, first.id);
+    let assets: Vec<(String, Option<String>)> = sqlx::query_as("SELECT id, agent_id FROM ws_acme.assets")
+        .fetch_all(platform.store.pool())
+        .await
+        .expect("assets");
+    assert_eq!(assets.len(), 1, "{assets:?}");
+    assert_eq!(assets[0].1.as_deref(), Some(second.id.to_string().as_str()));
+    assert_eq!(send(&platform, &first.token(), &disk(1, 99.0), None).await.0, 401, "the old identity is retired");
+    let agents = platform.get("/api/v1/workspaces/acme/agents", "mia").await;
+    let status_of = |id: AgentId| {
+        agents["items"].as_array().expect("items").iter().find(|a| a["id"] == id.to_string().as_str()).expect("listed")
+            ["status"]
+            .clone()
+    };
+    assert_eq!(status_of(first.id), "revoked");
+    let open = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
+    assert_eq!(open["items"].as_array().expect("items").len(), 0, "{open}");
+    assert_eq!(send(&platform, &second.token(), &disk(0, 40.0), None).await.0, 200);
     platform.stop().await;
 }
 
@@ -212,10 +293,10 @@ async fn enrollment_tokens_are_bounded_rotated_and_revoked() {
 async fn samples_are_partitioned_by_day_and_expire() {
     let platform = Platform::start().await;
     platform.workspace("acme", "mia", Role::MspAdmin).await;
-    let (created, _) = platform.store.maintain_sample_partitions(2).await.expect("maintain");
-    assert_eq!(created, 2, "tomorrow and the day after");
-    let (again, _) = platform.store.maintain_sample_partitions(2).await.expect("maintain");
-    assert_eq!(again, 0, "idempotent");
+    let upkeep = platform.store.maintain_telemetry(2).await.expect("maintain");
+    assert_eq!(upkeep.partitions_created, 2, "tomorrow and the day after");
+    let again = platform.store.maintain_telemetry(2).await.expect("maintain");
+    assert_eq!(again.partitions_created, 0, "idempotent");
     let tomorrow = (time::OffsetDateTime::now_utc().date() + time::Duration::days(1)).to_string().replace('-', "");
     let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(format!("ws_acme.metric_samples_p{tomorrow}"))
@@ -231,12 +312,26 @@ async fn samples_are_partitioned_by_day_and_expire() {
     .execute(platform.store.pool())
     .await
     .expect("insert");
-    platform.store.maintain_sample_partitions(2).await.expect("maintain");
+    sqlx::query(
+        "INSERT INTO ws_acme.check_results (agent_id, at, name, status)
+         VALUES ('agt_x', now() - interval '40 days', 'old', 'passing'), ('agt_x', now(), 'new', 'passing');
+         ",
+    )
+    .execute(platform.store.pool())
+    .await
+    .expect("insert");
+    let upkeep = platform.store.maintain_telemetry(2).await.expect("maintain");
+    assert_eq!((upkeep.rows_deleted, upkeep.failed), (1, 0));
     let left: Vec<f64> = sqlx::query_scalar("SELECT value FROM ws_acme.metric_samples ORDER BY value")
         .fetch_all(platform.store.pool())
         .await
         .expect("rows");
     assert_eq!(left, [2.0]);
+    let checks: Vec<String> = sqlx::query_scalar("SELECT name FROM ws_acme.check_results")
+        .fetch_all(platform.store.pool())
+        .await
+        .expect("rows");
+    assert_eq!(checks, ["new"]);
     platform.stop().await;
 }
 
@@ -314,21 +409,89 @@ async fn a_full_disk_opens_an_alert_and_a_linked_ticket_and_recovery_resolves_bo
     assert_eq!(platform.events("alert.opened").await.len(), 1);
     assert_eq!(platform.events("alert.resolved").await.len(), 1);
 
-    // A flap within a minute re-opens the same alert, counted, without a new ticket.
+    // A flap within a minute re-opens the same alert, counted: no second
+    // alert and no second ticket, but its ticket is reopened, and resolved
+    // again when the alert is.
     send(&platform, &agent.token(), &disk(3, 97.0), None).await;
     let open = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
     assert_eq!(open["items"][0]["flaps"], 1, "{open}");
     assert_eq!(open["items"][0]["id"], alert["id"]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reopened = wait_for("the ticket reopened", || async {
+        let ticket = platform.get(&format!("/api/v1/workspaces/acme/tickets/{ticket_id}"), "mia").await;
+        (ticket["status"] == "in_progress").then_some(ticket)
+    })
+    .await;
+    let note = reopened["comments"].as_array().expect("comments").last().expect("a note").clone();
+    assert!(note["body"].as_str().expect("body").starts_with("The alert came back: "), "{note}");
+    assert_eq!(platform.events("alert.reopened").await.len(), 1);
+    send(&platform, &agent.token(), &disk(4, 51.0), None).await;
+    wait_for("the ticket resolved again", || async {
+        let ticket = platform.get(&format!("/api/v1/workspaces/acme/tickets/{ticket_id}"), "mia").await;
+        (ticket["status"] == "resolved").then_some(ticket)
+    })
+    .await;
     let tickets = platform.get("/api/v1/workspaces/acme/tickets", "mia").await;
-    assert_eq!(tickets["items"].as_array().expect("items").len(), 1);
+    assert_eq!(tickets["items"].as_array().expect("items").len(), 1, "one ticket for the alert, all along");
+    let routed: Vec<Value> =
+        sqlx::query_scalar("SELECT routed FROM ws_acme.telemetry_ingest_batches ORDER BY sequence")
+            .fetch_all(platform.store.pool())
+            .await
+            .expect("routed");
+    let transitions: Vec<&str> = routed
+        .iter()
+        .flat_map(|r| r.as_array().expect("array").iter())
+        .filter_map(|t| t["transition"].as_str())
+        .collect();
+    assert_eq!(transitions, ["opened", "resolved", "reopened", "resolved"], "each batch records what it routed");
 
     // The agent's page: latest values per series.
     let detail = platform.get(&format!("/api/v1/workspaces/acme/agents/{}", agent.id), "mia").await;
     let disk_now =
         detail["metrics"].as_array().expect("metrics").iter().find(|m| m["name"] == "disk.used_percent").cloned();
-    assert_eq!(disk_now.expect("disk")["value"], 97.0);
+    assert_eq!(disk_now.expect("disk")["value"], 51.0);
     assert_eq!(detail["os"], "Debian GNU/Linux 13");
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn a_recovery_before_the_ticket_exists_still_resolves_it() {
+    // The alert's ticket.create is accepted while AgentField is down, so it
+    // cannot finish; the alert clears meanwhile. Once AgentField is back, the
+    // ticket is opened and then resolved, never left open for an alert that
+    // is gone (and an alert that cleared before anything was accepted for it
+    // gets no ticket at all).
+    let mut platform = Platform::start_with(Options { agentfield_up: false, ..Options::default() }).await;
+    let acme = platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = enrollment_token(&platform, 1).await;
+    let agent = enroll(&platform, token["token"].as_str().expect("token"), "nas").await.expect("enrolled");
+    assert_eq!(send(&platform, &agent.token(), &disk(0, 99.0), None).await.0, 200);
+    let alert = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await["items"][0].clone();
+    let signer = anchor_commands::CommandSigner::load_or_create(platform.data_dir.path()).expect("signer");
+    let actor = anchor_store::executions::Actor {
+        issuer: anchor_commands::command::SYSTEM_ISSUER.into(),
+        subject: anchor_commands::automation::ALERTING.into(),
+    };
+    let create = anchor_commands::Command::parse(
+        "ticket.create",
+        json!({"title": "Disk almost full on nas", "priority": "p2", "asset_id": alert["asset_id"], "alert_id": alert["id"]}),
+    )
+    .expect("command");
+    anchor_commands::accept(&platform.store, &signer, &acme, &actor, None, &create).await.expect("accepted");
+    assert_eq!(send(&platform, &agent.token(), &disk(1, 10.0), None).await.0, 200);
+    let alerts = platform.get("/api/v1/workspaces/acme/alerts", "mia").await;
+    assert_eq!(alerts["items"][0]["state"], "resolved", "{alerts}");
+
+    platform.start_agentfield();
+    let ticket = wait_for("the ticket, resolved", || async {
+        let tickets = platform.get("/api/v1/workspaces/acme/tickets", "mia").await;
+        tickets["items"].as_array().and_then(|t| t.first()).filter(|t| t["status"] == "resolved").cloned()
+    })
+    .await;
+    assert_eq!(ticket["alert_id"], alert["id"]);
+    assert_eq!(ticket["asset_id"], alert["asset_id"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tickets = platform.get("/api/v1/workspaces/acme/tickets", "mia").await;
+    assert_eq!(tickets["items"].as_array().expect("items").len(), 1, "{tickets}");
     platform.stop().await;
 }
 
@@ -340,6 +503,13 @@ async fn a_silent_agent_is_alerted_as_offline_until_it_reports() {
     let agent = enroll(&platform, token["token"].as_str().expect("token"), "branch-router").await.expect("enrolled");
     send(&platform, &agent.token(), &batch(0), None).await;
     sqlx::query("UPDATE platform.agents SET last_seen_at = now() - interval '10 minutes'")
+        .execute(platform.store.pool())
+        .await
+        .expect("silence");
+    // The workspace's record of its last batch is what the check trusts.
+    let opened = anchor_telemetry::alerts::check_offline(&platform.store).await.expect("check");
+    assert_eq!(opened, 0, "its last batch just arrived, whatever last_seen_at says");
+    sqlx::query("UPDATE ws_acme.telemetry_ingest_batches SET received_at = now() - interval '10 minutes'")
         .execute(platform.store.pool())
         .await
         .expect("silence");

@@ -203,6 +203,8 @@ pub(crate) async fn list_agents(
 }
 
 /// Revoke an agent: its requests are refused from now on.
+///
+/// Its open alerts are resolved, since nothing would ever clear them.
 #[utoipa::path(delete, path = "/api/v1/workspaces/{ws}/agents/{id}", tag = "agents", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Agent id")),
     responses((status = 204, description = "Revoked"),
@@ -214,7 +216,15 @@ pub(crate) async fn revoke_agent(
 ) -> Result<StatusCode, Problem> {
     let not_found = || Problem::not_found(format!("no agent {id:?} in this workspace"));
     let parsed: AgentId = id.parse().map_err(|_| not_found())?;
-    if state.db.revoke_agent(&scope.workspace, parsed).await? { Ok(StatusCode::NO_CONTENT) } else { Err(not_found()) }
+    if !state.db.revoke_agent(&scope.workspace, parsed).await? {
+        return Err(not_found());
+    }
+    // Nothing will ever clear a revoked agent's alerts: resolve them now.
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    let resolved = anchor_telemetry::alerts::retire_agent(&mut tx, &parsed.to_string()).await?;
+    tx.commit().await?;
+    tracing::info!(agent = %parsed, resolved, "agent revoked");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -242,7 +252,7 @@ pub(crate) struct Enrolled {
     request_body = Enrollment,
     responses((status = 201, body = Enrolled),
               (status = 401, description = "The token is unknown, revoked, expired or used up", body = ProblemDocument, content_type = "application/problem+json"),
-              (status = 409, description = "This device key is enrolled already", body = ProblemDocument, content_type = "application/problem+json"),
+              (status = 409, description = "This device key is enrolled already (in another workspace, or revoked)", body = ProblemDocument, content_type = "application/problem+json"),
               (status = 422, description = "Invalid key or facts", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn enroll(
     _: Public,
@@ -280,8 +290,16 @@ pub(crate) async fn enroll(
         }
     };
     let mut tx = state.db.begin_workspace(&workspace).await?;
-    let asset = tx.upsert_agent_asset(agent.id, &hostname, &os, &enrollment.facts).await?;
+    let (asset, replaced) = tx.upsert_agent_asset(agent.id, &hostname, &os, &enrollment.facts).await?;
+    if let Some(previous) = &replaced {
+        anchor_telemetry::alerts::retire_agent(&mut tx, previous).await?;
+    }
     tx.commit().await?;
+    // A reinstalled machine: its previous agent identity is retired.
+    if let Some(previous) = replaced.as_deref().and_then(|p| p.parse::<AgentId>().ok()) {
+        state.db.revoke_agent(&workspace, previous).await?;
+        tracing::info!(agent = %agent.id, previous = %previous, "a reinstalled machine's previous agent was revoked");
+    }
     tracing::info!(agent = %agent.id, workspace = %workspace.slug(), "agent enrolled");
     let body = Enrolled {
         agent_id: agent.id.to_string(),

@@ -79,6 +79,14 @@ pub(crate) struct TicketView {
     created_by: PersonView,
     /// The execution that opened it.
     execution_id: String,
+    /// The machine it is about, when known (tickets opened for alerts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "ast_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    asset_id: Option<String>,
+    /// The alert it was opened for (automation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "alr_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    alert_id: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -133,6 +141,8 @@ impl From<Ticket> for TicketView {
             status: t.status.as_str().to_owned(),
             created_by: person(t.created_by),
             execution_id: t.execution_id,
+            asset_id: t.asset_id,
+            alert_id: t.alert_id,
             created_at: rfc3339(t.created_at),
             updated_at: rfc3339(t.updated_at),
         }
