@@ -66,3 +66,29 @@ async fn an_agent_node_that_is_down_fails_executions_visibly() {
     assert_eq!(tickets["items"].as_array().expect("items").len(), 0);
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn a_node_that_is_not_registered_fails_executions_after_its_grace() {
+    // The worker hands commands to a node AgentField does not know: it is
+    // told "unknown target", waits out the node's grace (10 s in these
+    // tests) in case the node is about to register, then fails visibly.
+    let mut platform = Platform::start().await;
+    platform.workspace("acme", "tess", Role::Technician).await;
+    platform.worker.take().expect("worker").stop().await;
+    platform.start_worker_with(|config| config.orchestrator.node_id = "nobody-here".into());
+    let response = platform
+        .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "Nobody registered", "priority": "p3"}), None)
+        .await;
+    assert_eq!(response.status(), 202);
+    let at = location(&response);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let waiting = platform.get(&at, "tess").await;
+    assert_eq!(waiting["status"], "queued", "within the grace it waits: {waiting}");
+    let execution = platform.finished(&at, "tess", Duration::from_secs(30)).await;
+    assert_eq!(execution["status"], "failed", "{execution}");
+    assert_eq!(execution["error"]["code"], "agent_node_unavailable", "{execution}");
+    assert!(execution["error"]["message"].as_str().expect("message").contains("nobody-here."), "{execution}");
+    let tickets = platform.get("/api/v1/workspaces/acme/tickets", "tess").await;
+    assert_eq!(tickets["items"].as_array().expect("items").len(), 0);
+    platform.stop().await;
+}

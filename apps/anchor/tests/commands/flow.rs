@@ -213,3 +213,54 @@ async fn with_nats_configured_domain_events_reach_jetstream() {
     assert_eq!(seen, ["execution.succeeded", "ticket.created"]);
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn a_command_retried_with_its_key_runs_once_even_when_the_retries_race() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "tess", Role::Technician).await;
+    let body = json!({"title": "Retried on a flaky network", "priority": "p3"});
+    let send = |key: &'static str| {
+        platform
+            .client
+            .post(platform.url("/api/v1/workspaces/acme/tickets"))
+            .bearer_auth(platform.token("tess"))
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let first = send("open-printer-ticket").await.expect("send");
+    assert_eq!(first.status(), 202);
+    let at = location(&first);
+    let first: serde_json::Value = first.json().await.expect("json");
+    let again = send("open-printer-ticket").await.expect("send");
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    assert_eq!(location(&again), at);
+    let again: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(again["execution_id"], first["execution_id"], "the same execution, not a second command");
+
+    // Eight at once with a fresh key: one is accepted, the others are told
+    // it is in flight or get its answer.
+    let racing = futures_util::future::join_all((0..8).map(|_| send("racing-printer-ticket"))).await;
+    let mut accepted = std::collections::HashSet::new();
+    for response in racing {
+        let response = response.expect("send");
+        match response.status().as_u16() {
+            202 => {
+                accepted.insert(response.json::<serde_json::Value>().await.expect("json")["execution_id"].clone());
+            }
+            409 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    let executions = platform.get("/api/v1/workspaces/acme/executions?command=ticket.create", "tess").await;
+    assert_eq!(executions["items"].as_array().expect("items").len(), 2, "two keys, two commands: {executions}");
+    for execution in executions["items"].as_array().expect("items") {
+        let at = format!("/api/v1/workspaces/acme/executions/{}", execution["id"].as_str().expect("id"));
+        assert_eq!(platform.finished(&at, "tess", PATIENCE).await["status"], "succeeded");
+    }
+    let tickets = platform.get("/api/v1/workspaces/acme/tickets", "tess").await;
+    assert_eq!(tickets["items"].as_array().expect("items").len(), 2);
+    platform.stop().await;
+}

@@ -200,9 +200,16 @@ impl Platform {
 
     /// Starts a worker again (after the test stopped the first one).
     pub(crate) fn start_worker(&mut self) {
+        self.start_worker_with(|_| {});
+    }
+
+    /// Starts a worker again with its settings adjusted.
+    pub(crate) fn start_worker_with(&mut self, adjust: impl FnOnce(&mut anchor_worker::Config)) {
         assert!(self.worker.is_none(), "a worker is running");
+        let mut config = self.worker_config.clone();
+        adjust(&mut config);
         let token = CancellationToken::new();
-        self.worker = Some(Running::spawn(anchor_worker::run(self.worker_config.clone(), token.clone()), token));
+        self.worker = Some(Running::spawn(anchor_worker::run(config, token.clone()), token));
     }
 
     /// Waits until the agent node is registered with AgentField.
