@@ -1,9 +1,10 @@
 //! What the agent measures, from the kernel's own files (Linux): CPU,
 //! memory, swap, load, per-mount disk usage, network counters, uptime,
-//! process count; an inventory (OS, kernel, hardware, interfaces,
-//! packages); and the configured checks.
+//! process count; an inventory (machine id, OS, kernel, hardware from the
+//! firmware's tables, interfaces with their addresses, packages); and the
+//! configured checks.
 
-use std::{fs, time::Duration};
+use std::{fs, path::Path, time::Duration};
 
 use anchor_edge_protocol::{Batch, Check, Metric};
 use serde_json::{Value, json};
@@ -110,22 +111,167 @@ fn packages() -> Value {
     }
 }
 
-/// Facts about the machine.
-pub(crate) fn inventory() -> Value {
-    let cpus = read("/proc/cpuinfo").lines().filter(|l| l.starts_with("processor")).count();
-    let model = read("/proc/cpuinfo")
+/// SMBIOS chassis types by code (DMTF DSP0134, 7.4.1).
+const CHASSIS_TYPES: [&str; 37] = [
+    "Unknown",
+    "Other",
+    "Unknown",
+    "Desktop",
+    "Low Profile Desktop",
+    "Pizza Box",
+    "Mini Tower",
+    "Tower",
+    "Portable",
+    "Laptop",
+    "Notebook",
+    "Hand Held",
+    "Docking Station",
+    "All in One",
+    "Sub Notebook",
+    "Space-saving",
+    "Lunch Box",
+    "Main Server Chassis",
+    "Expansion Chassis",
+    "SubChassis",
+    "Bus Expansion Chassis",
+    "Peripheral Chassis",
+    "RAID Chassis",
+    "Rack Mount Chassis",
+    "Sealed-case PC",
+    "Multi-system Chassis",
+    "Compact PCI",
+    "Advanced TCA",
+    "Blade",
+    "Blade Enclosure",
+    "Tablet",
+    "Convertible",
+    "Detachable",
+    "IoT Gateway",
+    "Embedded PC",
+    "Mini PC",
+    "Stick PC",
+];
+
+/// The first line of a small file, if it has one.
+fn first_line(path: impl AsRef<Path>) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    let line = text.lines().next()?.trim();
+    (!line.is_empty()).then(|| line.to_owned())
+}
+
+/// The installation's identity (systemd's, else D-Bus's): it stays when the
+/// agent is reinstalled or the machine enrolls again, so the server can tell
+/// a machine it knows from a new one.
+pub(crate) fn machine_id() -> Option<String> {
+    ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+        .into_iter()
+        .filter_map(first_line)
+        .find(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// An object of the members that have a value (an empty object is none).
+fn present(members: &[(&str, Option<Value>)]) -> Value {
+    Value::Object(
+        members
+            .iter()
+            .filter(|(_, v)| v.as_ref().is_some_and(|v| v.as_object().is_none_or(|o| !o.is_empty())))
+            .map(|(k, v)| ((*k).to_owned(), v.clone().unwrap_or_default()))
+            .collect(),
+    )
+}
+
+/// Where the kernel exposes the firmware's SMBIOS (DMI) identification.
+const DMI: &str = "/sys/class/dmi/id";
+
+/// The machine as its firmware describes it (files of [`DMI`] in `dmi`):
+/// manufacturer, model, serial number, board, BIOS, chassis. Virtual
+/// machines have these too; containers may not.
+fn firmware_facts(dmi: &Path) -> Value {
+    let field = |name: &str| first_line(dmi.join(name)).map(Value::from);
+    let chassis = first_line(dmi.join("chassis_type"))
+        .and_then(|c| c.parse::<usize>().ok())
+        .map(|code| json!({"code": code, "name": CHASSIS_TYPES.get(code).copied().unwrap_or("Unknown")}));
+    present(&[
+        ("manufacturer", field("sys_vendor")),
+        ("model", field("product_name")),
+        ("model_version", field("product_version")),
+        // Readable by root only: absent when the agent runs unprivileged.
+        ("serial_number", field("product_serial")),
+        ("system_uuid", field("product_uuid")),
+        ("board", Some(present(&[("manufacturer", field("board_vendor")), ("model", field("board_name"))]))),
+        ("bios", Some(present(&[("vendor", field("bios_vendor")), ("version", field("bios_version"))]))),
+        ("chassis", chassis),
+    ])
+}
+
+/// The machine, its CPU and memory.
+fn hardware() -> Value {
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpus = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let model = cpuinfo
         .lines()
         .find_map(|l| l.strip_prefix("model name"))
         .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned());
-    let interfaces: Vec<String> = fs::read_dir("/sys/class/net")
+    let mut hardware = firmware_facts(Path::new(DMI));
+    hardware["cpu"] = json!({"count": cpus, "model": model});
+    hardware["memory_bytes"] = meminfo().get("MemTotal").copied().unwrap_or_default().into();
+    hardware
+}
+
+/// "address/prefix" of an interface address, IPv4 or IPv6.
+fn cidr(
+    address: &nix::sys::socket::SockaddrStorage,
+    netmask: Option<&nix::sys::socket::SockaddrStorage>,
+) -> Option<String> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        let prefix = netmask.and_then(|m| m.as_sockaddr_in()).map_or(32, |m| u32::from(m.ip()).count_ones());
+        Some(format!("{}/{prefix}", v4.ip()))
+    } else if let Some(v6) = address.as_sockaddr_in6() {
+        let prefix = netmask.and_then(|m| m.as_sockaddr_in6()).map_or(128, |m| u128::from(m.ip()).count_ones());
+        Some(format!("{}/{prefix}", v6.ip()))
+    } else {
+        // The link-layer entries: the MAC address comes from sysfs.
+        None
+    }
+}
+
+/// Network interfaces: name, MAC address, MTU, operational state and IP
+/// addresses.
+fn interfaces() -> Value {
+    let mut addresses: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for entry in nix::ifaddrs::getifaddrs().into_iter().flatten() {
+        if let Some(cidr) = entry.address.as_ref().and_then(|a| cidr(a, entry.netmask.as_ref())) {
+            addresses.entry(entry.interface_name).or_default().push(cidr);
+        }
+    }
+    let mut names: Vec<String> = fs::read_dir("/sys/class/net")
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
+    names.sort_unstable();
+    names
+        .into_iter()
+        .map(|name| {
+            let sys = |file: &str| first_line(format!("/sys/class/net/{name}/{file}"));
+            json!({
+                "name": name,
+                // Loopback and tunnels have no hardware address; sysfs shows zeros.
+                "mac": sys("address").filter(|m| m.bytes().any(|b| b != b'0' && b != b':')),
+                "mtu": sys("mtu").and_then(|m| m.parse::<u64>().ok()),
+                "state": sys("operstate"),
+                "addresses": addresses.remove(&name).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Facts about the machine.
+pub(crate) fn inventory() -> Value {
     json!({
+        "machine_id": machine_id(),
         "os": os_release(),
         "kernel": read("/proc/sys/kernel/osrelease").trim(),
-        "cpu": {"count": cpus, "model": model},
-        "memory_bytes": meminfo().get("MemTotal").copied().unwrap_or_default(),
-        "interfaces": interfaces,
+        "hardware": hardware(),
+        "interfaces": interfaces(),
         "packages": packages(),
         "mounts": mounts(),
     })
@@ -256,5 +402,82 @@ impl Collector {
         let inventory = self.batches.is_multiple_of(INVENTORY_EVERY).then(inventory);
         self.batches += 1;
         Batch { sequence, sent_at: Some(at), metrics, checks, inventory, events: Vec::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inventory_names_the_installation_its_hardware_and_interfaces_with_addresses() {
+        let inventory = inventory();
+        if let Some(id) = first_line("/etc/machine-id") {
+            assert_eq!(inventory["machine_id"], id.as_str());
+        }
+        let hardware = &inventory["hardware"];
+        assert!(hardware["cpu"]["count"].as_u64() >= Some(1), "{hardware}");
+        assert!(hardware["memory_bytes"].as_f64() > Some(0.0), "{hardware}");
+        if let Some(vendor) = first_line(Path::new(DMI).join("sys_vendor")) {
+            assert_eq!(hardware["manufacturer"], vendor.as_str());
+        }
+        // Without root the serial number is unreadable and then absent, not null.
+        assert!(hardware.get("serial_number").is_none_or(Value::is_string), "{hardware}");
+        let interfaces = inventory["interfaces"].as_array().expect("a list");
+        let lo = interfaces.iter().find(|i| i["name"] == "lo").expect("loopback");
+        assert!(lo["addresses"].as_array().expect("list").iter().any(|a| a == "127.0.0.1/8"), "{lo}");
+        assert!(lo["mtu"].as_u64() > Some(0), "{lo}");
+        assert!(lo["mac"].is_null(), "loopback has no hardware address: {lo}");
+        assert!(lo["state"].is_string(), "{lo}");
+        for interface in interfaces {
+            for address in interface["addresses"].as_array().expect("list") {
+                let (ip, prefix) = address.as_str().and_then(|a| a.split_once('/')).expect("address/prefix");
+                let ip: std::net::IpAddr = ip.parse().expect("an IP address");
+                assert!(prefix.parse::<u32>().expect("prefix") <= if ip.is_ipv4() { 32 } else { 128 });
+            }
+        }
+    }
+
+    #[test]
+    fn firmware_facts_come_from_dmi_and_unreadable_or_empty_fields_are_left_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, value) in [
+            ("sys_vendor", "LENOVO\n"),
+            ("product_name", "20XW0026GE\n"),
+            ("product_version", "ThinkPad X1 Carbon Gen 9\n"),
+            ("board_vendor", "LENOVO\n"),
+            ("board_name", "20XW0026GE\n"),
+            ("bios_vendor", "LENOVO\n"),
+            ("bios_version", "N32ET86W (1.62 )\n"),
+            ("chassis_type", "10\n"),
+            ("product_uuid", "\n"),
+        ] {
+            fs::write(dir.path().join(name), value).expect("write");
+        }
+        assert_eq!(
+            firmware_facts(dir.path()),
+            serde_json::json!({
+                "manufacturer": "LENOVO", "model": "20XW0026GE", "model_version": "ThinkPad X1 Carbon Gen 9",
+                "board": {"manufacturer": "LENOVO", "model": "20XW0026GE"},
+                "bios": {"vendor": "LENOVO", "version": "N32ET86W (1.62 )"},
+                "chassis": {"code": 10, "name": "Notebook"},
+            })
+        );
+        fs::write(dir.path().join("product_serial"), "PF3ABCDE\n").expect("write");
+        assert_eq!(firmware_facts(dir.path())["serial_number"], "PF3ABCDE");
+        assert_eq!(firmware_facts(&dir.path().join("absent")), serde_json::json!({}));
+    }
+
+    #[test]
+    fn a_batch_has_the_host_metrics_and_the_inventory_first() {
+        let mut collector = Collector::new(vec![CheckSpec::DiskFree { mount: "/".into(), min_free_percent: 0.0 }]);
+        let first = collector.collect(7);
+        assert_eq!(first.sequence, 7);
+        assert!(first.inventory.is_some());
+        for name in ["memory.used_percent", "load.1m", "uptime.seconds", "processes.count"] {
+            assert!(first.metrics.iter().any(|m| m.name == name), "{name}");
+        }
+        assert_eq!(first.checks[0].status, "passing");
+        assert!(collector.collect(8).inventory.is_none(), "not every batch");
     }
 }

@@ -8,7 +8,11 @@
 //!   disk spool, and delivers the spool oldest first; a batch leaves the
 //!   spool only once the server acknowledged it, so server outages, agent
 //!   restarts and kills lose nothing, and the server stores each sequence
-//!   once;
+//!   once. A batch the agent gives up on (the spool's bound reached, or the
+//!   server refusing it as invalid or as too large even when split) is
+//!   logged, counted in `dropped.json` and reported to the server as an
+//!   `agent.batches_dropped` event until a batch carrying the report is
+//!   acknowledged;
 //! - `status`: what the agent knows about itself;
 //! - `simulate`: many agents from one process, for load and scale tests.
 //!
@@ -71,7 +75,7 @@ enum Command {
         /// Seconds to run
         #[arg(long, default_value_t = 60)]
         duration: u64,
-        /// Sending threads
+        /// Sending threads (enrollment runs on up to 8 at once)
         #[arg(long, default_value_t = 32)]
         threads: usize,
     },
@@ -106,7 +110,7 @@ fn run(dir: &std::path::Path, interval: Option<Duration>) -> anyhow::Result<()> 
     let config = state::Config::load(dir)?;
     let interval = interval.unwrap_or(Duration::from_secs(config.interval_secs)).max(Duration::from_secs(1));
     let stop = state::stop_flag()?;
-    let mut spool = spool::Spool::open(&dir.join("spool"), config.spool_max_bytes)?;
+    let mut spool = spool::Spool::open(&dir.join("spool"), &dir.join("dropped.json"), config.spool_max_bytes)?;
     let mut collector = collect::Collector::new(config.checks.clone());
     let sender = send::Sender::new(&identity, dir);
     let mut backoff = send::Backoff::new((interval * 4).min(Duration::from_secs(300)));
@@ -121,11 +125,7 @@ fn run(dir: &std::path::Path, interval: Option<Duration>) -> anyhow::Result<()> 
         let now = std::time::Instant::now();
         if now >= next_collect {
             let sequence = state::next_sequence(dir)?;
-            let mut batch = collector.collect(sequence);
-            if let Some(dropped) = spool.take_dropped_report() {
-                batch.events.push(dropped);
-            }
-            spool.push(sequence, &batch)?;
+            spool.push(sequence, collector.collect(sequence))?;
             next_collect = now + interval;
         }
         if now >= next_send {
@@ -136,7 +136,7 @@ fn run(dir: &std::path::Path, interval: Option<Duration>) -> anyhow::Result<()> 
                 }
                 Err(e) => {
                     let wait = backoff.next();
-                    eprintln!("delivery failed ({e}); {} batches kept, retrying in {wait:?}", spool.len());
+                    warn(&format!("delivery failed ({e}); {} batches kept, retrying in {wait:?}", spool.len()));
                     next_send = std::time::Instant::now() + wait;
                 }
             }
@@ -144,6 +144,21 @@ fn run(dir: &std::path::Path, interval: Option<Duration>) -> anyhow::Result<()> 
         let until = next_collect.min(next_send);
         std::thread::sleep(until.saturating_duration_since(std::time::Instant::now()).min(Duration::from_millis(200)));
     }
-    eprintln!("anchor-edge-agent stopping; {} batches kept for next time", spool.len());
+    eprintln!(
+        "anchor-edge-agent stopping; {} batches kept for next time, {} dropped batches still to report",
+        spool.len(),
+        spool.dropped().count()
+    );
     Ok(())
+}
+
+/// Logs a warning on stderr. Under systemd (which sets `JOURNAL_STREAM`)
+/// the line starts with the syslog priority `<4>` so the journal files it
+/// as a warning; elsewhere it reads "warning: ".
+pub(crate) fn warn(message: &str) {
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        eprintln!("<4>{message}");
+    } else {
+        eprintln!("warning: {message}");
+    }
 }

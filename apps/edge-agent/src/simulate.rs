@@ -1,14 +1,14 @@
 //! `simulate`: many agents from one process, for load and scale tests. Each
 //! simulated agent enrolls with its own device key and sends realistic
 //! batches (the metric names and shapes of a real host, values on a random
-//! walk) every interval, spread evenly over it. Prints the delivery
-//! latency (p50, p99) and the rate at the end.
+//! walk) every interval, spread evenly over it. Latency is timed from each
+//! batch's scheduled send time, so a sender falling behind shows as latency
+//! rather than hiding in a queue; at the end it prints p50, p99 and max,
+//! the batches/s achieved against the rate intended, errors, and how far
+//! behind schedule the senders fell.
 
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex, atomic::Ordering},
     time::{Duration, Instant},
 };
 
@@ -88,6 +88,52 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().expect("gzip in memory")
 }
 
+/// What one sending thread saw.
+#[derive(Default)]
+struct Tally {
+    /// From each batch's scheduled send time to its acknowledgement.
+    latencies: Vec<Duration>,
+    errors: usize,
+    first_error: Option<String>,
+    /// How late a batch went out, at worst and for the thread's last one.
+    worst_lag: Duration,
+    last_lag: Duration,
+    /// Scheduled within the run but not sent: the thread was too far behind.
+    unsent: usize,
+}
+
+/// Enrolls `agents` simulated agents from `threads` threads at once.
+fn enroll_all(server: &str, token: &str, agents: usize, threads: usize) -> anyhow::Result<Vec<Mutex<SimAgent>>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let enrolled: Mutex<Vec<(usize, SimAgent)>> = Mutex::new(Vec::with_capacity(agents));
+    let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, agents.max(1)) {
+            scope.spawn(|| {
+                let http = crate::send::agent();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= agents || failed.lock().expect("not poisoned").is_some() {
+                        return;
+                    }
+                    match enroll(&http, server, token, n) {
+                        Ok(agent) => enrolled.lock().expect("not poisoned").push((n, agent)),
+                        Err(e) => {
+                            failed.lock().expect("not poisoned").get_or_insert(e.context(format!("agent {n}")));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().expect("not poisoned") {
+        return Err(e);
+    }
+    let mut enrolled = enrolled.into_inner().expect("not poisoned");
+    enrolled.sort_unstable_by_key(|(n, _)| *n);
+    Ok(enrolled.into_iter().map(|(_, agent)| Mutex::new(agent)).collect())
+}
+
 pub(crate) fn run(
     server: &str,
     token: &str,
@@ -97,77 +143,104 @@ pub(crate) fn run(
     threads: usize,
 ) -> anyhow::Result<()> {
     let server = server.trim_end_matches('/');
-    let http = crate::send::agent();
+    let threads = threads.max(1);
     let started = Instant::now();
-    let mut enrolled = Vec::with_capacity(agents);
-    for n in 0..agents {
-        enrolled.push(Mutex::new(enroll(&http, server, token, n)?));
-    }
+    // Enrolling is one request each; a few threads keep the server busy
+    // without making enrollment the load test.
+    let enrolled = Arc::new(enroll_all(server, token, agents, threads.min(8))?);
     eprintln!("enrolled {agents} simulated agents in {:.1} s", started.elapsed().as_secs_f64());
-    let enrolled = Arc::new(enrolled);
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let began = Instant::now();
+    let end = began + duration;
     let url = format!("{server}/api/v1/telemetry/batches");
-    let workers: Vec<_> = (0..threads.max(1))
+    let workers: Vec<_> = (0..threads)
         .map(|w| {
-            let (enrolled, latencies, failures, stop, url) =
-                (Arc::clone(&enrolled), Arc::clone(&latencies), Arc::clone(&failures), Arc::clone(&stop), url.clone());
+            let (enrolled, url) = (Arc::clone(&enrolled), url.clone());
             std::thread::spawn(move || {
                 let http = crate::send::agent();
                 let count = enrolled.len();
-                // Agent i sends at began + i/count * interval + k * interval.
+                let mut tally = Tally::default();
+                // Agent i is due at began + i/count * interval + k * interval.
                 let mut round = 0u32;
-                while !stop.load(Ordering::Relaxed) {
-                    for i in (w..count).step_by(threads.max(1)) {
+                'rounds: loop {
+                    for i in (w..count).step_by(threads) {
                         let due = began + interval * round + interval.mul_f64(i as f64 / count as f64);
+                        if due >= end {
+                            break 'rounds;
+                        }
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             std::thread::sleep(wait);
                         }
-                        if stop.load(Ordering::Relaxed) || began.elapsed() >= duration {
-                            return;
+                        let now = Instant::now();
+                        // More than an interval behind when the run is over:
+                        // what is left counts as not sent.
+                        if now >= end + interval {
+                            tally.unsent += 1;
+                            continue;
                         }
+                        let lag = now - due;
+                        tally.worst_lag = tally.worst_lag.max(lag);
+                        tally.last_lag = lag;
                         let mut agent = enrolled[i].lock().expect("not poisoned");
                         let body = gzip(&serde_json::to_vec(&batch(&mut agent)).expect("json"));
                         let token = anchor_edge_protocol::sign_token(&agent.key, &agent.id, Duration::from_secs(120));
-                        let sent = Instant::now();
-                        let ok = http
+                        let answer = http
                             .post(&url)
                             .header("authorization", &format!("Bearer {token}"))
                             .header("content-type", "application/json")
                             .header("content-encoding", "gzip")
-                            .send(&body[..])
-                            .is_ok_and(|r| r.status().as_u16() == 200);
-                        if ok {
-                            latencies.lock().expect("not poisoned").push(sent.elapsed());
-                        } else {
-                            failures.fetch_add(1, Ordering::Relaxed);
+                            .send(&body[..]);
+                        match answer.map(|r| r.status().as_u16()) {
+                            Ok(200) => tally.latencies.push(due.elapsed()),
+                            failed => {
+                                tally.errors += 1;
+                                tally.first_error.get_or_insert_with(|| match failed {
+                                    Ok(status) => format!("the server answered {status}"),
+                                    Err(e) => e.to_string(),
+                                });
+                            }
                         }
                     }
                     round += 1;
                 }
+                tally
             })
         })
         .collect();
-    std::thread::sleep(duration);
-    stop.store(true, Ordering::Relaxed);
+    let mut total = Tally::default();
     for worker in workers {
-        let _ = worker.join();
+        let tally = worker.join().map_err(|_| anyhow::anyhow!("a sending thread panicked"))?;
+        total.latencies.extend(tally.latencies);
+        total.errors += tally.errors;
+        total.unsent += tally.unsent;
+        total.worst_lag = total.worst_lag.max(tally.worst_lag);
+        total.last_lag = total.last_lag.max(tally.last_lag);
+        total.first_error = total.first_error.or(tally.first_error);
     }
-    let mut latencies = latencies.lock().expect("not poisoned").clone();
-    latencies.sort_unstable();
-    let pick =
-        |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default();
     let elapsed = began.elapsed().as_secs_f64();
+    let mut latencies = total.latencies;
+    latencies.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let pick =
+        |p: f64| ms(latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default());
+    let delivered = latencies.len();
+    let attempted = delivered + total.errors;
     println!(
-        "simulated {agents} agents every {interval:?} for {:.0} s: {} batches ({:.0}/s), {} failed; latency p50 {:.1} ms, p99 {:.1} ms",
-        elapsed,
-        latencies.len(),
-        latencies.len() as f64 / elapsed,
-        failures.load(Ordering::Relaxed),
-        pick(0.5).as_secs_f64() * 1000.0,
-        pick(0.99).as_secs_f64() * 1000.0
+        "simulated {agents} agents every {interval:?} for {:.0} s: {delivered} batches delivered, {} errors, {} not sent; \
+         {:.1} batches/s achieved of {:.1} intended; latency from the scheduled send time p50 {:.1} ms, p99 {:.1} ms, \
+         max {:.1} ms; behind schedule at worst {:.1} ms, at the end {:.1} ms",
+        duration.as_secs_f64(),
+        total.errors,
+        total.unsent,
+        attempted as f64 / elapsed,
+        agents as f64 / interval.as_secs_f64(),
+        pick(0.5),
+        pick(0.99),
+        latencies.last().copied().map(ms).unwrap_or_default(),
+        ms(total.worst_lag),
+        ms(total.last_lag),
     );
+    if let Some(error) = total.first_error {
+        println!("first error: {error}");
+    }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The agent's state directory: `device.key` (PKCS#8, 0600), `agent.json`
 //! (server, agent id, workspace), `config.json` (optional), `sequence`
-//! (the next batch number), `status.json` (last delivery) and `spool/`.
+//! (the next batch number), `status.json` (last delivery), `dropped.json`
+//! (batches given up on, until the server acknowledged their report) and
+//! `spool/`.
 
 use std::{
     fs,
@@ -167,7 +169,8 @@ pub(crate) fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
 
 pub(crate) fn print_status(dir: &Path) -> anyhow::Result<()> {
     let identity = Identity::load(dir)?;
-    let spool = crate::spool::Spool::open(&dir.join("spool"), u64::MAX)?;
+    let (spooled, spooled_bytes, ledger) = crate::spool::Spool::inspect(&dir.join("spool"), &dir.join("dropped.json"))?;
+    let dropped = ledger.total();
     let next: i64 = fs::read_to_string(dir.join("sequence")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
     let last: serde_json::Value =
         fs::read(dir.join("status.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
@@ -175,7 +178,14 @@ pub(crate) fn print_status(dir: &Path) -> anyhow::Result<()> {
     println!("workspace:  {}", identity.workspace);
     println!("server:     {}", identity.server);
     println!("next batch: {next}");
-    println!("spooled:    {} batches, {} bytes", spool.len(), spool.bytes());
+    println!("spooled:    {spooled} batches, {spooled_bytes} bytes");
     println!("last ack:   {}", last["acknowledged_at"].as_str().unwrap_or("never"));
+    println!(
+        "dropped:    {} batches whose report the server has not acknowledged yet (spool full {}, invalid {}, too large {})",
+        dropped.count(),
+        dropped.spool_full,
+        dropped.invalid,
+        dropped.too_large
+    );
     Ok(())
 }

@@ -30,6 +30,13 @@ pub fn sign_token(key: &SigningKey, agent_id: &str, lifetime: Duration) -> Strin
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
 }
 
+/// The `kind` of the event an agent sends about batches it gave up on:
+/// `{"kind": "agent.batches_dropped", "count": N, "reasons": {"spool_full": a,
+/// "invalid": b, "too_large": c}, "sequences": [...], "at": "..."}`, where
+/// `sequences` lists at most the first 100 of the `count` dropped batches.
+/// Each drop is reported in exactly one acknowledged batch.
+pub const BATCHES_DROPPED: &str = "agent.batches_dropped";
+
 /// A batch of telemetry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
