@@ -116,9 +116,13 @@ pub fn handlers(
 }
 
 /// The bus for domain events: NATS JetStream when configured, else in process.
-pub async fn event_bus(config: &Config) -> anyhow::Result<EventBus> {
+pub async fn event_bus(config: &Config, db: &Database) -> anyhow::Result<EventBus> {
     match &config.nats_url {
-        Some(url) => Ok(EventBus::nats(url, StreamSettings::default()).await?),
+        Some(url) => {
+            let settings =
+                StreamSettings { message_id_prefix: format!("{}:", db.installation_id().await?), ..Default::default() };
+            Ok(EventBus::nats(url, settings).await?)
+        }
         None => Ok(EventBus::in_process()),
     }
 }
@@ -182,7 +186,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let issuer = Issuer::new(db.clone(), keys, config.evidence.store.clone());
     let fanout = Fanout::new(db.clone());
     let deliverer = Deliverer::new(db.clone(), config.evidence.master.clone(), config.webhooks.clone());
-    let handlers = handlers(event_bus(&config).await?, fanout, orchestrator, issuer, deliverer, router);
+    let handlers = handlers(event_bus(&config, &db).await?, fanout, orchestrator, issuer, deliverer, router);
     let dispatcher = Dispatcher::new(db.clone(), handlers, config.dispatcher.clone());
     // Either part ending (an error at start, say) ends the other: a worker
     // process never lives on with half of its work stopped.

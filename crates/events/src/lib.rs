@@ -60,6 +60,10 @@ pub struct StreamSettings {
     /// Redeliveries of one outbox event within this window are stored once.
     pub duplicate_window: Duration,
     pub max_age: Duration,
+    /// Put before the outbox id in `Nats-Msg-Id` (the installation's id), so
+    /// two installations sharing a stream, or a database started afresh,
+    /// never have one event taken for another's duplicate.
+    pub message_id_prefix: String,
 }
 
 impl Default for StreamSettings {
@@ -69,6 +73,7 @@ impl Default for StreamSettings {
             subject_prefix: "anchor.events".to_owned(),
             duplicate_window: Duration::from_secs(10 * 60),
             max_age: Duration::from_secs(7 * 24 * 60 * 60),
+            message_id_prefix: String::new(),
         }
     }
 }
@@ -140,7 +145,7 @@ impl EventBus {
                 let workspace = event.workspace.as_deref().unwrap_or("_platform");
                 let subject = format!("{}.{workspace}.{}", settings.subject_prefix, event.kind);
                 let mut headers = HeaderMap::new();
-                headers.insert("Nats-Msg-Id", outbox_id.to_string().as_str());
+                headers.insert("Nats-Msg-Id", format!("{}{outbox_id}", settings.message_id_prefix).as_str());
                 let payload = serde_json::to_vec(event).map_err(|e| BusError::Publish(e.to_string()))?;
                 let ack = context
                     .publish_with_headers(subject, headers, payload.into())

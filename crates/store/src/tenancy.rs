@@ -162,6 +162,11 @@ impl Database {
     }
 
     /// Every workspace, by slug.
+    /// This installation's random id (it prefixes the roles it creates).
+    pub async fn installation_id(&self) -> Result<String, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM platform.installation").fetch_one(self.pool()).await?)
+    }
+
     pub async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} GROUP BY w.id ORDER BY w.slug")))
             .fetch_all(self.pool())

@@ -206,7 +206,12 @@ async fn with_nats_configured_domain_events_reach_jetstream() {
             .expect("events arrive")
             .expect("subscription open");
         let event: serde_json::Value = serde_json::from_slice(&message.payload).expect("json");
-        assert!(message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).is_some(), "the outbox id deduplicates");
+        let msg_id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_owned());
+        let installation = platform.store.installation_id().await.expect("installation");
+        assert!(
+            msg_id.as_deref().is_some_and(|id| id.starts_with(&format!("{installation}:"))),
+            "the installation and the outbox id deduplicate: {msg_id:?}"
+        );
         seen.push(event["type"].as_str().expect("type").to_owned());
     }
     seen.sort();
