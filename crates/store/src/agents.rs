@@ -238,6 +238,25 @@ impl Database {
         rows.iter().map(agent_from_row).collect()
     }
 
+    /// One page of the workspace's agents, by id, after `after`.
+    pub async fn agents_page(
+        &self,
+        workspace: &Workspace,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Agent>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {AGENT_COLUMNS} FROM platform.agents
+              WHERE workspace_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        )))
+        .bind(workspace.id())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(agent_from_row).collect()
+    }
+
     /// Unrevoked agents that have not reported for `seconds`.
     pub async fn silent_agents(&self, seconds: i64) -> Result<Vec<Agent>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

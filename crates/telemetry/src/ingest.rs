@@ -47,7 +47,9 @@ pub async fn ingest(db: &Database, agent: &Agent, batch: &Batch) -> Result<Ack, 
             tx.record_inventory(agent.id, inventory).await?;
         }
         let routed = crate::alerts::evaluate(&mut tx, &agent.id.to_string(), &agent.hostname, batch).await?;
-        tx.record_routing(batch_id, &routed).await?;
+        if routed.as_array().is_some_and(|r| !r.is_empty()) {
+            tx.record_routing(batch_id, &routed).await?;
+        }
     }
     tx.commit().await?;
     db.touch_agent(agent.id).await?;

@@ -250,6 +250,14 @@ async fn a_reinstalled_machine_keeps_its_asset_and_retires_its_old_agent() {
             .clone()
     };
     assert_eq!(status_of(first.id), "revoked");
+    // Agents page like every list.
+    let page = platform.get("/api/v1/workspaces/acme/agents?limit=1", "mia").await;
+    assert_eq!(page["items"].as_array().expect("items").len(), 1);
+    let cursor = page["next_cursor"].as_str().expect("more").to_owned();
+    let rest = platform.get(&format!("/api/v1/workspaces/acme/agents?limit=1&cursor={cursor}"), "mia").await;
+    assert_eq!(rest["items"].as_array().expect("items").len(), 1);
+    assert!(rest["next_cursor"].is_null(), "{rest}");
+    assert_ne!(rest["items"][0]["id"], page["items"][0]["id"]);
     let open = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
     assert_eq!(open["items"].as_array().expect("items").len(), 0, "{open}");
     assert_eq!(send(&platform, &second.token(), &disk(0, 40.0), None).await.0, 200);

@@ -20,7 +20,7 @@ use crate::{
     auth::{Public, WorkspaceScope, perm, record_decision},
     commands::rfc3339,
     json::ApiJson,
-    pagination::Page,
+    pagination::{ApiQuery, Page, PageParams},
     problem::{FieldError, Problem, ProblemDocument},
 };
 
@@ -181,16 +181,18 @@ fn agent_view(a: Agent, now: OffsetDateTime, offline_after: time::Duration) -> A
     }
 }
 
-/// The workspace's agents with their status.
+/// The workspace's agents with their status, by id.
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/agents", tag = "agents", security(("bearer" = [])),
-    params(("ws" = String, Path, description = "Workspace slug")),
+    params(("ws" = String, Path, description = "Workspace slug"), PageParams),
     responses((status = 200, body = Page<AgentView>)))]
 pub(crate) async fn list_agents(
     scope: WorkspaceScope<perm::AssetsRead>,
     State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<Page<AgentView>>, Problem> {
     let now = OffsetDateTime::now_utc();
-    let agents = state.db.agents(&scope.workspace).await?;
+    let limit = page.limit()?;
+    let agents = state.db.agents_page(&scope.workspace, page.cursor()?.as_deref(), limit + 1).await?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let offline_after = tx
         .rules()
@@ -199,7 +201,7 @@ pub(crate) async fn list_agents(
         .find(|r| r.kind == "agent_offline" && r.enabled)
         .map_or(OFFLINE_AFTER, |r| time::Duration::seconds(i64::from(r.duration_secs.max(1))));
     tx.rollback().await?;
-    Ok(Json(Page { items: agents.into_iter().map(|a| agent_view(a, now, offline_after)).collect(), next_cursor: None }))
+    Ok(Json(Page::from_rows(agents, limit, |a| a.id.to_string(), |a| agent_view(a, now, offline_after))))
 }
 
 /// Revoke an agent: its requests are refused from now on.
