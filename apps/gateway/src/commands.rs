@@ -195,6 +195,12 @@ pub(crate) struct ActorView {
     subject: String,
 }
 
+impl From<Actor> for ActorView {
+    fn from(a: Actor) -> Self {
+        Self { issuer: a.issuer, subject: a.subject }
+    }
+}
+
 pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
@@ -210,7 +216,7 @@ impl From<Execution> for ExecutionView {
             error: e.error,
             evidence_id: e.evidence_id,
             agentfield: AgentFieldRef { execution_id: e.agentfield_execution_id, run_id: e.agentfield_run_id },
-            actor: ActorView { issuer: e.actor.issuer, subject: e.actor.subject },
+            actor: ActorView::from(e.actor),
             created_at: rfc3339(e.created_at),
             completed_at: e.completed_at.map(rfc3339),
         }

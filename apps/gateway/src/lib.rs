@@ -5,6 +5,7 @@
 //! and a shutdown token.
 
 pub mod auth;
+mod changes;
 pub mod commands;
 pub mod idempotency;
 pub mod json;

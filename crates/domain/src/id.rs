@@ -147,6 +147,12 @@ prefixed_id!(
     AgentId,
     "agt"
 );
+prefixed_id!(
+    /// An administrative change someone made to a workspace (a webhook
+    /// endpoint, an alert rule, a member ...), attested like an execution.
+    ChangeId,
+    "chg"
+);
 
 #[cfg(test)]
 mod tests {

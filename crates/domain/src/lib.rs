@@ -12,8 +12,8 @@ pub mod workspace;
 
 pub use execution::ExecutionStatus;
 pub use id::{
-    AgentId, AlertId, AssetId, BatchId, CommentId, EnrollmentTokenId, EvidenceId, ExecutionId, IdError, MessageId,
-    ReceiptId, RuleId, TicketId, WebhookId,
+    AgentId, AlertId, AssetId, BatchId, ChangeId, CommentId, EnrollmentTokenId, EvidenceId, ExecutionId, IdError,
+    MessageId, ReceiptId, RuleId, TicketId, WebhookId,
 };
 pub use role::{Role, RoleError};
 pub use ticket::{CommentVisibility, Priority, TextError, TicketStatus, TicketText, TicketTitle, TransitionError};

@@ -1,12 +1,13 @@
-//! The credential of one execution: a W3C VC 2.0 document whose subject is
-//! the execution (workspace, actor and role, command, digests of input and
-//! outcome, AgentField's ids and target, times) and its place in the
-//! workspace's hash chain (sequence number, digest of the previous
-//! credential, issuing key).
+//! The credential of one execution or change: a W3C VC 2.0 document whose
+//! subject is the execution (workspace, actor and role, command, digests of
+//! input and outcome, AgentField's ids and target, times) or the
+//! administrative change (workspace, actor and role, action, target, digest
+//! of the details, time), and its place in the workspace's hash chain
+//! (sequence number, digest of the previous credential, issuing key).
 
 use anchor_crypto::{canonical, data_integrity};
 use anchor_domain::{EvidenceId, ExecutionStatus};
-use anchor_store::executions::Execution;
+use anchor_store::{changes::Change, executions::Execution};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -14,6 +15,7 @@ use crate::keys::IssuerKey;
 
 pub const CONTEXT: &str = "https://www.w3.org/ns/credentials/v2";
 pub const TYPE: &str = "AnchorExecutionCredential";
+pub const CHANGE_TYPE: &str = "AnchorChangeCredential";
 
 fn rfc3339(t: OffsetDateTime) -> String {
     // Whole seconds, UTC: the XML Schema dateTime form every verifier reads.
@@ -78,11 +80,38 @@ pub fn document(execution: &Execution, issuance: &Issuance<'_>, key: &IssuerKey)
             },
             "acceptedAt": rfc3339(execution.created_at),
             "completedAt": execution.completed_at.map(rfc3339),
-            "chain": {
-                "sequence": issuance.link.seq,
-                "previousDigest": issuance.link.previous_digest,
-                "issuerKey": key.verification_method,
-            },
+            "chain": chain(issuance, key),
+        },
+    })
+}
+
+fn chain(issuance: &Issuance<'_>, key: &IssuerKey) -> Value {
+    json!({
+        "sequence": issuance.link.seq,
+        "previousDigest": issuance.link.previous_digest,
+        "issuerKey": key.verification_method,
+    })
+}
+
+/// The unsigned credential of an administrative change.
+pub fn change_document(change: &Change, issuance: &Issuance<'_>, key: &IssuerKey) -> Value {
+    let roles: Vec<&str> = change.actor_role.iter().map(|r| r.as_str()).collect();
+    json!({
+        "@context": [CONTEXT],
+        "id": format!("urn:anchor:evidence:{}", issuance.id),
+        "type": ["VerifiableCredential", CHANGE_TYPE],
+        "issuer": key.did,
+        "validFrom": rfc3339(issuance.issued_at),
+        "credentialSubject": {
+            "id": format!("urn:anchor:change:{}:{}", issuance.workspace, change.id),
+            "type": "AnchorChange",
+            "workspace": issuance.workspace,
+            "actor": {"issuer": change.actor.issuer, "subject": change.actor.subject, "roles": roles},
+            "action": change.action,
+            "target": change.target,
+            "detailsDigest": digest(&change.details),
+            "changedAt": rfc3339(change.created_at),
+            "chain": chain(issuance, key),
         },
     })
 }

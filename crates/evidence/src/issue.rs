@@ -1,16 +1,20 @@
-//! Issuing: the `evidence.issue` outbox handler. Completion writes the event
-//! in the same unit of work that finishes the execution, so a crash between
-//! the two loses nothing: the event is delivered after the restart. Issuing
-//! is idempotent (an execution that has its credential is skipped) and
-//! serialised per workspace by the chain head's row lock.
+//! Issuing: the `evidence.issue` outbox handler. Completion (of an
+//! execution) and recording (of a change) write the event in their own unit
+//! of work, so a crash between the two loses nothing: the event is delivered
+//! after the restart. Issuing is idempotent (what has its credential is
+//! skipped) and serialised per workspace by the chain head's row lock.
 
 use std::sync::Arc;
 
-use anchor_domain::{EvidenceId, ExecutionId};
+use anchor_domain::{ChangeId, EvidenceId, ExecutionId};
 use anchor_outbox::{HandlerError, Handlers, OutboxEvent};
-use anchor_store::{Database, StoreError, Workspace, evidence::EvidenceRecord};
+use anchor_store::{
+    Database, StoreError, Workspace, WorkspaceTx,
+    changes::NewChange,
+    evidence::{Attested, EvidenceRecord},
+};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{
     ISSUE_TOPIC,
@@ -18,6 +22,9 @@ use crate::{
     keys::{IssuerKeys, KeyError},
     store::EvidenceStore,
 };
+
+/// How long issuing waits before trying an unavailable evidence store again.
+const STORE_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
@@ -37,9 +44,21 @@ pub struct Issuer {
     store: EvidenceStore,
 }
 
+/// What an `evidence.issue` event asks to attest.
 #[derive(Debug, Deserialize)]
-struct IssueEvent {
-    execution_id: ExecutionId,
+#[serde(untagged)]
+enum IssueEvent {
+    Execution { execution_id: ExecutionId },
+    Change { change_id: ChangeId },
+}
+
+/// Records an administrative change in the caller's unit of work and
+/// schedules its credential: durable, and attested, together with the
+/// change itself.
+pub async fn record_change(tx: &mut WorkspaceTx, change: &NewChange<'_>) -> Result<ChangeId, StoreError> {
+    let id = tx.insert_change(change).await?;
+    tx.enqueue(ISSUE_TOPIC, &json!({"change_id": id})).await?;
+    Ok(id)
 }
 
 impl Issuer {
@@ -63,7 +82,17 @@ impl Issuer {
             event.workspace_id.ok_or_else(|| HandlerError::Permanent("evidence.issue without a workspace".into()))?;
         let workspace = self.db.workspace_by_id(workspace_id).await.map_err(|e| HandlerError::retry(e.to_string()))?;
         let Some(workspace) = workspace else { return Ok(()) };
-        self.issue(&workspace, parsed.execution_id).await.map(drop).map_err(|e| HandlerError::retry(e.to_string()))
+        let issued = match parsed {
+            IssueEvent::Execution { execution_id } => self.issue(&workspace, execution_id).await,
+            IssueEvent::Change { change_id } => self.issue_change(&workspace, change_id).await,
+        };
+        match issued {
+            Ok(_) => Ok(()),
+            // The evidence store (a bucket, a disk) being away is an outage
+            // to wait out, however long: a credential is never given up.
+            Err(e @ IssueError::Evidence(_)) => Err(HandlerError::postpone(e.to_string(), STORE_PAUSE)),
+            Err(e) => Err(HandlerError::retry(e.to_string())),
+        }
     }
 
     /// Issues the credential of a finished execution, unless it has one.
@@ -75,6 +104,34 @@ impl Issuer {
         if execution.evidence_id.is_some() || !execution.status.is_finished() {
             return Ok(None);
         }
+        let attests = Attested::Execution(execution.id);
+        self.append(tx, attests, |issuance, key| credential::document(&execution, issuance, key)).await.map(Some)
+    }
+
+    /// Issues the credential of a recorded change, unless it has one.
+    #[tracing::instrument(skip(self, workspace), fields(workspace = %workspace.slug()))]
+    pub async fn issue_change(
+        &self,
+        workspace: &Workspace,
+        change: ChangeId,
+    ) -> Result<Option<EvidenceId>, IssueError> {
+        let mut tx = self.db.begin_workspace(workspace).await?;
+        let Some(change) = tx.lock_change(change).await? else { return Ok(None) };
+        if change.evidence_id.is_some() {
+            return Ok(None);
+        }
+        let attests = Attested::Change(change.id);
+        self.append(tx, attests, |issuance, key| credential::change_document(&change, issuance, key)).await.map(Some)
+    }
+
+    /// Signs the document `build` makes, stores it, appends it to the chain
+    /// and publishes `evidence.issued`, in `tx` (which holds the attested row).
+    async fn append(
+        &self,
+        mut tx: WorkspaceTx,
+        attests: Attested,
+        build: impl FnOnce(&Issuance<'_>, &crate::keys::IssuerKey) -> Value,
+    ) -> Result<EvidenceId, IssueError> {
         let head = tx.lock_chain_head().await?;
         // The key and the time are taken once the chain is ours (waiting for
         // it can take a while), and the time from the database's clock, which
@@ -84,15 +141,14 @@ impl Issuer {
         let key = self.keys.current().await?;
         let issued_at = tx.clock().await?;
         let id = EvidenceId::new();
-        let slug = workspace.slug().to_string();
+        let slug = tx.workspace().slug().to_string();
         let issuance = Issuance {
             id,
             workspace: &slug,
             link: Link { seq: head.seq + 1, previous_digest: head.digest.clone() },
             issued_at,
         };
-        let (credential, digest) =
-            credential::sign(&credential::document(&execution, &issuance, &key), &key, issued_at);
+        let (credential, digest) = credential::sign(&build(&issuance, &key), &key, issued_at);
         let object_key = EvidenceStore::object_key(&slug, &digest);
         // Stored before the index commits: an index row never points at
         // nothing. (A crash in between leaves an unreferenced document.)
@@ -103,7 +159,7 @@ impl Issuer {
         let record = EvidenceRecord {
             id,
             seq: issuance.link.seq,
-            execution_id: execution.id,
+            attests,
             digest: digest.clone(),
             previous_digest: head.digest,
             key_id: key.verification_method.clone(),
@@ -111,12 +167,15 @@ impl Issuer {
             issued_at,
         };
         tx.append_evidence(&record).await?;
-        let data = json!({"evidence_id": id, "execution_id": execution.id, "sequence": record.seq, "digest": digest,
-                          "issuer": key.did});
+        let mut data = json!({"evidence_id": id, "sequence": record.seq, "digest": digest, "issuer": key.did});
+        match attests {
+            Attested::Execution(execution) => data["execution_id"] = json!(execution),
+            Attested::Change(change) => data["change_id"] = json!(change),
+        }
         let event = anchor_events::PublishRequest::new("evidence.issued", Some(&slug), data);
         tx.enqueue(anchor_events::PUBLISH_TOPIC, &serde_json::to_value(event).expect("serialises")).await?;
         tx.commit().await?;
-        tracing::info!(evidence = %id, execution = %execution.id, seq = record.seq, "credential issued");
-        Ok(Some(id))
+        tracing::info!(evidence = %id, attests = ?attests, seq = record.seq, "credential issued");
+        Ok(id)
     }
 }

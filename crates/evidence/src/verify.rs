@@ -99,6 +99,10 @@ fn key_valid_at(keys: &[PublishedKey], method: &str, at: &str) -> bool {
     })
 }
 
+/// How long after an execution finishes its credential must be in the
+/// chain (issuing normally takes well under a second).
+pub const ISSUE_GRACE_SECS: i64 = 300;
+
 /// Checks `workspace`'s whole chain and reports the first problem.
 pub async fn verify_chain(
     db: &Database,
@@ -224,7 +228,23 @@ pub async fn verify_chain(
             )
         };
     }
+    // Complete as well as intact: every execution finished a while ago has
+    // its credential in the chain (a tail cut off with the head moved back
+    // to match, or a credential never issued, shows here).
+    if found.is_none()
+        && let Some((execution, named, finished)) = tx.execution_without_credential(head.seq, ISSUE_GRACE_SECS).await?
+    {
+        let at = finished.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        // `execution` is an execution's or a change's id (exe_..., chg_...).
+        let reason = match &named {
+            Some(evidence) => {
+                format!("{execution}, done at {at}, names credential {evidence}, which is not in the chain")
+            }
+            None => format!("{execution}, done at {at}, has no credential"),
+        };
+        found = problem(head.seq + 1, named, reason);
+    }
     tx.rollback().await?;
-    let checked = found.as_ref().map_or(last, |p| p.sequence - 1);
+    let checked = found.as_ref().map_or(last, |p| (p.sequence - 1).min(last));
     Ok(ChainReport { valid: found.is_none(), checked, head: head.seq, problem: found })
 }

@@ -2,7 +2,7 @@
 //! sealing is the evidence crate's business) and each workspace's index of
 //! credentials with the head of its hash chain.
 
-use anchor_domain::{EvidenceId, ExecutionId};
+use anchor_domain::{ChangeId, EvidenceId, ExecutionId};
 use sqlx::{Row, postgres::PgRow};
 use time::OffsetDateTime;
 
@@ -21,12 +21,35 @@ pub struct StoredKey {
     pub valid_until: Option<OffsetDateTime>,
 }
 
+/// What a credential attests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attested {
+    Execution(ExecutionId),
+    Change(ChangeId),
+}
+
+impl Attested {
+    pub fn execution(self) -> Option<ExecutionId> {
+        match self {
+            Self::Execution(id) => Some(id),
+            Self::Change(_) => None,
+        }
+    }
+
+    pub fn change(self) -> Option<ChangeId> {
+        match self {
+            Self::Change(id) => Some(id),
+            Self::Execution(_) => None,
+        }
+    }
+}
+
 /// A credential in the workspace's index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvidenceRecord {
     pub id: EvidenceId,
     pub seq: i64,
-    pub execution_id: ExecutionId,
+    pub attests: Attested,
     pub digest: String,
     pub previous_digest: Option<String>,
     pub key_id: String,
@@ -59,11 +82,17 @@ fn decode(what: String) -> StoreError {
 
 fn record_from_row(row: &PgRow) -> Result<EvidenceRecord, StoreError> {
     let id: String = row.try_get("id")?;
-    let execution: String = row.try_get("execution_id")?;
+    let bad = |e: anchor_domain::IdError| decode(e.to_string());
+    let attests =
+        match (row.try_get::<Option<String>, _>("execution_id")?, row.try_get::<Option<String>, _>("change_id")?) {
+            (Some(execution), None) => Attested::Execution(execution.parse().map_err(bad)?),
+            (None, Some(change)) => Attested::Change(change.parse().map_err(bad)?),
+            _ => return Err(decode(format!("evidence {id} attests neither one execution nor one change"))),
+        };
     Ok(EvidenceRecord {
-        id: id.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))?,
+        id: id.parse().map_err(bad)?,
         seq: row.try_get("seq")?,
-        execution_id: execution.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))?,
+        attests,
         digest: row.try_get("digest")?,
         previous_digest: row.try_get("previous_digest")?,
         key_id: row.try_get("key_id")?,
@@ -73,7 +102,8 @@ fn record_from_row(row: &PgRow) -> Result<EvidenceRecord, StoreError> {
 }
 
 const KEY_COLUMNS: &str = "id, did, sealed_private, nonce, master_key_id, valid_from, valid_until";
-const EVIDENCE_COLUMNS: &str = "id, seq, execution_id, digest, previous_digest, key_id, object_key, issued_at";
+const EVIDENCE_COLUMNS: &str =
+    "id, seq, execution_id, change_id, digest, previous_digest, key_id, object_key, issued_at";
 
 impl Database {
     /// The current issuer key, if there is one.
@@ -154,15 +184,16 @@ impl WorkspaceTx {
         Ok(ChainHead { seq: row.try_get("head_seq")?, digest: row.try_get("head_digest")? })
     }
 
-    /// Adds a credential at the head of the chain and links its execution.
+    /// Adds a credential at the head of the chain and links what it attests.
     pub async fn append_evidence(&mut self, record: &EvidenceRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO evidence (id, seq, execution_id, digest, previous_digest, key_id, object_key, issued_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO evidence (id, seq, execution_id, change_id, digest, previous_digest, key_id, object_key, issued_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(record.id.to_string())
         .bind(record.seq)
-        .bind(record.execution_id.to_string())
+        .bind(record.attests.execution().map(|e| e.to_string()))
+        .bind(record.attests.change().map(|c| c.to_string()))
         .bind(&record.digest)
         .bind(&record.previous_digest)
         .bind(&record.key_id)
@@ -175,8 +206,12 @@ impl WorkspaceTx {
             .bind(&record.digest)
             .execute(self.conn())
             .await?;
-        sqlx::query("UPDATE executions SET evidence_id = $2 WHERE id = $1")
-            .bind(record.execution_id.to_string())
+        let (table, attested) = match record.attests {
+            Attested::Execution(id) => ("executions", id.to_string()),
+            Attested::Change(id) => ("changes", id.to_string()),
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE {table} SET evidence_id = $2 WHERE id = $1")))
+            .bind(attested)
             .bind(record.id.to_string())
             .execute(self.conn())
             .await?;
@@ -211,5 +246,33 @@ impl WorkspaceTx {
         .fetch_all(self.conn())
         .await?;
         rows.iter().map(record_from_row).collect()
+    }
+
+    /// A finished execution, finished more than `grace_secs` ago, that the
+    /// chain up to `head` has no credential for (never issued, or removed
+    /// with the chain's tail): its id, the credential it names if any, and
+    /// when it finished.
+    /// (Changes too: a change is attested like a finished execution.)
+    pub async fn execution_without_credential(
+        &mut self,
+        head: i64,
+        grace_secs: i64,
+    ) -> Result<Option<(String, Option<String>, time::OffsetDateTime)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, evidence_id, at FROM (
+                 SELECT e.id, e.evidence_id, e.completed_at AS at FROM executions e
+                  WHERE e.status IN ('succeeded', 'failed', 'cancelled', 'timeout')
+                    AND e.completed_at < now() - make_interval(secs => $2)
+                    AND NOT EXISTS (SELECT 1 FROM evidence v WHERE v.execution_id = e.id AND v.seq <= $1)
+                 UNION ALL
+                 SELECT c.id, c.evidence_id, c.created_at FROM changes c
+                  WHERE c.created_at < now() - make_interval(secs => $2)
+                    AND NOT EXISTS (SELECT 1 FROM evidence v WHERE v.change_id = c.id AND v.seq <= $1)
+             ) unattested ORDER BY at, id LIMIT 1",
+        )
+        .bind(head)
+        .bind(grace_secs as f64)
+        .fetch_optional(self.conn())
+        .await?)
     }
 }

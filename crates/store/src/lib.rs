@@ -10,6 +10,7 @@
 pub mod access;
 pub mod agents;
 pub mod alerts;
+pub mod changes;
 pub mod evidence;
 pub mod executions;
 pub mod idempotency;

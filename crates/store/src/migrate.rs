@@ -69,6 +69,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(6, "telemetry", include_str!("../migrations/workspace/0006_telemetry.sql")),
     Migration::new(7, "alerts", include_str!("../migrations/workspace/0007_alerts.sql")),
     Migration::new(8, "telemetry_upkeep", include_str!("../migrations/workspace/0008_telemetry_upkeep.sql")),
+    Migration::new(9, "changes", include_str!("../migrations/workspace/0009_changes.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -34,8 +34,8 @@ pub const EVENTS: &[EventType] = &[
     },
     EventType {
         name: "evidence.issued",
-        when: "A signed audit credential was issued for a finished execution.",
-        data: "`evidence_id`, `execution_id`, `sequence`, `digest`, `issuer` (the `did:key`)",
+        when: "A signed audit credential was issued for a finished execution or an administrative change.",
+        data: "`evidence_id`, `execution_id` or `change_id`, `sequence`, `digest`, `issuer` (the `did:key`)",
     },
     EventType {
         name: "alert.opened",

@@ -158,7 +158,7 @@ async fn issue(platform: &Platform, slug: &str, n: usize) {
 #[tokio::test]
 async fn the_chain_check_names_what_was_altered_removed_or_reordered() {
     let platform = Platform::start().await;
-    for slug in ["edited", "deleted", "gone", "swapped", "resigned"] {
+    for slug in ["edited", "deleted", "gone", "swapped", "resigned", "truncated"] {
         let ws = platform.workspace(slug, "tess", Role::Technician).await;
         platform.member(&ws, "audrey", Role::Auditor).await;
         issue(&platform, slug, 4).await;
@@ -253,6 +253,32 @@ async fn the_chain_check_names_what_was_altered_removed_or_reordered() {
         report["problem"]["reason"].as_str().expect("reason").contains("not by a published issuer key"),
         "{report}"
     );
+
+    // The tail cut off and the head moved back to match: intact, but not
+    // complete. The execution whose credential went is named (once the
+    // grace for issuing is over).
+    let (last_id, _) = row("truncated", 4).await;
+    let third_digest: String = sqlx::query_scalar("SELECT digest FROM ws_truncated.evidence WHERE seq = 3")
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("digest");
+    sqlx::query("DELETE FROM ws_truncated.evidence WHERE seq = 4").execute(platform.store.pool()).await.expect("cut");
+    sqlx::query("UPDATE ws_truncated.evidence_chain SET head_seq = 3, head_digest = $1")
+        .bind(&third_digest)
+        .execute(platform.store.pool())
+        .await
+        .expect("head");
+    assert_eq!(chain(&platform, "truncated").await["valid"], true, "within the grace, it may still be issuing");
+    sqlx::query("UPDATE ws_truncated.executions SET completed_at = completed_at - interval '10 minutes'")
+        .execute(platform.store.pool())
+        .await
+        .expect("age");
+    let report = chain(&platform, "truncated").await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["problem"]["sequence"], 4, "{report}");
+    assert_eq!(report["problem"]["evidence_id"], last_id, "{report}");
+    assert!(report["problem"]["reason"].as_str().expect("reason").contains("which is not in the chain"), "{report}");
+    assert_eq!(report["checked"], 3);
     platform.stop().await;
 }
 
@@ -343,5 +369,92 @@ async fn with_s3_configured_credentials_are_stored_in_the_bucket() {
     assert_eq!(serde_json::from_slice::<Value>(&stored).expect("json"), vc);
     assert!(!platform.data_dir.path().join("evidence").join(&key).exists(), "not on the local disk");
     assert_eq!(chain(&platform, "acme").await["valid"], true);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn administrative_changes_are_recorded_and_attested_like_executions() {
+    let platform = Platform::start().await;
+    let acme = platform.workspace("acme", "mia", Role::MspAdmin).await;
+    platform.member(&acme, "audrey", Role::Auditor).await;
+    let send = |method: reqwest::Method, path: String, body: Value| {
+        let request = platform
+            .client
+            .request(method, platform.url(&path))
+            .bearer_auth(platform.token("mia"))
+            .header("idempotency-key", format!("key-{:032x}", rand::random::<u128>()));
+        async move { request.json(&body).send().await.expect("send") }
+    };
+    let created = send(
+        reqwest::Method::POST,
+        "/api/v1/workspaces/acme/webhooks".into(),
+        json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.created"]}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let endpoint = created.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/workspaces/acme/webhooks/{endpoint}");
+    assert_eq!(send(reqwest::Method::PATCH, path.clone(), json!({"enabled": false})).await.status(), 200);
+    assert_eq!(send(reqwest::Method::POST, format!("{path}/rotate-secret"), json!({})).await.status(), 200);
+    assert_eq!(send(reqwest::Method::DELETE, path, json!({})).await.status(), 204);
+    let rule = json!({"name": "Load high", "kind": "metric", "metric": "load.1m", "comparison": ">", "threshold": 8,
+                      "severity": "warning"});
+    assert_eq!(send(reqwest::Method::POST, "/api/v1/workspaces/acme/alert-rules".into(), rule).await.status(), 201);
+    let member =
+        send(reqwest::Method::PUT, "/api/v1/workspaces/acme/members/tess".into(), json!({"role": "technician"}));
+    assert_eq!(member.await.status(), 201);
+
+    // Every change, newest first, attested once the worker issued it.
+    let expected = [
+        "member.added",
+        "alert_rule.created",
+        "webhook.deleted",
+        "webhook.secret_rotated",
+        "webhook.updated",
+        "webhook.created",
+    ];
+    let mut listed = Value::Null;
+    for _ in 0..400 {
+        listed = platform.get("/api/v1/workspaces/acme/changes", "audrey").await;
+        let items = listed["items"].as_array().expect("items");
+        if items.len() == expected.len() && items.iter().all(|c| c["evidence_id"].is_string()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let items = listed["items"].as_array().expect("items").clone();
+    let actions: Vec<&str> = items.iter().map(|c| c["action"].as_str().expect("action")).collect();
+    assert_eq!(actions, expected, "{listed}");
+    assert!(!listed.to_string().contains("whsec_"), "no secret in the audit trail: {listed}");
+    let created = items.last().expect("the creation");
+    assert_eq!(created["target"], endpoint.as_str());
+    assert_eq!(created["actor"]["subject"], "mia");
+    assert_eq!(created["role"], "msp_admin");
+    assert_eq!(created["details"]["url"], "http://127.0.0.1:9/hook");
+
+    let id = created["evidence_id"].as_str().expect("evidence");
+    let vc = platform.get(&format!("/api/v1/workspaces/acme/evidence/{id}"), "audrey").await;
+    verify_credential(&vc).expect("the change's credential verifies from the document alone");
+    assert_eq!(vc["type"], json!(["VerifiableCredential", "AnchorChangeCredential"]));
+    let subject = &vc["credentialSubject"];
+    assert_eq!(subject["action"], "webhook.created");
+    assert_eq!(subject["target"], endpoint.as_str());
+    assert_eq!(subject["actor"], json!({"issuer": "urn:anchor:dev-issuer", "subject": "mia", "roles": ["msp_admin"]}));
+    assert_eq!(subject["detailsDigest"], anchor_crypto::canonical::digest(&created["details"]).expect("digest"));
+    // One chain for executions and changes alike.
+    let index = platform.get("/api/v1/workspaces/acme/evidence", "audrey").await;
+    assert!(index["items"].as_array().expect("items").iter().all(|i| i["change_id"].is_string()), "{index}");
+    assert_eq!(chain(&platform, "acme").await["valid"], true);
+    assert_eq!(chain(&platform, "acme").await["checked"], 6);
+
+    // Technicians do not read the audit trail.
+    let denied = platform
+        .client
+        .get(platform.url("/api/v1/workspaces/acme/changes"))
+        .bearer_auth(platform.token("tess"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(denied.status(), 403);
     platform.stop().await;
 }

@@ -12,12 +12,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::{
     AppState,
     auth::{Public, WorkspaceScope, perm, record_decision},
+    changes,
     commands::rfc3339,
     json::ApiJson,
     pagination::{ApiQuery, Page, PageParams},
@@ -102,6 +104,8 @@ pub(crate) async fn create_token(
     let (token, digest) = enrollment::generate();
     let expires_at = OffsetDateTime::now_utc() + time::Duration::seconds(lifetime);
     let created = state.db.create_enrollment_token(&scope.workspace, &digest, &label, expires_at, new.max_uses).await?;
+    let details = json!({"label": label, "expires_at": rfc3339(created.expires_at), "max_uses": new.max_uses});
+    changes::record_after(&state.db, &scope, "enrollment_token.created", created.id, details).await?;
     let body = CreatedToken { id: created.id.to_string(), token, expires_at: rfc3339(created.expires_at) };
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
@@ -132,6 +136,7 @@ pub(crate) async fn rotate_token(
     let (token, digest) = enrollment::generate();
     let rotated = state.db.rotate_enrollment_token(&scope.workspace, id, &digest).await?;
     let rotated = rotated.ok_or_else(|| Problem::not_found(format!("no live enrollment token {id}")))?;
+    changes::record_after(&state.db, &scope, "enrollment_token.rotated", id, json!({})).await?;
     let body = CreatedToken { id: rotated.id.to_string(), token, expires_at: rfc3339(rotated.expires_at) };
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
@@ -148,6 +153,7 @@ pub(crate) async fn revoke_token(
 ) -> Result<StatusCode, Problem> {
     let id = token_id(&id)?;
     if state.db.revoke_enrollment_token(&scope.workspace, id).await? {
+        changes::record_after(&state.db, &scope, "enrollment_token.revoked", id, json!({})).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Problem::not_found(format!("no enrollment token {id} in this workspace")))
@@ -224,6 +230,7 @@ pub(crate) async fn revoke_agent(
     // Nothing will ever clear a revoked agent's alerts: resolve them now.
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let resolved = anchor_telemetry::alerts::retire_agent(&mut tx, &parsed.to_string()).await?;
+    changes::record(&mut tx, &scope, "agent.revoked", parsed, json!({"alerts_resolved": resolved})).await?;
     tx.commit().await?;
     tracing::info!(agent = %parsed, resolved, "agent revoked");
     Ok(StatusCode::NO_CONTENT)

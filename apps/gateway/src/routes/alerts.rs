@@ -9,11 +9,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     AppState,
     auth::{WorkspaceScope, perm},
+    changes,
     commands::rfc3339,
     json::ApiJson,
     pagination::{ApiQuery, Page, PageParams},
@@ -108,6 +110,11 @@ pub(crate) async fn list_rules(
     Ok(Json(Page { items: rules.into_iter().map(|rule| RuleView { rule }).collect(), next_cursor: None }))
 }
 
+/// A rule as its change record shows it.
+fn rule_details(rule: &Rule) -> serde_json::Value {
+    serde_json::to_value(rule).expect("a rule serialises")
+}
+
 /// Add an alert rule.
 #[utoipa::path(post, path = "/api/v1/workspaces/{ws}/alert-rules", tag = "alerts", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug")),
@@ -122,6 +129,7 @@ pub(crate) async fn create_rule(
     let input = check_rule(&body)?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let rule = tx.insert_rule(&input).await?;
+    changes::record(&mut tx, &scope, "alert_rule.created", &rule.id, rule_details(&rule)).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(RuleView { rule })).into_response())
 }
@@ -141,6 +149,9 @@ pub(crate) async fn update_rule(
     let input = check_rule(&body)?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let rule = tx.update_rule(&id, &input).await?;
+    if let Some(rule) = &rule {
+        changes::record(&mut tx, &scope, "alert_rule.updated", &rule.id, rule_details(rule)).await?;
+    }
     tx.commit().await?;
     rule.map(|rule| Json(RuleView { rule })).ok_or_else(|| Problem::not_found(format!("no alert rule {id:?}")))
 }
@@ -157,6 +168,9 @@ pub(crate) async fn delete_rule(
 ) -> Result<StatusCode, Problem> {
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let deleted = tx.delete_rule(&id).await?;
+    if deleted {
+        changes::record(&mut tx, &scope, "alert_rule.deleted", &id, json!({})).await?;
+    }
     tx.commit().await?;
     if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(Problem::not_found(format!("no alert rule {id:?}"))) }
 }

@@ -28,7 +28,12 @@ pub(crate) struct EvidenceView {
     id: String,
     /// Its place in the workspace's hash chain, from 1.
     sequence: i64,
-    execution_id: String,
+    /// The execution it attests, or
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution_id: Option<String>,
+    /// the administrative change it attests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change_id: Option<String>,
     /// `sha256:<hex>` of the RFC 8785 canonical JSON of the credential.
     digest: String,
     previous_digest: Option<String>,
@@ -42,7 +47,8 @@ impl From<EvidenceRecord> for EvidenceView {
         Self {
             id: r.id.to_string(),
             sequence: r.seq,
-            execution_id: r.execution_id.to_string(),
+            execution_id: r.attests.execution().map(|e| e.to_string()),
+            change_id: r.attests.change().map(|c| c.to_string()),
             digest: r.digest,
             previous_digest: r.previous_digest,
             key_id: r.key_id,
@@ -201,4 +207,69 @@ pub(crate) async fn issuer_keys(_: Public, State(state): State<AppState>) -> Res
         Problem::internal()
     })?;
     Ok(Json(IssuerKeysView { keys }))
+}
+
+/// An administrative change, as the audit trail shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChangeView {
+    #[schema(example = "chg_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    id: String,
+    /// `<thing>.<what happened>`, e.g. `webhook.created`, `member.removed`.
+    #[schema(example = "alert_rule.updated")]
+    action: String,
+    /// The id or name of what changed.
+    target: String,
+    actor: crate::commands::ActorView,
+    /// The actor's role in the workspace at that moment.
+    role: Option<String>,
+    /// What changed (never a secret).
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+    created_at: String,
+    /// Its signed credential, once issued (`GET .../evidence/{id}`).
+    evidence_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ChangeQuery {
+    /// Only changes of this target (an endpoint, a rule, a member ...).
+    target: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The administrative changes made to the workspace, newest first, each
+/// with its signed credential.
+#[utoipa::path(get, path = "/api/v1/workspaces/{ws}/changes", tag = "evidence", security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug"), ChangeQuery),
+    responses((status = 200, body = Page<ChangeView>)))]
+pub(crate) async fn list_changes(
+    scope: WorkspaceScope<perm::EvidenceRead>,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ChangeQuery>,
+) -> Result<Json<Page<ChangeView>>, Problem> {
+    let page = PageParams { limit: query.limit, cursor: query.cursor };
+    let limit = page.limit()?;
+    let cursor = page.cursor()?;
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    let rows = tx.changes(query.target.as_deref(), cursor.as_deref(), limit + 1).await?;
+    tx.rollback().await?;
+    Ok(Json(Page::from_rows(
+        rows,
+        limit,
+        |c| c.id.to_string(),
+        |c| ChangeView {
+            id: c.id.to_string(),
+            action: c.action,
+            target: c.target,
+            actor: crate::commands::ActorView::from(c.actor),
+            role: c.actor_role.map(|r| r.as_str().to_owned()),
+            details: c.details,
+            created_at: rfc3339(c.created_at),
+            evidence_id: c.evidence_id,
+        },
+    )))
 }

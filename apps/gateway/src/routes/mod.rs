@@ -107,6 +107,7 @@ pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(evidence::execution_evidence))
         .routes(routes!(evidence::verify_chain))
         .routes(routes!(evidence::issuer_keys))
+        .routes(routes!(evidence::list_changes))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
         .routes(routes!(webhooks::rotate_webhook_secret))

@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     AppState,
     auth::{WorkspaceScope, perm},
+    changes,
     commands::rfc3339,
     json::ApiJson,
     pagination::{ApiQuery, Page, PageParams},
@@ -216,6 +217,8 @@ pub(crate) async fn create_webhook(
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let endpoint =
         tx.insert_endpoint(id, &url, new.description.as_deref().unwrap_or_default(), &new.events, &sealed).await?;
+    let details = json!({"url": endpoint.url, "events": endpoint.events, "description": endpoint.description});
+    changes::record(&mut tx, &scope, "webhook.created", id, details).await?;
     tx.commit().await?;
     let location = format!("/api/v1/workspaces/{}/webhooks/{id}", scope.workspace.slug());
     let body = CreatedEndpoint { endpoint: endpoint.into(), secret: secret.expose() };
@@ -283,9 +286,14 @@ pub(crate) async fn update_webhook(
         Some(url) => Some(check_url(&state, url).await?),
         None => None,
     };
+    let details =
+        json!({"url": url, "events": patch.events, "description": patch.description, "enabled": patch.enabled});
     let change = EndpointChange { url, description: patch.description, events: patch.events, enabled: patch.enabled };
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let updated = tx.update_endpoint(id, &change).await?;
+    if updated.is_some() {
+        changes::record(&mut tx, &scope, "webhook.updated", id, details).await?;
+    }
     tx.commit().await?;
     updated
         .map(|e| Json(e.into()))
@@ -305,6 +313,9 @@ pub(crate) async fn delete_webhook(
     let id = endpoint_id(&id)?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let deleted = tx.delete_endpoint(id).await?;
+    if deleted {
+        changes::record(&mut tx, &scope, "webhook.deleted", id, json!({})).await?;
+    }
     tx.commit().await?;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
@@ -329,6 +340,10 @@ pub(crate) async fn rotate_webhook_secret(
     let until = OffsetDateTime::now_utc() + ROTATION_OVERLAP;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let rotated = tx.rotate_endpoint_secret(id, &sealed, until).await?;
+    if rotated {
+        let details = json!({"previous_secret_valid_until": rfc3339(until)});
+        changes::record(&mut tx, &scope, "webhook.secret_rotated", id, details).await?;
+    }
     tx.commit().await?;
     if !rotated {
         return Err(Problem::not_found(format!("no webhook endpoint {id} in this workspace")));
@@ -469,6 +484,10 @@ pub(crate) async fn create_source(
     let sealed = secrets::seal(&state.webhooks.master, &scope.workspace, &secrets::source_record(&name), &secret);
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let created = tx.insert_source(&name, new.description.as_deref().unwrap_or_default(), &sealed).await?;
+    if created.is_some() {
+        let details = json!({"description": new.description});
+        changes::record(&mut tx, &scope, "inbound_source.created", &name, details).await?;
+    }
     tx.commit().await?;
     let Some(created) = created else {
         return Err(Problem::new(
@@ -511,6 +530,9 @@ pub(crate) async fn delete_source(
 ) -> Result<StatusCode, Problem> {
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let deleted = tx.delete_source(&name).await?;
+    if deleted {
+        changes::record(&mut tx, &scope, "inbound_source.deleted", &name, json!({})).await?;
+    }
     tx.commit().await?;
     if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(Problem::not_found(format!("no inbound source {name:?}"))) }
 }
@@ -530,6 +552,10 @@ pub(crate) async fn rotate_source_secret(
     let until = OffsetDateTime::now_utc() + ROTATION_OVERLAP;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let rotated = tx.rotate_source_secret(&name, &sealed, until).await?;
+    if rotated {
+        let details = json!({"previous_secret_valid_until": rfc3339(until)});
+        changes::record(&mut tx, &scope, "inbound_source.secret_rotated", &name, details).await?;
+    }
     tx.commit().await?;
     if !rotated {
         return Err(Problem::not_found(format!("no inbound source {name:?}")));

@@ -12,11 +12,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     AppState,
     auth::{Caller, PlatformScope, WorkspaceScope, perm},
+    changes,
     json::ApiJson,
     pagination::{ApiQuery, Page, PageParams},
     problem::{Problem, ProblemDocument},
@@ -268,6 +270,9 @@ pub(crate) async fn put_member(
     let issuer = issuer_for(&state, params.issuer.as_deref(), "/issuer")?;
     let who = SubjectRef { issuer: &issuer, subject: &subject };
     let (member, created) = state.db.set_member(&scope.workspace, who, role, &scope.caller.audit).await?;
+    let action = if created { "member.added" } else { "member.role_set" };
+    let details = json!({"issuer": issuer, "subject": subject, "role": role.as_str()});
+    changes::record_after(&state.db, &scope, action, format!("{issuer} {subject}"), details).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(member_view(member))).into_response())
 }
@@ -288,6 +293,8 @@ pub(crate) async fn delete_member(
     let issuer = issuer_for(&state, params.issuer.as_deref(), "/issuer")?;
     let who = SubjectRef { issuer: &issuer, subject: &subject };
     if state.db.remove_member(&scope.workspace, who, &scope.caller.audit).await? {
+        let details = json!({"issuer": issuer, "subject": subject});
+        changes::record_after(&state.db, &scope, "member.removed", format!("{issuer} {subject}"), details).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(member_not_found())
