@@ -62,6 +62,7 @@ where
 
 #[tokio::main]
 async fn main() {
+    anchor_observability::init_logging(anchor_config::LogFormat::Text, "warn");
     let n = env_usize("ANCHOR_BENCH_COMMANDS", 300);
     let concurrency = env_usize("ANCHOR_BENCH_CONCURRENCY", 16);
     let platform = platform::Platform::start().await;

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::{
     ISSUE_TOPIC,
     credential::{self, Issuance, Link},
-    keys::{IssuerKeys, KeyError},
+    keys::{IssuerKey, IssuerKeys, KeyError},
     store::EvidenceStore,
 };
 
@@ -99,13 +99,17 @@ impl Issuer {
     /// Returns the new credential's id.
     #[tracing::instrument(skip(self, workspace), fields(workspace = %workspace.slug()))]
     pub async fn issue(&self, workspace: &Workspace, execution: ExecutionId) -> Result<Option<EvidenceId>, IssueError> {
+        // The key is read before the unit of work: reading it inside would
+        // need a second connection while this one holds the chain, and
+        // issuers waiting for the chain could hold every other connection.
+        let key = self.keys.current().await?;
         let mut tx = self.db.begin_workspace(workspace).await?;
         let Some(execution) = tx.lock_execution(execution).await? else { return Ok(None) };
         if execution.evidence_id.is_some() || !execution.status.is_finished() {
             return Ok(None);
         }
         let attests = Attested::Execution(execution.id);
-        self.append(tx, attests, |issuance, key| credential::document(&execution, issuance, key)).await.map(Some)
+        self.append(tx, &key, attests, |issuance| credential::document(&execution, issuance, &key)).await.map(Some)
     }
 
     /// Issues the credential of a recorded change, unless it has one.
@@ -115,30 +119,32 @@ impl Issuer {
         workspace: &Workspace,
         change: ChangeId,
     ) -> Result<Option<EvidenceId>, IssueError> {
+        let key = self.keys.current().await?;
         let mut tx = self.db.begin_workspace(workspace).await?;
         let Some(change) = tx.lock_change(change).await? else { return Ok(None) };
         if change.evidence_id.is_some() {
             return Ok(None);
         }
         let attests = Attested::Change(change.id);
-        self.append(tx, attests, |issuance, key| credential::change_document(&change, issuance, key)).await.map(Some)
+        self.append(tx, &key, attests, |issuance| credential::change_document(&change, issuance, &key)).await.map(Some)
     }
 
-    /// Signs the document `build` makes, stores it, appends it to the chain
-    /// and publishes `evidence.issued`, in `tx` (which holds the attested row).
+    /// Signs with `key` the document `build` makes, stores it, appends it to
+    /// the chain and publishes `evidence.issued`, in `tx` (which holds the
+    /// attested row).
     async fn append(
         &self,
         mut tx: WorkspaceTx,
+        key: &IssuerKey,
         attests: Attested,
-        build: impl FnOnce(&Issuance<'_>, &crate::keys::IssuerKey) -> Value,
+        build: impl FnOnce(&Issuance<'_>) -> Value,
     ) -> Result<EvidenceId, IssueError> {
         let head = tx.lock_chain_head().await?;
-        // The key and the time are taken once the chain is ours (waiting for
-        // it can take a while), and the time from the database's clock, which
-        // also dates the keys' validity: a rotation meanwhile is covered by
-        // its overlap, and no clock skew can date a credential outside its
-        // key's validity.
-        let key = self.keys.current().await?;
+        // The time is taken once the chain is ours (waiting for it can take
+        // a while), from the database's clock, which also dates the keys'
+        // validity: a rotation since the key was read is covered by its
+        // overlap, and no clock skew can date a credential outside its key's
+        // validity.
         let issued_at = tx.clock().await?;
         let id = EvidenceId::new();
         let slug = tx.workspace().slug().to_string();
@@ -148,7 +154,7 @@ impl Issuer {
             link: Link { seq: head.seq + 1, previous_digest: head.digest.clone() },
             issued_at,
         };
-        let (credential, digest) = credential::sign(&build(&issuance, &key), &key, issued_at);
+        let (credential, digest) = credential::sign(&build(&issuance), key, issued_at);
         let object_key = EvidenceStore::object_key(&slug, &digest);
         // Stored before the index commits: an index row never points at
         // nothing. (A crash in between leaves an unreferenced document.)
