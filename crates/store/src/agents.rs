@@ -586,4 +586,18 @@ impl WorkspaceTx {
         .await?;
         Ok((row.try_get("batches")?, row.try_get("samples")?))
     }
+
+    /// Batches the agent reports it gave up on (the `count` of its events of
+    /// `kind`, `agent.batches_dropped`), over the retention window.
+    pub async fn batches_dropped(&mut self, agent: AgentId, kind: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT coalesce(sum((e->>'count')::bigint), 0)::bigint
+               FROM telemetry_ingest_batches b CROSS JOIN LATERAL jsonb_array_elements(b.events) e
+              WHERE b.agent_id = $1 AND b.events <> '[]' AND e->>'kind' = $2",
+        )
+        .bind(agent.to_string())
+        .bind(kind)
+        .fetch_one(self.conn())
+        .await?)
+    }
 }

@@ -21,7 +21,7 @@ pub const MAX_METRICS: usize = 50_000;
 pub const MAX_CHECKS: usize = 5_000;
 pub const MAX_EVENTS: usize = 1_000;
 
-pub use anchor_edge_protocol::{Batch, Check, Metric};
+pub use anchor_edge_protocol::{BATCHES_DROPPED, Batch, Check, Metric};
 
 /// Why a batch was refused: a JSON Pointer and what is wrong there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -261,6 +261,14 @@ async fn a_reinstalled_machine_keeps_its_asset_and_retires_its_old_agent() {
     let open = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
     assert_eq!(open["items"].as_array().expect("items").len(), 0, "{open}");
     assert_eq!(send(&platform, &second.token(), &disk(0, 40.0), None).await.0, 200);
+
+    // What the agent reports it gave up on shows on its page.
+    let mut reported = disk(1, 41.0);
+    reported["events"] = json!([{"kind": "agent.batches_dropped", "count": 3,
+                                 "reasons": {"spool_full": 3}, "sequences": [7, 8, 9], "at": now()}]);
+    assert_eq!(send(&platform, &second.token(), &reported, None).await.0, 200);
+    let detail = platform.get(&format!("/api/v1/workspaces/acme/agents/{}", second.id), "mia").await;
+    assert_eq!(detail["batches_dropped"], 3, "{detail}");
     platform.stop().await;
 }
 

@@ -225,6 +225,9 @@ pub(crate) struct AgentDetail {
     facts: serde_json::Value,
     last_seen_at: Option<String>,
     revoked: bool,
+    /// Batches the agent reported it gave up on (spool full, refused as
+    /// invalid, too large) in the last 30 days: telemetry that never arrived.
+    batches_dropped: i64,
     /// `{name, value, at, labels?}`, the latest of each series in the last day.
     #[schema(value_type = Vec<Object>)]
     metrics: Vec<serde_json::Value>,
@@ -247,6 +250,7 @@ pub(crate) async fn get_agent(
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let asset = tx.asset_of(parsed).await?;
     let metrics = tx.latest_metrics(parsed).await?;
+    let batches_dropped = tx.batches_dropped(parsed, anchor_telemetry::batch::BATCHES_DROPPED).await?;
     tx.rollback().await?;
     let (asset_id, os, facts) = match asset {
         Some((id, os, facts)) => (Some(id), Some(os), facts),
@@ -260,6 +264,7 @@ pub(crate) async fn get_agent(
         facts,
         last_seen_at: agent.last_seen_at.map(rfc3339),
         revoked: agent.revoked_at.is_some(),
+        batches_dropped,
         metrics: metrics
             .into_iter()
             .map(|s| serde_json::json!({"name": s.name, "value": s.value, "at": rfc3339(s.at), "labels": s.labels}))
