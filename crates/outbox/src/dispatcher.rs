@@ -231,42 +231,7 @@ impl Dispatcher {
         // from the one after the workspace served last, at most
         // `per_workspace` events each. The claim commits before any delivery.
         let rows = sqlx::query(
-            "WITH RECURSIVE settled AS (
-                 UPDATE platform.outbox_events
-                    SET state = 'delivered', delivered_at = now(), locked_until = NULL, locked_by = NULL, last_error = NULL
-                  WHERE id = ANY($6) AND locked_by = $1 AND state = 'processing'
-             ), ws(key) AS (
-                 SELECT min(coalesce(workspace_id, 0)) FROM platform.outbox_events WHERE state = 'pending'
-                 UNION ALL
-                 SELECT (SELECT min(coalesce(o.workspace_id, 0)) FROM platform.outbox_events o
-                          WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) > ws.key)
-                   FROM ws WHERE ws.key IS NOT NULL
-             ), chosen AS (
-                 -- Round robin: the workspaces after the one served last, then from the start;
-                 -- only those with an event ready now (one index probe each), so workspaces
-                 -- whose events all wait for a retry never crowd out the others.
-                 SELECT key FROM ws
-                  WHERE key IS NOT NULL AND EXISTS (
-                        SELECT 1 FROM platform.outbox_events r
-                         WHERE r.state = 'pending' AND coalesce(r.workspace_id, 0) = ws.key
-                           AND r.available_at <= now() AND r.topic = ANY($4))
-                  ORDER BY key <= $7, key LIMIT $2
-             ), picked AS (
-                 SELECT e.id FROM chosen CROSS JOIN LATERAL (
-                     SELECT o.id FROM platform.outbox_events o
-                      WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) = chosen.key
-                        AND o.available_at <= now() AND o.topic = ANY($4)
-                      ORDER BY o.available_at, o.id
-                      LIMIT $3
-                      FOR UPDATE SKIP LOCKED
-                 ) e
-                 LIMIT $2
-             )
-             UPDATE platform.outbox_events o
-                SET state = 'processing', attempts = o.attempts + 1,
-                    locked_until = now() + make_interval(secs => $5), locked_by = $1
-               FROM picked WHERE o.id = picked.id
-             RETURNING o.id, o.workspace_id, o.topic, o.payload, o.attempts",
+            "SELECT id, workspace_id, topic, payload, attempts FROM platform.claim_outbox($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&self.config.worker_id)
         .bind(self.config.batch_size)

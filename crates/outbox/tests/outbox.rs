@@ -166,6 +166,40 @@ async fn a_noisy_workspace_does_not_starve_a_quiet_one() {
 }
 
 #[tokio::test]
+async fn workspaces_waiting_for_retries_never_crowd_out_ready_work() {
+    let test_db = TestDatabase::new().await;
+    let db = test_db.connect(4).await;
+    // More workspaces than a batch holds, each with only an event that waits
+    // an hour for its retry; then one with work ready now.
+    for n in 0..6 {
+        let ws = workspace(&db, &format!("waiting-{n}")).await;
+        enqueue_many(&db, &ws, "event.publish", 1).await;
+    }
+    sqlx::query("UPDATE platform.outbox_events SET available_at = now() + interval '1 hour'")
+        .execute(db.pool())
+        .await
+        .expect("delay");
+    let ready = workspace(&db, "ready").await;
+    enqueue_many(&db, &ready, "event.publish", 2).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let handlers = Handlers::new().on("event.publish", {
+        let seen = Arc::clone(&seen);
+        move |e| {
+            seen.lock().expect("lock").push(e.workspace_id);
+            async { Ok(()) }
+        }
+    });
+    let mut cfg = config("patient");
+    cfg.batch_size = 4;
+    cfg.per_workspace = 4;
+    let dispatcher = Dispatcher::new(db.clone(), handlers, cfg);
+    assert_eq!(dispatcher.run_batch(&CancellationToken::new()).await.expect("batch"), 2);
+    assert_eq!(*seen.lock().expect("lock"), [Some(ready.id()), Some(ready.id())]);
+    db.close().await;
+    test_db.drop_now().await;
+}
+
+#[tokio::test]
 async fn expired_leases_return_events_and_notifications_wake_workers() {
     let test_db = TestDatabase::new().await;
     let db = test_db.connect(6).await;
