@@ -49,12 +49,23 @@ fn hash_data(proof_config: &Value, document: &Value) -> Result<Vec<u8>, ProofErr
 /// Adds an `eddsa-jcs-2022` proof, made `created` (an XML Schema
 /// dateTime), to `document` (an object without a proof).
 pub fn sign(document: &Value, key: &SigningKey, created: &str) -> Result<Value, ProofError> {
+    sign_as(document, key, &multikey::verification_method(&key.verifying_key()), created)
+}
+
+/// [`sign`], with the key's verification method (`did:key:z6Mk...#z6Mk...`)
+/// already at hand: an issuer signing many credentials encodes it once.
+pub fn sign_as(
+    document: &Value,
+    key: &SigningKey,
+    verification_method: &str,
+    created: &str,
+) -> Result<Value, ProofError> {
     let Value::Object(unsecured) = document else { return Err(ProofError::NotAnObject) };
     let mut config = Map::new();
     config.insert("type".into(), PROOF_TYPE.into());
     config.insert("cryptosuite".into(), CRYPTOSUITE.into());
     config.insert("created".into(), created.into());
-    config.insert("verificationMethod".into(), multikey::verification_method(&key.verifying_key()).into());
+    config.insert("verificationMethod".into(), verification_method.into());
     config.insert("proofPurpose".into(), ASSERTION.into());
     if let Some(context) = unsecured.get("@context") {
         config.insert("@context".into(), context.clone());

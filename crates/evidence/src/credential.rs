@@ -119,8 +119,8 @@ pub fn change_document(change: &Change, issuance: &Issuance<'_>, key: &IssuerKey
 /// Signs `document`; returns the credential and its digest (the next
 /// credential's `previousDigest`).
 pub fn sign(document: &Value, key: &IssuerKey, issued_at: OffsetDateTime) -> (Value, String) {
-    let credential =
-        data_integrity::sign(document, &key.signing, &rfc3339(issued_at)).expect("a credential is an object");
+    let credential = data_integrity::sign_as(document, &key.signing, &key.verification_method, &rfc3339(issued_at))
+        .expect("a credential is an object");
     let digest = digest(&credential);
     (credential, digest)
 }
