@@ -226,12 +226,56 @@ impl Dispatcher {
         }
         let settled = std::mem::take(&mut *self.delivered.lock().expect("not poisoned"));
         metrics::counter!("outbox_delivered_total").increment(settled.len() as u64);
-        // The workspaces with pending work, found by a loose index scan (one
-        // probe per workspace, not a scan of the backlog), served round robin
-        // from the one after the workspace served last, at most
-        // `per_workspace` events each. The claim commits before any delivery.
+        // One statement: marks the previous batch delivered, walks the
+        // workspaces with pending work round robin from the one after the
+        // workspace served last by a loose index scan (one probe each, and
+        // only as many as it takes to fill the batch, however many workspaces
+        // there are: recursive queries are evaluated only as far as they are
+        // read), at most `per_workspace` events each; workspaces whose events
+        // all wait for a retry cost a probe and never crowd out the others.
+        // The claim commits before any delivery.
         let rows = sqlx::query(
-            "SELECT id, workspace_id, topic, payload, attempts FROM platform.claim_outbox($1, $2, $3, $4, $5, $6, $7)",
+            "WITH RECURSIVE done AS (
+                 UPDATE platform.outbox_events
+                    SET state = 'delivered', delivered_at = now(), locked_until = NULL, locked_by = NULL, last_error = NULL
+                  WHERE outbox_events.id = ANY($6) AND locked_by = $1
+                    AND state = 'processing'
+             ), after_last(key) AS (
+                 -- The workspaces with pending work after the one served last, in order, one index
+                 -- probe each, found only as far as `picked` asks for them ...
+                 SELECT (SELECT min(coalesce(e.workspace_id, 0)) FROM platform.outbox_events e
+                          WHERE e.state = 'pending' AND coalesce(e.workspace_id, 0) > $7)
+                 UNION ALL
+                 SELECT (SELECT min(coalesce(o.workspace_id, 0)) FROM platform.outbox_events o
+                          WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) > after_last.key)
+                   FROM after_last WHERE after_last.key IS NOT NULL
+             ), from_start(key) AS (
+                 -- ... then from the start, up to it: round robin.
+                 SELECT (SELECT min(coalesce(e.workspace_id, 0)) FROM platform.outbox_events e WHERE e.state = 'pending')
+                 UNION ALL
+                 SELECT (SELECT min(coalesce(o.workspace_id, 0)) FROM platform.outbox_events o
+                          WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) > from_start.key)
+                   FROM from_start WHERE from_start.key < $7
+             ), chosen AS (
+                 SELECT key FROM after_last WHERE key IS NOT NULL
+                 UNION ALL
+                 SELECT key FROM from_start WHERE key <= $7
+             ), picked AS (
+                 SELECT p.id FROM chosen CROSS JOIN LATERAL (
+                     SELECT o.id FROM platform.outbox_events o
+                      WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) = chosen.key
+                        AND o.available_at <= now() AND o.topic = ANY($4)
+                      ORDER BY o.available_at, o.id
+                      LIMIT $3
+                      FOR UPDATE SKIP LOCKED
+                 ) p
+                 LIMIT $2
+             )
+             UPDATE platform.outbox_events o
+                SET state = 'processing', attempts = o.attempts + 1,
+                    locked_until = now() + make_interval(secs => $5), locked_by = $1
+               FROM picked WHERE o.id = picked.id
+             RETURNING o.id, o.workspace_id, o.topic, o.payload, o.attempts",
         )
         .bind(&self.config.worker_id)
         .bind(self.config.batch_size)

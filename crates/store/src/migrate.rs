@@ -53,7 +53,6 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
         "receipts_per_workspace",
         include_str!("../migrations/platform/0011_receipts_per_workspace.sql"),
     ),
-    Migration::new(12, "outbox_claim", include_str!("../migrations/platform/0012_outbox_claim.sql")),
 ];
 
 /// Migrations of every workspace schema.
