@@ -7,7 +7,10 @@
 
 use anchor_crypto::{canonical, data_integrity};
 use anchor_domain::{EvidenceId, ExecutionStatus};
-use anchor_store::{changes::Change, executions::Execution};
+use anchor_store::{
+    changes::Change,
+    executions::{Actor, Execution},
+};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -43,7 +46,7 @@ fn digest(value: &Value) -> String {
     canonical::digest(value).expect("stored JSON has a canonical form")
 }
 
-/// The unsigned credential.
+/// The unsigned credential of a finished execution.
 pub fn document(execution: &Execution, issuance: &Issuance<'_>, key: &IssuerKey) -> Value {
     let mut outcome = json!({"status": execution.status});
     match execution.status {
@@ -57,62 +60,62 @@ pub fn document(execution: &Execution, issuance: &Issuance<'_>, key: &IssuerKey)
         .as_deref()
         .and_then(|t| t.split_once('.'))
         .map_or((Value::Null, Value::Null), |(n, f)| (n.into(), f.into()));
-    let roles: Vec<&str> = execution.actor_role.iter().map(|r| r.as_str()).collect();
-    json!({
-        "@context": [CONTEXT],
-        "id": format!("urn:anchor:evidence:{}", issuance.id),
-        "type": ["VerifiableCredential", TYPE],
-        "issuer": key.did,
-        "validFrom": rfc3339(issuance.issued_at),
-        "credentialSubject": {
-            "id": format!("urn:anchor:execution:{}:{}", issuance.workspace, execution.id),
-            "type": "AnchorExecution",
-            "workspace": issuance.workspace,
-            "actor": {"issuer": execution.actor.issuer, "subject": execution.actor.subject, "roles": roles},
-            "command": execution.command,
-            "inputDigest": digest(&execution.input),
-            "outcome": outcome,
-            "agentfield": {
-                "executionId": execution.agentfield_execution_id,
-                "runId": execution.agentfield_run_id,
-                "node": node,
-                "function": function,
-            },
-            "acceptedAt": rfc3339(execution.created_at),
-            "completedAt": execution.completed_at.map(rfc3339),
-            "chain": chain(issuance, key),
+    let subject = json!({
+        "id": format!("urn:anchor:execution:{}:{}", issuance.workspace, execution.id),
+        "type": "AnchorExecution",
+        "command": execution.command,
+        "inputDigest": digest(&execution.input),
+        "outcome": outcome,
+        "agentfield": {
+            "executionId": execution.agentfield_execution_id,
+            "runId": execution.agentfield_run_id,
+            "node": node,
+            "function": function,
         },
-    })
-}
-
-fn chain(issuance: &Issuance<'_>, key: &IssuerKey) -> Value {
-    json!({
-        "sequence": issuance.link.seq,
-        "previousDigest": issuance.link.previous_digest,
-        "issuerKey": key.verification_method,
-    })
+        "acceptedAt": rfc3339(execution.created_at),
+        "completedAt": execution.completed_at.map(rfc3339),
+    });
+    credential(TYPE, subject, &execution.actor, execution.actor_role, issuance, key)
 }
 
 /// The unsigned credential of an administrative change.
 pub fn change_document(change: &Change, issuance: &Issuance<'_>, key: &IssuerKey) -> Value {
-    let roles: Vec<&str> = change.actor_role.iter().map(|r| r.as_str()).collect();
+    let subject = json!({
+        "id": format!("urn:anchor:change:{}:{}", issuance.workspace, change.id),
+        "type": "AnchorChange",
+        "action": change.action,
+        "target": change.target,
+        "detailsDigest": digest(&change.details),
+        "changedAt": rfc3339(change.created_at),
+    });
+    credential(CHANGE_TYPE, subject, &change.actor, change.actor_role, issuance, key)
+}
+
+/// The credential around a `subject`: what every credential says, whatever
+/// it attests (workspace, actor and roles, its place in the chain).
+fn credential(
+    kind: &str,
+    mut subject: Value,
+    actor: &Actor,
+    role: Option<anchor_domain::Role>,
+    issuance: &Issuance<'_>,
+    key: &IssuerKey,
+) -> Value {
+    let roles: Vec<&str> = role.iter().map(|r| r.as_str()).collect();
+    subject["workspace"] = json!(issuance.workspace);
+    subject["actor"] = json!({"issuer": actor.issuer, "subject": actor.subject, "roles": roles});
+    subject["chain"] = json!({
+        "sequence": issuance.link.seq,
+        "previousDigest": issuance.link.previous_digest,
+        "issuerKey": key.verification_method,
+    });
     json!({
         "@context": [CONTEXT],
         "id": format!("urn:anchor:evidence:{}", issuance.id),
-        "type": ["VerifiableCredential", CHANGE_TYPE],
+        "type": ["VerifiableCredential", kind],
         "issuer": key.did,
         "validFrom": rfc3339(issuance.issued_at),
-        "credentialSubject": {
-            "id": format!("urn:anchor:change:{}:{}", issuance.workspace, change.id),
-            "type": "AnchorChange",
-            "workspace": issuance.workspace,
-            "actor": {"issuer": change.actor.issuer, "subject": change.actor.subject, "roles": roles},
-            "action": change.action,
-            "target": change.target,
-            "detailsDigest": digest(&change.details),
-            "changedAt": rfc3339(change.created_at),
-            "chain": chain(issuance, key),
-        },
+        "credentialSubject": subject,
     })
 }
 
