@@ -147,6 +147,12 @@ async fn wait_until(what: &str, check: impl Fn() -> bool) {
     }
 }
 
+/// What the mock's discovery endpoint says about the nodes.
+async fn capabilities(w: &World) -> Value {
+    let url = format!("{}/api/v1/discovery/capabilities", w.mock);
+    w.http.get(url).header("X-API-Key", KEY).send().await.expect("send").json().await.expect("json")
+}
+
 fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
     mac.update(body);
@@ -187,16 +193,7 @@ async fn api_key_health_and_discovery() {
     assert_eq!(registered.status(), 201);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let caps: Value = w
-            .http
-            .get(format!("{}/api/v1/discovery/capabilities", w.mock))
-            .header("X-API-Key", KEY)
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
+        let caps = capabilities(&w).await;
         let health = |id: &str| {
             caps["agents"].as_array().expect("agents").iter().find(|a| a["node_id"] == id).expect("listed")
                 ["health_status"]
@@ -351,16 +348,7 @@ async fn a_restarted_node_fails_what_its_previous_instance_was_running() {
     let w = world().await;
     let slow = ExecuteRequest { target: "anchor-node.slow".into(), input: json!({}), ..Default::default() };
     let accepted = w.client.execute_async(&slow).await.expect("async");
-    let caps: Value = w
-        .http
-        .get(format!("{}/api/v1/discovery/capabilities", w.mock))
-        .header("X-API-Key", KEY)
-        .send()
-        .await
-        .expect("caps")
-        .json()
-        .await
-        .expect("json");
+    let caps = capabilities(&w).await;
     let base = caps["agents"][0]["base_url"].as_str().expect("base").to_owned();
     let again = w
         .http

@@ -17,7 +17,7 @@ use std::path::Path;
 use anchor_domain::{ExecutionId, ExecutionStatus, WorkspaceSlug};
 use anchor_store::{Database, StoreError, executions::Receipt};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::finish::{self, Outcome};
@@ -79,15 +79,13 @@ pub struct ExecutionWebhook {
     #[serde(default)]
     pub status_reason: Option<String>,
     #[serde(default)]
-    pub result: Option<Value>,
-    #[serde(default)]
     pub error_message: Option<String>,
 }
 
 impl ExecutionWebhook {
     fn outcome(&self) -> Result<Outcome, CallbackError> {
         match (self.event.as_str(), self.status.as_str()) {
-            ("execution.completed", _) => Ok(Outcome::Succeeded { result: self.result.clone() }),
+            ("execution.completed", _) => Ok(Outcome::Succeeded),
             ("execution.failed", status) => {
                 let status = match status {
                     "cancelled" => ExecutionStatus::Cancelled,

@@ -14,14 +14,11 @@ use serde_json::{Value, json};
 /// How AgentField says an execution ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Succeeded {
-        result: Option<Value>,
-    },
+    /// AgentField's own `result` is not kept: the skill's recorded effect
+    /// is the authority on what happened.
+    Succeeded,
     /// `failed`, `cancelled` or `timeout`, with AgentField's reason.
-    Failed {
-        status: ExecutionStatus,
-        reason: Option<String>,
-    },
+    Failed { status: ExecutionStatus, reason: Option<String> },
 }
 
 /// An execution's `error`: a stable code and a message for people.
@@ -58,7 +55,7 @@ pub async fn finish(tx: &mut WorkspaceTx, execution: &Execution, outcome: Outcom
     let (status, result, error) = match (outcome, effect) {
         (_, Some(EffectClaim::Rejected(refusal))) => (ExecutionStatus::Failed, None, Some(refusal)),
         (_, Some(EffectClaim::Applied(result))) => (ExecutionStatus::Succeeded, Some(result), None),
-        (Outcome::Succeeded { .. }, _) => {
+        (Outcome::Succeeded, _) => {
             let error = ExecutionError::new(
                 "no_effect_recorded",
                 "AgentField reported success, but the skill recorded no effect for this execution",

@@ -227,7 +227,7 @@ impl Orchestrator {
             Ok(status) if status.status.is_terminal() => {
                 use anchor_agentfield::ExecutionStatus as Af;
                 match status.status {
-                    Af::Succeeded => Outcome::Succeeded { result: status.result },
+                    Af::Succeeded => Outcome::Succeeded,
                     other => Outcome::Failed {
                         status: match other {
                             Af::Cancelled => ExecutionStatus::Cancelled,

@@ -138,13 +138,9 @@ async fn retries_back_off_then_fail_into_replayable_dead_letters() {
     test_db.drop_now().await;
 }
 
-#[tokio::test]
-async fn a_noisy_workspace_does_not_starve_a_quiet_one() {
-    let test_db = TestDatabase::new().await;
-    let db = test_db.connect(4).await;
-    let (noisy, quiet) = (workspace(&db, "noisy").await, workspace(&db, "quiet").await);
-    enqueue_many(&db, &noisy, "event.publish", 300).await;
-    enqueue_many(&db, &quiet, "event.publish", 3).await;
+/// Handlers of `event.publish` that record the workspace of every event
+/// they deliver.
+fn recording_workspaces() -> (Handlers, Arc<std::sync::Mutex<Vec<Option<i64>>>>) {
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let handlers = Handlers::new().on("event.publish", {
         let seen = Arc::clone(&seen);
@@ -153,6 +149,17 @@ async fn a_noisy_workspace_does_not_starve_a_quiet_one() {
             async { Ok(()) }
         }
     });
+    (handlers, seen)
+}
+
+#[tokio::test]
+async fn a_noisy_workspace_does_not_starve_a_quiet_one() {
+    let test_db = TestDatabase::new().await;
+    let db = test_db.connect(4).await;
+    let (noisy, quiet) = (workspace(&db, "noisy").await, workspace(&db, "quiet").await);
+    enqueue_many(&db, &noisy, "event.publish", 300).await;
+    enqueue_many(&db, &quiet, "event.publish", 3).await;
+    let (handlers, seen) = recording_workspaces();
     let mut cfg = config("fair");
     cfg.batch_size = 20;
     cfg.per_workspace = 10;
@@ -181,14 +188,7 @@ async fn workspaces_waiting_for_retries_never_crowd_out_ready_work() {
         .expect("delay");
     let ready = workspace(&db, "ready").await;
     enqueue_many(&db, &ready, "event.publish", 2).await;
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let handlers = Handlers::new().on("event.publish", {
-        let seen = Arc::clone(&seen);
-        move |e| {
-            seen.lock().expect("lock").push(e.workspace_id);
-            async { Ok(()) }
-        }
-    });
+    let (handlers, seen) = recording_workspaces();
     let mut cfg = config("patient");
     cfg.batch_size = 4;
     cfg.per_workspace = 4;
