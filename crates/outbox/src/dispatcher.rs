@@ -63,8 +63,8 @@ pub struct OutboxStats {
 impl OutboxStats {
     pub async fn read(db: &Database) -> Result<Self, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
-                    count(*) FILTER (WHERE state = 'processing') AS processing,
+            "SELECT count(*) FILTER (WHERE state = 'pending' OR (state = 'processing' AND locked_until < now())) AS pending,
+                    count(*) FILTER (WHERE state = 'processing' AND locked_until >= now()) AS processing,
                     count(*) FILTER (WHERE state = 'delivered') AS delivered,
                     count(*) FILTER (WHERE state = 'failed') AS failed
                FROM platform.outbox_events",
@@ -132,7 +132,7 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Reaps, delivers one batch, and waits for more unless the batch was full.
+    /// Delivers one batch, and waits for more unless the batch was full.
     async fn round(&self, shutdown: &CancellationToken, listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
         let listener = match listener {
             Some(listener) => listener,
@@ -142,7 +142,6 @@ impl Dispatcher {
                 listener.insert(fresh)
             }
         };
-        self.reap().await?;
         let handled = self.run_batch(shutdown).await?;
         if handled as i64 >= self.config.batch_size {
             return Ok(()); // a full batch: there is probably more, and the next claim settles this one
@@ -225,57 +224,12 @@ impl Dispatcher {
             return Ok(Vec::new());
         }
         let settled = std::mem::take(&mut *self.delivered.lock().expect("not poisoned"));
-        metrics::counter!("outbox_delivered_total").increment(settled.len() as u64);
-        // One statement: marks the previous batch delivered, walks the
-        // workspaces with pending work round robin from the one after the
-        // workspace served last by a loose index scan (one probe each, and
-        // only as many as it takes to fill the batch, however many workspaces
-        // there are: recursive queries are evaluated only as far as they are
-        // read), at most `per_workspace` events each; workspaces whose events
-        // all wait for a retry cost a probe and never crowd out the others.
-        // The claim commits before any delivery.
+        // One statement, planned once (see platform.outbox_claim): marks the
+        // previous batch delivered and claims the next, committed before any
+        // delivery.
         let rows = sqlx::query(
-            "WITH RECURSIVE done AS (
-                 UPDATE platform.outbox_events
-                    SET state = 'delivered', delivered_at = now(), locked_until = NULL, locked_by = NULL, last_error = NULL
-                  WHERE outbox_events.id = ANY($6) AND locked_by = $1
-                    AND state = 'processing'
-             ), after_last(key) AS (
-                 -- The workspaces with pending work after the one served last, in order, one index
-                 -- probe each, found only as far as `picked` asks for them ...
-                 SELECT (SELECT min(coalesce(e.workspace_id, 0)) FROM platform.outbox_events e
-                          WHERE e.state = 'pending' AND coalesce(e.workspace_id, 0) > $7)
-                 UNION ALL
-                 SELECT (SELECT min(coalesce(o.workspace_id, 0)) FROM platform.outbox_events o
-                          WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) > after_last.key)
-                   FROM after_last WHERE after_last.key IS NOT NULL
-             ), from_start(key) AS (
-                 -- ... then from the start, up to it: round robin.
-                 SELECT (SELECT min(coalesce(e.workspace_id, 0)) FROM platform.outbox_events e WHERE e.state = 'pending')
-                 UNION ALL
-                 SELECT (SELECT min(coalesce(o.workspace_id, 0)) FROM platform.outbox_events o
-                          WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) > from_start.key)
-                   FROM from_start WHERE from_start.key < $7
-             ), chosen AS (
-                 SELECT key FROM after_last WHERE key IS NOT NULL
-                 UNION ALL
-                 SELECT key FROM from_start WHERE key <= $7
-             ), picked AS (
-                 SELECT p.id FROM chosen CROSS JOIN LATERAL (
-                     SELECT o.id FROM platform.outbox_events o
-                      WHERE o.state = 'pending' AND coalesce(o.workspace_id, 0) = chosen.key
-                        AND o.available_at <= now() AND o.topic = ANY($4)
-                      ORDER BY o.available_at, o.id
-                      LIMIT $3
-                      FOR UPDATE SKIP LOCKED
-                 ) p
-                 LIMIT $2
-             )
-             UPDATE platform.outbox_events o
-                SET state = 'processing', attempts = o.attempts + 1,
-                    locked_until = now() + make_interval(secs => $5), locked_by = $1
-               FROM picked WHERE o.id = picked.id
-             RETURNING o.id, o.workspace_id, o.topic, o.payload, o.attempts",
+            "SELECT id, workspace_id, topic, payload, attempts, expired, spent
+               FROM platform.outbox_claim($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&self.config.worker_id)
         .bind(self.config.batch_size)
@@ -290,19 +244,32 @@ impl Dispatcher {
             // Not marked: keep them for the next attempt (their leases cover us).
             self.delivered.lock().expect("not poisoned").extend(&settled);
         })?;
-        let events = rows
-            .iter()
-            .map(|r| {
-                Ok(OutboxEvent {
-                    id: r.try_get("id")?,
-                    workspace_id: r.try_get("workspace_id")?,
-                    topic: r.try_get("topic")?,
-                    payload: r.try_get("payload")?,
-                    attempt: r.try_get("attempts")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        if let Some(last) = events.iter().map(|e| e.workspace_id.unwrap_or(0)).max() {
+        metrics::counter!("outbox_delivered_total").increment(settled.len() as u64);
+        let mut events = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for row in &rows {
+            let event = OutboxEvent {
+                id: row.try_get("id")?,
+                workspace_id: row.try_get("workspace_id")?,
+                topic: row.try_get("topic")?,
+                payload: row.try_get("payload")?,
+                attempt: row.try_get("attempts")?,
+            };
+            last = last.max(Some(event.workspace_id.unwrap_or(0)));
+            if row.try_get("spent")? {
+                metrics::counter!("outbox_failed_total").increment(1);
+                tracing::warn!(event = event.id, topic = %event.topic, attempt = event.attempt,
+                    "outbox event failed: its lease ran out on its last attempt; it waits in the dead letters");
+                continue;
+            }
+            if row.try_get("expired")? {
+                metrics::counter!("outbox_lease_expired_total").increment(1);
+                tracing::warn!(event = event.id, topic = %event.topic, attempt = event.attempt,
+                    "outbox event taken over after its lease expired: the worker holding it stopped");
+            }
+            events.push(event);
+        }
+        if let Some(last) = last {
             self.last_served.store(last, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(events)
@@ -381,29 +348,11 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Returns events whose lease ran out to `pending` (or to `failed` when
-    /// they used their attempts: an event that kills its worker every time).
-    pub async fn reap(&self) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE platform.outbox_events
-                SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
-                    locked_until = NULL, locked_by = NULL,
-                    last_error = 'lease expired: the worker stopped while delivering'
-              WHERE state = 'processing' AND locked_until < now()",
-        )
-        .execute(self.db.pool())
-        .await?;
-        if done.rows_affected() > 0 {
-            tracing::warn!(count = done.rows_affected(), "outbox events returned after an expired lease");
-        }
-        Ok(done.rows_affected())
-    }
-
     /// Releases what this worker still holds (graceful shutdown).
     pub async fn release_held(&self) -> Result<u64, sqlx::Error> {
         let done = sqlx::query(
             "UPDATE platform.outbox_events SET state = 'pending', locked_until = NULL, locked_by = NULL
-              WHERE state = 'processing' AND locked_by = $1",
+              WHERE NOT settled AND state = 'processing' AND locked_by = $1",
         )
         .bind(&self.config.worker_id)
         .execute(self.db.pool())

@@ -13,7 +13,13 @@
 //! 3. mark it `delivered`, or back to `pending` with exponential backoff and
 //!    jitter, or `failed` (the dead letter, replayable) after `max_attempts`
 //!    or a permanent error;
-//! 4. an expired lease (a worker that died) returns the row to `pending`.
+//! 4. an expired lease (a worker that died) makes the row claimable again at
+//!    once: the next claim takes it over (or dead-letters it when that was
+//!    its last attempt).
+//!
+//! A claim changes only columns no index covers, so it is a heap-only (HOT)
+//! update; the one index of the queue covers every unsettled event and only
+//! settling takes an event out of it.
 //!
 //! Workers wake on `NOTIFY anchor_outbox` and poll as a fallback. On
 //! shutdown a worker stops claiming, lets running handlers finish within a
@@ -125,7 +131,7 @@ pub async fn enqueue_platform(conn: &mut PgConnection, topic: &str, payload: &Va
 pub async fn replay_failed(db: &Database, ids: Option<&[i64]>) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE platform.outbox_events SET state = 'pending', attempts = 0, available_at = now(), last_error = NULL
-          WHERE state = 'failed' AND ($1::bigint[] IS NULL OR id = ANY($1))",
+          WHERE settled AND delivered_at IS NULL AND state = 'failed' AND ($1::bigint[] IS NULL OR id = ANY($1))",
     )
     .bind(ids.map(<[i64]>::to_vec))
     .execute(db.pool())

@@ -226,7 +226,7 @@ async fn expired_leases_return_events_and_notifications_wake_workers() {
         let (dispatcher, shutdown) = (dispatcher.clone(), shutdown.clone());
         async move { dispatcher.run(shutdown).await }
     });
-    wait_until("the reaped events", Duration::from_secs(10), async || delivered.load(Ordering::SeqCst) == 5).await;
+    wait_until("the events taken over", Duration::from_secs(10), async || delivered.load(Ordering::SeqCst) == 5).await;
     // Idle now; a new event wakes it through NOTIFY.
     tokio::time::sleep(Duration::from_millis(300)).await;
     enqueue_many(&db, &ws, "event.publish", 1).await;
@@ -235,6 +235,60 @@ async fn expired_leases_return_events_and_notifications_wake_workers() {
     running.await.expect("join").expect("dispatcher ran cleanly");
     let stats = OutboxStats::read(&db).await.expect("stats");
     assert_eq!((stats.delivered, stats.processing, stats.pending), (6, 0, 0));
+    let taken_over: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM platform.outbox_events WHERE attempts = 2 AND locked_by IS NULL")
+            .fetch_one(db.pool())
+            .await
+            .expect("count");
+    assert_eq!(taken_over, 5, "taking over an expired lease counts as the next attempt");
+    db.close().await;
+    test_db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_lease_that_runs_out_on_the_last_attempt_dead_letters_the_event() {
+    let test_db = TestDatabase::new().await;
+    let db = test_db.connect(4).await;
+    let ws = workspace(&db, "acme").await;
+    enqueue_many(&db, &ws, "event.publish", 3).await;
+    // Two events killed their worker on every attempt; the third has attempts left.
+    sqlx::query(
+        "UPDATE platform.outbox_events
+            SET state = 'processing', locked_by = 'dead', locked_until = now() - interval '1 second',
+                attempts = CASE WHEN id = (SELECT max(id) FROM platform.outbox_events) THEN 1 ELSE max_attempts END",
+    )
+    .execute(db.pool())
+    .await
+    .expect("simulate");
+    // A live lease is left alone.
+    enqueue_many(&db, &ws, "event.publish", 1).await;
+    sqlx::query(
+        "UPDATE platform.outbox_events SET state = 'processing', attempts = 1, locked_by = 'alive',
+                locked_until = now() + interval '1 hour'
+          WHERE id = (SELECT max(id) FROM platform.outbox_events)",
+    )
+    .execute(db.pool())
+    .await
+    .expect("live lease");
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let handlers = Handlers::new().on("event.publish", {
+        let delivered = Arc::clone(&delivered);
+        move |_| {
+            delivered.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
+        }
+    });
+    let dispatcher = Dispatcher::new(db.clone(), handlers, config("next"));
+    assert_eq!(
+        dispatcher.run_batch(&CancellationToken::new()).await.expect("batch"),
+        1,
+        "only the event with attempts left"
+    );
+    dispatcher.flush().await.expect("flush");
+    assert_eq!(delivered.load(Ordering::SeqCst), 1);
+    let stats = OutboxStats::read(&db).await.expect("stats");
+    assert_eq!((stats.delivered, stats.failed, stats.processing, stats.pending), (1, 2, 1, 0));
+    assert_eq!(replay_failed(&db, None).await.expect("replay"), 2, "dead letters are replayable");
     db.close().await;
     test_db.drop_now().await;
 }

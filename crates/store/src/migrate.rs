@@ -53,6 +53,7 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
         "receipts_per_workspace",
         include_str!("../migrations/platform/0011_receipts_per_workspace.sql"),
     ),
+    Migration::new(12, "outbox_hot_claims", include_str!("../migrations/platform/0012_outbox_hot_claims.sql")),
 ];
 
 /// Migrations of every workspace schema.
