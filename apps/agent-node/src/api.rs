@@ -51,11 +51,17 @@ async fn status(State(state): State<Shared>) -> Json<Value> {
     Json(json!({"status": "running", "node_id": state.node_id, "version": env!("CARGO_PKG_VERSION")}))
 }
 
-async fn reasoner(Path(name): Path<String>, body: Option<Json<Value>>) -> Response {
+async fn reasoner(State(state): State<Shared>, Path(name): Path<String>, body: Option<Json<Value>>) -> Response {
     let input = body.map(|Json(v)| v).unwrap_or(Value::Null);
     match name.as_str() {
         "ticket_triage" => match serde_json::from_value::<reasoners::TriageInput>(input) {
-            Ok(input) => Json(reasoners::triage(&input)).into_response(),
+            Ok(input) => {
+                let rules = reasoners::triage(&input);
+                match &state.refiner {
+                    Some(refiner) => Json(refiner.refine(&input, rules).await).into_response(),
+                    None => Json(rules).into_response(),
+                }
+            }
             Err(e) => error(StatusCode::BAD_REQUEST, "invalid_input", &e.to_string()),
         },
         "triage_alert" => match serde_json::from_value::<reasoners::AlertInput>(input) {

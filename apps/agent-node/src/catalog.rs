@@ -31,7 +31,7 @@ fn text(max: u32) -> Value {
 
 const TICKET_ID: &str = "^tkt_[0-9a-z]{26}$";
 const STATUSES: [&str; 6] = ["new", "triaged", "in_progress", "waiting_on_client", "resolved", "closed"];
-const PRIORITIES: [&str; 4] = ["p1", "p2", "p3", "p4"];
+use crate::reasoners::PRIORITIES;
 
 pub(crate) fn skills() -> Vec<NodeFunction> {
     let ticket_output = json!({"type": "object", "required": ["ticket_id"], "properties": {"ticket_id": {"type": "string", "pattern": TICKET_ID}}});
@@ -108,7 +108,8 @@ pub(crate) fn reasoners() -> Vec<NodeFunction> {
                 "properties": {
                     "priority": {"enum": PRIORITIES},
                     "category": {"enum": crate::reasoners::CATEGORIES},
-                    "reasons": {"type": "array", "items": {"type": "string"}}
+                    "reasons": {"type": "array", "items": {"type": "string"}},
+                    "refined_by": {"type": "string", "description": "the language model that refined the rules, when one did"}
                 }
             })),
             tags: vec!["tickets".into(), "rules".into()],

@@ -5,7 +5,9 @@
 //!   carries a command envelope the gateway signed, inside the workspace's
 //!   unit of work, once per execution id, and with the permissions the
 //!   originating subject holds at that moment;
-//! - the **reasoners**: deterministic rules (`ticket_triage`).
+//! - the **reasoners**: deterministic rules (`ticket_triage`, `triage_alert`);
+//!   a language model behind an OpenAI-compatible endpoint may refine the
+//!   ticket triage when configured ([`LlmConfig`]), never required.
 //!
 //! It registers its functions with their JSON schemas, heartbeats, answers
 //! the control plane's `/status` polls and tells the control plane when it
@@ -15,8 +17,11 @@
 mod api;
 mod catalog;
 mod reasoners;
+mod refine;
 mod registration;
 mod skills;
+
+pub use refine::LlmConfig;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -45,6 +50,8 @@ pub struct Config {
     /// When set, calls to reasoners and skills must carry
     /// `Authorization: Bearer <token>` (the control plane's internal token).
     pub internal_token: Option<SecretString>,
+    /// Refines the ticket triage rules; `None`: the rules alone.
+    pub llm: Option<LlmConfig>,
 }
 
 impl Config {
@@ -69,6 +76,12 @@ impl Config {
             verifier: CommandVerifier::load(&settings.data_dir, settings.command_keys.as_deref())
                 .context("the gateway's command key")?,
             internal_token: None,
+            llm: settings.reasoner_llm.as_ref().map(|llm| LlmConfig {
+                base_url: llm.base_url.clone(),
+                model: llm.model.clone(),
+                api_key: llm.api_key.clone(),
+                timeout: llm.timeout,
+            }),
         })
     }
 }
@@ -80,6 +93,7 @@ pub(crate) struct NodeState {
     pub(crate) node_id: String,
     pub(crate) verifier: CommandVerifier,
     pub(crate) internal_token: Option<SecretString>,
+    pub(crate) refiner: Option<refine::Refiner>,
 }
 
 /// Serves until `shutdown`; registers (and keeps registering while the
@@ -92,6 +106,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         node_id: config.node_id.clone(),
         verifier: config.verifier.clone(),
         internal_token: config.internal_token.clone(),
+        refiner: config.llm.clone().map(refine::Refiner::new).transpose()?,
     });
     tracing::info!(addr = %listener.local_addr()?, node = %config.node_id, "agent node listening");
     let presence = tokio::spawn(registration::keep_registered(

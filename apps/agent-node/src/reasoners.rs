@@ -1,23 +1,28 @@
 //! Reasoners: deterministic rules. The same input always gives the same
 //! answer, with the rules that fired as reasons, so a technician can see why.
-//! (An LLM may refine them in production; nothing here needs one.)
+//! A language model may refine the ticket triage when one is configured
+//! (`crate::refine`); nothing here needs one.
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) const PRIORITIES: [&str; 4] = ["p1", "p2", "p3", "p4"];
 pub(crate) const CATEGORIES: [&str; 6] = ["security", "outage", "access", "email", "hardware", "general"];
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TriageInput {
-    title: String,
+    pub(crate) title: String,
     #[serde(default)]
-    description: String,
+    pub(crate) description: String,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub(crate) struct Triage {
-    priority: &'static str,
-    category: &'static str,
-    reasons: Vec<String>,
+    pub(crate) priority: &'static str,
+    pub(crate) category: &'static str,
+    pub(crate) reasons: Vec<String>,
+    /// The language model that refined the rules, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) refined_by: Option<String>,
 }
 
 /// (category, priority, words), most urgent first: the first category with
@@ -59,7 +64,7 @@ pub(crate) fn triage(input: &TriageInput) -> Triage {
             priority = raised;
         }
     }
-    Triage { priority, category, reasons }
+    Triage { priority, category, reasons, refined_by: None }
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,7 @@
 //! The agent node against the AgentField mock: registration with schemas,
 //! heartbeats, `/status`, a reasoner executed through the control plane,
-//! the internal token, and the shutdown notice.
+//! the internal token, the shutdown notice, and the triage refined by a
+//! language model (a stand-in OpenAI-compatible server).
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ struct Setup {
     mock_stop: CancellationToken,
 }
 
-async fn start(internal_token: Option<&str>) -> Setup {
+async fn start(internal_token: Option<&str>, llm: Option<anchor_agent_node::LlmConfig>) -> Setup {
     let db = TestDatabase::new().await;
     let mock_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let mock = format!("http://{}", mock_listener.local_addr().expect("addr"));
@@ -43,6 +44,7 @@ async fn start(internal_token: Option<&str>) -> Setup {
         heartbeat_interval: Duration::from_millis(200),
         verifier: CommandSigner::new(&SigningKey::from_bytes(&[3; 32])).verifier(),
         internal_token: internal_token.map(|t| SecretString::from(t.to_owned())),
+        llm,
     };
     let node_stop = CancellationToken::new();
     let node_task = tokio::spawn(anchor_agent_node::run(config, node_listener, node_stop.clone()));
@@ -69,7 +71,7 @@ async fn registered(mock: &str, status: &str) -> Value {
 
 #[tokio::test]
 async fn the_node_registers_its_functions_heartbeats_and_serves_them() {
-    let setup = start(None).await;
+    let setup = start(None, None).await;
     // The first heartbeat moves it from `starting` to `ready`.
     let node = registered(&setup.mock, "ready").await;
     let skills: Vec<&str> =
@@ -126,7 +128,7 @@ async fn the_node_registers_its_functions_heartbeats_and_serves_them() {
 
 #[tokio::test]
 async fn with_an_internal_token_calls_must_carry_it() {
-    let setup = start(Some("s3cret")).await;
+    let setup = start(Some("s3cret"), None).await;
     registered(&setup.mock, "ready").await;
     let http = anchor_testkit::http_client();
     let url = format!("{}/reasoners/ticket_triage", setup.node);
@@ -139,6 +141,45 @@ async fn with_an_internal_token_calls_must_carry_it() {
     assert_eq!(right.status(), 200);
     let status = http.get(format!("{}/status", setup.node)).send().await.expect("status");
     assert_eq!(status.status(), 200, "the control plane's status poll needs no token");
+    setup.node_stop.cancel();
+    setup.node_task.await.expect("task").expect("node stopped cleanly");
+    setup.mock_stop.cancel();
+    setup.db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_configured_language_model_refines_the_ticket_triage() {
+    use axum::{Json, Router, routing::post};
+    let model = Router::new().route(
+        "/v1/chat/completions",
+        post(|Json(_): Json<Value>| async {
+            let content = r#"{"priority": "p1", "category": "outage", "reason": "The whole office is affected."}"#;
+            Json(json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}))
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base_url = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, model).await });
+    let llm = anchor_agent_node::LlmConfig {
+        base_url,
+        model: "triage-model".into(),
+        api_key: None,
+        timeout: Duration::from_secs(5),
+    };
+    let setup = start(None, Some(llm)).await;
+    registered(&setup.mock, "ready").await;
+    let client = AgentFieldClient::new(ClientConfig::new(&setup.mock)).expect("client");
+    let done = client
+        .execute(&ExecuteRequest {
+            target: "anchor.ticket_triage".into(),
+            input: json!({"title": "Printer offline", "description": "nobody on the floor can print or scan"}),
+            ..ExecuteRequest::default()
+        })
+        .await
+        .expect("execute");
+    assert_eq!((done.result["priority"].as_str(), done.result["category"].as_str()), (Some("p1"), Some("outage")));
+    assert_eq!(done.result["refined_by"], "triage-model");
+    assert!(done.result["reasons"][0].as_str().expect("rule").contains("printer"), "{}", done.result);
     setup.node_stop.cancel();
     setup.node_task.await.expect("task").expect("node stopped cleanly");
     setup.mock_stop.cancel();

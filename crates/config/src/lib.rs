@@ -97,6 +97,28 @@ pub struct Settings {
     /// comma-separated host names and CIDRs (`ANCHOR_WEBHOOK_ALLOWED_HOSTS`,
     /// e.g. `localhost,127.0.0.1` for local development).
     pub webhook_allowed_hosts: Option<String>,
+    /// A language model behind an OpenAI-compatible chat completions
+    /// endpoint that refines the ticket triage rules. Unset: the rules alone
+    /// (they also stand whenever the model fails).
+    pub reasoner_llm: Option<LlmSettings>,
+}
+
+/// An OpenAI-compatible chat completions endpoint (OpenAI, Azure OpenAI's
+/// compatible API, vLLM, Ollama, llama.cpp server ...).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    /// The API base: `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`.
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<SecretString>,
+    /// How long a triage waits for the model before the rules stand alone.
+    #[serde(default = "default_llm_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_llm_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// An S3-compatible bucket (AWS S3, MinIO, Ceph, Garage ...).
@@ -235,6 +257,7 @@ const SETTING_KEYS: &[&str] = &[
     "evidence_dir",
     "evidence_s3",
     "webhook_allowed_hosts",
+    "reasoner_llm",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -384,6 +407,16 @@ impl Settings {
         if !node_id_ok {
             return Err(ConfigError::invalid("agent_node_id", "must be 1-64 of a-z, A-Z, 0-9, - and _"));
         }
+        if let Some(llm) = &self.reasoner_llm
+            && (!(llm.base_url.starts_with("http://") || llm.base_url.starts_with("https://"))
+                || llm.model.trim().is_empty()
+                || llm.timeout.is_zero())
+        {
+            return Err(ConfigError::invalid(
+                "reasoner_llm",
+                "base_url must be an http(s) URL, model must be set and timeout must be positive",
+            ));
+        }
         if let Some(s3) = &self.evidence_s3
             && (!(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) || s3.bucket.is_empty())
         {
@@ -526,6 +559,31 @@ mod tests {
             jail.set_env("ANCHOR_ISSUERS", "[{issuer=\"https://x\", jwks_uri=\"http://10.0.0.1/jwks\"}]");
             let err = load(&Overrides::default()).expect_err("plain http off loopback").to_string();
             assert!(err.contains("issuers") && err.contains("https"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_reasoner_language_model_from_file_or_environment() {
+        Jail::expect_with(|jail| {
+            assert!(load(&Overrides::default()).expect("valid").reasoner_llm.is_none(), "off by default");
+            jail.create_file(
+                "anchor.toml",
+                "[reasoner_llm]\nbase_url = \"https://api.openai.com/v1\"\nmodel = \"gpt-4o-mini\"\napi_key = \"sk-hunter2\"\n",
+            )?;
+            let s = Settings::load(Some(Path::new("anchor.toml")), &Overrides::default()).expect("valid");
+            let llm = s.reasoner_llm.as_ref().expect("set");
+            assert_eq!((llm.model.as_str(), llm.timeout), ("gpt-4o-mini", Duration::from_secs(5)));
+            assert!(!format!("{s:?}").contains("hunter2"), "Debug must redact the key");
+            jail.set_env(
+                "ANCHOR_REASONER_LLM",
+                "{base_url=\"http://127.0.0.1:11434/v1\", model=\"llama3\", timeout=\"2s\"}",
+            );
+            let llm = load(&Overrides::default()).expect("valid").reasoner_llm.expect("set");
+            assert_eq!((llm.base_url.as_str(), llm.timeout), ("http://127.0.0.1:11434/v1", Duration::from_secs(2)));
+            jail.set_env("ANCHOR_REASONER_LLM", "{base_url=\"ftp://models\", model=\"x\"}");
+            let err = load(&Overrides::default()).expect_err("not http").to_string();
+            assert!(err.contains("reasoner_llm") && err.contains("base_url"), "{err}");
             Ok(())
         });
     }

@@ -157,6 +157,7 @@ impl Platform {
             heartbeat_interval: Duration::from_secs(5),
             verifier: anchor_commands::CommandVerifier::load(data_dir.path(), None).expect("verifier"),
             internal_token: None,
+            llm: None,
         };
         let token = CancellationToken::new();
         let node = Running::spawn(anchor_agent_node::run(node_config, node_listener, token.clone()), token);
