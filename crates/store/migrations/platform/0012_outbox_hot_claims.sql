@@ -6,6 +6,11 @@
 -- failed) takes the event out. A claim skips live leases by their row, and
 -- takes an expired lease over at once: no separate reaper and no index on
 -- leases.
+
+-- Room on each page for the claims' new row versions (set first: adding the
+-- stored column below rewrites the table, and the rewrite honours it).
+ALTER TABLE platform.outbox_events SET (fillfactor = 70);
+
 ALTER TABLE platform.outbox_events
     ADD COLUMN settled boolean GENERATED ALWAYS AS (state IN ('delivered', 'failed')) STORED;
 
@@ -20,9 +25,6 @@ CREATE INDEX outbox_unsettled ON platform.outbox_events ((coalesce(workspace_id,
 -- The dead letters: settled, never delivered.
 CREATE INDEX outbox_dead_letters ON platform.outbox_events (created_at)
     WHERE settled AND delivered_at IS NULL;
-
--- Room on each page for the claims' new row versions.
-ALTER TABLE platform.outbox_events SET (fillfactor = 70);
 
 -- The claim, one statement: marks the calling worker's previous batch
 -- delivered, walks the workspaces with unsettled events round robin from the
