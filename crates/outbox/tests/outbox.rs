@@ -152,6 +152,19 @@ fn recording_workspaces() -> (Handlers, Arc<std::sync::Mutex<Vec<Option<i64>>>>)
     (handlers, seen)
 }
 
+/// Handlers of `event.publish` that count the events they deliver.
+fn counting() -> (Handlers, Arc<AtomicUsize>) {
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let handlers = Handlers::new().on("event.publish", {
+        let delivered = Arc::clone(&delivered);
+        move |_| {
+            delivered.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
+        }
+    });
+    (handlers, delivered)
+}
+
 #[tokio::test]
 async fn a_noisy_workspace_does_not_starve_a_quiet_one() {
     let test_db = TestDatabase::new().await;
@@ -210,14 +223,7 @@ async fn expired_leases_return_events_and_notifications_wake_workers() {
         .execute(db.pool())
         .await
         .expect("simulate");
-    let delivered = Arc::new(AtomicUsize::new(0));
-    let handlers = Handlers::new().on("event.publish", {
-        let delivered = Arc::clone(&delivered);
-        move |_| {
-            delivered.fetch_add(1, Ordering::SeqCst);
-            async { Ok(()) }
-        }
-    });
+    let (handlers, delivered) = counting();
     let mut cfg = config("live");
     cfg.poll_interval = Duration::from_secs(3600); // only a notification can wake it
     let dispatcher = Dispatcher::new(db.clone(), handlers, cfg);
@@ -270,14 +276,7 @@ async fn a_lease_that_runs_out_on_the_last_attempt_dead_letters_the_event() {
     .execute(db.pool())
     .await
     .expect("live lease");
-    let delivered = Arc::new(AtomicUsize::new(0));
-    let handlers = Handlers::new().on("event.publish", {
-        let delivered = Arc::clone(&delivered);
-        move |_| {
-            delivered.fetch_add(1, Ordering::SeqCst);
-            async { Ok(()) }
-        }
-    });
+    let (handlers, delivered) = counting();
     let dispatcher = Dispatcher::new(db.clone(), handlers, config("next"));
     assert_eq!(
         dispatcher.run_batch(&CancellationToken::new()).await.expect("batch"),
