@@ -13,7 +13,7 @@ use axum::{
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::{NodeState, reasoners, skills};
+use crate::{NodeState, reasoners};
 
 type Shared = Arc<NodeState>;
 
@@ -76,8 +76,9 @@ async fn skill(State(state): State<Shared>, Path(name): Path<String>, body: Opti
     let Some(Json(input)) = body else {
         return error(StatusCode::BAD_REQUEST, "invalid_input", "the body must be a JSON object");
     };
-    let answer = skills::perform(&state, &name, input).await;
-    (answer.status, Json(answer.body)).into_response()
+    let answer = anchor_commands::skill::perform(&state.db, &state.verifier, &name, input).await;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(answer.body)).into_response()
 }
 
 /// Skills finish within one database transaction; there is nothing running

@@ -2,6 +2,8 @@
 //! plane's discovery API.
 
 use anchor_agentfield::{NodeFunction, NodeRegistration};
+use anchor_commands::registry;
+use anchor_domain::TicketStatus;
 use serde_json::{Value, json};
 
 /// The envelope-carrying input every skill takes; `args` is the command's.
@@ -25,73 +27,28 @@ fn skill_input(command: &str, args: Value) -> Value {
     })
 }
 
-fn text(max: u32) -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": max})
-}
-
-const TICKET_ID: &str = "^tkt_[0-9a-z]{26}$";
-const STATUSES: [&str; 6] = ["new", "triaged", "in_progress", "waiting_on_client", "resolved", "closed"];
 use crate::reasoners::PRIORITIES;
 
+/// One skill per registered command, its schemas generated from the
+/// command's types.
 pub(crate) fn skills() -> Vec<NodeFunction> {
-    let ticket_output = json!({"type": "object", "required": ["ticket_id"], "properties": {"ticket_id": {"type": "string", "pattern": TICKET_ID}}});
-    vec![
-        NodeFunction {
-            id: "ticket_create".into(),
-            input_schema: skill_input(
-                "ticket.create",
-                json!({"type": "object", "additionalProperties": false, "required": ["title", "priority"],
-                       "properties": {"title": text(200), "description": text(20000), "priority": {"enum": PRIORITIES},
-                                      "asset_id": {"type": "string", "pattern": "^ast_[0-9a-z]{26}$"},
-                                      "alert_id": {"type": "string", "pattern": "^alr_[0-9a-z]{26}$"}}}),
-            ),
-            output_schema: Some(ticket_output.clone()),
-            tags: vec!["tickets".into(), "command".into()],
-        },
-        NodeFunction {
-            id: "ticket_transition".into(),
-            input_schema: skill_input(
-                "ticket.transition",
-                json!({"type": "object", "additionalProperties": false, "required": ["ticket_id", "to"],
-                       "properties": {"ticket_id": {"type": "string", "pattern": TICKET_ID}, "to": {"enum": STATUSES}}}),
-            ),
-            output_schema: Some(ticket_output.clone()),
-            tags: vec!["tickets".into(), "command".into()],
-        },
-        NodeFunction {
-            id: "ticket_comment".into(),
-            input_schema: skill_input(
-                "ticket.comment",
-                json!({"type": "object", "additionalProperties": false, "required": ["ticket_id", "body", "visibility"],
-                       "properties": {"ticket_id": {"type": "string", "pattern": TICKET_ID}, "body": text(20000),
-                                      "visibility": {"enum": ["internal", "public"]}}}),
-            ),
-            output_schema: Some(ticket_output.clone()),
-            tags: vec!["tickets".into(), "command".into()],
-        },
-        NodeFunction {
-            id: "ticket_resolve".into(),
-            input_schema: skill_input(
-                "ticket.resolve",
-                json!({"type": "object", "additionalProperties": false, "required": ["ticket_id", "note"],
-                       "properties": {"ticket_id": {"type": "string", "pattern": TICKET_ID}, "note": text(20000),
-                                      "alert_id": {"type": "string", "pattern": "^alr_[0-9a-z]{26}$"}}}),
-            ),
-            output_schema: Some(ticket_output.clone()),
-            tags: vec!["tickets".into(), "command".into(), "automation".into()],
-        },
-        NodeFunction {
-            id: "ticket_reopen".into(),
-            input_schema: skill_input(
-                "ticket.reopen",
-                json!({"type": "object", "additionalProperties": false, "required": ["ticket_id", "note"],
-                       "properties": {"ticket_id": {"type": "string", "pattern": TICKET_ID}, "note": text(20000),
-                                      "alert_id": {"type": "string", "pattern": "^alr_[0-9a-z]{26}$"}}}),
-            ),
-            output_schema: Some(ticket_output),
-            tags: vec!["tickets".into(), "command".into(), "automation".into()],
-        },
-    ]
+    registry::COMMANDS
+        .iter()
+        .map(|spec| {
+            let mut args = serde_json::to_value(spec.args_schema()).expect("a schema serialises");
+            if let Some(args) = args.as_object_mut() {
+                args.remove("$schema");
+            }
+            let entity = format!("{}s", spec.name.split('.').next().unwrap_or_default());
+            let tags = [entity.as_str(), "command"].into_iter().chain(spec.tags.iter().copied()).map(str::to_owned);
+            NodeFunction {
+                id: spec.skill.to_owned(),
+                input_schema: skill_input(spec.name, args),
+                output_schema: Some(serde_json::to_value(spec.output_schema()).expect("a schema serialises")),
+                tags: tags.collect(),
+            }
+        })
+        .collect()
 }
 
 pub(crate) fn reasoners() -> Vec<NodeFunction> {
@@ -123,7 +80,7 @@ pub(crate) fn reasoners() -> Vec<NodeFunction> {
                     "transition": {"enum": ["opened", "reopened", "resolved"]},
                     "alert": {"type": "object", "required": ["severity", "summary", "state"],
                               "properties": {"state": {"enum": ["open", "resolved"]}}},
-                    "ticket": {"type": ["object", "null"], "properties": {"status": {"enum": STATUSES}}}
+                    "ticket": {"type": ["object", "null"], "properties": {"status": {"enum": TicketStatus::ALL.map(TicketStatus::as_str)}}}
                 }
             }),
             output_schema: Some(json!({

@@ -1,10 +1,11 @@
 //! Anchor's AgentField agent node (agentfield.md section 3). It hosts:
 //!
-//! - the **skills** that perform domain commands (`ticket_create`,
-//!   `ticket_transition`, `ticket_comment`): each acts only on input that
-//!   carries a command envelope the gateway signed, inside the workspace's
-//!   unit of work, once per execution id, and with the permissions the
-//!   originating subject holds at that moment;
+//! - the **skills** that perform domain commands, one per command of the
+//!   registry (`anchor_commands::registry`; `ticket_create`, ...): each acts
+//!   only on input that carries a command envelope the gateway signed, inside
+//!   the workspace's unit of work, once per execution id, and with the
+//!   permissions the originating subject holds at that moment
+//!   (`anchor_commands::skill`);
 //! - the **reasoners**: deterministic rules (`ticket_triage`, `triage_alert`);
 //!   a language model behind an OpenAI-compatible endpoint may refine the
 //!   ticket triage when configured ([`LlmConfig`]), never required.
@@ -19,7 +20,6 @@ mod catalog;
 mod reasoners;
 mod refine;
 mod registration;
-mod skills;
 
 pub use refine::LlmConfig;
 

@@ -76,7 +76,12 @@ async fn the_node_registers_its_functions_heartbeats_and_serves_them() {
     let node = registered(&setup.mock, "ready").await;
     let skills: Vec<&str> =
         node["skills"].as_array().expect("skills").iter().map(|s| s["id"].as_str().expect("id")).collect();
-    assert_eq!(skills, ["ticket_create", "ticket_transition", "ticket_comment", "ticket_resolve", "ticket_reopen"]);
+    assert_eq!(
+        skills[..5],
+        ["ticket_create", "ticket_transition", "ticket_comment", "ticket_resolve", "ticket_reopen"]
+    );
+    let commands: Vec<&str> = anchor_commands::registry::COMMANDS.iter().map(|spec| spec.skill).collect();
+    assert_eq!(skills, commands, "one skill per command of the registry");
     for skill in node["skills"].as_array().expect("skills") {
         assert_eq!(skill["input_schema"]["type"], "object", "{skill}");
         assert!(skill["input_schema"]["required"].as_array().expect("required").contains(&json!("envelope")));

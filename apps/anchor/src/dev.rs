@@ -68,7 +68,12 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
     let addr = listener.local_addr()?;
     let agentfield_mock = match &settings.agentfield_url {
         Some(_) => None,
-        None => Some(TcpListener::bind("127.0.0.1:0").await.context("bind the AgentField mock")?),
+        None if cfg!(feature = "agentfield-mock") => {
+            Some(TcpListener::bind("127.0.0.1:0").await.context("bind the AgentField mock")?)
+        }
+        None => anyhow::bail!(
+            "this build of anchor has no AgentField mock: set agentfield_url (ANCHOR_AGENTFIELD_URL) to the control plane"
+        ),
     };
     let agentfield_url = match (&agentfield_mock, &settings.agentfield_url) {
         (Some(mock), _) => format!("http://{}", mock.local_addr()?),
@@ -103,19 +108,7 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
         anchor_worker::Config::from_settings(settings, database_url.clone(), &public_url, &agentfield_url)?;
     let node_config =
         anchor_agent_node::Config::from_settings(settings, database_url, node_listener.local_addr()?, &agentfield_url)?;
-    let mock = async {
-        match agentfield_mock {
-            Some(listener) => {
-                // Everything runs on loopback in dev: let the mock call the gateway back.
-                let config = anchor_agentfield_mock::Config {
-                    webhook_allowed_hosts: vec!["127.0.0.1".into(), "localhost".into(), "::1".into()],
-                    ..anchor_agentfield_mock::Config::default()
-                };
-                anchor_agentfield_mock::run(config, listener, shutdown.clone()).await
-            }
-            None => Ok(()),
-        }
-    };
+    let mock = run_mock(agentfield_mock, shutdown.clone());
     let (gateway, worker, node, mock, metrics) = tokio::join!(
         role("gateway", &shutdown, anchor_gateway::run(gateway_config, listener, shutdown.clone())),
         role("worker", &shutdown, anchor_worker::run(worker_config, shutdown.clone())),
@@ -149,4 +142,21 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     eprintln!("stopping...");
     shutdown.cancel();
+}
+
+/// The AgentField mock on `listener`, when there is one.
+#[cfg(feature = "agentfield-mock")]
+async fn run_mock(listener: Option<TcpListener>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Some(listener) = listener else { return Ok(()) };
+    // Everything runs on loopback in dev: let the mock call the gateway back.
+    let config = anchor_agentfield_mock::Config {
+        webhook_allowed_hosts: vec!["127.0.0.1".into(), "localhost".into(), "::1".into()],
+        ..anchor_agentfield_mock::Config::default()
+    };
+    anchor_agentfield_mock::run(config, listener, shutdown).await
+}
+
+#[cfg(not(feature = "agentfield-mock"))]
+async fn run_mock(_: Option<TcpListener>, _: CancellationToken) -> anyhow::Result<()> {
+    Ok(())
 }

@@ -26,7 +26,8 @@ use std::{
 };
 
 use anchor_auth::{DevIssuer, Identity, Permission, TokenVerifier, grants};
-use anchor_domain::{Role, WorkspaceSlug};
+use anchor_commands::authorize::{Asking, Grant, authorize, record_denial};
+use anchor_domain::Role;
 use anchor_store::{
     Workspace,
     access::{AccessEvent, AuditContext, Outcome, SubjectRef},
@@ -38,7 +39,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::{AppState, middleware::RequestId, problem::Problem};
+use crate::{AppState, commands::denied, middleware::RequestId, problem::Problem};
 
 /// What the gateway knows about identity.
 #[derive(Debug)]
@@ -94,6 +95,7 @@ pub mod perm {
         WorkspaceRead,
         MembersRead,
         MembersManage,
+        ClientsRead,
         TicketsRead,
         TicketsWrite,
         ExecutionsRead,
@@ -131,13 +133,21 @@ pub struct Public;
 #[derive(Debug)]
 pub struct SignedRequest;
 
-/// Set by the extractors above; read by [`require_decision`].
+/// Set by the extractors above (and by command routes, which decide for
+/// their command's permission); read by [`require_decision`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Decision(Arc<OnceLock<&'static str>>);
 
+impl Decision {
+    /// Records that an authorization decision allowed the request.
+    pub(crate) fn made(&self, how: &'static str) {
+        let _ = self.0.set(how);
+    }
+}
+
 fn decide(parts: &Parts, how: &'static str) {
     if let Some(decision) = parts.extensions.get::<Decision>() {
-        let _ = decision.0.set(how);
+        decision.made(how);
     }
 }
 
@@ -232,26 +242,9 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Audits a refused authorization: which permission, on which route, why.
-async fn record_denial(
-    state: &AppState,
-    parts: &Parts,
-    caller: &Caller,
-    workspace: Option<&str>,
-    permission: Permission,
-    reason: &str,
-) {
-    let detail = serde_json::json!({"permission": permission.name(), "route": route_of(parts), "reason": reason});
-    // A requested slug is untrusted input: keep a bounded prefix.
-    let workspace: Option<String> = workspace.map(|w| w.chars().take(64).collect());
-    let event = AccessEvent {
-        context: &caller.audit,
-        workspace: workspace.as_deref(),
-        action: "authorize",
-        outcome: Outcome::Denied,
-        detail,
-    };
-    audit(state, event).await;
+/// The audit view of who asks, through which route.
+fn asking<'a>(caller: &'a Caller, route: &'a str) -> Asking<'a> {
+    Asking { who: caller.subject(), audit: &caller.audit, route }
 }
 
 impl<P: RequiredPermission> FromRequestParts<AppState> for PlatformScope<P> {
@@ -260,7 +253,8 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for PlatformScope<P> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = authenticate(parts, state).await?;
         if !caller.has_platform_permission(P::PERMISSION) {
-            record_denial(state, parts, &caller, None, P::PERMISSION, "role").await;
+            let route = route_of(parts);
+            record_denial(&state.db, asking(&caller, &route), None, P::PERMISSION, "role").await;
             return Err(Problem::permission_denied(P::PERMISSION.name()));
         }
         decide(parts, P::PERMISSION.name());
@@ -278,22 +272,9 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for WorkspaceScope<P> {
             .await
             .map_err(|_| Problem::workspace_forbidden())?;
         let raw = params.get("ws").map(String::as_str).unwrap_or_default();
-        let access = match WorkspaceSlug::parse(raw) {
-            Ok(slug) => Some(state.db.workspace_access(&slug, caller.subject()).await?),
-            Err(_) => None,
-        };
-        let (workspace, role) = match access {
-            Some(anchor_store::access::WorkspaceAccess { workspace: Some(w), role: Some(r) }) => (w, r),
-            // Unknown and foreign workspaces look the same to a non-member.
-            _ => {
-                record_denial(state, parts, &caller, Some(raw), P::PERMISSION, "not_a_member").await;
-                return Err(Problem::workspace_forbidden());
-            }
-        };
-        if !grants(role, P::PERMISSION) {
-            record_denial(state, parts, &caller, Some(raw), P::PERMISSION, "role").await;
-            return Err(Problem::permission_denied(P::PERMISSION.name()));
-        }
+        let route = route_of(parts);
+        let Grant { workspace, role, .. } =
+            authorize(&state.db, asking(&caller, &route), raw, P::PERMISSION).await?.map_err(denied)?;
         decide(parts, P::PERMISSION.name());
         Ok(Self { caller, workspace, role, _permission: PhantomData })
     }

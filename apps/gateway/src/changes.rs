@@ -4,8 +4,11 @@
 //! credential in the workspace's evidence chain, like executions: every
 //! human change leaves evidence.
 
-use anchor_store::{Database, WorkspaceTx, changes::NewChange, executions::Actor};
-use serde_json::Value;
+use std::{fmt::Display, future::Future, pin::Pin};
+
+use anchor_store::{Database, StoreError, WorkspaceTx, changes::NewChange, executions::Actor};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
 
 use crate::{auth::WorkspaceScope, problem::Problem};
 
@@ -14,7 +17,7 @@ pub(crate) async fn record<P>(
     tx: &mut WorkspaceTx,
     scope: &WorkspaceScope<P>,
     action: &str,
-    target: impl std::fmt::Display,
+    target: impl Display,
     details: Value,
 ) -> Result<(), Problem> {
     let identity = &scope.caller.identity;
@@ -31,11 +34,53 @@ pub(crate) async fn record_after<P>(
     db: &Database,
     scope: &WorkspaceScope<P>,
     action: &str,
-    target: impl std::fmt::Display,
+    target: impl Display,
     details: Value,
 ) -> Result<(), Problem> {
     let mut tx = db.begin_workspace(&scope.workspace).await?;
     record(&mut tx, scope, action, target, details).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A delete in a workspace's unit of work: whether it deleted something.
+pub(crate) type Deletion<'t> = Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 't>>;
+
+/// An administrative delete of an object in the workspace's own tables: in
+/// one unit of work, `delete` runs and, if it deleted something, `action` on
+/// `target` is recorded. 204, or `missing` (404) when there was nothing to
+/// delete.
+pub(crate) async fn delete<P>(
+    db: &Database,
+    scope: &WorkspaceScope<P>,
+    action: &str,
+    target: impl Display,
+    missing: Problem,
+    delete: impl for<'t> FnOnce(&'t mut WorkspaceTx) -> Deletion<'t>,
+) -> Result<StatusCode, Problem> {
+    let mut tx = db.begin_workspace(&scope.workspace).await?;
+    let deleted = delete(&mut tx).await?;
+    if deleted {
+        record(&mut tx, scope, action, target, json!({})).await?;
+    }
+    tx.commit().await?;
+    if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(missing) }
+}
+
+/// [`delete`] for an object in the platform's tables: `delete` commits on its
+/// own, and the change is recorded just after it ([`record_after`]).
+pub(crate) async fn delete_after<P>(
+    db: &Database,
+    scope: &WorkspaceScope<P>,
+    action: &str,
+    target: impl Display,
+    details: Value,
+    missing: Problem,
+    delete: impl Future<Output = Result<bool, StoreError>>,
+) -> Result<StatusCode, Problem> {
+    if !delete.await? {
+        return Err(missing);
+    }
+    record_after(db, scope, action, target, details).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

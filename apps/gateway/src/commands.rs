@@ -1,136 +1,61 @@
-//! The gateway's side of commands: accept (sign, record, enqueue), answer
-//! 202 with `Location`, or, with `Prefer: wait=N` (RFC 7240), wait for the
-//! execution to finish and answer with it.
-//!
-//! Waiting does not poll in a tight loop: executions notify
-//! `anchor_execution_finished` when they reach a final status (a trigger),
-//! one listener per gateway fans the notifications out, and each waiter
-//! re-reads its execution on a notification naming it (and once a second in
-//! case a notification was missed).
+//! Commands over HTTP: every command of the registry is a route made by
+//! [`route`], with the same handler, the same answers and the same OpenAPI
+//! operation shape. The handler authenticates, makes the authorization
+//! decision for the command's permission, parses the body (with the target's
+//! id from the path) into the command, and submits it through
+//! [`anchor_commands::Desk`], the code the web pages use too. It answers as
+//! api.md says: 202 with `Location`, or, with `Prefer: wait=N` (RFC 7240),
+//! 200 with the finished execution.
 
-use std::{
-    path::Path,
-    sync::{Arc, Weak},
-    time::Duration,
+use std::{collections::HashMap, path::Path as FsPath, sync::Arc, time::Duration};
+
+use anchor_commands::{
+    Command, Desk, DomainCommand, Receipt, SubmitError,
+    authorize::{Asking, Denial, authorize},
+    callback::CallbackKey,
+    kit::{ArgsError, Spec},
 };
-
-use anchor_commands::{Command, CommandSigner, accept, callback::CallbackKey};
-use anchor_domain::{ExecutionId, Role};
 use anchor_store::{
-    Database, StoreError, Workspace,
+    Workspace,
     executions::{Actor, Execution},
 };
 use axum::{
-    Json,
+    Extension, Json,
+    body::Bytes,
+    extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
+    routing::{MethodFilter, MethodRouter, on},
 };
 use serde::Serialize;
-use serde_json::Value;
-use sqlx::postgres::PgListener;
-use tokio::sync::{Mutex, broadcast};
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::{auth::Caller, problem::Problem};
+use crate::{
+    AppState,
+    auth::{Caller, Decision},
+    idempotency,
+    json::json_body,
+    problem::Problem,
+};
 
-/// The longest `Prefer: wait` honoured (api.md).
-pub const MAX_WAIT: Duration = Duration::from_secs(30);
-const CHANNEL: &str = "anchor_execution_finished";
-
-/// Keys and the completion listener, shared by the command routes.
+/// The command desk and the AgentField callback key, shared by the routes.
 #[derive(Debug)]
 pub struct CommandDesk {
-    pub signer: CommandSigner,
+    pub desk: Arc<Desk>,
     pub callbacks: CallbackKey,
-    /// Longest wait, below the request timeout.
-    max_wait: Duration,
-    finished: Mutex<Option<broadcast::Sender<String>>>,
 }
 
 impl CommandDesk {
     /// Loads (or creates) the installation's command and callback keys.
-    pub fn load(data_dir: &Path, request_timeout: Duration) -> anyhow::Result<Self> {
-        Ok(Self {
-            signer: CommandSigner::load_or_create(data_dir)?,
-            callbacks: CallbackKey::load_or_create(data_dir)?,
-            max_wait: MAX_WAIT.min(request_timeout.saturating_sub(Duration::from_secs(1))),
-            finished: Mutex::new(None),
-        })
+    pub fn load(db: anchor_store::Database, data_dir: &FsPath, request_timeout: Duration) -> anyhow::Result<Self> {
+        let signer = Arc::new(anchor_commands::CommandSigner::load_or_create(data_dir)?);
+        // Waits end before the request times out; a key stays in flight no
+        // longer than a request can run.
+        let max_wait = request_timeout.saturating_sub(Duration::from_secs(1));
+        let desk = Desk::new(db, signer, max_wait, request_timeout + Duration::from_secs(30));
+        Ok(Self { desk, callbacks: CallbackKey::load_or_create(data_dir)? })
     }
-
-    /// Subscribes to finished executions, starting the listener on first use.
-    async fn subscribe(self: &Arc<Self>, db: &Database) -> Result<broadcast::Receiver<String>, StoreError> {
-        let mut slot = self.finished.lock().await;
-        if let Some(sender) = slot.as_ref() {
-            return Ok(sender.subscribe());
-        }
-        let mut listener = PgListener::connect_with(db.pool()).await?;
-        listener.listen(CHANNEL).await?;
-        let (sender, receiver) = broadcast::channel(1024);
-        tokio::spawn(fan_out(listener, db.clone(), Arc::downgrade(self), sender.clone()));
-        *slot = Some(sender);
-        Ok(receiver)
-    }
-
-    /// Waits up to `wait` for `id` to finish; returns it as last seen.
-    async fn wait(
-        self: &Arc<Self>,
-        db: &Database,
-        workspace: &Workspace,
-        id: ExecutionId,
-        wait: Duration,
-    ) -> Result<Option<Execution>, StoreError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut finished = self.subscribe(db).await?;
-        let name = format!("{} {id}", workspace.schema_name());
-        loop {
-            let execution = read(db, workspace, id).await?;
-            let done = execution.as_ref().is_none_or(|e| e.status.is_finished());
-            if done || tokio::time::Instant::now() >= deadline {
-                return Ok(execution);
-            }
-            let recheck = deadline.min(tokio::time::Instant::now() + Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    message = finished.recv() => match message {
-                        Ok(m) if m == name => break,
-                        Ok(_) => {}
-                        Err(_) => break, // lagged or closed: re-read
-                    },
-                    () = tokio::time::sleep_until(recheck) => break,
-                }
-            }
-        }
-    }
-}
-
-/// Forwards notifications until the desk or the pool is gone; reconnects
-/// on errors.
-async fn fan_out(mut listener: PgListener, db: Database, desk: Weak<CommandDesk>, sender: broadcast::Sender<String>) {
-    loop {
-        tokio::select! {
-            message = listener.recv() => match message {
-                Ok(n) => { let _ = sender.send(n.payload().to_owned()); }
-                Err(_) if db.pool().is_closed() => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "execution notifications interrupted; reconnecting");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            },
-            () = tokio::time::sleep(Duration::from_secs(5)) => {
-                if desk.strong_count() == 0 {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-async fn read(db: &Database, workspace: &Workspace, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
-    let mut tx = db.begin_workspace(workspace).await?;
-    let execution = tx.execution(id).await?;
-    tx.rollback().await?;
-    Ok(execution)
 }
 
 /// `Prefer: wait=N` (RFC 7240): the seconds asked for, if any.
@@ -177,7 +102,7 @@ pub(crate) struct ExecutionView {
     evidence_id: Option<String>,
     agentfield: AgentFieldRef,
     /// Who asked.
-    actor: ActorView,
+    actor: Actor,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     completed_at: Option<String>,
@@ -189,17 +114,8 @@ pub(crate) struct AgentFieldRef {
     run_id: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ActorView {
-    issuer: String,
-    subject: String,
-}
-
-impl From<Actor> for ActorView {
-    fn from(a: Actor) -> Self {
-        Self { issuer: a.issuer, subject: a.subject }
-    }
-}
+/// Who did something, as the API shows it.
+pub(crate) type ActorView = Actor;
 
 pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
@@ -214,60 +130,203 @@ impl From<Execution> for ExecutionView {
             input: e.input,
             result: e.result,
             error: e.error,
-            evidence_id: e.evidence_id,
+            evidence_id: e.evidence_id.map(|id| id.to_string()),
             agentfield: AgentFieldRef { execution_id: e.agentfield_execution_id, run_id: e.agentfield_run_id },
-            actor: ActorView::from(e.actor),
+            actor: e.actor,
             created_at: rfc3339(e.created_at),
             completed_at: e.completed_at.map(rfc3339),
         }
     }
 }
 
-pub(crate) fn execution_location(workspace: &Workspace, id: ExecutionId) -> String {
+pub(crate) fn execution_location(workspace: &Workspace, id: anchor_domain::ExecutionId) -> String {
     format!("/api/v1/workspaces/{}/executions/{id}", workspace.slug())
 }
 
-/// Accepts `command` for `caller` in `workspace` and answers as api.md says.
-pub(crate) async fn submit(
-    desk: &Arc<CommandDesk>,
-    db: &Database,
-    workspace: &Workspace,
-    caller: &Caller,
-    role: Role,
-    headers: &HeaderMap,
-    command: Command,
-) -> Result<Response, Problem> {
-    let actor = Actor { issuer: caller.identity.issuer.clone(), subject: caller.identity.subject.clone() };
-    let execution = accept(db, &desk.signer, workspace, &actor, Some(role), &command).await.map_err(|e| match e {
-        anchor_commands::AcceptError::Store(e) => Problem::from(e),
-        anchor_commands::AcceptError::Envelope(e) => {
+/// The answer to an accepted command.
+fn answer(receipt: Receipt, waited: Option<Duration>) -> Response {
+    let location = execution_location(&receipt.workspace, receipt.execution.id);
+    let location = HeaderValue::from_str(&location).expect("ascii");
+    let mut response = if receipt.settled {
+        (StatusCode::OK, [(header::LOCATION, location)], Json(ExecutionView::from(receipt.execution))).into_response()
+    } else {
+        let body = Accepted { execution_id: receipt.execution.id.to_string(), status: receipt.answered.to_string() };
+        (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response()
+    };
+    if receipt.replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    } else if let Some(wait) = waited.filter(|_| receipt.settled) {
+        let applied = HeaderValue::from_str(&format!("wait={}", wait.as_secs())).expect("ascii");
+        response.headers_mut().insert("preference-applied", applied);
+    }
+    response
+}
+
+/// The problem for a refused authorization.
+pub(crate) fn denied(denial: Denial) -> Problem {
+    match denial {
+        Denial::NotAMember => Problem::workspace_forbidden(),
+        Denial::Role { permission, .. } => Problem::permission_denied(permission.name()),
+    }
+}
+
+/// The problem for a submission that was not accepted.
+fn refused(error: SubmitError) -> Problem {
+    match error {
+        SubmitError::Denied(denial) => denied(denial),
+        SubmitError::Refused(refusal) => Problem::new(
+            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            &refusal.code,
+            refusal.message,
+        ),
+        SubmitError::KeyInFlight => idempotency::in_flight(),
+        SubmitError::KeyReused => idempotency::reused(),
+        SubmitError::Unavailable(e) => Problem::from(e),
+        SubmitError::Envelope(e) => {
             tracing::error!(error = %e, "cannot sign a command envelope");
             Problem::internal()
         }
-    })?;
-    let location = execution_location(workspace, execution.id);
-    let wait = preferred_wait(headers).map(|n| Duration::from_secs(n).min(desk.max_wait));
-    let mut seen = execution;
-    if let Some(wait) = wait.filter(|w| !w.is_zero()) {
-        // The command is already accepted: a failed wait must not turn into
-        // an error (a retry would be a second command), only into a 202.
-        match desk.wait(db, workspace, seen.id, wait).await {
-            Ok(Some(latest)) => seen = latest,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, execution = %seen.id, "waiting for an accepted command failed; answering 202")
-            }
-        }
-        let applied = HeaderValue::from_str(&format!("wait={}", wait.as_secs())).expect("ascii");
-        if seen.status.is_finished() {
-            let headers = [(header::LOCATION, HeaderValue::from_str(&location).expect("ascii"))];
-            let mut response = (StatusCode::OK, headers, Json(ExecutionView::from(seen))).into_response();
-            response.headers_mut().insert("preference-applied", applied);
-            return Ok(response);
-        }
     }
-    let body = Accepted { execution_id: seen.id.to_string(), status: seen.status.to_string() };
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response())
+}
+
+/// Where a command's target comes from: the `{id}` of its path, into the
+/// command's `field`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target {
+    pub(crate) field: &'static str,
+    /// What it is, for "no such ..." answers.
+    pub(crate) what: &'static str,
+}
+
+/// The arguments of a command: the JSON body, with the target's id from the
+/// path. A malformed id is a 404, as for any other object not in the
+/// workspace.
+fn arguments(spec: &Spec, target: Option<Target>, id: Option<&str>, body: Value) -> Result<Command, Problem> {
+    let Value::Object(mut args) = body else {
+        return Err(Problem::unprocessable("validation_failed", "", "the body must be a JSON object"));
+    };
+    if let (Some(target), Some(id)) = (target, id) {
+        if args.contains_key(target.field) {
+            let message = format!("{} comes from the path, not the body", target.field);
+            return Err(Problem::unprocessable("validation_failed", &format!("/{}", target.field), message));
+        }
+        args.insert(target.field.to_owned(), Value::String(id.to_owned()));
+    }
+    spec.parse(Value::Object(args)).map_err(|ArgsError { path, message, .. }| match target {
+        Some(target) if path == format!("/{}", target.field) => {
+            Problem::not_found(format!("no {} {:?} in this workspace", target.what, id.unwrap_or_default()))
+        }
+        _ => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("the body is not a valid request: {message}"),
+        )
+        .with_errors(vec![crate::problem::FieldError { path, message }]),
+    })
+}
+
+/// Submits command `C` for the caller; see the module documentation.
+#[allow(clippy::too_many_arguments)]
+async fn submit<C: DomainCommand>(
+    route: &str,
+    target: Option<Target>,
+    caller: Caller,
+    state: AppState,
+    params: HashMap<String, String>,
+    decision: Option<Extension<Decision>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let asking = Asking { who: caller.subject(), audit: &caller.audit, route };
+    let ws = params.get("ws").map(String::as_str).unwrap_or_default();
+    let grant = authorize(&state.db, asking, ws, C::PERMISSION).await?.map_err(denied)?;
+    if let Some(Extension(decision)) = decision {
+        decision.made(C::PERMISSION.name());
+    }
+    let key = idempotency::key_of(&headers)?;
+    let spec = Spec::of::<C>();
+    let command = arguments(&spec, target, params.get("id").map(String::as_str), json_body(&headers, &body)?)?;
+    let wait = preferred_wait(&headers).map(Duration::from_secs).map(|w| w.min(state.commands.desk.max_wait()));
+    let receipt = state
+        .commands
+        .desk
+        .submit(&grant, command, Some(&key), wait.filter(|w| !w.is_zero()))
+        .await
+        .map_err(refused)?;
+    Ok(answer(receipt, wait))
+}
+
+/// The route of command `C` at `method path` (`post` or `patch`; the
+/// path's `{id}`, if any, is the command's `target`): the axum method router
+/// and the OpenAPI operation.
+pub(crate) fn route<C: DomainCommand>(
+    method: &'static str,
+    path: &'static str,
+    target: Option<Target>,
+) -> (MethodRouter<AppState>, Value) {
+    let audit_route: Arc<str> = format!("{} {path}", method.to_uppercase()).into();
+    let handler = move |caller: Caller,
+                        State(state): State<AppState>,
+                        Path(params): Path<HashMap<String, String>>,
+                        decision: Option<Extension<Decision>>,
+                        headers: HeaderMap,
+                        body: Bytes| async move {
+        submit::<C>(&audit_route, target, caller, state, params, decision, headers, body).await
+    };
+    let filter = if method == "patch" { MethodFilter::PATCH } else { MethodFilter::POST };
+    (on(filter, handler), operation(&Spec::of::<C>(), target))
+}
+
+/// The OpenAPI operation of a command route.
+fn operation(spec: &Spec, target: Option<Target>) -> Value {
+    let (entity, verb) = spec.name.split_once('.').unwrap_or((spec.name, ""));
+    let mut body = serde_json::to_value(spec.args_schema()).expect("a schema serialises");
+    let object = body.as_object_mut().expect("an object schema");
+    object.remove("$schema");
+    let mut parameters = vec![json!({"name": "ws", "in": "path", "required": true,
+                                     "description": "Workspace slug", "schema": {"type": "string"}})];
+    if let Some(target) = target {
+        if let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) {
+            properties.remove(target.field);
+        }
+        if let Some(required) = object.get_mut("required").and_then(Value::as_array_mut) {
+            required.retain(|r| r != target.field);
+        }
+        for example in object.get_mut("examples").and_then(Value::as_array_mut).into_iter().flatten() {
+            example.as_object_mut().map(|e| e.remove(target.field));
+        }
+        parameters.push(json!({"name": "id", "in": "path", "required": true,
+                               "description": format!("The {}'s id", target.what), "schema": {"type": "string"}}));
+    }
+    parameters.push(json!({"name": "Prefer", "in": "header", "required": false,
+                           "description": "`wait=N` (N <= 30): answer with the finished execution if it finishes in time",
+                           "schema": {"type": "string"}}));
+    let mut responses = json!({
+        "202": {"description": "Accepted: the command is queued as an execution",
+                "headers": {"Location": {"description": "The execution's URL", "schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+        "200": {"description": "Finished within `Prefer: wait`",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExecutionView"}}}},
+    });
+    let mut refusals: Vec<(u16, String)> =
+        spec.refusals.iter().map(|k| (k.status, format!("`{}`: {}", k.code, k.when))).collect();
+    if let Some(target) = target {
+        refusals.push((404, format!("no such {}", target.what)));
+    }
+    for status in refusals.iter().map(|(s, _)| *s).collect::<std::collections::BTreeSet<_>>() {
+        let said: Vec<&str> = refusals.iter().filter(|(s, _)| *s == status).map(|(_, w)| w.as_str()).collect();
+        responses[status.to_string()] = crate::routes::problem_response(&said.join("; "));
+    }
+    json!({
+        "tags": [format!("{entity}s")],
+        "summary": spec.summary,
+        "description": format!("A command (`{}`): answered 202 with its execution, which the agent node's `{}` skill performs.", spec.name, spec.skill),
+        "operationId": format!("{verb}_{entity}"),
+        "parameters": parameters,
+        "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},
+        "responses": responses,
+        "security": [{"bearer": []}],
+    })
 }
 
 #[cfg(test)]

@@ -13,14 +13,19 @@
 //! Keys are kept for [`RETENTION`] (24 h), then pruned. Responses that say
 //! "not done, try again" (5xx, 401, 403, 429) are not kept: the key is
 //! released, so a retry with the same key can succeed.
+//!
+//! Command routes are passed through: the command desk
+//! (`anchor_commands::Desk`) keeps their keys itself, after its
+//! authorization decision and in terms of the command, for the API and the
+//! pages alike.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anchor_store::idempotency::{Claim, KeyScope, StoredResponse};
 use axum::{
     body::Body,
-    extract::{Request, State},
-    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    extract::{MatchedPath, Request, State},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -32,8 +37,6 @@ use crate::{AppState, auth, problem::Problem};
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Largest response kept for replay; larger ones are answered but not kept.
 const MAX_STORED_RESPONSE: usize = 1024 * 1024;
-/// Mutating routes exempt from the header: they carry ids of their own.
-const EXEMPT_PREFIXES: &[&str] = &["/api/v1/telemetry/", "/api/v1/callbacks/", "/api/v1/agents/enroll"];
 /// Response headers replayed with the body.
 const KEPT_HEADERS: &[HeaderName] = &[header::CONTENT_TYPE, header::LOCATION, header::RETRY_AFTER];
 
@@ -44,7 +47,7 @@ fn applies(req: &Request) -> bool {
     let path = req.uri().path();
     matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
         && path.starts_with("/api/v1/")
-        && !EXEMPT_PREFIXES.iter().any(|p| path.starts_with(p))
+        && !crate::routes::WITHOUT_IDEMPOTENCY_KEY.iter().any(|p| path.starts_with(p))
 }
 
 /// The `{ws}` of `/api/v1/workspaces/{ws}/...`, or "".
@@ -52,14 +55,58 @@ fn workspace_of(path: &str) -> &str {
     path.strip_prefix("/api/v1/workspaces/").and_then(|rest| rest.split('/').next()).unwrap_or("")
 }
 
+/// The `Idempotency-Key` of a request: required, 1 to 255 printable ASCII
+/// characters.
+pub(crate) fn key_of(headers: &HeaderMap) -> Result<String, Problem> {
+    match headers.get(&IDEMPOTENCY_KEY).map(|v| v.to_str()) {
+        None => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_missing",
+            "POST, PUT, PATCH and DELETE need an Idempotency-Key header (e.g. a UUID); it makes retries safe",
+        )),
+        Some(Ok(key)) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(key.to_owned())
+        }
+        Some(_) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_invalid",
+            "an Idempotency-Key is 1 to 255 printable ASCII characters",
+        )),
+    }
+}
+
+pub(crate) fn in_flight() -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        "idempotency_key_in_flight",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+    )
+}
+
+pub(crate) fn reused() -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for a different request; use a new key for a new request",
+    )
+}
+
 pub(crate) async fn enforce(
     State(state): State<AppState>,
     body_limit: usize,
     lease: Duration,
+    routing: Arc<crate::routes::Routing>,
     req: Request,
     next: Next,
 ) -> Response {
-    if !applies(&req) {
+    // A method the path does not offer (the router answers 405), or a
+    // command (the command desk keeps its key): nothing to do here.
+    let operation = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| (req.method().as_str().to_ascii_lowercase(), p.as_str().to_owned()));
+    let skip = operation.is_some_and(|o| routing.commands.contains(&o) || routing.not_offered(&o));
+    if skip || !applies(&req) {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
@@ -68,24 +115,9 @@ pub(crate) async fn enforce(
         Ok(caller) => caller,
         Err(problem) => return problem.into_response(),
     };
-    let key = match parts.headers.get(&IDEMPOTENCY_KEY).map(|v| v.to_str()) {
-        None => {
-            return Problem::new(
-                StatusCode::BAD_REQUEST,
-                "idempotency_key_missing",
-                "POST, PUT, PATCH and DELETE need an Idempotency-Key header (e.g. a UUID); it makes retries safe",
-            )
-            .into_response();
-        }
-        Some(Ok(key)) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => key.to_owned(),
-        Some(_) => {
-            return Problem::new(
-                StatusCode::BAD_REQUEST,
-                "idempotency_key_invalid",
-                "an Idempotency-Key is 1 to 255 printable ASCII characters",
-            )
-            .into_response();
-        }
+    let key = match key_of(&parts.headers) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
     };
     let bytes = match axum::body::to_bytes(body, body_limit).await {
         Ok(bytes) => bytes,
@@ -107,18 +139,8 @@ pub(crate) async fn enforce(
     };
     match state.db.claim_idempotency_key(owner.scope(), &fingerprint, lease, RETENTION).await {
         Err(e) => Problem::from(e).into_response(),
-        Ok(Claim::InFlight) => Problem::new(
-            StatusCode::CONFLICT,
-            "idempotency_key_in_flight",
-            "a request with this Idempotency-Key is still being processed; retry shortly",
-        )
-        .into_response(),
-        Ok(Claim::Reused) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used for a different request; use a new key for a new request",
-        )
-        .into_response(),
+        Ok(Claim::InFlight) => in_flight().into_response(),
+        Ok(Claim::Reused) => reused().into_response(),
         Ok(Claim::Replay(stored)) => {
             // Authorized when it was first produced, for this same subject.
             auth::record_decision(&parts, "idempotent_replay");

@@ -7,12 +7,15 @@
 pub mod auth;
 mod changes;
 pub mod commands;
+pub mod events;
 pub mod idempotency;
 pub mod json;
 pub mod middleware;
 pub mod pagination;
+mod path;
 pub mod problem;
 mod routes;
+mod schemas;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -117,7 +120,7 @@ impl AppState {
     pub fn new(config: &Config, db: Database) -> anyhow::Result<Self> {
         Ok(Self {
             auth: Arc::new(config.auth_state()?),
-            commands: Arc::new(commands::CommandDesk::load(&config.data_dir, config.request_timeout)?),
+            commands: Arc::new(commands::CommandDesk::load(db.clone(), &config.data_dir, config.request_timeout)?),
             webhooks: Arc::new(WebhookDesk {
                 master: config.evidence.master.clone(),
                 allowlist: config.webhook_allowlist.clone(),
@@ -140,8 +143,10 @@ pub use auth::AuthState;
 pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) -> Router {
     // Request metrics go to the process-wide recorder; make sure it exists.
     anchor_observability::metrics_handle();
-    let (mut router, _) = routes::router();
-    let web = anchor_web::WebState::new(state.db.clone(), &config.public_url, config.oidc.as_ref());
+    let (mut router, _, routing) = routes::router();
+    let routing = Arc::new(routing);
+    let web = anchor_web::WebState::new(state.db.clone(), &config.public_url, config.oidc.as_ref())
+        .with_commands(Arc::clone(&state.commands.desk));
     router = router.merge(anchor_web::router(web));
     if let Some(extra) = extra {
         router = router.merge(extra);
@@ -150,7 +155,7 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
     // Matched routes only: an unknown path is a 404, whatever its method.
     let router = routes::finish(router)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), move |s, req, next| {
-            idempotency::enforce(s, body_limit, lease, req, next)
+            idempotency::enforce(s, body_limit, lease, Arc::clone(&routing), req, next)
         }))
         .with_state(state);
     middleware::apply(router, config.request_timeout, config.body_limit_bytes)

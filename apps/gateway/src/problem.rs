@@ -181,6 +181,9 @@ impl From<anchor_store::StoreError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "workspace_exists", format!("workspace \"{slug}\" already exists"))
             }
             E::WorkspaceNotFound(slug) => Problem::not_found(format!("workspace \"{slug}\" does not exist")),
+            e @ E::LastAdmin(_) => {
+                Problem::new(StatusCode::CONFLICT, "last_admin", format!("{e}; make someone else an MSP admin first"))
+            }
             e @ E::WrongKindOfRole(_) => Problem::unprocessable("invalid_role", "/role", e.to_string()),
             other => {
                 tracing::error!(error = %other, "storage error");

@@ -4,9 +4,13 @@
 //! provider with authorization code + PKCE), server-side sessions in
 //! PostgreSQL behind an httpOnly SameSite cookie, CSRF protection on every
 //! form, sign-in throttling, and `/`, which lists the caller's workspaces and
-//! never enters one by itself. The four workspace pages (Console, Ops, Portal,
-//! Admin Settings) come with the web app issue.
+//! never enters one by itself. Pages submit commands through the command
+//! desk of `anchor-commands` (`POST /w/{ws}/commands`), with the same
+//! authorization decision and audit as the API, and show each execution
+//! (`/w/{ws}/executions/{id}`). The four workspace pages (Console, Ops,
+//! Portal, Admin Settings) are built on these.
 
+mod commands;
 mod oidc;
 mod pages;
 mod session;
@@ -42,6 +46,8 @@ pub struct WebState {
     pub(crate) public_origin: String,
     pub(crate) secure_cookies: bool,
     pub(crate) oidc: Option<Arc<OidcClient>>,
+    /// Where the pages submit commands (the gateway's own desk).
+    pub(crate) desk: Option<Arc<anchor_commands::Desk>>,
 }
 
 impl WebState {
@@ -53,7 +59,13 @@ impl WebState {
             .unwrap_or_else(|_| public_url.trim_end_matches('/').to_owned());
         let secure_cookies = public_origin.starts_with("https://");
         let oidc = oidc.map(|settings| Arc::new(OidcClient::new(settings, &public_origin)));
-        Self { db, public_origin, secure_cookies, oidc }
+        Self { db, public_origin, secure_cookies, oidc, desk: None }
+    }
+
+    /// Lets the pages submit commands through `desk`.
+    pub fn with_commands(mut self, desk: Arc<anchor_commands::Desk>) -> Self {
+        self.desk = Some(desk);
+        self
     }
 }
 
@@ -66,6 +78,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/auth/oidc/start", get(oidc::start))
         .route("/auth/oidc/callback", get(oidc::callback))
         .route("/static/anchor.css", get(stylesheet))
+        .route("/w/{ws}/commands", post(commands::submit))
+        .route("/w/{ws}/executions/{id}", get(commands::execution))
         .with_state(state)
 }
 

@@ -18,6 +18,8 @@ pub enum Permission {
     MembersRead,
     MembersManage,
     SettingsManage,
+    ClientsRead,
+    ClientsWrite,
     TicketsRead,
     TicketsWrite,
     AssetsRead,
@@ -44,7 +46,7 @@ pub enum Scope {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 24] = [
+    pub const ALL: [Permission; 26] = [
         Permission::WorkspacesCreate,
         Permission::WorkspacesListAll,
         Permission::AuditRead,
@@ -52,6 +54,8 @@ impl Permission {
         Permission::MembersRead,
         Permission::MembersManage,
         Permission::SettingsManage,
+        Permission::ClientsRead,
+        Permission::ClientsWrite,
         Permission::TicketsRead,
         Permission::TicketsWrite,
         Permission::AssetsRead,
@@ -82,6 +86,8 @@ impl Permission {
             P::MembersRead => "members.read",
             P::MembersManage => "members.manage",
             P::SettingsManage => "settings.manage",
+            P::ClientsRead => "clients.read",
+            P::ClientsWrite => "clients.write",
             P::TicketsRead => "tickets.read",
             P::TicketsWrite => "tickets.write",
             P::AssetsRead => "assets.read",
@@ -122,6 +128,8 @@ const GRANTS: &[(Role, &[Permission])] = {
                 P::MembersRead,
                 P::MembersManage,
                 P::SettingsManage,
+                P::ClientsRead,
+                P::ClientsWrite,
                 P::TicketsRead,
                 P::TicketsWrite,
                 P::AssetsRead,
@@ -143,6 +151,8 @@ const GRANTS: &[(Role, &[Permission])] = {
             &[
                 P::WorkspaceRead,
                 P::MembersRead,
+                P::ClientsRead,
+                P::ClientsWrite,
                 P::TicketsRead,
                 P::TicketsWrite,
                 P::AssetsRead,
@@ -159,6 +169,8 @@ const GRANTS: &[(Role, &[Permission])] = {
             &[
                 P::WorkspaceRead,
                 P::MembersRead,
+                P::ClientsRead,
+                P::ClientsWrite,
                 P::TicketsRead,
                 P::AssetsRead,
                 P::BillingRead,
@@ -171,6 +183,7 @@ const GRANTS: &[(Role, &[Permission])] = {
             &[
                 P::WorkspaceRead,
                 P::MembersRead,
+                P::ClientsRead,
                 P::TicketsRead,
                 P::AssetsRead,
                 P::AlertsRead,
@@ -191,6 +204,11 @@ const GRANTS: &[(Role, &[Permission])] = {
 /// Whether `role` grants `permission`.
 pub fn grants(role: Role, permission: Permission) -> bool {
     GRANTS.iter().any(|(r, perms)| *r == role && perms.contains(&permission))
+}
+
+/// The roles that grant `permission`.
+pub fn roles_granting(permission: Permission) -> impl Iterator<Item = Role> {
+    GRANTS.iter().filter(move |(_, perms)| perms.contains(&permission)).map(|(role, _)| *role)
 }
 
 /// The permission matrix as a Markdown table (for `docs/permissions.md`).

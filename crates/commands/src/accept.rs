@@ -1,6 +1,8 @@
 //! Accepting a command: the execution row, its signed envelope and the
 //! hand-off event, in one unit of work. Once this commits the command is
-//! durable: whatever is down, it is handed off when it can be.
+//! durable: whatever is down, it is handed off when it can be. People's
+//! commands get here through [`crate::submit`]; alert automation calls
+//! [`accept_in`] itself.
 
 use std::time::Duration;
 
@@ -25,8 +27,8 @@ pub enum AcceptError {
     Store(#[from] StoreError),
 }
 
-/// Records `command` as a queued execution of `workspace` on behalf of
-/// `actor` (in `actor_role` at this moment), and the outbox event that hands it to AgentField.
+/// [`accept_in`] in a unit of work of its own (no idempotency key): tools
+/// and tests that have decided already.
 #[tracing::instrument(skip_all, fields(workspace = %workspace.slug(), command = command.name()))]
 pub async fn accept(
     db: &Database,
@@ -37,20 +39,24 @@ pub async fn accept(
     command: &Command,
 ) -> Result<Execution, AcceptError> {
     let mut tx = db.begin_workspace(workspace).await?;
-    let execution = accept_in(&mut tx, signer, actor, actor_role, command).await?;
+    let execution = accept_in(&mut tx, signer, actor, actor_role, command, None).await?;
     tx.commit().await?;
     tracing::info!(execution = %execution.id, "command accepted");
     Ok(execution)
 }
 
-/// [`accept`] inside the caller's unit of work, so the caller can decide
-/// and accept under the same locks; durable once the caller commits.
+/// Records `command` as a queued execution on behalf of `actor` (in
+/// `actor_role` at this moment, with the idempotency key it came with), and
+/// the outbox event that hands it to AgentField, inside the caller's unit of
+/// work: the caller decides and accepts under the same locks, and the
+/// command is durable once the caller commits.
 pub async fn accept_in(
     tx: &mut WorkspaceTx,
     signer: &CommandSigner,
     actor: &Actor,
     actor_role: Option<Role>,
     command: &Command,
+    idempotency_key: Option<&str>,
 ) -> Result<Execution, AcceptError> {
     let id = ExecutionId::new();
     let args = command.args();
@@ -63,6 +69,7 @@ pub async fn accept_in(
             actor,
             actor_role,
             envelope: &envelope,
+            idempotency_key,
         })
         .await?;
     tx.enqueue_with(HANDOFF_TOPIC, &json!({"execution_id": id}), Duration::ZERO, HANDOFF_MAX_ATTEMPTS).await?;

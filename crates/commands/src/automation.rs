@@ -18,7 +18,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anchor_agentfield::{AgentFieldClient, ExecuteRequest};
-use anchor_domain::TicketId;
+use anchor_domain::AlertId;
 use anchor_outbox::{HandlerError, Handlers, OutboxEvent};
 use anchor_store::{Database, StoreError, Workspace, WorkspaceTx, alerts::Alert, executions::Actor};
 use serde::Deserialize;
@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::{Command, CommandSigner, accept_in, command::SYSTEM_ISSUER};
 
-pub use anchor_telemetry::alerts::ROUTE_TOPIC;
+pub use anchor_outbox::topics::ALERT_ROUTE as ROUTE_TOPIC;
 
 /// The system actor's subject for alert automation.
 pub const ALERTING: &str = "alerting";
@@ -44,7 +44,7 @@ pub struct AlertRouter {
 
 #[derive(Debug, Deserialize)]
 struct Route {
-    alert_id: String,
+    alert_id: AlertId,
     transition: String,
 }
 
@@ -64,26 +64,19 @@ struct Snapshot {
 
 impl Snapshot {
     async fn read(tx: &mut WorkspaceTx, alert: Alert) -> Result<Self, StoreError> {
-        let ticket_status = match alert.ticket_id.as_deref().and_then(|t| t.parse::<TicketId>().ok()) {
+        let ticket_status = match alert.ticket_id {
             Some(ticket) => tx.ticket(ticket).await?.map(|t| t.status.as_str().to_owned()),
             None => None,
         };
-        let in_flight = tx.alert_command_in_flight(&alert.id).await?;
+        let in_flight = tx.alert_command_in_flight(alert.id).await?;
         Ok(Self { alert, ticket_status, in_flight })
     }
 
     /// The same situation, as far as the decision goes (values and counters
     /// that move with every sample do not count).
     fn same_situation(&self, other: &Self) -> bool {
-        let key = |s: &Self| {
-            (
-                s.alert.state.clone(),
-                s.alert.ticket_id.clone(),
-                s.alert.flaps,
-                s.ticket_status.clone(),
-                s.in_flight.clone(),
-            )
-        };
+        let key =
+            |s: &Self| (s.alert.state, s.alert.ticket_id, s.alert.flaps, s.ticket_status.clone(), s.in_flight.clone());
         key(self) == key(other)
     }
 }
@@ -106,7 +99,7 @@ impl AlertRouter {
         })
     }
 
-    async fn snapshot(&self, workspace: &Workspace, alert: &str) -> Result<Option<Snapshot>, StoreError> {
+    async fn snapshot(&self, workspace: &Workspace, alert: AlertId) -> Result<Option<Snapshot>, StoreError> {
         let mut tx = self.db.begin_workspace(workspace).await?;
         let snapshot = match tx.alert(alert).await? {
             Some(alert) => Some(Snapshot::read(&mut tx, alert).await?),
@@ -122,7 +115,7 @@ impl AlertRouter {
             .map_err(|e| HandlerError::Permanent(format!("malformed alert.route event: {e}")))?;
         let Some(workspace_id) = event.workspace_id else { return Ok(()) };
         let Some(workspace) = self.db.workspace_by_id(workspace_id).await.map_err(retry)? else { return Ok(()) };
-        let Some(seen) = self.snapshot(&workspace, &route.alert_id).await.map_err(retry)? else { return Ok(()) };
+        let Some(seen) = self.snapshot(&workspace, route.alert_id).await.map_err(retry)? else { return Ok(()) };
         if let Some(command) = &seen.in_flight {
             return Err(HandlerError::postpone(format!("waiting for {command} on this alert"), WAIT_FOR_RUNNING));
         }
@@ -146,14 +139,14 @@ impl AlertRouter {
         };
 
         let mut tx = self.db.begin_workspace(&workspace).await.map_err(retry)?;
-        let Some(alert) = tx.lock_alert(&seen.alert.id).await.map_err(retry)? else { return Ok(()) };
+        let Some(alert) = tx.lock_alert(seen.alert.id).await.map_err(retry)? else { return Ok(()) };
         let now = Snapshot::read(&mut tx, alert).await.map_err(retry)?;
         if !now.same_situation(&seen) {
             tx.rollback().await.map_err(retry)?;
             return Err(HandlerError::postpone("the alert changed while automation decided", Duration::ZERO));
         }
         let actor = Actor { issuer: SYSTEM_ISSUER.to_owned(), subject: ALERTING.to_owned() };
-        accept_in(&mut tx, &self.signer, &actor, None, &command).await.map_err(retry)?;
+        accept_in(&mut tx, &self.signer, &actor, None, &command, None).await.map_err(retry)?;
         tx.commit().await.map_err(retry)?;
         tracing::info!(alert = %now.alert.id, command = command.name(), "automation acted on an alert");
         Ok(())
@@ -162,7 +155,7 @@ impl AlertRouter {
 
 /// The command that carries out the reasoner's decision, if any.
 fn command_for(alert: &Alert, decision: &Value) -> Result<Option<Command>, String> {
-    let ticket = || alert.ticket_id.clone().ok_or_else(|| format!("{decision} needs the alert's ticket"));
+    let ticket = || alert.ticket_id.ok_or_else(|| format!("{decision} needs the alert's ticket"));
     let command = match decision["action"].as_str() {
         Some("open_ticket") => Command::parse(
             "ticket.create",
@@ -185,5 +178,5 @@ fn command_for(alert: &Alert, decision: &Value) -> Result<Option<Command>, Strin
         ),
         _ => return Ok(None),
     };
-    command.map(Some)
+    command.map(Some).map_err(|e| e.to_string())
 }

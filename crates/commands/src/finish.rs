@@ -3,13 +3,51 @@
 //! publishes `execution.succeeded` or `execution.failed` through the outbox
 //! in the same unit of work.
 
-use anchor_domain::ExecutionStatus;
+use anchor_domain::{ExecutionId, ExecutionStatus};
+use anchor_events::{Event, EventSpec};
 use anchor_store::{
     StoreError, WorkspaceTx,
-    executions::{EffectClaim, Execution},
+    executions::{Actor, EffectClaim, Execution},
 };
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
+
+/// `execution.succeeded`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExecutionSucceeded {
+    pub execution_id: ExecutionId,
+    pub command: String,
+    pub status: ExecutionStatus,
+    pub actor: Actor,
+    /// What the command did, e.g. `{"ticket_id"}`.
+    pub result: Value,
+}
+
+impl Event for ExecutionSucceeded {
+    const TYPE: &'static str = "execution.succeeded";
+    const WHEN: &'static str = "A command's execution finished successfully.";
+}
+
+/// `execution.failed`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExecutionFailed {
+    pub execution_id: ExecutionId,
+    pub command: String,
+    /// `failed`, `cancelled` or `timeout`.
+    pub status: ExecutionStatus,
+    pub actor: Actor,
+    /// Why: `{code, message}`.
+    pub error: Value,
+}
+
+impl Event for ExecutionFailed {
+    const TYPE: &'static str = "execution.failed";
+    const WHEN: &'static str = "A command's execution finished without success (failed, cancelled or timed out).";
+}
+
+/// The events every command's execution publishes.
+pub const EVENTS: &[EventSpec] = &[EventSpec::of::<ExecutionSucceeded>(), EventSpec::of::<ExecutionFailed>()];
 
 /// How AgentField says an execution ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,28 +144,18 @@ async fn finish_as(
     if !tx.finish_execution(execution.id, status, result.as_ref(), error.as_ref()).await? {
         return Ok(false);
     }
-    let kind = if status == ExecutionStatus::Succeeded { "execution.succeeded" } else { "execution.failed" };
-    let mut data = json!({
-        "execution_id": execution.id, "command": execution.command, "status": status,
-        "actor": execution.actor,
-    });
-    if let Some(result) = result {
-        data["result"] = result;
-    }
-    if let Some(error) = error {
-        data["error"] = error;
-    }
-    publish(tx, kind, data).await?;
+    let (execution_id, command, actor) = (execution.id, execution.command.clone(), execution.actor.clone());
+    match (result, error) {
+        (Some(result), _) => {
+            anchor_events::publish(tx, &ExecutionSucceeded { execution_id, command, status, actor, result }).await?
+        }
+        (None, error) => {
+            let error = error.unwrap_or_default();
+            anchor_events::publish(tx, &ExecutionFailed { execution_id, command, status, actor, error }).await?
+        }
+    };
     // Issuing the credential is part of finishing: same unit of work.
-    tx.enqueue(anchor_evidence::ISSUE_TOPIC, &json!({"execution_id": execution.id})).await?;
+    tx.enqueue(anchor_outbox::topics::EVIDENCE_ISSUE, &json!({"execution_id": execution.id})).await?;
     tracing::info!(execution = %execution.id, %status, "execution finished");
     Ok(true)
-}
-
-/// Publishes a domain event of the unit of work's workspace through the
-/// outbox (delivered if and only if the unit of work commits).
-pub async fn publish(tx: &mut WorkspaceTx, kind: &str, data: Value) -> Result<i64, StoreError> {
-    let slug = tx.workspace().slug().to_string();
-    let request = anchor_events::PublishRequest::new(kind, Some(&slug), data);
-    tx.enqueue(anchor_events::PUBLISH_TOPIC, &serde_json::to_value(request).expect("serialises")).await
 }

@@ -144,8 +144,7 @@ impl Orchestrator {
         if execution.status.is_finished() || execution.agentfield_execution_id.is_some() {
             return Ok(()); // handed off before (this is a redelivery)
         }
-        let Some(skill) = crate::command::COMMANDS.iter().find(|(name, _, _)| *name == execution.command).map(|c| c.1)
-        else {
+        let Some(skill) = crate::registry::find(&execution.command).map(|spec| spec.skill) else {
             let error = ExecutionError::new("unknown_command", format!("no skill performs {}", execution.command));
             return self.fail(&workspace, execution.id, ExecutionStatus::Failed, error).await;
         };

@@ -1,56 +1,22 @@
 //! Executions: one per accepted domain command, run through AgentField.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-/// Where an execution is. `queued` until a worker hands it to AgentField,
-/// `running` until it finishes; the other four are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExecutionStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-    Timeout,
-}
+crate::names!(
+    /// Where an execution is. `queued` until a worker hands it to AgentField,
+    /// `running` until it finishes; the other four are final.
+    pub enum ExecutionStatus {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        Timeout = "timeout",
+    }
+);
 
 impl ExecutionStatus {
-    pub const ALL: [ExecutionStatus; 6] = [
-        ExecutionStatus::Queued,
-        ExecutionStatus::Running,
-        ExecutionStatus::Succeeded,
-        ExecutionStatus::Failed,
-        ExecutionStatus::Cancelled,
-        ExecutionStatus::Timeout,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Timeout => "timeout",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
-    }
-
     /// Final: nothing changes an execution after this.
     pub fn is_finished(self) -> bool {
         !matches!(self, Self::Queued | Self::Running)
-    }
-}
-
-impl fmt::Display for ExecutionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -51,6 +51,27 @@ macro_rules! prefixed_id {
             }
         }
 
+        impl $crate::vocabulary::Text for $name {
+            fn text(&self) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Owned(self.to_string())
+            }
+            fn from_text(text: &str) -> Result<Self, String> {
+                text.parse().map_err(|e: IdError| e.to_string())
+            }
+        }
+
+        $crate::stored_as_text!($name);
+
+        $crate::inline_schema!($name, {"type": "string", "pattern": concat!("^", $prefix, "_[0-7][0-9a-hjkmnp-tv-z]{25}$")});
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::vocabulary::openapi_string(None, Some(concat!("^", $prefix, "_[0-7][0-9a-hjkmnp-tv-z]{25}$")))
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
@@ -146,6 +167,16 @@ prefixed_id!(
     /// An enrolled edge agent.
     AgentId,
     "agt"
+);
+prefixed_id!(
+    /// A client's site: an office, a branch, a data centre.
+    SiteId,
+    "sit"
+);
+prefixed_id!(
+    /// A person at the client (a contact).
+    ContactId,
+    "con"
 );
 prefixed_id!(
     /// An administrative change someone made to a workspace (a webhook

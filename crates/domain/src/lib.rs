@@ -2,19 +2,26 @@
 //!
 //! Types here parse untrusted input into values that are valid by construction
 //! (a [`WorkspaceSlug`] cannot hold an invalid slug), so later layers never
-//! re-check them.
+//! re-check them. Each is also a PostgreSQL `text` value, a JSON string and a
+//! JSON Schema ([`vocabulary`]), so it crosses every boundary as itself.
 
+pub mod client;
 pub mod execution;
 pub mod id;
 pub mod role;
+pub mod telemetry;
 pub mod ticket;
+pub mod vocabulary;
 pub mod workspace;
 
+pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
 pub use execution::ExecutionStatus;
 pub use id::{
-    AgentId, AlertId, AssetId, BatchId, ChangeId, CommentId, EnrollmentTokenId, EvidenceId, ExecutionId, IdError,
-    MessageId, ReceiptId, RuleId, TicketId, WebhookId,
+    AgentId, AlertId, AssetId, BatchId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId, ExecutionId,
+    IdError, MessageId, ReceiptId, RuleId, SiteId, TicketId, WebhookId,
 };
 pub use role::{Role, RoleError};
-pub use ticket::{CommentVisibility, Priority, TextError, TicketStatus, TicketText, TicketTitle, TransitionError};
+pub use telemetry::{AlertState, Comparison, RuleKind, Severity};
+pub use ticket::{CommentVisibility, Priority, TicketStatus, TicketText, TicketTitle, TransitionError};
+pub use vocabulary::{Text, TextError};
 pub use workspace::{SlugError, WorkspaceName, WorkspaceSlug};

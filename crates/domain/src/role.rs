@@ -73,6 +73,17 @@ impl fmt::Display for Role {
     }
 }
 
+impl crate::vocabulary::Text for Role {
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.as_str())
+    }
+    fn from_text(text: &str) -> Result<Self, String> {
+        Self::parse(text).map_err(|e| e.to_string())
+    }
+}
+
+crate::stored_as_text!(Role);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown role {0:?}; workspace roles are msp_admin, technician, finance, auditor, client_admin, client_user")]
 pub struct RoleError(pub String);

@@ -12,20 +12,17 @@
 //! A resolved or closed ticket is reopened by moving it back to
 //! `in_progress`. Closing needs a resolution first.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TicketStatus {
-    New,
-    Triaged,
-    InProgress,
-    WaitingOnClient,
-    Resolved,
-    Closed,
-}
+crate::names!(
+    /// Where a ticket is in its lifecycle.
+    pub enum TicketStatus {
+        New = "new",
+        Triaged = "triaged",
+        InProgress = "in_progress",
+        WaitingOnClient = "waiting_on_client",
+        Resolved = "resolved",
+        Closed = "closed",
+    }
+);
 
 /// A move the lifecycle does not allow, with the moves it does.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,30 +34,6 @@ pub struct TransitionError {
 }
 
 impl TicketStatus {
-    pub const ALL: [TicketStatus; 6] = [
-        TicketStatus::New,
-        TicketStatus::Triaged,
-        TicketStatus::InProgress,
-        TicketStatus::WaitingOnClient,
-        TicketStatus::Resolved,
-        TicketStatus::Closed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "new",
-            Self::Triaged => "triaged",
-            Self::InProgress => "in_progress",
-            Self::WaitingOnClient => "waiting_on_client",
-            Self::Resolved => "resolved",
-            Self::Closed => "closed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
-    }
-
     /// The statuses a ticket in this status may move to.
     pub fn next(self) -> &'static [TicketStatus] {
         use TicketStatus as S;
@@ -90,125 +63,33 @@ impl TicketStatus {
     }
 }
 
-impl fmt::Display for TicketStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::names!(
+    /// How urgent: p1 (critical, business stopped) to p4 (low).
+    #[derive(PartialOrd, Ord)]
+    pub enum Priority {
+        P1 = "p1",
+        P2 = "p2",
+        P3 = "p3",
+        P4 = "p4",
     }
-}
+);
 
-/// How urgent: p1 (critical, business stopped) to p4 (low).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    P1,
-    P2,
-    P3,
-    P4,
-}
-
-impl Priority {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::P1 => "p1",
-            Self::P2 => "p2",
-            Self::P3 => "p3",
-            Self::P4 => "p4",
-        }
+crate::names!(
+    /// Who may read a comment: staff only, or the client too (in the portal).
+    pub enum CommentVisibility {
+        Internal = "internal",
+        Public = "public",
     }
-}
+);
 
-impl Priority {
-    pub const ALL: [Priority; 4] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
-
-/// Who may read a comment: staff only, or the client too (in the portal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CommentVisibility {
-    Internal,
-    Public,
-}
-
-impl CommentVisibility {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Internal => "internal",
-            Self::Public => "public",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Internal, Self::Public].into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-/// Text a person typed, checked once: trimmed, within `max` characters,
-/// without control characters other than line breaks and tabs (when
-/// `multiline`).
-fn checked_text(raw: &str, what: &'static str, max: usize, multiline: bool) -> Result<String, TextError> {
-    let text = raw.trim();
-    if text.is_empty() {
-        return Err(TextError { what, reason: "must not be empty".into() });
-    }
-    let length = text.chars().count();
-    if length > max {
-        return Err(TextError { what, reason: format!("is {length} characters; at most {max}") });
-    }
-    let allowed = |c: char| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'));
-    if !text.chars().all(allowed) {
-        return Err(TextError { what, reason: "must not contain control characters".into() });
-    }
-    Ok(text.to_owned())
-}
-
-/// Why a piece of text was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} {reason}")]
-pub struct TextError {
-    pub what: &'static str,
-    pub reason: String,
-}
-
-macro_rules! text_type {
-    ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal, $multiline:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            pub const MAX_CHARS: usize = $max;
-
-            pub fn parse(raw: &str) -> Result<Self, TextError> {
-                checked_text(raw, $what, $max, $multiline).map(Self)
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let raw = String::deserialize(d)?;
-                Self::parse(&raw).map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-
-text_type!(
+crate::text_type!(
     /// A ticket's one-line summary.
     TicketTitle,
     "a ticket title",
     200,
     false
 );
-text_type!(
+crate::text_type!(
     /// A ticket's description or a comment's body.
     TicketText,
     "the text",

@@ -111,6 +111,17 @@ impl std::str::FromStr for WorkspaceSlug {
     }
 }
 
+impl crate::vocabulary::Text for WorkspaceSlug {
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.0)
+    }
+    fn from_text(text: &str) -> Result<Self, String> {
+        Self::parse(text).map_err(|e| e.to_string())
+    }
+}
+
+crate::stored_as_text!(WorkspaceSlug);
+
 impl<'de> Deserialize<'de> for WorkspaceSlug {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;

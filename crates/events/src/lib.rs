@@ -8,6 +8,8 @@
 //!   `Nats-Msg-Id` so that a redelivered outbox event is stored once (within
 //!   the stream's duplicate window).
 
+mod catalogue;
+
 use std::time::Duration;
 
 use anchor_outbox::{HandlerError, OutboxEvent};
@@ -16,8 +18,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+pub use catalogue::{Event, EventSpec, markdown, publish};
+
 /// The outbox topic whose events are published here.
-pub const PUBLISH_TOPIC: &str = "event.publish";
+pub const PUBLISH_TOPIC: &str = anchor_outbox::topics::EVENT_PUBLISH;
 
 /// An event as subscribers see it (the payload of webhooks, too).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +48,11 @@ pub struct PublishRequest {
 }
 
 impl PublishRequest {
+    /// `event` of `workspace`, now.
+    pub fn of<E: Event>(workspace: Option<&str>, event: &E) -> Self {
+        Self::new(E::TYPE, workspace, serde_json::to_value(event).expect("an event serialises"))
+    }
+
     pub fn new(kind: &str, workspace: Option<&str>, data: Value) -> Self {
         let timestamp =
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();

@@ -173,15 +173,47 @@ impl Issuer {
             issued_at,
         };
         tx.append_evidence(&record).await?;
-        let mut data = json!({"evidence_id": id, "sequence": record.seq, "digest": digest, "issuer": key.did});
-        match attests {
-            Attested::Execution(execution) => data["execution_id"] = json!(execution),
-            Attested::Change(change) => data["change_id"] = json!(change),
-        }
-        let event = anchor_events::PublishRequest::new("evidence.issued", Some(&slug), data);
-        tx.enqueue(anchor_events::PUBLISH_TOPIC, &serde_json::to_value(event).expect("serialises")).await?;
+        let (execution_id, change_id) = match attests {
+            Attested::Execution(execution) => (Some(execution), None),
+            Attested::Change(change) => (None, Some(change)),
+        };
+        let event = EvidenceIssued {
+            evidence_id: id,
+            execution_id,
+            change_id,
+            sequence: record.seq,
+            digest,
+            issuer: key.did.clone(),
+        };
+        anchor_events::publish(&mut tx, &event).await?;
         tx.commit().await?;
         tracing::info!(evidence = %id, attests = ?attests, seq = record.seq, "credential issued");
         Ok(id)
     }
 }
+
+/// `evidence.issued`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct EvidenceIssued {
+    pub evidence_id: EvidenceId,
+    /// The finished execution it attests, when it attests one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<ExecutionId>,
+    /// The administrative change it attests, when it attests one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<ChangeId>,
+    /// Its place in the workspace's chain.
+    pub sequence: i64,
+    pub digest: String,
+    /// The issuer's `did:key`.
+    pub issuer: String,
+}
+
+impl anchor_events::Event for EvidenceIssued {
+    const TYPE: &'static str = "evidence.issued";
+    const WHEN: &'static str =
+        "A signed audit credential was issued for a finished execution or an administrative change.";
+}
+
+/// The events issuing publishes.
+pub const EVENTS: &[anchor_events::EventSpec] = &[anchor_events::EventSpec::of::<EvidenceIssued>()];

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use anchor_crypto::seal::MasterKey;
 
 /// Outbox topic: issue the credential of a finished execution.
-pub const ISSUE_TOPIC: &str = "evidence.issue";
+pub const ISSUE_TOPIC: &str = anchor_outbox::topics::EVIDENCE_ISSUE;
 
 /// The master key and the evidence store, as the installation configures
 /// them.

@@ -242,7 +242,7 @@ pub async fn verify_chain(
             }
             None => format!("{execution}, done at {at}, has no credential"),
         };
-        found = problem(head.seq + 1, named, reason);
+        found = problem(head.seq + 1, named.map(|e| e.to_string()), reason);
     }
     tx.rollback().await?;
     let checked = found.as_ref().map_or(last, |p| (p.sequence - 1).min(last));

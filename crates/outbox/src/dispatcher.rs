@@ -8,7 +8,7 @@ use std::{
 
 use anchor_store::Database;
 use futures_util::{FutureExt, StreamExt, stream};
-use sqlx::{Row, postgres::PgListener};
+use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{HandlerError, Handlers, OutboxEvent, backoff};
@@ -52,7 +52,7 @@ impl Default for DispatcherConfig {
 }
 
 /// Counts by state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboxStats {
     pub pending: i64,
     pub processing: i64,
@@ -62,7 +62,7 @@ pub struct OutboxStats {
 
 impl OutboxStats {
     pub async fn read(db: &Database) -> Result<Self, sqlx::Error> {
-        let row = sqlx::query(
+        sqlx::query_as(
             "SELECT count(*) FILTER (WHERE state = 'pending' OR (state = 'processing' AND locked_until < now())) AS pending,
                     count(*) FILTER (WHERE state = 'processing' AND locked_until >= now()) AS processing,
                     count(*) FILTER (WHERE state = 'delivered') AS delivered,
@@ -70,14 +70,22 @@ impl OutboxStats {
                FROM platform.outbox_events",
         )
         .fetch_one(db.pool())
-        .await?;
-        Ok(Self {
-            pending: row.try_get("pending")?,
-            processing: row.try_get("processing")?,
-            delivered: row.try_get("delivered")?,
-            failed: row.try_get("failed")?,
-        })
+        .await
     }
+}
+
+/// An event as `platform.outbox_claim` hands it over.
+#[derive(Debug, sqlx::FromRow)]
+struct Claimed {
+    id: i64,
+    workspace_id: Option<i64>,
+    topic: String,
+    payload: serde_json::Value,
+    attempts: i32,
+    /// Taken over from a worker whose lease ran out.
+    expired: bool,
+    /// Its lease ran out on its last attempt: it went to the dead letters.
+    spent: bool,
 }
 
 /// Delivers outbox events to their topic's handler.
@@ -227,7 +235,7 @@ impl Dispatcher {
         // One statement, planned once (see platform.outbox_claim): marks the
         // previous batch delivered and claims the next, committed before any
         // delivery.
-        let rows = sqlx::query(
+        let rows: Vec<Claimed> = sqlx::query_as(
             "SELECT id, workspace_id, topic, payload, attempts, expired, spent
                FROM platform.outbox_claim($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -247,22 +255,22 @@ impl Dispatcher {
         metrics::counter!("outbox_delivered_total").increment(settled.len() as u64);
         let mut events = Vec::with_capacity(rows.len());
         let mut last = None;
-        for row in &rows {
+        for row in rows {
             let event = OutboxEvent {
-                id: row.try_get("id")?,
-                workspace_id: row.try_get("workspace_id")?,
-                topic: row.try_get("topic")?,
-                payload: row.try_get("payload")?,
-                attempt: row.try_get("attempts")?,
+                id: row.id,
+                workspace_id: row.workspace_id,
+                topic: row.topic,
+                payload: row.payload,
+                attempt: row.attempts,
             };
             last = last.max(Some(event.workspace_id.unwrap_or(0)));
-            if row.try_get("spent")? {
+            if row.spent {
                 metrics::counter!("outbox_failed_total").increment(1);
                 tracing::warn!(event = event.id, topic = %event.topic, attempt = event.attempt,
                     "outbox event failed: its lease ran out on its last attempt; it waits in the dead letters");
                 continue;
             }
-            if row.try_get("expired")? {
+            if row.expired {
                 metrics::counter!("outbox_lease_expired_total").increment(1);
                 tracing::warn!(event = event.id, topic = %event.topic, attempt = event.attempt,
                     "outbox event taken over after its lease expired: the worker holding it stopped");

@@ -28,6 +28,7 @@
 
 mod dispatcher;
 mod jobs;
+pub mod topics;
 
 use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
 

@@ -6,7 +6,7 @@
 
 use anchor_domain::{Role, WorkspaceSlug};
 use serde::Serialize;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::{Database, StoreError, Workspace, tenancy::SELECT_WORKSPACES};
@@ -19,7 +19,7 @@ pub struct SubjectRef<'a> {
 }
 
 /// A subject's membership of a workspace.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Member {
     pub subject: String,
     pub issuer: String,
@@ -57,26 +57,17 @@ pub struct AccessEvent<'a> {
     pub detail: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Success,
-    Failure,
-    Denied,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Denied => "denied",
-        }
+anchor_domain::names!(
+    /// How an access decision went.
+    pub enum Outcome {
+        Success = "success",
+        Failure = "failure",
+        Denied = "denied",
     }
-}
+);
 
 /// A stored access event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AccessRecord {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -85,7 +76,7 @@ pub struct AccessRecord {
     pub subject: Option<String>,
     pub workspace: Option<String>,
     pub action: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub request_id: Option<String>,
     pub detail: serde_json::Value,
 }
@@ -100,8 +91,36 @@ pub struct AccessFilter {
     pub before_id: Option<i64>,
 }
 
-fn role_of(raw: &str) -> Result<Role, StoreError> {
-    Role::parse(raw).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+/// A workspace with the caller's role in it, if any.
+#[derive(Debug, sqlx::FromRow)]
+struct WorkspaceWithRole {
+    #[sqlx(flatten)]
+    workspace: Workspace,
+    member_role: Option<Role>,
+}
+
+impl WorkspaceWithRole {
+    fn into_pair(self) -> (Workspace, Option<Role>) {
+        (self.workspace, self.member_role)
+    }
+}
+
+/// Refuses a change that leaves the workspace without an MSP admin (nobody
+/// could manage its members any more): at least `needed` admins must be
+/// there now (2 before a demotion, 1 after a removal). The admins'
+/// memberships are locked, so two admins demoting each other at once cannot
+/// both succeed.
+async fn keep_an_admin(tx: &mut PgConnection, workspace: &Workspace, needed: usize) -> Result<(), StoreError> {
+    let admins: Vec<i64> = sqlx::query_scalar(
+        "SELECT subject_id FROM platform.memberships WHERE workspace_id = $1 AND role = 'msp_admin' FOR UPDATE",
+    )
+    .bind(workspace.id())
+    .fetch_all(&mut *tx)
+    .await?;
+    if admins.len() < needed {
+        return Err(StoreError::LastAdmin(workspace.slug().clone()));
+    }
+    Ok(())
 }
 
 impl Database {
@@ -129,15 +148,14 @@ impl Database {
 
     /// The subject's platform roles.
     pub async fn platform_roles(&self, who: SubjectRef<'_>) -> Result<Vec<Role>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT r.role FROM platform.platform_roles r JOIN platform.subjects s ON s.id = r.subject_id
               WHERE s.issuer = $1 AND s.subject = $2 ORDER BY r.role",
         )
         .bind(who.issuer)
         .bind(who.subject)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|r| role_of(r)).collect()
+        .await?)
     }
 
     /// Grants a platform role, creating the subject if needed.
@@ -154,7 +172,7 @@ impl Database {
         let id = subject_id(&mut tx, who).await?;
         sqlx::query("INSERT INTO platform.platform_roles (subject_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(id)
-            .bind(role.as_str())
+            .bind(role)
             .execute(&mut *tx)
             .await?;
         let detail = serde_json::json!({"target_issuer": who.issuer, "target_subject": who.subject, "role": role});
@@ -169,7 +187,7 @@ impl Database {
         slug: &WorkspaceSlug,
         who: SubjectRef<'_>,
     ) -> Result<WorkspaceAccess, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row: Option<WorkspaceWithRole> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT q.*, (SELECT m.role FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
                            WHERE m.workspace_id = q.id AND s.issuer = $2 AND s.subject = $3) AS member_role
                FROM ({SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id) q"
@@ -180,11 +198,8 @@ impl Database {
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(WorkspaceAccess { workspace: None, role: None }) };
-        let role: Option<String> = row.try_get("member_role")?;
-        Ok(WorkspaceAccess {
-            workspace: Some(Workspace::from_row(&row)?),
-            role: role.as_deref().map(role_of).transpose()?,
-        })
+        let (workspace, role) = row.into_pair();
+        Ok(WorkspaceAccess { workspace: Some(workspace), role })
     }
 
     /// Workspaces the subject is a member of, with its role, by slug after `after`.
@@ -194,7 +209,7 @@ impl Database {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<(Workspace, Option<Role>)>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<WorkspaceWithRole> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT q.*, m.role AS member_role
                FROM ({SELECT_WORKSPACES} GROUP BY w.id) q
                JOIN platform.memberships m ON m.workspace_id = q.id
@@ -208,12 +223,7 @@ impl Database {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let role: String = row.try_get("member_role")?;
-                Ok((Workspace::from_row(row)?, Some(role_of(&role)?)))
-            })
-            .collect()
+        Ok(rows.into_iter().map(WorkspaceWithRole::into_pair).collect())
     }
 
     /// Every workspace (platform administration), with the subject's role where it is a member.
@@ -223,7 +233,7 @@ impl Database {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<(Workspace, Option<Role>)>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<WorkspaceWithRole> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT q.*, (SELECT m.role FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
                            WHERE m.workspace_id = q.id AND s.issuer = $1 AND s.subject = $2) AS member_role
                FROM ({SELECT_WORKSPACES} GROUP BY w.id) q
@@ -236,12 +246,7 @@ impl Database {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let role: Option<String> = row.try_get("member_role")?;
-                Ok((Workspace::from_row(row)?, role.as_deref().map(role_of).transpose()?))
-            })
-            .collect()
+        Ok(rows.into_iter().map(WorkspaceWithRole::into_pair).collect())
     }
 
     /// Members of a workspace, ordered by (issuer, subject), after a cursor.
@@ -251,7 +256,7 @@ impl Database {
         after: Option<(&str, &str)>,
         limit: i64,
     ) -> Result<Vec<Member>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT s.issuer, s.subject, m.role, m.created_at, m.updated_at
                FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
               WHERE m.workspace_id = $1 AND ($2::text IS NULL OR (s.issuer, s.subject) > ($2, $3))
@@ -262,12 +267,11 @@ impl Database {
         .bind(after.map(|a| a.1))
         .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(member_from_row).collect()
+        .await?)
     }
 
     pub async fn member(&self, workspace: &Workspace, who: SubjectRef<'_>) -> Result<Option<Member>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT s.issuer, s.subject, m.role, m.created_at, m.updated_at
                FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
               WHERE m.workspace_id = $1 AND s.issuer = $2 AND s.subject = $3",
@@ -276,8 +280,7 @@ impl Database {
         .bind(who.issuer)
         .bind(who.subject)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(member_from_row).transpose()
+        .await?)
     }
 
     /// Adds the subject to the workspace or changes its role; audited in the
@@ -294,14 +297,17 @@ impl Database {
         }
         let mut tx = self.pool().begin().await?;
         let id = subject_id(&mut tx, who).await?;
-        let previous: Option<String> = sqlx::query_scalar(
+        let previous: Option<Role> = sqlx::query_scalar(
             "SELECT role FROM platform.memberships WHERE workspace_id = $1 AND subject_id = $2 FOR UPDATE",
         )
         .bind(workspace.id())
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        let row = sqlx::query(
+        if previous == Some(Role::MspAdmin) && role != Role::MspAdmin {
+            keep_an_admin(&mut tx, workspace, 2).await?;
+        }
+        let member: Member = sqlx::query_as(
             "INSERT INTO platform.memberships (workspace_id, subject_id, role) VALUES ($1, $2, $3)
              ON CONFLICT (workspace_id, subject_id) DO UPDATE SET role = EXCLUDED.role,
                updated_at = CASE WHEN platform.memberships.role = EXCLUDED.role
@@ -310,7 +316,7 @@ impl Database {
         )
         .bind(workspace.id())
         .bind(id)
-        .bind(role.as_str())
+        .bind(role)
         .bind(who.issuer)
         .bind(who.subject)
         .fetch_one(&mut *tx)
@@ -321,7 +327,7 @@ impl Database {
         });
         record_change(&mut tx, audit, Some(workspace), "membership.set", detail).await?;
         tx.commit().await?;
-        Ok((member_from_row(&row)?, previous.is_none()))
+        Ok((member, previous.is_none()))
     }
 
     /// Removes the subject from the workspace; audited. False when it was not a member.
@@ -332,7 +338,7 @@ impl Database {
         audit: &AuditContext,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let removed: Option<String> = sqlx::query_scalar(
+        let removed: Option<Role> = sqlx::query_scalar(
             "DELETE FROM platform.memberships m USING platform.subjects s
               WHERE m.subject_id = s.id AND m.workspace_id = $1 AND s.issuer = $2 AND s.subject = $3
              RETURNING m.role",
@@ -342,6 +348,9 @@ impl Database {
         .bind(who.subject)
         .fetch_optional(&mut *tx)
         .await?;
+        if removed == Some(Role::MspAdmin) {
+            keep_an_admin(&mut tx, workspace, 1).await?;
+        }
         if let Some(role) = &removed {
             let detail =
                 serde_json::json!({"target_issuer": who.issuer, "target_subject": who.subject, "previous_role": role});
@@ -359,7 +368,7 @@ impl Database {
 
     /// Audit events, newest first.
     pub async fn access_events(&self, filter: &AccessFilter, limit: i64) -> Result<Vec<AccessRecord>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, occurred_at, issuer, subject, workspace, action, outcome, request_id, detail
                FROM platform.access_audit
               WHERE ($1::text IS NULL OR workspace = $1)
@@ -374,22 +383,7 @@ impl Database {
         .bind(filter.before_id)
         .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AccessRecord {
-                    id: r.try_get("id")?,
-                    occurred_at: r.try_get("occurred_at")?,
-                    issuer: r.try_get("issuer")?,
-                    subject: r.try_get("subject")?,
-                    workspace: r.try_get("workspace")?,
-                    action: r.try_get("action")?,
-                    outcome: r.try_get("outcome")?,
-                    request_id: r.try_get("request_id")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 }
 
@@ -426,21 +420,10 @@ async fn insert_event(conn: &mut PgConnection, event: &AccessEvent<'_>) -> Resul
     .bind(&event.context.subject)
     .bind(event.workspace)
     .bind(event.action)
-    .bind(event.outcome.as_str())
+    .bind(event.outcome)
     .bind(&event.context.request_id)
     .bind(&event.detail)
     .execute(conn)
     .await?;
     Ok(())
-}
-
-fn member_from_row(row: &sqlx::postgres::PgRow) -> Result<Member, StoreError> {
-    let role: String = row.try_get("role")?;
-    Ok(Member {
-        issuer: row.try_get("issuer")?,
-        subject: row.try_get("subject")?,
-        role: role_of(&role)?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
 }

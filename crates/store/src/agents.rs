@@ -3,12 +3,11 @@
 //! report into their workspace (assets, batches, samples, check results).
 
 use anchor_domain::{AgentId, AssetId, BatchId, EnrollmentTokenId};
-use sqlx::{Row, postgres::PgRow};
 use time::OffsetDateTime;
 
 use crate::{Database, StoreError, Workspace, WorkspaceTx};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EnrollmentToken {
     pub id: EnrollmentTokenId,
     pub label: String,
@@ -19,7 +18,7 @@ pub struct EnrollmentToken {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Agent {
     pub id: AgentId,
     pub workspace_id: i64,
@@ -41,7 +40,7 @@ pub enum EnrollRefusal {
 }
 
 /// A metric sample.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Sample {
     pub at: OffsetDateTime,
     pub name: String,
@@ -62,36 +61,8 @@ fn decode(what: String) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(what.into()))
 }
 
-fn parse<T: std::str::FromStr<Err = anchor_domain::IdError>>(raw: String) -> Result<T, StoreError> {
-    raw.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))
-}
-
 const TOKEN_COLUMNS: &str = "id, label, expires_at, max_uses, uses, revoked_at, created_at";
 const AGENT_COLUMNS: &str = "id, workspace_id, public_key, hostname, enrolled_at, last_seen_at, revoked_at";
-
-fn token_from_row(row: &PgRow) -> Result<EnrollmentToken, StoreError> {
-    Ok(EnrollmentToken {
-        id: parse(row.try_get("id")?)?,
-        label: row.try_get("label")?,
-        expires_at: row.try_get("expires_at")?,
-        max_uses: row.try_get("max_uses")?,
-        uses: row.try_get("uses")?,
-        revoked_at: row.try_get("revoked_at")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn agent_from_row(row: &PgRow) -> Result<Agent, StoreError> {
-    Ok(Agent {
-        id: parse(row.try_get("id")?)?,
-        workspace_id: row.try_get("workspace_id")?,
-        public_key: row.try_get("public_key")?,
-        hostname: row.try_get("hostname")?,
-        enrolled_at: row.try_get("enrolled_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
 
 impl Database {
     pub async fn create_enrollment_token(
@@ -102,29 +73,27 @@ impl Database {
         expires_at: OffsetDateTime,
         max_uses: Option<i32>,
     ) -> Result<EnrollmentToken, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO platform.enrollment_tokens (id, workspace_id, token_sha256, label, expires_at, max_uses)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}"
         )))
-        .bind(EnrollmentTokenId::new().to_string())
+        .bind(EnrollmentTokenId::new())
         .bind(workspace.id())
         .bind(token_sha256)
         .bind(label)
         .bind(expires_at)
         .bind(max_uses)
         .fetch_one(self.pool())
-        .await?;
-        token_from_row(&row)
+        .await?)
     }
 
     pub async fn enrollment_tokens(&self, workspace: &Workspace) -> Result<Vec<EnrollmentToken>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM platform.enrollment_tokens WHERE workspace_id = $1 ORDER BY id"
         )))
         .bind(workspace.id())
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(token_from_row).collect()
+        .await?)
     }
 
     /// Replaces a live token's secret (the old value stops working).
@@ -134,16 +103,15 @@ impl Database {
         id: EnrollmentTokenId,
         token_sha256: &[u8],
     ) -> Result<Option<EnrollmentToken>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE platform.enrollment_tokens SET token_sha256 = $3
               WHERE workspace_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
         )))
         .bind(workspace.id())
-        .bind(id.to_string())
+        .bind(id)
         .bind(token_sha256)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(token_from_row).transpose()
+        .await?)
     }
 
     pub async fn revoke_enrollment_token(
@@ -155,10 +123,24 @@ impl Database {
             "UPDATE platform.enrollment_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE workspace_id = $1 AND id = $2",
         )
         .bind(workspace.id())
-        .bind(id.to_string())
+        .bind(id)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether an enrollment token would be accepted now (enrollment decides
+    /// again when it spends a use): the token is checked before anything
+    /// else an unauthenticated caller sends.
+    pub async fn enrollment_token_valid(&self, token_sha256: &[u8]) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM platform.enrollment_tokens
+                             WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now()
+                               AND (max_uses IS NULL OR uses < max_uses))",
+        )
+        .bind(token_sha256)
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// Spends one use of the token and registers the agent, in one
@@ -170,7 +152,7 @@ impl Database {
         hostname: &str,
     ) -> Result<Result<(Agent, Workspace), EnrollRefusal>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let token: Option<(String, i64)> = sqlx::query_as(
+        let token: Option<(EnrollmentTokenId, i64)> = sqlx::query_as(
             "SELECT id, workspace_id FROM platform.enrollment_tokens
               WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now()
                 AND (max_uses IS NULL OR uses < max_uses)
@@ -181,25 +163,25 @@ impl Database {
         .await?;
         let Some((token_id, workspace_id)) = token else { return Ok(Err(EnrollRefusal::TokenInvalid)) };
         sqlx::query("UPDATE platform.enrollment_tokens SET uses = uses + 1 WHERE id = $1")
-            .bind(&token_id)
+            .bind(token_id)
             .execute(&mut *tx)
             .await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let agent: Option<Agent> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO platform.agents (id, workspace_id, public_key, hostname, token_id)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (public_key) DO NOTHING RETURNING {AGENT_COLUMNS}"
         )))
-        .bind(AgentId::new().to_string())
+        .bind(AgentId::new())
         .bind(workspace_id)
         .bind(public_key)
         .bind(hostname)
-        .bind(&token_id)
+        .bind(token_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else {
+        let Some(agent) = agent else {
             // The same key again with a token of its own workspace: an
             // enrollment whose answer was lost, retried. Answer it again
             // (spending no use); any other reuse of a key is refused.
-            let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let existing: Option<Agent> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {AGENT_COLUMNS} FROM platform.agents
                   WHERE public_key = $1 AND workspace_id = $2 AND revoked_at IS NULL"
             )))
@@ -211,41 +193,37 @@ impl Database {
             let Some(existing) = existing else { return Ok(Err(EnrollRefusal::KeyTaken)) };
             let workspace =
                 self.workspace_by_id(workspace_id).await?.ok_or_else(|| decode("workspace vanished".into()))?;
-            return Ok(Ok((agent_from_row(&existing)?, workspace)));
+            return Ok(Ok((existing, workspace)));
         };
-        let agent = agent_from_row(&row)?;
         tx.commit().await?;
         let workspace = self.workspace_by_id(workspace_id).await?.ok_or_else(|| decode("workspace vanished".into()))?;
         Ok(Ok((agent, workspace)))
     }
 
     pub async fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError> {
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {AGENT_COLUMNS} FROM platform.agents WHERE id = $1")))
-                .bind(id.to_string())
-                .fetch_optional(self.pool())
-                .await?;
-        row.as_ref().map(agent_from_row).transpose()
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {AGENT_COLUMNS} FROM platform.agents WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     pub async fn agents(&self, workspace: &Workspace) -> Result<Vec<Agent>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {AGENT_COLUMNS} FROM platform.agents WHERE workspace_id = $1 ORDER BY id"
         )))
         .bind(workspace.id())
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(agent_from_row).collect()
+        .await?)
     }
 
     /// One page of the workspace's agents, by id, after `after`.
     pub async fn agents_page(
         &self,
         workspace: &Workspace,
-        after: Option<&str>,
+        after: Option<AgentId>,
         limit: i64,
     ) -> Result<Vec<Agent>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {AGENT_COLUMNS} FROM platform.agents
               WHERE workspace_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3"
         )))
@@ -253,26 +231,24 @@ impl Database {
         .bind(after)
         .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(agent_from_row).collect()
+        .await?)
     }
 
     /// Unrevoked agents that have not reported for `seconds`.
     pub async fn silent_agents(&self, seconds: i64) -> Result<Vec<Agent>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {AGENT_COLUMNS} FROM platform.agents
               WHERE revoked_at IS NULL AND coalesce(last_seen_at, enrolled_at) < now() - make_interval(secs => $1)
               ORDER BY workspace_id, id"
         )))
         .bind(seconds as f64)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(agent_from_row).collect()
+        .await?)
     }
 
     pub async fn touch_agent(&self, id: AgentId) -> Result<(), StoreError> {
         sqlx::query("UPDATE platform.agents SET last_seen_at = now() WHERE id = $1")
-            .bind(id.to_string())
+            .bind(id)
             .execute(self.pool())
             .await?;
         Ok(())
@@ -283,7 +259,7 @@ impl Database {
             "UPDATE platform.agents SET revoked_at = coalesce(revoked_at, now()) WHERE workspace_id = $1 AND id = $2",
         )
         .bind(workspace.id())
-        .bind(id.to_string())
+        .bind(id)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -398,15 +374,15 @@ impl WorkspaceTx {
         hostname: &str,
         os: &str,
         facts: &serde_json::Value,
-    ) -> Result<(AssetId, Option<String>), StoreError> {
+    ) -> Result<(AssetId, Option<AgentId>), StoreError> {
         if let Some(machine_id) = facts["machine_id"].as_str().filter(|m| !m.is_empty()) {
-            let previous: Option<(String, Option<String>)> = sqlx::query_as(
+            let previous: Option<(AssetId, Option<AgentId>)> = sqlx::query_as(
                 "SELECT id, agent_id FROM assets
                   WHERE facts ? 'machine_id' AND facts->>'machine_id' = $1 AND agent_id IS DISTINCT FROM $2
                   ORDER BY updated_at DESC LIMIT 1 FOR UPDATE",
             )
             .bind(machine_id)
-            .bind(agent.to_string())
+            .bind(agent)
             .fetch_optional(self.conn())
             .await?;
             if let Some((asset, previous_agent)) = previous {
@@ -414,30 +390,30 @@ impl WorkspaceTx {
                     "UPDATE assets SET agent_id = $2, hostname = $3, os = $4, facts = $5, updated_at = now()
                       WHERE id = $1",
                 )
-                .bind(&asset)
-                .bind(agent.to_string())
+                .bind(asset)
+                .bind(agent)
                 .bind(hostname)
                 .bind(os)
                 .bind(facts)
                 .execute(self.conn())
                 .await?;
-                return Ok((parse(asset)?, previous_agent));
+                return Ok((asset, previous_agent));
             }
         }
-        let id: String = sqlx::query_scalar(
+        let id = sqlx::query_scalar(
             "INSERT INTO assets (id, agent_id, hostname, os, facts) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (agent_id) DO UPDATE
                 SET hostname = EXCLUDED.hostname, os = EXCLUDED.os, facts = EXCLUDED.facts, updated_at = now()
              RETURNING id",
         )
-        .bind(AssetId::new().to_string())
-        .bind(agent.to_string())
+        .bind(AssetId::new())
+        .bind(agent)
         .bind(hostname)
         .bind(os)
         .bind(facts)
         .fetch_one(self.conn())
         .await?;
-        Ok((parse(id)?, None))
+        Ok((id, None))
     }
 
     /// Records a batch once per (agent, sequence); returns its id and
@@ -451,12 +427,12 @@ impl WorkspaceTx {
         checks: i32,
         events: &serde_json::Value,
     ) -> Result<(BatchId, bool), StoreError> {
-        let inserted: Option<String> = sqlx::query_scalar(
+        let inserted: Option<BatchId> = sqlx::query_scalar(
             "INSERT INTO telemetry_ingest_batches (id, agent_id, sequence, sent_at, samples, checks, events)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (agent_id, sequence) DO NOTHING RETURNING id",
         )
-        .bind(BatchId::new().to_string())
-        .bind(agent.to_string())
+        .bind(BatchId::new())
+        .bind(agent)
         .bind(sequence)
         .bind(sent_at)
         .bind(samples)
@@ -465,21 +441,20 @@ impl WorkspaceTx {
         .fetch_optional(self.conn())
         .await?;
         if let Some(id) = inserted {
-            return Ok((parse(id)?, true));
+            return Ok((id, true));
         }
-        let id: String =
-            sqlx::query_scalar("SELECT id FROM telemetry_ingest_batches WHERE agent_id = $1 AND sequence = $2")
-                .bind(agent.to_string())
-                .bind(sequence)
-                .fetch_one(self.conn())
-                .await?;
-        Ok((parse(id)?, false))
+        let id = sqlx::query_scalar("SELECT id FROM telemetry_ingest_batches WHERE agent_id = $1 AND sequence = $2")
+            .bind(agent)
+            .bind(sequence)
+            .fetch_one(self.conn())
+            .await?;
+        Ok((id, false))
     }
 
     /// Records what a batch routed (the alert transitions it caused).
     pub async fn record_routing(&mut self, batch: BatchId, routed: &serde_json::Value) -> Result<(), StoreError> {
         sqlx::query("UPDATE telemetry_ingest_batches SET routed = $2 WHERE id = $1")
-            .bind(batch.to_string())
+            .bind(batch)
             .bind(routed)
             .execute(self.conn())
             .await?;
@@ -499,7 +474,7 @@ impl WorkspaceTx {
             "INSERT INTO metric_samples (agent_id, at, name, value, labels)
              SELECT $1, * FROM unnest($2::timestamptz[], $3::text[], $4::float8[], $5::jsonb[])",
         )
-        .bind(agent.to_string())
+        .bind(agent)
         .bind(&at)
         .bind(&names)
         .bind(&values)
@@ -521,7 +496,7 @@ impl WorkspaceTx {
             "INSERT INTO check_results (agent_id, at, name, status, output)
              SELECT $1, * FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[])",
         )
-        .bind(agent.to_string())
+        .bind(agent)
         .bind(&at)
         .bind(&names)
         .bind(&statuses)
@@ -534,7 +509,7 @@ impl WorkspaceTx {
     /// Replaces the asset's facts with the latest inventory snapshot.
     pub async fn record_inventory(&mut self, agent: AgentId, inventory: &serde_json::Value) -> Result<(), StoreError> {
         sqlx::query("UPDATE assets SET facts = facts || $2, updated_at = now() WHERE agent_id = $1")
-            .bind(agent.to_string())
+            .bind(agent)
             .bind(inventory)
             .execute(self.conn())
             .await?;
@@ -543,48 +518,36 @@ impl WorkspaceTx {
 
     /// The latest sample of each of the agent's series (metric and labels).
     pub async fn latest_metrics(&mut self, agent: AgentId) -> Result<Vec<Sample>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT DISTINCT ON (name, labels) at, name, value, labels FROM metric_samples
               WHERE agent_id = $1 AND at > now() - interval '1 day'
               ORDER BY name, labels, at DESC",
         )
-        .bind(agent.to_string())
+        .bind(agent)
         .fetch_all(self.conn())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Sample {
-                    at: r.try_get("at")?,
-                    name: r.try_get("name")?,
-                    value: r.try_get("value")?,
-                    labels: r.try_get("labels")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// The machine of an agent: asset id, hostname, OS and facts.
     pub async fn asset_of(
         &mut self,
         agent: AgentId,
-    ) -> Result<Option<(String, String, serde_json::Value)>, StoreError> {
-        let row = sqlx::query("SELECT id, os, facts FROM assets WHERE agent_id = $1")
-            .bind(agent.to_string())
+    ) -> Result<Option<(AssetId, String, serde_json::Value)>, StoreError> {
+        Ok(sqlx::query_as("SELECT id, os, facts FROM assets WHERE agent_id = $1")
+            .bind(agent)
             .fetch_optional(self.conn())
-            .await?;
-        row.map(|r| Ok((r.try_get("id")?, r.try_get("os")?, r.try_get("facts")?))).transpose()
+            .await?)
     }
 
     /// How many batches and samples an agent has delivered.
     pub async fn telemetry_counts(&mut self, agent: AgentId) -> Result<(i64, i64), StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT (SELECT count(*) FROM telemetry_ingest_batches WHERE agent_id = $1) AS batches,
                     (SELECT count(*) FROM metric_samples WHERE agent_id = $1) AS samples",
         )
-        .bind(agent.to_string())
+        .bind(agent)
         .fetch_one(self.conn())
-        .await?;
-        Ok((row.try_get("batches")?, row.try_get("samples")?))
+        .await?)
     }
 
     /// Batches the agent reports it gave up on (the `count` of its events of
@@ -595,7 +558,7 @@ impl WorkspaceTx {
                FROM telemetry_ingest_batches b CROSS JOIN LATERAL jsonb_array_elements(b.events) e
               WHERE b.agent_id = $1 AND b.events <> '[]' AND e->>'kind' = $2",
         )
-        .bind(agent.to_string())
+        .bind(agent)
         .bind(kind)
         .fetch_one(self.conn())
         .await?)

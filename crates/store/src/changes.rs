@@ -2,10 +2,9 @@
 //! recorded in the unit of work of the change itself, and attested by a
 //! signed credential in the workspace's evidence chain.
 
-use anchor_domain::{ChangeId, Role};
+use anchor_domain::{ChangeId, EvidenceId, Role};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{Row, postgres::PgRow};
 use time::OffsetDateTime;
 
 use crate::{StoreError, WorkspaceTx, executions::Actor};
@@ -25,39 +24,22 @@ pub struct NewChange<'a> {
 }
 
 /// A recorded change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Change {
     pub id: ChangeId,
     pub action: String,
     pub target: String,
+    #[sqlx(flatten)]
     pub actor: Actor,
     pub actor_role: Option<Role>,
     pub details: Value,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    pub evidence_id: Option<String>,
+    pub evidence_id: Option<EvidenceId>,
 }
 
-const COLUMNS: &str = "id, action, target, actor_issuer, actor_subject, actor_role, details, created_at, evidence_id";
-
-fn decode(what: String) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(what.into()))
-}
-
-fn from_row(row: &PgRow) -> Result<Change, StoreError> {
-    let id: String = row.try_get("id")?;
-    let role: Option<String> = row.try_get("actor_role")?;
-    Ok(Change {
-        id: id.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))?,
-        action: row.try_get("action")?,
-        target: row.try_get("target")?,
-        actor: Actor { issuer: row.try_get("actor_issuer")?, subject: row.try_get("actor_subject")? },
-        actor_role: role.map(|r| Role::parse(&r).map_err(|e| decode(e.to_string()))).transpose()?,
-        details: row.try_get("details")?,
-        created_at: row.try_get("created_at")?,
-        evidence_id: row.try_get("evidence_id")?,
-    })
-}
+const COLUMNS: &str = "id, action, target, actor_issuer AS issuer, actor_subject AS subject, actor_role, details,
+                       created_at, evidence_id";
 
 impl WorkspaceTx {
     /// Records a change; the caller's unit of work makes it durable with the
@@ -68,12 +50,12 @@ impl WorkspaceTx {
             "INSERT INTO changes (id, action, target, actor_issuer, actor_subject, actor_role, details)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(id.to_string())
+        .bind(id)
         .bind(change.action)
         .bind(change.target)
         .bind(&change.actor.issuer)
         .bind(&change.actor.subject)
-        .bind(change.actor_role.map(|r| r.as_str()))
+        .bind(change.actor_role)
         .bind(&change.details)
         .execute(self.conn())
         .await?;
@@ -82,21 +64,20 @@ impl WorkspaceTx {
 
     /// The change, locked until this unit of work ends.
     pub async fn lock_change(&mut self, id: ChangeId) -> Result<Option<Change>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM changes WHERE id = $1 FOR UPDATE")))
-            .bind(id.to_string())
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM changes WHERE id = $1 FOR UPDATE")))
+            .bind(id)
             .fetch_optional(self.conn())
-            .await?;
-        row.as_ref().map(from_row).transpose()
+            .await?)
     }
 
     /// Newest first, optionally only about `target`.
     pub async fn changes(
         &mut self,
         target: Option<&str>,
-        before: Option<&str>,
+        before: Option<ChangeId>,
         limit: i64,
     ) -> Result<Vec<Change>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM changes
               WHERE ($1::text IS NULL OR target = $1) AND ($2::text IS NULL OR id < $2)
               ORDER BY id DESC LIMIT $3"
@@ -105,7 +86,6 @@ impl WorkspaceTx {
         .bind(before)
         .bind(limit)
         .fetch_all(self.conn())
-        .await?;
-        rows.iter().map(from_row).collect()
+        .await?)
     }
 }

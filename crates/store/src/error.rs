@@ -12,6 +12,8 @@ pub enum StoreError {
     WorkspaceExists(WorkspaceSlug),
     #[error("workspace \"{0}\" does not exist")]
     WorkspaceNotFound(WorkspaceSlug),
+    #[error("workspace \"{0}\" would be left without an MSP admin")]
+    LastAdmin(WorkspaceSlug),
     #[error("{0} is not a role that can be granted here")]
     WrongKindOfRole(anchor_domain::Role),
     #[error(

@@ -3,13 +3,12 @@
 //! credentials with the head of its hash chain.
 
 use anchor_domain::{ChangeId, EvidenceId, ExecutionId};
-use sqlx::{Row, postgres::PgRow};
 use time::OffsetDateTime;
 
 use crate::{Database, StoreError, WorkspaceTx};
 
 /// An issuer key as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredKey {
     /// The public key multibase (`z6Mk...`).
     pub id: String,
@@ -58,47 +57,49 @@ pub struct EvidenceRecord {
 }
 
 /// The chain's newest link.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, sqlx::FromRow)]
 pub struct ChainHead {
     pub seq: i64,
     pub digest: Option<String>,
 }
 
-fn key_from_row(row: &PgRow) -> Result<StoredKey, StoreError> {
-    Ok(StoredKey {
-        id: row.try_get("id")?,
-        did: row.try_get("did")?,
-        sealed_private: row.try_get("sealed_private")?,
-        nonce: row.try_get("nonce")?,
-        master_key_id: row.try_get("master_key_id")?,
-        valid_from: row.try_get("valid_from")?,
-        valid_until: row.try_get("valid_until")?,
-    })
+/// A credential's index row: it names what it attests in one of two columns.
+#[derive(Debug, sqlx::FromRow)]
+struct EvidenceRow {
+    id: EvidenceId,
+    seq: i64,
+    execution_id: Option<ExecutionId>,
+    change_id: Option<ChangeId>,
+    digest: String,
+    previous_digest: Option<String>,
+    key_id: String,
+    object_key: String,
+    issued_at: OffsetDateTime,
 }
 
-fn decode(what: String) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(what.into()))
-}
+impl TryFrom<EvidenceRow> for EvidenceRecord {
+    type Error = StoreError;
 
-fn record_from_row(row: &PgRow) -> Result<EvidenceRecord, StoreError> {
-    let id: String = row.try_get("id")?;
-    let bad = |e: anchor_domain::IdError| decode(e.to_string());
-    let attests =
-        match (row.try_get::<Option<String>, _>("execution_id")?, row.try_get::<Option<String>, _>("change_id")?) {
-            (Some(execution), None) => Attested::Execution(execution.parse().map_err(bad)?),
-            (None, Some(change)) => Attested::Change(change.parse().map_err(bad)?),
-            _ => return Err(decode(format!("evidence {id} attests neither one execution nor one change"))),
+    fn try_from(row: EvidenceRow) -> Result<Self, StoreError> {
+        let attests = match (row.execution_id, row.change_id) {
+            (Some(execution), None) => Attested::Execution(execution),
+            (None, Some(change)) => Attested::Change(change),
+            _ => {
+                let what = format!("evidence {} attests neither one execution nor one change", row.id);
+                return Err(StoreError::Database(sqlx::Error::Decode(what.into())));
+            }
         };
-    Ok(EvidenceRecord {
-        id: id.parse().map_err(bad)?,
-        seq: row.try_get("seq")?,
-        attests,
-        digest: row.try_get("digest")?,
-        previous_digest: row.try_get("previous_digest")?,
-        key_id: row.try_get("key_id")?,
-        object_key: row.try_get("object_key")?,
-        issued_at: row.try_get("issued_at")?,
-    })
+        Ok(Self {
+            id: row.id,
+            seq: row.seq,
+            attests,
+            digest: row.digest,
+            previous_digest: row.previous_digest,
+            key_id: row.key_id,
+            object_key: row.object_key,
+            issued_at: row.issued_at,
+        })
+    }
 }
 
 const KEY_COLUMNS: &str = "id, did, sealed_private, nonce, master_key_id, valid_from, valid_until";
@@ -108,22 +109,20 @@ const EVIDENCE_COLUMNS: &str =
 impl Database {
     /// The current issuer key, if there is one.
     pub async fn current_evidence_key(&self) -> Result<Option<StoredKey>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {KEY_COLUMNS} FROM platform.evidence_keys WHERE valid_until IS NULL"
         )))
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(key_from_row).transpose()
+        .await?)
     }
 
     /// Every issuer key, current and retired, oldest first.
     pub async fn evidence_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {KEY_COLUMNS} FROM platform.evidence_keys ORDER BY valid_from, id"
         )))
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(key_from_row).collect()
+        .await?)
     }
 
     /// Makes `key` the current issuer key, retiring the current one (if
@@ -174,14 +173,15 @@ impl WorkspaceTx {
     /// The chain's head, locked until this unit of work ends: credentials of
     /// a workspace are issued one after the other.
     pub async fn lock_chain_head(&mut self) -> Result<ChainHead, StoreError> {
-        let row =
-            sqlx::query("SELECT head_seq, head_digest FROM evidence_chain FOR UPDATE").fetch_one(self.conn()).await?;
-        Ok(ChainHead { seq: row.try_get("head_seq")?, digest: row.try_get("head_digest")? })
+        Ok(sqlx::query_as("SELECT head_seq AS seq, head_digest AS digest FROM evidence_chain FOR UPDATE")
+            .fetch_one(self.conn())
+            .await?)
     }
 
     pub async fn chain_head(&mut self) -> Result<ChainHead, StoreError> {
-        let row = sqlx::query("SELECT head_seq, head_digest FROM evidence_chain").fetch_one(self.conn()).await?;
-        Ok(ChainHead { seq: row.try_get("head_seq")?, digest: row.try_get("head_digest")? })
+        Ok(sqlx::query_as("SELECT head_seq AS seq, head_digest AS digest FROM evidence_chain")
+            .fetch_one(self.conn())
+            .await?)
     }
 
     /// Adds a credential at the head of the chain and links what it attests.
@@ -190,10 +190,10 @@ impl WorkspaceTx {
             "INSERT INTO evidence (id, seq, execution_id, change_id, digest, previous_digest, key_id, object_key, issued_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(record.id.to_string())
+        .bind(record.id)
         .bind(record.seq)
-        .bind(record.attests.execution().map(|e| e.to_string()))
-        .bind(record.attests.change().map(|c| c.to_string()))
+        .bind(record.attests.execution())
+        .bind(record.attests.change())
         .bind(&record.digest)
         .bind(&record.previous_digest)
         .bind(&record.key_id)
@@ -206,46 +206,43 @@ impl WorkspaceTx {
             .bind(&record.digest)
             .execute(self.conn())
             .await?;
-        let (table, attested) = match record.attests {
-            Attested::Execution(id) => ("executions", id.to_string()),
-            Attested::Change(id) => ("changes", id.to_string()),
+        let link = match record.attests {
+            Attested::Execution(id) => sqlx::query("UPDATE executions SET evidence_id = $2 WHERE id = $1").bind(id),
+            Attested::Change(id) => sqlx::query("UPDATE changes SET evidence_id = $2 WHERE id = $1").bind(id),
         };
-        sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE {table} SET evidence_id = $2 WHERE id = $1")))
-            .bind(attested)
-            .bind(record.id.to_string())
-            .execute(self.conn())
-            .await?;
+        link.bind(record.id).execute(self.conn()).await?;
         Ok(())
     }
 
     pub async fn evidence(&mut self, id: EvidenceId) -> Result<Option<EvidenceRecord>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE id = $1")))
-            .bind(id.to_string())
-            .fetch_optional(self.conn())
-            .await?;
-        row.as_ref().map(record_from_row).transpose()
+        let row: Option<EvidenceRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(self.conn())
+                .await?;
+        row.map(EvidenceRecord::try_from).transpose()
     }
 
     pub async fn evidence_of(&mut self, execution: ExecutionId) -> Result<Option<EvidenceRecord>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row: Option<EvidenceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE execution_id = $1"
         )))
-        .bind(execution.to_string())
+        .bind(execution)
         .fetch_optional(self.conn())
         .await?;
-        row.as_ref().map(record_from_row).transpose()
+        row.map(EvidenceRecord::try_from).transpose()
     }
 
     /// The chain in order, `limit` links after sequence number `after`.
     pub async fn evidence_after(&mut self, after: i64, limit: i64) -> Result<Vec<EvidenceRecord>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<EvidenceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE seq > $1 ORDER BY seq LIMIT $2"
         )))
         .bind(after)
         .bind(limit)
         .fetch_all(self.conn())
         .await?;
-        rows.iter().map(record_from_row).collect()
+        rows.into_iter().map(EvidenceRecord::try_from).collect()
     }
 
     /// A finished execution, finished more than `grace_secs` ago, that the
@@ -257,7 +254,7 @@ impl WorkspaceTx {
         &mut self,
         head: i64,
         grace_secs: i64,
-    ) -> Result<Option<(String, Option<String>, time::OffsetDateTime)>, StoreError> {
+    ) -> Result<Option<(String, Option<EvidenceId>, time::OffsetDateTime)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, evidence_id, at FROM (
                  SELECT e.id, e.evidence_id, e.completed_at AS at FROM executions e

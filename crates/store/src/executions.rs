@@ -3,26 +3,39 @@
 //! callbacks that finished them. Every function runs inside the workspace's
 //! unit of work.
 
-use anchor_domain::{ExecutionId, ExecutionStatus, ReceiptId, Role};
+use anchor_domain::{EvidenceId, ExecutionId, ExecutionStatus, ReceiptId, Role};
 use serde_json::Value;
-use sqlx::{Row, postgres::PgRow};
 use time::OffsetDateTime;
 
 use crate::{StoreError, WorkspaceTx};
 
-/// Who asked for something: a subject at its issuer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Who asked: a subject at its issuer.
+// Rows name it in columns `issuer` and `subject` (aliased in the query where
+// the table names them otherwise) so that it can be flattened into the row.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::FromRow,
+    schemars::JsonSchema,
+    utoipa::ToSchema,
+)]
+#[schema(as = PersonView)]
 pub struct Actor {
     pub issuer: String,
     pub subject: String,
 }
 
 /// An execution as stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Execution {
     pub id: ExecutionId,
     pub command: String,
     pub input: Value,
+    #[sqlx(flatten)]
     pub actor: Actor,
     /// The actor's role in the workspace when the command was accepted.
     pub actor_role: Option<Role>,
@@ -30,7 +43,7 @@ pub struct Execution {
     pub status: ExecutionStatus,
     pub result: Option<Value>,
     pub error: Option<Value>,
-    pub evidence_id: Option<String>,
+    pub evidence_id: Option<EvidenceId>,
     pub agentfield_execution_id: Option<String>,
     pub agentfield_run_id: Option<String>,
     /// `<node>.<skill>` it was handed to.
@@ -49,6 +62,9 @@ pub struct NewExecution<'a> {
     pub actor: &'a Actor,
     pub actor_role: Option<Role>,
     pub envelope: &'a str,
+    /// The caller's `Idempotency-Key`, unique per actor: a retry of the same
+    /// request finds this execution instead of making a second one.
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// Which executions to list.
@@ -70,9 +86,9 @@ pub enum EffectClaim {
 }
 
 /// A stored callback receipt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Receipt {
-    pub id: String,
+    pub id: ReceiptId,
     /// The sender's delivery id (AgentField: execution id + event; Standard
     /// Webhooks: source + `webhook-id`).
     pub delivery_id: String,
@@ -84,34 +100,9 @@ pub struct Receipt {
     pub replay: bool,
 }
 
-const COLUMNS: &str = "id, command, input, actor_issuer, actor_subject, actor_role, envelope, status, result, error,
-                       evidence_id, agentfield_execution_id, agentfield_run_id, agentfield_target, created_at,
-                       handed_off_at, completed_at";
-
-fn from_row(row: &PgRow) -> Result<Execution, StoreError> {
-    let decode = |e: String| StoreError::Database(sqlx::Error::Decode(e.into()));
-    let id: String = row.try_get("id")?;
-    let status: String = row.try_get("status")?;
-    let role: Option<String> = row.try_get("actor_role")?;
-    Ok(Execution {
-        id: id.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))?,
-        command: row.try_get("command")?,
-        input: row.try_get("input")?,
-        actor: Actor { issuer: row.try_get("actor_issuer")?, subject: row.try_get("actor_subject")? },
-        actor_role: role.map(|r| Role::parse(&r).map_err(|e| decode(e.to_string()))).transpose()?,
-        envelope: row.try_get("envelope")?,
-        status: ExecutionStatus::parse(&status).ok_or_else(|| decode(format!("execution status {status:?}")))?,
-        result: row.try_get("result")?,
-        error: row.try_get("error")?,
-        evidence_id: row.try_get("evidence_id")?,
-        agentfield_execution_id: row.try_get("agentfield_execution_id")?,
-        agentfield_run_id: row.try_get("agentfield_run_id")?,
-        agentfield_target: row.try_get("agentfield_target")?,
-        created_at: row.try_get("created_at")?,
-        handed_off_at: row.try_get("handed_off_at")?,
-        completed_at: row.try_get("completed_at")?,
-    })
-}
+const COLUMNS: &str = "id, command, input, actor_issuer AS issuer, actor_subject AS subject, actor_role, envelope,
+                       status, result, error, evidence_id, agentfield_execution_id, agentfield_run_id,
+                       agentfield_target, created_at, handed_off_at, completed_at";
 
 /// Receipts are kept this long: far beyond any sender's retry horizon
 /// (AgentField: minutes; Standard Webhooks senders: days).
@@ -131,61 +122,75 @@ impl crate::Database {
 
 impl WorkspaceTx {
     pub async fn insert_execution(&mut self, new: &NewExecution<'_>) -> Result<Execution, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO executions (id, command, input, actor_issuer, actor_subject, actor_role, envelope)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO executions (id, command, input, actor_issuer, actor_subject, actor_role, envelope,
+                                     idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
         )))
-        .bind(new.id.to_string())
+        .bind(new.id)
         .bind(new.command)
         .bind(new.input)
         .bind(&new.actor.issuer)
         .bind(&new.actor.subject)
-        .bind(new.actor_role.map(Role::as_str))
+        .bind(new.actor_role)
         .bind(new.envelope)
+        .bind(new.idempotency_key)
         .fetch_one(self.conn())
-        .await?;
-        from_row(&row)
+        .await?)
+    }
+
+    /// The execution `actor` asked for with `idempotency_key`, if any.
+    pub async fn execution_for_key(
+        &mut self,
+        actor: &Actor,
+        idempotency_key: &str,
+    ) -> Result<Option<Execution>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM executions
+              WHERE actor_issuer = $1 AND actor_subject = $2 AND idempotency_key = $3"
+        )))
+        .bind(&actor.issuer)
+        .bind(&actor.subject)
+        .bind(idempotency_key)
+        .fetch_optional(self.conn())
+        .await?)
     }
 
     pub async fn execution(&mut self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM executions WHERE id = $1")))
-            .bind(id.to_string())
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM executions WHERE id = $1")))
+            .bind(id)
             .fetch_optional(self.conn())
-            .await?;
-        row.as_ref().map(from_row).transpose()
+            .await?)
     }
 
     /// The execution, locked until this unit of work ends: whoever finishes
     /// an execution holds this lock, so it finishes once.
     pub async fn lock_execution(&mut self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM executions WHERE id = $1 FOR UPDATE")))
-                .bind(id.to_string())
-                .fetch_optional(self.conn())
-                .await?;
-        row.as_ref().map(from_row).transpose()
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM executions WHERE id = $1 FOR UPDATE")))
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await?)
     }
 
     /// Newest first, after the cursor `before` (an execution id).
     pub async fn executions(
         &mut self,
         filter: &ExecutionFilter,
-        before: Option<&str>,
+        before: Option<ExecutionId>,
         limit: i64,
     ) -> Result<Vec<Execution>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM executions
               WHERE ($1::text IS NULL OR id < $1) AND ($2::text IS NULL OR status = $2)
                 AND ($3::text IS NULL OR command = $3)
               ORDER BY id DESC LIMIT $4"
         )))
         .bind(before)
-        .bind(filter.status.map(ExecutionStatus::as_str))
+        .bind(filter.status)
         .bind(filter.command.as_deref())
         .bind(limit)
         .fetch_all(self.conn())
-        .await?;
-        rows.iter().map(from_row).collect()
+        .await?)
     }
 
     /// Records that AgentField accepted the execution. A callback may have
@@ -206,7 +211,7 @@ impl WorkspaceTx {
                     status = CASE status WHEN 'queued' THEN 'running' ELSE status END
               WHERE id = $1",
         )
-        .bind(id.to_string())
+        .bind(id)
         .bind(agentfield_execution_id)
         .bind(agentfield_run_id)
         .bind(agentfield_target)
@@ -229,8 +234,8 @@ impl WorkspaceTx {
             "UPDATE executions SET status = $2, result = $3, error = $4, completed_at = now()
               WHERE id = $1 AND status IN ('queued', 'running')",
         )
-        .bind(id.to_string())
-        .bind(status.as_str())
+        .bind(id)
+        .bind(status)
         .bind(result)
         .bind(error)
         .execute(self.conn())
@@ -244,7 +249,7 @@ impl WorkspaceTx {
     pub async fn claim_effect(&mut self, execution: ExecutionId) -> Result<EffectClaim, StoreError> {
         let claimed =
             sqlx::query("INSERT INTO command_effects (execution_id) VALUES ($1) ON CONFLICT (execution_id) DO NOTHING")
-                .bind(execution.to_string())
+                .bind(execution)
                 .execute(self.conn())
                 .await?;
         if claimed.rows_affected() == 1 {
@@ -261,7 +266,7 @@ impl WorkspaceTx {
         result: &Value,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE command_effects SET outcome = $2, result = $3, applied_at = now() WHERE execution_id = $1")
-            .bind(execution.to_string())
+            .bind(execution)
             .bind(if applied { "applied" } else { "rejected" })
             .bind(result)
             .execute(self.conn())
@@ -271,13 +276,13 @@ impl WorkspaceTx {
 
     /// What the skill recorded for `execution`, if it ran.
     pub async fn effect(&mut self, execution: ExecutionId) -> Result<Option<EffectClaim>, StoreError> {
-        let row = sqlx::query("SELECT outcome, result FROM command_effects WHERE execution_id = $1")
-            .bind(execution.to_string())
-            .fetch_optional(self.conn())
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let outcome: Option<String> = row.try_get("outcome")?;
-        let result: Value = row.try_get::<Option<Value>, _>("result")?.unwrap_or_default();
+        let row: Option<(Option<String>, Option<Value>)> =
+            sqlx::query_as("SELECT outcome, result FROM command_effects WHERE execution_id = $1")
+                .bind(execution)
+                .fetch_optional(self.conn())
+                .await?;
+        let Some((outcome, result)) = row else { return Ok(None) };
+        let result = result.unwrap_or_default();
         Ok(Some(match outcome.as_deref() {
             Some("rejected") => EffectClaim::Rejected(result),
             _ => EffectClaim::Applied(result),
@@ -287,22 +292,14 @@ impl WorkspaceTx {
     /// The earlier receipt of a delivery from `source`, if this workspace
     /// accepted it before.
     pub async fn callback_receipt(&mut self, source: &str, delivery_id: &str) -> Result<Option<Receipt>, StoreError> {
-        let row = sqlx::query("SELECT id, outcome, received_at, body_sha256 FROM platform.callback_receipt($1, $2)")
-            .bind(source)
-            .bind(delivery_id)
-            .fetch_optional(self.conn())
-            .await?;
-        row.map(|row| {
-            Ok(Receipt {
-                id: row.try_get("id")?,
-                delivery_id: delivery_id.to_owned(),
-                outcome: row.try_get("outcome")?,
-                received_at: row.try_get("received_at")?,
-                body_sha256: row.try_get("body_sha256")?,
-                replay: true,
-            })
-        })
-        .transpose()
+        Ok(sqlx::query_as(
+            "SELECT id, $2 AS delivery_id, outcome, received_at, body_sha256, true AS replay
+               FROM platform.callback_receipt($1, $2)",
+        )
+        .bind(source)
+        .bind(delivery_id)
+        .fetch_optional(self.conn())
+        .await?)
     }
 
     /// Stores the receipt of an accepted delivery in this unit of work; when
@@ -315,24 +312,17 @@ impl WorkspaceTx {
         body_sha256: &str,
         outcome: &Value,
     ) -> Result<Receipt, StoreError> {
-        let row = sqlx::query(
-            "SELECT receipt_id, first_outcome, first_received_at, first_body_sha256, replay
+        Ok(sqlx::query_as(
+            "SELECT receipt_id AS id, $3 AS delivery_id, first_outcome AS outcome, first_received_at AS received_at,
+                    first_body_sha256 AS body_sha256, replay
                FROM platform.record_callback_receipt($1, $2, $3, $4, $5)",
         )
-        .bind(ReceiptId::new().to_string())
+        .bind(ReceiptId::new())
         .bind(source)
         .bind(delivery_id)
         .bind(body_sha256)
         .bind(outcome)
         .fetch_one(self.conn())
-        .await?;
-        Ok(Receipt {
-            id: row.try_get("receipt_id")?,
-            delivery_id: delivery_id.to_owned(),
-            outcome: row.try_get("first_outcome")?,
-            received_at: row.try_get("first_received_at")?,
-            body_sha256: row.try_get("first_body_sha256")?,
-            replay: row.try_get("replay")?,
-        })
+        .await?)
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
+use sqlx::types::Json;
 
 use crate::{Database, StoreError};
 
@@ -23,6 +23,26 @@ pub struct StoredResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+anchor_domain::names!(
+    /// Where a key is: its first request is running, or answered.
+    pub enum KeyState {
+        InFlight = "in_flight",
+        Completed = "completed",
+    }
+);
+
+/// A key as stored.
+#[derive(Debug, sqlx::FromRow)]
+struct KeyRecord {
+    fingerprint: Vec<u8>,
+    state: KeyState,
+    response_status: Option<i16>,
+    /// `[[name, value], ...]`.
+    #[sqlx(json(nullable))]
+    response_headers: Option<Vec<(String, String)>>,
+    response_body: Option<Vec<u8>>,
 }
 
 /// What claiming a key found.
@@ -89,7 +109,7 @@ impl Database {
         if claimed.is_some() {
             return Ok(Some(Claim::Proceed));
         }
-        let row = sqlx::query(
+        let record: Option<KeyRecord> = sqlx::query_as(
             "SELECT fingerprint, state, response_status, response_headers, response_body
                FROM platform.idempotency_keys WHERE issuer = $1 AND subject = $2 AND workspace = $3 AND key = $4",
         )
@@ -99,29 +119,20 @@ impl Database {
         .bind(scope.key)
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let stored: Vec<u8> = row.try_get("fingerprint")?;
-        if stored != fingerprint {
+        let Some(record) = record else { return Ok(None) };
+        if record.fingerprint != fingerprint {
             return Ok(Some(Claim::Reused));
         }
-        if row.try_get::<String, _>("state")? == "in_flight" {
+        if record.state == KeyState::InFlight {
             return Ok(Some(Claim::InFlight));
         }
-        let headers: serde_json::Value = row.try_get("response_headers")?;
-        let headers = headers
-            .as_array()
-            .map(|pairs| {
-                pairs
-                    .iter()
-                    .filter_map(|p| Some((p.get(0)?.as_str()?.to_owned(), p.get(1)?.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Some(Claim::Replay(StoredResponse {
-            status: row.try_get::<i16, _>("response_status")? as u16,
-            headers,
-            body: row.try_get("response_body")?,
-        })))
+        let (Some(status), Some(headers), Some(body)) =
+            (record.response_status, record.response_headers, record.response_body)
+        else {
+            let what = "a completed idempotency key without its response";
+            return Err(StoreError::Database(sqlx::Error::Decode(what.into())));
+        };
+        Ok(Some(Claim::Replay(StoredResponse { status: status as u16, headers, body })))
     }
 
     /// Keeps the response of the request that held the key.
@@ -130,8 +141,6 @@ impl Database {
         scope: KeyScope<'_>,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
-        let headers =
-            serde_json::Value::Array(response.headers.iter().map(|(k, v)| serde_json::json!([k, v])).collect());
         sqlx::query(
             "UPDATE platform.idempotency_keys
                 SET state = 'completed', response_status = $5, response_headers = $6, response_body = $7
@@ -142,7 +151,7 @@ impl Database {
         .bind(scope.workspace)
         .bind(scope.key)
         .bind(response.status as i16)
-        .bind(headers)
+        .bind(Json(&response.headers))
         .bind(&response.body)
         .execute(self.pool())
         .await?;

@@ -16,6 +16,7 @@ pub mod executions;
 pub mod idempotency;
 pub mod migrate;
 pub mod sessions;
+pub mod sites;
 pub mod tenancy;
 pub mod tickets;
 pub mod webhooks;

@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 
 use crate::StoreError;
 
@@ -71,6 +71,8 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(7, "alerts", include_str!("../migrations/workspace/0007_alerts.sql")),
     Migration::new(8, "telemetry_upkeep", include_str!("../migrations/workspace/0008_telemetry_upkeep.sql")),
     Migration::new(9, "changes", include_str!("../migrations/workspace/0009_changes.sql")),
+    Migration::new(10, "command_keys", include_str!("../migrations/workspace/0010_command_keys.sql")),
+    Migration::new(11, "sites_contacts", include_str!("../migrations/workspace/0011_sites_contacts.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0
@@ -162,17 +164,14 @@ pub(crate) async fn apply_pending(
 ) -> Result<u32, StoreError> {
     lock(conn, target).await?;
     let applied: Vec<(i32, Vec<u8>)> = match target {
-        Target::Platform => sqlx::query("SELECT version, checksum FROM platform.schema_migrations ORDER BY version"),
-        Target::Workspace { id, .. } => sqlx::query(
+        Target::Platform => sqlx::query_as("SELECT version, checksum FROM platform.schema_migrations ORDER BY version"),
+        Target::Workspace { id, .. } => sqlx::query_as(
             "SELECT version, checksum FROM platform.workspace_schema_migrations WHERE workspace_id = $1 ORDER BY version",
         )
         .bind(id),
     }
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|row| (row.get(0), row.get(1)))
-    .collect();
+    .await?;
 
     let known = latest(migrations);
     for (version, checksum) in &applied {

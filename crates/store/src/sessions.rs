@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::{Database, StoreError};
 
@@ -11,7 +10,7 @@ use crate::{Database, StoreError};
 pub const LOCAL_ISSUER: &str = "urn:anchor:local";
 
 /// A session as the web app sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WebSession {
     pub issuer: String,
     pub subject: String,
@@ -19,7 +18,7 @@ pub struct WebSession {
 }
 
 /// A local account's stored credentials.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LocalAccount {
     pub username: String,
     pub password_hash: String,
@@ -48,19 +47,10 @@ impl Database {
     }
 
     pub async fn local_account(&self, username: &str) -> Result<Option<LocalAccount>, StoreError> {
-        let row =
-            sqlx::query("SELECT username, password_hash, disabled FROM platform.local_accounts WHERE username = $1")
-                .bind(username)
-                .fetch_optional(self.pool())
-                .await?;
-        row.map(|r| {
-            Ok(LocalAccount {
-                username: r.try_get("username")?,
-                password_hash: r.try_get("password_hash")?,
-                disabled: r.try_get("disabled")?,
-            })
-        })
-        .transpose()
+        Ok(sqlx::query_as("SELECT username, password_hash, disabled FROM platform.local_accounts WHERE username = $1")
+            .bind(username)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     /// Failed sign-ins in the last `window`, for an account and for an address.
@@ -70,7 +60,7 @@ impl Database {
         address: &str,
         window: Duration,
     ) -> Result<(i64, i64), StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT count(*) FILTER (WHERE subject = $1) AS by_account,
                     count(*) FILTER (WHERE detail->>'address' = $2) AS by_address
                FROM platform.access_audit
@@ -81,8 +71,7 @@ impl Database {
         .bind(address)
         .bind(window.as_secs_f64())
         .fetch_one(self.pool())
-        .await?;
-        Ok((row.try_get("by_account")?, row.try_get("by_address")?))
+        .await?)
     }
 
     /// Stores a new session under the digest of its cookie value.
@@ -111,7 +100,7 @@ impl Database {
     /// The live session for a cookie value: not past its absolute expiry and
     /// used within `idle`. Using it extends the idle window.
     pub async fn session(&self, token: &str, idle: Duration) -> Result<Option<WebSession>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "UPDATE platform.web_sessions SET last_seen_at = now()
               WHERE token_hash = $1 AND expires_at > now() AND last_seen_at > now() - make_interval(secs => $2)
              RETURNING issuer, subject, csrf_token",
@@ -119,15 +108,7 @@ impl Database {
         .bind(digest(token))
         .bind(idle.as_secs_f64())
         .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok(WebSession {
-                issuer: r.try_get("issuer")?,
-                subject: r.try_get("subject")?,
-                csrf_token: r.try_get("csrf_token")?,
-            })
-        })
-        .transpose()
+        .await?)
     }
 
     pub async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
@@ -162,13 +143,12 @@ impl Database {
     /// Takes (and forgets) the login for `state`, if it is at most ten minutes old:
     /// (code_verifier, nonce). A state is usable once.
     pub async fn take_oidc_login(&self, state: &str) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "DELETE FROM platform.oidc_logins WHERE state_hash = $1 AND created_at > now() - interval '10 minutes'
              RETURNING code_verifier, nonce",
         )
         .bind(digest(state))
         .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| Ok((r.try_get("code_verifier")?, r.try_get("nonce")?))).transpose()
+        .await?)
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use anchor_domain::{WorkspaceName, WorkspaceSlug};
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
-use sqlx::{PgConnection, Postgres, Row, Transaction, postgres::PgRow};
+use sqlx::{PgConnection, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::{
@@ -28,7 +28,7 @@ use crate::{
 
 /// A registered workspace. Only the store makes these, from the registry, so
 /// holding one means the workspace exists with the schema and role named here.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Workspace {
     #[serde(skip)]
     id: i64,
@@ -65,21 +65,6 @@ impl Workspace {
     }
     pub fn created_at(&self) -> OffsetDateTime {
         self.created_at
-    }
-
-    pub(crate) fn from_row(row: &PgRow) -> Result<Self, StoreError> {
-        let slug: String = row.try_get("slug")?;
-        Ok(Self {
-            id: row.try_get("id")?,
-            // The registry's CHECK constraint holds the same rule; a row that
-            // fails it was written by hand and is reported, not trusted.
-            slug: WorkspaceSlug::parse(&slug).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
-            name: row.try_get("name")?,
-            schema_name: row.try_get("schema_name")?,
-            db_role: row.try_get("db_role")?,
-            schema_version: row.try_get("schema_version")?,
-            created_at: row.try_get("created_at")?,
-        })
     }
 
     fn target(&self) -> Target<'_> {
@@ -121,7 +106,7 @@ impl Database {
             sqlx::query_scalar("SELECT id FROM platform.installation").fetch_one(&mut *tx).await?;
         let schema = slug.schema_name();
         let role = format!("{installation}_{schema}");
-        let inserted = sqlx::query(
+        let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO platform.workspaces (slug, name, schema_name, db_role) VALUES ($1, $2, $3, $4)
              ON CONFLICT DO NOTHING
              RETURNING id",
@@ -135,10 +120,9 @@ impl Database {
         // Schema name and role follow from the slug one-to-one, so a conflict
         // on any of the unique columns (a racing twin trips whichever index it
         // reaches first) means the same thing: the workspace exists.
-        let Some(row) = inserted else {
+        let Some(id) = inserted else {
             return Err(StoreError::WorkspaceExists(slug.clone()));
         };
-        let id: i64 = row.try_get("id")?;
 
         // The workspace role's only membership: the installation's group,
         // which holds the one path into the platform schema (the outbox).
@@ -161,35 +145,32 @@ impl Database {
         self.workspace(slug).await?.ok_or_else(|| StoreError::WorkspaceNotFound(slug.clone()))
     }
 
-    /// Every workspace, by slug.
     /// This installation's random id (it prefixes the roles it creates).
     pub async fn installation_id(&self) -> Result<String, StoreError> {
         Ok(sqlx::query_scalar("SELECT id FROM platform.installation").fetch_one(self.pool()).await?)
     }
 
+    /// Every workspace, by slug.
     pub async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} GROUP BY w.id ORDER BY w.slug")))
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} GROUP BY w.id ORDER BY w.slug")))
             .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(Workspace::from_row).collect()
+            .await?)
     }
 
     /// The workspace with this registry id (outbox events carry the id).
     pub async fn workspace_by_id(&self, id: i64) -> Result<Option<Workspace>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.id = $1 GROUP BY w.id")))
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.id = $1 GROUP BY w.id")))
             .bind(id)
             .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(Workspace::from_row).transpose()
+            .await?)
     }
 
     /// The workspace with this slug, if registered.
     pub async fn workspace(&self, slug: &WorkspaceSlug) -> Result<Option<Workspace>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id")))
-            .bind(slug.as_str())
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id")))
+            .bind(slug)
             .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(Workspace::from_row).transpose()
+            .await?)
     }
 
     /// Opens a unit of work for `workspace`: a transaction running as the
@@ -202,6 +183,18 @@ impl Database {
             .execute(&mut *tx)
             .await?;
         Ok(WorkspaceTx { tx, workspace: workspace.clone() })
+    }
+
+    /// Runs `read` in a unit of work for `workspace` that is rolled back
+    /// however it ends: `db.read(ws, |tx| Box::pin(tx.site(id)))`.
+    pub async fn read<T, F>(&self, workspace: &Workspace, read: F) -> Result<T, StoreError>
+    where
+        F: for<'t> FnOnce(&'t mut WorkspaceTx) -> futures_util::future::BoxFuture<'t, Result<T, StoreError>>,
+    {
+        let mut tx = self.begin_workspace(workspace).await?;
+        let value = read(&mut tx).await?;
+        tx.rollback().await?;
+        Ok(value)
     }
 
     /// Brings every workspace schema to the newest workspace migration.
@@ -223,13 +216,12 @@ impl Database {
     ) -> Result<MigrationReport, StoreError> {
         self.check_workspace_checksums(migrations).await?;
         let latest = migrate::latest(migrations);
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let behind: Vec<Workspace> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{SELECT_WORKSPACES} GROUP BY w.id HAVING coalesce(max(m.version), 0) < $1 ORDER BY w.id"
         )))
         .bind(latest)
         .fetch_all(self.pool())
         .await?;
-        let behind: Vec<Workspace> = rows.iter().map(Workspace::from_row).collect::<Result<_, _>>()?;
         let total = behind.len();
         let migrations: Arc<[Migration]> = migrations.into();
         let progress = &progress;
@@ -269,7 +261,7 @@ impl Database {
     async fn check_workspace_checksums(&self, migrations: &[Migration]) -> Result<(), StoreError> {
         let versions: Vec<i32> = migrations.iter().map(|m| m.version).collect();
         let checksums: Vec<Vec<u8>> = migrations.iter().map(Migration::checksum).collect();
-        let drift = sqlx::query(
+        let drift: Option<(String, i32, String, bool)> = sqlx::query_as(
             "SELECT w.slug, m.version, m.name, e.version IS NULL AS unknown
                FROM platform.workspace_schema_migrations m
                JOIN platform.workspaces w ON w.id = m.workspace_id
@@ -282,13 +274,12 @@ impl Database {
         .bind(&checksums)
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = drift else { return Ok(()) };
-        let target = format!("workspace {}", row.try_get::<String, _>("slug")?);
-        let version: i32 = row.try_get("version")?;
-        if row.try_get::<bool, _>("unknown")? {
+        let Some((slug, version, name, unknown)) = drift else { return Ok(()) };
+        let target = format!("workspace {slug}");
+        if unknown {
             Err(StoreError::SchemaNewerThanBinary { target, applied: version, known: migrate::latest(migrations) })
         } else {
-            Err(StoreError::ChecksumMismatch { target, version, name: row.try_get("name")? })
+            Err(StoreError::ChecksumMismatch { target, version, name })
         }
     }
 }
@@ -317,14 +308,14 @@ impl WorkspaceTx {
         &mut self.tx
     }
 
-    /// Writes an outbox event of this workspace in this transaction: it is
-    /// delivered if and only if the transaction commits.
     /// The database's clock now (not the transaction's start): the clock
     /// that stamps rows, so times compared with them agree.
     pub async fn clock(&mut self) -> Result<OffsetDateTime, StoreError> {
         Ok(sqlx::query_scalar("SELECT clock_timestamp()").fetch_one(self.conn()).await?)
     }
 
+    /// Writes an outbox event of this workspace in this transaction: it is
+    /// delivered if and only if the transaction commits.
     pub async fn enqueue(&mut self, topic: &str, payload: &serde_json::Value) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT platform.enqueue($1, $2)")
             .bind(topic)

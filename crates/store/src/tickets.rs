@@ -1,56 +1,98 @@
 //! A workspace's tickets, their comments and their history. Reads serve the
 //! API; writes are made by the ticket skills, each inside the unit of work
 //! that also records the command's effect.
+//!
+//! The row types are the views: the API answers with them and the ticket
+//! events carry them, so what a client reads and what a webhook receives are
+//! the same document.
 
 use anchor_domain::{
-    CommentId, CommentVisibility, ExecutionId, Priority, TicketId, TicketStatus, TicketText, TicketTitle,
+    AlertId, AssetId, CommentId, CommentVisibility, ContactId, ExecutionId, Priority, SiteId, TicketId, TicketStatus,
+    TicketText, TicketTitle,
 };
 use serde::Serialize;
-use sqlx::{Row, postgres::PgRow};
 use time::OffsetDateTime;
 
 use crate::{StoreError, WorkspaceTx, executions::Actor};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema, utoipa::ToSchema)]
+#[schema(as = TicketView)]
 pub struct Ticket {
-    pub id: String,
-    pub title: String,
+    #[schema(value_type = String, example = "tkt_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    pub id: TicketId,
+    #[schema(value_type = String)]
+    pub title: TicketTitle,
     pub description: String,
+    #[schema(value_type = String, example = "p3")]
     pub priority: Priority,
+    #[schema(value_type = String, example = "new")]
     pub status: TicketStatus,
+    #[sqlx(flatten)]
     pub created_by: Actor,
-    pub execution_id: String,
-    /// The machine it is about, when there is one.
-    pub asset_id: Option<String>,
-    /// The alert it was opened for.
-    pub alert_id: Option<String>,
+    /// The execution that opened it.
+    #[schema(value_type = String)]
+    pub execution_id: ExecutionId,
+    /// The machine it is about, when known (tickets opened for alerts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "ast_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    pub asset_id: Option<AssetId>,
+    /// The alert it was opened for (automation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "alr_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    pub alert_id: Option<AlertId>,
+    /// Who at the client it is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "con_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    pub contact_id: Option<ContactId>,
+    /// Where at the client it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "sit_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    pub site_id: Option<SiteId>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    #[schemars(with = "String")]
     pub updated_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A comment on a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = CommentView)]
 pub struct Comment {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: CommentId,
     pub body: String,
+    #[schema(value_type = String)]
     pub visibility: CommentVisibility,
+    #[sqlx(flatten)]
     pub author: Actor,
-    pub execution_id: String,
+    #[schema(value_type = String)]
+    pub execution_id: ExecutionId,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
 }
 
 /// One change to a ticket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = HistoryView)]
 pub struct HistoryEntry {
     /// `created`, `status_changed` or `commented`.
     pub change: String,
+    #[schema(value_type = Option<String>)]
     pub from_status: Option<TicketStatus>,
+    #[schema(value_type = Option<String>)]
     pub to_status: Option<TicketStatus>,
+    #[sqlx(flatten)]
     pub actor: Actor,
-    pub execution_id: String,
+    #[schema(value_type = String)]
+    pub execution_id: ExecutionId,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
     pub at: OffsetDateTime,
 }
 
@@ -61,8 +103,10 @@ pub struct NewTicket<'a> {
     pub title: &'a TicketTitle,
     pub description: Option<&'a TicketText>,
     pub priority: Priority,
-    pub asset_id: Option<String>,
-    pub alert_id: Option<String>,
+    pub asset_id: Option<AssetId>,
+    pub alert_id: Option<AlertId>,
+    pub contact_id: Option<ContactId>,
+    pub site_id: Option<SiteId>,
 }
 
 /// Which tickets to list.
@@ -70,121 +114,81 @@ pub struct NewTicket<'a> {
 pub struct TicketFilter {
     pub status: Option<TicketStatus>,
     pub priority: Option<Priority>,
+    pub contact_id: Option<ContactId>,
+    pub site_id: Option<SiteId>,
 }
 
-fn decode(what: String) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(what.into()))
-}
-
-fn status_of(raw: Option<String>) -> Result<Option<TicketStatus>, StoreError> {
-    raw.map(|s| TicketStatus::parse(&s).ok_or_else(|| decode(format!("ticket status {s:?}")))).transpose()
-}
-
-fn ticket_from_row(row: &PgRow) -> Result<Ticket, StoreError> {
-    let priority: String = row.try_get("priority")?;
-    Ok(Ticket {
-        id: row.try_get("id")?,
-        title: row.try_get("title")?,
-        description: row.try_get("description")?,
-        priority: Priority::parse(&priority).ok_or_else(|| decode(format!("ticket priority {priority:?}")))?,
-        status: status_of(Some(row.try_get("status")?))?.expect("some in, some out"),
-        created_by: Actor { issuer: row.try_get("created_by_issuer")?, subject: row.try_get("created_by")? },
-        execution_id: row.try_get("execution_id")?,
-        asset_id: row.try_get("asset_id")?,
-        alert_id: row.try_get("alert_id")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-const TICKET_COLUMNS: &str = "id, title, description, priority, status, created_by_issuer, created_by, execution_id,
-                              asset_id, alert_id, created_at, updated_at";
+const TICKET_COLUMNS: &str = "id, title, description, priority, status, created_by_issuer AS issuer,
+                              created_by AS subject, execution_id, asset_id, alert_id, contact_id, site_id,
+                              created_at, updated_at";
 
 impl WorkspaceTx {
     pub async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1")))
-            .bind(id.to_string())
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1")))
+            .bind(id)
             .fetch_optional(self.conn())
-            .await?;
-        row.as_ref().map(ticket_from_row).transpose()
+            .await?)
     }
 
-    /// Newest first, after the cursor `before` (a ticket id).
+    /// Newest first, after the cursor `before`.
     pub async fn tickets(
         &mut self,
         filter: &TicketFilter,
-        before: Option<&str>,
+        before: Option<TicketId>,
         limit: i64,
     ) -> Result<Vec<Ticket>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM tickets
               WHERE ($1::text IS NULL OR id < $1) AND ($2::text IS NULL OR status = $2)
-                AND ($3::text IS NULL OR priority = $3)
-              ORDER BY id DESC LIMIT $4"
+                AND ($3::text IS NULL OR priority = $3) AND ($4::text IS NULL OR contact_id = $4)
+                AND ($5::text IS NULL OR site_id = $5)
+              ORDER BY id DESC LIMIT $6"
         )))
         .bind(before)
-        .bind(filter.status.map(TicketStatus::as_str))
-        .bind(filter.priority.map(Priority::as_str))
+        .bind(filter.status)
+        .bind(filter.priority)
+        .bind(filter.contact_id)
+        .bind(filter.site_id)
         .bind(limit)
         .fetch_all(self.conn())
-        .await?;
-        rows.iter().map(ticket_from_row).collect()
+        .await?)
     }
 
     pub async fn ticket_comments(&mut self, id: TicketId) -> Result<Vec<Comment>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, body, visibility, author_issuer, author, execution_id, created_at
+        Ok(sqlx::query_as(
+            "SELECT id, body, visibility, author_issuer AS issuer, author AS subject, execution_id, created_at
                FROM ticket_comments WHERE ticket_id = $1 ORDER BY id",
         )
-        .bind(id.to_string())
+        .bind(id)
         .fetch_all(self.conn())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let visibility: String = row.try_get("visibility")?;
-                Ok(Comment {
-                    id: row.try_get("id")?,
-                    body: row.try_get("body")?,
-                    visibility: CommentVisibility::parse(&visibility)
-                        .ok_or_else(|| decode(format!("comment visibility {visibility:?}")))?,
-                    author: Actor { issuer: row.try_get("author_issuer")?, subject: row.try_get("author")? },
-                    execution_id: row.try_get("execution_id")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     pub async fn ticket_history(&mut self, id: TicketId) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT change, from_status, to_status, actor_issuer, actor, execution_id, at
+        Ok(sqlx::query_as(
+            "SELECT change, from_status, to_status, actor_issuer AS issuer, actor AS subject, execution_id, at
                FROM ticket_history WHERE ticket_id = $1 ORDER BY id",
         )
-        .bind(id.to_string())
+        .bind(id)
         .fetch_all(self.conn())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(HistoryEntry {
-                    change: row.try_get("change")?,
-                    from_status: status_of(row.try_get("from_status")?)?,
-                    to_status: status_of(row.try_get("to_status")?)?,
-                    actor: Actor { issuer: row.try_get("actor_issuer")?, subject: row.try_get("actor")? },
-                    execution_id: row.try_get("execution_id")?,
-                    at: row.try_get("at")?,
-                })
-            })
-            .collect()
+        .await?)
+    }
+
+    /// Whether an asset a ticket may name exists in this workspace.
+    pub async fn asset_exists(&mut self, id: AssetId) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM assets WHERE id = $1)")
+            .bind(id)
+            .fetch_one(self.conn())
+            .await?)
     }
 
     /// The ticket's status, locked until this unit of work ends so that
     /// concurrent transitions apply one after the other.
     pub async fn lock_ticket_status(&mut self, id: TicketId) -> Result<Option<TicketStatus>, StoreError> {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM tickets WHERE id = $1 FOR UPDATE")
-            .bind(id.to_string())
+        Ok(sqlx::query_scalar("SELECT status FROM tickets WHERE id = $1 FOR UPDATE")
+            .bind(id)
             .fetch_optional(self.conn())
-            .await?;
-        status_of(status)
+            .await?)
     }
 
     /// Opens a ticket (status `new`) and writes its first history entry.
@@ -194,24 +198,26 @@ impl WorkspaceTx {
         actor: &Actor,
         execution: ExecutionId,
     ) -> Result<Ticket, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let ticket = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tickets (id, title, description, priority, created_by_issuer, created_by, execution_id,
-                                  asset_id, alert_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {TICKET_COLUMNS}"
+                                  asset_id, alert_id, contact_id, site_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {TICKET_COLUMNS}"
         )))
-        .bind(new.id.to_string())
-        .bind(new.title.as_str())
+        .bind(new.id)
+        .bind(new.title)
         .bind(new.description.map_or("", TicketText::as_str))
-        .bind(new.priority.as_str())
+        .bind(new.priority)
         .bind(&actor.issuer)
         .bind(&actor.subject)
-        .bind(execution.to_string())
-        .bind(&new.asset_id)
-        .bind(&new.alert_id)
+        .bind(execution)
+        .bind(new.asset_id)
+        .bind(new.alert_id)
+        .bind(new.contact_id)
+        .bind(new.site_id)
         .fetch_one(self.conn())
         .await?;
         self.record_history(new.id, "created", None, Some(TicketStatus::New), actor, execution).await?;
-        ticket_from_row(&row)
+        Ok(ticket)
     }
 
     /// Moves a ticket (whose status the caller locked and checked).
@@ -224,8 +230,8 @@ impl WorkspaceTx {
         execution: ExecutionId,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE tickets SET status = $2, updated_at = now() WHERE id = $1")
-            .bind(id.to_string())
-            .bind(to.as_str())
+            .bind(id)
+            .bind(to)
             .execute(self.conn())
             .await?;
         self.record_history(id, "status_changed", Some(from), Some(to), actor, execution).await
@@ -244,19 +250,16 @@ impl WorkspaceTx {
             "INSERT INTO ticket_comments (id, ticket_id, body, visibility, author_issuer, author, execution_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(id.to_string())
-        .bind(ticket.to_string())
-        .bind(body.as_str())
-        .bind(visibility.as_str())
+        .bind(id)
+        .bind(ticket)
+        .bind(body)
+        .bind(visibility)
         .bind(&actor.issuer)
         .bind(&actor.subject)
-        .bind(execution.to_string())
+        .bind(execution)
         .execute(self.conn())
         .await?;
-        sqlx::query("UPDATE tickets SET updated_at = now() WHERE id = $1")
-            .bind(ticket.to_string())
-            .execute(self.conn())
-            .await?;
+        sqlx::query("UPDATE tickets SET updated_at = now() WHERE id = $1").bind(ticket).execute(self.conn()).await?;
         self.record_history(ticket, "commented", None, None, actor, execution).await?;
         Ok(id)
     }
@@ -274,13 +277,13 @@ impl WorkspaceTx {
             "INSERT INTO ticket_history (ticket_id, change, from_status, to_status, actor_issuer, actor, execution_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(ticket.to_string())
+        .bind(ticket)
         .bind(change)
-        .bind(from.map(TicketStatus::as_str))
-        .bind(to.map(TicketStatus::as_str))
+        .bind(from)
+        .bind(to)
         .bind(&actor.issuer)
         .bind(&actor.subject)
-        .bind(execution.to_string())
+        .bind(execution)
         .execute(self.conn())
         .await?;
         Ok(())

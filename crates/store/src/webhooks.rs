@@ -1,7 +1,6 @@
 //! A workspace's webhook endpoints, messages and delivery attempts.
 
 use anchor_domain::{MessageId, WebhookId};
-use sqlx::{Row, postgres::PgRow};
 use time::OffsetDateTime;
 
 use crate::{StoreError, WorkspaceTx};
@@ -41,9 +40,9 @@ pub struct EndpointChange {
 }
 
 /// One delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Attempt {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub event_type: String,
     pub attempt: i32,
     pub at: OffsetDateTime,
@@ -53,11 +52,19 @@ pub struct Attempt {
     pub response: Option<String>,
 }
 
+/// An attempt with its place in the log (the cursor of the next page).
+#[derive(Debug, sqlx::FromRow)]
+struct NumberedAttempt {
+    id: i64,
+    #[sqlx(flatten)]
+    attempt: Attempt,
+}
+
 /// A new attempt's outcome.
 #[derive(Debug, Clone)]
 pub struct NewAttempt<'a> {
     pub endpoint: WebhookId,
-    pub message: &'a str,
+    pub message: MessageId,
     pub attempt: i32,
     pub status_code: Option<i32>,
     pub latency_ms: i32,
@@ -65,45 +72,73 @@ pub struct NewAttempt<'a> {
     pub response: Option<&'a str>,
 }
 
-fn decode(what: String) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(what.into()))
+/// The columns a secret and its rotation are stored in, shared by endpoints
+/// and inbound sources.
+#[derive(Debug, sqlx::FromRow)]
+struct SecretColumns {
+    secret_sealed: Vec<u8>,
+    secret_nonce: Vec<u8>,
+    previous_sealed: Option<Vec<u8>>,
+    previous_nonce: Option<Vec<u8>>,
+    previous_until: Option<OffsetDateTime>,
+    master_key_id: String,
+}
+
+impl SecretColumns {
+    /// The current secret, and the previous one of a rotation with the end
+    /// of its overlap.
+    fn into_secrets(self) -> (SealedSecret, Option<(SealedSecret, OffsetDateTime)>) {
+        let previous = match (self.previous_sealed, self.previous_nonce, self.previous_until) {
+            (Some(ciphertext), Some(nonce), Some(until)) => {
+                Some((SealedSecret { ciphertext, nonce, master_key_id: self.master_key_id.clone() }, until))
+            }
+            _ => None,
+        };
+        let secret = SealedSecret {
+            ciphertext: self.secret_sealed,
+            nonce: self.secret_nonce,
+            master_key_id: self.master_key_id,
+        };
+        (secret, previous)
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct EndpointRow {
+    id: WebhookId,
+    url: String,
+    description: String,
+    events: Vec<String>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    #[sqlx(flatten)]
+    secrets: SecretColumns,
+    failing_since: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl From<EndpointRow> for Endpoint {
+    fn from(row: EndpointRow) -> Self {
+        let (secret, previous) = row.secrets.into_secrets();
+        Self {
+            id: row.id,
+            url: row.url,
+            description: row.description,
+            events: row.events,
+            enabled: row.enabled,
+            disabled_reason: row.disabled_reason,
+            secret,
+            previous,
+            failing_since: row.failing_since,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 const ENDPOINT_COLUMNS: &str = "id, url, description, events, enabled, disabled_reason, secret_sealed, secret_nonce,
     previous_sealed, previous_nonce, previous_until, master_key_id, failing_since, created_at, updated_at";
-
-/// The previous secret of a rotation, with the end of its overlap.
-fn previous_secret(row: &PgRow, master_key_id: &str) -> Result<Option<(SealedSecret, OffsetDateTime)>, StoreError> {
-    Ok(match (row.try_get("previous_sealed")?, row.try_get("previous_nonce")?, row.try_get("previous_until")?) {
-        (Some(ciphertext), Some(nonce), Some(until)) => {
-            Some((SealedSecret { ciphertext, nonce, master_key_id: master_key_id.to_owned() }, until))
-        }
-        _ => None,
-    })
-}
-
-fn endpoint_from_row(row: &PgRow) -> Result<Endpoint, StoreError> {
-    let id: String = row.try_get("id")?;
-    let master_key_id: String = row.try_get("master_key_id")?;
-    let previous = previous_secret(row, &master_key_id)?;
-    Ok(Endpoint {
-        id: id.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))?,
-        url: row.try_get("url")?,
-        description: row.try_get("description")?,
-        events: row.try_get("events")?,
-        enabled: row.try_get("enabled")?,
-        disabled_reason: row.try_get("disabled_reason")?,
-        secret: SealedSecret {
-            ciphertext: row.try_get("secret_sealed")?,
-            nonce: row.try_get("secret_nonce")?,
-            master_key_id,
-        },
-        previous,
-        failing_since: row.try_get("failing_since")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
 
 impl WorkspaceTx {
     pub async fn insert_endpoint(
@@ -114,11 +149,11 @@ impl WorkspaceTx {
         events: &[String],
         secret: &SealedSecret,
     ) -> Result<Endpoint, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row: EndpointRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO webhook_endpoints (id, url, description, events, secret_sealed, secret_nonce, master_key_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ENDPOINT_COLUMNS}"
         )))
-        .bind(id.to_string())
+        .bind(id)
         .bind(url)
         .bind(description)
         .bind(events)
@@ -127,35 +162,35 @@ impl WorkspaceTx {
         .bind(&secret.master_key_id)
         .fetch_one(self.conn())
         .await?;
-        endpoint_from_row(&row)
+        Ok(row.into())
     }
 
     pub async fn endpoint(&mut self, id: WebhookId) -> Result<Option<Endpoint>, StoreError> {
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1")))
-                .bind(id.to_string())
-                .fetch_optional(self.conn())
-                .await?;
-        row.as_ref().map(endpoint_from_row).transpose()
+        let row: Option<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?;
+        Ok(row.map(Into::into))
     }
 
     /// All endpoints, oldest first.
     pub async fn endpoints(&mut self) -> Result<Vec<Endpoint>, StoreError> {
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY id")))
-                .fetch_all(self.conn())
-                .await?;
-        rows.iter().map(endpoint_from_row).collect()
+        let rows: Vec<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY id"
+        )))
+        .fetch_all(self.conn())
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Enabled endpoints subscribed to `event_type`.
     pub async fn subscribed_endpoints(&mut self, event_type: &str) -> Result<Vec<WebhookId>, StoreError> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM webhook_endpoints WHERE enabled AND $1 = ANY(events) ORDER BY id")
-                .bind(event_type)
-                .fetch_all(self.conn())
-                .await?;
-        ids.iter().map(|id| id.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))).collect()
+        Ok(sqlx::query_scalar("SELECT id FROM webhook_endpoints WHERE enabled AND $1 = ANY(events) ORDER BY id")
+            .bind(event_type)
+            .fetch_all(self.conn())
+            .await?)
     }
 
     /// Applies `change`; re-enabling clears the failure state.
@@ -164,7 +199,7 @@ impl WorkspaceTx {
         id: WebhookId,
         change: &EndpointChange,
     ) -> Result<Option<Endpoint>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row: Option<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_endpoints
                 SET url = coalesce($2, url), description = coalesce($3, description), events = coalesce($4, events),
                     enabled = coalesce($5, enabled),
@@ -173,22 +208,19 @@ impl WorkspaceTx {
                     updated_at = now()
               WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}"
         )))
-        .bind(id.to_string())
+        .bind(id)
         .bind(&change.url)
         .bind(&change.description)
         .bind(&change.events)
         .bind(change.enabled)
         .fetch_optional(self.conn())
         .await?;
-        row.as_ref().map(endpoint_from_row).transpose()
+        Ok(row.map(Into::into))
     }
 
     /// Deletes the endpoint and its attempts; returns whether it existed.
     pub async fn delete_endpoint(&mut self, id: WebhookId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
-            .bind(id.to_string())
-            .execute(self.conn())
-            .await?;
+        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1").bind(id).execute(self.conn()).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -205,7 +237,7 @@ impl WorkspaceTx {
                     secret_sealed = $2, secret_nonce = $3, master_key_id = $4, updated_at = now()
               WHERE id = $1",
         )
-        .bind(id.to_string())
+        .bind(id)
         .bind(&secret.ciphertext)
         .bind(&secret.nonce)
         .bind(&secret.master_key_id)
@@ -220,7 +252,7 @@ impl WorkspaceTx {
         let done = sqlx::query(
             "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, updated_at = now() WHERE id = $1 AND enabled",
         )
-        .bind(id.to_string())
+        .bind(id)
         .bind(reason)
         .execute(self.conn())
         .await?;
@@ -239,7 +271,7 @@ impl WorkspaceTx {
                 SET failing_since = CASE WHEN $2 THEN NULL ELSE coalesce(failing_since, now()) END
               WHERE id = $1 RETURNING failing_since",
         )
-        .bind(id.to_string())
+        .bind(id)
         .bind(ok)
         .fetch_optional(self.conn())
         .await?;
@@ -254,34 +286,32 @@ impl WorkspaceTx {
         event_type: &str,
         body: &str,
     ) -> Result<(MessageId, bool), StoreError> {
-        let id = MessageId::new();
-        let inserted: Option<String> = sqlx::query_scalar(
+        let inserted: Option<MessageId> = sqlx::query_scalar(
             "INSERT INTO webhook_messages (id, source_event_id, event_type, body) VALUES ($1, $2, $3, $4)
              ON CONFLICT (source_event_id) DO NOTHING RETURNING id",
         )
-        .bind(id.to_string())
+        .bind(MessageId::new())
         .bind(source_event_id)
         .bind(event_type)
         .bind(body)
         .fetch_optional(self.conn())
         .await?;
-        if inserted.is_some() {
+        if let Some(id) = inserted {
             return Ok((id, true));
         }
-        let existing: String = sqlx::query_scalar("SELECT id FROM webhook_messages WHERE source_event_id = $1")
+        let existing = sqlx::query_scalar("SELECT id FROM webhook_messages WHERE source_event_id = $1")
             .bind(source_event_id)
             .fetch_one(self.conn())
             .await?;
-        Ok((existing.parse().map_err(|e: anchor_domain::IdError| decode(e.to_string()))?, false))
+        Ok((existing, false))
     }
 
-    /// The body and type of a message.
+    /// The type and body of a message.
     pub async fn message(&mut self, id: MessageId) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query("SELECT event_type, body FROM webhook_messages WHERE id = $1")
-            .bind(id.to_string())
+        Ok(sqlx::query_as("SELECT event_type, body FROM webhook_messages WHERE id = $1")
+            .bind(id)
             .fetch_optional(self.conn())
-            .await?;
-        row.map(|r| Ok((r.try_get("event_type")?, r.try_get("body")?))).transpose()
+            .await?)
     }
 
     pub async fn record_attempt(&mut self, attempt: &NewAttempt<'_>) -> Result<(), StoreError> {
@@ -289,7 +319,7 @@ impl WorkspaceTx {
             "INSERT INTO webhook_attempts (endpoint_id, message_id, attempt, status_code, latency_ms, error, response)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(attempt.endpoint.to_string())
+        .bind(attempt.endpoint)
         .bind(attempt.message)
         .bind(attempt.attempt)
         .bind(attempt.status_code)
@@ -308,34 +338,18 @@ impl WorkspaceTx {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<(i64, Attempt)>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<NumberedAttempt> = sqlx::query_as(
             "SELECT a.id, a.message_id, m.event_type, a.attempt, a.at, a.status_code, a.latency_ms, a.error, a.response
                FROM webhook_attempts a JOIN webhook_messages m ON m.id = a.message_id
               WHERE a.endpoint_id = $1 AND ($2::bigint IS NULL OR a.id < $2)
               ORDER BY a.id DESC LIMIT $3",
         )
-        .bind(endpoint.to_string())
+        .bind(endpoint)
         .bind(before)
         .bind(limit)
         .fetch_all(self.conn())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    Attempt {
-                        message_id: r.try_get("message_id")?,
-                        event_type: r.try_get("event_type")?,
-                        attempt: r.try_get("attempt")?,
-                        at: r.try_get("at")?,
-                        status_code: r.try_get("status_code")?,
-                        latency_ms: r.try_get("latency_ms")?,
-                        error: r.try_get("error")?,
-                        response: r.try_get("response")?,
-                    },
-                ))
-            })
-            .collect()
+        Ok(rows.into_iter().map(|r| (r.id, r.attempt)).collect())
     }
 }
 
@@ -349,20 +363,20 @@ pub struct InboundSource {
     pub created_at: OffsetDateTime,
 }
 
-fn source_from_row(row: &PgRow) -> Result<InboundSource, StoreError> {
-    let master_key_id: String = row.try_get("master_key_id")?;
-    let previous = previous_secret(row, &master_key_id)?;
-    Ok(InboundSource {
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        secret: SealedSecret {
-            ciphertext: row.try_get("secret_sealed")?,
-            nonce: row.try_get("secret_nonce")?,
-            master_key_id,
-        },
-        previous,
-        created_at: row.try_get("created_at")?,
-    })
+#[derive(Debug, sqlx::FromRow)]
+struct SourceRow {
+    name: String,
+    description: String,
+    #[sqlx(flatten)]
+    secrets: SecretColumns,
+    created_at: OffsetDateTime,
+}
+
+impl From<SourceRow> for InboundSource {
+    fn from(row: SourceRow) -> Self {
+        let (secret, previous) = row.secrets.into_secrets();
+        Self { name: row.name, description: row.description, secret, previous, created_at: row.created_at }
+    }
 }
 
 const SOURCE_COLUMNS: &str = "name, description, secret_sealed, secret_nonce, previous_sealed, previous_nonce, previous_until, master_key_id, created_at";
@@ -375,7 +389,7 @@ impl WorkspaceTx {
         description: &str,
         secret: &SealedSecret,
     ) -> Result<Option<InboundSource>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row: Option<SourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO inbound_sources (name, description, secret_sealed, secret_nonce, master_key_id)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING {SOURCE_COLUMNS}"
         )))
@@ -386,24 +400,25 @@ impl WorkspaceTx {
         .bind(&secret.master_key_id)
         .fetch_optional(self.conn())
         .await?;
-        row.as_ref().map(source_from_row).transpose()
+        Ok(row.map(Into::into))
     }
 
     pub async fn source(&mut self, name: &str) -> Result<Option<InboundSource>, StoreError> {
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SOURCE_COLUMNS} FROM inbound_sources WHERE name = $1")))
-                .bind(name)
-                .fetch_optional(self.conn())
-                .await?;
-        row.as_ref().map(source_from_row).transpose()
+        let row: Option<SourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {SOURCE_COLUMNS} FROM inbound_sources WHERE name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(self.conn())
+        .await?;
+        Ok(row.map(Into::into))
     }
 
     pub async fn sources(&mut self) -> Result<Vec<InboundSource>, StoreError> {
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SOURCE_COLUMNS} FROM inbound_sources ORDER BY name")))
+        let rows: Vec<SourceRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {SOURCE_COLUMNS} FROM inbound_sources ORDER BY name")))
                 .fetch_all(self.conn())
                 .await?;
-        rows.iter().map(source_from_row).collect()
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     pub async fn delete_source(&mut self, name: &str) -> Result<bool, StoreError> {

@@ -9,6 +9,7 @@
 //! `alert.opened`, `alert.reopened` or `alert.resolved` and are routed to
 //! automation (`alert.route`) through the outbox, in the same unit of work.
 
+use anchor_domain::{AgentId, RuleKind};
 use anchor_edge_protocol::Batch;
 use anchor_store::{
     StoreError, WorkspaceTx,
@@ -18,7 +19,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 /// Outbox topic: hand an alert transition to automation.
-pub const ROUTE_TOPIC: &str = "alert.route";
+pub const ROUTE_TOPIC: &str = anchor_outbox::topics::ALERT_ROUTE;
 /// A re-breach within this long of resolving re-opens the same alert.
 pub const FLAP_WINDOW_SECS: i64 = 60;
 
@@ -35,20 +36,14 @@ fn subject_of(labels: Option<&Value>) -> String {
 
 fn breaches(rule: &Rule, value: f64) -> bool {
     let threshold = rule.threshold.unwrap_or(f64::NAN);
-    match rule.comparison.as_deref() {
-        Some(">") => value > threshold,
-        Some(">=") => value >= threshold,
-        Some("<") => value < threshold,
-        Some("<=") => value <= threshold,
-        _ => false,
-    }
+    rule.comparison.is_some_and(|c| c.holds(value, threshold))
 }
 
 /// One observation of one condition.
 #[derive(Debug)]
 pub struct Observation<'a> {
     pub rule: &'a Rule,
-    pub agent: &'a str,
+    pub agent: AgentId,
     pub hostname: &'a str,
     pub subject: String,
     pub breach: bool,
@@ -61,10 +56,10 @@ pub struct Observation<'a> {
 /// `resolved` when it changed state.
 pub async fn observe(tx: &mut WorkspaceTx, o: Observation<'_>) -> Result<Option<(Alert, &'static str)>, StoreError> {
     let rule = o.rule;
-    let mut condition: Condition = tx.lock_condition(&rule.id, o.agent, &o.subject).await?;
-    let open = tx.open_alert(&rule.id, o.agent, &o.subject).await?;
+    let mut condition: Condition = tx.lock_condition(rule.id, o.agent, &o.subject).await?;
+    let open = tx.open_alert(rule.id, o.agent, &o.subject).await?;
     // An offline rule's duration is part of its test already.
-    let hold = if rule.kind == "agent_offline" {
+    let hold = if rule.kind == RuleKind::AgentOffline {
         time::Duration::ZERO
     } else {
         time::Duration::seconds(i64::from(rule.duration_secs))
@@ -74,25 +69,16 @@ pub async fn observe(tx: &mut WorkspaceTx, o: Observation<'_>) -> Result<Option<
         condition.clear_since = None;
         let since = *condition.breaching_since.get_or_insert(o.at);
         match open {
-            Some(alert) => tx.touch_alert(&alert.id, o.value).await?,
+            Some(alert) => tx.touch_alert(alert.id, o.value).await?,
             None if o.at - since >= hold => {
-                if let Some(previous) = tx.recently_resolved(&rule.id, o.agent, &o.subject, FLAP_WINDOW_SECS).await? {
-                    transition = Some((tx.reopen_alert(&previous.id, o.value).await?, "reopened"));
+                if let Some(previous) = tx.recently_resolved(rule.id, o.agent, &o.subject, FLAP_WINDOW_SECS).await? {
+                    transition = Some((tx.reopen_alert(previous.id, o.value).await?, "reopened"));
                 } else {
                     let asset = tx.agent_asset(o.agent).await?;
                     let at_subject = if o.subject.is_empty() { String::new() } else { format!(" ({})", o.subject) };
                     let summary = format!("{}: {} on {}{at_subject}", rule.name, o.detail, o.hostname);
-                    let alert = tx
-                        .insert_alert(
-                            &rule.id,
-                            o.agent,
-                            asset.as_deref(),
-                            &o.subject,
-                            &rule.severity,
-                            &summary,
-                            o.value,
-                        )
-                        .await?;
+                    let alert =
+                        tx.insert_alert(rule.id, o.agent, asset, &o.subject, rule.severity, &summary, o.value).await?;
                     transition = Some((alert, "opened"));
                 }
             }
@@ -104,7 +90,7 @@ pub async fn observe(tx: &mut WorkspaceTx, o: Observation<'_>) -> Result<Option<
             Some(alert) => {
                 let since = *condition.clear_since.get_or_insert(o.at);
                 if o.at - since >= hold {
-                    let resolved = tx.resolve_alert(&alert.id, o.value).await?;
+                    let resolved = tx.resolve_alert(alert.id, o.value).await?;
                     condition.clear_since = None;
                     transition = Some((resolved, "resolved"));
                 }
@@ -112,7 +98,7 @@ pub async fn observe(tx: &mut WorkspaceTx, o: Observation<'_>) -> Result<Option<
             None => condition.clear_since = None,
         }
     }
-    tx.set_condition(&rule.id, o.agent, &o.subject, condition).await?;
+    tx.set_condition(rule.id, o.agent, &o.subject, condition).await?;
     if let Some((alert, kind)) = &transition {
         announce(tx, alert, kind).await?;
     }
@@ -121,10 +107,44 @@ pub async fn observe(tx: &mut WorkspaceTx, o: Observation<'_>) -> Result<Option<
 
 /// Publishes `alert.<kind>` and routes the alert to automation, in the
 /// caller's unit of work.
+macro_rules! alert_events {
+    ($($ty:ident = $name:literal, $when:literal;)+) => {$(
+        #[doc = concat!("`", $name, "`.")]
+        #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+        pub struct $ty {
+            /// The alert as `GET .../alerts` shows it.
+            pub alert: Alert,
+        }
+
+        impl anchor_events::Event for $ty {
+            const TYPE: &'static str = $name;
+            const WHEN: &'static str = $when;
+        }
+    )+};
+}
+
+alert_events!(
+    AlertOpened = "alert.opened",
+        "A monitoring condition on an agent's machine held for its rule's duration: a new alert.";
+    AlertReopened = "alert.reopened",
+        "An alert that resolved less than a minute ago came back (a flap): the same alert, its `flaps` counted.";
+    AlertResolved = "alert.resolved", "An alert's condition was clear for its rule's duration.";
+);
+
+/// The events alerts publish.
+pub const EVENTS: &[anchor_events::EventSpec] = &[
+    anchor_events::EventSpec::of::<AlertOpened>(),
+    anchor_events::EventSpec::of::<AlertReopened>(),
+    anchor_events::EventSpec::of::<AlertResolved>(),
+];
+
 async fn announce(tx: &mut WorkspaceTx, alert: &Alert, kind: &str) -> Result<(), StoreError> {
-    let slug = tx.workspace().slug().to_string();
-    let event = anchor_events::PublishRequest::new(&format!("alert.{kind}"), Some(&slug), json!({"alert": alert}));
-    tx.enqueue(anchor_events::PUBLISH_TOPIC, &serde_json::to_value(event).expect("serialises")).await?;
+    let alert_data = alert.clone();
+    match kind {
+        "opened" => anchor_events::publish(tx, &AlertOpened { alert: alert_data }).await?,
+        "reopened" => anchor_events::publish(tx, &AlertReopened { alert: alert_data }).await?,
+        _ => anchor_events::publish(tx, &AlertResolved { alert: alert_data }).await?,
+    };
     tx.enqueue(ROUTE_TOPIC, &json!({"alert_id": alert.id, "transition": kind})).await?;
     Ok(())
 }
@@ -132,10 +152,10 @@ async fn announce(tx: &mut WorkspaceTx, alert: &Alert, kind: &str) -> Result<(),
 /// A revoked agent reports no more: its open alerts are resolved (and their
 /// tickets, through automation), since nothing would ever clear them.
 /// Returns how many.
-pub async fn retire_agent(tx: &mut WorkspaceTx, agent: &str) -> Result<usize, StoreError> {
+pub async fn retire_agent(tx: &mut WorkspaceTx, agent: AgentId) -> Result<usize, StoreError> {
     let open = tx.open_alerts_of_agent(agent).await?;
     for alert in &open {
-        let resolved = tx.resolve_alert(&alert.id, None).await?;
+        let resolved = tx.resolve_alert(alert.id, None).await?;
         announce(tx, &resolved, "resolved").await?;
     }
     Ok(open.len())
@@ -143,15 +163,21 @@ pub async fn retire_agent(tx: &mut WorkspaceTx, agent: &str) -> Result<usize, St
 
 /// Evaluates every enabled rule against a batch; returns the transitions
 /// it caused, `[{"alert_id", "transition"}]`.
-pub async fn evaluate(tx: &mut WorkspaceTx, agent: &str, hostname: &str, batch: &Batch) -> Result<Value, StoreError> {
+pub async fn evaluate(
+    tx: &mut WorkspaceTx,
+    agent: AgentId,
+    hostname: &str,
+    batch: &Batch,
+) -> Result<Value, StoreError> {
     let rules: Vec<Rule> = tx.rules().await?.into_iter().filter(|r| r.enabled).collect();
-    let live: std::collections::HashSet<(String, String)> = tx.live_conditions(agent).await?.into_iter().collect();
+    let live: std::collections::HashSet<(anchor_domain::RuleId, String)> =
+        tx.live_conditions(agent).await?.into_iter().collect();
     let now = OffsetDateTime::now_utc();
     let mut transitions = Vec::new();
     for rule in &rules {
         let mut observations = Vec::new();
-        match rule.kind.as_str() {
-            "metric" => {
+        match rule.kind {
+            RuleKind::Metric => {
                 // The latest sample per subject.
                 let mut latest: std::collections::BTreeMap<String, (&OffsetDateTime, f64)> = Default::default();
                 for m in batch.metrics.iter().filter(|m| Some(m.name.as_str()) == rule.metric.as_deref()) {
@@ -164,25 +190,26 @@ pub async fn evaluate(tx: &mut WorkspaceTx, agent: &str, hostname: &str, batch: 
                     let detail = format!(
                         "{} is {value:.1} ({} {})",
                         rule.metric.as_deref().unwrap_or_default(),
-                        rule.comparison.as_deref().unwrap_or_default(),
+                        rule.comparison.map_or("", |c| c.as_str()),
                         rule.threshold.unwrap_or_default()
                     );
                     observations.push((subject, breaches(rule, value), Some(value), *at, detail));
                 }
             }
-            "check" => {
+            RuleKind::Check => {
                 for c in &batch.checks {
                     let detail = format!("check {} is {}: {}", c.name, c.status, c.output);
                     observations.push((c.name.clone(), c.status == "failing", None, c.at, detail));
                 }
             }
             // A batch is proof of life.
-            "agent_offline" => observations.push((String::new(), false, None, now, "the agent reports again".into())),
-            _ => {}
+            RuleKind::AgentOffline => {
+                observations.push((String::new(), false, None, now, "the agent reports again".into()))
+            }
         }
         for (subject, breach, value, at, detail) in observations {
             // Clear, no clock running, no alert open: nothing to record.
-            if !breach && !live.contains(&(rule.id.clone(), subject.clone())) {
+            if !breach && !live.contains(&(rule.id, subject.clone())) {
                 continue;
             }
             let o = Observation { rule, agent, hostname, subject, breach, value, at, detail };
@@ -227,16 +254,17 @@ async fn check_workspace_offline(
 ) -> Result<usize, StoreError> {
     let Some(workspace) = db.workspace_by_id(workspace_id).await? else { return Ok(0) };
     let mut tx = db.begin_workspace(&workspace).await?;
-    let rules: Vec<Rule> = tx.rules().await?.into_iter().filter(|r| r.enabled && r.kind == "agent_offline").collect();
+    let rules: Vec<Rule> =
+        tx.rules().await?.into_iter().filter(|r| r.enabled && r.kind == RuleKind::AgentOffline).collect();
     let mut opened = 0;
     for rule in &rules {
         for agent in agents {
-            let agent_id = agent.id.to_string();
+            let agent_id = agent.id;
             // Under the condition's lock (which ingest takes too), the
             // workspace's own record of the last batch is the truth: a batch
             // that arrived since the silent agents were listed counts.
-            tx.lock_condition(&rule.id, &agent_id, "").await?;
-            let last_batch = tx.last_batch_at(&agent_id).await?;
+            tx.lock_condition(rule.id, agent_id, "").await?;
+            let last_batch = tx.last_batch_at(agent_id).await?;
             let last = [agent.last_seen_at, last_batch].into_iter().flatten().max().unwrap_or(agent.enrolled_at);
             let now = tx.clock().await?;
             let silent_for = now - last;
@@ -245,7 +273,7 @@ async fn check_workspace_offline(
             }
             let o = Observation {
                 rule,
-                agent: &agent_id,
+                agent: agent_id,
                 hostname: &agent.hostname,
                 subject: String::new(),
                 breach: true,

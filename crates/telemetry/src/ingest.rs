@@ -46,7 +46,7 @@ pub async fn ingest(db: &Database, agent: &Agent, batch: &Batch) -> Result<Ack, 
         if let Some(inventory) = &batch.inventory {
             tx.record_inventory(agent.id, inventory).await?;
         }
-        let routed = crate::alerts::evaluate(&mut tx, &agent.id.to_string(), &agent.hostname, batch).await?;
+        let routed = crate::alerts::evaluate(&mut tx, agent.id, &agent.hostname, batch).await?;
         if routed.as_array().is_some_and(|r| !r.is_empty()) {
             tx.record_routing(batch_id, &routed).await?;
         }

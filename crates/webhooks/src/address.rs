@@ -117,7 +117,40 @@ impl Allowlist {
     }
 
     fn allows(&self, host: &str, ip: IpAddr) -> bool {
-        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) || self.networks.iter().any(|n| n.contains(&ip))
+        self.allows_host(host) || self.networks.iter().any(|n| n.contains(&ip))
+    }
+
+    fn allows_host(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+}
+
+/// How a destination is named: by a host name of two or more DNS labels whose
+/// last starts with a letter (`hooks.example.com`). An address (`10.0.0.1`)
+/// or a one-label name (`localhost`) only where the operator allows it:
+/// a webhook endpoint is a public service with a name.
+pub fn check_name(url: &url::Url, allow: &Allowlist) -> Result<(), DestinationError> {
+    match url.host() {
+        None => Err(DestinationError::BadUrl),
+        Some(url::Host::Ipv4(ip)) if allow.allows(&ip.to_string(), ip.into()) => Ok(()),
+        Some(url::Host::Ipv6(ip)) if allow.allows(&ip.to_string(), ip.into()) => Ok(()),
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => Err(DestinationError::AddressLiteral),
+        Some(url::Host::Domain(name)) if allow.allows_host(name) => Ok(()),
+        Some(url::Host::Domain(name)) => {
+            let labels: Vec<&str> = name.split('.').collect();
+            let label_ok = |l: &&str| {
+                (1..=63).contains(&l.len())
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            let last_is_a_name = labels.last().is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()));
+            if labels.len() >= 2 && labels.iter().all(label_ok) && last_is_a_name {
+                Ok(())
+            } else {
+                Err(DestinationError::BadHost(name.to_owned()))
+            }
+        }
     }
 }
 
@@ -128,6 +161,10 @@ pub enum DestinationError {
     BadUrl,
     #[error("cannot resolve {0}")]
     Unresolvable(String),
+    #[error("{0:?} is not a host name (labels of letters, digits and hyphens, the last starting with a letter)")]
+    BadHost(String),
+    #[error("name the destination by its host name; addresses are only for hosts the operator allows")]
+    AddressLiteral,
     #[error(
         "{host} resolves to {ip}, a {class:?} address; only public addresses may be called (or add it to webhook_allowed_hosts)"
     )]

@@ -24,7 +24,6 @@ use anchor_store::{
     webhooks::{Endpoint, NewAttempt},
 };
 use serde::Deserialize;
-use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
@@ -232,7 +231,7 @@ impl Deliverer {
         outcome: &Outcome,
     ) -> Result<(), HandlerError> {
         let mut tx = self.db.begin_workspace(workspace).await.map_err(retry)?;
-        tx.record_attempt(&outcome.row(endpoint, &message.to_string(), attempt, latency_ms)).await.map_err(retry)?;
+        tx.record_attempt(&outcome.row(endpoint, message, attempt, latency_ms)).await.map_err(retry)?;
         tx.commit().await.map_err(retry)
     }
 
@@ -247,19 +246,19 @@ impl Deliverer {
     ) -> Result<(), HandlerError> {
         let ok = outcome.status.is_some_and(|s| (200..300).contains(&s));
         let mut tx = self.db.begin_workspace(workspace).await.map_err(retry)?;
-        tx.record_attempt(&outcome.row(endpoint, &message.to_string(), attempt, latency_ms)).await.map_err(retry)?;
+        tx.record_attempt(&outcome.row(endpoint, message, attempt, latency_ms)).await.map_err(retry)?;
         let failing_since = tx.record_endpoint_health(endpoint.id, ok).await.map_err(retry)?;
         let failing_for = failing_since.map(|since| (OffsetDateTime::now_utc() - since).unsigned_abs());
         let next = next_step(&self.config, attempt, outcome.status, outcome.retry_after, failing_for);
         if let Next::Disable(reason) = next
             && tx.disable_endpoint(endpoint.id, reason).await.map_err(retry)?
         {
-            let data = json!({"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason});
-            let slug = workspace.slug().to_string();
-            let event = anchor_events::PublishRequest::new("webhook.endpoint_disabled", Some(&slug), data);
-            tx.enqueue(anchor_events::PUBLISH_TOPIC, &serde_json::to_value(event).expect("serialises"))
-                .await
-                .map_err(retry)?;
+            let event = crate::events::EndpointDisabled {
+                endpoint_id: endpoint.id,
+                url: endpoint.url.clone(),
+                reason: reason.to_owned(),
+            };
+            anchor_events::publish(&mut tx, &event).await.map_err(retry)?;
             tracing::warn!(endpoint = %endpoint.id, reason, "webhook endpoint disabled");
         }
         tx.commit().await.map_err(retry)?;
@@ -281,7 +280,7 @@ impl Outcome {
     }
 
     /// The delivery log's row for this outcome.
-    fn row<'a>(&'a self, endpoint: &Endpoint, message: &'a str, attempt: i32, latency_ms: i32) -> NewAttempt<'a> {
+    fn row(&self, endpoint: &Endpoint, message: MessageId, attempt: i32, latency_ms: i32) -> NewAttempt<'_> {
         NewAttempt {
             endpoint: endpoint.id,
             message,

@@ -108,10 +108,13 @@ pub async fn receive(
     }
     let data: Value =
         serde_json::from_slice(delivery.body).unwrap_or_else(|_| json!(String::from_utf8_lossy(delivery.body)));
-    let event = json!({"source": source, "webhook_id": webhook_id, "type": data.get("type"), "payload": data});
-    let slug = workspace.slug().to_string();
-    let request = anchor_events::PublishRequest::new("inbound.received", Some(&slug), event);
-    tx.enqueue(anchor_events::PUBLISH_TOPIC, &serde_json::to_value(request).expect("serialises")).await?;
+    let event = crate::events::InboundReceived {
+        source: source.to_owned(),
+        webhook_id: webhook_id.to_owned(),
+        kind: data.get("type").cloned(),
+        payload: data,
+    };
+    anchor_events::publish(&mut tx, &event).await?;
     let digest = format!("sha256:{}", hex_digest(delivery.body));
     let receipt =
         tx.record_callback_receipt(SOURCE, &delivery_id, &digest, &json!({"published": "inbound.received"})).await?;

@@ -1,7 +1,7 @@
 //! Outbound webhooks, as api.md ("Webhooks") and Standard Webhooks v1 say.
 //!
-//! - [`catalogue`]: the event types an endpoint can subscribe to, with when
-//!   they happen and what they carry (`docs/events.md` is generated from it);
+//! - [`events`]: the events webhooks publish themselves (the catalogue of
+//!   every event, `docs/events.md`, is assembled by the gateway);
 //! - [`signature`]: `whsec_` secrets, signing and verifying
 //!   (`webhook-id`, `webhook-timestamp`, `webhook-signature`);
 //! - [`address`]: which destinations may be called (SSRF protection);
@@ -12,12 +12,12 @@
 //!   five days of failures disable the endpoint.
 
 pub mod address;
-pub mod catalogue;
 pub mod delivery;
+pub mod events;
 pub mod fanout;
 pub mod inbound;
 pub mod secrets;
 pub mod signature;
 
 /// Outbox topic: deliver one message to one endpoint.
-pub const DELIVER_TOPIC: &str = "webhook.deliver";
+pub const DELIVER_TOPIC: &str = anchor_outbox::topics::WEBHOOK_DELIVER;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anchor_agentfield::{AgentFieldClient, ClientConfig, ExecuteRequest};
-use anchor_commands::{Command, CommandInput, CommandSigner, accept, command::TicketCreate};
+use anchor_commands::{Command, CommandInput, CommandSigner, accept, tickets::TicketCreate};
 use anchor_domain::{Priority, Role, TicketTitle};
 use anchor_store::{Workspace, executions::Actor};
 use ed25519_dalek::SigningKey;
@@ -17,12 +17,14 @@ fn actor(subject: &str) -> Actor {
 }
 
 fn create(title: &str) -> Command {
-    Command::TicketCreate(TicketCreate {
+    Command::new(TicketCreate {
         title: TicketTitle::parse(title).expect("title"),
         description: None,
         priority: Priority::P2,
         asset_id: None,
         alert_id: None,
+        contact_id: None,
+        site_id: None,
     })
 }
 

@@ -7,7 +7,9 @@ mod envelopes;
 mod evidence;
 mod failures;
 mod flow;
+mod pages;
 mod platform;
+mod sites;
 mod telemetry;
 mod webhooks;
 

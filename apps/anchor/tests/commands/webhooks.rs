@@ -13,14 +13,14 @@ use serde_json::{Value, json};
 use crate::Platform;
 
 /// The receiver (tests/receivers/standard_webhooks.py); stopped when dropped.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     url: String,
     http: reqwest::Client,
 }
 
 impl Receiver {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let python = std::env::var("ANCHOR_PYTHON").unwrap_or_else(|_| "/var/tmp/anchor-pyvenv/bin/python".to_owned());
         let mut child = Command::new(&python)
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/receivers/standard_webhooks.py"))
@@ -35,7 +35,7 @@ impl Receiver {
         Self { child, url: format!("http://127.0.0.1:{port}"), http: anchor_testkit::http_client() }
     }
 
-    async fn control(&self, settings: Value) {
+    pub(crate) async fn control(&self, settings: Value) {
         self.http.post(format!("{}/_control", self.url)).json(&settings).send().await.expect("control");
     }
 
@@ -49,7 +49,7 @@ impl Receiver {
     }
 
     /// Waits until `n` deliveries have arrived.
-    async fn wait_for(&self, n: usize, patience: Duration) -> Vec<Value> {
+    pub(crate) async fn wait_for(&self, n: usize, patience: Duration) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             let received = self.received().await;
@@ -73,7 +73,7 @@ impl Drop for Receiver {
     }
 }
 
-async fn create_endpoint(platform: &Platform, receiver: &Receiver, events: &[&str]) -> (String, String) {
+pub(crate) async fn create_endpoint(platform: &Platform, receiver: &Receiver, events: &[&str]) -> (String, String) {
     let body = json!({"url": format!("{}/hook", receiver.url), "events": events, "description": "receiver"});
     let response = platform.post("/api/v1/workspaces/acme/webhooks", "mia", &body, None).await;
     assert_eq!(response.status(), 201);

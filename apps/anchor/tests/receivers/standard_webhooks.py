@@ -3,7 +3,7 @@
 
 Prints its port, then serves until stdin closes:
 - POST /hook: verify with the current secret; answer by mode (ok 204,
-  down 503, gone 410); record {id, type, verified, signatures}, or, when
+  down 503, gone 410); record {id, type, data, verified, signatures}, or, when
   refused by the mode, {id, answered} among the refused.
 - POST /_control: {"secret"?, "mode"?} sets the secret and the mode.
 - GET /_received: the recorded deliveries, as JSON; GET /_refused: the
@@ -63,6 +63,7 @@ class Handler(BaseHTTPRequestHandler):
             state["received"].append({
                 "id": headers.get("webhook-id"),
                 "type": payload.get("type"),
+                "data": payload.get("data"),
                 "verified": verified,
                 "signatures": len(headers.get("webhook-signature", "").split()),
             })

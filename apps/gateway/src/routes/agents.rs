@@ -1,13 +1,13 @@
 //! The edge plane: enrollment tokens (msp_admin), agents, enrollment, and
 //! telemetry ingest (authenticated by the agent's own device key).
 
-use anchor_domain::{AgentId, EnrollmentTokenId};
+use anchor_domain::{AgentId, EnrollmentTokenId, RuleKind};
 use anchor_store::agents::{Agent, EnrollRefusal, EnrollmentToken};
 use anchor_telemetry::{batch, enrollment, identity, ingest};
 use axum::{
     Json,
     body::Bytes,
-    extract::{FromRequestParts, Path, State},
+    extract::{FromRequestParts, State},
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
@@ -22,9 +23,22 @@ use crate::{
     changes,
     commands::rfc3339,
     json::ApiJson,
-    pagination::{ApiQuery, Page, PageParams},
+    pagination::{Page, PageParams, Paging},
+    path::{ObjectId, not_found},
     problem::{FieldError, Problem, ProblemDocument},
+    routes::ApiRoutes,
 };
+
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new()
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(rotate_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(list_agents))
+        .routes(routes!(revoke_agent))
+        .routes(routes!(enroll))
+        .routes(routes!(ingest_batch))
+}
 
 /// Offline after this long without a batch unless the workspace's
 /// `agent_offline` rule says otherwise; overdue after half of it.
@@ -36,8 +50,12 @@ const OFFLINE_AFTER: time::Duration = time::Duration::minutes(4);
 pub(crate) struct NewToken {
     label: Option<String>,
     /// Seconds until it expires (default 7 days, at most 90 days).
+    #[serde(default, deserialize_with = "crate::json::whole_number")]
+    #[schema(minimum = 60, maximum = 7776000)]
     expires_in: Option<i64>,
     /// How many agents may enroll with it (default: unlimited until it expires).
+    #[serde(default, deserialize_with = "crate::json::whole_number")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     max_uses: Option<i32>,
 }
 
@@ -73,10 +91,6 @@ pub(crate) struct CreatedToken {
     /// `anchor_enroll_...`: give it to `anchor-edge-agent enroll --token`.
     token: String,
     expires_at: String,
-}
-
-fn token_id(raw: &str) -> Result<EnrollmentTokenId, Problem> {
-    raw.parse().map_err(|_| Problem::not_found(format!("no enrollment token {raw:?} in this workspace")))
 }
 
 /// Create an enrollment token (msp_admin). The token is shown only in this answer.
@@ -130,9 +144,8 @@ pub(crate) async fn list_tokens(
 pub(crate) async fn rotate_token(
     scope: WorkspaceScope<perm::EnrollmentManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<EnrollmentTokenId>,
 ) -> Result<Response, Problem> {
-    let id = token_id(&id)?;
     let (token, digest) = enrollment::generate();
     let rotated = state.db.rotate_enrollment_token(&scope.workspace, id, &digest).await?;
     let rotated = rotated.ok_or_else(|| Problem::not_found(format!("no live enrollment token {id}")))?;
@@ -149,15 +162,10 @@ pub(crate) async fn rotate_token(
 pub(crate) async fn revoke_token(
     scope: WorkspaceScope<perm::EnrollmentManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<EnrollmentTokenId>,
 ) -> Result<StatusCode, Problem> {
-    let id = token_id(&id)?;
-    if state.db.revoke_enrollment_token(&scope.workspace, id).await? {
-        changes::record_after(&state.db, &scope, "enrollment_token.revoked", id, json!({})).await?;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Problem::not_found(format!("no enrollment token {id} in this workspace")))
-    }
+    let revoke = state.db.revoke_enrollment_token(&scope.workspace, id);
+    changes::delete_after(&state.db, &scope, "enrollment_token.revoked", id, json!({}), not_found(&id), revoke).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -194,20 +202,19 @@ fn agent_view(a: Agent, now: OffsetDateTime, offline_after: time::Duration) -> A
 pub(crate) async fn list_agents(
     scope: WorkspaceScope<perm::AssetsRead>,
     State(state): State<AppState>,
-    ApiQuery(page): ApiQuery<PageParams>,
+    paging: Paging,
 ) -> Result<Json<Page<AgentView>>, Problem> {
     let now = OffsetDateTime::now_utc();
-    let limit = page.limit()?;
-    let agents = state.db.agents_page(&scope.workspace, page.cursor()?.as_deref(), limit + 1).await?;
+    let agents = state.db.agents_page(&scope.workspace, paging.after::<AgentId>()?, paging.fetch()).await?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let offline_after = tx
         .rules()
         .await?
         .iter()
-        .find(|r| r.kind == "agent_offline" && r.enabled)
+        .find(|r| r.kind == RuleKind::AgentOffline && r.enabled)
         .map_or(OFFLINE_AFTER, |r| time::Duration::seconds(i64::from(r.duration_secs.max(1))));
     tx.rollback().await?;
-    Ok(Json(Page::from_rows(agents, limit, |a| a.id.to_string(), |a| agent_view(a, now, offline_after))))
+    Ok(Json(paging.page(agents, |a| a.id, |a| agent_view(a, now, offline_after))))
 }
 
 /// Revoke an agent: its requests are refused from now on.
@@ -220,19 +227,17 @@ pub(crate) async fn list_agents(
 pub(crate) async fn revoke_agent(
     scope: WorkspaceScope<perm::EnrollmentManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<AgentId>,
 ) -> Result<StatusCode, Problem> {
-    let not_found = || Problem::not_found(format!("no agent {id:?} in this workspace"));
-    let parsed: AgentId = id.parse().map_err(|_| not_found())?;
-    if !state.db.revoke_agent(&scope.workspace, parsed).await? {
-        return Err(not_found());
+    if !state.db.revoke_agent(&scope.workspace, id).await? {
+        return Err(not_found(&id));
     }
     // Nothing will ever clear a revoked agent's alerts: resolve them now.
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let resolved = anchor_telemetry::alerts::retire_agent(&mut tx, &parsed.to_string()).await?;
-    changes::record(&mut tx, &scope, "agent.revoked", parsed, json!({"alerts_resolved": resolved})).await?;
+    let resolved = anchor_telemetry::alerts::retire_agent(&mut tx, id).await?;
+    changes::record(&mut tx, &scope, "agent.revoked", id, json!({"alerts_resolved": resolved})).await?;
     tx.commit().await?;
-    tracing::info!(agent = %parsed, resolved, "agent revoked");
+    tracing::info!(agent = %id, resolved, "agent revoked");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -242,10 +247,21 @@ pub(crate) struct Enrollment {
     /// `anchor_enroll_...`.
     token: String,
     /// The device key's public half, `z6Mk...` (Ed25519 Multikey).
+    #[schema(pattern = "^z6Mk[1-9A-HJ-NP-Za-km-z]{44}$")]
     public_key: String,
     /// Host facts: `hostname` is required; `os` and anything else become the asset's facts.
-    #[schema(value_type = Object)]
+    #[schema(value_type = HostFacts)]
     facts: serde_json::Value,
+}
+
+/// What an agent says of its machine when it enrolls (the document's view;
+/// the members beyond these are kept as they come).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct HostFacts {
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
+    hostname: String,
+    os: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -268,6 +284,18 @@ pub(crate) async fn enroll(
     State(state): State<AppState>,
     ApiJson(enrollment): ApiJson<Enrollment>,
 ) -> Result<Response, Problem> {
+    let digest = enrollment::digest(&enrollment.token);
+    let token_invalid = || {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "enrollment_token_invalid",
+            "the enrollment token is unknown, revoked, expired or used up",
+        )
+    };
+    // The token authenticates the caller: nothing else is looked at first.
+    if !state.db.enrollment_token_valid(&digest).await? {
+        return Err(token_invalid());
+    }
     anchor_crypto::multikey::public_from_multibase(&enrollment.public_key).map_err(|e| {
         Problem::unprocessable("invalid_public_key", "/public_key", format!("an Ed25519 Multikey (z6Mk...): {e}"))
     })?;
@@ -280,16 +308,9 @@ pub(crate) async fn enroll(
         ));
     }
     let os = enrollment.facts["os"].as_str().unwrap_or_default().to_owned();
-    let digest = enrollment::digest(&enrollment.token);
     let (agent, workspace) = match state.db.enroll_agent(&digest, &enrollment.public_key, &hostname).await? {
         Ok(enrolled) => enrolled,
-        Err(EnrollRefusal::TokenInvalid) => {
-            return Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "enrollment_token_invalid",
-                "the enrollment token is unknown, revoked, expired or used up",
-            ));
-        }
+        Err(EnrollRefusal::TokenInvalid) => return Err(token_invalid()),
         Err(EnrollRefusal::KeyTaken) => {
             return Err(Problem::new(
                 StatusCode::CONFLICT,
@@ -300,12 +321,12 @@ pub(crate) async fn enroll(
     };
     let mut tx = state.db.begin_workspace(&workspace).await?;
     let (asset, replaced) = tx.upsert_agent_asset(agent.id, &hostname, &os, &enrollment.facts).await?;
-    if let Some(previous) = &replaced {
+    if let Some(previous) = replaced {
         anchor_telemetry::alerts::retire_agent(&mut tx, previous).await?;
     }
     tx.commit().await?;
     // A reinstalled machine: its previous agent identity is retired.
-    if let Some(previous) = replaced.as_deref().and_then(|p| p.parse::<AgentId>().ok()) {
+    if let Some(previous) = replaced {
         state.db.revoke_agent(&workspace, previous).await?;
         tracing::info!(agent = %agent.id, previous = %previous, "a reinstalled machine's previous agent was revoked");
     }

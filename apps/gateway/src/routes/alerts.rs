@@ -1,16 +1,16 @@
 //! Alert rules, alerts, and an agent's latest state.
 
-use anchor_domain::AgentId;
+use anchor_domain::{AgentId, AlertId, AlertState, Comparison, RuleId, RuleKind, Severity};
 use anchor_store::alerts::{Alert, Rule, RuleInput};
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
@@ -18,27 +18,32 @@ use crate::{
     changes,
     commands::rfc3339,
     json::ApiJson,
-    pagination::{ApiQuery, Page, PageParams},
+    pagination::{ApiQuery, Page, PageParams, Paging},
+    path::{ObjectId, not_found},
     problem::{Problem, ProblemDocument},
+    routes::ApiRoutes,
 };
 
-/// A rule as sent.
-#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new()
+        .routes(routes!(list_rules, create_rule))
+        .routes(routes!(update_rule, delete_rule))
+        .routes(routes!(list_alerts))
+        .routes(routes!(get_agent))
+}
+
+/// A rule as sent; documented by [`crate::schemas::RuleDocument`], which
+/// says what `check_rule` accepts, kind by kind.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "CPU saturated", "kind": "metric", "metric": "cpu.usage_percent", "comparison": ">=", "threshold": 95, "duration_secs": 600, "severity": "warning"}))]
 pub(crate) struct RuleBody {
     name: String,
-    /// `metric`, `check` or `agent_offline`.
     kind: String,
-    /// For `metric`: the metric's name, e.g. `disk.used_percent`.
     metric: Option<String>,
-    /// For `metric`: `>`, `>=`, `<`, `<=`.
     comparison: Option<String>,
     threshold: Option<f64>,
-    /// How long the condition must hold (and be clear) before the alert opens (resolves).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::whole")]
     duration_secs: i32,
-    /// `critical` (automation opens a ticket), `warning`, `info`.
     severity: String,
     #[serde(default = "yes")]
     enabled: bool,
@@ -48,42 +53,46 @@ fn yes() -> bool {
     true
 }
 
+/// Thresholds beyond this measure nothing a machine reports, and they would
+/// not survive a trip through JSON and back.
+const MAX_THRESHOLD: f64 = 1e15;
+
 fn check_rule(body: &RuleBody) -> Result<RuleInput<'_>, Problem> {
     let bad = |path: &str, message: &str| Problem::unprocessable("invalid_rule", path, message.to_owned());
     if body.name.trim().is_empty() || body.name.chars().count() > 200 {
         return Err(bad("/name", "1-200 characters"));
     }
-    if !["metric", "check", "agent_offline"].contains(&body.kind.as_str()) {
-        return Err(bad("/kind", "metric, check or agent_offline"));
-    }
-    if !["critical", "warning", "info"].contains(&body.severity.as_str()) {
-        return Err(bad("/severity", "critical, warning or info"));
-    }
-    if !(0..=7 * 24 * 3600).contains(&body.duration_secs) {
+    let kind = RuleKind::parse(&body.kind).ok_or_else(|| bad("/kind", "metric, check or agent_offline"))?;
+    let severity = Severity::parse(&body.severity).ok_or_else(|| bad("/severity", "critical, warning or info"))?;
+    let duration_secs = body.duration_secs;
+    if !(0..=7 * 24 * 3600).contains(&duration_secs) {
         return Err(bad("/duration_secs", "0 to 604800"));
     }
-    let metric_rule = body.kind == "metric";
-    if metric_rule {
-        if body.metric.as_deref().is_none_or(|m| m.is_empty() || m.len() > 120) {
+    let mut comparison = None;
+    if kind == RuleKind::Metric {
+        if body.metric.as_deref().is_none_or(|m| m.trim().is_empty() || m.chars().count() > 120) {
             return Err(bad("/metric", "a metric rule names its metric"));
         }
-        if !body.comparison.as_deref().is_some_and(|c| [">", ">=", "<", "<="].contains(&c)) {
-            return Err(bad("/comparison", ">, >=, < or <="));
-        }
-        if !body.threshold.is_some_and(f64::is_finite) {
-            return Err(bad("/threshold", "a metric rule has a finite threshold"));
+        comparison = Some(
+            body.comparison
+                .as_deref()
+                .and_then(Comparison::parse)
+                .ok_or_else(|| bad("/comparison", ">, >=, < or <="))?,
+        );
+        if !body.threshold.is_some_and(|t| t.is_finite() && t.abs() <= MAX_THRESHOLD) {
+            return Err(bad("/threshold", "a metric rule has a threshold between -1e15 and 1e15"));
         }
     } else if body.metric.is_some() || body.comparison.is_some() || body.threshold.is_some() {
         return Err(bad("/kind", "only metric rules have metric, comparison and threshold"));
     }
     Ok(RuleInput {
         name: body.name.trim(),
-        kind: &body.kind,
+        kind,
         metric: body.metric.as_deref(),
-        comparison: body.comparison.as_deref(),
+        comparison,
         threshold: body.threshold,
-        duration_secs: body.duration_secs,
-        severity: &body.severity,
+        duration_secs,
+        severity,
         enabled: body.enabled,
     })
 }
@@ -104,9 +113,7 @@ pub(crate) async fn list_rules(
     scope: WorkspaceScope<perm::AlertsRead>,
     State(state): State<AppState>,
 ) -> Result<Json<Page<RuleView>>, Problem> {
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let rules = tx.rules().await?;
-    tx.rollback().await?;
+    let rules = state.db.read(&scope.workspace, |tx| Box::pin(tx.rules())).await?;
     Ok(Json(Page { items: rules.into_iter().map(|rule| RuleView { rule }).collect(), next_cursor: None }))
 }
 
@@ -118,7 +125,7 @@ fn rule_details(rule: &Rule) -> serde_json::Value {
 /// Add an alert rule.
 #[utoipa::path(post, path = "/api/v1/workspaces/{ws}/alert-rules", tag = "alerts", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug")),
-    request_body = RuleBody,
+    request_body = crate::schemas::RuleDocument,
     responses((status = 201, body = RuleView),
               (status = 422, description = "Invalid rule", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn create_rule(
@@ -137,23 +144,23 @@ pub(crate) async fn create_rule(
 /// Replace an alert rule.
 #[utoipa::path(put, path = "/api/v1/workspaces/{ws}/alert-rules/{id}", tag = "alerts", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Rule id")),
-    request_body = RuleBody,
+    request_body = crate::schemas::RuleDocument,
     responses((status = 200, body = RuleView),
               (status = 404, description = "No such rule", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn update_rule(
     scope: WorkspaceScope<perm::AlertsManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<RuleId>,
     ApiJson(body): ApiJson<RuleBody>,
 ) -> Result<Json<RuleView>, Problem> {
     let input = check_rule(&body)?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let rule = tx.update_rule(&id, &input).await?;
+    let rule = tx.update_rule(id, &input).await?;
     if let Some(rule) = &rule {
         changes::record(&mut tx, &scope, "alert_rule.updated", &rule.id, rule_details(rule)).await?;
     }
     tx.commit().await?;
-    rule.map(|rule| Json(RuleView { rule })).ok_or_else(|| Problem::not_found(format!("no alert rule {id:?}")))
+    rule.map(|rule| Json(RuleView { rule })).ok_or_else(|| not_found(&id))
 }
 
 /// Delete an alert rule (its alerts go with it).
@@ -164,26 +171,18 @@ pub(crate) async fn update_rule(
 pub(crate) async fn delete_rule(
     scope: WorkspaceScope<perm::AlertsManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<RuleId>,
 ) -> Result<StatusCode, Problem> {
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let deleted = tx.delete_rule(&id).await?;
-    if deleted {
-        changes::record(&mut tx, &scope, "alert_rule.deleted", &id, json!({})).await?;
-    }
-    tx.commit().await?;
-    if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(Problem::not_found(format!("no alert rule {id:?}"))) }
+    changes::delete(&state.db, &scope, "alert_rule.deleted", id, not_found(&id), move |tx| Box::pin(tx.delete_rule(id)))
+        .await
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct AlertQuery {
     /// `open` or `resolved`.
+    #[param(value_type = Option<anchor_domain::AlertState>, inline)]
     state: Option<String>,
-    /// Items per page, 1 to 500 (default 50).
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -195,23 +194,24 @@ pub(crate) struct AlertView {
 
 /// Alerts, newest first.
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/alerts", tag = "alerts", security(("bearer" = [])),
-    params(("ws" = String, Path, description = "Workspace slug"), AlertQuery),
+    params(("ws" = String, Path, description = "Workspace slug"), AlertQuery, PageParams),
     responses((status = 200, body = Page<AlertView>)))]
 pub(crate) async fn list_alerts(
     scope: WorkspaceScope<perm::AlertsRead>,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<AlertQuery>,
+    paging: Paging,
 ) -> Result<Json<Page<AlertView>>, Problem> {
-    if query.state.as_deref().is_some_and(|s| s != "open" && s != "resolved") {
-        return Err(Problem::unprocessable("invalid_query", "/state", "open or resolved"));
-    }
-    let page = PageParams { limit: query.limit, cursor: query.cursor };
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let rows = tx.alerts(query.state.as_deref(), cursor.as_deref(), limit + 1).await?;
-    tx.rollback().await?;
-    Ok(Json(Page::from_rows(rows, limit, |a| a.id.clone(), |alert| AlertView { alert })))
+    let alert_state = query
+        .state
+        .as_deref()
+        .map(|s| {
+            AlertState::parse(s).ok_or_else(|| Problem::unprocessable("invalid_query", "/state", "open or resolved"))
+        })
+        .transpose()?;
+    let (after, limit) = (paging.after::<AlertId>()?, paging.fetch());
+    let rows = state.db.read(&scope.workspace, |tx| Box::pin(tx.alerts(alert_state, after, limit))).await?;
+    Ok(Json(paging.page(rows, |a| a.id, |alert| AlertView { alert })))
 }
 
 /// An agent's machine: facts, latest inventory, and the latest value of each series.
@@ -241,19 +241,17 @@ pub(crate) struct AgentDetail {
 pub(crate) async fn get_agent(
     scope: WorkspaceScope<perm::AssetsRead>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<AgentId>,
 ) -> Result<Json<AgentDetail>, Problem> {
-    let not_found = || Problem::not_found(format!("no agent {id:?} in this workspace"));
-    let parsed: AgentId = id.parse().map_err(|_| not_found())?;
     let agent =
-        state.db.agent(parsed).await?.filter(|a| a.workspace_id == scope.workspace.id()).ok_or_else(not_found)?;
+        state.db.agent(id).await?.filter(|a| a.workspace_id == scope.workspace.id()).ok_or_else(|| not_found(&id))?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let asset = tx.asset_of(parsed).await?;
-    let metrics = tx.latest_metrics(parsed).await?;
-    let batches_dropped = tx.batches_dropped(parsed, anchor_telemetry::batch::BATCHES_DROPPED).await?;
+    let asset = tx.asset_of(id).await?;
+    let metrics = tx.latest_metrics(id).await?;
+    let batches_dropped = tx.batches_dropped(id, anchor_telemetry::batch::BATCHES_DROPPED).await?;
     tx.rollback().await?;
     let (asset_id, os, facts) = match asset {
-        Some((id, os, facts)) => (Some(id), Some(os), facts),
+        Some((id, os, facts)) => (Some(id.to_string()), Some(os), facts),
         None => (None, None, serde_json::Value::Null),
     };
     Ok(Json(AgentDetail {

@@ -4,13 +4,20 @@ use anchor_store::access::{AccessFilter, AccessRecord};
 use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
     auth::{PlatformScope, perm},
-    pagination::{ApiQuery, Page, PageParams},
+    commands::rfc3339,
+    pagination::{ApiQuery, Page, PageParams, Paging},
     problem::Problem,
+    routes::ApiRoutes,
 };
+
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new().routes(routes!(list_access_events))
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -21,8 +28,6 @@ pub(crate) struct AuditParams {
     subject: Option<String>,
     /// Only this action: authenticate, authorize, membership.set, membership.remove, workspace.create, platform_role.grant.
     action: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
 }
 
 /// One access decision.
@@ -46,12 +51,12 @@ pub(crate) struct AccessEventView {
 fn view(r: AccessRecord) -> AccessEventView {
     AccessEventView {
         id: r.id,
-        occurred_at: r.occurred_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        occurred_at: rfc3339(r.occurred_at),
         issuer: r.issuer,
         subject: r.subject,
         workspace: r.workspace,
         action: r.action,
-        outcome: r.outcome,
+        outcome: r.outcome.to_string(),
         request_id: r.request_id,
         detail: r.detail,
     }
@@ -59,25 +64,17 @@ fn view(r: AccessRecord) -> AccessEventView {
 
 /// Access audit events, newest first: sign-ins and failures, denials, membership changes.
 #[utoipa::path(get, path = "/api/v1/audit/access", tag = "platform", security(("bearer" = [])),
-    params(AuditParams),
+    params(AuditParams, PageParams),
     responses((status = 200, body = inline(Page<AccessEventView>))))]
 pub(crate) async fn list_access_events(
     _scope: PlatformScope<perm::AuditRead>,
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<AuditParams>,
+    paging: Paging,
 ) -> Result<Json<Page<AccessEventView>>, Problem> {
-    let page = PageParams { limit: params.limit, cursor: params.cursor.clone() };
-    let limit = page.limit()?;
-    let before_id = page
-        .cursor()?
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                Problem::unprocessable("invalid_cursor", "/cursor", "the cursor is not one this API issued")
-            })
-        })
-        .transpose()?;
+    let before_id = paging.after::<i64>()?;
     let filter =
         AccessFilter { workspace: params.workspace, subject: params.subject, action: params.action, before_id };
-    let rows = state.db.access_events(&filter, limit + 1).await?;
-    Ok(Json(Page::from_rows(rows, limit, |r| r.id.to_string(), view)))
+    let rows = state.db.access_events(&filter, paging.fetch()).await?;
+    Ok(Json(paging.page(rows, |r| r.id, view)))
 }

@@ -11,13 +11,19 @@ use axum::{
 };
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
     auth::SignedRequest,
     commands::rfc3339,
     problem::{Problem, ProblemDocument},
+    routes::ApiRoutes,
 };
+
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new().routes(routes!(agentfield)).routes(routes!(inbound))
+}
 
 /// The receipt of an accepted delivery.
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,7 +46,7 @@ pub(crate) struct ReceiptView {
 
 fn receipt_view(receipt: anchor_store::executions::Receipt) -> ReceiptView {
     ReceiptView {
-        receipt_id: receipt.id,
+        receipt_id: receipt.id.to_string(),
         delivery_id: receipt.delivery_id,
         body_digest: receipt.body_sha256,
         received_at: rfc3339(receipt.received_at),
@@ -104,9 +110,9 @@ pub(crate) async fn agentfield(
 /// `inbound.received` domain event; a replay gets the original receipt.
 #[utoipa::path(post, path = "/api/v1/callbacks/inbound/{workspace}/{source}", tag = "callbacks",
     params(("workspace" = String, Path, description = "Workspace slug"), ("source" = String, Path, description = "Inbound source name"),
-           ("webhook-id" = String, Header, description = "The delivery's id"),
-           ("webhook-timestamp" = String, Header, description = "Unix seconds"),
-           ("webhook-signature" = String, Header, description = "v1,<base64>, space-separated")),
+           ("webhook-id" = String, Header, description = "The delivery's id", min_length = 1, max_length = 200, pattern = "^[!-~]+$"),
+           ("webhook-timestamp" = String, Header, description = "Unix seconds", pattern = "^[0-9]{1,12}$"),
+           ("webhook-signature" = String, Header, description = "v1,<base64>, space-separated", min_length = 1)),
     request_body(content = Object, description = "The sender's payload"),
     responses(
         (status = 200, body = ReceiptView),

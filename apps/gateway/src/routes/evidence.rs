@@ -1,25 +1,38 @@
 //! Audit evidence: credentials (as issued, byte for byte), their index, the
 //! chain check, and the issuer keys (public).
 
-use anchor_domain::{EvidenceId, ExecutionId};
+use anchor_domain::{ChangeId, EvidenceId, ExecutionId};
 use anchor_evidence::{keys::PublishedKey, store::EvidenceStore, verify};
 use anchor_store::evidence::EvidenceRecord;
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::header,
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
     auth::{Public, WorkspaceScope, perm},
     commands::rfc3339,
-    pagination::{ApiQuery, Page, PageParams},
+    pagination::{ApiQuery, Page, PageParams, Paging},
+    path::{ObjectId, not_found},
     problem::{Problem, ProblemDocument},
+    routes::ApiRoutes,
 };
+
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new()
+        .routes(routes!(list_evidence))
+        .routes(routes!(get_evidence))
+        .routes(routes!(execution_evidence))
+        .routes(routes!(verify_chain))
+        .routes(routes!(issuer_keys))
+        .routes(routes!(list_changes))
+}
 
 /// A credential in the workspace's index.
 #[derive(Debug, Serialize, ToSchema)]
@@ -76,36 +89,19 @@ async fn document(store: &EvidenceStore, record: &EvidenceRecord) -> Result<Resp
     }
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct EvidenceQuery {
-    /// Items per page, 1 to 500 (default 50).
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
 /// The workspace's credentials, in chain order.
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/evidence", tag = "evidence", security(("bearer" = [])),
-    params(("ws" = String, Path, description = "Workspace slug"), EvidenceQuery),
+    params(("ws" = String, Path, description = "Workspace slug"), PageParams),
     responses((status = 200, body = Page<EvidenceView>)))]
 pub(crate) async fn list_evidence(
     scope: WorkspaceScope<perm::EvidenceRead>,
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<EvidenceQuery>,
+    paging: Paging,
 ) -> Result<Json<Page<EvidenceView>>, Problem> {
-    let page = PageParams { limit: query.limit, cursor: query.cursor };
-    let limit = page.limit()?;
-    let after = match page.cursor()? {
-        Some(c) => c
-            .parse::<i64>()
-            .map_err(|_| Problem::unprocessable("invalid_cursor", "/cursor", "not a cursor this API issued"))?,
-        None => 0,
-    };
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let rows = tx.evidence_after(after, limit + 1).await?;
-    tx.rollback().await?;
-    Ok(Json(Page::from_rows(rows, limit, |r| r.seq.to_string(), EvidenceView::from)))
+    let after = paging.after::<i64>()?.unwrap_or(0);
+    let limit = paging.fetch();
+    let rows = state.db.read(&scope.workspace, |tx| Box::pin(tx.evidence_after(after, limit))).await?;
+    Ok(Json(paging.page(rows, |r| r.seq, EvidenceView::from)))
 }
 
 /// One credential: the W3C VC 2.0 document exactly as issued (verify it with
@@ -119,14 +115,10 @@ pub(crate) async fn list_evidence(
 pub(crate) async fn get_evidence(
     scope: WorkspaceScope<perm::EvidenceRead>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<EvidenceId>,
 ) -> Result<Response, Problem> {
-    let not_found = || Problem::not_found(format!("no credential {id:?} in this workspace"));
-    let parsed: EvidenceId = id.parse().map_err(|_| not_found())?;
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let record = tx.evidence(parsed).await?;
-    tx.rollback().await?;
-    document(&state.evidence.store, &record.ok_or_else(not_found)?).await
+    let record = state.db.read(&scope.workspace, |tx| Box::pin(tx.evidence(id))).await?;
+    document(&state.evidence.store, &record.ok_or_else(|| not_found(&id))?).await
 }
 
 /// The credential of an execution (issued once it finished).
@@ -139,14 +131,11 @@ pub(crate) async fn get_evidence(
 pub(crate) async fn execution_evidence(
     scope: WorkspaceScope<perm::EvidenceRead>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<ExecutionId>,
 ) -> Result<Response, Problem> {
-    let not_found = || Problem::not_found(format!("no credential for execution {id:?} (yet)"));
-    let parsed: ExecutionId = id.parse().map_err(|_| not_found())?;
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let record = tx.evidence_of(parsed).await?;
-    tx.rollback().await?;
-    document(&state.evidence.store, &record.ok_or_else(not_found)?).await
+    let record = state.db.read(&scope.workspace, |tx| Box::pin(tx.evidence_of(id))).await?;
+    let missing = || Problem::not_found(format!("no credential for execution {id} (yet)"));
+    document(&state.evidence.store, &record.ok_or_else(missing)?).await
 }
 
 /// The outcome of the chain check.
@@ -235,32 +224,27 @@ pub(crate) struct ChangeView {
 pub(crate) struct ChangeQuery {
     /// Only changes of this target (an endpoint, a rule, a member ...).
     target: Option<String>,
-    /// Items per page, 1 to 500 (default 50).
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
 }
 
 /// The administrative changes made to the workspace, newest first, each
 /// with its signed credential.
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/changes", tag = "evidence", security(("bearer" = [])),
-    params(("ws" = String, Path, description = "Workspace slug"), ChangeQuery),
+    params(("ws" = String, Path, description = "Workspace slug"), ChangeQuery, PageParams),
     responses((status = 200, body = Page<ChangeView>)))]
 pub(crate) async fn list_changes(
     scope: WorkspaceScope<perm::EvidenceRead>,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ChangeQuery>,
+    paging: Paging,
 ) -> Result<Json<Page<ChangeView>>, Problem> {
-    let page = PageParams { limit: query.limit, cursor: query.cursor };
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let rows = tx.changes(query.target.as_deref(), cursor.as_deref(), limit + 1).await?;
-    tx.rollback().await?;
-    Ok(Json(Page::from_rows(
+    let (target, after, limit) = (query.target, paging.after::<ChangeId>()?, paging.fetch());
+    let rows = state
+        .db
+        .read(&scope.workspace, |tx| Box::pin(async move { tx.changes(target.as_deref(), after, limit).await }))
+        .await?;
+    Ok(Json(paging.page(
         rows,
-        limit,
-        |c| c.id.to_string(),
+        |c| c.id,
         |c| ChangeView {
             id: c.id.to_string(),
             action: c.action,
@@ -269,7 +253,7 @@ pub(crate) async fn list_changes(
             role: c.actor_role.map(|r| r.as_str().to_owned()),
             details: c.details,
             created_at: rfc3339(c.created_at),
-            evidence_id: c.evidence_id,
+            evidence_id: c.evidence_id.map(|e| e.to_string()),
         },
     )))
 }

@@ -2,77 +2,63 @@
 
 use anchor_domain::{ExecutionId, ExecutionStatus};
 use anchor_store::executions::ExecutionFilter;
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
     auth::{WorkspaceScope, perm},
     commands::ExecutionView,
-    pagination::{ApiQuery, Page, PageParams},
-    problem::{Problem, ProblemDocument},
+    pagination::{ApiQuery, Page, PageParams, Paging},
+    path::{ObjectId, not_found},
+    problem::Problem,
+    routes::ApiRoutes,
 };
+
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new().routes(routes!(list_executions)).routes(routes!(get_execution))
+}
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ExecutionQuery {
     /// Only executions in this status.
-    status: Option<String>,
+    #[param(inline)]
+    status: Option<ExecutionStatus>,
     /// Only executions of this command, e.g. `ticket.create`.
     command: Option<String>,
-    /// Items per page, 1 to 500 (default 50).
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
 }
 
 /// List executions, newest first.
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/executions", tag = "executions", security(("bearer" = [])),
-    params(("ws" = String, Path, description = "Workspace slug"), ExecutionQuery),
+    params(("ws" = String, Path, description = "Workspace slug"), ExecutionQuery, PageParams),
     responses((status = 200, body = Page<ExecutionView>)))]
 pub(crate) async fn list_executions(
     scope: WorkspaceScope<perm::ExecutionsRead>,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ExecutionQuery>,
+    paging: Paging,
 ) -> Result<Json<Page<ExecutionView>>, Problem> {
-    let page = PageParams { limit: query.limit, cursor: query.cursor.clone() };
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            ExecutionStatus::parse(s)
-                .ok_or_else(|| Problem::unprocessable("invalid_query", "/status", format!("unknown status {s:?}")))
-        })
-        .transpose()?;
-    let filter = ExecutionFilter { status, command: query.command };
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let rows = tx.executions(&filter, cursor.as_deref(), limit + 1).await?;
-    tx.rollback().await?;
-    Ok(Json(Page::from_rows(rows, limit, |e| e.id.to_string(), ExecutionView::from)))
+    let filter = ExecutionFilter { status: query.status, command: query.command };
+    let (after, limit) = (paging.after()?, paging.fetch());
+    let rows = state
+        .db
+        .read(&scope.workspace, |tx| Box::pin(async move { tx.executions(&filter, after, limit).await }))
+        .await?;
+    Ok(Json(paging.page(rows, |e| e.id, ExecutionView::from)))
 }
 
 /// One execution: its status, and its result or error once finished.
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/executions/{id}", tag = "executions", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Execution id")),
-    responses(
-        (status = 200, body = ExecutionView),
-        (status = 404, description = "No such execution", body = ProblemDocument, content_type = "application/problem+json"),
-    ))]
+    responses((status = 200, body = ExecutionView)))]
 pub(crate) async fn get_execution(
     scope: WorkspaceScope<perm::ExecutionsRead>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<ExecutionId>,
 ) -> Result<Json<ExecutionView>, Problem> {
-    let not_found = || Problem::not_found(format!("no execution {id:?} in this workspace"));
-    let parsed: ExecutionId = id.parse().map_err(|_| not_found())?;
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let execution = tx.execution(parsed).await?;
-    tx.rollback().await?;
-    execution.map(|e| Json(e.into())).ok_or_else(not_found)
+    let execution = state.db.read(&scope.workspace, |tx| Box::pin(tx.execution(id))).await?;
+    execution.map(|e| Json(e.into())).ok_or_else(|| not_found(&id))
 }

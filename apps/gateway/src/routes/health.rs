@@ -6,11 +6,17 @@ use axum::{Json, extract::State, http::StatusCode};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
     problem::{Problem, ProblemDocument},
+    routes::ApiRoutes,
 };
+
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new().routes(routes!(healthz)).routes(routes!(readyz))
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {

@@ -4,7 +4,7 @@
 
 use anchor_domain::WebhookId;
 use anchor_store::webhooks::{Attempt, Endpoint, EndpointChange};
-use anchor_webhooks::{address, catalogue, fanout, secrets, signature::Secret};
+use anchor_webhooks::{address, events::WebhookTest, fanout, secrets, signature::Secret};
 use axum::{
     Json,
     extract::{Path, State},
@@ -14,7 +14,8 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
@@ -22,9 +23,23 @@ use crate::{
     changes,
     commands::rfc3339,
     json::ApiJson,
-    pagination::{ApiQuery, Page, PageParams},
+    pagination::{Page, PageParams, Paging},
+    path::{ObjectId, not_found},
     problem::{Problem, ProblemDocument},
+    routes::ApiRoutes,
 };
+
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new()
+        .routes(routes!(create_webhook, list_webhooks))
+        .routes(routes!(get_webhook, update_webhook, delete_webhook))
+        .routes(routes!(rotate_webhook_secret))
+        .routes(routes!(test_webhook))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(create_source, list_sources))
+        .routes(routes!(delete_source))
+        .routes(routes!(rotate_source_secret))
+}
 
 /// How long the previous secret keeps signing after a rotation.
 const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
@@ -35,8 +50,14 @@ const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
 #[schema(example = json!({"url": "https://hooks.example.com/anchor", "events": ["ticket.created", "execution.failed"]}))]
 pub(crate) struct NewEndpoint {
     /// http(s); must resolve to public addresses (unless the operator allows more).
+    #[schema(
+        max_length = 1990,
+        pattern = "^https?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9](:[0-9]{1,4})?([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#%-]*)?$"
+    )]
     url: String,
     /// Event types from the catalogue (`docs/events.md`).
+    #[serde(deserialize_with = "distinct")]
+    #[schema(value_type = Vec<crate::schemas::EventType>, min_items = 1)]
     events: Vec<String>,
     description: Option<String>,
 }
@@ -45,7 +66,13 @@ pub(crate) struct NewEndpoint {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EndpointPatch {
+    #[schema(
+        max_length = 1990,
+        pattern = "^https?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9](:[0-9]{1,4})?([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#%-]*)?$"
+    )]
     url: Option<String>,
+    #[serde(default, deserialize_with = "distinct_some")]
+    #[schema(value_type = Option<Vec<crate::schemas::EventType>>, min_items = 1)]
     events: Option<Vec<String>>,
     description: Option<String>,
     /// `true` re-enables a disabled endpoint (and clears its failure state).
@@ -129,7 +156,7 @@ pub(crate) struct AttemptView {
 impl From<Attempt> for AttemptView {
     fn from(a: Attempt) -> Self {
         Self {
-            message_id: a.message_id,
+            message_id: a.message_id.to_string(),
             event_type: a.event_type,
             attempt: a.attempt,
             at: rfc3339(a.at),
@@ -141,14 +168,10 @@ impl From<Attempt> for AttemptView {
     }
 }
 
-fn endpoint_id(raw: &str) -> Result<WebhookId, Problem> {
-    raw.parse().map_err(|_| Problem::not_found(format!("no webhook endpoint {raw:?} in this workspace")))
-}
-
 async fn check_url(state: &AppState, raw: &str) -> Result<String, Problem> {
     let url = url::Url::parse(raw)
         .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && raw.len() <= 2000)
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.as_str().len() <= 2000)
         .ok_or_else(|| {
             Problem::unprocessable("invalid_url", "/url", "an absolute http(s) URL of at most 2000 characters")
         })?;
@@ -159,10 +182,36 @@ async fn check_url(state: &AppState, raw: &str) -> Result<String, Problem> {
             "credentials do not belong in the URL; verify the signature instead",
         ));
     }
-    address::check(&url, &state.webhooks.allowlist)
-        .await
-        .map_err(|e| Problem::unprocessable("webhook_url_forbidden", "/url", e.to_string()))?;
-    Ok(url.to_string())
+    match address::check_name(&url, &state.webhooks.allowlist) {
+        Ok(()) => {}
+        Err(e @ address::DestinationError::AddressLiteral) => {
+            return Err(Problem::unprocessable("webhook_url_forbidden", "/url", e.to_string()));
+        }
+        Err(e) => return Err(Problem::unprocessable("invalid_url", "/url", e.to_string())),
+    }
+    // A host that does not resolve yet (a domain about to go live, DNS down
+    // for a moment) is accepted: every delivery checks its destination again
+    // before it connects, and a failing endpoint shows in its delivery log.
+    // A host that resolves to an address that is not public is refused.
+    match address::check(&url, &state.webhooks.allowlist).await {
+        Ok(_) | Err(address::DestinationError::Unresolvable(_)) => Ok(url.to_string()),
+        Err(e) => Err(Problem::unprocessable("webhook_url_forbidden", "/url", e.to_string())),
+    }
+}
+
+/// Event types, each once (naming one twice subscribes once).
+fn distinct<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Vec::<String>::deserialize(d).map(once_each)
+}
+
+fn distinct_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Option::<Vec<String>>::deserialize(d).map(|events| events.map(once_each))
+}
+
+fn once_each(mut events: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    events.retain(|e| seen.insert(e.clone()));
+    events
 }
 
 fn check_events(events: &[String]) -> Result<(), Problem> {
@@ -170,16 +219,13 @@ fn check_events(events: &[String]) -> Result<(), Problem> {
         return Err(Problem::unprocessable("invalid_events", "/events", "subscribe to at least one event type"));
     }
     for (i, event) in events.iter().enumerate() {
-        if catalogue::find(event).is_none() {
-            let known: Vec<&str> = catalogue::EVENTS.iter().map(|e| e.name).collect();
+        if crate::events::find(event).is_none() {
+            let known: Vec<&str> = crate::events::catalogue().iter().map(|e| e.name).collect();
             return Err(Problem::unprocessable(
                 "invalid_events",
                 &format!("/events/{i}"),
                 format!("unknown event type {event:?}; known: {}", known.join(", ")),
             ));
-        }
-        if events[..i].contains(event) {
-            return Err(Problem::unprocessable("invalid_events", &format!("/events/{i}"), format!("{event} twice")));
         }
     }
     Ok(())
@@ -234,9 +280,7 @@ pub(crate) async fn list_webhooks(
     scope: WorkspaceScope<perm::WebhooksManage>,
     State(state): State<AppState>,
 ) -> Result<Json<Page<EndpointView>>, Problem> {
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let endpoints = tx.endpoints().await?;
-    tx.rollback().await?;
+    let endpoints = state.db.read(&scope.workspace, |tx| Box::pin(tx.endpoints())).await?;
     Ok(Json(Page { items: endpoints.into_iter().map(Into::into).collect(), next_cursor: None }))
 }
 
@@ -245,10 +289,8 @@ async fn load(
     scope: &WorkspaceScope<perm::WebhooksManage>,
     id: WebhookId,
 ) -> Result<Endpoint, Problem> {
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let endpoint = tx.endpoint(id).await?;
-    tx.rollback().await?;
-    endpoint.ok_or_else(|| Problem::not_found(format!("no webhook endpoint {id} in this workspace")))
+    let endpoint = state.db.read(&scope.workspace, |tx| Box::pin(tx.endpoint(id))).await?;
+    endpoint.ok_or_else(|| not_found(&id))
 }
 
 /// One endpoint (never its secret).
@@ -259,9 +301,9 @@ async fn load(
 pub(crate) async fn get_webhook(
     scope: WorkspaceScope<perm::WebhooksManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<WebhookId>,
 ) -> Result<Json<EndpointView>, Problem> {
-    Ok(Json(load(&state, &scope, endpoint_id(&id)?).await?.into()))
+    Ok(Json(load(&state, &scope, id).await?.into()))
 }
 
 /// Change an endpoint's URL, events, description, or enable it again.
@@ -274,10 +316,9 @@ pub(crate) async fn get_webhook(
 pub(crate) async fn update_webhook(
     scope: WorkspaceScope<perm::WebhooksManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<WebhookId>,
     ApiJson(patch): ApiJson<EndpointPatch>,
 ) -> Result<Json<EndpointView>, Problem> {
-    let id = endpoint_id(&id)?;
     if let Some(events) = &patch.events {
         check_events(events)?;
     }
@@ -295,9 +336,7 @@ pub(crate) async fn update_webhook(
         changes::record(&mut tx, &scope, "webhook.updated", id, details).await?;
     }
     tx.commit().await?;
-    updated
-        .map(|e| Json(e.into()))
-        .ok_or_else(|| Problem::not_found(format!("no webhook endpoint {id} in this workspace")))
+    updated.map(|e| Json(e.into())).ok_or_else(|| not_found(&id))
 }
 
 /// Delete an endpoint and its delivery log.
@@ -308,20 +347,12 @@ pub(crate) async fn update_webhook(
 pub(crate) async fn delete_webhook(
     scope: WorkspaceScope<perm::WebhooksManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<WebhookId>,
 ) -> Result<StatusCode, Problem> {
-    let id = endpoint_id(&id)?;
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let deleted = tx.delete_endpoint(id).await?;
-    if deleted {
-        changes::record(&mut tx, &scope, "webhook.deleted", id, json!({})).await?;
-    }
-    tx.commit().await?;
-    if deleted {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Problem::not_found(format!("no webhook endpoint {id} in this workspace")))
-    }
+    changes::delete(&state.db, &scope, "webhook.deleted", id, not_found(&id), move |tx| {
+        Box::pin(tx.delete_endpoint(id))
+    })
+    .await
 }
 
 /// Issue a new secret; the old one keeps signing (beside it) for 24 hours.
@@ -332,9 +363,8 @@ pub(crate) async fn delete_webhook(
 pub(crate) async fn rotate_webhook_secret(
     scope: WorkspaceScope<perm::WebhooksManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<WebhookId>,
 ) -> Result<Response, Problem> {
-    let id = endpoint_id(&id)?;
     let secret = Secret::generate();
     let sealed = secrets::seal(&state.webhooks.master, &scope.workspace, &secrets::endpoint_record(id), &secret);
     let until = OffsetDateTime::now_utc() + ROTATION_OVERLAP;
@@ -346,7 +376,7 @@ pub(crate) async fn rotate_webhook_secret(
     }
     tx.commit().await?;
     if !rotated {
-        return Err(Problem::not_found(format!("no webhook endpoint {id} in this workspace")));
+        return Err(not_found(&id));
     }
     let body = RotatedSecret { secret: secret.expose(), previous_secret_valid_until: rfc3339(until) };
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
@@ -361,9 +391,8 @@ pub(crate) async fn rotate_webhook_secret(
 pub(crate) async fn test_webhook(
     scope: WorkspaceScope<perm::WebhooksManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
+    ObjectId(id): ObjectId<WebhookId>,
 ) -> Result<Response, Problem> {
-    let id = endpoint_id(&id)?;
     if !load(&state, &scope, id).await?.enabled {
         return Err(Problem::new(
             StatusCode::CONFLICT,
@@ -372,11 +401,8 @@ pub(crate) async fn test_webhook(
         ));
     }
     let slug = scope.workspace.slug().to_string();
-    let event = anchor_events::PublishRequest::new(
-        "webhook.test",
-        Some(&slug),
-        json!({"endpoint_id": id, "message": "A test message from Anchor."}),
-    );
+    let test = WebhookTest { endpoint_id: id, message: "A test message from Anchor.".to_owned() };
+    let event = anchor_events::PublishRequest::of(Some(&slug), &test);
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let (message, _) = tx.insert_message(None, "webhook.test", &fanout::body(&event)).await?;
     fanout::queue_delivery(&mut tx, message, id).await?;
@@ -384,41 +410,22 @@ pub(crate) async fn test_webhook(
     Ok((StatusCode::ACCEPTED, Json(TestSent { message_id: message.to_string() })).into_response())
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct AttemptQuery {
-    /// Items per page, 1 to 500 (default 50).
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
 /// The endpoint's delivery attempts, newest first.
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
-    params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Endpoint id"), AttemptQuery),
+    params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Endpoint id"), PageParams),
     responses((status = 200, body = Page<AttemptView>),
               (status = 404, description = "No such endpoint", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn list_deliveries(
     scope: WorkspaceScope<perm::WebhooksManage>,
     State(state): State<AppState>,
-    Path((_, id)): Path<(String, String)>,
-    ApiQuery(query): ApiQuery<AttemptQuery>,
+    ObjectId(id): ObjectId<WebhookId>,
+    paging: Paging,
 ) -> Result<Json<Page<AttemptView>>, Problem> {
-    let id = endpoint_id(&id)?;
     load(&state, &scope, id).await?;
-    let page = PageParams { limit: query.limit, cursor: query.cursor };
-    let limit = page.limit()?;
-    let before = page
-        .cursor()?
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| Problem::unprocessable("invalid_cursor", "/cursor", "not a cursor this API issued"))
-        })
-        .transpose()?;
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let rows = tx.attempts(id, before, limit + 1).await?;
-    tx.rollback().await?;
-    Ok(Json(Page::from_rows(rows, limit, |(n, _)| n.to_string(), |(_, a)| a.into())))
+    let before = paging.after::<i64>()?;
+    let limit = paging.fetch();
+    let rows = state.db.read(&scope.workspace, |tx| Box::pin(tx.attempts(id, before, limit))).await?;
+    Ok(Json(paging.page(rows, |(n, _)| *n, |(_, a)| a.into())))
 }
 
 /// A sender to register.
@@ -427,6 +434,7 @@ pub(crate) async fn list_deliveries(
 #[schema(example = json!({"name": "billing-system", "description": "Invoices paid"}))]
 pub(crate) struct NewSource {
     /// 3-40 of a-z, 0-9 and `-`: part of the delivery URL.
+    #[schema(pattern = "^[a-z][a-z0-9-]{1,38}[a-z0-9]$")]
     name: String,
     description: Option<String>,
 }
@@ -511,9 +519,7 @@ pub(crate) async fn list_sources(
     scope: WorkspaceScope<perm::WebhooksManage>,
     State(state): State<AppState>,
 ) -> Result<Json<Page<SourceView>>, Problem> {
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let sources = tx.sources().await?;
-    tx.rollback().await?;
+    let sources = state.db.read(&scope.workspace, |tx| Box::pin(tx.sources())).await?;
     let slug = scope.workspace.slug().as_str();
     Ok(Json(Page { items: sources.into_iter().map(|s| source_view(&state, slug, s)).collect(), next_cursor: None }))
 }
@@ -528,13 +534,11 @@ pub(crate) async fn delete_source(
     State(state): State<AppState>,
     Path((_, name)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let deleted = tx.delete_source(&name).await?;
-    if deleted {
-        changes::record(&mut tx, &scope, "inbound_source.deleted", &name, json!({})).await?;
-    }
-    tx.commit().await?;
-    if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(Problem::not_found(format!("no inbound source {name:?}"))) }
+    let missing = Problem::not_found(format!("no inbound source {name:?}"));
+    changes::delete(&state.db, &scope, "inbound_source.deleted", name.clone(), missing, move |tx| {
+        Box::pin(async move { tx.delete_source(&name).await })
+    })
+    .await
 }
 
 /// Issue a new secret for a source; the old one is accepted for 24 more hours.

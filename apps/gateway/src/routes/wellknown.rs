@@ -1,8 +1,13 @@
 //! Well-known documents.
 
 use axum::{Json, extract::State};
+use utoipa_axum::routes;
 
-use crate::{AppState, auth::Public};
+use crate::{AppState, auth::Public, routes::ApiRoutes};
+
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new().routes(routes!(jwks))
+}
 
 /// The dev issuer's public keys (empty when the dev issuer is off).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",

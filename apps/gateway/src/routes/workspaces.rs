@@ -1,5 +1,7 @@
 //! Workspaces and their members.
 
+use std::{convert::Infallible, fmt, str::FromStr};
+
 use anchor_domain::{Role, WorkspaceName, WorkspaceSlug};
 use anchor_store::{
     Workspace,
@@ -14,15 +16,26 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
     auth::{Caller, PlatformScope, WorkspaceScope, perm},
     changes,
+    commands::rfc3339,
     json::ApiJson,
-    pagination::{ApiQuery, Page, PageParams},
+    pagination::{ApiQuery, Page, PageParams, Paging},
     problem::{Problem, ProblemDocument},
+    routes::ApiRoutes,
 };
+
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new()
+        .routes(routes!(create_workspace, list_workspaces))
+        .routes(routes!(get_workspace))
+        .routes(routes!(list_members))
+        .routes(routes!(get_member, put_member, delete_member))
+}
 
 /// A workspace as its members see it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -36,10 +49,6 @@ pub(crate) struct WorkspaceView {
     role: Option<String>,
     #[schema(example = "2026-11-24T06:00:00Z")]
     created_at: String,
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 fn workspace_view(workspace: &Workspace, role: Option<Role>) -> WorkspaceView {
@@ -80,6 +89,14 @@ pub(crate) struct SubjectInput {
 fn issuer_for(state: &AppState, given: Option<&str>, path: &str) -> Result<String, Problem> {
     match given {
         Some(issuer) if state.auth.verifier.issuers().any(|i| i == issuer) => Ok(issuer.to_owned()),
+        // Named in a member's address (`?issuer=`): nobody of an issuer the
+        // installation does not trust can be a member, so there is no such
+        // member to read, change or remove.
+        Some(_) if path == "/issuer" => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown_issuer",
+            "this issuer is not trusted by the installation, so it has no members",
+        )),
         Some(_) => {
             Err(Problem::unprocessable("unknown_issuer", path, "this issuer is not trusted by the installation"))
         }
@@ -147,16 +164,16 @@ pub(crate) async fn create_workspace(
 pub(crate) async fn list_workspaces(
     caller: Caller,
     State(state): State<AppState>,
-    ApiQuery(page): ApiQuery<PageParams>,
+    paging: Paging,
 ) -> Result<Json<Page<WorkspaceView>>, Problem> {
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
+    // The last slug of the previous page.
+    let after = paging.after::<String>()?;
     let rows = if caller.has_platform_permission(anchor_auth::Permission::WorkspacesListAll) {
-        state.db.all_workspaces_for(caller.subject(), cursor.as_deref(), limit + 1).await?
+        state.db.all_workspaces_for(caller.subject(), after.as_deref(), paging.fetch()).await?
     } else {
-        state.db.workspaces_of(caller.subject(), cursor.as_deref(), limit + 1).await?
+        state.db.workspaces_of(caller.subject(), after.as_deref(), paging.fetch()).await?
     };
-    Ok(Json(Page::from_rows(rows, limit, |(w, _)| w.slug().to_string(), |(w, r)| workspace_view(&w, r))))
+    Ok(Json(paging.page(rows, |(w, _)| w.slug().to_string(), |(w, r)| workspace_view(&w, r))))
 }
 
 /// One workspace.
@@ -183,6 +200,33 @@ pub(crate) struct MemberView {
     updated_at: String,
 }
 
+/// Where a page of members starts: the last member of the previous page.
+struct MemberKey {
+    issuer: String,
+    subject: String,
+}
+
+impl MemberKey {
+    fn of(m: &Member) -> Self {
+        Self { issuer: m.issuer.clone(), subject: m.subject.clone() }
+    }
+}
+
+impl fmt::Display for MemberKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\n{}", self.issuer, self.subject)
+    }
+}
+
+impl FromStr for MemberKey {
+    type Err = Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (issuer, subject) = s.split_once('\n').unwrap_or((s, ""));
+        Ok(Self { issuer: issuer.to_owned(), subject: subject.to_owned() })
+    }
+}
+
 fn member_view(m: Member) -> MemberView {
     MemberView {
         subject: m.subject,
@@ -200,13 +244,12 @@ fn member_view(m: Member) -> MemberView {
 pub(crate) async fn list_members(
     scope: WorkspaceScope<perm::MembersRead>,
     State(state): State<AppState>,
-    ApiQuery(page): ApiQuery<PageParams>,
+    paging: Paging,
 ) -> Result<Json<Page<MemberView>>, Problem> {
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
-    let after = cursor.as_deref().map(|c| c.split_once('\n').unwrap_or((c, "")));
-    let rows = state.db.members(&scope.workspace, after, limit + 1).await?;
-    Ok(Json(Page::from_rows(rows, limit, |m| format!("{}\n{}", m.issuer, m.subject), member_view)))
+    let after = paging.after::<MemberKey>()?;
+    let after = after.as_ref().map(|k| (k.issuer.as_str(), k.subject.as_str()));
+    let rows = state.db.members(&scope.workspace, after, paging.fetch()).await?;
+    Ok(Json(paging.page(rows, MemberKey::of, member_view)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -218,7 +261,7 @@ pub(crate) struct IssuerParam {
 
 /// One member.
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/members/{subject}", tag = "workspaces", security(("bearer" = [])),
-    params(("ws" = String, Path, description = "Workspace slug"), ("subject" = String, Path, description = "The member's `sub`"), IssuerParam),
+    params(("ws" = String, Path, description = "Workspace slug"), ("subject" = String, Path, description = "The member's `sub`", min_length = 1, max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"), IssuerParam),
     responses(
         (status = 200, body = MemberView),
         (status = 404, description = "Not a member of this workspace", body = ProblemDocument, content_type = "application/problem+json"),
@@ -243,18 +286,19 @@ fn member_not_found() -> Problem {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"role": "technician"}))]
 pub(crate) struct MemberRole {
-    /// msp_admin, technician, finance, auditor, client_admin or client_user.
-    #[schema(example = "technician")]
+    // msp_admin, technician, finance, auditor, client_admin or client_user.
+    #[schema(value_type = crate::schemas::WorkspaceRole, inline)]
     role: String,
 }
 
 /// Add a member or change its role.
 #[utoipa::path(put, path = "/api/v1/workspaces/{ws}/members/{subject}", tag = "workspaces", security(("bearer" = [])),
-    params(("ws" = String, Path, description = "Workspace slug"), ("subject" = String, Path, description = "The member's `sub`"), IssuerParam),
+    params(("ws" = String, Path, description = "Workspace slug"), ("subject" = String, Path, description = "The member's `sub`", min_length = 1, max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"), IssuerParam),
     request_body = MemberRole,
     responses(
         (status = 200, description = "Role changed", body = MemberView),
         (status = 201, description = "Member added", body = MemberView),
+        (status = 409, description = "`last_admin`: the workspace's only MSP admin cannot be demoted", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "Unknown role or issuer", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn put_member(
@@ -279,10 +323,11 @@ pub(crate) async fn put_member(
 
 /// Remove a member. Takes effect on the member's next request.
 #[utoipa::path(delete, path = "/api/v1/workspaces/{ws}/members/{subject}", tag = "workspaces", security(("bearer" = [])),
-    params(("ws" = String, Path, description = "Workspace slug"), ("subject" = String, Path, description = "The member's `sub`"), IssuerParam),
+    params(("ws" = String, Path, description = "Workspace slug"), ("subject" = String, Path, description = "The member's `sub`", min_length = 1, max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"), IssuerParam),
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "Not a member of this workspace", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`: the workspace's only MSP admin cannot be removed", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn delete_member(
     scope: WorkspaceScope<perm::MembersManage>,
@@ -292,11 +337,16 @@ pub(crate) async fn delete_member(
 ) -> Result<StatusCode, Problem> {
     let issuer = issuer_for(&state, params.issuer.as_deref(), "/issuer")?;
     let who = SubjectRef { issuer: &issuer, subject: &subject };
-    if state.db.remove_member(&scope.workspace, who, &scope.caller.audit).await? {
-        let details = json!({"issuer": issuer, "subject": subject});
-        changes::record_after(&state.db, &scope, "member.removed", format!("{issuer} {subject}"), details).await?;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(member_not_found())
-    }
+    let remove = state.db.remove_member(&scope.workspace, who, &scope.caller.audit);
+    let details = json!({"issuer": issuer, "subject": subject});
+    changes::delete_after(
+        &state.db,
+        &scope,
+        "member.removed",
+        format!("{issuer} {subject}"),
+        details,
+        member_not_found(),
+        remove,
+    )
+    .await
 }

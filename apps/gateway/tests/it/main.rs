@@ -2,10 +2,12 @@
 //! fresh database per test.
 
 mod access;
+mod contract;
 mod errors;
 mod idempotency;
 mod matrix;
 mod operations;
+mod pages;
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -1,7 +1,6 @@
 //! The database, not the query author, keeps workspaces apart.
 
 use anchor_testkit::TestDatabase;
-use sqlx::Row;
 
 use crate::{provision, sqlstate};
 
@@ -78,12 +77,12 @@ async fn the_role_switch_ends_with_the_transaction() {
     let app_role: String = sqlx::query_scalar("SELECT current_user").fetch_one(db.pool()).await.expect("role");
 
     let mut tx = db.begin_workspace(&alpha).await.expect("begin");
-    let row = sqlx::query("SELECT current_user::text, current_setting('search_path')")
+    let row: (String, String) = sqlx::query_as("SELECT current_user::text, current_setting('search_path')")
         .fetch_one(tx.conn())
         .await
         .expect("read");
-    assert_eq!(row.get::<String, _>(0), alpha.db_role());
-    assert_eq!(row.get::<String, _>(1), "\"ws_alpha\", pg_temp");
+    assert_eq!(row.0, alpha.db_role());
+    assert_eq!(row.1, "\"ws_alpha\", pg_temp");
     tx.commit().await.expect("commit");
     assert_eq!(
         sqlx::query_scalar::<_, String>("SELECT current_user::text").fetch_one(db.pool()).await.expect("read"),
@@ -95,12 +94,12 @@ async fn the_role_switch_ends_with_the_transaction() {
         let mut tx = db.begin_workspace(&alpha).await.expect("begin");
         let _ = sqlx::query("SELECT * FROM platform.workspaces").execute(tx.conn()).await;
     }
-    let row = sqlx::query("SELECT current_user::text, current_setting('search_path')")
+    let row: (String, String) = sqlx::query_as("SELECT current_user::text, current_setting('search_path')")
         .fetch_one(db.pool())
         .await
         .expect("read");
-    assert_eq!(row.get::<String, _>(0), app_role);
-    assert!(!row.get::<String, _>(1).contains("ws_alpha"));
+    assert_eq!(row.0, app_role);
+    assert!(!row.1.contains("ws_alpha"));
 
     db.close().await;
     test_db.drop_now().await;

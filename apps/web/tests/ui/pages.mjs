@@ -1,0 +1,89 @@
+// Walks pages in Debian's Chromium (playwright-core), as a person would:
+// for each visit, at desktop and phone width, it opens the page (or submits
+// a form from one of ours), checks the status and the text, runs axe-core
+// (WCAG 2.2 A and AA), records every Content-Security-Policy violation and
+// takes a screenshot. Prints one JSON report; exits 1 on any finding.
+//
+// usage: node pages.mjs SPEC.json
+// SPEC: {"base", "cookies": [{"name", "value"}], "out": "dir for PNGs",
+//        "visits": [{"name", "path"} | {"name", "from", "post": {"action", "fields"}},
+//                   with "status" and "text" to expect]}
+
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const viewports = { desktop: { width: 1366, height: 768 }, phone: { width: 390, height: 844 } };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+const report = [];
+let failed = false;
+try {
+  for (const [width, viewport] of Object.entries(viewports)) {
+    const context = await browser.newContext({ viewport });
+    const host = new URL(spec.base).hostname;
+    await context.addCookies(spec.cookies.map((c) => ({ ...c, domain: host, path: "/" })));
+    // Violations are reported to the page as events; keep them where we can read them.
+    await context.addInitScript(() => {
+      window.__csp = [];
+      document.addEventListener("securitypolicyviolation", (e) =>
+        window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+    });
+    for (const visit of spec.visits) {
+      const page = await context.newPage();
+      const logged = [];
+      page.on("console", (m) => { if (/Content.Security.Policy/i.test(m.text())) logged.push(m.text()); });
+      let response;
+      if (visit.post) {
+        await page.goto(spec.base + visit.from);
+        [response] = await Promise.all([
+          page.waitForNavigation(),
+          page.evaluate(({ action, fields }) => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = action;
+            for (const [name, value] of Object.entries(fields)) {
+              const input = document.createElement("input");
+              input.type = "hidden";
+              input.name = name;
+              input.value = value;
+              form.append(input);
+            }
+            document.body.append(form);
+            form.submit();
+          }, visit.post),
+        ]);
+      } else {
+        response = await page.goto(spec.base + visit.path);
+      }
+      const status = response?.status();
+      const text = await page.locator("body").innerText();
+      await page.evaluate(axeSource);
+      const axe = await page.evaluate(() =>
+        window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] } }));
+      const csp = [...(await page.evaluate(() => window.__csp)), ...logged];
+      const shot = `${spec.out}/${visit.name}-${width}.png`;
+      await page.screenshot({ path: shot, fullPage: true });
+      const problems = [];
+      if (visit.status && status !== visit.status) problems.push(`status ${status}, expected ${visit.status}`);
+      for (const wanted of visit.text ?? []) if (!text.includes(wanted)) problems.push(`no text ${JSON.stringify(wanted)}`);
+      for (const v of axe.violations) problems.push(`axe ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+      for (const c of csp) problems.push(`CSP: ${c}`);
+      failed ||= problems.length > 0;
+      report.push({ visit: visit.name, width, url: page.url(), status, axe_passes: axe.passes.length, problems, screenshot: shot });
+      await page.close();
+    }
+    await context.close();
+  }
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report, null, 2));
+process.exit(failed ? 1 : 0);
