@@ -245,7 +245,10 @@ async fn submit<C: DomainCommand>(
     }
     let key = idempotency::key_of(&headers)?;
     let spec = Spec::of::<C>();
-    let command = arguments(&spec, target, params.get("id").map(String::as_str), json_body(&headers, &body)?)?;
+    // A command that needs nothing beyond its target (archive) may come
+    // without a body.
+    let args = if body.is_empty() { Value::Object(Default::default()) } else { json_body(&headers, &body)? };
+    let command = arguments(&spec, target, params.get("id").map(String::as_str), args)?;
     let wait = preferred_wait(&headers).map(Duration::from_secs).map(|w| w.min(state.commands.desk.max_wait()));
     let receipt = state
         .commands
@@ -308,6 +311,7 @@ fn operation(spec: &Spec, target: Option<Target>) -> Value {
         "200": {"description": "Finished within `Prefer: wait`",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExecutionView"}}}},
     });
+    let needs_body = body.get("required").and_then(Value::as_array).is_some_and(|r| !r.is_empty());
     let mut refusals: Vec<(u16, String)> =
         spec.refusals.iter().map(|k| (k.status, format!("`{}`: {}", k.code, k.when))).collect();
     if let Some(target) = target {
@@ -323,7 +327,7 @@ fn operation(spec: &Spec, target: Option<Target>) -> Value {
         "description": format!("A command (`{}`): answered 202 with its execution, which the agent node's `{}` skill performs.", spec.name, spec.skill),
         "operationId": format!("{verb}_{entity}"),
         "parameters": parameters,
-        "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},
+        "requestBody": {"required": needs_body, "content": {"application/json": {"schema": body}}},
         "responses": responses,
         "security": [{"bearer": []}],
     })
