@@ -104,7 +104,7 @@ pub(crate) async fn submit(
     let Some(desk) = state.desk.clone() else { return unavailable() };
     let Some(spec) = registry::find(&form.command) else {
         let message = format!("Anchor has no command {:?}.", form.command.chars().take(64).collect::<String>());
-        return pages::refused(StatusCode::UNPROCESSABLE_ENTITY, "Unknown command", &message);
+        return pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "Unknown command", &message);
     };
     let audit = audit_context(&headers, &session.issuer, &session.subject);
     let asking = Asking {
@@ -121,7 +121,7 @@ pub(crate) async fn submit(
     }) {
         Ok(command) => command,
         Err(message) => {
-            return pages::refused(StatusCode::UNPROCESSABLE_ENTITY, "The command is not valid", &message);
+            return pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "The command is not valid", &message);
         }
     };
     let key = form
@@ -137,24 +137,24 @@ pub(crate) async fn submit(
 }
 
 fn unavailable() -> Response {
-    pages::refused(StatusCode::SERVICE_UNAVAILABLE, "Commands are unavailable", "Try again shortly.")
+    pages::declined(StatusCode::SERVICE_UNAVAILABLE, "Commands are unavailable", "Try again shortly.")
 }
 
 /// The page for a command that was not accepted.
 fn failed(error: SubmitError, workspace: &str, headers: &HeaderMap) -> Response {
     match error {
         SubmitError::Denied(denial) => forbidden(denial, workspace, headers),
-        SubmitError::Refused(refusal) => pages::refused(
+        SubmitError::Refused(refusal) => pages::declined(
             StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
             "The command was refused",
-            &refusal.message,
+            &pages::sentence(&refusal.message),
         ),
-        SubmitError::KeyInFlight => pages::refused(
+        SubmitError::KeyInFlight => pages::declined(
             StatusCode::CONFLICT,
             "Still working on it",
             "This form was already sent and is being handled. Wait a moment, then reload.",
         ),
-        SubmitError::KeyReused => pages::refused(
+        SubmitError::KeyReused => pages::declined(
             StatusCode::UNPROCESSABLE_ENTITY,
             "This form was used already",
             "Reload the page to start again.",
@@ -190,7 +190,7 @@ pub(crate) async fn execution(
         Err(e) => return failed(SubmitError::Unavailable(e), &workspace, &headers),
     };
     let not_found =
-        || pages::refused(StatusCode::NOT_FOUND, "No such execution", "There is no such command in this workspace.");
+        || pages::declined(StatusCode::NOT_FOUND, "No such execution", "There is no such command in this workspace.");
     let Ok(id) = id.parse::<ExecutionId>() else { return not_found() };
     match state.db.read(&grant.workspace, |tx| Box::pin(tx.execution(id))).await {
         Ok(Some(execution)) => {

@@ -119,6 +119,20 @@ pub(crate) fn refused(status: StatusCode, title: &str, message: &str) -> Respons
     refusal(status, title, message, None, "Back to sign-in")
 }
 
+/// A refusal to someone signed in: the way back is their workspaces.
+pub(crate) fn declined(status: StatusCode, title: &str, message: &str) -> Response {
+    refusal(status, title, message, None, "Back to your workspaces")
+}
+
+/// A problem's detail (lower case, as the API says it) as a sentence.
+pub(crate) fn sentence(detail: &str) -> String {
+    let mut chars = detail.trim().chars();
+    let Some(first) = chars.next() else { return String::new() };
+    let first: String = first.to_uppercase().collect();
+    let rest = chars.as_str();
+    if rest.ends_with(['.', '!', '?']) { format!("{first}{rest}") } else { format!("{first}{rest}.") }
+}
+
 /// A refusal with the request id people quote when they ask for help.
 pub(crate) fn refused_with_request(
     status: StatusCode,
