@@ -53,7 +53,7 @@ pg_cpu() {
 }
 
 echo "== $AGENTS agents every $INTERVAL s for $DURATION s against $url"
-"$bin/anchor-edge-agent" simulate --server "$url" --token "$enroll" --agents "$AGENTS" \
+ANCHOR_ENROLL_TOKEN="$enroll" "$bin/anchor-edge-agent" simulate --server "$url" --agents "$AGENTS" \
   --interval "$INTERVAL" --duration "$DURATION" --state-dir "$work/agents" 2>&1 | tee "$work/simulate.log" &
 sim_pid=$!
 # Measure CPU over the reporting phase only: from the first batch sent.

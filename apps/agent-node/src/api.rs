@@ -30,19 +30,17 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"code": code, "message": message}))).into_response()
 }
 
-/// The control plane's internal token, when one is configured.
+/// Only the control plane calls reasoners and skills: its internal token.
 async fn internal_token(State(state): State<Shared>, req: Request, next: Next) -> Response {
-    if let Some(expected) = &state.internal_token {
-        use subtle::ConstantTimeEq;
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        if !bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
-            return error(StatusCode::UNAUTHORIZED, "unauthorized", "the control plane's internal token is required");
-        }
+    use subtle::ConstantTimeEq;
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !bool::from(given.as_bytes().ct_eq(state.internal_token.expose_secret().as_bytes())) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "the control plane's internal token is required");
     }
     next.run(req).await
 }

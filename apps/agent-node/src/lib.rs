@@ -39,6 +39,9 @@ use tokio_util::sync::CancellationToken;
 pub struct Config {
     pub database_url: SecretString,
     pub database_max_connections: u32,
+    /// When pooled connections are replaced (`database_max_lifetime`,
+    /// `database_max_uses`).
+    pub database_recycling: anchor_store::Recycling,
     /// The control plane it registers with.
     pub agentfield: ClientConfig,
     pub node_id: String,
@@ -47,9 +50,10 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// The gateway keys whose envelopes it acts on.
     pub verifier: CommandVerifier,
-    /// When set, calls to reasoners and skills must carry
-    /// `Authorization: Bearer <token>` (the control plane's internal token).
-    pub internal_token: Option<SecretString>,
+    /// Calls to reasoners and skills must carry `Authorization: Bearer
+    /// <token>` (the control plane's internal token): only the control plane
+    /// may call them.
+    pub internal_token: SecretString,
     /// Refines the ticket triage rules; `None`: the rules alone.
     pub llm: Option<LlmConfig>,
 }
@@ -64,18 +68,26 @@ impl Config {
         bound: SocketAddr,
         agentfield_url: &str,
     ) -> anyhow::Result<Self> {
+        let internal_token = settings.agent_node_token.clone().context(
+            "agent_node_token (ANCHOR_AGENT_NODE_TOKEN) must be set: the control plane's internal token, \
+             which every call to the node's reasoners and skills must carry",
+        )?;
         let mut agentfield = ClientConfig::new(agentfield_url);
         agentfield.api_key = settings.agentfield_api_key.clone();
         Ok(Self {
             database_url,
             database_max_connections: settings.database_max_connections,
+            database_recycling: anchor_store::Recycling {
+                max_lifetime: settings.database_max_lifetime,
+                max_uses: settings.database_max_uses,
+            },
             agentfield,
             node_id: settings.agent_node_id.clone(),
             base_url: settings.agent_node_url.clone().unwrap_or_else(|| format!("http://{bound}")),
             heartbeat_interval: Duration::from_secs(10),
             verifier: CommandVerifier::load(&settings.data_dir, settings.command_keys.as_deref())
                 .context("the gateway's command key")?,
-            internal_token: None,
+            internal_token,
             llm: settings.reasoner_llm.as_ref().map(|llm| LlmConfig {
                 base_url: llm.base_url.clone(),
                 model: llm.model.clone(),
@@ -92,14 +104,15 @@ pub(crate) struct NodeState {
     pub(crate) db: Database,
     pub(crate) node_id: String,
     pub(crate) verifier: CommandVerifier,
-    pub(crate) internal_token: Option<SecretString>,
+    pub(crate) internal_token: SecretString,
     pub(crate) refiner: Option<refine::Refiner>,
 }
 
 /// Serves until `shutdown`; registers (and keeps registering while the
 /// control plane is away), heartbeats, and announces its shutdown.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let db = Database::connect_with(&config.database_url, config.database_max_connections, config.database_recycling)
+        .await?;
     let agentfield = AgentFieldClient::new(config.agentfield.clone())?;
     let state = Arc::new(NodeState {
         db: db.clone(),

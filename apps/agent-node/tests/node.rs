@@ -23,13 +23,16 @@ struct Setup {
     mock_stop: CancellationToken,
 }
 
-async fn start(internal_token: Option<&str>, llm: Option<anchor_agent_node::LlmConfig>) -> Setup {
+/// The control plane's internal token, given to the node and to the mock.
+const TOKEN: &str = "s3cret";
+
+async fn start(llm: Option<anchor_agent_node::LlmConfig>) -> Setup {
     let db = TestDatabase::new().await;
     let mock_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let mock = format!("http://{}", mock_listener.local_addr().expect("addr"));
     let mock_stop = CancellationToken::new();
     tokio::spawn(anchor_agentfield_mock::run(
-        anchor_agentfield_mock::Config::default(),
+        anchor_agentfield_mock::Config { node_token: Some(TOKEN.to_owned()), ..Default::default() },
         mock_listener,
         mock_stop.clone(),
     ));
@@ -38,12 +41,13 @@ async fn start(internal_token: Option<&str>, llm: Option<anchor_agent_node::LlmC
     let config = anchor_agent_node::Config {
         database_url: db.url().clone(),
         database_max_connections: 2,
+        database_recycling: Default::default(),
         agentfield: ClientConfig::new(&mock),
         node_id: "anchor".into(),
         base_url: node.clone(),
         heartbeat_interval: Duration::from_millis(200),
         verifier: CommandSigner::new(&SigningKey::from_bytes(&[3; 32])).verifier(),
-        internal_token: internal_token.map(|t| SecretString::from(t.to_owned())),
+        internal_token: SecretString::from(TOKEN.to_owned()),
         llm,
     };
     let node_stop = CancellationToken::new();
@@ -71,7 +75,7 @@ async fn registered(mock: &str, status: &str) -> Value {
 
 #[tokio::test]
 async fn the_node_registers_its_functions_heartbeats_and_serves_them() {
-    let setup = start(None, None).await;
+    let setup = start(None).await;
     // The first heartbeat moves it from `starting` to `ready`.
     let node = registered(&setup.mock, "ready").await;
     let skills: Vec<&str> =
@@ -132,8 +136,8 @@ async fn the_node_registers_its_functions_heartbeats_and_serves_them() {
 }
 
 #[tokio::test]
-async fn with_an_internal_token_calls_must_carry_it() {
-    let setup = start(Some("s3cret"), None).await;
+async fn only_the_control_plane_calls_reasoners_and_skills() {
+    let setup = start(None).await;
     registered(&setup.mock, "ready").await;
     let http = anchor_testkit::http_client();
     let url = format!("{}/reasoners/ticket_triage", setup.node);
@@ -142,7 +146,7 @@ async fn with_an_internal_token_calls_must_carry_it() {
     assert_eq!(anonymous.status(), 401);
     let wrong = http.post(&url).bearer_auth("nope").json(&body).send().await.expect("post");
     assert_eq!(wrong.status(), 401);
-    let right = http.post(&url).bearer_auth("s3cret").json(&body).send().await.expect("post");
+    let right = http.post(&url).bearer_auth(TOKEN).json(&body).send().await.expect("post");
     assert_eq!(right.status(), 200);
     let status = http.get(format!("{}/status", setup.node)).send().await.expect("status");
     assert_eq!(status.status(), 200, "the control plane's status poll needs no token");
@@ -171,7 +175,7 @@ async fn a_configured_language_model_refines_the_ticket_triage() {
         api_key: None,
         timeout: Duration::from_secs(5),
     };
-    let setup = start(None, Some(llm)).await;
+    let setup = start(Some(llm)).await;
     registered(&setup.mock, "ready").await;
     let client = AgentFieldClient::new(ClientConfig::new(&setup.mock)).expect("client");
     let done = client
@@ -189,4 +193,19 @@ async fn a_configured_language_model_refines_the_ticket_triage() {
     setup.node_task.await.expect("task").expect("node stopped cleanly");
     setup.mock_stop.cancel();
     setup.db.drop_now().await;
+}
+
+#[test]
+fn a_node_without_the_internal_token_does_not_start() {
+    // Production settings (a database of its own) name no token: refused.
+    let settings = anchor_config::Settings::load(None, &anchor_config::Overrides::default()).expect("settings");
+    assert!(settings.agent_node_token.is_none());
+    let refused = anchor_agent_node::Config::from_settings(
+        &settings,
+        SecretString::from("postgres://db/anchor".to_owned()),
+        "127.0.0.1:1".parse().expect("addr"),
+        "http://agentfield",
+    )
+    .expect_err("no token, no node");
+    assert!(refused.to_string().contains("agent_node_token"), "{refused}");
 }

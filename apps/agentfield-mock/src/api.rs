@@ -265,6 +265,9 @@ async fn invoke(
         .header("X-Execution-ID", &exec.id)
         .header("X-Workflow-ID", &exec.run_id)
         .json(input);
+    if let Some(token) = &state.config.node_token {
+        request = request.bearer_auth(token);
+    }
     for (name, value) in &ctx.passthrough {
         request = request.header(*name, value);
     }
@@ -429,9 +432,12 @@ async fn cancel(State(state): State<Shared>, Path(id): Path<String>, body: Optio
     state.finish(&id, "cancelled", None, None, None).await;
     if let Some(base) = node_url {
         let url = format!("{}/_internal/executions/{id}/cancel", base.trim_end_matches('/'));
-        let http = state.http.clone();
+        let mut request = state.http.post(url);
+        if let Some(token) = &state.config.node_token {
+            request = request.bearer_auth(token);
+        }
         tokio::spawn(async move {
-            let _ = http.post(url).send().await; // best effort
+            let _ = request.send().await; // best effort
         });
     }
     Json(json!({"execution_id": id, "previous_status": previous, "status": "cancelled", "reason": reason, "cancelled_at": now()}))

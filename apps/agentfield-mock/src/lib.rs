@@ -34,6 +34,9 @@ pub struct Config {
     pub webhook_attempts: u32,
     pub webhook_timeout: Duration,
     pub webhook_backoff: Duration,
+    /// The internal token sent to nodes (`Authorization: Bearer`) when they
+    /// are invoked or told to cancel, as upstream does when configured.
+    pub node_token: Option<String>,
     /// How long a call to a node may take before the execution times out.
     pub node_timeout: Duration,
     /// How often registered nodes' `/status` is polled (upstream: 10 s).
@@ -45,6 +48,7 @@ impl Default for Config {
         Self {
             api_key: None,
             webhook_allowed_hosts: Vec::new(),
+            node_token: None,
             webhook_attempts: 5,
             webhook_timeout: Duration::from_secs(10),
             webhook_backoff: Duration::from_secs(5),

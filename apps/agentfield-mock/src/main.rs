@@ -10,6 +10,7 @@ async fn main() -> anyhow::Result<()> {
         webhook_allowed_hosts: std::env::var("AGENTFIELD_WEBHOOK_ALLOWED_HOSTS")
             .map(|v| v.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect())
             .unwrap_or_default(),
+        node_token: std::env::var("AGENTFIELD_NODE_TOKEN").ok(),
         ..Default::default()
     };
     let listener = tokio::net::TcpListener::bind(&addr).await?;

@@ -45,6 +45,10 @@ pub enum AccountCommand {
         #[arg(long)]
         platform_admin: bool,
     },
+    /// Disable a local account: it cannot sign in, and its sessions end at once
+    Disable { username: String },
+    /// Enable a disabled local account again
+    Enable { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,7 +63,7 @@ pub enum MemberCommand {
         /// msp_admin, technician, finance, auditor, client_admin or client_user
         #[arg(value_parser = Role::parse_workspace_role)]
         role: Role,
-        /// The subject's issuer [default: the dev issuer]
+        /// The subject's issuer [default: the only issuer the installation trusts]
         #[arg(long, conflicts_with = "local")]
         issuer: Option<String>,
         /// The subject is a local account (web sign-in)
@@ -75,12 +79,34 @@ fn cli_audit() -> AuditContext {
 }
 
 pub(crate) fn dev_issuer(settings: &Settings) -> anyhow::Result<DevIssuer> {
-    if !settings.dev_issuer {
+    if !settings.dev_issuer_trusted() {
         bail!(
-            "the dev issuer is turned off (setting dev_issuer, ANCHOR_DEV_ISSUER); tokens come from the external issuers"
+            "this installation does not trust the dev issuer (it is off outside `anchor dev` unless the setting \
+             dev_issuer / ANCHOR_DEV_ISSUER is true); tokens come from the external issuers"
         );
     }
     Ok(DevIssuer::load_or_create(&settings.data_dir)?)
+}
+
+/// The issuer a member is bound to: local accounts, an issuer the
+/// installation trusts, or (unnamed) the only one it trusts.
+fn member_issuer(trusted: &[String], issuer: Option<String>, local: bool) -> anyhow::Result<String> {
+    match (issuer, local) {
+        (_, true) => Ok(LOCAL_ISSUER.to_owned()),
+        (Some(issuer), false) if trusted.contains(&issuer) => Ok(issuer),
+        (Some(issuer), false) => {
+            bail!("the installation does not trust the issuer {issuer}; trusted: {}", list(trusted))
+        }
+        (None, false) => match trusted {
+            [only] => Ok(only.clone()),
+            [] => bail!("the installation trusts no token issuer; use --local for a local account"),
+            _ => bail!("name the subject's issuer with --issuer (trusted: {}) or use --local", list(trusted)),
+        },
+    }
+}
+
+fn list(issuers: &[String]) -> String {
+    if issuers.is_empty() { "none".to_owned() } else { issuers.join(", ") }
 }
 
 pub(crate) fn validate_subject(subject: &str) -> anyhow::Result<()> {
@@ -95,15 +121,12 @@ pub(crate) async fn grant_platform_admin(db: &Database, subject: &str) -> anyhow
     db.grant_platform_role(who, Role::PlatformAdmin, &cli_audit()).await.context("grant platform_admin")
 }
 
-pub(crate) async fn set_member(db: &Database, command: MemberCommand) -> anyhow::Result<()> {
+/// `trusted`: the installation's trusted issuers ([`Settings::trusted_issuers`]).
+pub(crate) async fn set_member(db: &Database, command: MemberCommand, trusted: &[String]) -> anyhow::Result<()> {
     let MemberCommand::Set { slug, subject, role, issuer, local } = command;
     validate_subject(&subject)?;
     let workspace = db.workspace(&slug).await?.ok_or(StoreError::WorkspaceNotFound(slug))?;
-    let issuer = match (issuer, local) {
-        (_, true) => LOCAL_ISSUER.to_owned(),
-        (Some(issuer), false) => issuer,
-        (None, false) => DEV_ISSUER.to_owned(),
-    };
+    let issuer = member_issuer(trusted, issuer, local)?;
     let who = SubjectRef { issuer: &issuer, subject: &subject };
     let (member, created) = db.set_member(&workspace, who, role, &cli_audit()).await?;
     let verb = if created { "added" } else { "set" };
@@ -141,8 +164,35 @@ fn valid_username(username: &str) -> bool {
         && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_@".contains(b))
 }
 
-pub(crate) async fn create_account(db: &Database, command: AccountCommand) -> anyhow::Result<()> {
-    let AccountCommand::Create { username, password_stdin, platform_admin } = command;
+/// `anchor account ...`.
+pub(crate) async fn account(db: &Database, command: AccountCommand) -> anyhow::Result<()> {
+    match command {
+        AccountCommand::Create { username, password_stdin, platform_admin } => {
+            create_account(db, username, password_stdin, platform_admin).await
+        }
+        AccountCommand::Disable { username } => set_account_disabled(db, &username, true).await,
+        AccountCommand::Enable { username } => set_account_disabled(db, &username, false).await,
+    }
+}
+
+async fn set_account_disabled(db: &Database, username: &str, disabled: bool) -> anyhow::Result<()> {
+    if !db.set_local_account_disabled(username, disabled).await? {
+        bail!("there is no account {username:?}");
+    }
+    if disabled {
+        println!("disabled account {username}; its sessions have ended");
+    } else {
+        println!("enabled account {username}");
+    }
+    Ok(())
+}
+
+async fn create_account(
+    db: &Database,
+    username: String,
+    password_stdin: bool,
+    platform_admin: bool,
+) -> anyhow::Result<()> {
     if !valid_username(&username) {
         bail!(
             "username {username:?} is invalid: use 1-64 of lowercase letters, digits and . _ @ -, starting with a letter or digit"

@@ -11,7 +11,7 @@ use anchor_config::{Overrides, Settings};
 use anchor_store::Database;
 use anyhow::Context;
 use clap::Args;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -34,7 +34,14 @@ impl DevArgs {
     }
 }
 
-pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+pub(crate) async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    // Development: the dev issuer is trusted unless turned off explicitly.
+    settings.dev_issuer.get_or_insert(true);
+    // Only the control plane (here the mock) may call the agent node: a
+    // fresh internal token per run unless one is configured.
+    settings
+        .agent_node_token
+        .get_or_insert_with(|| format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>()).into());
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let resolved = resolve_database(&settings).await?;
@@ -91,7 +98,7 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
     println!("  AgentField: {agentfield_url}{mock_note}");
     println!("  agent node: http://{}", node_listener.local_addr()?);
     println!("  state:      {}", settings.data_dir.display());
-    if settings.dev_issuer {
+    if settings.dev_issuer_trusted() {
         println!("Sign in from scripts with a dev token:");
         println!("  TOKEN=$(anchor token issue --sub you --platform-admin)");
         println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/workspaces");
@@ -108,7 +115,8 @@ async fn serve(settings: &Settings, database_url: SecretString, shutdown: Cancel
         anchor_worker::Config::from_settings(settings, database_url.clone(), &public_url, &agentfield_url)?;
     let node_config =
         anchor_agent_node::Config::from_settings(settings, database_url, node_listener.local_addr()?, &agentfield_url)?;
-    let mock = run_mock(agentfield_mock, shutdown.clone());
+    let node_token = settings.agent_node_token.as_ref().map(|t| t.expose_secret().to_owned());
+    let mock = run_mock(agentfield_mock, node_token, shutdown.clone());
     let (gateway, worker, node, mock, metrics) = tokio::join!(
         role("gateway", &shutdown, anchor_gateway::run(gateway_config, listener, shutdown.clone())),
         role("worker", &shutdown, anchor_worker::run(worker_config, shutdown.clone())),
@@ -146,17 +154,22 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
 
 /// The AgentField mock on `listener`, when there is one.
 #[cfg(feature = "agentfield-mock")]
-async fn run_mock(listener: Option<TcpListener>, shutdown: CancellationToken) -> anyhow::Result<()> {
+async fn run_mock(
+    listener: Option<TcpListener>,
+    node_token: Option<String>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let Some(listener) = listener else { return Ok(()) };
     // Everything runs on loopback in dev: let the mock call the gateway back.
     let config = anchor_agentfield_mock::Config {
         webhook_allowed_hosts: vec!["127.0.0.1".into(), "localhost".into(), "::1".into()],
+        node_token,
         ..anchor_agentfield_mock::Config::default()
     };
     anchor_agentfield_mock::run(config, listener, shutdown).await
 }
 
 #[cfg(not(feature = "agentfield-mock"))]
-async fn run_mock(_: Option<TcpListener>, _: CancellationToken) -> anyhow::Result<()> {
+async fn run_mock(_: Option<TcpListener>, _: Option<String>, _: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }

@@ -162,12 +162,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Evidence(_) => Some(anchor_evidence::EvidenceSetup::from_settings(&settings)?),
                 _ => None,
             };
+            let trusted: Vec<String> = settings.trusted_issuers().into_iter().map(str::to_owned).collect();
             with_database(&settings, |db| async move {
                 match command {
                     Command::Migrate => migrate_all(&db, settings.migration_concurrency, true).await,
                     Command::Workspace(cmd) => workspace::run(&db, cmd).await,
-                    Command::Member(cmd) => access::set_member(&db, cmd).await,
-                    Command::Account(cmd) => access::create_account(&db, cmd).await,
+                    Command::Member(cmd) => access::set_member(&db, cmd, &trusted).await,
+                    Command::Account(cmd) => access::account(&db, cmd).await,
                     Command::Evidence(cmd) => evidence::run(&db, &setup.expect("set up above"), cmd).await,
                     Command::Dev(_) | Command::Token(_) | Command::Webhook(_) => unreachable!("handled above"),
                 }

@@ -2,14 +2,15 @@
 
 use std::{
     io::{BufRead, BufReader},
-    os::unix::fs::PermissionsExt,
-    path::Path,
+    os::unix::fs::{MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
 use anchor_testkit::TestDatabase;
 use secrecy::ExposeSecret;
+use sha2::Digest;
 
 fn anchor() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_anchor"));
@@ -100,6 +101,14 @@ async fn dev_runs_the_platform_on_a_private_cluster_and_stops_it() {
     let (dev, url) = start_dev(data.path());
     assert_eq!(get(&format!("{url}/readyz")).await, 200);
     assert!(postgres_running(data.path()));
+    // The cluster's directory is ours; its data directory is the server's alone.
+    let me = nix::unistd::Uid::effective();
+    let server = match me.is_root() {
+        true => nix::unistd::User::from_name("postgres").expect("users").expect("a postgres user").uid,
+        false => me,
+    };
+    assert_owned(&data.path().join("postgres"), me.as_raw(), if me.is_root() { 0o711 } else { 0o700 });
+    assert_owned(&data.path().join("postgres/data"), server.as_raw(), 0o700);
 
     // Beside a running `anchor dev`, with no setup: the same data directory.
     let out = anchor()
@@ -156,6 +165,39 @@ async fn workspace_commands_against_a_configured_database() {
     let out = run(&["workspace", "list", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(list[0]["slug"], "acme");
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_configured_installation_trusts_the_dev_issuer_only_when_told() {
+    let db = TestDatabase::empty().await;
+    let data = data_dir();
+    let url = db.url().expose_secret().to_owned();
+    let run = |args: &[&str], dev: Option<&str>| {
+        let mut command = anchor();
+        command.args(args).env("DATABASE_URL", &url).env("ANCHOR_DATA_DIR", data.path());
+        if let Some(dev) = dev {
+            command.env("ANCHOR_DEV_ISSUER", dev);
+        }
+        command.output().expect("run")
+    };
+    assert!(run(&["workspace", "create", "acme"], None).status.success());
+
+    // Production (a database of its own, nothing said): no dev tokens, and a
+    // member is never bound to an issuer nobody trusts.
+    let out = run(&["token", "issue", "--sub", "root"], None);
+    assert!(!out.status.success() && stderr(&out).contains("does not trust the dev issuer"), "{}", stderr(&out));
+    let out = run(&["member", "set", "acme", "alice", "technician"], None);
+    assert!(!out.status.success() && stderr(&out).contains("trusts no token issuer"), "{}", stderr(&out));
+    let out = run(&["member", "set", "acme", "alice", "technician", "--issuer", "urn:anchor:dev-issuer"], None);
+    assert!(!out.status.success() && stderr(&out).contains("does not trust the issuer"), "{}", stderr(&out));
+    let out = run(&["member", "set", "acme", "alice", "technician", "--local"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Turned on: the dev issuer is the one trusted issuer, and the default.
+    let out = run(&["member", "set", "acme", "bob", "technician"], Some("true"));
+    assert!(out.status.success() && stdout(&out).contains("(urn:anchor:dev-issuer)"), "{}", stderr(&out));
+    assert!(run(&["token", "issue", "--sub", "bob"], Some("true")).status.success());
     db.drop_now().await;
 }
 
@@ -272,28 +314,115 @@ async fn tokens_from_the_cli_open_the_api_of_a_running_dev() {
     assert!(!postgres_running(data.path()), "SIGTERM stops the private cluster too");
 }
 
+/// Every `anchor-pg-*` entry of the directories a cluster outside the data
+/// directory may be put in.
+fn outside_clusters() -> std::collections::BTreeSet<PathBuf> {
+    let mut found = std::collections::BTreeSet::new();
+    for dir in [std::env::temp_dir(), PathBuf::from("/tmp"), PathBuf::from("/var/tmp")] {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with("anchor-pg-") {
+                found.insert(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// Removes what a test planted outside its temporary directories, even when it fails.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `path` is owned by `uid` with exactly `mode`.
+fn assert_owned(path: &Path, uid: u32, mode: u32) {
+    let meta = std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(meta.is_dir(), "{} is a directory", path.display());
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (uid, mode), "owner and mode of {}", path.display());
+}
+
 #[tokio::test]
-async fn a_data_dir_the_postgres_user_cannot_reach_still_works() {
+async fn a_data_dir_the_postgres_user_cannot_reach_runs_a_private_copy_that_nobody_can_hijack() {
     // As root, a data directory below a 0700 directory (a checkout under
-    // /root, say): the cluster moves to a directory of its own, found again
-    // on the next run.
+    // /root, say): the cluster runs from a copy in a fresh directory of its
+    // own, which stopping folds back into the data directory and removes.
     if !nix::unistd::Uid::effective().is_root() {
         return; // only root hands the cluster to the `postgres` user
     }
+    let postgres = nix::unistd::User::from_name("postgres").expect("users").expect("a postgres user");
+    let nobody = nix::unistd::User::from_name("nobody").expect("users").expect("a nobody user");
     let private = tempfile::Builder::new().prefix("anchor-private-").tempdir_in("/var/tmp").expect("tempdir");
     std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let data = private.path().join("state");
+    std::fs::create_dir(&data).expect("mkdir");
+    let precious = private.path().join("precious");
+    std::fs::write(&precious, "root's file\n").expect("write");
+
+    // Another local user prepares the place an older anchor chose,
+    // `anchor-pg-<hash of the data directory>` in the temporary directory,
+    // with `initdb.pw` a symlink to a file of root's; and the data directory
+    // records it, as that older anchor did.
+    let digest = sha2::Sha256::digest(data.canonicalize().expect("canonical").as_os_str().as_encoded_bytes());
+    let trap = std::env::temp_dir().join(format!("anchor-pg-{}", hex::encode(&digest[..8])));
+    let _trap_guard = RemoveOnDrop(trap.clone());
+    std::fs::create_dir(&trap).expect("the predictable place is free");
+    std::fs::set_permissions(&trap, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::os::unix::fs::symlink(&precious, trap.join("initdb.pw")).expect("symlink");
+    std::os::unix::fs::lchown(trap.join("initdb.pw"), Some(nobody.uid.as_raw()), None).expect("chown");
+    std::os::unix::fs::chown(&trap, Some(nobody.uid.as_raw()), Some(nobody.gid.as_raw())).expect("chown");
+    std::fs::write(data.join("postgres.location"), format!("{}\n", trap.display())).expect("write");
+    let before = outside_clusters();
+
     let (dev, url) = start_dev(&data);
     assert_eq!(get(&format!("{url}/readyz")).await, 200);
-    let location = std::fs::read_to_string(data.join("postgres.location")).expect("the location is recorded");
-    let cluster = std::path::PathBuf::from(location.lines().next().expect("path"));
-    assert!(cluster.join("data/PG_VERSION").is_file(), "{}", cluster.display());
+    let location = std::fs::read_to_string(data.join("postgres.location")).expect("the copy is recorded");
+    let cluster = PathBuf::from(location.lines().next().expect("path"));
+    assert_ne!(cluster, trap, "a place someone else made is never used");
+    assert!(cluster.file_name().expect("name").to_string_lossy().starts_with("anchor-pg-"), "{}", cluster.display());
+    assert!(!before.contains(&cluster), "a fresh directory: {}", cluster.display());
+    assert_owned(&cluster, 0, 0o711);
+    assert_owned(&cluster.join("data"), postgres.uid.as_raw(), 0o700);
+    assert!(cluster.join("data/PG_VERSION").is_file());
+
+    // Beside the running `anchor dev`, the CLI finds the copy.
+    let cli = |args: &[&str]| anchor().args(args).env("ANCHOR_DATA_DIR", &data).output().expect("run");
+    let out = cli(&["workspace", "create", "acme", "--name", "Acme Corp"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Ctrl-C: the copy is folded back into the data directory and removed.
     interrupt_and_wait(dev);
+    let leftovers = |when: &str| {
+        assert!(!data.join("postgres.location").exists(), "{when}: no copy is recorded");
+        assert_eq!(outside_clusters(), before, "{when}: nothing is left in the temporary directory");
+    };
+    leftovers("Ctrl-C");
+    assert!(!cluster.exists(), "{}", cluster.display());
+    assert_owned(&data.join("postgres/data"), postgres.uid.as_raw(), 0o700);
+    assert!(data.join("postgres/data/PG_VERSION").is_file());
+
+    // The next run reuses the data, from a new copy; SIGTERM folds it back too.
     let (dev, url) = start_dev(&data);
     assert_eq!(get(&format!("{url}/readyz")).await, 200);
-    interrupt_and_wait(dev);
-    assert!(!cluster.join("data/postmaster.pid").exists(), "stopped");
-    std::fs::remove_dir_all(&cluster).expect("clean up the moved cluster");
+    let again = std::fs::read_to_string(data.join("postgres.location")).expect("recorded");
+    assert_ne!(PathBuf::from(again.lines().next().expect("path")), cluster, "a new name at each start");
+    let out = cli(&["workspace", "list"]);
+    assert!(stdout(&out).contains("acme") && stdout(&out).contains("Acme Corp"), "{}", stdout(&out));
+    stop_with(dev, nix::sys::signal::Signal::SIGTERM);
+    leftovers("SIGTERM");
+
+    // A command that has to start the cluster itself leaves nothing either.
+    let out = cli(&["workspace", "list"]);
+    assert!(out.status.success() && stdout(&out).contains("acme"), "{}", stderr(&out));
+    leftovers("a CLI command");
+
+    // The trap was never used: root's file is intact, the other user's
+    // directory and symlink are as they were.
+    assert_eq!(std::fs::read_to_string(&precious).expect("read"), "root's file\n");
+    assert_owned(&trap, nobody.uid.as_raw(), 0o777);
+    assert_eq!(std::fs::read_link(trap.join("initdb.pw")).expect("still a symlink"), precious);
 }
 
 /// The README's walk-through, with the real `curl`: a token from the CLI, a

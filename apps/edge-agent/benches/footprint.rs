@@ -64,7 +64,8 @@ async fn main() {
             &digest,
             "bench",
             time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-            None,
+            1,
+            false,
         )
         .await
         .expect("token");
@@ -74,6 +75,7 @@ async fn main() {
     let config = anchor_gateway::Config {
         database_url: db.url().clone(),
         database_max_connections: 4,
+        database_recycling: Default::default(),
         request_timeout: Duration::from_secs(30),
         body_limit_bytes: 1024 * 1024,
         data_dir: data_dir.path().to_path_buf(),
@@ -83,6 +85,9 @@ async fn main() {
         oidc: None,
         evidence: anchor_evidence::EvidenceSetup::new(None, data_dir.path(), None).expect("evidence"),
         webhook_allowlist: Default::default(),
+        webhook_limits: Default::default(),
+        access: Default::default(),
+        telemetry: Default::default(),
     };
     let stop = CancellationToken::new();
     let server = tokio::spawn(anchor_gateway::run(config, listener, stop.clone()));

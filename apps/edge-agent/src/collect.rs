@@ -2,11 +2,17 @@
 //! memory, swap, load, per-mount disk usage, network counters, uptime,
 //! process count; an inventory (machine id, OS, kernel, hardware from the
 //! firmware's tables, interfaces with their addresses, packages); and the
-//! configured checks.
+//! configured checks. Everything stays within the protocol's bounds
+//! (`anchor_edge_protocol::limits`): long texts are cut, the package list
+//! stops at [`MAX_PACKAGES`].
 
 use std::{fs, path::Path, time::Duration};
 
-use anchor_edge_protocol::{Batch, Check, Metric};
+use anchor_edge_protocol::{
+    Batch, Check, Inventory, Labels, Metric,
+    limits::{MAX_CHECK_NAME, MAX_CHECK_OUTPUT},
+    truncate,
+};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -16,6 +22,8 @@ use crate::state::CheckSpec;
 const DISK_TYPES: [&str; 9] = ["ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "vfat", "f2fs", "overlay"];
 /// Inventory goes with the first batch and then every this many.
 const INVENTORY_EVERY: u64 = 20;
+/// Packages listed in the inventory at most (`installed` counts them all).
+const MAX_PACKAGES: usize = 10_000;
 
 pub(crate) struct Collector {
     checks: Vec<CheckSpec>,
@@ -27,8 +35,26 @@ fn read(path: &str) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
 
-fn metric(name: &str, value: f64, at: OffsetDateTime, labels: Option<Value>) -> Metric {
+fn metric(name: &str, value: f64, at: OffsetDateTime, labels: Option<Labels>) -> Metric {
     Metric { name: name.to_owned(), value, at, labels }
+}
+
+/// One label, its value cut to the protocol's bound.
+fn label(name: &str, value: &str) -> Option<Labels> {
+    Some(Labels::from([(name, truncate(value, Labels::MAX_VALUE))]))
+}
+
+/// The package list within [`MAX_PACKAGES`]: `installed` counts them all,
+/// `truncated` says when the list is shorter.
+fn package_list(manager: &str, mut list: Vec<Value>) -> Value {
+    let installed = list.len();
+    let truncated = installed > MAX_PACKAGES;
+    list.truncate(MAX_PACKAGES);
+    let mut packages = json!({"manager": manager, "installed": installed, "list": list});
+    if truncated {
+        packages["truncated"] = true.into();
+    }
+    packages
 }
 
 /// (idle, total) jiffies from /proc/stat.
@@ -95,7 +121,7 @@ fn packages() -> Value {
                 Some(json!({"name": field("Package:")?, "version": field("Version:").unwrap_or_default()}))
             })
             .collect();
-        return json!({"manager": "dpkg", "installed": list.len(), "list": list});
+        return package_list("dpkg", list);
     }
     let rpm =
         std::process::Command::new("rpm").args(["-qa", "--queryformat", "%{NAME} %{VERSION}-%{RELEASE}\\n"]).output();
@@ -105,7 +131,7 @@ fn packages() -> Value {
                 .lines()
                 .filter_map(|l| l.split_once(' ').map(|(name, version)| json!({"name": name, "version": version})))
                 .collect();
-            json!({"manager": "rpm", "installed": list.len(), "list": list})
+            package_list("rpm", list)
         }
         _ => Value::Null,
     }
@@ -367,15 +393,15 @@ impl Collector {
         }
         for mount in mounts() {
             if let Some((used, free)) = disk_usage(&mount) {
-                metrics.push(metric("disk.used_percent", used, at, Some(json!({"mount": mount}))));
-                metrics.push(metric("disk.free_bytes", free, at, Some(json!({"mount": mount}))));
+                metrics.push(metric("disk.used_percent", used, at, label("mount", &mount)));
+                metrics.push(metric("disk.free_bytes", free, at, label("mount", &mount)));
             }
         }
         for line in read("/proc/net/dev").lines().skip(2) {
             let Some((iface, rest)) = line.split_once(':') else { continue };
             let fields: Vec<f64> = rest.split_whitespace().filter_map(|f| f.parse().ok()).collect();
             if let (Some(rx), Some(tx)) = (fields.first(), fields.get(8)) {
-                let labels = Some(json!({"interface": iface.trim()}));
+                let labels = label("interface", iface.trim());
                 metrics.push(metric("net.rx_bytes", *rx, at, labels.clone()));
                 metrics.push(metric("net.tx_bytes", *tx, at, labels));
             }
@@ -396,10 +422,15 @@ impl Collector {
             .iter()
             .map(|spec| {
                 let (name, status, output) = run_check(spec);
-                Check { name, status: status.to_owned(), output, at }
+                let (name, output) = (truncate(&name, MAX_CHECK_NAME), truncate(&output, MAX_CHECK_OUTPUT));
+                Check { name: name.to_owned(), status: status.to_owned(), output: output.to_owned(), at }
             })
             .collect();
-        let inventory = self.batches.is_multiple_of(INVENTORY_EVERY).then(inventory);
+        let inventory = self.batches.is_multiple_of(INVENTORY_EVERY).then(inventory).and_then(|facts| {
+            Inventory::new(&facts)
+                .map_err(|e| crate::warn(&format!("the inventory is not sent: it is out of bounds ({e})")))
+                .ok()
+        });
         self.batches += 1;
         Batch { sequence, sent_at: Some(at), metrics, checks, inventory, events: Vec::new() }
     }

@@ -1,8 +1,10 @@
 //! `anchor-edge-agent`, the agent on a managed machine.
 //!
-//! - `enroll --server URL --token T`: makes an Ed25519 device key (kept in
-//!   the state directory, mode 0600; only its public half leaves the
-//!   machine) and enrolls it with the enrollment token;
+//! - `enroll --server URL --token-file PATH`: makes an Ed25519 device key
+//!   (kept in the state directory, mode 0600; only its public half leaves
+//!   the machine) and enrolls it with the enrollment token, read from a
+//!   file (`-`: standard input) or from `ANCHOR_ENROLL_TOKEN` (`--token T`
+//!   also works, but puts the token in the process list);
 //! - `run [--interval S]`: every interval, collects host metrics and
 //!   inventory, runs the configured checks, writes the batch to a bounded
 //!   disk spool, and delivers the spool oldest first; a batch leaves the
@@ -26,9 +28,14 @@ mod simulate;
 mod spool;
 mod state;
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
-use clap::{Parser, Subcommand};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "anchor-edge-agent", version, about = "Anchor's agent for managed machines")]
@@ -47,9 +54,8 @@ enum Command {
         /// The Anchor server, e.g. https://anchor.example.com
         #[arg(long)]
         server: String,
-        /// The enrollment token (anchor_enroll_...)
-        #[arg(long)]
-        token: String,
+        #[command(flatten)]
+        token: TokenSource,
     },
     /// Collect, spool and deliver until stopped (SIGTERM or Ctrl-C)
     Run {
@@ -64,9 +70,9 @@ enum Command {
         /// The Anchor server
         #[arg(long)]
         server: String,
-        /// An enrollment token allowing at least `--agents` uses
-        #[arg(long)]
-        token: String,
+        #[command(flatten)]
+        token: TokenSource,
+        /// Agents to run (the enrollment token must allow at least as many uses)
         #[arg(long, default_value_t = 100)]
         agents: usize,
         /// Seconds between each agent's batches
@@ -81,20 +87,82 @@ enum Command {
     },
 }
 
+/// The environment variable an enrollment token may come in.
+pub const TOKEN_ENV: &str = "ANCHOR_ENROLL_TOKEN";
+
+/// Where the enrollment token comes from: `--token-file`, else `--token`,
+/// else `ANCHOR_ENROLL_TOKEN`.
+#[derive(Debug, Args)]
+struct TokenSource {
+    /// A file holding the enrollment token (anchor_enroll_...); `-` reads it
+    /// from standard input. Without it (and without --token), the token is
+    /// taken from the environment variable ANCHOR_ENROLL_TOKEN
+    #[arg(long, value_name = "PATH", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
+    /// The enrollment token itself. Discouraged: every local user can read a
+    /// command line (ps, /proc); use --token-file or ANCHOR_ENROLL_TOKEN
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+}
+
+impl TokenSource {
+    fn resolve(self) -> anyhow::Result<String> {
+        let token = match (self.token_file, self.token) {
+            (Some(path), _) => read_token_file(&path)?,
+            (None, Some(token)) => {
+                warn("--token shows the token to every local user (ps); prefer --token-file or ANCHOR_ENROLL_TOKEN");
+                token
+            }
+            (None, None) => match std::env::var(TOKEN_ENV) {
+                Ok(token) => token,
+                Err(_) => {
+                    bail!("no enrollment token: give --token-file PATH (or - for standard input) or set {TOKEN_ENV}")
+                }
+            },
+        };
+        let token = token.trim();
+        if token.is_empty() || token.contains(char::is_whitespace) {
+            bail!("the enrollment token must be one word (anchor_enroll_...)");
+        }
+        Ok(token.to_owned())
+    }
+}
+
+fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        let mut token = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut token)
+            .context("read the enrollment token from standard input")?;
+        return Ok(token);
+    }
+    let token =
+        std::fs::read_to_string(path).with_context(|| format!("read the enrollment token from {}", path.display()))?;
+    if let Ok(meta) = std::fs::metadata(path)
+        && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0
+    {
+        warn(&format!("{} can be read by other users; the token in it is a secret (chmod 600)", path.display()));
+    }
+    Ok(token)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Enroll { server, token } => state::enroll(&cli.state_dir, &server, &token),
+        Command::Enroll { server, token } => {
+            token.resolve().and_then(|token| state::enroll(&cli.state_dir, &server, &token))
+        }
         Command::Run { interval } => run(&cli.state_dir, interval.map(Duration::from_secs)),
         Command::Status => state::print_status(&cli.state_dir),
-        Command::Simulate { server, token, agents, interval, duration, threads } => simulate::run(
-            &server,
-            &token,
-            agents,
-            Duration::from_secs(interval.max(1)),
-            Duration::from_secs(duration),
-            threads,
-        ),
+        Command::Simulate { server, token, agents, interval, duration, threads } => token.resolve().and_then(|token| {
+            simulate::run(
+                &server,
+                &token,
+                agents,
+                Duration::from_secs(interval.max(1)),
+                Duration::from_secs(duration),
+                threads,
+            )
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,7 +203,7 @@ fn run(dir: &std::path::Path, interval: Option<Duration>) -> anyhow::Result<()> 
                     next_send = next_collect;
                 }
                 Err(e) => {
-                    let wait = backoff.next();
+                    let wait = backoff.next().max(e.retry_after.unwrap_or_default());
                     warn(&format!("delivery failed ({e}); {} batches kept, retrying in {wait:?}", spool.len()));
                     next_send = std::time::Instant::now() + wait;
                 }

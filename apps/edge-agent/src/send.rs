@@ -3,7 +3,11 @@
 //! server will never take it and 413 that it is too large: a batch of
 //! several items is split in two and both halves are spooled, a single item
 //! is dropped. Every drop is counted and reported (see the spool). Anything
-//! else stops this round and is retried with exponential backoff and jitter.
+//! else stops this round and is retried with exponential backoff and jitter,
+//! waiting at least the server's `Retry-After` (429: the agent sends too
+//! often; 503: the server is busy). An acknowledgement that says part of the
+//! batch was not stored (`refused`: new series beyond the agent's limit) is
+//! logged.
 
 use std::{
     sync::{
@@ -19,6 +23,29 @@ use crate::{
     spool::{DropReason, Spool},
     state::Identity,
 };
+
+/// Why a delivery round stopped.
+#[derive(Debug)]
+pub(crate) struct Undelivered {
+    pub(crate) reason: String,
+    /// How long the server asked the agent to wait (`Retry-After`).
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl From<String> for Undelivered {
+    fn from(reason: String) -> Self {
+        Self { reason, retry_after: None }
+    }
+}
+
+impl std::fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// The longest `Retry-After` the agent honours.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// The HTTP client: blocking, no redirects, bounded waits.
 pub(crate) fn agent() -> ureq::Agent {
@@ -62,7 +89,7 @@ impl Sender {
     }
 
     /// Sends until the spool is empty, something fails, or `stop`.
-    pub(crate) fn deliver(&self, spool: &mut Spool, stop: &Arc<AtomicBool>) -> Result<(), String> {
+    pub(crate) fn deliver(&self, spool: &mut Spool, stop: &Arc<AtomicBool>) -> Result<(), Undelivered> {
         while !stop.load(Ordering::Relaxed) {
             let Some((sequence, body)) = spool.oldest().map_err(|e| e.to_string())? else { return Ok(()) };
             if body.len() > self.largest_body {
@@ -87,10 +114,15 @@ impl Sender {
                 .send(&body[..]);
             let mut response = match response {
                 Ok(response) => response,
-                Err(e) => return Err(format!("cannot reach the server: {e}")),
+                Err(e) => return Err(format!("cannot reach the server: {e}").into()),
             };
             match response.status().as_u16() {
                 200 => {
+                    let answer = response.body_mut().read_to_string().unwrap_or_default();
+                    let ack: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+                    if ack["refused"].is_object() {
+                        crate::warn(&format!("the server did not store part of batch {sequence}: {}", ack["refused"]));
+                    }
                     spool.acknowledge(sequence).map_err(|e| e.to_string())?;
                     let at = time::OffsetDateTime::now_utc()
                         .format(&time::format_description::well_known::Rfc3339)
@@ -120,8 +152,17 @@ impl Sender {
                             .map_err(|e| e.to_string())?,
                     }
                 }
-                401 => return Err("the server does not accept this agent's identity (revoked?)".into()),
-                status => return Err(format!("the server answered {status}")),
+                401 => return Err("the server does not accept this agent's identity (revoked?)".to_owned().into()),
+                status @ (429 | 503) => {
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(|s| Duration::from_secs(s).min(LONGEST_RETRY_AFTER));
+                    return Err(Undelivered { reason: format!("the server answered {status}"), retry_after });
+                }
+                status => return Err(format!("the server answered {status}").into()),
             }
         }
         Ok(())
@@ -161,7 +202,7 @@ mod tests {
         sync::{Mutex, atomic::AtomicUsize},
     };
 
-    use anchor_edge_protocol::{Batch, Metric};
+    use anchor_edge_protocol::{Batch, Check, Event, Inventory, Labels, Metric};
     use serde_json::json;
 
     use super::*;
@@ -239,7 +280,7 @@ mod tests {
         (url, taken, largest)
     }
 
-    fn batch(sequence: i64, metrics: Vec<(&str, serde_json::Value)>) -> Batch {
+    fn batch(sequence: i64, metrics: Vec<(&str, Labels)>) -> Batch {
         let at = time::OffsetDateTime::now_utc();
         let metrics = metrics
             .into_iter()
@@ -274,9 +315,12 @@ mod tests {
         sender.largest_body = 2000;
         let mut spool =
             Spool::open(&dir.path().join("spool"), &dir.path().join("dropped.json"), u64::MAX).expect("spool");
-        let labels = |i: usize| json!({"mount": format!("/srv/{}", i.pow(7))});
+        let labels = |i: usize| Labels::from([("mount", format!("/srv/{}", i.pow(7)))]);
         spool.push(0, batch(0, (0..300).map(|i| ("disk.used_percent", labels(i))).collect())).expect("push");
-        spool.push(1, batch(1, vec![("disk.used_percent", json!({"mount": noise(10_000)}))])).expect("push");
+        // One check whose output (4 KiB) does not compress.
+        let at = time::OffsetDateTime::now_utc();
+        let check = Check { name: "noisy".into(), status: "failing".into(), output: noise(4096), at };
+        spool.push(1, Batch { checks: vec![check], ..batch(1, vec![]) }).expect("push");
         sender.deliver(&mut spool, &Arc::new(AtomicBool::new(false))).expect("delivered");
         let taken = taken.lock().expect("lock");
         assert_eq!(taken.iter().filter(|b| b.sequence != 1).map(|b| b.metrics.len()).sum::<usize>(), 300);
@@ -291,7 +335,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("sequence"), "10").expect("sequence");
         // 40 metrics whose labels do not compress: about 40 x 200 bytes.
-        let big = batch(0, (0..40).map(|_| ("disk.used_percent", json!({"mount": noise(250)}))).collect());
+        let big = batch(0, (0..40).map(|_| ("disk.used_percent", Labels::from([("mount", noise(250))]))).collect());
         let limit = {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             gz.write_all(&serde_json::to_vec(&big).expect("json")).expect("gzip");
@@ -302,22 +346,30 @@ mod tests {
         let mut spool =
             Spool::open(&dir.path().join("spool"), &dir.path().join("dropped.json"), u64::MAX).expect("spool");
         spool.push(0, big).expect("push");
-        spool.push(1, batch(1, vec![("bad", json!({}))])).expect("push");
-        spool.push(2, batch(2, vec![("disk.used_percent", json!({"mount": noise(limit * 2)}))])).expect("push");
+        spool.push(1, batch(1, vec![("bad", Labels::default())])).expect("push");
+        // An inventory alone, larger than the limit: strings that do not compress.
+        let facts: serde_json::Map<String, serde_json::Value> =
+            (0..limit * 2 / 1000 + 1).map(|i| (format!("fact{i}"), noise(1000).into())).collect();
+        let inventory = Inventory::new(&facts.into()).expect("within bounds");
+        spool.push(2, Batch { inventory: Some(inventory), ..batch(2, vec![]) }).expect("push");
         let stop = Arc::new(AtomicBool::new(false));
         sender.deliver(&mut spool, &stop).expect("delivered");
         assert_eq!(spool.len(), 0);
         assert_eq!(spool.dropped().count(), 2, "1 refused, 2 too large alone");
 
-        spool.push(3, batch(3, vec![("load.1m", json!({}))])).expect("push");
+        spool.push(3, batch(3, vec![("load.1m", Labels::default())])).expect("push");
         sender.deliver(&mut spool, &stop).expect("delivered");
         assert_eq!(spool.dropped().count(), 0, "the report was acknowledged");
         let taken = taken.lock().expect("lock");
         let metrics: usize = taken.iter().filter(|b| b.sequence >= 10).map(|b| b.metrics.len()).sum();
         assert_eq!(metrics, 40, "every metric of the split batch arrived, under new numbers");
         assert!(taken.iter().all(|b| ![0, 1, 2].contains(&b.sequence)));
-        let reports: Vec<&serde_json::Value> =
-            taken.iter().flat_map(|b| &b.events).filter(|e| e["kind"] == crate::spool::DROP_REPORT).collect();
+        let reports: Vec<serde_json::Value> = taken
+            .iter()
+            .flat_map(|b| &b.events)
+            .filter(|e| e.kind() == crate::spool::DROP_REPORT)
+            .map(Event::to_value)
+            .collect();
         assert_eq!(reports.len(), 1, "{reports:?}");
         assert_eq!(reports[0]["count"], 2);
         assert_eq!(reports[0]["reasons"], json!({"spool_full": 0, "invalid": 1, "too_large": 1}));

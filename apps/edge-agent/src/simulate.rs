@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_edge_protocol::{Batch, Check, Metric};
+use anchor_edge_protocol::{Batch, Check, Labels, Metric};
 use anyhow::{Context, bail};
 use ed25519_dalek::SigningKey;
 use rand::Rng;
@@ -57,8 +57,9 @@ fn batch(agent: &mut SimAgent) -> Batch {
     let at = time::OffsetDateTime::now_utc();
     agent.disk = (agent.disk + rng.random_range(-0.2..0.3)).clamp(1.0, 99.0);
     agent.cpu = (agent.cpu + rng.random_range(-5.0..5.0)).clamp(0.0, 100.0);
-    let metric =
-        |name: &str, value: f64, labels: Option<serde_json::Value>| Metric { name: name.into(), value, at, labels };
+    let metric = |name: &str, value: f64, labels: Option<Labels>| Metric { name: name.into(), value, at, labels };
+    let root = || Some(Labels::from([("mount", "/")]));
+    let eth0 = || Some(Labels::from([("interface", "eth0")]));
     let batch = Batch {
         sequence: agent.sequence,
         sent_at: Some(at),
@@ -66,10 +67,10 @@ fn batch(agent: &mut SimAgent) -> Batch {
             metric("cpu.usage_percent", agent.cpu, None),
             metric("memory.used_percent", rng.random_range(30.0..80.0), None),
             metric("load.1m", rng.random_range(0.0..4.0), None),
-            metric("disk.used_percent", agent.disk, Some(json!({"mount": "/"}))),
-            metric("disk.free_bytes", (100.0 - agent.disk) * 1e9, Some(json!({"mount": "/"}))),
-            metric("net.rx_bytes", agent.sequence as f64 * 1e6, Some(json!({"interface": "eth0"}))),
-            metric("net.tx_bytes", agent.sequence as f64 * 4e5, Some(json!({"interface": "eth0"}))),
+            metric("disk.used_percent", agent.disk, root()),
+            metric("disk.free_bytes", (100.0 - agent.disk) * 1e9, root()),
+            metric("net.rx_bytes", agent.sequence as f64 * 1e6, eth0()),
+            metric("net.tx_bytes", agent.sequence as f64 * 4e5, eth0()),
             metric("uptime.seconds", agent.sequence as f64 * 30.0, None),
             metric("processes.count", rng.random_range(120.0..240.0), None),
         ],

@@ -23,7 +23,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anchor_edge_protocol::Batch;
+use anchor_edge_protocol::{Batch, Event};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
@@ -93,16 +93,18 @@ impl Drops {
         self.sequences.sort_unstable();
     }
 
-    /// The event telling the server about these drops.
-    fn report(&self) -> serde_json::Value {
+    /// The event telling the server about these drops (at most
+    /// [`MAX_LISTED`] sequences: within the protocol's bounds of an event).
+    fn report(&self) -> Event {
         let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).ok();
-        serde_json::json!({
+        let report = serde_json::json!({
             "kind": DROP_REPORT,
             "count": self.count(),
             "reasons": {"spool_full": self.spool_full, "invalid": self.invalid, "too_large": self.too_large},
             "sequences": self.sequences,
             "at": at,
-        })
+        });
+        Event::new(&report).expect("a drop report is within an event's bounds")
     }
 }
 
@@ -197,7 +199,7 @@ fn halves(batch: Batch) -> Option<(Batch, Batch)> {
 }
 
 fn carries_report(batch: &Batch) -> bool {
-    batch.events.iter().any(|e| e["kind"] == DROP_REPORT)
+    batch.events.iter().any(|e| e.kind() == DROP_REPORT)
 }
 
 /// Spooled sequence numbers and file sizes in `dir`.
@@ -442,8 +444,8 @@ mod tests {
         decode(&fs::read(spool.path(sequence)).expect("read")).expect("decode")
     }
 
-    fn reports(batch: &Batch) -> Vec<&serde_json::Value> {
-        batch.events.iter().filter(|e| e["kind"] == DROP_REPORT).collect()
+    fn reports(batch: &Batch) -> Vec<serde_json::Value> {
+        batch.events.iter().filter(|e| e.kind() == DROP_REPORT).map(Event::to_value).collect()
     }
 
     #[test]
@@ -550,7 +552,8 @@ mod tests {
         spool.push(0, batch(0)).expect("push");
         spool.drop_batch(0, DropReason::SpoolFull, "test").expect("drop");
         let mut big = with_metrics(1, 5);
-        big.inventory = Some(serde_json::json!({"os": "Linux"}));
+        big.inventory =
+            Some(anchor_edge_protocol::Inventory::new(&serde_json::json!({"os": "Linux"})).expect("inventory"));
         spool.push(1, big).expect("push");
         let mut next = 10;
         let (a, b) = spool

@@ -63,6 +63,7 @@ async fn start_gateway_with_limit(
     let config = anchor_gateway::Config {
         database_url: db.url().clone(),
         database_max_connections: 4,
+        database_recycling: Default::default(),
         request_timeout: Duration::from_secs(30),
         body_limit_bytes,
         data_dir: data_dir.to_path_buf(),
@@ -72,6 +73,9 @@ async fn start_gateway_with_limit(
         oidc: None,
         evidence: anchor_evidence::EvidenceSetup::new(None, data_dir, None).expect("evidence"),
         webhook_allowlist: Default::default(),
+        webhook_limits: Default::default(),
+        access: Default::default(),
+        telemetry: Default::default(),
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(anchor_gateway::run(config, listener, stop.clone()));
@@ -250,7 +254,7 @@ async fn setup() -> (TestDatabase, Database, String, tempfile::TempDir, SocketAd
         .expect("workspace");
     let (token, digest) = anchor_telemetry::enrollment::generate();
     let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
-    store.create_enrollment_token(&workspace, &digest, "test", expires, Some(1)).await.expect("token");
+    store.create_enrollment_token(&workspace, &digest, "test", expires, 1, false).await.expect("token");
     let data_dir = tempfile::tempdir().expect("tempdir");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -557,7 +561,7 @@ async fn the_simulator_enrolls_many_agents_and_reports_latency() {
         .expect("workspace");
     let (token, digest) = anchor_telemetry::enrollment::generate();
     let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
-    store.create_enrollment_token(&workspace, &digest, "load", expires, Some(40)).await.expect("token");
+    store.create_enrollment_token(&workspace, &digest, "load", expires, 40, false).await.expect("token");
     let data_dir = tempfile::tempdir().expect("tempdir");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

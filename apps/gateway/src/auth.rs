@@ -25,12 +25,12 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use anchor_auth::{DevIssuer, Identity, Permission, TokenVerifier, grants};
+use anchor_auth::{DevIssuer, Identity, Permission, Scope, TokenVerifier, grants};
 use anchor_commands::authorize::{Asking, Grant, authorize, record_denial};
 use anchor_domain::Role;
 use anchor_store::{
     Workspace,
-    access::{AccessEvent, AuditContext, Outcome, SubjectRef},
+    access::{AuditContext, Outcome, Refusal, SubjectRef},
 };
 use axum::{
     extract::{FromRequestParts, MatchedPath, Path, Request},
@@ -143,6 +143,12 @@ impl Decision {
     pub(crate) fn made(&self, how: &'static str) {
         let _ = self.0.set(how);
     }
+
+    /// The decision made, if any: a permission name, or "authenticated",
+    /// "public", "request_signature".
+    pub(crate) fn how(&self) -> Option<&'static str> {
+        self.0.get().copied()
+    }
 }
 
 fn decide(parts: &Parts, how: &'static str) {
@@ -162,14 +168,6 @@ fn audit_context(parts: &Parts, identity: Option<&Identity>) -> AuditContext {
 fn route_of(parts: &Parts) -> String {
     let path = parts.extensions.get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
     format!("{} {path}", parts.method)
-}
-
-/// Records an access decision without letting a failing audit write turn
-/// into a failed request; the failure is logged.
-async fn audit(state: &AppState, event: AccessEvent<'_>) {
-    if let Err(e) = state.db.record_access(&event).await {
-        tracing::error!(error = %e, action = event.action, "cannot write the access audit log");
-    }
 }
 
 /// Authenticates the request once (the result is kept in its extensions).
@@ -201,19 +199,20 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
     let identity = match state.auth.verifier.verify(token).await {
         Ok(identity) => identity,
         Err(reason) => {
+            // Counted in memory and written in aggregate: a flood of bad
+            // tokens costs neither a row nor a connection each.
             let context = audit_context(parts, None);
-            let detail = serde_json::json!({"reason": reason.to_string(), "route": route_of(parts)});
-            audit(
-                state,
-                AccessEvent {
-                    context: &context,
-                    workspace: None,
-                    action: "authenticate",
-                    outcome: Outcome::Failure,
-                    detail,
-                },
-            )
-            .await;
+            let source = anchor_web::client_source(parts, &state.proxies);
+            state.refusals.record(Refusal {
+                action: "authenticate",
+                outcome: Outcome::Failure,
+                reason: &reason.to_string(),
+                source: &source.bucket(),
+                issuer: None,
+                subject: None,
+                detail: &[("route", &route_of(parts))],
+                request_id: context.request_id.as_deref(),
+            });
             return Err(Problem::unauthorized("invalid_token", reason.to_string(), Some("invalid_token")));
         }
     };
@@ -226,10 +225,43 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
     Ok(caller)
 }
 
-/// Records an authorization decision made outside the extractors (the
-/// replay of a response that was authorized when it was first produced).
+/// Records an authorization decision made outside the extractors.
 pub(crate) fn record_decision(parts: &Parts, how: &'static str) {
     decide(parts, how);
+}
+
+/// Makes again, for the replay of a kept answer, the decision the answer was
+/// first given under (`decided_by`, see [`Decision::how`]), so a caller who
+/// lost the permission or the membership since gets a refusal instead.
+/// Answers kept before decisions were recorded need the caller to be still
+/// a member of the workspace of the path (if any).
+pub(crate) async fn decide_again(
+    parts: &Parts,
+    state: &AppState,
+    caller: &Caller,
+    decided_by: Option<&str>,
+) -> Result<(), Problem> {
+    let route = route_of(parts);
+    let workspace = crate::idempotency::workspace_of(parts.uri.path());
+    let permission = match decided_by {
+        Some(name) => Permission::from_name(name),
+        None if !workspace.is_empty() => Some(Permission::WorkspaceRead),
+        None => None,
+    };
+    match permission {
+        Some(permission) if permission.scope() == Scope::Platform && !caller.has_platform_permission(permission) => {
+            record_denial(&state.db, asking(caller, &route), None, permission, "role").await;
+            return Err(Problem::permission_denied(permission.name()));
+        }
+        Some(permission) if permission.scope() == Scope::Platform => {}
+        Some(permission) => {
+            authorize(&state.db, asking(caller, &route), workspace, permission).await?.map_err(denied)?;
+        }
+        // Authenticated (or open) routes: the caller is authenticated.
+        None => {}
+    }
+    decide(parts, "idempotent_replay");
+    Ok(())
 }
 
 impl FromRequestParts<AppState> for Caller {

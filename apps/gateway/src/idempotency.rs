@@ -14,6 +14,12 @@
 //! "not done, try again" (5xx, 401, 403, 429) are not kept: the key is
 //! released, so a retry with the same key can succeed.
 //!
+//! A kept body is sealed with the master key, bound to the key's scope
+//! (some answers carry a secret shown only once: webhook and inbound-source
+//! signing secrets, enrollment tokens), and kept with the authorization
+//! decision it was given under. A replay makes that decision again first: a
+//! member removed since the first answer gets a refusal, not the secret.
+//!
 //! Command routes are passed through: the command desk
 //! (`anchor_commands::Desk`) keeps their keys itself, after its
 //! authorization decision and in terms of the command, for the API and the
@@ -21,7 +27,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anchor_store::idempotency::{Claim, KeyScope, StoredResponse};
+use anchor_crypto::seal::Sealed;
+use anchor_store::idempotency::{Claim, KeyScope, StoredBody, StoredResponse};
 use axum::{
     body::Body,
     extract::{MatchedPath, Request, State},
@@ -38,7 +45,8 @@ pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Largest response kept for replay; larger ones are answered but not kept.
 const MAX_STORED_RESPONSE: usize = 1024 * 1024;
 /// Response headers replayed with the body.
-const KEPT_HEADERS: &[HeaderName] = &[header::CONTENT_TYPE, header::LOCATION, header::RETRY_AFTER];
+const KEPT_HEADERS: &[HeaderName] =
+    &[header::CONTENT_TYPE, header::LOCATION, header::RETRY_AFTER, header::CACHE_CONTROL];
 
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -51,7 +59,7 @@ fn applies(req: &Request) -> bool {
 }
 
 /// The `{ws}` of `/api/v1/workspaces/{ws}/...`, or "".
-fn workspace_of(path: &str) -> &str {
+pub(crate) fn workspace_of(path: &str) -> &str {
     path.strip_prefix("/api/v1/workspaces/").and_then(|rest| rest.split('/').next()).unwrap_or("")
 }
 
@@ -142,19 +150,22 @@ pub(crate) async fn enforce(
         Ok(Claim::InFlight) => in_flight().into_response(),
         Ok(Claim::Reused) => reused().into_response(),
         Ok(Claim::Replay(stored)) => {
-            // Authorized when it was first produced, for this same subject.
-            auth::record_decision(&parts, "idempotent_replay");
-            replay(stored)
+            // Authorized when it was first produced; authorized again now.
+            if let Err(problem) = auth::decide_again(&parts, &state, &caller, stored.decided_by.as_deref()).await {
+                return problem.into_response();
+            }
+            replay(&state, owner.scope(), stored)
         }
         Ok(Claim::Proceed) => {
             // The request runs to its end and its answer is kept even when
             // the client goes away or the timeout layer answers 504 first:
             // dropped half-way, the key would stay in flight until its lease
             // ends and the same request would then run a second time.
+            let decision = parts.extensions.get::<auth::Decision>().cloned().unwrap_or_default();
             let request = Request::from_parts(parts, Body::from(bytes));
             let run = tokio::spawn(async move {
                 let response = next.run(request).await;
-                finish(&state, owner.scope(), response).await
+                finish(&state, owner.scope(), decision.how(), response).await
             });
             match run.await {
                 Ok(response) => response,
@@ -182,8 +193,32 @@ impl KeyOwner {
     }
 }
 
-fn replay(stored: StoredResponse) -> Response {
-    let mut response = Response::new(Body::from(stored.body));
+/// What a sealed body is bound to: the table and the key's whole scope, so
+/// it opens nowhere else.
+fn associated_data(scope: KeyScope<'_>) -> Vec<u8> {
+    let mut data = b"platform.idempotency_keys.response_body".to_vec();
+    for part in [scope.issuer, scope.subject, scope.workspace, scope.key] {
+        data.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        data.extend_from_slice(part.as_bytes());
+    }
+    data
+}
+
+fn replay(state: &AppState, scope: KeyScope<'_>, stored: StoredResponse) -> Response {
+    let body = match stored.body {
+        StoredBody::Plain(body) => body,
+        StoredBody::Sealed { ciphertext, nonce, master_key_id } => {
+            let sealed = Sealed { ciphertext, nonce, master_key_id };
+            match state.webhooks.master.open(&sealed, &associated_data(scope)) {
+                Ok(body) => body,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot open a kept response for replay");
+                    return Problem::internal().into_response();
+                }
+            }
+        }
+    };
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     for (name, value) in stored.headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
@@ -196,7 +231,12 @@ fn replay(stored: StoredResponse) -> Response {
 
 /// Keeps the response for replay, or releases the key when the outcome says
 /// "not done".
-async fn finish(state: &AppState, scope: KeyScope<'_>, response: Response) -> Response {
+async fn finish(
+    state: &AppState,
+    scope: KeyScope<'_>,
+    decided_by: Option<&'static str>,
+    response: Response,
+) -> Response {
     let status = response.status();
     let keep = !(status.is_server_error()
         || matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS));
@@ -219,7 +259,10 @@ async fn finish(state: &AppState, scope: KeyScope<'_>, response: Response) -> Re
         .iter()
         .filter_map(|name| Some((name.as_str().to_owned(), parts.headers.get(name)?.to_str().ok()?.to_owned())))
         .collect();
-    let stored = StoredResponse { status: status.as_u16(), headers, body: bytes.to_vec() };
+    let sealed = state.webhooks.master.seal(&bytes, &associated_data(scope));
+    let body =
+        StoredBody::Sealed { ciphertext: sealed.ciphertext, nonce: sealed.nonce, master_key_id: sealed.master_key_id };
+    let stored = StoredResponse { status: status.as_u16(), headers, body, decided_by: decided_by.map(str::to_owned) };
     if let Err(e) = state.db.complete_idempotency_key(scope, &stored).await {
         // The effect happened; the client gets its answer. A retry would see
         // the key in flight until its lease ends, then run again: log loudly.

@@ -34,6 +34,9 @@ pub use routes::openapi;
 pub struct Config {
     pub database_url: SecretString,
     pub database_max_connections: u32,
+    /// When pooled connections are replaced (`database_max_lifetime`,
+    /// `database_max_uses`).
+    pub database_recycling: anchor_store::Recycling,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
     /// Where the dev issuer's key lives.
@@ -50,6 +53,39 @@ pub struct Config {
     pub evidence: anchor_evidence::EvidenceSetup,
     /// Webhook destinations allowed although not public (`webhook_allowed_hosts`).
     pub webhook_allowlist: anchor_webhooks::address::Allowlist,
+    /// What a workspace's webhook endpoints may cost.
+    pub webhook_limits: WebhookLimits,
+    /// Who a request comes from, and how much password hashing anonymous
+    /// sign-ins may cause.
+    pub access: AccessConfig,
+    /// What one edge agent may make the gateway do (`agent_*` settings).
+    pub telemetry: anchor_telemetry::limits::Limits,
+}
+
+/// Bounds on a workspace's webhook endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookLimits {
+    /// Endpoints per workspace (`webhook_max_endpoints`).
+    pub max_endpoints: u32,
+    /// Test messages per endpoint within `test_window` (`POST .../test`;
+    /// more are answered 429 with `Retry-After`).
+    pub tests_per_window: u32,
+    pub test_window: Duration,
+}
+
+impl Default for WebhookLimits {
+    fn default() -> Self {
+        Self { max_endpoints: 50, tests_per_window: 5, test_window: Duration::from_secs(60) }
+    }
+}
+
+/// Attribution and bounds for requests that are not authenticated.
+#[derive(Debug, Clone, Default)]
+pub struct AccessConfig {
+    /// Proxies whose `X-Forwarded-For` is believed (`trusted_proxies`; default none).
+    pub trusted_proxies: anchor_auth::source::TrustedProxies,
+    /// Password checks at once (`password_hash_concurrency`); 0: one per core.
+    pub password_hash_concurrency: usize,
 }
 
 impl Config {
@@ -64,10 +100,14 @@ impl Config {
         Ok(Self {
             database_url,
             database_max_connections: settings.database_max_connections,
+            database_recycling: anchor_store::Recycling {
+                max_lifetime: settings.database_max_lifetime,
+                max_uses: settings.database_max_uses,
+            },
             request_timeout: settings.request_timeout,
             body_limit_bytes: settings.body_limit_bytes,
             data_dir: settings.data_dir.clone(),
-            dev_issuer: settings.dev_issuer,
+            dev_issuer: settings.dev_issuer_trusted(),
             issuers: settings.issuers.clone(),
             public_url: settings.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
             oidc: settings.oidc.clone(),
@@ -76,6 +116,20 @@ impl Config {
                 settings.webhook_allowed_hosts.as_deref().unwrap_or_default(),
             )
             .map_err(|e| anyhow::anyhow!("setting webhook_allowed_hosts: {e}"))?,
+            webhook_limits: WebhookLimits { max_endpoints: settings.webhook_max_endpoints, ..Default::default() },
+            access: AccessConfig {
+                trusted_proxies: anchor_auth::source::TrustedProxies::parse(
+                    settings.trusted_proxies.as_deref().unwrap_or_default(),
+                )
+                .map_err(|e| anyhow::anyhow!("setting trusted_proxies: {e}"))?,
+                password_hash_concurrency: settings.password_hash_concurrency.unwrap_or(0),
+            },
+            telemetry: anchor_telemetry::limits::Limits {
+                batches_per_minute: settings.agent_batches_per_minute,
+                max_series: settings.agent_max_series,
+                max_alerts_per_batch: settings.agent_max_alerts_per_batch,
+                ..Default::default()
+            },
         })
     }
 
@@ -83,7 +137,13 @@ impl Config {
     pub fn auth_state(&self) -> anyhow::Result<AuthState> {
         let dev_issuer = if self.dev_issuer { Some(DevIssuer::load_or_create(&self.data_dir)?) } else { None };
         let verifier = TokenVerifier::new(dev_issuer.as_ref(), &self.issuers);
-        let default_issuer = verifier.issuers().next().map(str::to_owned);
+        // A subject named without an issuer is bound to the one issuer the
+        // installation trusts; with several (or none), the issuer is required.
+        let trusted: Vec<&str> = verifier.issuers().collect();
+        let default_issuer = match trusted.as_slice() {
+            [only] => Some((*only).to_owned()),
+            _ => None,
+        };
         Ok(AuthState { verifier, dev_issuer, default_issuer })
     }
 }
@@ -96,16 +156,37 @@ pub struct AppState {
     pub commands: Arc<commands::CommandDesk>,
     pub evidence: Arc<EvidenceDesk>,
     pub webhooks: Arc<WebhookDesk>,
+    pub telemetry: Arc<TelemetryDesk>,
+    /// Refusals of unauthenticated requests, aggregated for the audit log
+    /// (shared with the web app; flushed at shutdown by [`run`]).
+    pub refusals: anchor_store::access::Refusals,
+    /// Whose `X-Forwarded-For` is believed.
+    pub proxies: Arc<anchor_auth::source::TrustedProxies>,
+    /// The slots for password checks (web sign-in).
+    pub hashing: Arc<anchor_auth::password::PasswordHashing>,
 }
 
 /// What the webhook routes need: the master key (endpoint secrets are
-/// sealed with it) and the destination allowlist.
+/// sealed with it), the destination allowlist and the limits.
 #[derive(Debug)]
 pub struct WebhookDesk {
     pub master: anchor_crypto::seal::MasterKey,
     pub allowlist: anchor_webhooks::address::Allowlist,
+    pub limits: WebhookLimits,
     /// Where senders reach Anchor (inbound source URLs).
     pub public_url: String,
+}
+
+/// What telemetry ingest needs: the per-agent limits, the gate admitting
+/// each agent's batches, and the slots bounding the batches in hand at once
+/// (being decoded or ingested): half the connection pool, so that agents
+/// never take the connections the API needs, and the memory that batches
+/// take is bounded too.
+#[derive(Debug)]
+pub struct TelemetryDesk {
+    pub limits: anchor_telemetry::limits::Limits,
+    pub gate: Arc<anchor_telemetry::limits::Gate>,
+    pub slots: tokio::sync::Semaphore,
 }
 
 /// What the evidence routes read: the issuer keys and the evidence store.
@@ -113,6 +194,8 @@ pub struct WebhookDesk {
 pub struct EvidenceDesk {
     pub keys: anchor_evidence::keys::IssuerKeys,
     pub store: anchor_evidence::store::EvidenceStore,
+    /// Chain checks under way (bounded per workspace and in all).
+    pub chain_checks: routes::evidence::ChainChecks,
 }
 
 impl AppState {
@@ -124,12 +207,25 @@ impl AppState {
             webhooks: Arc::new(WebhookDesk {
                 master: config.evidence.master.clone(),
                 allowlist: config.webhook_allowlist.clone(),
+                limits: config.webhook_limits,
                 public_url: config.public_url.trim_end_matches('/').to_owned(),
+            }),
+            telemetry: Arc::new(TelemetryDesk {
+                limits: config.telemetry,
+                gate: anchor_telemetry::limits::Gate::new(config.telemetry.batches_per_minute),
+                slots: tokio::sync::Semaphore::new((config.database_max_connections as usize / 2).max(1)),
             }),
             evidence: Arc::new(EvidenceDesk {
                 keys: anchor_evidence::keys::IssuerKeys::new(db.clone(), config.evidence.master.clone()),
                 store: config.evidence.store.clone(),
+                chain_checks: Default::default(),
             }),
+            refusals: anchor_store::access::Refusals::new(db.clone()),
+            proxies: Arc::new(config.access.trusted_proxies.clone()),
+            hashing: Arc::new(anchor_auth::password::PasswordHashing::new(
+                config.access.password_hash_concurrency,
+                anchor_auth::password::DEFAULT_MAX_WAIT,
+            )),
             db,
         })
     }
@@ -146,7 +242,10 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
     let (mut router, _, routing) = routes::router();
     let routing = Arc::new(routing);
     let web = anchor_web::WebState::new(state.db.clone(), &config.public_url, config.oidc.as_ref())
-        .with_commands(Arc::clone(&state.commands.desk));
+        .with_commands(Arc::clone(&state.commands.desk))
+        .with_refusals(state.refusals.clone())
+        .with_trusted_proxies(Arc::clone(&state.proxies))
+        .with_password_hashing(Arc::clone(&state.hashing));
     router = router.merge(anchor_web::router(web));
     if let Some(extra) = extra {
         router = router.merge(extra);
@@ -163,12 +262,19 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
 
 /// Serves until `shutdown` is cancelled, then finishes in-flight requests.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database_url, config.database_max_connections).await?;
-    let app = app(&config, AppState::new(&config, db.clone())?, None);
+    let db = Database::connect_with(&config.database_url, config.database_max_connections, config.database_recycling)
+        .await?;
+    let state = AppState::new(&config, db.clone())?;
+    let refusals = state.refusals.clone();
+    let app = app(&config, state, None);
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await?;
+    // Refusals still in memory reach the audit log before the pool closes.
+    if let Err(e) = refusals.flush().await {
+        tracing::error!(error = %e, "cannot write the last refusals to the access audit log");
+    }
     db.close().await;
     tracing::info!("gateway stopped");
     Ok(())

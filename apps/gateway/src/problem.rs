@@ -49,6 +49,10 @@ pub struct ProblemDocument {
     #[serde(skip)]
     #[schema(ignore)]
     pub www_authenticate: Option<String>,
+    /// Sent as the `Retry-After` header (seconds), not in the body.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -69,6 +73,7 @@ impl Problem {
             errors: Vec::new(),
             checks: None,
             www_authenticate: None,
+            retry_after: None,
         }))
     }
 
@@ -111,6 +116,12 @@ impl Problem {
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.0.errors = errors;
+        self
+    }
+
+    /// Tells the client when to ask again (`Retry-After`, in seconds).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.0.retry_after = Some(seconds);
         self
     }
 
@@ -163,10 +174,14 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
         let challenge = self.0.www_authenticate.clone();
+        let retry_after = self.0.retry_after;
         let mut response = (status, Json(self.0)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -3,26 +3,34 @@
 //! Today: staff sign-in (local accounts with Argon2id passwords, or an OIDC
 //! provider with authorization code + PKCE), server-side sessions in
 //! PostgreSQL behind an httpOnly SameSite cookie, CSRF protection on every
-//! form, sign-in throttling, and `/`, which lists the caller's workspaces and
-//! never enters one by itself. Pages submit commands through the command
-//! desk of `anchor-commands` (`POST /w/{ws}/commands`), with the same
-//! authorization decision and audit as the API, and show each execution
-//! (`/w/{ws}/executions/{id}`). The four workspace pages (Console, Ops,
-//! Portal, Admin Settings) are built on these.
+//! form, sign-in throttling (see [`throttle`] for what is counted and why),
+//! a bounded number of password checks at once, and `/`, which lists the
+//! caller's workspaces and never enters one by itself. Pages submit
+//! commands through the command desk of `anchor-commands`
+//! (`POST /w/{ws}/commands`), with the same authorization decision and
+//! audit as the API, and show each execution (`/w/{ws}/executions/{id}`).
+//! The four workspace pages (Console, Ops, Portal, Admin Settings) are
+//! built on these.
 
 mod commands;
 mod oidc;
 mod pages;
 mod session;
 mod signin;
+pub mod throttle;
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use anchor_auth::{
+    password::PasswordHashing,
+    source::{ClientSource, TrustedProxies},
+};
 use anchor_config::OidcSettings;
-use anchor_store::Database;
+use anchor_store::{Database, access::Refusals};
 use axum::{
     Router,
-    http::{HeaderValue, header},
+    extract::ConnectInfo,
+    http::{HeaderValue, header, request::Parts},
     response::IntoResponse,
     routing::{get, post},
 };
@@ -33,10 +41,14 @@ pub use oidc::OidcClient;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// ... and after this long in any case (ASVS 7.3.2).
 pub const ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
-/// Failed sign-ins allowed per account, and per client address, in the window.
-pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
+/// Sign-in attempts allowed per account from one source, and per source
+/// (whatever the account), in the window; a right password gives its attempt
+/// back. See [`throttle`].
+pub const MAX_FAILURES_PER_ACCOUNT_AND_SOURCE: i32 = 5;
+pub const MAX_FAILURES_PER_SOURCE: i32 = 20;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// OIDC sign-ins one source may start per minute (each writes a login in flight).
+pub const OIDC_STARTS_PER_MINUTE: u32 = 30;
 
 /// What the web app needs.
 #[derive(Debug, Clone)]
@@ -48,6 +60,14 @@ pub struct WebState {
     pub(crate) oidc: Option<Arc<OidcClient>>,
     /// Where the pages submit commands (the gateway's own desk).
     pub(crate) desk: Option<Arc<anchor_commands::Desk>>,
+    /// Refused sign-ins, aggregated for the audit log.
+    pub(crate) refusals: Refusals,
+    /// Whose `X-Forwarded-For` is believed.
+    pub(crate) proxies: Arc<TrustedProxies>,
+    pub(crate) hashing: Arc<PasswordHashing>,
+    /// Throttle keys known to be at their limit.
+    pub(crate) refused: Arc<throttle::Refused>,
+    pub(crate) oidc_starts: Arc<throttle::PerSource>,
 }
 
 impl WebState {
@@ -59,7 +79,37 @@ impl WebState {
             .unwrap_or_else(|_| public_url.trim_end_matches('/').to_owned());
         let secure_cookies = public_origin.starts_with("https://");
         let oidc = oidc.map(|settings| Arc::new(OidcClient::new(settings, &public_origin)));
-        Self { db, public_origin, secure_cookies, oidc, desk: None }
+        Self {
+            refusals: Refusals::new(db.clone()),
+            db,
+            public_origin,
+            secure_cookies,
+            oidc,
+            desk: None,
+            proxies: Arc::default(),
+            hashing: Arc::default(),
+            refused: Arc::default(),
+            oidc_starts: Arc::new(throttle::PerSource::new(OIDC_STARTS_PER_MINUTE, Duration::from_secs(60))),
+        }
+    }
+
+    /// Records refusals in `refusals` (the process's one buffer, which its
+    /// owner flushes at shutdown) instead of a buffer of its own.
+    pub fn with_refusals(mut self, refusals: Refusals) -> Self {
+        self.refusals = refusals;
+        self
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies (default: none).
+    pub fn with_trusted_proxies(mut self, proxies: Arc<TrustedProxies>) -> Self {
+        self.proxies = proxies;
+        self
+    }
+
+    /// Checks passwords in these slots (default: one per core).
+    pub fn with_password_hashing(mut self, hashing: Arc<PasswordHashing>) -> Self {
+        self.hashing = hashing;
+        self
     }
 
     /// Lets the pages submit commands through `desk`.
@@ -81,6 +131,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/commands", post(commands::submit))
         .route("/w/{ws}/executions/{id}", get(commands::execution))
         .with_state(state)
+}
+
+/// The client of a request: the peer, or whom a trusted proxy names.
+pub fn client_source(parts: &Parts, proxies: &TrustedProxies) -> ClientSource {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let forwarded: Vec<&str> =
+        parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    proxies.client(peer, &forwarded)
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -21,8 +21,11 @@ use tokio::sync::OnceCell;
 use crate::{
     WebState, pages,
     session::{OIDC_COOKIE, cookie, random_token, removal, same},
-    signin::{ClientAddress, audit, audit_context, start_session},
+    signin::{ClientAddress, audit_context, refuse, retry_after, start_session},
 };
+
+/// The largest discovery document read.
+const DISCOVERY_MAX_BYTES: usize = 64 * 1024;
 
 /// The provider, discovered on first use (so Anchor starts while it is down).
 pub struct OidcClient {
@@ -83,9 +86,24 @@ impl OidcClient {
                 if !response.status().is_success() {
                     return Err(format!("{url}: HTTP {}", response.status()));
                 }
-                let doc: DiscoveryDocument = response.json().await.map_err(|e| format!("{url}: {e}"))?;
+                let body = anchor_auth::token::read_capped(response, DISCOVERY_MAX_BYTES)
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))?;
+                let doc: DiscoveryDocument = serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
                 if doc.issuer.trim_end_matches('/') != self.issuer {
                     return Err(format!("{url} names issuer {:?}, not the configured one", doc.issuer));
+                }
+                // Codes, tokens and keys travel over TLS: the endpoints the
+                // provider names are held to the rule its issuer URL was
+                // (https, or http to a loopback host named exactly).
+                for (name, endpoint) in [
+                    ("authorization_endpoint", &doc.authorization_endpoint),
+                    ("token_endpoint", &doc.token_endpoint),
+                    ("jwks_uri", &doc.jwks_uri),
+                ] {
+                    if !anchor_config::https_or_loopback(endpoint) {
+                        return Err(format!("{url}: {name} {endpoint:?} is not https"));
+                    }
                 }
                 Ok(Discovered {
                     authorization_endpoint: doc.authorization_endpoint,
@@ -106,11 +124,26 @@ fn unavailable(detail: &str) -> Response {
     )
 }
 
-/// Redirects the browser to the provider.
-pub(crate) async fn start(State(state): State<WebState>, jar: CookieJar) -> Response {
+/// Redirects the browser to the provider. Each start writes the login in
+/// flight, so a source may start only so many a minute.
+pub(crate) async fn start(
+    State(state): State<WebState>,
+    ClientAddress(source): ClientAddress,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Response {
     let Some(oidc) = state.oidc.clone() else {
         return pages::refused(StatusCode::NOT_FOUND, "Single sign-on is not set up", "Sign in with a local account.");
     };
+    if let Err(wait) = state.oidc_starts.admit(&source.bucket()) {
+        refuse(&state, &headers, (Outcome::Denied, "throttled"), &source, &oidc.issuer, None, "oidc");
+        let page = pages::refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins started",
+            "Too many sign-ins were started from your network. Wait a minute, then try again.",
+        );
+        return retry_after(page, wait);
+    }
     let discovered = match oidc.discover().await {
         Ok(d) => d,
         Err(e) => return unavailable(&e),
@@ -153,7 +186,7 @@ struct TokenResponse {
 /// The provider sends the browser back here with a code.
 pub(crate) async fn callback(
     State(state): State<WebState>,
-    ClientAddress(address): ClientAddress,
+    ClientAddress(source): ClientAddress,
     headers: HeaderMap,
     jar: CookieJar,
     Query(params): Query<Callback>,
@@ -161,31 +194,27 @@ pub(crate) async fn callback(
     let Some(oidc) = state.oidc.clone() else {
         return pages::refused(StatusCode::NOT_FOUND, "Single sign-on is not set up", "Sign in with a local account.");
     };
-    let context = audit_context(&headers, &oidc.issuer, "");
-    let fail = |reason: String| {
-        let state = state.clone();
-        let context = context.clone();
-        let address = address.clone();
-        async move {
-            let detail = serde_json::json!({"address": address, "method": "oidc", "reason": reason});
-            audit(&state, &context, "signin", Outcome::Failure, detail).await;
-            pages::refused(
-                StatusCode::UNAUTHORIZED,
-                "Sign-in failed",
-                "The sign-in provider did not confirm who you are. Try again.",
-            )
-        }
+    // Refusals are aggregated by reason, so reasons come from a bounded set:
+    // what the caller sent (the `error` parameter) is logged, not recorded.
+    let fail = |reason: &str| {
+        refuse(&state, &headers, (Outcome::Failure, reason), &source, &oidc.issuer, None, "oidc");
+        std::future::ready(pages::refused(
+            StatusCode::UNAUTHORIZED,
+            "Sign-in failed",
+            "The sign-in provider did not confirm who you are. Try again.",
+        ))
     };
     if let Some(error) = params.error {
-        return fail(format!("provider error: {}", error.chars().take(100).collect::<String>())).await;
+        tracing::info!(error = %error.chars().take(100).collect::<String>(), "the OIDC provider refused the sign-in");
+        return fail("provider error").await;
     }
     let (Some(code), Some(login_state)) = (params.code, params.state) else {
-        return fail("callback without code or state".to_owned()).await;
+        return fail("callback without code or state").await;
     };
     let bound = jar.get(OIDC_COOKIE).is_some_and(|c| same(c.value(), &login_state));
     let taken = if bound { state.db.take_oidc_login(&login_state).await.ok().flatten() } else { None };
     let Some((verifier, nonce)) = taken else {
-        return fail("unknown, expired, replayed or foreign state".to_owned()).await;
+        return fail("unknown, expired, replayed or foreign state").await;
     };
     let discovered = match oidc.discover().await {
         Ok(d) => d,
@@ -204,21 +233,21 @@ pub(crate) async fn callback(
     }
     let response = match oidc.http.post(&discovered.token_endpoint).form(&form).send().await {
         Ok(r) if r.status().is_success() => r,
-        Ok(r) => return fail(format!("token endpoint answered {}", r.status())).await,
+        Ok(r) => return fail(&format!("token endpoint answered {}", r.status())).await,
         Err(e) => return unavailable(&e.to_string()),
     };
     let Ok(tokens) = response.json::<TokenResponse>().await else {
-        return fail("token endpoint answered without an id_token".to_owned()).await;
+        return fail("token endpoint answered without an id_token").await;
     };
     let identity = match discovered.id_tokens.verify(&tokens.id_token).await {
         Ok(identity) => identity,
-        Err(e) => return fail(format!("ID token refused: {e}")).await,
+        Err(e) => return fail(&format!("ID token refused: {e}")).await,
     };
     if identity.nonce.as_deref().is_none_or(|n| !same(n, &nonce)) {
-        return fail("ID token nonce does not match".to_owned()).await;
+        return fail("ID token nonce does not match").await;
     }
     let context = audit_context(&headers, &identity.issuer, &identity.subject);
-    let detail = serde_json::json!({"address": address, "method": "oidc"});
+    let detail = serde_json::json!({"address": source.address(), "method": "oidc"});
     let jar = jar.remove(removal(&state, OIDC_COOKIE));
     start_session(&state, jar, &context, &identity.issuer, &identity.subject, detail).await
 }

@@ -1,39 +1,37 @@
 //! `/`, local sign-in and sign-out.
 
-use std::net::SocketAddr;
+use std::time::Duration;
 
+use anchor_auth::source::ClientSource;
 use anchor_domain::Role;
 use anchor_store::{
-    access::{AccessEvent, AuditContext, Outcome, SubjectRef},
-    sessions::LOCAL_ISSUER,
+    access::{AccessEvent, AuditContext, Outcome, Refusal, SubjectRef},
+    sessions::{LOCAL_ISSUER, SigninAttempt},
 };
 use axum::{
     Form,
-    extract::{ConnectInfo, FromRequestParts, State, rejection::FormRejection},
-    http::{HeaderMap, StatusCode, header, request::Parts},
+    extract::{FromRequestParts, State, rejection::FormRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::{CookieJar, SameSite};
 use serde::Deserialize;
 
 use crate::{
-    ABSOLUTE_TIMEOUT, FAILURE_WINDOW, MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS, WebState, pages,
+    ABSOLUTE_TIMEOUT, FAILURE_WINDOW, MAX_FAILURES_PER_ACCOUNT_AND_SOURCE, MAX_FAILURES_PER_SOURCE, WebState, pages,
     session::{MaybeSignedIn, SESSION_COOKIE, SIGNIN_COOKIE, cookie, random_token, removal, same, same_origin},
 };
 
-/// The client's address, for throttling and the audit log.
+/// The client, for throttling and the audit log: the peer, or whom a
+/// trusted proxy names in `X-Forwarded-For`.
 #[derive(Debug, Clone)]
-pub(crate) struct ClientAddress(pub String);
+pub(crate) struct ClientAddress(pub ClientSource);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+impl FromRequestParts<WebState> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
-        Ok(Self(address))
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
+        Ok(Self(crate::client_source(parts, &state.proxies)))
     }
 }
 
@@ -43,6 +41,38 @@ pub(crate) fn audit_context(headers: &HeaderMap, issuer: &str, subject: &str) ->
         subject: Some(subject.to_owned()),
         request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
     }
+}
+
+/// Counts a refused sign-in for the audit log (aggregated, no database
+/// connection taken here).
+pub(crate) fn refuse(
+    state: &WebState,
+    headers: &HeaderMap,
+    refusal: (Outcome, &str),
+    source: &ClientSource,
+    issuer: &str,
+    subject: Option<&str>,
+    method: &str,
+) {
+    let (outcome, reason) = refusal;
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    state.refusals.record(Refusal {
+        action: "signin",
+        outcome,
+        reason,
+        source: &source.bucket(),
+        issuer: Some(issuer),
+        subject,
+        detail: &[("method", method)],
+        request_id,
+    });
+}
+
+/// `response` with `Retry-After` (whole seconds, at least one).
+pub(crate) fn retry_after(mut response: Response, wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
 }
 
 pub(crate) async fn audit(
@@ -68,6 +98,14 @@ fn sign_in_page(state: &WebState, jar: CookieJar, status: StatusCode, error: Opt
 
 fn unavailable() -> Response {
     pages::refused(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is unavailable", "Try again shortly.")
+}
+
+/// A name a local account can have (`platform.local_accounts.username`).
+fn possible_username(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_@".contains(b))
 }
 
 fn expired_form() -> Response {
@@ -123,7 +161,7 @@ pub(crate) struct SignInForm {
 
 pub(crate) async fn sign_in(
     State(state): State<WebState>,
-    ClientAddress(address): ClientAddress,
+    ClientAddress(source): ClientAddress,
     headers: HeaderMap,
     jar: CookieJar,
     form: Result<Form<SignInForm>, FormRejection>,
@@ -134,44 +172,84 @@ pub(crate) async fn sign_in(
         return expired_form();
     }
     let username = form.username.trim().to_lowercase();
-    let context = audit_context(&headers, LOCAL_ISSUER, &username);
+    let wrong = |jar| sign_in_page(&state, jar, StatusCode::UNAUTHORIZED, Some("Wrong username or password."));
+    if !possible_username(&username) {
+        // No account has such a name: nothing to check, nothing to count per account.
+        refuse(&state, &headers, (Outcome::Failure, "no such username"), &source, LOCAL_ISSUER, None, "local");
+        return wrong(jar);
+    }
 
-    match state.db.recent_signin_failures(&username, &address, FAILURE_WINDOW).await {
-        Ok((by_account, by_address))
-            if by_account >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS =>
-        {
-            let detail = serde_json::json!({"address": address, "method": "local", "reason": "throttled"});
-            audit(&state, &context, "signin", Outcome::Denied, detail).await;
-            let message = "Too many failed sign-ins. Wait 15 minutes, then try again.";
-            return sign_in_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, Some(message));
+    // An attempt counts toward both limits before the password is checked.
+    let bucket = source.bucket();
+    let account_key = format!("account:{username}@{bucket}");
+    let source_key = format!("source:{bucket}");
+    let throttled = |jar, wait: Duration| {
+        refuse(&state, &headers, (Outcome::Denied, "throttled"), &source, LOCAL_ISSUER, None, "local");
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let message = format!("Too many failed sign-ins. Wait {minutes} minutes, then try again.");
+        retry_after(sign_in_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, Some(&message)), wait)
+    };
+    if let Some(wait) = state.refused.remaining(&[&account_key, &source_key]) {
+        return throttled(jar, wait);
+    }
+    let limits =
+        [(account_key.as_str(), MAX_FAILURES_PER_ACCOUNT_AND_SOURCE), (source_key.as_str(), MAX_FAILURES_PER_SOURCE)];
+    match state.db.begin_signin_attempt(&limits, FAILURE_WINDOW).await {
+        Ok(SigninAttempt::Admitted) => {}
+        Ok(SigninAttempt::Refused { over }) => {
+            let wait = over.iter().map(|(_, wait)| *wait).max().unwrap_or(FAILURE_WINDOW);
+            for (key, wait) in over {
+                state.refused.remember(key, wait);
+            }
+            return throttled(jar, wait);
         }
-        Ok(_) => {}
         Err(e) => {
-            tracing::error!(error = %e, "cannot check sign-in throttling");
+            tracing::error!(error = %e, "cannot count the sign-in attempt");
             return unavailable();
         }
     }
 
-    let account = state.db.local_account(&username).await.ok().flatten().filter(|a| !a.disabled);
+    let account = match state.db.local_account(&username).await {
+        Ok(account) => account.filter(|a| !a.disabled),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the account");
+            give_back(&state, &[], &[&account_key, &source_key]).await;
+            return unavailable();
+        }
+    };
     let stored = account.map(|a| a.password_hash);
-    let password = form.password;
-    let valid = tokio::task::spawn_blocking(move || anchor_auth::password::verify(&password, stored.as_deref()))
-        .await
-        .unwrap_or(false);
+    let valid = match state.hashing.verify(form.password, stored).await {
+        Ok(valid) => valid,
+        Err(busy) => {
+            give_back(&state, &[], &[&account_key, &source_key]).await;
+            let message = "Sign-in is busy. Try again in a few seconds.";
+            let page = sign_in_page(&state, jar, StatusCode::SERVICE_UNAVAILABLE, Some(message));
+            return retry_after(page, busy.retry_after);
+        }
+    };
     if !valid {
-        let detail = serde_json::json!({"address": address, "method": "local"});
-        audit(&state, &context, "signin", Outcome::Failure, detail).await;
-        return sign_in_page(&state, jar, StatusCode::UNAUTHORIZED, Some("Wrong username or password."));
+        let reason = (Outcome::Failure, "wrong username or password");
+        refuse(&state, &headers, reason, &source, LOCAL_ISSUER, Some(&username), "local");
+        return wrong(jar);
     }
+    give_back(&state, &[&account_key], &[&source_key]).await;
+    let context = audit_context(&headers, LOCAL_ISSUER, &username);
     start_session(
         &state,
         jar,
         &context,
         LOCAL_ISSUER,
         &username,
-        serde_json::json!({"address": address, "method": "local"}),
+        serde_json::json!({"address": source.address(), "method": "local"}),
     )
     .await
+}
+
+/// Ends an attempt that did not fail (see `Database::end_signin_attempt`).
+async fn give_back(state: &WebState, reset: &[&str], give_back: &[&str]) {
+    if let Err(e) = state.db.end_signin_attempt(reset, give_back).await {
+        tracing::warn!(error = %e, "cannot give a sign-in attempt back");
+    }
 }
 
 /// Signs the browser in as (issuer, subject): a new session id every time,

@@ -4,14 +4,15 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use anchor_auth::{password::PasswordHashing, source::TrustedProxies};
 use anchor_config::OidcSettings;
 use anchor_domain::{Role, WorkspaceName, WorkspaceSlug};
 use anchor_store::{
     Database,
-    access::{AuditContext, SubjectRef},
+    access::{AuditContext, Refusals, SubjectRef},
     sessions::LOCAL_ISSUER,
 };
 use anchor_testkit::TestDatabase;
@@ -24,22 +25,40 @@ struct Web {
     client: reqwest::Client,
     db: Database,
     test_db: TestDatabase,
+    /// The app's refusal buffer: flushed before the audit log is read.
+    refusals: Refusals,
+    /// The app's password-check slots, whose gauge the tests read.
+    hashing: Arc<PasswordHashing>,
 }
 
 impl Web {
     async fn start(oidc: Option<OidcSettings>) -> Self {
+        Self::start_with(oidc, TrustedProxies::default(), patient()).await
+    }
+
+    async fn start_with(oidc: Option<OidcSettings>, proxies: TrustedProxies, hashing: PasswordHashing) -> Self {
         let test_db = TestDatabase::new().await;
-        let db = test_db.connect(4).await;
+        let db = test_db.connect(8).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = anchor_web::WebState::new(db.clone(), &base, oidc.as_ref());
+        let refusals = Refusals::new(db.clone());
+        let hashing = Arc::new(hashing);
+        let state = anchor_web::WebState::new(db.clone(), &base, oidc.as_ref())
+            .with_refusals(refusals.clone())
+            .with_trusted_proxies(Arc::new(proxies))
+            .with_password_hashing(Arc::clone(&hashing));
         let app = anchor_web::router::<()>(state);
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
         });
         let _ = anchor_testkit::http_client();
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { base, client, db, test_db }
+        Self { base, client, db, test_db, refusals, hashing }
+    }
+
+    /// The audit log as it stands once the refusals in memory are written.
+    async fn flush_refusals(&self) {
+        self.refusals.flush().await.expect("flush refusals");
     }
 
     async fn account(&self, username: &str, password: &str) {
@@ -70,14 +89,59 @@ impl Web {
     }
 
     async fn sign_in(&self, username: &str, password: &str) -> reqwest::Response {
-        let (csrf, cookie) = self.sign_in_form().await;
-        self.client
+        self.sign_in_via(username, password, None).await
+    }
+
+    /// Signs in with `X-Forwarded-For: forwarded_for` (as a proxy would add it).
+    async fn sign_in_via(&self, username: &str, password: &str, forwarded_for: Option<&str>) -> reqwest::Response {
+        let form = self.sign_in_form().await;
+        self.post_sign_in(form, username, password, forwarded_for).await
+    }
+
+    async fn post_sign_in(
+        &self,
+        (csrf, cookie): (String, String),
+        username: &str,
+        password: &str,
+        forwarded_for: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
             .post(format!("{}/signin", self.base))
             .header("cookie", format!("anchor_signin={cookie}"))
-            .form(&[("username", username), ("password", password), ("csrf_token", &csrf)])
-            .send()
-            .await
-            .expect("post")
+            .form(&[("username", username), ("password", password), ("csrf_token", &csrf)]);
+        if let Some(forwarded_for) = forwarded_for {
+            request = request.header("x-forwarded-for", forwarded_for);
+        }
+        request.send().await.expect("post")
+    }
+
+    /// Sign-ins sent all at once: their statuses and `Retry-After` headers.
+    async fn sign_ins_at_once(&self, attempts: &[(&str, &str)]) -> Vec<(u16, Option<String>)> {
+        let mut forms = Vec::new();
+        for _ in attempts {
+            forms.push(self.sign_in_form().await);
+        }
+        let sent = forms.into_iter().zip(attempts).map(|(form, (username, password))| async move {
+            let response = self.post_sign_in(form, username, password, None).await;
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().expect("ascii").to_owned());
+            (response.status().as_u16(), retry_after)
+        });
+        futures_util::future::join_all(sent).await
+    }
+
+    /// Occurrences of refused sign-ins with this outcome (aggregated rows summed).
+    async fn refused_sign_ins(&self, outcome: &str, subject: Option<&str>) -> i64 {
+        self.flush_refusals().await;
+        sqlx::query_scalar(
+            "SELECT coalesce(sum(count), 0)::bigint FROM platform.access_audit
+              WHERE action = 'signin' AND outcome = $1 AND ($2::text IS NULL OR subject = $2)",
+        )
+        .bind(outcome)
+        .bind(subject)
+        .fetch_one(self.db.pool())
+        .await
+        .expect("count")
     }
 
     async fn home(&self, session: &str) -> String {
@@ -96,6 +160,11 @@ impl Web {
         self.db.close().await;
         self.test_db.drop_now().await;
     }
+}
+
+/// One password check per core, and time to wait for one (tests share the cores).
+fn patient() -> PasswordHashing {
+    PasswordHashing::new(0, Duration::from_secs(600))
 }
 
 fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -201,25 +270,126 @@ async fn form_posts_without_the_csrf_binding_are_refused() {
 }
 
 #[tokio::test]
-async fn failed_sign_ins_are_audited_and_throttled_per_account() {
+async fn failed_sign_ins_are_audited_and_throttled_per_account_and_source() {
     let web = Web::start(None).await;
     web.account("alice", "correct horse battery").await;
-    for _ in 0..anchor_web::MAX_FAILURES_PER_ACCOUNT {
+    for _ in 0..anchor_web::MAX_FAILURES_PER_ACCOUNT_AND_SOURCE {
         let response = web.sign_in("alice", "wrong password!!").await;
         assert_eq!(response.status(), 401);
         assert!(response.text().await.expect("text").contains("Wrong username or password."));
     }
     // Unknown accounts get the same answer.
     assert_eq!(web.sign_in("nobody", "whatever password").await.status(), 401);
-    // Now even the right password waits.
+    // Now even the right password waits, from this source.
     let throttled = web.sign_in("alice", "correct horse battery").await;
     assert_eq!(throttled.status(), 429);
+    assert!(throttled.headers().contains_key("retry-after"));
     assert!(throttled.text().await.expect("text").contains("Too many failed sign-ins"));
-    let failures: i64 = sqlx::query_scalar("SELECT count(*) FROM platform.access_audit WHERE action = 'signin' AND outcome = 'failure' AND subject = 'alice'")
-        .fetch_one(web.db.pool())
-        .await
-        .expect("count");
-    assert_eq!(failures, 5);
+    assert_eq!(web.refused_sign_ins("failure", Some("alice")).await, 5);
+    assert_eq!(web.refused_sign_ins("denied", None).await, 1, "the throttled attempt");
+    web.stop().await;
+}
+
+/// Twenty guesses sent at once: attempts count from the moment they start,
+/// so no more than the limit get a password check.
+#[tokio::test]
+async fn parallel_wrong_guesses_cannot_exceed_the_throttle() {
+    let web = Web::start(None).await;
+    web.account("alice", "correct horse battery").await;
+    let guesses = vec![("alice", "wrong password!!"); 20];
+    let answers = web.sign_ins_at_once(&guesses).await;
+    let checked = answers.iter().filter(|(status, _)| *status == 401).count();
+    let throttled = answers.iter().filter(|(status, retry)| *status == 429 && retry.is_some()).count();
+    assert_eq!(checked, anchor_web::MAX_FAILURES_PER_ACCOUNT_AND_SOURCE as usize, "{answers:?}");
+    assert_eq!(checked + throttled, 20, "{answers:?}");
+    assert_eq!(web.refused_sign_ins("failure", Some("alice")).await, 5);
+    assert_eq!(web.sign_in("alice", "correct horse battery").await.status(), 429, "and the limit holds after");
+    web.stop().await;
+}
+
+/// An attacker's wrong guesses stop the attacker's source, not the
+/// account: its owner still signs in from elsewhere.
+#[tokio::test]
+async fn an_attackers_guesses_do_not_lock_the_owner_out() {
+    let proxies = TrustedProxies::parse("127.0.0.1").expect("proxies");
+    let web = Web::start_with(None, proxies, patient()).await;
+    web.account("alice", "correct horse battery").await;
+    let attacker = Some("203.0.113.66");
+    for _ in 0..anchor_web::MAX_FAILURES_PER_ACCOUNT_AND_SOURCE {
+        assert_eq!(web.sign_in_via("alice", "guess guess guess", attacker).await.status(), 401);
+    }
+    assert_eq!(web.sign_in_via("alice", "guess guess guess", attacker).await.status(), 429);
+    assert_eq!(web.sign_in_via("alice", "correct horse battery", attacker).await.status(), 429, "even a right guess");
+
+    let owner = web.sign_in_via("alice", "correct horse battery", Some("198.51.100.7")).await;
+    assert_eq!(owner.status(), 303, "the owner, from another source, is not locked out");
+    assert!(set_cookie(&owner, "anchor_session").is_some());
+    web.stop().await;
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+    // No trusted proxies: a client that varies X-Forwarded-For is still one source.
+    let web = Web::start(None).await;
+    web.account("alice", "correct horse battery").await;
+    for i in 0..anchor_web::MAX_FAILURES_PER_ACCOUNT_AND_SOURCE {
+        let spoofed = format!("203.0.113.{i}");
+        assert_eq!(web.sign_in_via("alice", "guess guess guess", Some(&spoofed)).await.status(), 401);
+    }
+    let spoofed = web.sign_in_via("alice", "correct horse battery", Some("198.51.100.7")).await;
+    assert_eq!(spoofed.status(), 429, "the header is not believed from an untrusted peer");
+    web.flush_refusals().await;
+    let sources: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT detail->>'address' FROM platform.access_audit WHERE action = 'signin'")
+            .fetch_all(web.db.pool())
+            .await
+            .expect("audit");
+    assert_eq!(sources, ["127.0.0.1"], "the peer is the source");
+    web.stop().await;
+
+    // The peer is a trusted proxy: the client it names is the source. What
+    // the client wrote further left is not believed.
+    let proxies = TrustedProxies::parse("127.0.0.0/8").expect("proxies");
+    let web = Web::start_with(None, proxies, patient()).await;
+    web.account("alice", "correct horse battery").await;
+    let signed_in = web.sign_in_via("alice", "correct horse battery", Some("10.9.9.9, 198.51.100.7")).await;
+    assert_eq!(signed_in.status(), 303);
+    let address: String = sqlx::query_scalar(
+        "SELECT detail->>'address' FROM platform.access_audit WHERE action = 'signin' AND outcome = 'success'",
+    )
+    .fetch_one(web.db.pool())
+    .await
+    .expect("audit");
+    assert_eq!(address, "198.51.100.7");
+    web.stop().await;
+}
+
+/// A burst of sign-ins never runs more password checks at once than the
+/// slots; callers who would wait too long are told when to come back.
+#[tokio::test]
+async fn a_burst_of_sign_ins_runs_at_most_the_slots_of_password_checks_at_once() {
+    let web = Web::start_with(None, TrustedProxies::default(), PasswordHashing::new(2, Duration::from_secs(600))).await;
+    let names: Vec<String> = (0..16).map(|i| format!("user{i}")).collect();
+    let burst: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "some password here")).collect();
+    let answers = web.sign_ins_at_once(&burst).await;
+    assert!(answers.iter().all(|(status, _)| *status == 401), "{answers:?}");
+    assert_eq!(web.hashing.peak(), 2, "never more than the two slots, and the burst filled them");
+    web.stop().await;
+
+    // One slot and little patience: some are turned away, with Retry-After.
+    let web = Web::start_with(None, TrustedProxies::default(), PasswordHashing::new(1, Duration::from_millis(1))).await;
+    let answers = web.sign_ins_at_once(&burst[..8]).await;
+    let busy: Vec<_> = answers.iter().filter(|(status, _)| *status == 503).collect();
+    assert!(!busy.is_empty() && busy.iter().all(|(_, retry)| retry.is_some()), "{answers:?}");
+    assert!(answers.iter().all(|(status, _)| [401, 503].contains(status)), "{answers:?}");
+    assert_eq!(web.hashing.peak(), 1);
+    // A turned-away attempt does not count against the source.
+    let counted: i32 =
+        sqlx::query_scalar("SELECT attempts FROM platform.signin_attempts WHERE key = 'source:127.0.0.1'")
+            .fetch_one(web.db.pool())
+            .await
+            .expect("attempts");
+    assert_eq!(counted as usize, answers.len() - busy.len());
     web.stop().await;
 }
 
@@ -408,11 +578,25 @@ async fn oidc_sign_in_with_pkce() {
         .expect("callback");
     assert_eq!(refused.status(), 401);
 
-    let outcomes: Vec<String> =
-        sqlx::query_scalar("SELECT outcome FROM platform.access_audit WHERE action = 'signin' ORDER BY id")
-            .fetch_all(web.db.pool())
-            .await
-            .expect("audit");
-    assert_eq!(outcomes, ["failure", "success", "failure", "failure"]);
+    // Every step is in the audit log; the two refusals with one reason (the
+    // foreign browser and the replay) are one row with a count.
+    web.flush_refusals().await;
+    let outcomes: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT outcome, detail->>'reason', sum(count)::bigint FROM platform.access_audit WHERE action = 'signin'
+          GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(web.db.pool())
+    .await
+    .expect("audit");
+    let outcomes: Vec<(&str, Option<&str>, i64)> =
+        outcomes.iter().map(|(o, r, c)| (o.as_str(), r.as_deref(), *c)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("failure", Some("token endpoint answered 400 Bad Request"), 1),
+            ("failure", Some("unknown, expired, replayed or foreign state"), 2),
+            ("success", None, 1),
+        ]
+    );
     web.stop().await;
 }

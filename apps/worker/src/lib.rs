@@ -33,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 pub struct Config {
     pub database_url: SecretString,
     pub database_max_connections: u32,
+    /// When pooled connections are replaced (`database_max_lifetime`,
+    /// `database_max_uses`).
+    pub database_recycling: anchor_store::Recycling,
     pub dispatcher: DispatcherConfig,
     /// NATS with JetStream for domain events; `None`: the in-process bus.
     pub nats_url: Option<String>,
@@ -48,7 +51,12 @@ pub struct Config {
     pub webhooks: DeliveryConfig,
     /// Signs the commands automation accepts (the installation's command key).
     pub signer: Arc<CommandSigner>,
+    /// Access audit events older than this are pruned (`access_audit_retention`).
+    pub access_audit_retention: Duration,
 }
+
+/// The default of `access_audit_retention`.
+pub const DEFAULT_ACCESS_AUDIT_RETENTION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// Where AgentField posts execution webhooks, under `public_url`.
 pub const CALLBACK_PATH: &str = "/api/v1/callbacks/agentfield";
@@ -69,6 +77,10 @@ impl Config {
         Ok(Self {
             database_url,
             database_max_connections: settings.database_max_connections,
+            database_recycling: anchor_store::Recycling {
+                max_lifetime: settings.database_max_lifetime,
+                max_uses: settings.database_max_uses,
+            },
             dispatcher: DispatcherConfig::default(),
             nats_url: settings.nats_url.clone(),
             agentfield,
@@ -85,6 +97,7 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("setting webhook_allowed_hosts: {e}"))?,
                 ..DeliveryConfig::default()
             },
+            access_audit_retention: settings.access_audit_retention,
         })
     }
 }
@@ -127,11 +140,18 @@ pub async fn event_bus(config: &Config, db: &Database) -> anyhow::Result<EventBu
     }
 }
 
-/// The installation's housekeeping.
-pub fn recurring_jobs() -> Vec<RecurringJob> {
+/// The installation's housekeeping. `access_audit_retention`: how long the
+/// access audit log is kept.
+pub fn recurring_jobs(access_audit_retention: Duration) -> Vec<RecurringJob> {
     vec![
         RecurringJob::new("sessions.prune", Duration::from_secs(600), |db: Database| async move {
             db.prune_sessions().await.map(|n| format!("{n} expired web sessions dropped")).map_err(|e| e.to_string())
+        }),
+        RecurringJob::new("access_audit.prune", Duration::from_secs(3600), move |db: Database| async move {
+            db.prune_access_audit(access_audit_retention)
+                .await
+                .map(|n| format!("{n} access audit events past retention dropped"))
+                .map_err(|e| e.to_string())
         }),
         RecurringJob::new("idempotency.prune", Duration::from_secs(600), |db: Database| async move {
             db.prune_idempotency_keys()
@@ -173,7 +193,8 @@ pub fn recurring_jobs() -> Vec<RecurringJob> {
 /// Runs until `shutdown`: the dispatcher (when there are topics to deliver)
 /// and the recurring jobs, under one token.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let db = Database::connect_with(&config.database_url, config.database_max_connections, config.database_recycling)
+        .await?;
     let agentfield = AgentFieldClient::new(config.agentfield.clone())?;
     let router = AlertRouter::new(
         db.clone(),
@@ -197,7 +218,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         result
     };
     let jobs = async {
-        let result = anchor_outbox::run_recurring_jobs(db.clone(), recurring_jobs(), stop.clone()).await;
+        let result =
+            anchor_outbox::run_recurring_jobs(db.clone(), recurring_jobs(config.access_audit_retention), stop.clone())
+                .await;
         stop.cancel();
         result
     };

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::token::AccessClaims;
 
 /// The `iss` of every dev-issued token.
-pub const DEV_ISSUER: &str = "urn:anchor:dev-issuer";
+pub const DEV_ISSUER: &str = anchor_config::DEV_ISSUER_ID;
 /// Access tokens live at most this long (api.md).
 pub const MAX_TTL: Duration = Duration::from_secs(15 * 60);
 

@@ -11,8 +11,9 @@
 pub mod dev_issuer;
 pub mod password;
 pub mod permissions;
+pub mod source;
 pub mod token;
 
 pub use dev_issuer::DevIssuer;
-pub use permissions::{Permission, grants};
+pub use permissions::{Permission, Scope, grants};
 pub use token::{Identity, TokenError, TokenVerifier};

@@ -108,6 +108,11 @@ impl Permission {
         }
     }
 
+    /// The permission named `name` (see [`Permission::name`]).
+    pub fn from_name(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     pub fn scope(self) -> Scope {
         match self {
             Permission::WorkspacesCreate | Permission::WorkspacesListAll | Permission::AuditRead => Scope::Platform,

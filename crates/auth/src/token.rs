@@ -9,10 +9,15 @@
 //!   tokens and other JWTs are not accepted as access tokens;
 //! - `aud` must be the issuer's audience (`anchor`), `exp` is required, `nbf`
 //!   honoured, 60 s of clock skew at most, lifetime bounded;
-//! - an unknown `kid` refreshes that issuer's JWKS at most once a minute.
+//! - an unknown `kid` refreshes that issuer's JWKS at most once a minute;
+//!   the fetch (https, or http to an exact loopback host; at most
+//!   [`JWKS_MAX_BYTES`], read as it streams) holds no lock while it waits:
+//!   known keys keep verifying, and concurrent misses wait for the one
+//!   fetch under way.
 
 use std::{
     collections::HashMap,
+    sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -22,7 +27,7 @@ use jsonwebtoken::{
     jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse},
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 use crate::dev_issuer::{DEV_ISSUER, DevIssuer};
 
@@ -30,6 +35,9 @@ use crate::dev_issuer::{DEV_ISSUER, DevIssuer};
 pub const LEEWAY_SECS: u64 = 60;
 /// An unknown `kid` refreshes an issuer's JWKS at most this often.
 pub const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// The largest key set read; a longer answer is refused once this much has
+/// arrived, without reading the rest.
+pub const JWKS_MAX_BYTES: usize = 1024 * 1024;
 const ALLOWED: [Algorithm; 3] = [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256];
 
 /// The claims Anchor reads from an access token.
@@ -99,10 +107,15 @@ struct Key {
     algorithm: Algorithm,
 }
 
+/// An issuer's fetched keys. The lock guards the map and is never held
+/// across an `await`: a fetch runs outside it and swaps its result in.
 #[derive(Debug, Default)]
 struct RemoteKeys {
     keys: HashMap<String, Key>,
     fetched_at: Option<Instant>,
+    /// The fetch under way (or the last one): misses meanwhile wait for it
+    /// instead of starting their own.
+    refresh: Option<Arc<OnceCell<()>>>,
 }
 
 #[derive(Debug)]
@@ -238,38 +251,52 @@ impl TokenVerifier {
         match &issuer.keys {
             KeySource::Fixed(keys) => keys.get(kid).cloned().ok_or(TokenError::UnknownKey),
             KeySource::Jwks { uri, state } => {
-                // Holding the lock while fetching makes concurrent misses wait
-                // for one fetch instead of each starting their own.
-                let mut state = state.lock().await;
-                if let Some(key) = state.keys.get(kid) {
-                    return Ok(key.clone());
-                }
-                let may_refresh = state.fetched_at.is_none_or(|t| t.elapsed() >= JWKS_REFRESH_INTERVAL);
-                if !may_refresh {
-                    return Err(TokenError::UnknownKey);
-                }
-                state.fetched_at = Some(Instant::now());
-                match self.fetch(uri).await {
-                    Ok(keys) => {
-                        tracing::info!(issuer = %issuer.issuer, keys = keys.len(), "JWKS refreshed");
-                        state.keys = keys;
+                let lock = || state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Known keys, or the refresh to wait for (joining the one under
+                // way, or starting one if a minute has passed since the last).
+                let refresh = {
+                    let mut state = lock();
+                    if let Some(key) = state.keys.get(kid) {
+                        return Ok(key.clone());
                     }
-                    Err(e) => tracing::warn!(issuer = %issuer.issuer, error = %e, "JWKS refresh failed"),
-                }
-                state.keys.get(kid).cloned().ok_or(TokenError::UnknownKey)
+                    match &state.refresh {
+                        Some(running) if !running.initialized() => Arc::clone(running),
+                        _ if state.fetched_at.is_some_and(|t| t.elapsed() < JWKS_REFRESH_INTERVAL) => {
+                            return Err(TokenError::UnknownKey);
+                        }
+                        _ => {
+                            state.fetched_at = Some(Instant::now());
+                            Arc::clone(state.refresh.insert(Arc::new(OnceCell::new())))
+                        }
+                    }
+                };
+                // The network is waited on without the lock. Should the caller
+                // that runs the fetch go away, a waiting one takes it over.
+                refresh
+                    .get_or_init(|| async {
+                        match self.fetch(uri).await {
+                            Ok(keys) => {
+                                tracing::info!(issuer = %issuer.issuer, keys = keys.len(), "JWKS refreshed");
+                                lock().keys = keys;
+                            }
+                            Err(e) => tracing::warn!(issuer = %issuer.issuer, error = %e, "JWKS refresh failed"),
+                        }
+                    })
+                    .await;
+                lock().keys.get(kid).cloned().ok_or(TokenError::UnknownKey)
             }
         }
     }
 
     async fn fetch(&self, uri: &str) -> Result<HashMap<String, Key>, String> {
+        if !anchor_config::https_or_loopback(uri) {
+            return Err(format!("{uri} is neither https nor http to a loopback host"));
+        }
         let response = self.http.get(uri).send().await.map_err(|e| e.to_string())?;
         if !response.status().is_success() {
             return Err(format!("HTTP {}", response.status()));
         }
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        if bytes.len() > 1024 * 1024 {
-            return Err("JWKS larger than 1 MiB".to_owned());
-        }
+        let bytes = read_capped(response, JWKS_MAX_BYTES).await?;
         let set: JwkSet = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
@@ -303,6 +330,24 @@ impl TokenVerifier {
     }
 }
 
+/// Reads a response body of at most `cap` bytes as it arrives: a longer
+/// one (announced by its `Content-Length`, or found out while reading) is
+/// refused as soon as that is known, without reading the rest.
+pub async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    let too_long = || format!("the answer is longer than {cap} bytes");
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// The client for fetching key sets: short timeout, no redirects.
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -317,4 +362,87 @@ pub fn http_client() -> reqwest::Client {
 fn normalise_typ(typ: &str) -> String {
     let lower = typ.to_ascii_lowercase();
     lower.strip_prefix("application/").map(str::to_owned).unwrap_or(lower)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A key set that answers only when told to; `closed` says whether the
+    /// caller hung up before that.
+    async fn held_jwks(release: tokio::sync::oneshot::Receiver<()>) -> (String, Arc<AtomicBool>, Arc<AtomicBool>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let uri = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+        let (asked, closed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (asked_flag, closed_flag) = (Arc::clone(&asked), Arc::clone(&closed));
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = [0; 4096];
+            let _ = socket.read(&mut request).await;
+            asked_flag.store(true, Ordering::SeqCst);
+            let mut more = [0; 1];
+            tokio::select! {
+                biased;
+                _ = socket.read(&mut more) => closed_flag.store(true, Ordering::SeqCst),
+                _ = release => {
+                    let body = r#"{"keys":[]}"#;
+                    let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                }
+            }
+        });
+        (uri, asked, closed)
+    }
+
+    #[tokio::test]
+    async fn known_keys_verify_while_a_refresh_waits_on_the_network() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dev = DevIssuer::load_or_create(dir.path()).expect("dev issuer");
+        let (release, held) = tokio::sync::oneshot::channel();
+        let (uri, asked, closed) = held_jwks(held).await;
+        // The issuer's keys were fetched more than a minute ago, so an
+        // unknown key refreshes them.
+        let known =
+            HashMap::from([(dev.kid().to_owned(), Key { decoding: dev.decoding_key(), algorithm: Algorithm::EdDSA })]);
+        let fetched_at = Instant::now().checked_sub(JWKS_REFRESH_INTERVAL * 2);
+        let verifier = Arc::new(TokenVerifier {
+            issuers: vec![Issuer {
+                issuer: DEV_ISSUER.to_owned(),
+                audience: "anchor".to_owned(),
+                token_types: vec!["at+jwt".to_owned()],
+                typ_optional: false,
+                max_lifetime: crate::dev_issuer::MAX_TTL,
+                keys: KeySource::Jwks { uri, state: Mutex::new(RemoteKeys { keys: known, fetched_at, refresh: None }) },
+            }],
+            http: http_client(),
+        });
+        let token = dev.issue("alice", Duration::from_secs(300)).expect("issue");
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"rotated-in"}"#);
+        let unknown = format!("{header}.{}", token.split_once('.').expect("jwt").1);
+
+        let refreshing = tokio::spawn({
+            let verifier = Arc::clone(&verifier);
+            async move { verifier.verify(&unknown).await }
+        });
+        while !asked.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        // The refresh is waiting for the key set; a known key verifies now,
+        // before the fetch ends (a lock held across it would have made this
+        // wait until the client gave up and hung up).
+        assert_eq!(verifier.verify(&token).await.expect("known key").subject, "alice");
+        // (The test runs on one thread: a refresh that had ended would have
+        // finished its task before this verification could go on.)
+        assert!(
+            !refreshing.is_finished() && !closed.load(Ordering::SeqCst),
+            "the refresh was still waiting when the known key verified"
+        );
+        release.send(()).expect("release");
+        assert_eq!(refreshing.await.expect("task"), Err(TokenError::UnknownKey));
+    }
 }

@@ -265,3 +265,54 @@ async fn serve_jwks(jwks: Value) -> (String, Arc<AtomicUsize>, tokio::task::Join
     });
     (uri, fetches, server)
 }
+
+#[tokio::test]
+async fn a_jwks_larger_than_the_cap_is_refused_without_reading_it_all() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A key set that never ends: it writes for as long as anyone reads.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let uri = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut request = [0; 4096];
+        let _ = socket.read(&mut request).await;
+        let mut sent = 0usize;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return sent;
+        }
+        let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+        while socket.write_all(chunk.as_bytes()).await.is_ok() {
+            sent += 64 * 1024;
+        }
+        sent
+    });
+    let key = TestKey::new(4, "k1");
+    let issuer = "https://endless.example.test";
+    let verifier = TokenVerifier::new(None, &[settings(issuer, &uri)]);
+    assert_eq!(verifier.verify(&key.sign(header("k1"), &claims(issuer))).await, Err(TokenError::UnknownKey));
+    // The verifier hung up once the cap was passed: what the server got to
+    // write is the cap and what the sockets' buffers hold, not seconds of
+    // a loopback stream.
+    let sent = server.await.expect("server");
+    assert!(sent < anchor_auth::token::JWKS_MAX_BYTES + 16 * 1024 * 1024, "{sent} bytes were read");
+    assert!(sent >= anchor_auth::token::JWKS_MAX_BYTES, "{sent}");
+}
+
+#[tokio::test]
+async fn an_announced_length_over_the_cap_is_refused_before_reading() {
+    let app = axum::Router::new()
+        .route("/big", axum::routing::get(|| async { vec![b' '; 2 * anchor_auth::token::JWKS_MAX_BYTES] }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/big", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    let response = anchor_auth::token::http_client().get(&url).send().await.expect("get");
+    let err =
+        anchor_auth::token::read_capped(response, anchor_auth::token::JWKS_MAX_BYTES).await.expect_err("too long");
+    assert!(err.contains("longer than"), "{err}");
+    let response = anchor_auth::token::http_client().get(&url).send().await.expect("get");
+    assert_eq!(
+        anchor_auth::token::read_capped(response, 4 * anchor_auth::token::JWKS_MAX_BYTES).await.map(|b| b.len()),
+        Ok(2 * anchor_auth::token::JWKS_MAX_BYTES)
+    );
+}

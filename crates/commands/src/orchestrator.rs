@@ -134,7 +134,7 @@ impl Orchestrator {
         };
         let mut tx = self.db.begin_workspace(&workspace).await.map_err(|e| retry(&e))?;
         let execution = tx.execution(parsed.execution_id).await.map_err(|e| retry(&e))?;
-        tx.rollback().await.map_err(|e| retry(&e))?;
+        tx.discard();
         Ok(execution.map(|execution| (workspace, execution)))
     }
 
@@ -181,7 +181,11 @@ impl Orchestrator {
                         "AgentField will not call back (allow the gateway's host in AGENTFIELD_WEBHOOK_ALLOWED_HOSTS); polling instead"
                     );
                 }
-                let mut tx = self.db.begin_workspace(&workspace).await.map_err(|e| retry(&e))?;
+                // Redone if a crash forgets it (the hand-off event is then
+                // delivered again, and AgentField runs a skill that acts
+                // once), so its commit need not wait for the disk: a
+                // callback waiting for this row is not kept waiting.
+                let mut tx = self.db.begin_workspace_async_commit(&workspace).await.map_err(|e| retry(&e))?;
                 tx.mark_handed_off(execution.id, &accepted.execution_id, &accepted.run_id, &request.target)
                     .await
                     .map_err(|e| retry(&e))?;

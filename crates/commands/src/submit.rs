@@ -14,8 +14,9 @@
 //!    execution so that even a retry after a crash finds it;
 //! 5. optionally waits for the outcome: executions notify
 //!    `anchor_execution_finished` when they finish (a trigger); one listener
-//!    per process fans the notifications out, and each waiter re-reads its
-//!    execution on a notification naming it (and once a second in case one
+//!    per process fans the notifications out. A waiter subscribes before the
+//!    command is accepted, so no announcement can pass unheard, and reads its
+//!    execution when a notification names it (and once a second in case one
 //!    was missed).
 //!
 //! Nothing here knows HTTP: the gateway and the web pages translate the
@@ -32,7 +33,7 @@ use anchor_store::{
     Database, StoreError, Workspace,
     access::AuditContext,
     executions::{Actor, Execution},
-    idempotency::{Claim, KeyScope, StoredResponse},
+    idempotency::{Claim, KeyScope, StoredBody, StoredResponse},
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -187,8 +188,14 @@ impl Desk {
                     Kept::Accepted { .. } => 202,
                     Kept::Refused(refusal) => refusal.status,
                 };
-                let body = serde_json::to_vec(&kept).expect("serialises");
-                self.db.complete_idempotency_key(scope, &StoredResponse { status, headers: Vec::new(), body }).await
+                // An execution id or a refusal: nothing secret, kept plain.
+                let body = StoredBody::Plain(serde_json::to_vec(&kept).expect("serialises"));
+                // Authorized above, before the key was looked at; a replay
+                // passes the same decision first.
+                let decided_by = Some(command.permission().name().to_owned());
+                self.db
+                    .complete_idempotency_key(scope, &StoredResponse { status, headers: Vec::new(), body, decided_by })
+                    .await
             }
             None => self.db.release_idempotency_key(scope).await,
         };
@@ -209,6 +216,17 @@ impl Desk {
         key: Option<&str>,
         wait: Option<Duration>,
     ) -> Result<Receipt, SubmitError> {
+        let wait = wait.map(|w| w.min(self.max_wait)).filter(|w| !w.is_zero());
+        // Listening before the command is accepted: its outcome cannot be
+        // announced unheard, so the wait reads it only once it is announced.
+        let listening = match wait {
+            Some(_) => self
+                .subscribe()
+                .await
+                .inspect_err(|e| tracing::warn!(error = %e, "cannot listen for finished executions"))
+                .ok(),
+            None => None,
+        };
         let mut tx = self.db.begin_workspace(&grant.workspace).await?;
         if let Some(key) = key
             && let Some(earlier) = tx.execution_for_key(actor, key).await?
@@ -244,11 +262,16 @@ impl Desk {
             settled: false,
             replayed: false,
         };
-        if let Some(wait) = wait.map(|w| w.min(self.max_wait)).filter(|w| !w.is_zero()) {
+        if let Some(wait) = wait {
             // The command is accepted: a failed wait must not turn into an
             // error (a retry would be a second command), only into an
             // answer that it is on its way.
-            match self.wait(&grant.workspace, receipt.execution.id, wait).await {
+            let (workspace, id) = (&grant.workspace, receipt.execution.id);
+            let waited = match listening {
+                Some(finished) => self.wait_heard(finished, workspace, id, wait, false).await,
+                None => self.wait(workspace, id, wait).await,
+            };
+            match waited {
                 Ok(Some(latest)) => receipt.execution = latest,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "waiting for an accepted command failed"),
@@ -261,7 +284,11 @@ impl Desk {
 
     /// The first answer given for a key, again.
     async fn replay(&self, workspace: &Workspace, stored: &StoredResponse) -> Result<Receipt, SubmitError> {
-        let kept: Kept = serde_json::from_slice(&stored.body).map_err(|e| {
+        let StoredBody::Plain(body) = &stored.body else {
+            // Only the HTTP layer seals: the same key on a different request.
+            return Err(SubmitError::KeyReused);
+        };
+        let kept: Kept = serde_json::from_slice(body).map_err(|e| {
             // Written by the HTTP layer for a request that was not a command:
             // the same key on a different request.
             tracing::debug!(error = %e, "an idempotency key kept another kind of answer");
@@ -299,15 +326,33 @@ impl Desk {
         id: ExecutionId,
         wait: Duration,
     ) -> Result<Option<Execution>, StoreError> {
+        let finished = self.subscribe().await?;
+        self.wait_heard(finished, workspace, id, wait, true).await
+    }
+
+    /// [`Self::wait`] on notifications `finished` subscribed to already;
+    /// `look_first`: read the execution before the first notification too
+    /// (without it, the caller subscribed before the execution existed).
+    async fn wait_heard(
+        &self,
+        mut finished: broadcast::Receiver<String>,
+        workspace: &Workspace,
+        id: ExecutionId,
+        wait: Duration,
+        look_first: bool,
+    ) -> Result<Option<Execution>, StoreError> {
         let deadline = tokio::time::Instant::now() + wait;
-        let mut finished = self.subscribe().await?;
         let name = format!("{} {id}", workspace.schema_name());
+        let mut look = look_first;
         loop {
-            let execution = read(&self.db, workspace, id).await?;
-            let done = execution.as_ref().is_none_or(|e| e.status.is_finished());
-            if done || tokio::time::Instant::now() >= deadline {
-                return Ok(execution);
+            if look {
+                let execution = read(&self.db, workspace, id).await?;
+                let done = execution.as_ref().is_none_or(|e| e.status.is_finished());
+                if done || tokio::time::Instant::now() >= deadline {
+                    return Ok(execution);
+                }
             }
+            look = true;
             let recheck = deadline.min(tokio::time::Instant::now() + Duration::from_secs(1));
             loop {
                 tokio::select! {
@@ -359,6 +404,6 @@ async fn fan_out(mut listener: PgListener, db: Database, desk: Weak<Desk>, sende
 async fn read(db: &Database, workspace: &Workspace, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
     let mut tx = db.begin_workspace(workspace).await?;
     let execution = tx.execution(id).await?;
-    tx.rollback().await?;
+    tx.discard();
     Ok(execution)
 }

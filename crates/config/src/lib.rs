@@ -20,6 +20,9 @@ use figment::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+/// The dev issuer's `iss` (`anchor_auth::dev_issuer::DEV_ISSUER`).
+pub const DEV_ISSUER_ID: &str = "urn:anchor:dev-issuer";
+
 /// Environment variable naming the configuration file, when no `--config` is given.
 pub const CONFIG_FILE_ENV: &str = "ANCHOR_CONFIG";
 
@@ -40,6 +43,17 @@ pub struct Settings {
     pub database_url: Option<SecretString>,
     /// Upper bound of each process's connection pool.
     pub database_max_connections: u32,
+    /// A pooled connection older than this is replaced by a fresh one. Each
+    /// PostgreSQL server process keeps the catalogue entries of every
+    /// workspace schema it has served, and never shrinks that cache.
+    #[serde(with = "humantime_serde")]
+    pub database_max_lifetime: Duration,
+    /// A pooled connection is replaced after about this many checkouts
+    /// (counted by sampling, exactly below 32), so that a busy pool, whose
+    /// connections may serve every workspace within one
+    /// `database_max_lifetime`, still keeps each server process's catalogue
+    /// cache small (a few hundred KB per workspace served). 0: no cap.
+    pub database_max_uses: u32,
     /// Where `initdb` and `pg_ctl` live, when not on the usual paths.
     pub postgres_bin_dir: Option<PathBuf>,
     /// `text` for people, `json` for log collectors.
@@ -53,12 +67,26 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// How many workspace schemas are migrated at once.
     pub migration_concurrency: usize,
-    /// Trust tokens from the built-in dev issuer (key in `data_dir`). Turn off
-    /// in production, where tokens come from the external `issuers`.
-    pub dev_issuer: bool,
+    /// Trust tokens from the built-in dev issuer (key in `data_dir`). Unset:
+    /// trusted only by `anchor dev` and by the CLI on the private dev cluster
+    /// (no `database_url`); never by a production process unless set to
+    /// `true`. See [`Settings::dev_issuer_trusted`].
+    pub dev_issuer: Option<bool>,
     /// External OIDC issuers whose access tokens are accepted.
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,
+    /// Proxies whose `X-Forwarded-For` names the client: comma-separated
+    /// addresses and CIDRs (`10.0.0.0/8, 192.0.2.7`). Unset: none, and the
+    /// peer address is the client for throttling and the audit log.
+    pub trusted_proxies: Option<String>,
+    /// Password checks (Argon2id, 19 MiB each) run at once for sign-ins.
+    /// Unset: one per core. A sign-in that finds every slot taken waits a
+    /// few seconds at most, then is answered 503 with `Retry-After`.
+    pub password_hash_concurrency: Option<usize>,
+    /// How long the access audit log is kept; older events are pruned by a
+    /// recurring job of the worker.
+    #[serde(with = "humantime_serde")]
+    pub access_audit_retention: Duration,
     /// The URL people reach Anchor at (behind a proxy, the proxy's). Unset:
     /// `http://` + `http_addr`. Cookies are `Secure` when it is `https`.
     pub public_url: Option<String>,
@@ -71,6 +99,11 @@ pub struct Settings {
     /// The id Anchor's agent node registers under (AgentField targets are
     /// `<agent_node_id>.<skill>`).
     pub agent_node_id: String,
+    /// The control plane's internal token: every call to the agent node's
+    /// reasoners and skills must carry it (`Authorization: Bearer`), so only
+    /// the control plane can call them. Required by `anchor-agent-node`;
+    /// `anchor dev` makes one for its mock when unset.
+    pub agent_node_token: Option<SecretString>,
     /// Listener of the agent node (`anchor-agent-node`; `anchor dev` always
     /// picks a free loopback port).
     pub agent_node_addr: SocketAddr,
@@ -97,6 +130,21 @@ pub struct Settings {
     /// comma-separated host names and CIDRs (`ANCHOR_WEBHOOK_ALLOWED_HOSTS`,
     /// e.g. `localhost,127.0.0.1` for local development).
     pub webhook_allowed_hosts: Option<String>,
+    /// Webhook endpoints a workspace may have (each costs a delivery per
+    /// subscribed event); creating one more is answered 409
+    /// `webhook_limit_reached`.
+    pub webhook_max_endpoints: u32,
+    /// Telemetry batches one edge agent may send per minute (a burst of this
+    /// many, refilled evenly; one at a time). More are answered 429 with
+    /// `Retry-After`. Counted per gateway process.
+    pub agent_batches_per_minute: u32,
+    /// Series (a metric's name and labels, or a check's name) one edge agent
+    /// may have. A batch's new series beyond it are not stored, and its
+    /// acknowledgement says how many; series silent for 30 days are forgotten.
+    pub agent_max_series: u32,
+    /// Alerts one telemetry batch may open (or re-open); conditions beyond it
+    /// open with the agent's later batches.
+    pub agent_max_alerts_per_batch: u32,
     /// A language model behind an OpenAI-compatible chat completions
     /// endpoint that refines the ticket triage rules. Unset: the rules alone
     /// (they also stand whenever the model fails).
@@ -203,14 +251,20 @@ struct Defaults {
     metrics_addr: &'static str,
     data_dir: &'static str,
     database_max_connections: u32,
+    database_max_lifetime: &'static str,
+    database_max_uses: u32,
     log_format: LogFormat,
     log_filter: &'static str,
     request_timeout: &'static str,
     body_limit_bytes: usize,
     migration_concurrency: usize,
-    dev_issuer: bool,
+    access_audit_retention: &'static str,
+    webhook_max_endpoints: u32,
     agent_node_id: &'static str,
     agent_node_addr: &'static str,
+    agent_batches_per_minute: u32,
+    agent_max_series: u32,
+    agent_max_alerts_per_batch: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -218,14 +272,20 @@ const DEFAULTS: Defaults = Defaults {
     metrics_addr: "127.0.0.1:0",
     data_dir: ".anchor",
     database_max_connections: 16,
+    database_max_lifetime: "30m",
+    database_max_uses: 200,
     log_format: LogFormat::Text,
     log_filter: "info",
     request_timeout: "30s",
     body_limit_bytes: 1024 * 1024,
     migration_concurrency: 8,
-    dev_issuer: true,
+    access_audit_retention: "365days",
+    webhook_max_endpoints: 50,
     agent_node_id: "anchor",
     agent_node_addr: "127.0.0.1:8090",
+    agent_batches_per_minute: 60,
+    agent_max_series: 1000,
+    agent_max_alerts_per_batch: 10,
 };
 
 /// Keys read from `ANCHOR_*` variables. Other `ANCHOR_*` variables (test and
@@ -236,6 +296,8 @@ const SETTING_KEYS: &[&str] = &[
     "data_dir",
     "database_url",
     "database_max_connections",
+    "database_max_lifetime",
+    "database_max_uses",
     "postgres_bin_dir",
     "log_format",
     "log_filter",
@@ -244,12 +306,16 @@ const SETTING_KEYS: &[&str] = &[
     "migration_concurrency",
     "dev_issuer",
     "issuers",
+    "trusted_proxies",
+    "password_hash_concurrency",
+    "access_audit_retention",
     "public_url",
     "oidc",
     "agentfield_url",
     "agentfield_api_key",
     "agent_node_id",
     "agent_node_addr",
+    "agent_node_token",
     "agent_node_url",
     "command_keys",
     "nats_url",
@@ -257,6 +323,10 @@ const SETTING_KEYS: &[&str] = &[
     "evidence_dir",
     "evidence_s3",
     "webhook_allowed_hosts",
+    "webhook_max_endpoints",
+    "agent_batches_per_minute",
+    "agent_max_series",
+    "agent_max_alerts_per_batch",
     "reasoner_llm",
 ];
 
@@ -300,6 +370,20 @@ impl ConfigError {
 }
 
 impl Settings {
+    /// Whether the built-in dev issuer is trusted: as configured; unset, only
+    /// on the private dev cluster (no `database_url`), where `anchor dev`
+    /// runs. `anchor dev` itself trusts it unless it is set to `false`.
+    pub fn dev_issuer_trusted(&self) -> bool {
+        self.dev_issuer.unwrap_or(self.database_url.is_none())
+    }
+
+    /// The issuers whose tokens this installation trusts: the dev issuer (if
+    /// trusted) and the external `issuers`, in that order.
+    pub fn trusted_issuers(&self) -> Vec<&str> {
+        let dev = self.dev_issuer_trusted().then_some(DEV_ISSUER_ID);
+        dev.into_iter().chain(self.issuers.iter().map(|i| i.issuer.as_str())).collect()
+    }
+
     /// Loads the layers in order. `file` is the `--config` flag; without it
     /// `ANCHOR_CONFIG` is consulted; without either no file is read.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
@@ -341,6 +425,11 @@ impl Settings {
         if !(1..=1000).contains(&self.database_max_connections) {
             return Err(ConfigError::invalid("database_max_connections", "must be between 1 and 1000"));
         }
+        if self.database_max_lifetime < Duration::from_secs(1)
+            || self.database_max_lifetime > Duration::from_secs(86_400)
+        {
+            return Err(ConfigError::invalid("database_max_lifetime", "must be between 1s and 24h (e.g. \"30m\")"));
+        }
         if self.request_timeout < Duration::from_secs(1) || self.request_timeout > Duration::from_secs(600) {
             return Err(ConfigError::invalid("request_timeout", "must be between 1s and 10m (e.g. \"30s\")"));
         }
@@ -350,15 +439,20 @@ impl Settings {
         if !(1..=64).contains(&self.migration_concurrency) {
             return Err(ConfigError::invalid("migration_concurrency", "must be between 1 and 64"));
         }
+        if self.password_hash_concurrency.is_some_and(|n| !(1..=1024).contains(&n)) {
+            return Err(ConfigError::invalid("password_hash_concurrency", "must be between 1 and 1024"));
+        }
+        if self.access_audit_retention < Duration::from_secs(24 * 60 * 60) {
+            return Err(ConfigError::invalid("access_audit_retention", "must be at least a day (e.g. \"365days\")"));
+        }
+        if !(1..=10_000).contains(&self.webhook_max_endpoints) {
+            return Err(ConfigError::invalid("webhook_max_endpoints", "must be between 1 and 10000"));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid("data_dir", "must not be empty"));
         }
         for (i, issuer) in self.issuers.iter().enumerate() {
-            let jwks = issuer.jwks_uri.as_str();
-            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-                .iter()
-                .any(|p| jwks.strip_prefix(p).is_some_and(|rest| rest.starts_with([':', '/'])));
-            if !(jwks.starts_with("https://") || loopback) {
+            if !https_or_loopback(&issuer.jwks_uri) {
                 return Err(ConfigError::invalid(
                     "issuers",
                     format!(
@@ -407,6 +501,15 @@ impl Settings {
         if !node_id_ok {
             return Err(ConfigError::invalid("agent_node_id", "must be 1-64 of a-z, A-Z, 0-9, - and _"));
         }
+        if !(1..=6000).contains(&self.agent_batches_per_minute) {
+            return Err(ConfigError::invalid("agent_batches_per_minute", "must be between 1 and 6000"));
+        }
+        if !(1..=1_000_000).contains(&self.agent_max_series) {
+            return Err(ConfigError::invalid("agent_max_series", "must be between 1 and 1000000"));
+        }
+        if !(1..=10_000).contains(&self.agent_max_alerts_per_batch) {
+            return Err(ConfigError::invalid("agent_max_alerts_per_batch", "must be between 1 and 10000"));
+        }
         if let Some(llm) = &self.reasoner_llm
             && (!(llm.base_url.starts_with("http://") || llm.base_url.starts_with("https://"))
                 || llm.model.trim().is_empty()
@@ -422,20 +525,35 @@ impl Settings {
         {
             return Err(ConfigError::invalid("evidence_s3", "endpoint must be an http(s) URL and bucket must be set"));
         }
-        if let Some(oidc) = &self.oidc {
-            let loopback =
-                ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| oidc.issuer.starts_with(p));
-            if !(oidc.issuer.starts_with("https://") || loopback) || oidc.client_id.is_empty() {
-                return Err(ConfigError::invalid(
-                    "oidc",
-                    "issuer must be an https URL (http only on loopback) and client_id is required",
-                ));
-            }
+        if let Some(oidc) = &self.oidc
+            && (!https_or_loopback(&oidc.issuer) || oidc.client_id.is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "oidc",
+                "issuer must be an https URL (http only on a loopback host) and client_id is required",
+            ));
         }
         if self.log_filter.trim().is_empty() {
             return Err(ConfigError::invalid("log_filter", "must not be empty (e.g. \"info\")"));
         }
         Ok(())
+    }
+}
+
+/// Whether keys or sign-ins may be fetched from `raw`: an `https` URL, or
+/// plain `http` to a loopback host named exactly (`localhost`, an address
+/// of 127.0.0.0/8, `[::1]`), for development and tests. The host is the
+/// URL's own, as a URL parser reads it: `http://localhost.evil.example` and
+/// `http://127.0.0.1:80@evil.example/` are not loopback. The OIDC sign-in
+/// applies the same rule to the endpoints its provider's discovery names.
+pub fn https_or_loopback(raw: &str) -> bool {
+    let Ok(url) = url::Url::parse(raw) else { return false };
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain(name))) => name.eq_ignore_ascii_case("localhost"),
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
     }
 }
 
@@ -524,6 +642,22 @@ mod tests {
     }
 
     #[test]
+    fn the_dev_issuer_is_trusted_only_in_development_unless_configured() {
+        Jail::expect_with(|jail| {
+            let dev = load(&Overrides::default()).expect("valid");
+            assert!(dev.dev_issuer_trusted(), "the private dev cluster: trusted");
+            assert_eq!(dev.trusted_issuers(), [DEV_ISSUER_ID]);
+            jail.set_env("DATABASE_URL", "postgres://db/anchor");
+            let production = load(&Overrides::default()).expect("valid");
+            assert!(!production.dev_issuer_trusted(), "a database of its own: production, not trusted");
+            assert!(production.trusted_issuers().is_empty());
+            jail.set_env("ANCHOR_DEV_ISSUER", "true");
+            assert!(load(&Overrides::default()).expect("valid").dev_issuer_trusted(), "unless turned on");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn bad_values_name_the_setting() {
         Jail::expect_with(|jail| {
             jail.set_env("ANCHOR_HTTP_ADDR", "not-an-address");
@@ -546,6 +680,36 @@ mod tests {
     }
 
     #[test]
+    fn agent_limits_have_defaults_and_bounds() {
+        Jail::expect_with(|jail| {
+            let s = load(&Overrides::default()).expect("valid");
+            assert_eq!((s.agent_batches_per_minute, s.agent_max_series, s.agent_max_alerts_per_batch), (60, 1000, 10));
+            jail.set_env("ANCHOR_AGENT_MAX_SERIES", "250");
+            assert_eq!(load(&Overrides::default()).expect("valid").agent_max_series, 250);
+            jail.set_env("ANCHOR_AGENT_BATCHES_PER_MINUTE", "0");
+            let err = load(&Overrides::default()).expect_err("invalid").to_string();
+            assert!(err.contains("agent_batches_per_minute"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn pooled_connections_are_recycled_by_default() {
+        Jail::expect_with(|jail| {
+            let s = load(&Overrides::default()).expect("valid");
+            assert_eq!((s.database_max_lifetime, s.database_max_uses), (Duration::from_secs(30 * 60), 200));
+            jail.set_env("ANCHOR_DATABASE_MAX_LIFETIME", "5m");
+            jail.set_env("ANCHOR_DATABASE_MAX_USES", "0");
+            let s = load(&Overrides::default()).expect("valid");
+            assert_eq!((s.database_max_lifetime, s.database_max_uses), (Duration::from_secs(300), 0));
+            jail.set_env("ANCHOR_DATABASE_MAX_LIFETIME", "0s");
+            let err = load(&Overrides::default()).expect_err("invalid").to_string();
+            assert!(err.contains("database_max_lifetime"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn external_issuers_from_file_and_environment() {
         Jail::expect_with(|jail| {
             jail.create_file(
@@ -559,6 +723,58 @@ mod tests {
             jail.set_env("ANCHOR_ISSUERS", "[{issuer=\"https://x\", jwks_uri=\"http://10.0.0.1/jwks\"}]");
             let err = load(&Overrides::default()).expect_err("plain http off loopback").to_string();
             assert!(err.contains("issuers") && err.contains("https"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_hosts_named_exactly() {
+        for url in [
+            "https://id.example.com/realms/msp",
+            "http://localhost:8080/realms/msp",
+            "http://LOCALHOST/jwks",
+            "http://127.0.0.1:9/jwks.json",
+            "http://127.8.9.10/jwks.json",
+            "http://[::1]:9/jwks.json",
+        ] {
+            assert!(https_or_loopback(url), "{url}");
+        }
+        for url in [
+            "http://localhost.evil",
+            "http://localhost.evil:8080/jwks",
+            "http://localhostevil/jwks",
+            "http://127.0.0.1.evil.example/jwks",
+            "http://127.0.0.1:80@evil.example/jwks",
+            "http://[::1]@evil.example/jwks",
+            "http://id.example.com/jwks",
+            "ftp://localhost/jwks",
+            "localhost:8080",
+            "https://",
+        ] {
+            assert!(!https_or_loopback(url), "{url}");
+        }
+        Jail::expect_with(|jail| {
+            jail.set_env("ANCHOR_OIDC", "{issuer=\"http://localhost.evil\", client_id=\"anchor\"}");
+            let err = load(&Overrides::default()).expect_err("not loopback").to_string();
+            assert!(err.contains("oidc") && err.contains("https"), "{err}");
+            jail.set_env("ANCHOR_OIDC", "{issuer=\"http://localhost:8080/realms/msp\", client_id=\"anchor\"}");
+            assert!(load(&Overrides::default()).is_ok(), "loopback");
+            jail.set_env("ANCHOR_ISSUERS", "[{issuer=\"https://x\", jwks_uri=\"http://localhost.evil/jwks\"}]");
+            let err = load(&Overrides::default()).expect_err("not loopback").to_string();
+            assert!(err.contains("issuers") && err.contains("https"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn webhook_endpoints_per_workspace_are_bounded() {
+        Jail::expect_with(|jail| {
+            assert_eq!(load(&Overrides::default()).expect("valid").webhook_max_endpoints, 50);
+            jail.set_env("ANCHOR_WEBHOOK_MAX_ENDPOINTS", "3");
+            assert_eq!(load(&Overrides::default()).expect("valid").webhook_max_endpoints, 3);
+            jail.set_env("ANCHOR_WEBHOOK_MAX_ENDPOINTS", "0");
+            let err = load(&Overrides::default()).expect_err("zero").to_string();
+            assert!(err.contains("webhook_max_endpoints"), "{err}");
             Ok(())
         });
     }
@@ -584,6 +800,29 @@ mod tests {
             jail.set_env("ANCHOR_REASONER_LLM", "{base_url=\"ftp://models\", model=\"x\"}");
             let err = load(&Overrides::default()).expect_err("not http").to_string();
             assert!(err.contains("reasoner_llm") && err.contains("base_url"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn access_limits_have_safe_defaults_and_are_checked() {
+        Jail::expect_with(|jail| {
+            let s = load(&Overrides::default()).expect("valid");
+            assert!(s.trusted_proxies.is_none(), "no proxy is believed unless named");
+            assert!(s.password_hash_concurrency.is_none(), "one per core");
+            assert_eq!(s.access_audit_retention, Duration::from_secs(365 * 24 * 60 * 60));
+            jail.set_env("ANCHOR_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7");
+            jail.set_env("ANCHOR_ACCESS_AUDIT_RETENTION", "90days");
+            let s = load(&Overrides::default()).expect("valid");
+            assert_eq!(s.trusted_proxies.as_deref(), Some("10.0.0.0/8, 192.0.2.7"));
+            assert_eq!(s.access_audit_retention, Duration::from_secs(90 * 24 * 60 * 60));
+            jail.set_env("ANCHOR_ACCESS_AUDIT_RETENTION", "1h");
+            let err = load(&Overrides::default()).expect_err("too short").to_string();
+            assert!(err.contains("access_audit_retention"), "{err}");
+            jail.set_env("ANCHOR_ACCESS_AUDIT_RETENTION", "90days");
+            jail.set_env("ANCHOR_PASSWORD_HASH_CONCURRENCY", "0");
+            let err = load(&Overrides::default()).expect_err("zero").to_string();
+            assert!(err.contains("password_hash_concurrency"), "{err}");
             Ok(())
         });
     }

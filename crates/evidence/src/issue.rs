@@ -2,7 +2,10 @@
 //! execution) and recording (of a change) write the event in their own unit
 //! of work, so a crash between the two loses nothing: the event is delivered
 //! after the restart. Issuing is idempotent (what has its credential is
-//! skipped) and serialised per workspace by the chain head's row lock.
+//! skipped) and serialised per workspace by the chain head's row lock; the
+//! holder of the chain issues everything waiting in the workspace at once
+//! (one unit of work, the documents stored together), so a burst of
+//! completions costs a few holds of the chain, not one each.
 
 use std::sync::Arc;
 
@@ -11,10 +14,11 @@ use anchor_outbox::{HandlerError, Handlers, OutboxEvent};
 use anchor_store::{
     Database, StoreError, Workspace, WorkspaceTx,
     changes::NewChange,
-    evidence::{Attested, EvidenceRecord},
+    evidence::{Attested, ChainHead, EvidenceRecord, Unattested},
 };
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
     ISSUE_TOPIC,
@@ -25,6 +29,10 @@ use crate::{
 
 /// How long issuing waits before trying an unavailable evidence store again.
 const STORE_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
+/// At most this many credentials are issued under one hold of the chain.
+const BATCH: i64 = 64;
+/// Documents stored at once.
+const STORE_CONCURRENCY: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
@@ -95,101 +103,166 @@ impl Issuer {
         }
     }
 
-    /// Issues the credential of a finished execution, unless it has one.
-    /// Returns the new credential's id.
+    /// Issues the credential of a finished execution, unless it has one,
+    /// with those of everything else waiting in its workspace. Returns the
+    /// execution's credential (issued now or before), `None` when there is
+    /// nothing to attest (no such execution, or not finished).
     #[tracing::instrument(skip(self, workspace), fields(workspace = %workspace.slug()))]
     pub async fn issue(&self, workspace: &Workspace, execution: ExecutionId) -> Result<Option<EvidenceId>, IssueError> {
-        // The key is read before the unit of work: reading it inside would
-        // need a second connection while this one holds the chain, and
-        // issuers waiting for the chain could hold every other connection.
-        let key = self.keys.current().await?;
-        let mut tx = self.db.begin_workspace(workspace).await?;
-        let Some(execution) = tx.lock_execution(execution).await? else { return Ok(None) };
-        if execution.evidence_id.is_some() || !execution.status.is_finished() {
-            return Ok(None);
-        }
-        let attests = Attested::Execution(execution.id);
-        self.append(tx, &key, attests, |issuance| credential::document(&execution, issuance, &key)).await.map(Some)
+        self.issue_waiting(workspace, Attested::Execution(execution)).await
     }
 
-    /// Issues the credential of a recorded change, unless it has one.
+    /// Issues the credential of a recorded change, unless it has one, with
+    /// those of everything else waiting in its workspace. Returns the
+    /// change's credential (issued now or before), `None` for no such change.
     #[tracing::instrument(skip(self, workspace), fields(workspace = %workspace.slug()))]
     pub async fn issue_change(
         &self,
         workspace: &Workspace,
         change: ChangeId,
     ) -> Result<Option<EvidenceId>, IssueError> {
-        let key = self.keys.current().await?;
-        let mut tx = self.db.begin_workspace(workspace).await?;
-        let Some(change) = tx.lock_change(change).await? else { return Ok(None) };
-        if change.evidence_id.is_some() {
-            return Ok(None);
-        }
-        let attests = Attested::Change(change.id);
-        self.append(tx, &key, attests, |issuance| credential::change_document(&change, issuance, &key)).await.map(Some)
+        self.issue_waiting(workspace, Attested::Change(change)).await
     }
 
-    /// Signs with `key` the document `build` makes, stores it, appends it to
-    /// the chain and publishes `evidence.issued`, in `tx` (which holds the
-    /// attested row).
+    /// The chain is the workspace's one queue: whoever holds it issues the
+    /// credentials of everything waiting (`wanted` and up to [`BATCH`] - 1
+    /// more, oldest first), signed one after the other, stored together,
+    /// appended and committed together. An issuer that finds `wanted`
+    /// attested meanwhile (by the holder before it) has nothing to do.
+    async fn issue_waiting(&self, workspace: &Workspace, wanted: Attested) -> Result<Option<EvidenceId>, IssueError> {
+        // The key is read before the unit of work: reading it inside would
+        // need a second connection while this one holds the chain, and
+        // issuers waiting for the chain could hold every other connection.
+        let key = self.keys.current().await?;
+        let mut tx = self.db.begin_workspace(workspace).await?;
+        // Attested already (the usual case for an event whose item went with
+        // another issuer's batch): no need to wait for the chain.
+        match state(&mut tx, wanted, false).await? {
+            State::Absent => return Ok(None),
+            State::Attested(id) => return Ok(Some(id)),
+            State::Waiting(_) => {}
+        }
+        let head = tx.lock_chain_head().await?;
+        // Under the chain: what `wanted` is now, and who waits with it.
+        let wanted_now = match state(&mut tx, wanted, true).await? {
+            State::Absent => return Ok(None),
+            State::Attested(id) => return Ok(Some(id)),
+            State::Waiting(item) => item,
+        };
+        let mut batch = vec![wanted_now];
+        batch.extend(tx.lock_unattested(BATCH).await?.into_iter().filter(|item| item.attested() != wanted));
+        batch.truncate(BATCH as usize);
+        let issued = self.append(tx, &key, head, &batch).await?;
+        Ok(issued.first().copied())
+    }
+
+    /// Signs with `key` the credentials of `batch` (linked in order from
+    /// `head`), stores them, appends them to the chain and publishes
+    /// `evidence.issued` for each, in `tx` (which holds the chain and the
+    /// attested rows). Returns their ids, in order.
     async fn append(
         &self,
         mut tx: WorkspaceTx,
         key: &IssuerKey,
-        attests: Attested,
-        build: impl FnOnce(&Issuance<'_>) -> Value,
-    ) -> Result<EvidenceId, IssueError> {
-        let head = tx.lock_chain_head().await?;
+        head: ChainHead,
+        batch: &[Unattested],
+    ) -> Result<Vec<EvidenceId>, IssueError> {
         // The time is taken once the chain is ours (waiting for it can take
         // a while), from the database's clock, which also dates the keys'
         // validity: a rotation since the key was read is covered by its
         // overlap, and no clock skew can date a credential outside its key's
         // validity.
         let issued_at = tx.clock().await?;
-        let id = EvidenceId::new();
         let slug = tx.workspace().slug().to_string();
-        let issuance = Issuance {
-            id,
-            workspace: &slug,
-            link: Link { seq: head.seq + 1, previous_digest: head.digest.clone() },
-            issued_at,
-        };
-        let (credential, digest) = credential::sign(&build(&issuance), key, issued_at);
-        let object_key = EvidenceStore::object_key(&slug, &digest);
+        let mut previous = head.digest;
+        let mut records = Vec::with_capacity(batch.len());
+        let mut documents = Vec::with_capacity(batch.len());
+        for (item, seq) in batch.iter().zip(head.seq + 1..) {
+            let id = EvidenceId::new();
+            let issuance =
+                Issuance { id, workspace: &slug, link: Link { seq, previous_digest: previous.clone() }, issued_at };
+            let document = match item {
+                Unattested::Execution(execution) => credential::document(execution, &issuance, key),
+                Unattested::Change(change) => credential::change_document(change, &issuance, key),
+            };
+            let (credential, digest) = credential::sign(&document, key, issued_at);
+            let object_key = EvidenceStore::object_key(&slug, &digest);
+            // Stored as its canonical (RFC 8785) bytes, so the object's name
+            // is the SHA-256 of its content: `sha256sum` checks it.
+            documents.push((
+                object_key.clone(),
+                anchor_crypto::canonical::to_vec(&credential).expect("a credential has a canonical form"),
+            ));
+            records.push(EvidenceRecord {
+                id,
+                seq,
+                attests: item.attested(),
+                digest: digest.clone(),
+                previous_digest: previous.replace(digest),
+                key_id: key.verification_method.clone(),
+                object_key,
+                issued_at,
+            });
+        }
         // Stored before the index commits: an index row never points at
-        // nothing. (A crash in between leaves an unreferenced document.)
-        // Stored as its canonical (RFC 8785) bytes, so the object's name is
-        // the SHA-256 of its content: `sha256sum` checks it.
-        let bytes = anchor_crypto::canonical::to_vec(&credential).expect("a credential has a canonical form");
-        self.store.put(&object_key, &bytes).await?;
-        let record = EvidenceRecord {
-            id,
-            seq: issuance.link.seq,
-            attests,
-            digest: digest.clone(),
-            previous_digest: head.digest,
-            key_id: key.verification_method.clone(),
-            object_key,
-            issued_at,
-        };
-        tx.append_evidence(&record).await?;
-        let (execution_id, change_id) = match attests {
-            Attested::Execution(execution) => (Some(execution), None),
-            Attested::Change(change) => (None, Some(change)),
-        };
-        let event = EvidenceIssued {
-            evidence_id: id,
-            execution_id,
-            change_id,
-            sequence: record.seq,
-            digest,
-            issuer: key.did.clone(),
-        };
-        anchor_events::publish(&mut tx, &event).await?;
+        // nothing. (A crash in between leaves unreferenced documents.) All at
+        // once: the chain waits for the slowest, not for their sum.
+        let puts: Vec<_> = documents.iter().map(|(object_key, bytes)| self.store.put(object_key, bytes)).collect();
+        stream::iter(puts).buffer_unordered(STORE_CONCURRENCY).try_collect::<()>().await?;
+        tx.append_evidence(&records).await?;
+        for record in &records {
+            let event = EvidenceIssued {
+                evidence_id: record.id,
+                execution_id: record.attests.execution(),
+                change_id: record.attests.change(),
+                sequence: record.seq,
+                digest: record.digest.clone(),
+                issuer: key.did.clone(),
+            };
+            anchor_events::publish(&mut tx, &event).await?;
+        }
         tx.commit().await?;
-        tracing::info!(evidence = %id, attests = ?attests, seq = record.seq, "credential issued");
-        Ok(id)
+        for record in &records {
+            tracing::info!(evidence = %record.id, attests = ?record.attests, seq = record.seq, "credential issued");
+        }
+        Ok(records.iter().map(|record| record.id).collect())
     }
+}
+
+/// Where something to attest stands (short-lived, one at a time: its size
+/// does not matter).
+#[allow(clippy::large_enum_variant)]
+enum State {
+    /// No such execution or change, or an execution still running.
+    Absent,
+    Attested(EvidenceId),
+    Waiting(Unattested),
+}
+
+/// `what`'s state, its row locked when `lock`.
+async fn state(tx: &mut WorkspaceTx, what: Attested, lock: bool) -> Result<State, StoreError> {
+    Ok(match what {
+        Attested::Execution(id) => {
+            let execution = if lock { tx.lock_execution(id).await? } else { tx.execution(id).await? };
+            match execution {
+                Some(execution) if execution.status.is_finished() => match execution.evidence_id {
+                    Some(evidence) => State::Attested(evidence),
+                    None => State::Waiting(Unattested::Execution(execution)),
+                },
+                _ => State::Absent,
+            }
+        }
+        Attested::Change(id) => {
+            let change = if lock { tx.lock_change(id).await? } else { tx.change(id).await? };
+            match change {
+                Some(change) => match change.evidence_id {
+                    Some(evidence) => State::Attested(evidence),
+                    None => State::Waiting(Unattested::Change(change)),
+                },
+                None => State::Absent,
+            }
+        }
+    })
 }
 
 /// `evidence.issued`.

@@ -52,3 +52,65 @@ async fn concurrent_issuers_on_a_small_pool_all_finish_and_chain() {
     db.close().await;
     test_db.drop_now().await;
 }
+
+/// A chain check holds no pooled connection while it reads the documents:
+/// one credential's document is a FIFO, so the check waits on it for as
+/// long as the test wants, and the pool is watched meanwhile.
+#[tokio::test]
+async fn a_chain_check_holds_no_connection_while_it_reads_documents() {
+    let test_db = TestDatabase::new().await;
+    let db = test_db.connect(2).await;
+    let workspace = db
+        .create_workspace(&WorkspaceSlug::parse("acme").expect("slug"), &WorkspaceName::parse("Acme").expect("name"))
+        .await
+        .expect("workspace");
+    let actor = Actor { issuer: "urn:anchor:dev-issuer".into(), subject: "mia".into() };
+    let dir = tempfile::tempdir().expect("dir");
+    let keys = IssuerKeys::new(db.clone(), MasterKey::from_bytes([7; 32]));
+    let store = EvidenceStore::Local(dir.path().to_path_buf());
+    let issuer = Issuer::new(db.clone(), keys.clone(), store.clone());
+    for n in 0..3 {
+        let mut tx = db.begin_workspace(&workspace).await.expect("begin");
+        let target = format!("rul_{n}");
+        let change = NewChange {
+            action: "alert_rule.created",
+            target: &target,
+            actor: &actor,
+            actor_role: Some(Role::MspAdmin),
+            details: json!({"n": n}),
+        };
+        let id = anchor_evidence::issue::record_change(&mut tx, &change).await.expect("record");
+        tx.commit().await.expect("commit");
+        issuer.issue_change(&workspace, id).await.expect("issued").expect("a credential");
+    }
+    let second = {
+        let mut tx = db.begin_workspace(&workspace).await.expect("begin");
+        let rows = tx.evidence_after(1, 1).await.expect("index");
+        tx.rollback().await.expect("rollback");
+        dir.path().join(&rows[0].object_key)
+    };
+    let document = std::fs::read(&second).expect("document");
+    std::fs::remove_file(&second).expect("remove");
+    let made = std::process::Command::new("mkfifo").arg(&second).status().expect("mkfifo");
+    assert!(made.success());
+
+    let published = keys.published().await.expect("keys");
+    let pool = db.pool();
+    let in_use = || pool.size() - pool.num_idle() as u32;
+    let before = in_use();
+    let check = tokio::spawn({
+        let (db, store, workspace) = (db.clone(), store.clone(), workspace.clone());
+        async move { verify::verify_chain(&db, &store, &published, &workspace).await }
+    });
+    // Opening the FIFO for writing returns once the check opened it to read.
+    let writer = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(second));
+    let mut writer =
+        tokio::time::timeout(Duration::from_secs(30), writer).await.expect("the check reads").expect("join");
+    assert_eq!(in_use(), before, "no connection is held while documents are read");
+    std::io::Write::write_all(writer.as_mut().expect("open"), &document).expect("write");
+    drop(writer);
+    let report = check.await.expect("join").expect("check");
+    assert!(report.valid && report.checked == 3, "{report:?}");
+    db.close().await;
+    test_db.drop_now().await;
+}

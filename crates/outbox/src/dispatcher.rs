@@ -9,6 +9,7 @@ use std::{
 use anchor_store::Database;
 use futures_util::{FutureExt, StreamExt, stream};
 use sqlx::postgres::PgListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{HandlerError, Handlers, OutboxEvent, backoff};
@@ -115,22 +116,91 @@ impl Dispatcher {
     /// Runs until `shutdown`, then releases what it still holds. A database
     /// that goes away is waited for (with growing pauses), never a reason to
     /// stop delivering while the process lives on.
+    ///
+    /// Deliveries flow: whenever a handler finishes, its slot is filled by
+    /// the next claim (which also marks what was delivered), so an event
+    /// waits for a free slot, never for the slowest event claimed with it.
+    /// The worker claims while claims come back full or a notification says
+    /// there is more; when the queue is drained it waits for a notification
+    /// or the poll interval.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), sqlx::Error> {
         tracing::info!(worker = %self.config.worker_id, topics = ?self.handlers.topics(), "outbox dispatcher started");
-        let mut listener = None;
+        let this = Arc::new(self.clone());
+        let mut listener: Option<PgListener> = None;
+        let mut running = JoinSet::new();
         let mut failures = 0u32;
+        let mut paused_until: Option<tokio::time::Instant> = None;
+        // There may be events to claim (at start, after a full claim, a
+        // notification or a poll).
+        let mut more = true;
         while !shutdown.is_cancelled() {
-            match self.round(&shutdown, &mut listener).await {
-                Ok(()) => failures = 0,
-                Err(e) => {
-                    failures += 1;
-                    let pause = self.config.poll_interval.saturating_mul(1 << failures.min(5)).min(MAX_PAUSE);
-                    tracing::error!(error = %e, failures, pause_ms = pause.as_millis() as u64, "outbox dispatcher round failed; retrying");
-                    listener = None;
-                    tokio::select! {
-                        () = shutdown.cancelled() => {}
-                        () = tokio::time::sleep(pause) => {}
+            while running.try_join_next().is_some() {}
+            let paused = paused_until.is_some_and(|until| tokio::time::Instant::now() < until);
+            let free = self.config.concurrency.saturating_sub(running.len());
+            // Drained and idle: a claim still marks what was delivered.
+            let settle = running.is_empty() && !self.delivered.lock().expect("not poisoned").is_empty();
+            if !paused && free > 0 && (more || settle) {
+                let claimed = match &listener {
+                    Some(_) => self.claim(free.min(self.config.batch_size.max(1) as usize) as i64).await,
+                    // Listen before claiming: whatever is written after the
+                    // claim is heard.
+                    None => match self.listen().await {
+                        Ok(fresh) => {
+                            listener = Some(fresh);
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                match claimed {
+                    Ok(events) => {
+                        failures = 0;
+                        paused_until = None;
+                        more = events.len() >= free.min(self.config.batch_size.max(1) as usize);
+                        for event in events {
+                            let this = Arc::clone(&this);
+                            running.spawn(async move { this.deliver_and_settle(event).await });
+                        }
+                        continue;
                     }
+                    Err(e) => {
+                        failures += 1;
+                        let pause = self.config.poll_interval.saturating_mul(1 << failures.min(5)).min(MAX_PAUSE);
+                        tracing::error!(error = %e, failures, pause_ms = pause.as_millis() as u64, "outbox dispatcher round failed; retrying");
+                        listener = None;
+                        paused_until = Some(tokio::time::Instant::now() + pause);
+                    }
+                }
+            }
+            let wake = paused_until.unwrap_or_else(|| tokio::time::Instant::now() + self.config.poll_interval);
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                notification = async { listener.as_mut().expect("checked").recv().await }, if listener.is_some() => {
+                    if let Err(e) = notification {
+                        // The listener reconnects on the next recv; polling covers the gap.
+                        tracing::warn!(error = %e, "outbox notifications interrupted");
+                        tokio::select! {
+                            () = shutdown.cancelled() => {}
+                            () = tokio::time::sleep(self.config.poll_interval) => {}
+                        }
+                    }
+                    more = true;
+                }
+                () = tokio::time::sleep_until(wake) => more = true,
+            }
+        }
+        // What finishes within the grace is settled; the rest stays held by
+        // this worker and is released below.
+        let grace = tokio::time::sleep(self.config.shutdown_grace);
+        tokio::pin!(grace);
+        while !running.is_empty() {
+            tokio::select! {
+                _ = running.join_next() => {}
+                () = &mut grace => {
+                    tracing::warn!(unfinished = running.len(), "shutdown grace over; releasing unfinished outbox events");
+                    running.abort_all();
+                    while running.join_next().await.is_some() {}
                 }
             }
         }
@@ -140,55 +210,44 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Delivers one batch, and waits for more unless the batch was full.
-    async fn round(&self, shutdown: &CancellationToken, listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
-        let listener = match listener {
-            Some(listener) => listener,
-            None => {
-                let mut fresh = PgListener::connect_with(self.db.pool()).await?;
-                fresh.listen("anchor_outbox").await?;
-                listener.insert(fresh)
-            }
-        };
-        let handled = self.run_batch(shutdown).await?;
-        if handled as i64 >= self.config.batch_size {
-            return Ok(()); // a full batch: there is probably more, and the next claim settles this one
-        }
-        self.flush().await?;
-        tokio::select! {
-            () = shutdown.cancelled() => {}
-            notification = listener.recv() => {
-                if let Err(e) = notification {
-                    // The listener reconnects on the next recv; polling covers the gap.
-                    tracing::warn!(error = %e, "outbox notifications interrupted");
-                    tokio::time::sleep(self.config.poll_interval).await;
+    async fn listen(&self) -> Result<PgListener, sqlx::Error> {
+        let mut listener = PgListener::connect_with(self.db.pool()).await?;
+        listener.listen("anchor_outbox").await?;
+        Ok(listener)
+    }
+
+    /// Delivers one event and settles it: a delivery is marked by the next
+    /// claim (or [`Self::flush`]), a failure at once.
+    async fn deliver_and_settle(&self, event: OutboxEvent) {
+        let (id, attempt) = (event.id, event.attempt);
+        let started = std::time::Instant::now();
+        let topic = event.topic.clone();
+        let result = self.deliver(event).await;
+        metrics::histogram!("outbox_delivery_duration_seconds", "topic" => topic)
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => self.delivered.lock().expect("not poisoned").push(id),
+            Err(error) => {
+                if let Err(e) = self.settle_failure(id, attempt, error).await {
+                    tracing::error!(event = id, error = %e, "cannot record an outbox failure; its lease will return it");
                 }
             }
-            () = tokio::time::sleep(self.config.poll_interval) => {}
         }
-        Ok(())
     }
 
     /// Claims one batch (marking the previous batch's deliveries in the same
-    /// statement) and delivers it. Returns how many events it handled; their
-    /// deliveries are marked by the next call or [`Dispatcher::flush`].
+    /// statement) and delivers it, all of it before it returns (tests and
+    /// benchmarks step the dispatcher with this; [`Self::run`] does not wait
+    /// for a batch). Returns how many events it handled; their deliveries
+    /// are marked by the next call or [`Self::flush`].
     pub async fn run_batch(&self, shutdown: &CancellationToken) -> Result<usize, sqlx::Error> {
-        let events = self.claim().await?;
+        let events = self.claim(self.config.batch_size).await?;
         let count = events.len();
         if count == 0 {
             return Ok(0);
         }
-        let mut work = stream::iter(events)
-            .map(|event| async move {
-                let (id, attempt) = (event.id, event.attempt);
-                let started = std::time::Instant::now();
-                let topic = event.topic.clone();
-                let result = self.deliver(event).await;
-                metrics::histogram!("outbox_delivery_duration_seconds", "topic" => topic)
-                    .record(started.elapsed().as_secs_f64());
-                (id, attempt, result)
-            })
-            .buffer_unordered(self.config.concurrency);
+        let mut work =
+            stream::iter(events).map(|event| self.deliver_and_settle(event)).buffer_unordered(self.config.concurrency);
         let grace = async {
             shutdown.cancelled().await;
             tokio::time::sleep(self.config.shutdown_grace).await;
@@ -196,37 +255,24 @@ impl Dispatcher {
         tokio::pin!(grace);
         // What finished before the grace ran out is settled; the rest stays
         // held by this worker and is released on the way out.
-        let mut outcomes = Vec::with_capacity(count);
+        let mut finished = 0;
         loop {
             tokio::select! {
                 outcome = work.next() => match outcome {
-                    Some(outcome) => outcomes.push(outcome),
+                    Some(()) => finished += 1,
                     None => break,
                 },
                 () = &mut grace => {
-                    tracing::warn!(unfinished = count - outcomes.len(), "shutdown grace over; releasing unfinished outbox events");
+                    tracing::warn!(unfinished = count - finished, "shutdown grace over; releasing unfinished outbox events");
                     break;
                 }
             }
         }
-        // Deliveries are settled together (one statement per batch); failures
-        // one by one, since each has its own delay.
-        let mut delivered = Vec::with_capacity(outcomes.len());
-        for (id, attempt, result) in outcomes {
-            match result {
-                Ok(()) => delivered.push(id),
-                Err(error) => {
-                    if let Err(e) = self.settle_failure(id, attempt, error).await {
-                        tracing::error!(event = id, error = %e, "cannot record an outbox failure; its lease will return it");
-                    }
-                }
-            }
-        }
-        self.delivered.lock().expect("not poisoned").extend(delivered);
         Ok(count)
     }
 
-    async fn claim(&self) -> Result<Vec<OutboxEvent>, sqlx::Error> {
+    /// Claims up to `limit` events.
+    async fn claim(&self, limit: i64) -> Result<Vec<OutboxEvent>, sqlx::Error> {
         let topics = self.handlers.topics();
         if topics.is_empty() {
             return Ok(Vec::new());
@@ -240,7 +286,7 @@ impl Dispatcher {
                FROM platform.outbox_claim($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&self.config.worker_id)
-        .bind(self.config.batch_size)
+        .bind(limit)
         .bind(self.config.per_workspace)
         .bind(&topics)
         .bind(self.config.lease.as_secs_f64())

@@ -3,12 +3,21 @@
 //!
 //! Authorization reads these on every request (no cache), so a removed
 //! membership or a changed role takes effect on the very next request.
+//!
+//! Refusals of requests that are not authenticated are aggregated before
+//! they reach the audit log ([`Refusals`]); the log is pruned past its
+//! retention ([`Database::prune_access_audit`]).
+
+mod refusals;
+
+use std::time::Duration;
 
 use anchor_domain::{Role, WorkspaceSlug};
 use serde::Serialize;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
+pub use self::refusals::{FLUSH_EVERY, MAX_KEYS_PER_MINUTE, Refusal, Refusals};
 use crate::{Database, StoreError, Workspace, tenancy::SELECT_WORKSPACES};
 
 /// One identity at one issuer.
@@ -66,7 +75,9 @@ anchor_domain::names!(
     }
 );
 
-/// A stored access event.
+/// A stored access event: one decision, or (for refusals of requests that
+/// were not authenticated) `count` identical refusals within one minute,
+/// `occurred_at` being the first.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AccessRecord {
     pub id: i64,
@@ -79,6 +90,7 @@ pub struct AccessRecord {
     pub outcome: Outcome,
     pub request_id: Option<String>,
     pub detail: serde_json::Value,
+    pub count: i64,
 }
 
 /// Filters for reading the audit log; all optional.
@@ -366,10 +378,33 @@ impl Database {
         insert_event(&mut conn, event).await
     }
 
+    /// Drops audit events older than `retention`, a batch at a time (no long
+    /// lock on the log). Returns how many were dropped.
+    pub async fn prune_access_audit(&self, retention: Duration) -> Result<u64, StoreError> {
+        const BATCH: i64 = 10_000;
+        let mut dropped = 0;
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM platform.access_audit WHERE id IN (
+                     SELECT id FROM platform.access_audit
+                      WHERE occurred_at < now() - make_interval(secs => $1)
+                      ORDER BY occurred_at LIMIT $2)",
+            )
+            .bind(retention.as_secs_f64())
+            .bind(BATCH)
+            .execute(self.pool())
+            .await?;
+            dropped += done.rows_affected();
+            if done.rows_affected() < BATCH as u64 {
+                return Ok(dropped);
+            }
+        }
+    }
+
     /// Audit events, newest first.
     pub async fn access_events(&self, filter: &AccessFilter, limit: i64) -> Result<Vec<AccessRecord>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, occurred_at, issuer, subject, workspace, action, outcome, request_id, detail
+            "SELECT id, occurred_at, issuer, subject, workspace, action, outcome, request_id, detail, count
                FROM platform.access_audit
               WHERE ($1::text IS NULL OR workspace = $1)
                 AND ($2::text IS NULL OR subject = $2)

@@ -12,10 +12,19 @@ pub struct EnrollmentToken {
     pub id: EnrollmentTokenId,
     pub label: String,
     pub expires_at: OffsetDateTime,
-    pub max_uses: Option<i32>,
+    pub max_uses: i32,
     pub uses: i32,
+    /// Agents enrolling with it may replace a machine's active agent.
+    pub replace_agents: bool,
     pub revoked_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
+}
+
+/// A token that would be accepted now: its workspace and what it allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct LiveToken {
+    pub workspace_id: i64,
+    pub replace_agents: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -29,6 +38,20 @@ pub struct Agent {
     pub last_seen_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
 }
+
+/// A batch as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertedBatch {
+    pub id: BatchId,
+    /// First seen now (else a resent batch, stored before).
+    pub new: bool,
+    /// Indexes of the batch's series the agent has not reported before.
+    pub unknown_series: Vec<usize>,
+}
+
+/// A machine's asset belongs to an agent the enrollment may not replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineTaken;
 
 /// Why an enrollment was refused (all look alike to the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,20 +71,55 @@ pub struct Sample {
     pub labels: Option<serde_json::Value>,
 }
 
-/// A check result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckResult {
+/// A metric sample to store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewSample<'a> {
     pub at: OffsetDateTime,
-    pub name: String,
-    pub status: String,
-    pub output: String,
+    pub name: &'a str,
+    pub value: f64,
+    /// A JSON object's text.
+    pub labels: Option<&'a str>,
+}
+
+/// A check result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckResult<'a> {
+    pub at: OffsetDateTime,
+    pub name: &'a str,
+    pub status: &'a str,
+    pub output: &'a str,
+}
+
+/// What a series is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SeriesKind {
+    Metric,
+    Check,
+}
+
+impl SeriesKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Metric => "metric",
+            Self::Check => "check",
+        }
+    }
+}
+
+/// A series an agent reports: a metric's name and labels (a JSON object's
+/// text, `{}` for none), or a check's name (labels `{}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesKey<'a> {
+    pub kind: SeriesKind,
+    pub name: &'a str,
+    pub labels: &'a str,
 }
 
 fn decode(what: String) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(what.into()))
 }
 
-const TOKEN_COLUMNS: &str = "id, label, expires_at, max_uses, uses, revoked_at, created_at";
+const TOKEN_COLUMNS: &str = "id, label, expires_at, max_uses, uses, replace_agents, revoked_at, created_at";
 const AGENT_COLUMNS: &str = "id, workspace_id, public_key, hostname, enrolled_at, last_seen_at, revoked_at";
 
 impl Database {
@@ -71,11 +129,12 @@ impl Database {
         token_sha256: &[u8],
         label: &str,
         expires_at: OffsetDateTime,
-        max_uses: Option<i32>,
+        max_uses: i32,
+        replace_agents: bool,
     ) -> Result<EnrollmentToken, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO platform.enrollment_tokens (id, workspace_id, token_sha256, label, expires_at, max_uses)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}"
+            "INSERT INTO platform.enrollment_tokens (id, workspace_id, token_sha256, label, expires_at, max_uses, replace_agents)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TOKEN_COLUMNS}"
         )))
         .bind(EnrollmentTokenId::new())
         .bind(workspace.id())
@@ -83,6 +142,7 @@ impl Database {
         .bind(label)
         .bind(expires_at)
         .bind(max_uses)
+        .bind(replace_agents)
         .fetch_one(self.pool())
         .await?)
     }
@@ -129,17 +189,16 @@ impl Database {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Whether an enrollment token would be accepted now (enrollment decides
+    /// The enrollment token, if it would be accepted now (enrollment decides
     /// again when it spends a use): the token is checked before anything
     /// else an unauthenticated caller sends.
-    pub async fn enrollment_token_valid(&self, token_sha256: &[u8]) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM platform.enrollment_tokens
-                             WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now()
-                               AND (max_uses IS NULL OR uses < max_uses))",
+    pub async fn live_enrollment_token(&self, token_sha256: &[u8]) -> Result<Option<LiveToken>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT workspace_id, replace_agents FROM platform.enrollment_tokens
+              WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses",
         )
         .bind(token_sha256)
-        .fetch_one(self.pool())
+        .fetch_optional(self.pool())
         .await?)
     }
 
@@ -154,8 +213,7 @@ impl Database {
         let mut tx = self.pool().begin().await?;
         let token: Option<(EnrollmentTokenId, i64)> = sqlx::query_as(
             "SELECT id, workspace_id FROM platform.enrollment_tokens
-              WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now()
-                AND (max_uses IS NULL OR uses < max_uses)
+              WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses
               FOR UPDATE",
         )
         .bind(token_sha256)
@@ -268,7 +326,8 @@ impl Database {
 
 /// Days of telemetry kept: metric samples, check results and the batch
 /// records (a batch older than this, resent, would be stored again; no
-/// agent keeps an unacknowledged batch that long).
+/// agent keeps an unacknowledged batch that long); a series silent this
+/// long is forgotten (and no longer counts toward its agent's limit).
 pub const SAMPLE_RETENTION_DAYS: i64 = 30;
 
 /// What one pass of telemetry housekeeping did.
@@ -276,7 +335,7 @@ pub const SAMPLE_RETENTION_DAYS: i64 = 30;
 pub struct TelemetryUpkeep {
     pub partitions_created: u64,
     pub partitions_dropped: u64,
-    /// Check results and batch records past retention.
+    /// Check results, batch records and series past retention.
     pub rows_deleted: u64,
     /// Workspaces whose upkeep failed (logged; the others were done).
     pub failed: u64,
@@ -288,8 +347,8 @@ impl Database {
     /// created; today's rows, before its partition exists, live in the
     /// default partition), day partitions past retention dropped, expired
     /// rows deleted from the default partition, from `check_results` and
-    /// from `telemetry_ingest_batches`. One workspace's failure is logged and
-    /// counted; the others are still done.
+    /// from `telemetry_ingest_batches`, and silent series forgotten. One
+    /// workspace's failure is logged and counted; the others are still done.
     pub async fn maintain_telemetry(&self, days_ahead: i64) -> Result<TelemetryUpkeep, StoreError> {
         let mut upkeep = TelemetryUpkeep::default();
         let today = OffsetDateTime::now_utc().date();
@@ -347,9 +406,12 @@ impl Database {
             upkeep.partitions_dropped += 1;
         }
         let cutoff = cutoff.midnight().assume_utc();
-        for (table, column) in
-            [("metric_samples_default", "at"), ("check_results", "at"), ("telemetry_ingest_batches", "received_at")]
-        {
+        for (table, column) in [
+            ("metric_samples_default", "at"),
+            ("check_results", "at"),
+            ("telemetry_ingest_batches", "received_at"),
+            ("telemetry_series", "last_seen_at"),
+        ] {
             let done = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {schema}.{table} WHERE {column} < $1")))
                 .bind(cutoff)
                 .execute(self.pool())
@@ -363,18 +425,35 @@ impl Database {
 }
 
 impl WorkspaceTx {
-    /// The machine's asset, created at its agent's enrollment or updated.
-    /// The machine's asset for a newly enrolled `agent`: the asset of a
-    /// machine enrolled before (same `facts.machine_id`: a reinstall) moves
-    /// to the new agent, and the agent it had is returned so it can be
-    /// retired; otherwise the agent's own asset, created or updated.
+    /// The agent whose machine has `machine_id` (`facts.machine_id` of its
+    /// asset), if any.
+    pub async fn machine_agent(&mut self, machine_id: &str) -> Result<Option<AgentId>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT agent_id FROM assets WHERE facts ? 'machine_id' AND facts->>'machine_id' = $1
+              ORDER BY updated_at DESC LIMIT 1",
+        )
+        .bind(machine_id)
+        .fetch_optional(self.conn())
+        .await?
+        .flatten())
+    }
+
+    /// The machine's asset for a newly enrolled `agent`. When the facts name
+    /// a machine enrolled before (same `facts.machine_id`: a reinstall), its
+    /// asset moves to the new agent only if that machine's agent is
+    /// `replaceable` (the caller decided the old agent may go: revoked
+    /// already, or the enrollment allows replacing it), and the agent it had
+    /// is returned so it can be retired; a machine whose agent is another
+    /// (one enrolled meanwhile) is [`MachineTaken`]. Otherwise the agent's
+    /// own asset, created or updated.
     pub async fn upsert_agent_asset(
         &mut self,
         agent: AgentId,
         hostname: &str,
         os: &str,
         facts: &serde_json::Value,
-    ) -> Result<(AssetId, Option<AgentId>), StoreError> {
+        replaceable: Option<AgentId>,
+    ) -> Result<Result<(AssetId, Option<AgentId>), MachineTaken>, StoreError> {
         if let Some(machine_id) = facts["machine_id"].as_str().filter(|m| !m.is_empty()) {
             let previous: Option<(AssetId, Option<AgentId>)> = sqlx::query_as(
                 "SELECT id, agent_id FROM assets
@@ -386,6 +465,9 @@ impl WorkspaceTx {
             .fetch_optional(self.conn())
             .await?;
             if let Some((asset, previous_agent)) = previous {
+                if previous_agent.is_some() && previous_agent != replaceable {
+                    return Ok(Err(MachineTaken));
+                }
                 sqlx::query(
                     "UPDATE assets SET agent_id = $2, hostname = $3, os = $4, facts = $5, updated_at = now()
                       WHERE id = $1",
@@ -397,7 +479,7 @@ impl WorkspaceTx {
                 .bind(facts)
                 .execute(self.conn())
                 .await?;
-                return Ok((asset, previous_agent));
+                return Ok(Ok((asset, previous_agent)));
             }
         }
         let id = sqlx::query_scalar(
@@ -413,11 +495,15 @@ impl WorkspaceTx {
         .bind(facts)
         .fetch_one(self.conn())
         .await?;
-        Ok((id, None))
+        Ok(Ok((id, None)))
     }
 
-    /// Records a batch once per (agent, sequence); returns its id and
-    /// whether it is new (a resent batch gets the original id).
+    /// Records a batch once per (agent, sequence) and, in the same round
+    /// trip, looks its `series` up among the agent's (refreshing the
+    /// `last_seen_at` of the known ones at most hourly). `events` is a JSON
+    /// array's text. A resent batch gets the original id, and nothing else
+    /// is done for it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_batch(
         &mut self,
         agent: AgentId,
@@ -425,11 +511,29 @@ impl WorkspaceTx {
         sent_at: Option<OffsetDateTime>,
         samples: i32,
         checks: i32,
-        events: &serde_json::Value,
-    ) -> Result<(BatchId, bool), StoreError> {
-        let inserted: Option<BatchId> = sqlx::query_scalar(
-            "INSERT INTO telemetry_ingest_batches (id, agent_id, sequence, sent_at, samples, checks, events)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (agent_id, sequence) DO NOTHING RETURNING id",
+        events: &str,
+        series: &[SeriesKey<'_>],
+    ) -> Result<InsertedBatch, StoreError> {
+        let kinds: Vec<&str> = series.iter().map(|s| s.kind.as_str()).collect();
+        let names: Vec<&str> = series.iter().map(|s| s.name).collect();
+        let labels: Vec<&str> = series.iter().map(|s| s.labels).collect();
+        // A series' key is the table's own expression (a generated column).
+        let (inserted, unknown): (Option<BatchId>, Vec<i64>) = sqlx::query_as(
+            "WITH ins AS (
+                 INSERT INTO telemetry_ingest_batches (id, agent_id, sequence, sent_at, samples, checks, events)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)
+                 ON CONFLICT (agent_id, sequence) DO NOTHING RETURNING id
+             ), batch AS (
+                 SELECT b.i, md5(b.kind || E'\\n' || b.name || E'\\n' || b.labels::text)::uuid AS key
+                   FROM unnest($8::text[], $9::text[], $10::text[]::jsonb[]) WITH ORDINALITY AS b(kind, name, labels, i)
+             ), touched AS (
+                 UPDATE telemetry_series s SET last_seen_at = now() FROM batch b, ins
+                  WHERE s.agent_id = $2 AND s.key = b.key AND s.last_seen_at < now() - interval '1 hour'
+             )
+             SELECT (SELECT id FROM ins),
+                    ARRAY(SELECT b.i FROM batch b
+                           WHERE NOT EXISTS (SELECT 1 FROM telemetry_series s WHERE s.agent_id = $2 AND s.key = b.key)
+                           ORDER BY b.i)",
         )
         .bind(BatchId::new())
         .bind(agent)
@@ -438,17 +542,21 @@ impl WorkspaceTx {
         .bind(samples)
         .bind(checks)
         .bind(events)
-        .fetch_optional(self.conn())
+        .bind(&kinds)
+        .bind(&names)
+        .bind(&labels)
+        .fetch_one(self.conn())
         .await?;
         if let Some(id) = inserted {
-            return Ok((id, true));
+            let unknown_series = unknown.into_iter().map(|i| usize::try_from(i - 1).unwrap_or_default()).collect();
+            return Ok(InsertedBatch { id, new: true, unknown_series });
         }
         let id = sqlx::query_scalar("SELECT id FROM telemetry_ingest_batches WHERE agent_id = $1 AND sequence = $2")
             .bind(agent)
             .bind(sequence)
             .fetch_one(self.conn())
             .await?;
-        Ok((id, false))
+        Ok(InsertedBatch { id, new: false, unknown_series: Vec::new() })
     }
 
     /// Records what a batch routed (the alert transitions it caused).
@@ -462,17 +570,17 @@ impl WorkspaceTx {
     }
 
     /// Bulk insert, one statement (UNNEST of column arrays).
-    pub async fn insert_samples(&mut self, agent: AgentId, samples: &[Sample]) -> Result<(), StoreError> {
+    pub async fn insert_samples(&mut self, agent: AgentId, samples: &[NewSample<'_>]) -> Result<(), StoreError> {
         if samples.is_empty() {
             return Ok(());
         }
         let at: Vec<OffsetDateTime> = samples.iter().map(|s| s.at).collect();
-        let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = samples.iter().map(|s| s.name).collect();
         let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
-        let labels: Vec<Option<serde_json::Value>> = samples.iter().map(|s| s.labels.clone()).collect();
+        let labels: Vec<Option<&str>> = samples.iter().map(|s| s.labels).collect();
         sqlx::query(
             "INSERT INTO metric_samples (agent_id, at, name, value, labels)
-             SELECT $1, * FROM unnest($2::timestamptz[], $3::text[], $4::float8[], $5::jsonb[])",
+             SELECT $1, * FROM unnest($2::timestamptz[], $3::text[], $4::float8[], $5::text[]::jsonb[])",
         )
         .bind(agent)
         .bind(&at)
@@ -484,14 +592,18 @@ impl WorkspaceTx {
         Ok(())
     }
 
-    pub async fn insert_check_results(&mut self, agent: AgentId, results: &[CheckResult]) -> Result<(), StoreError> {
+    pub async fn insert_check_results(
+        &mut self,
+        agent: AgentId,
+        results: &[CheckResult<'_>],
+    ) -> Result<(), StoreError> {
         if results.is_empty() {
             return Ok(());
         }
         let at: Vec<OffsetDateTime> = results.iter().map(|r| r.at).collect();
-        let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
-        let statuses: Vec<&str> = results.iter().map(|r| r.status.as_str()).collect();
-        let outputs: Vec<&str> = results.iter().map(|r| r.output.as_str()).collect();
+        let names: Vec<&str> = results.iter().map(|r| r.name).collect();
+        let statuses: Vec<&str> = results.iter().map(|r| r.status).collect();
+        let outputs: Vec<&str> = results.iter().map(|r| r.output).collect();
         sqlx::query(
             "INSERT INTO check_results (agent_id, at, name, status, output)
              SELECT $1, * FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[])",
@@ -506,9 +618,13 @@ impl WorkspaceTx {
         Ok(())
     }
 
-    /// Replaces the asset's facts with the latest inventory snapshot.
-    pub async fn record_inventory(&mut self, agent: AgentId, inventory: &serde_json::Value) -> Result<(), StoreError> {
-        sqlx::query("UPDATE assets SET facts = facts || $2, updated_at = now() WHERE agent_id = $1")
+    /// Merges the latest inventory snapshot (a JSON object's text) into the
+    /// asset's facts. The machine's identity (`machine_id`) stays what it
+    /// enrolled with: a batch cannot claim another machine.
+    pub async fn record_inventory(&mut self, agent: AgentId, inventory: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE assets SET facts = facts || ($2::text::jsonb - 'machine_id'), updated_at = now() WHERE agent_id = $1",
+        )
             .bind(agent)
             .bind(inventory)
             .execute(self.conn())
@@ -516,16 +632,68 @@ impl WorkspaceTx {
         Ok(())
     }
 
-    /// The latest sample of each of the agent's series (metric and labels).
-    pub async fn latest_metrics(&mut self, agent: AgentId) -> Result<Vec<Sample>, StoreError> {
+    /// The latest sample of each of the agent's metric series (name and
+    /// labels) of the last day, at most `limit`, by name and labels: one
+    /// indexed look-up per series.
+    pub async fn latest_metrics(&mut self, agent: AgentId, limit: i64) -> Result<Vec<Sample>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT DISTINCT ON (name, labels) at, name, value, labels FROM metric_samples
-              WHERE agent_id = $1 AND at > now() - interval '1 day'
-              ORDER BY name, labels, at DESC",
+            "SELECT m.at, s.name, m.value, nullif(s.labels, '{}') AS labels
+               FROM telemetry_series s
+               CROSS JOIN LATERAL (
+                   SELECT at, value FROM metric_samples
+                    WHERE agent_id = s.agent_id AND name = s.name AND coalesce(labels, '{}') = s.labels
+                      AND at > now() - interval '1 day'
+                    ORDER BY at DESC LIMIT 1) m
+              WHERE s.agent_id = $1 AND s.kind = 'metric' AND s.last_seen_at > now() - interval '1 day'
+              ORDER BY s.name, s.labels LIMIT $2",
         )
         .bind(agent)
+        .bind(limit)
         .fetch_all(self.conn())
         .await?)
+    }
+
+    /// Registers the agent's new series (`unknown`: indexes into `series`
+    /// that [`Self::insert_batch`] did not find) while it has fewer than
+    /// `limit`, in order. Returns the indexes of those refused for the limit.
+    pub async fn admit_series(
+        &mut self,
+        agent: AgentId,
+        series: &[SeriesKey<'_>],
+        unknown: &[usize],
+        limit: i64,
+    ) -> Result<Vec<usize>, StoreError> {
+        if unknown.is_empty() {
+            return Ok(Vec::new());
+        }
+        // New series: counted and registered one batch at a time per agent.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('anchor.telemetry_series.' || $1, 0))")
+            .bind(agent)
+            .execute(self.conn())
+            .await?;
+        let known: i64 = sqlx::query_scalar("SELECT count(*) FROM telemetry_series WHERE agent_id = $1")
+            .bind(agent)
+            .fetch_one(self.conn())
+            .await?;
+        let room = usize::try_from((limit - known).max(0)).unwrap_or(0).min(unknown.len());
+        let (admitted, refused) = unknown.split_at(room);
+        if !admitted.is_empty() {
+            let admitted: Vec<&SeriesKey<'_>> = admitted.iter().map(|&i| &series[i]).collect();
+            let kinds: Vec<&str> = admitted.iter().map(|s| s.kind.as_str()).collect();
+            let names: Vec<&str> = admitted.iter().map(|s| s.name).collect();
+            let labels: Vec<&str> = admitted.iter().map(|s| s.labels).collect();
+            sqlx::query(
+                "INSERT INTO telemetry_series (agent_id, kind, name, labels)
+                 SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]::jsonb[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(agent)
+            .bind(&kinds)
+            .bind(&names)
+            .bind(&labels)
+            .execute(self.conn())
+            .await?;
+        }
+        Ok(refused.to_vec())
     }
 
     /// The machine of an agent: asset id, hostname, OS and facts.

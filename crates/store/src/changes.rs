@@ -38,7 +38,8 @@ pub struct Change {
     pub evidence_id: Option<EvidenceId>,
 }
 
-const COLUMNS: &str = "id, action, target, actor_issuer AS issuer, actor_subject AS subject, actor_role, details,
+pub(crate) const COLUMNS: &str =
+    "id, action, target, actor_issuer AS issuer, actor_subject AS subject, actor_role, details,
                        created_at, evidence_id";
 
 impl WorkspaceTx {
@@ -60,6 +61,14 @@ impl WorkspaceTx {
         .execute(self.conn())
         .await?;
         Ok(id)
+    }
+
+    /// The change.
+    pub async fn change(&mut self, id: ChangeId) -> Result<Option<Change>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM changes WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await?)
     }
 
     /// The change, locked until this unit of work ends.

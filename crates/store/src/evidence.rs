@@ -5,7 +5,11 @@
 use anchor_domain::{ChangeId, EvidenceId, ExecutionId};
 use time::OffsetDateTime;
 
-use crate::{Database, StoreError, WorkspaceTx};
+use crate::{
+    Database, StoreError, WorkspaceTx,
+    changes::{COLUMNS as CHANGE_COLUMNS, Change},
+    executions::{COLUMNS as EXECUTION_COLUMNS, Execution},
+};
 
 /// An issuer key as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -54,6 +58,32 @@ pub struct EvidenceRecord {
     pub key_id: String,
     pub object_key: String,
     pub issued_at: OffsetDateTime,
+}
+
+/// Something waiting for its credential.
+#[derive(Debug, Clone)]
+pub enum Unattested {
+    Execution(Execution),
+    Change(Change),
+}
+
+impl Unattested {
+    pub fn attested(&self) -> Attested {
+        match self {
+            Self::Execution(execution) => Attested::Execution(execution.id),
+            Self::Change(change) => Attested::Change(change.id),
+        }
+    }
+
+    /// Since when it waits: the execution's completion, the change's recording.
+    pub fn since(&self) -> (OffsetDateTime, String) {
+        match self {
+            Self::Execution(execution) => {
+                (execution.completed_at.unwrap_or(execution.created_at), execution.id.to_string())
+            }
+            Self::Change(change) => (change.created_at, change.id.to_string()),
+        }
+    }
 }
 
 /// The chain's newest link.
@@ -184,34 +214,78 @@ impl WorkspaceTx {
             .await?)
     }
 
-    /// Adds a credential at the head of the chain and links what it attests.
-    pub async fn append_evidence(&mut self, record: &EvidenceRecord) -> Result<(), StoreError> {
+    /// Adds credentials at the head of the chain, in order (the first links
+    /// to the current head, each next one to the one before), and links what
+    /// each attests: three statements however many there are.
+    pub async fn append_evidence(&mut self, records: &[EvidenceRecord]) -> Result<(), StoreError> {
+        let Some(last) = records.last() else { return Ok(()) };
+        let column = |f: fn(&EvidenceRecord) -> Option<String>| records.iter().map(f).collect::<Vec<_>>();
+        let ids = column(|r| Some(r.id.to_string()));
+        let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
+        let executions = column(|r| r.attests.execution().map(|id| id.to_string()));
+        let changes = column(|r| r.attests.change().map(|id| id.to_string()));
+        let issued_at: Vec<OffsetDateTime> = records.iter().map(|r| r.issued_at).collect();
         sqlx::query(
             "INSERT INTO evidence (id, seq, execution_id, change_id, digest, previous_digest, key_id, object_key, issued_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                  $8::text[], $9::timestamptz[])",
         )
-        .bind(record.id)
-        .bind(record.seq)
-        .bind(record.attests.execution())
-        .bind(record.attests.change())
-        .bind(&record.digest)
-        .bind(&record.previous_digest)
-        .bind(&record.key_id)
-        .bind(&record.object_key)
-        .bind(record.issued_at)
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(&executions)
+        .bind(&changes)
+        .bind(column(|r| Some(r.digest.clone())))
+        .bind(column(|r| r.previous_digest.clone()))
+        .bind(column(|r| Some(r.key_id.clone())))
+        .bind(column(|r| Some(r.object_key.clone())))
+        .bind(&issued_at)
         .execute(self.conn())
         .await?;
         sqlx::query("UPDATE evidence_chain SET head_seq = $1, head_digest = $2")
-            .bind(record.seq)
-            .bind(&record.digest)
+            .bind(last.seq)
+            .bind(&last.digest)
             .execute(self.conn())
             .await?;
-        let link = match record.attests {
-            Attested::Execution(id) => sqlx::query("UPDATE executions SET evidence_id = $2 WHERE id = $1").bind(id),
-            Attested::Change(id) => sqlx::query("UPDATE changes SET evidence_id = $2 WHERE id = $1").bind(id),
-        };
-        link.bind(record.id).execute(self.conn()).await?;
+        sqlx::query(
+            "WITH issued AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS i (id, execution_id, change_id)),
+                  executions_linked AS (
+                      UPDATE executions e SET evidence_id = issued.id FROM issued WHERE e.id = issued.execution_id)
+             UPDATE changes c SET evidence_id = issued.id FROM issued WHERE c.id = issued.change_id",
+        )
+        .bind(&ids)
+        .bind(&executions)
+        .bind(&changes)
+        .execute(self.conn())
+        .await?;
         Ok(())
+    }
+
+    /// Finished executions and recorded changes that have no credential,
+    /// oldest first, at most `limit` of them, each locked until this unit of
+    /// work ends; rows another unit of work holds are left out.
+    pub async fn lock_unattested(&mut self, limit: i64) -> Result<Vec<Unattested>, StoreError> {
+        let executions: Vec<Execution> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE evidence_id IS NULL AND completed_at IS NOT NULL
+              ORDER BY completed_at, id LIMIT $1 FOR UPDATE SKIP LOCKED"
+        )))
+        .bind(limit)
+        .fetch_all(self.conn())
+        .await?;
+        let changes: Vec<Change> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes WHERE evidence_id IS NULL
+              ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED"
+        )))
+        .bind(limit)
+        .fetch_all(self.conn())
+        .await?;
+        let mut pending: Vec<Unattested> = executions
+            .into_iter()
+            .map(Unattested::Execution)
+            .chain(changes.into_iter().map(Unattested::Change))
+            .collect();
+        pending.sort_by_key(Unattested::since);
+        pending.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(pending)
     }
 
     pub async fn evidence(&mut self, id: EvidenceId) -> Result<Option<EvidenceRecord>, StoreError> {

@@ -100,7 +100,8 @@ pub struct Receipt {
     pub replay: bool,
 }
 
-const COLUMNS: &str = "id, command, input, actor_issuer AS issuer, actor_subject AS subject, actor_role, envelope,
+pub(crate) const COLUMNS: &str =
+    "id, command, input, actor_issuer AS issuer, actor_subject AS subject, actor_role, envelope,
                        status, result, error, evidence_id, agentfield_execution_id, agentfield_run_id,
                        agentfield_target, created_at, handed_off_at, completed_at";
 

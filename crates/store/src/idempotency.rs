@@ -17,12 +17,26 @@ pub struct KeyScope<'a> {
     pub key: &'a str,
 }
 
-/// A response as kept for replay.
+/// A response as kept for replay. The body is sealed by the caller (it may
+/// carry a secret shown only once); the store never sees it in the clear.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    pub body: StoredBody,
+    /// The authorization decision the answer was given under (a permission
+    /// name, or "authenticated"), made again before a replay. `None` on keys
+    /// kept before decisions were recorded.
+    pub decided_by: Option<String>,
+}
+
+/// A kept response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredBody {
+    /// Sealed with the master key `master_key_id`.
+    Sealed { ciphertext: Vec<u8>, nonce: Vec<u8>, master_key_id: String },
+    /// Kept before sealing (an upgrade dropped those that held a secret).
+    Plain(Vec<u8>),
 }
 
 anchor_domain::names!(
@@ -43,6 +57,9 @@ struct KeyRecord {
     #[sqlx(json(nullable))]
     response_headers: Option<Vec<(String, String)>>,
     response_body: Option<Vec<u8>>,
+    response_nonce: Option<Vec<u8>>,
+    response_key_id: Option<String>,
+    decided_by: Option<String>,
 }
 
 /// What claiming a key found.
@@ -92,7 +109,8 @@ impl Database {
              ON CONFLICT (issuer, subject, workspace, key) DO UPDATE
                 SET fingerprint = EXCLUDED.fingerprint, state = 'in_flight', locked_until = EXCLUDED.locked_until,
                     expires_at = EXCLUDED.expires_at, created_at = now(),
-                    response_status = NULL, response_headers = NULL, response_body = NULL
+                    response_status = NULL, response_headers = NULL, response_body = NULL,
+                    response_nonce = NULL, response_key_id = NULL, decided_by = NULL
               WHERE k.expires_at < now()
                  OR (k.state = 'in_flight' AND k.locked_until < now() AND k.fingerprint = EXCLUDED.fingerprint)
              RETURNING 1",
@@ -110,7 +128,8 @@ impl Database {
             return Ok(Some(Claim::Proceed));
         }
         let record: Option<KeyRecord> = sqlx::query_as(
-            "SELECT fingerprint, state, response_status, response_headers, response_body
+            "SELECT fingerprint, state, response_status, response_headers, response_body,
+                    response_nonce, response_key_id, decided_by
                FROM platform.idempotency_keys WHERE issuer = $1 AND subject = $2 AND workspace = $3 AND key = $4",
         )
         .bind(scope.issuer)
@@ -132,7 +151,12 @@ impl Database {
             let what = "a completed idempotency key without its response";
             return Err(StoreError::Database(sqlx::Error::Decode(what.into())));
         };
-        Ok(Some(Claim::Replay(StoredResponse { status: status as u16, headers, body })))
+        let body = match (record.response_nonce, record.response_key_id) {
+            (Some(nonce), Some(master_key_id)) => StoredBody::Sealed { ciphertext: body, nonce, master_key_id },
+            _ => StoredBody::Plain(body),
+        };
+        let decided_by = record.decided_by;
+        Ok(Some(Claim::Replay(StoredResponse { status: status as u16, headers, body, decided_by })))
     }
 
     /// Keeps the response of the request that held the key.
@@ -141,9 +165,16 @@ impl Database {
         scope: KeyScope<'_>,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
+        let (body, nonce, key_id) = match &response.body {
+            StoredBody::Sealed { ciphertext, nonce, master_key_id } => {
+                (ciphertext.as_slice(), Some(nonce.as_slice()), Some(master_key_id.as_str()))
+            }
+            StoredBody::Plain(body) => (body.as_slice(), None, None),
+        };
         sqlx::query(
             "UPDATE platform.idempotency_keys
-                SET state = 'completed', response_status = $5, response_headers = $6, response_body = $7
+                SET state = 'completed', response_status = $5, response_headers = $6, response_body = $7,
+                    response_nonce = $8, response_key_id = $9, decided_by = $10
               WHERE issuer = $1 AND subject = $2 AND workspace = $3 AND key = $4 AND state = 'in_flight'",
         )
         .bind(scope.issuer)
@@ -152,7 +183,10 @@ impl Database {
         .bind(scope.key)
         .bind(response.status as i16)
         .bind(Json(&response.headers))
-        .bind(&response.body)
+        .bind(body)
+        .bind(nonce)
+        .bind(key_id)
+        .bind(response.decided_by.as_deref())
         .execute(self.pool())
         .await?;
         Ok(())

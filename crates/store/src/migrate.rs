@@ -54,6 +54,14 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
         include_str!("../migrations/platform/0011_receipts_per_workspace.sql"),
     ),
     Migration::new(12, "outbox_hot_claims", include_str!("../migrations/platform/0012_outbox_hot_claims.sql")),
+    Migration::new(
+        13,
+        "sealed_idempotent_responses",
+        include_str!("../migrations/platform/0013_sealed_idempotent_responses.sql"),
+    ),
+    Migration::new(14, "bounded_refusals", include_str!("../migrations/platform/0014_bounded_refusals.sql")),
+    Migration::new(15, "enrollment_bounds", include_str!("../migrations/platform/0015_enrollment_bounds.sql")),
+    Migration::new(16, "outbox_async_claims", include_str!("../migrations/platform/0016_outbox_async_claims.sql")),
 ];
 
 /// Migrations of every workspace schema.
@@ -73,6 +81,9 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(9, "changes", include_str!("../migrations/workspace/0009_changes.sql")),
     Migration::new(10, "command_keys", include_str!("../migrations/workspace/0010_command_keys.sql")),
     Migration::new(11, "sites_contacts", include_str!("../migrations/workspace/0011_sites_contacts.sql")),
+    Migration::new(12, "telemetry_series", include_str!("../migrations/workspace/0012_telemetry_series.sql")),
+    Migration::new(13, "unattested", include_str!("../migrations/workspace/0013_unattested.sql")),
+    Migration::new(14, "webhook_test_window", include_str!("../migrations/workspace/0014_webhook_test_window.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

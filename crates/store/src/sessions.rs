@@ -1,4 +1,5 @@
-//! Local staff accounts, web sessions and OIDC logins in flight.
+//! Local staff accounts, web sessions, OIDC logins in flight, and the
+//! sign-in attempt counts that throttle guessing.
 
 use std::time::Duration;
 
@@ -15,6 +16,16 @@ pub struct WebSession {
     pub issuer: String,
     pub subject: String,
     pub csrf_token: String,
+}
+
+/// Whether a sign-in attempt may go ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigninAttempt {
+    Admitted,
+    /// These keys are at their limit, each until the given time has passed.
+    Refused {
+        over: Vec<(String, Duration)>,
+    },
 }
 
 /// A local account's stored credentials.
@@ -53,25 +64,66 @@ impl Database {
             .await?)
     }
 
-    /// Failed sign-ins in the last `window`, for an account and for an address.
-    pub async fn recent_signin_failures(
+    /// Starts a sign-in attempt: counts one attempt under every key, all or
+    /// none, unless a key is at its limit (`(key, limit)`). An attempt counts
+    /// from the moment it starts, so attempts still running count toward the
+    /// limit: concurrent attempts cannot all pass. A key's window starts with
+    /// its first attempt and lasts `window`. Keys are locked in one order, so
+    /// concurrent attempts never deadlock.
+    pub async fn begin_signin_attempt(
         &self,
-        username: &str,
-        address: &str,
+        keys: &[(&str, i32)],
         window: Duration,
-    ) -> Result<(i64, i64), StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE subject = $1) AS by_account,
-                    count(*) FILTER (WHERE detail->>'address' = $2) AS by_address
-               FROM platform.access_audit
-              WHERE action = 'signin' AND outcome = 'failure'
-                AND occurred_at > now() - make_interval(secs => $3)",
+    ) -> Result<SigninAttempt, StoreError> {
+        let mut keys = keys.to_vec();
+        keys.sort_unstable();
+        let (names, limits): (Vec<&str>, Vec<i32>) = keys.into_iter().unzip();
+        let mut tx = self.pool().begin().await?;
+        let counted: Vec<(String, bool, f64)> = sqlx::query_as(
+            "WITH wanted AS (SELECT * FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS w(key, max_attempts, n)),
+                  counted AS (
+                      INSERT INTO platform.signin_attempts AS a (key, attempts, resets_at)
+                      SELECT key, 1, now() + make_interval(secs => $3) FROM wanted ORDER BY n
+                      ON CONFLICT (key) DO UPDATE SET
+                          attempts = CASE WHEN a.resets_at <= now() THEN 1 ELSE a.attempts + 1 END,
+                          resets_at = CASE WHEN a.resets_at <= now() THEN EXCLUDED.resets_at ELSE a.resets_at END
+                      RETURNING key, attempts, resets_at)
+             SELECT c.key, c.attempts <= w.max_attempts, extract(epoch FROM c.resets_at - now())::float8
+               FROM counted c JOIN wanted w USING (key)",
         )
-        .bind(username)
-        .bind(address)
+        .bind(&names)
+        .bind(&limits)
         .bind(window.as_secs_f64())
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_all(&mut *tx)
+        .await?;
+        let over: Vec<(String, Duration)> = counted
+            .into_iter()
+            .filter(|(_, admitted, _)| !admitted)
+            .map(|(key, _, wait)| (key, Duration::from_secs_f64(wait.max(1.0))))
+            .collect();
+        if over.is_empty() {
+            tx.commit().await?;
+            Ok(SigninAttempt::Admitted)
+        } else {
+            tx.rollback().await?;
+            Ok(SigninAttempt::Refused { over })
+        }
+    }
+
+    /// Ends an attempt that did not fail: the `reset` keys start afresh (the
+    /// password was right), the `give_back` keys count one attempt less (it
+    /// was right, or never checked).
+    pub async fn end_signin_attempt(&self, reset: &[&str], give_back: &[&str]) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE platform.signin_attempts
+                SET attempts = CASE WHEN key = ANY($1) THEN 0 ELSE greatest(attempts - 1, 0) END
+              WHERE key = ANY($1) OR key = ANY($2)",
+        )
+        .bind(reset)
+        .bind(give_back)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Stores a new session under the digest of its cookie value.
@@ -97,18 +149,43 @@ impl Database {
         Ok(())
     }
 
-    /// The live session for a cookie value: not past its absolute expiry and
-    /// used within `idle`. Using it extends the idle window.
+    /// The live session for a cookie value: not past its absolute expiry,
+    /// used within `idle`, and, for a local account, of an account that
+    /// still exists and is not disabled (checked on every request, however
+    /// the account was disabled). Using it extends the idle window.
     pub async fn session(&self, token: &str, idle: Duration) -> Result<Option<WebSession>, StoreError> {
         Ok(sqlx::query_as(
-            "UPDATE platform.web_sessions SET last_seen_at = now()
+            "UPDATE platform.web_sessions s SET last_seen_at = now()
               WHERE token_hash = $1 AND expires_at > now() AND last_seen_at > now() - make_interval(secs => $2)
+                AND (s.issuer <> $3 OR EXISTS (
+                        SELECT 1 FROM platform.local_accounts a WHERE a.username = s.subject AND NOT a.disabled))
              RETURNING issuer, subject, csrf_token",
         )
         .bind(digest(token))
         .bind(idle.as_secs_f64())
+        .bind(LOCAL_ISSUER)
         .fetch_optional(self.pool())
         .await?)
+    }
+
+    /// Disables or enables a local account; disabling ends its sessions.
+    /// False when there is no such account.
+    pub async fn set_local_account_disabled(&self, username: &str, disabled: bool) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("UPDATE platform.local_accounts SET disabled = $2 WHERE username = $1")
+            .bind(username)
+            .bind(disabled)
+            .execute(&mut *tx)
+            .await?;
+        if disabled {
+            sqlx::query("DELETE FROM platform.web_sessions WHERE issuer = $1 AND subject = $2")
+                .bind(LOCAL_ISSUER)
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
@@ -119,13 +196,15 @@ impl Database {
         Ok(())
     }
 
-    /// Drops sessions past their absolute expiry.
+    /// Drops sessions past their absolute expiry, OIDC logins never
+    /// finished, and sign-in attempt counts whose window has ended.
     pub async fn prune_sessions(&self) -> Result<u64, StoreError> {
         let done =
             sqlx::query("DELETE FROM platform.web_sessions WHERE expires_at < now()").execute(self.pool()).await?;
         sqlx::query("DELETE FROM platform.oidc_logins WHERE created_at < now() - interval '1 hour'")
             .execute(self.pool())
             .await?;
+        sqlx::query("DELETE FROM platform.signin_attempts WHERE resets_at < now()").execute(self.pool()).await?;
         Ok(done.rows_affected())
     }
 

@@ -174,15 +174,54 @@ impl Database {
     }
 
     /// Opens a unit of work for `workspace`: a transaction running as the
-    /// workspace's role with `search_path` set to its schema.
+    /// workspace's role with `search_path` set to its schema. One round trip:
+    /// `BEGIN` and the switch travel as one simple query.
     pub async fn begin_workspace(&self, workspace: &Workspace) -> Result<WorkspaceTx, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("SELECT set_config('role', $1, true), set_config('search_path', $2, true)")
-            .bind(&workspace.db_role)
-            .bind(format!("{}, pg_temp", quote_ident(&workspace.schema_name)))
-            .execute(&mut *tx)
-            .await?;
+        self.begin_workspace_setting(workspace, &[]).await
+    }
+
+    /// [`Self::begin_workspace`] for bookkeeping that is redone when it is
+    /// lost: its commit does not wait for the write-ahead log to reach the
+    /// disk (`synchronous_commit = off`). A crash may forget the last such
+    /// commits, never half of one, and never one that a later synchronous
+    /// commit (of any session) depends on: the log is flushed in order. Only
+    /// for work whose loss its caller redoes (an outbox event that is then
+    /// delivered again, say).
+    pub async fn begin_workspace_async_commit(&self, workspace: &Workspace) -> Result<WorkspaceTx, StoreError> {
+        self.begin_workspace_setting(workspace, &[("synchronous_commit", "off")]).await
+    }
+
+    async fn begin_workspace_setting(
+        &self,
+        workspace: &Workspace,
+        settings: &[(&str, &str)],
+    ) -> Result<WorkspaceTx, StoreError> {
+        let search_path = format!("{}, pg_temp", quote_ident(&workspace.schema_name));
+        let mut set = vec![("role", workspace.db_role.as_str()), ("search_path", search_path.as_str())];
+        set.extend_from_slice(settings);
+        let set: Vec<String> = set
+            .iter()
+            .map(|(name, value)| format!("set_config({}, {}, true)", literal(name), literal(value)))
+            .collect();
+        // The names come from the registry (and the settings from our own
+        // code), written as escaped literals: a simple query takes no
+        // parameters.
+        let begin = format!("BEGIN; SELECT {}", set.join(", "));
+        let tx = self.pool().begin_with(sqlx::AssertSqlSafe(begin)).await?;
         Ok(WorkspaceTx { tx, workspace: workspace.clone() })
+    }
+
+    /// [`Self::begin_workspace`] whose statements and lock waits each end
+    /// after `limit` (`statement_timeout`, `lock_timeout`; SQLSTATE 57014 and
+    /// 55P03), so that a request cannot hold a pooled connection for long.
+    /// Set with the role and search path: no round trip more.
+    pub async fn begin_workspace_within(
+        &self,
+        workspace: &Workspace,
+        limit: std::time::Duration,
+    ) -> Result<WorkspaceTx, StoreError> {
+        let limit = format!("{}ms", limit.as_millis().max(1));
+        self.begin_workspace_setting(workspace, &[("statement_timeout", &limit), ("lock_timeout", &limit)]).await
     }
 
     /// Runs `read` in a unit of work for `workspace` that is rolled back
@@ -193,7 +232,7 @@ impl Database {
     {
         let mut tx = self.begin_workspace(workspace).await?;
         let value = read(&mut tx).await?;
-        tx.rollback().await?;
+        tx.discard();
         Ok(value)
     }
 
@@ -351,5 +390,31 @@ impl WorkspaceTx {
     pub async fn rollback(self) -> Result<(), StoreError> {
         self.tx.rollback().await?;
         Ok(())
+    }
+
+    /// Ends a unit of work that wrote nothing, without waiting: the rollback
+    /// is queued on the connection and goes out before anything else does
+    /// (at the latest when the pool takes the connection back), so the
+    /// caller saves a round trip. For reads; a unit of work that may have
+    /// written and must be seen undone before the caller goes on uses
+    /// [`Self::rollback`].
+    pub fn discard(self) {
+        drop(self.tx);
+    }
+}
+
+/// `value` as an SQL string literal (an escape string, whatever
+/// `standard_conforming_strings` says).
+fn literal(value: &str) -> String {
+    format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn literals_escape_quotes_and_backslashes() {
+        assert_eq!(super::literal("ws_acme"), "E'ws_acme'");
+        assert_eq!(super::literal(r#""ws_a", pg_temp"#), r#"E'"ws_a", pg_temp'"#);
+        assert_eq!(super::literal(r"it's \ here"), r"E'it''s \\ here'");
     }
 }

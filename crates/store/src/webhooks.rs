@@ -1,5 +1,7 @@
 //! A workspace's webhook endpoints, messages and delivery attempts.
 
+use std::time::Duration;
+
 use anchor_domain::{MessageId, WebhookId};
 use time::OffsetDateTime;
 
@@ -140,7 +142,21 @@ impl From<EndpointRow> for Endpoint {
 const ENDPOINT_COLUMNS: &str = "id, url, description, events, enabled, disabled_reason, secret_sealed, secret_nonce,
     previous_sealed, previous_nonce, previous_until, master_key_id, failing_since, created_at, updated_at";
 
+/// Whether a test message may be sent to an endpoint now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestAdmission {
+    Admitted,
+    /// The endpoint's window is full until this much time has passed.
+    Limited(Duration),
+    /// No such endpoint.
+    Missing,
+}
+
 impl WorkspaceTx {
+    /// Adds an endpoint unless the workspace has `limit` already (`None`).
+    /// Additions are counted one at a time per workspace (an advisory lock
+    /// held to the end of the unit of work), so concurrent ones cannot
+    /// together pass the limit.
     pub async fn insert_endpoint(
         &mut self,
         id: WebhookId,
@@ -148,7 +164,17 @@ impl WorkspaceTx {
         description: &str,
         events: &[String],
         secret: &SealedSecret,
-    ) -> Result<Endpoint, StoreError> {
+        limit: u32,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('anchor.webhook_endpoints.' || current_schema(), 0))",
+        )
+        .execute(self.conn())
+        .await?;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints").fetch_one(self.conn()).await?;
+        if count >= i64::from(limit) {
+            return Ok(None);
+        }
         let row: EndpointRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO webhook_endpoints (id, url, description, events, secret_sealed, secret_nonce, master_key_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ENDPOINT_COLUMNS}"
@@ -162,7 +188,57 @@ impl WorkspaceTx {
         .bind(&secret.master_key_id)
         .fetch_one(self.conn())
         .await?;
-        Ok(row.into())
+        Ok(Some(row.into()))
+    }
+
+    /// Counts a test message to endpoint `id`: at most `limit` in a window
+    /// of `window` that starts with the first test after the last window
+    /// ended. The count lives on the endpoint's row, whose lock orders
+    /// concurrent tests, so every gateway process shares one count. A
+    /// refused test is not counted (the caller rolls back, or nothing was
+    /// changed).
+    pub async fn admit_endpoint_test(
+        &mut self,
+        id: WebhookId,
+        limit: u32,
+        window: Duration,
+    ) -> Result<TestAdmission, StoreError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        // One statement: under concurrent tests, PostgreSQL re-evaluates it
+        // on the row as the previous test left it. SET reads the old values.
+        let counted: Option<WebhookId> = sqlx::query_scalar(
+            "UPDATE webhook_endpoints
+                SET tests_in_window = CASE WHEN tests_window_start IS NULL
+                                             OR tests_window_start <= now() - make_interval(secs => $3)
+                                           THEN 1 ELSE tests_in_window + 1 END,
+                    tests_window_start = CASE WHEN tests_window_start IS NULL
+                                                OR tests_window_start <= now() - make_interval(secs => $3)
+                                              THEN now() ELSE tests_window_start END
+              WHERE id = $1
+                AND (tests_window_start IS NULL OR tests_window_start <= now() - make_interval(secs => $3)
+                     OR tests_in_window < $2)
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(limit)
+        .bind(window.as_secs_f64())
+        .fetch_optional(self.conn())
+        .await?;
+        if counted.is_some() {
+            return Ok(TestAdmission::Admitted);
+        }
+        let ends: Option<Option<f64>> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM tests_window_start + make_interval(secs => $2) - now())::float8
+               FROM webhook_endpoints WHERE id = $1",
+        )
+        .bind(id)
+        .bind(window.as_secs_f64())
+        .fetch_optional(self.conn())
+        .await?;
+        Ok(match ends {
+            None => TestAdmission::Missing,
+            Some(wait) => TestAdmission::Limited(Duration::from_secs_f64(wait.unwrap_or(0.0).clamp(0.0, 86_400.0))),
+        })
     }
 
     pub async fn endpoint(&mut self, id: WebhookId) -> Result<Option<Endpoint>, StoreError> {

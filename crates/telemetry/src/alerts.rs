@@ -5,12 +5,14 @@
 //! and be clear as long before it resolves; one live alert per (rule,
 //! agent, subject); an alert that comes back within a minute of resolving is
 //! the same alert re-opened, its flap counted (no second alert, no second
-//! ticket: automation reopens the one it had). Transitions publish
+//! ticket: automation reopens the one it had). One batch opens (or
+//! re-opens) at most the agent's `max_alerts_per_batch`: a condition past it
+//! keeps its clock and opens with a later batch. Transitions publish
 //! `alert.opened`, `alert.reopened` or `alert.resolved` and are routed to
 //! automation (`alert.route`) through the outbox, in the same unit of work.
 
 use anchor_domain::{AgentId, RuleKind};
-use anchor_edge_protocol::Batch;
+use anchor_edge_protocol::{Batch, Labels};
 use anchor_store::{
     StoreError, WorkspaceTx,
     alerts::{Alert, Condition, Rule},
@@ -24,14 +26,14 @@ pub const ROUTE_TOPIC: &str = anchor_outbox::topics::ALERT_ROUTE;
 pub const FLAP_WINDOW_SECS: i64 = 60;
 
 /// What a condition is about on an agent.
-fn subject_of(labels: Option<&Value>) -> String {
-    let Some(Value::Object(labels)) = labels else { return String::new() };
+fn subject_of(labels: Option<&Labels>) -> String {
+    let Some(labels) = labels.filter(|l| !l.is_empty()) else { return String::new() };
     for key in ["mount", "interface", "device", "name"] {
-        if let Some(v) = labels.get(key).and_then(Value::as_str) {
-            return v.to_owned();
+        if let Some(v) = labels.get(key) {
+            return v;
         }
     }
-    serde_json::to_string(labels).unwrap_or_default()
+    labels.json().to_owned()
 }
 
 fn breaches(rule: &Rule, value: f64) -> bool {
@@ -50,6 +52,9 @@ pub struct Observation<'a> {
     pub value: Option<f64>,
     pub at: OffsetDateTime,
     pub detail: String,
+    /// Whether this observation may open (or re-open) an alert; when not, a
+    /// breach still starts or keeps the condition's clock.
+    pub may_open: bool,
 }
 
 /// Applies an observation; returns the alert and `opened`, `reopened` or
@@ -70,7 +75,7 @@ pub async fn observe(tx: &mut WorkspaceTx, o: Observation<'_>) -> Result<Option<
         let since = *condition.breaching_since.get_or_insert(o.at);
         match open {
             Some(alert) => tx.touch_alert(alert.id, o.value).await?,
-            None if o.at - since >= hold => {
+            None if o.at - since >= hold && o.may_open => {
                 if let Some(previous) = tx.recently_resolved(rule.id, o.agent, &o.subject, FLAP_WINDOW_SECS).await? {
                     transition = Some((tx.reopen_alert(previous.id, o.value).await?, "reopened"));
                 } else {
@@ -161,19 +166,22 @@ pub async fn retire_agent(tx: &mut WorkspaceTx, agent: AgentId) -> Result<usize,
     Ok(open.len())
 }
 
-/// Evaluates every enabled rule against a batch; returns the transitions
-/// it caused, `[{"alert_id", "transition"}]`.
+/// Evaluates every enabled rule against a batch, opening (or re-opening) at
+/// most `max_opened` alerts; returns the transitions it caused,
+/// `[{"alert_id", "transition"}]`.
 pub async fn evaluate(
     tx: &mut WorkspaceTx,
     agent: AgentId,
     hostname: &str,
     batch: &Batch,
+    max_opened: usize,
 ) -> Result<Value, StoreError> {
     let rules: Vec<Rule> = tx.rules().await?.into_iter().filter(|r| r.enabled).collect();
     let live: std::collections::HashSet<(anchor_domain::RuleId, String)> =
         tx.live_conditions(agent).await?.into_iter().collect();
     let now = OffsetDateTime::now_utc();
     let mut transitions = Vec::new();
+    let mut opened = 0;
     for rule in &rules {
         let mut observations = Vec::new();
         match rule.kind {
@@ -212,8 +220,10 @@ pub async fn evaluate(
             if !breach && !live.contains(&(rule.id, subject.clone())) {
                 continue;
             }
-            let o = Observation { rule, agent, hostname, subject, breach, value, at, detail };
+            let may_open = opened < max_opened;
+            let o = Observation { rule, agent, hostname, subject, breach, value, at, detail, may_open };
             if let Some((alert, kind)) = observe(tx, o).await? {
+                opened += usize::from(kind != "resolved");
                 transitions.push(json!({"alert_id": alert.id, "transition": kind}));
             }
         }
@@ -280,6 +290,7 @@ async fn check_workspace_offline(
                 value: Some(silent_for.whole_seconds() as f64),
                 at: now,
                 detail: format!("no report for {} s", silent_for.whole_seconds()),
+                may_open: true,
             };
             opened += usize::from(observe(&mut tx, o).await?.is_some_and(|(_, kind)| kind != "resolved"));
         }

@@ -5,6 +5,10 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 
 pub const PREFIX: &str = "anchor_enroll_";
+/// Agents a token enrolls unless its creator asks for more.
+pub const DEFAULT_USES: i32 = 1;
+/// The most agents one token may enroll.
+pub const MAX_USES: i32 = 10_000;
 
 /// A fresh token and the digest to store.
 pub fn generate() -> (String, [u8; 32]) {

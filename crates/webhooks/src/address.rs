@@ -29,7 +29,8 @@ pub enum AddressClass {
 }
 
 /// Classifies an address, looking through IPv4-mapped, IPv4-compatible,
-/// NAT64 and 6to4 IPv6 forms at the IPv4 address they carry.
+/// IPv4-translated, NAT64 (64:ff9b::/96) and 6to4 IPv6 forms at the IPv4
+/// address they carry.
 pub fn classify(ip: IpAddr) -> AddressClass {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
@@ -75,6 +76,11 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         let [_, _, a, b, c, d, ..] = ip.octets();
         return classify_v4(Ipv4Addr::new(a, b, c, d));
     }
+    // IPv4-translated (SIIT, ::ffff:0:a.b.c.d).
+    if segments[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        let [.., a, b, c, d] = ip.octets();
+        return classify_v4(Ipv4Addr::new(a, b, c, d));
+    }
     match () {
         _ if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) => AddressClass::Metadata,
         _ if ip.is_unspecified() => AddressClass::Unspecified,
@@ -83,12 +89,38 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         // fe80::/10 link-local; fec0::/10 site-local (deprecated, private).
         _ if (segments[0] & 0xffc0) == 0xfe80 => AddressClass::LinkLocal,
         _ if (segments[0] & 0xffc0) == 0xfec0 => AddressClass::Private,
+        // 64:ff9b:1::/48, local-use NAT64 (RFC 8215): translates to the
+        // operator's own network, with the IPv4 address at a place of its
+        // choosing, so it is never public.
+        _ if segments[..3] == [0x64, 0xff9b, 1] => AddressClass::Private,
         _ if ip.is_multicast() => AddressClass::Multicast,
-        // 2001:db8::/32 documentation; 100::/64 discard.
+        // 2001:db8::/32 and 3fff::/20 documentation; 100::/64 discard;
+        // 5f00::/16 SRv6 segment identifiers (RFC 9602).
         _ if segments[0] == 0x2001 && segments[1] == 0x0db8 => AddressClass::Reserved,
+        _ if segments[0] == 0x3fff && segments[1] < 0x1000 => AddressClass::Reserved,
         _ if segments[..4] == [0x100, 0, 0, 0] => AddressClass::Reserved,
+        _ if segments[0] == 0x5f00 => AddressClass::Reserved,
+        _ if in_ietf_protocol_assignments(segments) => AddressClass::Reserved,
         _ => AddressClass::Public,
     }
+}
+
+/// 2001::/23, IETF protocol assignments, is not globally reachable (IANA
+/// special-purpose registry) but for the assignments that are: 2001:1::1,
+/// 2001:1::2 and 2001:1::3 (PCP, TURN and DNS-SD SRP anycast), 2001:3::/32
+/// (AMT), 2001:4:112::/48 (AS112), 2001:20::/28 (ORCHIDv2) and 2001:30::/28
+/// (drone remote ID tags). Teredo (2001::/32) is among the rest: its
+/// addresses stand for tunnels through NATs, not for a service.
+fn in_ietf_protocol_assignments(segments: [u16; 8]) -> bool {
+    if segments[0] != 0x2001 || segments[1] >= 0x200 {
+        return false;
+    }
+    let anycast = segments[1] == 1 && segments[2..7] == [0; 5] && (1..=3).contains(&segments[7]);
+    let reachable = anycast
+        || segments[1] == 3
+        || (segments[1] == 4 && segments[2] == 0x112)
+        || (0x20..0x40).contains(&segments[1]);
+    !reachable
 }
 
 /// The operator's exceptions.
@@ -165,8 +197,11 @@ pub enum DestinationError {
     BadHost(String),
     #[error("name the destination by its host name; addresses are only for hosts the operator allows")]
     AddressLiteral,
+    /// The message names the host only: which address an internal name
+    /// resolves to is the operator's to know (`ip` and `class` are for the
+    /// logs), not the caller's.
     #[error(
-        "{host} resolves to {ip}, a {class:?} address; only public addresses may be called (or add it to webhook_allowed_hosts)"
+        "{host}: not a public address; only public addresses may be called (unless webhook_allowed_hosts allows the host)"
     )]
     Forbidden { host: String, ip: IpAddr, class: AddressClass },
 }
@@ -246,6 +281,52 @@ mod tests {
             ("2002:7f00:1::", C::Loopback),
         ] {
             assert_eq!(class(ip), expected, "{ip}");
+        }
+    }
+
+    #[test]
+    fn local_nat64_teredo_and_the_ietf_assignments_are_not_public() {
+        for (ip, expected) in [
+            // Local-use NAT64 (RFC 8215), whatever it carries.
+            ("64:ff9b:1::a00:1", C::Private),
+            ("64:ff9b:1:ffff::808:808", C::Private),
+            ("64:ff9b::808:808", C::Public),
+            // Teredo, and the rest of 2001::/23 that is not globally reachable.
+            ("2001::1", C::Reserved),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", C::Reserved),
+            ("2001:2::1", C::Reserved),
+            ("2001:10::1", C::Reserved),
+            ("2001:1ff::1", C::Reserved),
+            ("2001:1::4", C::Reserved),
+            // ... but for the assignments that are.
+            ("2001:1::1", C::Public),
+            ("2001:1::3", C::Public),
+            ("2001:3::1", C::Public),
+            ("2001:4:112::1", C::Public),
+            ("2001:20::1", C::Public),
+            ("2001:3f::1", C::Public),
+            ("2001:200::1", C::Public),
+            // IPv4-translated (SIIT), documentation (3fff::/20), SRv6 SIDs.
+            ("::ffff:0:7f00:1", C::Loopback),
+            ("::ffff:0:808:808", C::Public),
+            ("3fff::1", C::Reserved),
+            ("3fff:fff::1", C::Reserved),
+            ("3fff:1000::1", C::Public),
+            ("5f00::1", C::Reserved),
+        ] {
+            assert_eq!(class(ip), expected, "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_names_the_host_but_not_the_address_it_resolves_to() {
+        let none = Allowlist::default();
+        let err = check(&url::Url::parse("http://localhost:9/hook").expect("url"), &none).await.expect_err("refused");
+        let DestinationError::Forbidden { ip, .. } = &err else { panic!("{err}") };
+        let message = err.to_string();
+        assert!(message.contains("localhost") && message.contains("not a public address"), "{message}");
+        for leak in [ip.to_string(), "127.0.0.1".to_owned(), "::1".to_owned(), "Loopback".to_owned()] {
+            assert!(!message.contains(&leak), "{message} names {leak}");
         }
     }
 

@@ -163,7 +163,14 @@ impl Deliverer {
         let addrs = match tokio::time::timeout(self.config.timeout, address::check(&url, &self.config.allowlist)).await
         {
             Ok(Ok(addrs)) => addrs,
-            Ok(Err(e)) => return failed(format!("refused before connecting: {e}")),
+            Ok(Err(e)) => {
+                // The log readers see the host; the address it resolved to is
+                // for the operator only (an internal name is no one else's business).
+                if let address::DestinationError::Forbidden { host, ip, class } = &e {
+                    tracing::warn!(endpoint = %endpoint.id, host, %ip, ?class, "webhook destination refused");
+                }
+                return failed(format!("refused before connecting: {e}"));
+            }
             Err(_) => return failed(format!("the host did not resolve within {} s", self.config.timeout.as_secs())),
         };
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -255,7 +262,7 @@ impl Deliverer {
         {
             let event = crate::events::EndpointDisabled {
                 endpoint_id: endpoint.id,
-                url: endpoint.url.clone(),
+                host: crate::events::host_of(&endpoint.url),
                 reason: reason.to_owned(),
             };
             anchor_events::publish(&mut tx, &event).await.map_err(retry)?;

@@ -10,7 +10,9 @@ use serde_json::Value;
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct EndpointDisabled {
     pub endpoint_id: WebhookId,
-    pub url: String,
+    /// The endpoint's host (with its port, if any). Never the URL: its path
+    /// and query may carry a capability token of the receiver's.
+    pub host: String,
     /// `gone` (it answered 410) or `failing` (five days without a success).
     pub reason: String,
 }
@@ -19,6 +21,19 @@ impl Event for EndpointDisabled {
     const TYPE: &'static str = "webhook.endpoint_disabled";
     const WHEN: &'static str =
         "Anchor disabled a webhook endpoint (it answered 410 Gone, or every delivery failed for five days).";
+}
+
+/// What may be said of an endpoint's URL where its URL may not be: the
+/// host, with the port when it is not the scheme's default. A URL is a
+/// capability (its path or query often carries the receiver's token), so
+/// change records and events name the host only.
+pub fn host_of(url: &str) -> String {
+    let Ok(url) = url::Url::parse(url) else { return String::new() };
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => String::new(),
+    }
 }
 
 /// `webhook.test`.
@@ -53,3 +68,17 @@ impl Event for InboundReceived {
 /// The events webhooks publish.
 pub const EVENTS: &[EventSpec] =
     &[EventSpec::of::<InboundReceived>(), EventSpec::of::<EndpointDisabled>(), EventSpec::of::<WebhookTest>()];
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn a_url_is_told_by_its_host_only() {
+        assert_eq!(host_of("https://hooks.example.com/anchor/T0K3N?sig=s3cret#x"), "hooks.example.com");
+        assert_eq!(host_of("https://user:pw@hooks.example.com:8443/T0K3N"), "hooks.example.com:8443");
+        assert_eq!(host_of("http://hooks.example.com:80/T0K3N"), "hooks.example.com", "the default port is implied");
+        assert_eq!(host_of("http://[::1]:9/T0K3N"), "[::1]:9");
+        assert_eq!(host_of("not a url"), "");
+    }
+}

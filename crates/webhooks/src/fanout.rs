@@ -47,7 +47,8 @@ impl Fanout {
         let mut tx = self.db.begin_workspace(&workspace).await.map_err(retry)?;
         let endpoints = tx.subscribed_endpoints(&request.kind).await.map_err(retry)?;
         if endpoints.is_empty() {
-            return tx.rollback().await.map_err(retry);
+            tx.discard();
+            return Ok(());
         }
         let (message, new) = tx.insert_message(Some(event.id), &request.kind, &body(&request)).await.map_err(retry)?;
         if new {

@@ -458,3 +458,49 @@ async fn administrative_changes_are_recorded_and_attested_like_executions() {
     assert_eq!(denied.status(), 403);
     platform.stop().await;
 }
+
+/// One chain check per workspace at a time: while one waits on a document
+/// (a FIFO here, so it waits as long as the test wants), a second check of
+/// the same workspace is told to come back, and other workspaces are served.
+#[tokio::test]
+async fn one_chain_check_per_workspace_at_a_time() {
+    let platform = Platform::start().await;
+    let acme = platform.workspace("acme", "tess", Role::Technician).await;
+    platform.member(&acme, "audrey", Role::Auditor).await;
+    let globex = platform.workspace("globex", "tess", Role::Technician).await;
+    platform.member(&globex, "audrey", Role::Auditor).await;
+    let first = open_ticket(&platform, "acme", "Printer offline").await;
+    credential(&platform, &first, "audrey").await;
+    let object_key: String = sqlx::query_scalar("SELECT object_key FROM ws_acme.evidence WHERE seq = 1")
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("row");
+    let path = platform.data_dir.path().join("evidence").join(&object_key);
+    let document = std::fs::read(&path).expect("document");
+    std::fs::remove_file(&path).expect("remove");
+    assert!(std::process::Command::new("mkfifo").arg(&path).status().expect("mkfifo").success());
+
+    let url = platform.url("/api/v1/workspaces/acme/evidence/chain/verify");
+    let check = tokio::spawn(platform.client.get(&url).bearer_auth(platform.token("audrey")).send());
+    let fifo = path.clone();
+    let writer = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(fifo));
+    let mut writer =
+        tokio::time::timeout(Duration::from_secs(30), writer).await.expect("the check reads").expect("join");
+
+    let second = platform.client.get(&url).bearer_auth(platform.token("audrey")).send().await.expect("send");
+    assert_eq!(second.status(), 429);
+    assert_eq!(second.headers()["retry-after"], "5");
+    let problem: Value = second.json().await.expect("json");
+    assert_eq!(problem["code"], "chain_check_running");
+    assert_eq!(chain(&platform, "globex").await["valid"], true, "another workspace is not held up");
+
+    std::io::Write::write_all(writer.as_mut().expect("open"), &document).expect("write");
+    drop(writer);
+    let first = check.await.expect("join").expect("send");
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.json::<Value>().await.expect("json")["valid"], true);
+    std::fs::remove_file(&path).expect("remove the FIFO");
+    std::fs::write(&path, &document).expect("the document again");
+    assert_eq!(chain(&platform, "acme").await["valid"], true, "the next check runs");
+    platform.stop().await;
+}

@@ -9,6 +9,7 @@ mod failures;
 mod flow;
 mod pages;
 mod platform;
+mod secrets;
 mod sites;
 mod telemetry;
 mod webhooks;

@@ -19,6 +19,9 @@ use serde_json::Value;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
+/// The control plane's internal token, which the agent node requires.
+const NODE_TOKEN: &str = "node-token-for-tests";
+
 /// One role: its stop switch and its task.
 pub(crate) struct Running {
     pub(crate) shutdown: CancellationToken,
@@ -49,6 +52,8 @@ pub(crate) struct Options {
     pub(crate) nats_url: Option<String>,
     /// The evidence store (default: a directory in the data dir).
     pub(crate) evidence_store: Option<anchor_evidence::store::EvidenceStore>,
+    /// What one edge agent may do (default: the settings' defaults).
+    pub(crate) telemetry: anchor_telemetry::limits::Limits,
 }
 
 impl Default for Options {
@@ -59,6 +64,7 @@ impl Default for Options {
             reconcile_after: Duration::from_secs(30),
             nats_url: None,
             evidence_store: None,
+            telemetry: Default::default(),
         }
     }
 }
@@ -106,6 +112,7 @@ impl Platform {
         let gateway_config = anchor_gateway::Config {
             database_url: db.url().clone(),
             database_max_connections: 8,
+            database_recycling: Default::default(),
             request_timeout: Duration::from_secs(40),
             body_limit_bytes: 64 * 1024,
             data_dir: data_dir.path().to_path_buf(),
@@ -115,6 +122,9 @@ impl Platform {
             oidc: None,
             evidence: evidence.clone(),
             webhook_allowlist: anchor_webhooks::address::Allowlist::parse("127.0.0.1").expect("allowlist"),
+            webhook_limits: Default::default(),
+            access: Default::default(),
+            telemetry: options.telemetry,
         };
         let token = CancellationToken::new();
         let gateway = Running::spawn(anchor_gateway::run(gateway_config, gateway_listener, token.clone()), token);
@@ -130,6 +140,7 @@ impl Platform {
         let worker_config = anchor_worker::Config {
             database_url: db.url().clone(),
             database_max_connections: 8,
+            database_recycling: Default::default(),
             dispatcher: DispatcherConfig { poll_interval: Duration::from_millis(500), ..DispatcherConfig::default() },
             nats_url: options.nats_url.clone(),
             agentfield: client.clone(),
@@ -144,6 +155,7 @@ impl Platform {
                 allowlist: anchor_webhooks::address::Allowlist::parse("127.0.0.1").expect("allowlist"),
                 ..anchor_webhooks::delivery::DeliveryConfig::default()
             },
+            access_audit_retention: anchor_worker::DEFAULT_ACCESS_AUDIT_RETENTION,
         };
         let token = CancellationToken::new();
         let worker = Running::spawn(anchor_worker::run(worker_config.clone(), token.clone()), token);
@@ -151,12 +163,13 @@ impl Platform {
         let node_config = anchor_agent_node::Config {
             database_url: db.url().clone(),
             database_max_connections: 8,
+            database_recycling: Default::default(),
             agentfield: client,
             node_id: "anchor".into(),
             base_url: format!("http://{node_addr}"),
             heartbeat_interval: Duration::from_secs(5),
             verifier: anchor_commands::CommandVerifier::load(data_dir.path(), None).expect("verifier"),
-            internal_token: None,
+            internal_token: NODE_TOKEN.to_owned().into(),
             llm: None,
         };
         let token = CancellationToken::new();
@@ -193,6 +206,7 @@ impl Platform {
             webhook_allowed_hosts: hosts,
             webhook_backoff: Duration::from_millis(200),
             node_timeout: Duration::from_secs(10),
+            node_token: Some(NODE_TOKEN.to_owned()),
             ..anchor_agentfield_mock::Config::default()
         };
         let token = CancellationToken::new();

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 
 use crate::{Options, Platform};
 
+use anchor_telemetry::limits::Limits;
+
 struct TestAgent {
     key: SigningKey,
     id: AgentId,
@@ -20,14 +22,11 @@ impl TestAgent {
 }
 
 async fn enrollment_token(platform: &Platform, max_uses: i32) -> Value {
-    let response = platform
-        .post(
-            "/api/v1/workspaces/acme/enrollment-tokens",
-            "mia",
-            &json!({"label": "office", "max_uses": max_uses}),
-            None,
-        )
-        .await;
+    new_enrollment_token(platform, json!({"label": "office", "max_uses": max_uses})).await
+}
+
+async fn new_enrollment_token(platform: &Platform, body: Value) -> Value {
+    let response = platform.post("/api/v1/workspaces/acme/enrollment-tokens", "mia", &body, None).await;
     assert_eq!(response.status(), 201);
     response.json().await.expect("json")
 }
@@ -87,6 +86,30 @@ async fn send(platform: &Platform, token: &str, body: &Value, encoding: Option<&
     }
     let response = request.body(payload).send().await.expect("send");
     (response.status().as_u16(), response.json().await.unwrap_or_default())
+}
+
+/// Sends `body` as it is, with `encoding`.
+async fn send_raw(platform: &Platform, token: &str, body: Vec<u8>, encoding: Option<&str>) -> reqwest::Response {
+    let mut request = platform
+        .client
+        .post(platform.url("/api/v1/telemetry/batches"))
+        .bearer_auth(token)
+        .header("content-type", "application/json");
+    if let Some(encoding) = encoding {
+        request = request.header("content-encoding", encoding);
+    }
+    request.body(body).send().await.expect("send")
+}
+
+/// A valid zstd frame of `blocks` RLE blocks of 128 KiB of spaces each (4
+/// bytes a block), in a window of 2^`window_log` bytes.
+fn zstd_rle(window_log: u8, blocks: usize) -> Vec<u8> {
+    let mut frame = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, (window_log - 10) << 3];
+    for i in 0..blocks {
+        let header = u32::from(i + 1 == blocks) | (1 << 1) | ((128 * 1024) << 3);
+        frame.extend([header as u8, (header >> 8) as u8, (header >> 16) as u8, b' ']);
+    }
+    frame
 }
 
 fn batch(sequence: i64) -> Value {
@@ -217,7 +240,8 @@ async fn agents_enroll_with_a_token_and_send_batches_exactly_once() {
 async fn a_reinstalled_machine_keeps_its_asset_and_retires_its_old_agent() {
     let platform = Platform::start().await;
     platform.workspace("acme", "mia", Role::MspAdmin).await;
-    let token = enrollment_token(&platform, 3).await;
+    // Staff reinstalling machines make a token that may replace agents.
+    let token = new_enrollment_token(&platform, json!({"max_uses": 3, "replace_agents": true})).await;
     let secret = token["token"].as_str().expect("token");
     let facts = json!({"hostname": "reception-pc", "machine_id": "4c1d0e9a7b2f4e3c9d8a6b5c4d3e2f1a"});
     let first_key = SigningKey::from_bytes(&[21; 32]);
@@ -545,5 +569,297 @@ async fn a_silent_agent_is_alerted_as_offline_until_it_reports() {
         .filter(|a| a["summary"].as_str().is_some_and(|s| s.starts_with("Agent offline")))
         .collect();
     assert!(still.is_empty(), "a batch resolves it: {open}");
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_past_the_bounds_are_refused_as_too_large_or_naming_the_field() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = enrollment_token(&platform, 1).await;
+    let agent = enroll(&platform, token["token"].as_str().expect("token"), "edge").await.expect("enrolled");
+    // Bombs: a few KB that expand past the 4 MiB bound.
+    let spaces = vec![b' '; 8 * 1024 * 1024];
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&spaces).expect("gzip");
+    let zstd = ruzstd::encoding::compress_to_vec(&spaces[..], ruzstd::encoding::CompressionLevel::Fastest);
+    for (what, encoding, body) in [
+        ("gzip", "gzip", gz.finish().expect("gzip")),
+        ("zstd", "zstd", zstd),
+        ("zstd in a 256 MiB window", "zstd", zstd_rle(28, 1600)),
+    ] {
+        assert!(body.len() < 64 * 1024, "{what}: {} bytes", body.len());
+        let response = send_raw(&platform, &agent.token(), body, Some(encoding)).await;
+        assert_eq!(response.status(), 413, "{what}");
+        let media = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+        assert_eq!(media, "application/problem+json", "{what}");
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!(problem["code"], "payload_too_large", "{what}: {problem}");
+    }
+    let response = send_raw(&platform, &agent.token(), b"{}".to_vec(), Some("br")).await;
+    assert_eq!(response.status(), 415);
+    // Deep, long and numerous values: refused where they are.
+    let at = now();
+    let nine: serde_json::Map<String, Value> = (0..9).map(|i| (format!("l{i}"), json!("v"))).collect();
+    let deep = (0..7).fold(json!(1), |v, _| json!([v]));
+    for (batch, path) in [
+        (json!({"sequence": 1, "inventory": {"a": deep}}), "/inventory"),
+        (json!({"sequence": 1, "inventory": {"a": "x".repeat(1025)}}), "/inventory"),
+        (json!({"sequence": 1, "events": [{"kind": "x", "data": "x".repeat(1025)}]}), "/events/0"),
+        (
+            json!({"sequence": 1, "metrics": [{"name": "cpu", "value": 1.0, "at": at, "labels": nine}]}),
+            "/metrics/0/labels",
+        ),
+        (
+            json!({"sequence": 1, "checks": [{"name": "x", "status": "failing", "output": "y".repeat(4097), "at": at}]}),
+            "/checks/0/output",
+        ),
+    ] {
+        let (status, problem) = send(&platform, &agent.token(), &batch, Some("gzip")).await;
+        assert_eq!((status, problem["code"].as_str()), (422, Some("invalid_batch")), "{problem}");
+        assert_eq!(problem["errors"][0]["path"], path, "{problem}");
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM ws_acme.telemetry_ingest_batches")
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn past_its_series_limit_an_agent_keeps_its_known_series_and_is_told_what_was_not_stored() {
+    let telemetry = Limits { max_series: 4, ..Limits::default() };
+    let platform = Platform::start_with(Options { telemetry, ..Options::default() }).await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = enrollment_token(&platform, 1).await;
+    let agent = enroll(&platform, token["token"].as_str().expect("token"), "edge").await.expect("enrolled");
+    let at = now();
+    let cpu = json!({"name": "cpu.usage_percent", "value": 5.0, "at": at});
+    let disk = |mount: &str| json!({"name": "disk.used_percent", "value": 10.0, "at": at, "labels": {"mount": mount}});
+    let check = |name: &str| json!({"name": name, "status": "passing", "at": at});
+    // Four series: the limit.
+    let first = json!({"sequence": 0, "metrics": [cpu, disk("/"), disk("/srv")], "checks": [check("ssh")]});
+    let (status, ack) = send(&platform, &agent.token(), &first, None).await;
+    assert_eq!(status, 200, "{ack}");
+    assert!(ack.get("refused").is_none(), "{ack}");
+    // The known ones again, and four new ones (three mounts and a check).
+    let second = json!({"sequence": 1,
+        "metrics": [disk("/"), disk("/a"), disk("/a"), disk("/b"), cpu, disk("/c")],
+        "checks": [check("ssh"), check("nginx")]});
+    let (status, ack) = send(&platform, &agent.token(), &second, None).await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(
+        ack["refused"],
+        json!({"reason": "series_limit", "limit": 4, "series": 4, "samples": 4, "check_results": 1}),
+        "{ack}"
+    );
+    let (samples, checks, series): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM ws_acme.metric_samples), (SELECT count(*) FROM ws_acme.check_results),
+                (SELECT count(*) FROM ws_acme.telemetry_series)",
+    )
+    .fetch_one(platform.store.pool())
+    .await
+    .expect("counts");
+    assert_eq!((samples, checks, series), (5, 2, 4), "the known series are stored, the new ones are not");
+    let detail = platform.get(&format!("/api/v1/workspaces/acme/agents/{}", agent.id), "mia").await;
+    assert_eq!(detail["metrics"].as_array().expect("metrics").len(), 3, "{detail}");
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn one_batch_opens_at_most_its_alerts_and_the_rest_open_later() {
+    let telemetry = Limits { max_alerts_per_batch: 3, ..Limits::default() };
+    let platform = Platform::start_with(Options { telemetry, ..Options::default() }).await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = enrollment_token(&platform, 1).await;
+    let agent = enroll(&platform, token["token"].as_str().expect("token"), "edge").await.expect("enrolled");
+    let failing = |sequence: i64| {
+        let checks: Vec<Value> =
+            (0..10).map(|i| json!({"name": format!("service s{i}"), "status": "failing", "at": now()})).collect();
+        json!({"sequence": sequence, "checks": checks})
+    };
+    let open = || async {
+        let alerts = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
+        alerts["items"].as_array().expect("items").len()
+    };
+    assert_eq!(send(&platform, &agent.token(), &failing(0), None).await.0, 200);
+    assert_eq!(open().await, 3, "ten conditions, three alerts");
+    assert_eq!(send(&platform, &agent.token(), &failing(1), None).await.0, 200);
+    assert_eq!(open().await, 6);
+    for sequence in 2..4 {
+        assert_eq!(send(&platform, &agent.token(), &failing(sequence), None).await.0, 200);
+    }
+    assert_eq!(open().await, 10, "all of them, a batch at a time");
+    assert_eq!(platform.events("alert.opened").await.len(), 10);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_over_its_batches_per_minute_is_told_when_to_come_back() {
+    let telemetry = Limits { batches_per_minute: 3, ..Limits::default() };
+    let platform = Platform::start_with(Options { telemetry, ..Options::default() }).await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = enrollment_token(&platform, 2).await;
+    let secret = token["token"].as_str().expect("token");
+    let (agent, other) =
+        (enroll(&platform, secret, "a").await.expect("a"), enroll(&platform, secret, "b").await.expect("b"));
+    for sequence in 0..3 {
+        assert_eq!(send(&platform, &agent.token(), &batch(sequence), None).await.0, 200);
+    }
+    let body = batch(3).to_string().into_bytes();
+    let response = send_raw(&platform, &agent.token(), body, None).await;
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert!((1..=20).contains(&retry_after), "a batch every 20 s: {retry_after}");
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "agent_rate_limited", "{problem}");
+    assert_eq!(send(&platform, &other.token(), &batch(0), None).await.0, 200, "other agents are not held up");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM ws_acme.telemetry_ingest_batches WHERE agent_id = $1")
+        .bind(agent.id.to_string())
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(stored, 3);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn a_machine_id_does_not_take_another_machines_agent_or_asset() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = enrollment_token(&platform, 5).await;
+    let secret = token["token"].as_str().expect("token");
+    let machine = json!({"hostname": "payroll-pc", "machine_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0"});
+    let victim =
+        enroll_with(&platform, secret, SigningKey::from_bytes(&[31; 32]), machine.clone()).await.expect("enrolled");
+    let asset = |platform: &Platform| {
+        let pool = platform.store.pool().clone();
+        async move {
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT id, agent_id FROM ws_acme.assets WHERE facts->>'machine_id' = '0f1e2d3c4b5a69788796a5b4c3d2e1f0'",
+            )
+            .fetch_all(&pool)
+            .await
+            .expect("assets")
+        }
+    };
+    let before = asset(&platform).await;
+    assert_eq!(before.len(), 1);
+
+    // Another key claiming the machine: refused, nothing spent or moved.
+    let mut claim = machine.clone();
+    claim["hostname"] = json!("attacker");
+    let (status, problem) =
+        enroll_with(&platform, secret, SigningKey::from_bytes(&[32; 32]), claim.clone()).await.err().expect("refused");
+    assert_eq!((status, problem["code"].as_str()), (409, Some("machine_enrolled")), "{problem}");
+    assert_eq!(asset(&platform).await, before, "the asset stays the victim's");
+    assert_eq!(send(&platform, &victim.token(), &batch(0), None).await.0, 200, "the victim's agent is untouched");
+    let tokens = platform.get("/api/v1/workspaces/acme/enrollment-tokens", "mia").await;
+    assert_eq!(tokens["items"][0]["uses"], 1, "the refusal spent no use: {tokens}");
+    // Nor can a batch claim another machine: the enrolled identity stays.
+    let mut claims = batch(1);
+    claims["inventory"] = json!({"machine_id": "ffffffffffffffffffffffffffffffff", "kernel": "6.13"});
+    assert_eq!(send(&platform, &victim.token(), &claims, None).await.0, 200);
+    let facts: Value =
+        sqlx::query_scalar("SELECT facts FROM ws_acme.assets").fetch_one(platform.store.pool()).await.expect("facts");
+    assert_eq!(
+        (facts["machine_id"].as_str(), facts["kernel"].as_str()),
+        (Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0"), Some("6.13"))
+    );
+
+    // Staff revoke the machine's agent: now it can be enrolled again, and
+    // the new agent gets the machine's asset.
+    let revoke = platform
+        .client
+        .delete(platform.url(&format!("/api/v1/workspaces/acme/agents/{}", victim.id)))
+        .bearer_auth(platform.token("mia"))
+        .header("idempotency-key", "revoke-victim")
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoke.status(), 204);
+    let reinstalled =
+        enroll_with(&platform, secret, SigningKey::from_bytes(&[33; 32]), machine.clone()).await.expect("enrolled");
+    let after = asset(&platform).await;
+    assert_eq!(after[0].0, before[0].0, "the same asset");
+    assert_eq!(after[0].1.as_deref(), Some(reinstalled.id.to_string().as_str()));
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn an_enrollment_token_without_a_use_count_enrolls_one_agent() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = new_enrollment_token(&platform, json!({"label": "one machine"})).await;
+    let secret = token["token"].as_str().expect("token");
+    let listed = platform.get("/api/v1/workspaces/acme/enrollment-tokens", "mia").await;
+    assert_eq!(
+        (listed["items"][0]["max_uses"].as_i64(), listed["items"][0]["replace_agents"].as_bool()),
+        (Some(1), Some(false))
+    );
+    enroll(&platform, secret, "first").await.expect("its one use");
+    let (status, problem) = enroll(&platform, secret, "second").await.err().expect("used up");
+    assert_eq!((status, problem["code"].as_str()), (401, Some("enrollment_token_invalid")));
+    for max_uses in [0, 10_001] {
+        let response = platform
+            .post("/api/v1/workspaces/acme/enrollment-tokens", "mia", &json!({"max_uses": max_uses}), None)
+            .await;
+        assert_eq!(response.status(), 422, "{max_uses}");
+    }
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_waiting_on_a_lock_gives_its_connection_back_within_its_bound() {
+    let telemetry = Limits { statement_timeout: Duration::from_secs(3), ..Limits::default() };
+    let platform = Platform::start_with(Options { telemetry, ..Options::default() }).await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let token = enrollment_token(&platform, 1).await;
+    let agent = enroll(&platform, token["token"].as_str().expect("token"), "edge").await.expect("enrolled");
+    // Someone holds the machine's asset (the inventory goes there).
+    let mut holder = platform.store.pool().begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM ws_acme.assets WHERE agent_id = $1 FOR UPDATE")
+        .bind(agent.id.to_string())
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    let first = tokio::spawn({
+        let request = platform
+            .client
+            .post(platform.url("/api/v1/telemetry/batches"))
+            .bearer_auth(agent.token())
+            .header("content-type", "application/json")
+            .body(batch(0).to_string());
+        async move { request.send().await.expect("send") }
+    });
+    // While it waits for the lock, the agent's next batch is not taken.
+    let waiting = wait_for("the batch waiting for the lock", || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+                AND query LIKE 'UPDATE assets SET facts%'",
+        )
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("activity");
+        (waiting > 0).then_some(json!(waiting))
+    })
+    .await;
+    assert_eq!(waiting, 1);
+    let second = send_raw(&platform, &agent.token(), batch(1).to_string().into_bytes(), None).await;
+    assert_eq!(second.status(), 429);
+    assert!(second.headers().contains_key("retry-after"));
+    let problem: Value = second.json().await.expect("json");
+    assert_eq!(problem["code"], "agent_busy", "{problem}");
+    // Not the request's 40 s: the batch gives up after its lock wait bound.
+    let response = first.await.expect("task");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "telemetry_busy", "{problem}");
+    holder.rollback().await.expect("release");
+    // Nothing of it was kept: sent again, it is new.
+    let (status, ack) = send(&platform, &agent.token(), &batch(0), None).await;
+    assert_eq!((status, ack["duplicate"].as_bool()), (200, Some(false)), "{ack}");
     platform.stop().await;
 }

@@ -367,6 +367,10 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_the_workspace_told() 
     let told = platform.events("webhook.endpoint_disabled").await;
     assert_eq!(told.len(), 1);
     assert_eq!(told[0]["endpoint_id"], id.as_str());
+    // The event (which other endpoints may receive) names the host, never
+    // the URL: its path and query are the receiver's capability.
+    assert_eq!(told[0]["host"], receiver.url.trim_start_matches("http://"));
+    assert!(told[0].get("url").is_none() && !told[0].to_string().contains("/hook"), "{}", told[0]);
     // Enabling it again clears the failure state.
     let enabled = platform
         .client

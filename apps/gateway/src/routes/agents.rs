@@ -1,14 +1,31 @@
 //! The edge plane: enrollment tokens (msp_admin), agents, enrollment, and
 //! telemetry ingest (authenticated by the agent's own device key).
+//!
+//! A machine is known by the `machine_id` of its facts, which is a claim,
+//! not a credential: an enrollment naming a machine whose agent is still
+//! active is refused (409 `machine_enrolled`) unless its token was made to
+//! replace agents (`replace_agents`, for reinstalling machines) or staff
+//! revoked that agent first; only then does the machine's asset move to the
+//! new agent and the old one retire. Ingest admits one batch per agent at a
+//! time and at most `agent_batches_per_minute` (429 with `Retry-After`),
+//! takes at most half the connection pool for batches in hand (503 with
+//! `Retry-After` when they are all taken), decodes and parses each batch on
+//! a blocking thread, and bounds its unit of work in time.
+
+use std::time::Duration;
 
 use anchor_domain::{AgentId, EnrollmentTokenId, RuleKind};
-use anchor_store::agents::{Agent, EnrollRefusal, EnrollmentToken};
-use anchor_telemetry::{batch, enrollment, identity, ingest};
+use anchor_store::agents::{Agent, EnrollRefusal, EnrollmentToken, MachineTaken};
+use anchor_telemetry::{
+    batch::{self, BodyError},
+    enrollment, identity, ingest,
+    limits::{Refusal, Turn},
+};
 use axum::{
     Json,
     body::Bytes,
     extract::{FromRequestParts, State},
-    http::{HeaderMap, StatusCode, header, request::Parts},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -53,10 +70,16 @@ pub(crate) struct NewToken {
     #[serde(default, deserialize_with = "crate::json::whole_number")]
     #[schema(minimum = 60, maximum = 7776000)]
     expires_in: Option<i64>,
-    /// How many agents may enroll with it (default: unlimited until it expires).
+    /// How many agents may enroll with it (default 1, at most 10,000).
     #[serde(default, deserialize_with = "crate::json::whole_number")]
-    #[schema(minimum = 1, maximum = 2147483647)]
+    #[schema(minimum = 1, maximum = 10000)]
     max_uses: Option<i32>,
+    /// Agents enrolling with it may replace the active agent of a machine
+    /// enrolled before (the same `facts.machine_id`: a reinstall), which is
+    /// then revoked. Default false: such an enrollment is refused until the
+    /// machine's agent is revoked.
+    #[serde(default)]
+    replace_agents: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,8 +87,10 @@ pub(crate) struct TokenView {
     id: String,
     label: String,
     expires_at: String,
-    max_uses: Option<i32>,
+    max_uses: i32,
     uses: i32,
+    /// Agents enrolling with it may replace a machine's active agent.
+    replace_agents: bool,
     revoked: bool,
     created_at: String,
 }
@@ -78,6 +103,7 @@ impl From<EnrollmentToken> for TokenView {
             expires_at: rfc3339(t.expires_at),
             max_uses: t.max_uses,
             uses: t.uses,
+            replace_agents: t.replace_agents,
             revoked: t.revoked_at.is_some(),
             created_at: rfc3339(t.created_at),
         }
@@ -88,7 +114,7 @@ impl From<EnrollmentToken> for TokenView {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct CreatedToken {
     id: String,
-    /// `anchor_enroll_...`: give it to `anchor-edge-agent enroll --token`.
+    /// `anchor_enroll_...`: give it to `anchor-edge-agent enroll --token-file` (or `ANCHOR_ENROLL_TOKEN`).
     token: String,
     expires_at: String,
 }
@@ -112,13 +138,22 @@ pub(crate) async fn create_token(
     if !(60..=90 * 24 * 3600).contains(&lifetime) {
         return Err(Problem::unprocessable("invalid_expiry", "/expires_in", "between 60 seconds and 90 days"));
     }
-    if new.max_uses.is_some_and(|n| n < 1) {
-        return Err(Problem::unprocessable("invalid_max_uses", "/max_uses", "at least 1"));
+    let max_uses = new.max_uses.unwrap_or(enrollment::DEFAULT_USES);
+    if !(1..=enrollment::MAX_USES).contains(&max_uses) {
+        return Err(Problem::unprocessable(
+            "invalid_max_uses",
+            "/max_uses",
+            format!("between 1 and {}", enrollment::MAX_USES),
+        ));
     }
     let (token, digest) = enrollment::generate();
     let expires_at = OffsetDateTime::now_utc() + time::Duration::seconds(lifetime);
-    let created = state.db.create_enrollment_token(&scope.workspace, &digest, &label, expires_at, new.max_uses).await?;
-    let details = json!({"label": label, "expires_at": rfc3339(created.expires_at), "max_uses": new.max_uses});
+    let created = state
+        .db
+        .create_enrollment_token(&scope.workspace, &digest, &label, expires_at, max_uses, new.replace_agents)
+        .await?;
+    let details = json!({"label": label, "expires_at": rfc3339(created.expires_at), "max_uses": max_uses,
+                         "replace_agents": new.replace_agents});
     changes::record_after(&state.db, &scope, "enrollment_token.created", created.id, details).await?;
     let body = CreatedToken { id: created.id.to_string(), token, expires_at: rfc3339(created.expires_at) };
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
@@ -249,9 +284,11 @@ pub(crate) struct Enrollment {
     /// The device key's public half, `z6Mk...` (Ed25519 Multikey).
     #[schema(pattern = "^z6Mk[1-9A-HJ-NP-Za-km-z]{44}$")]
     public_key: String,
-    /// Host facts: `hostname` is required; `os` and anything else become the asset's facts.
+    /// Host facts: `hostname` is required; `os` and anything else become the
+    /// asset's facts (an object within the inventory's bounds: nested at most
+    /// 6 deep, 100,000 values, strings of at most 1,024 bytes).
     #[schema(value_type = HostFacts)]
-    facts: serde_json::Value,
+    facts: anchor_telemetry::batch::Inventory,
 }
 
 /// What an agent says of its machine when it enrolls (the document's view;
@@ -262,6 +299,9 @@ pub(crate) struct HostFacts {
     #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     hostname: String,
     os: Option<String>,
+    /// The installation's identity (`/etc/machine-id`): a machine enrolled
+    /// again keeps its asset (see `replace_agents`).
+    machine_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -277,7 +317,7 @@ pub(crate) struct Enrolled {
     request_body = Enrollment,
     responses((status = 201, body = Enrolled),
               (status = 401, description = "The token is unknown, revoked, expired or used up", body = ProblemDocument, content_type = "application/problem+json"),
-              (status = 409, description = "This device key is enrolled already (in another workspace, or revoked)", body = ProblemDocument, content_type = "application/problem+json"),
+              (status = 409, description = "This device key is enrolled already (in another workspace, or revoked), or the machine has an active agent the token may not replace", body = ProblemDocument, content_type = "application/problem+json"),
               (status = 422, description = "Invalid key or facts", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn enroll(
     _: Public,
@@ -293,21 +333,47 @@ pub(crate) async fn enroll(
         )
     };
     // The token authenticates the caller: nothing else is looked at first.
-    if !state.db.enrollment_token_valid(&digest).await? {
-        return Err(token_invalid());
-    }
+    let Some(token) = state.db.live_enrollment_token(&digest).await? else { return Err(token_invalid()) };
     anchor_crypto::multikey::public_from_multibase(&enrollment.public_key).map_err(|e| {
         Problem::unprocessable("invalid_public_key", "/public_key", format!("an Ed25519 Multikey (z6Mk...): {e}"))
     })?;
-    let hostname = enrollment.facts["hostname"].as_str().unwrap_or_default().trim().to_owned();
-    if hostname.is_empty() || hostname.len() > 255 || !enrollment.facts.is_object() {
+    let facts = enrollment.facts.to_value();
+    let hostname = facts["hostname"].as_str().unwrap_or_default().trim().to_owned();
+    if hostname.is_empty() || hostname.len() > 255 {
         return Err(Problem::unprocessable(
             "invalid_facts",
             "/facts/hostname",
             "facts must be an object with a hostname",
         ));
     }
-    let os = enrollment.facts["os"].as_str().unwrap_or_default().to_owned();
+    let os = facts["os"].as_str().unwrap_or_default().to_owned();
+    let machine_enrolled = || {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "machine_enrolled",
+            "this machine (facts.machine_id) has an active agent: revoke that agent first, or enroll with a token \
+             that may replace agents (replace_agents)",
+        )
+    };
+    // A machine enrolled before: its agent may be replaced only when it is
+    // revoked already or the token says so. Checked before a use is spent.
+    let mut replaceable = None;
+    if let Some(machine_id) = facts["machine_id"].as_str().filter(|m| !m.is_empty()) {
+        let workspace = state.db.workspace_by_id(token.workspace_id).await?.ok_or_else(token_invalid)?;
+        let mut tx = state.db.begin_workspace(&workspace).await?;
+        let holder = tx.machine_agent(machine_id).await?;
+        tx.rollback().await?;
+        if let Some(holder) = holder {
+            match state.db.agent(holder).await? {
+                // The same key again: that agent's enrollment, retried.
+                Some(agent) if agent.public_key == enrollment.public_key => {}
+                Some(agent) if agent.revoked_at.is_none() && !token.replace_agents => {
+                    return Err(machine_enrolled());
+                }
+                _ => replaceable = Some(holder),
+            }
+        }
+    }
     let (agent, workspace) = match state.db.enroll_agent(&digest, &enrollment.public_key, &hostname).await? {
         Ok(enrolled) => enrolled,
         Err(EnrollRefusal::TokenInvalid) => return Err(token_invalid()),
@@ -320,7 +386,16 @@ pub(crate) async fn enroll(
         }
     };
     let mut tx = state.db.begin_workspace(&workspace).await?;
-    let (asset, replaced) = tx.upsert_agent_asset(agent.id, &hostname, &os, &enrollment.facts).await?;
+    let (asset, replaced) = match tx.upsert_agent_asset(agent.id, &hostname, &os, &facts, replaceable).await? {
+        Ok(placed) => placed,
+        Err(MachineTaken) => {
+            // Another agent enrolled for the machine since it was checked:
+            // this enrollment loses, and the agent it made is revoked.
+            tx.rollback().await?;
+            state.db.revoke_agent(&workspace, agent.id).await?;
+            return Err(machine_enrolled());
+        }
+    };
     if let Some(previous) = replaced {
         anchor_telemetry::alerts::retire_agent(&mut tx, previous).await?;
     }
@@ -364,38 +439,154 @@ impl FromRequestParts<AppState> for AgentCaller {
     }
 }
 
+/// A refusal that says when to try again (`Retry-After`, whole seconds).
+fn retry_later(status: StatusCode, code: &str, detail: impl Into<String>, after: Duration) -> Response {
+    let mut response = Problem::new(status, code, detail).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+    response
+}
+
+/// An agent whose batch is admitted now: one at a time per agent, at most
+/// `agent_batches_per_minute`. Decided before the body is read.
+#[derive(Debug)]
+pub(crate) struct AgentTurn {
+    agent: Agent,
+    _turn: Turn,
+}
+
+impl FromRequestParts<AppState> for AgentTurn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let AgentCaller(agent) =
+            AgentCaller::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        match state.telemetry.gate.admit(agent.id) {
+            Ok(turn) => Ok(Self { agent, _turn: turn }),
+            Err(refusal @ Refusal::Busy) => Err(retry_later(
+                StatusCode::TOO_MANY_REQUESTS,
+                "agent_busy",
+                "this agent's previous batch is still being taken: send one batch at a time",
+                refusal.retry_after(),
+            )),
+            Err(refusal @ Refusal::RateLimited { .. }) => Err(retry_later(
+                StatusCode::TOO_MANY_REQUESTS,
+                "agent_rate_limited",
+                format!(
+                    "this agent sends more than {} batches a minute; retry after {} s",
+                    state.telemetry.limits.batches_per_minute,
+                    refusal.retry_after().as_secs()
+                ),
+                refusal.retry_after(),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct BatchAck {
     #[schema(example = "tb_01jd6m2h9x8k7v5t3r1p0n9q8w")]
     batch_id: String,
     /// `true`: this sequence number was accepted before; nothing was stored again.
     duplicate: bool,
+    /// Present when the agent's series limit (`agent_max_series`) kept part
+    /// of the batch out: the rest of it is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<RefusedView>,
 }
+
+/// What of a batch was not stored: its new series beyond the agent's limit,
+/// and their samples and check results.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RefusedView {
+    /// `series_limit`.
+    reason: &'static str,
+    /// The agent's limit of series.
+    limit: u32,
+    series: usize,
+    samples: usize,
+    check_results: usize,
+}
+
+/// How long a batch waits for a slot before it is answered 503.
+const SLOT_WAIT: Duration = Duration::from_secs(5);
 
 /// Send a telemetry batch (agents). Idempotent on the batch `sequence`; the
 /// body may be gzip or zstd (`Content-Encoding`).
+///
+/// Bounded: at most 4 MiB once decompressed and every part within its
+/// limits (413, or 422 naming the field); one batch at a time per agent and
+/// at most `agent_batches_per_minute` (429 with `Retry-After`); new series
+/// beyond `agent_max_series` are not stored (the answer's `refused` says
+/// how much); at most `agent_max_alerts_per_batch` alerts opened per batch.
 #[utoipa::path(post, path = "/api/v1/telemetry/batches", tag = "agents",
     request_body(content = Object, description = "sequence, sent_at?, metrics[], checks[], inventory?, events[]"),
     responses((status = 200, body = BatchAck),
               (status = 401, description = "Not a valid token of an enrolled, unrevoked agent", body = ProblemDocument, content_type = "application/problem+json"),
-              (status = 422, description = "Not a valid batch (the field is named)", body = ProblemDocument, content_type = "application/problem+json")))]
+              (status = 413, description = "Larger than 4 MiB once decompressed", body = ProblemDocument, content_type = "application/problem+json"),
+              (status = 415, description = "A Content-Encoding other than gzip and zstd", body = ProblemDocument, content_type = "application/problem+json"),
+              (status = 422, description = "Not a valid batch (the field is named)", body = ProblemDocument, content_type = "application/problem+json"),
+              (status = 429, description = "The agent's previous batch is still being taken, or it sends more than its batches a minute (see Retry-After)", body = ProblemDocument, content_type = "application/problem+json"),
+              (status = 503, description = "The server takes as many batches as it can now (see Retry-After)", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn ingest_batch(
-    AgentCaller(agent): AgentCaller,
+    // The turn is held until the batch is answered.
+    AgentTurn { agent, _turn }: AgentTurn,
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<BatchAck>, Problem> {
-    let invalid = |e: batch::BatchError| {
-        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_batch", format!("the batch is not valid: {e}"))
-            .with_errors(vec![FieldError { path: e.pointer, message: e.message }])
+) -> Result<Response, Problem> {
+    let desk = &state.telemetry;
+    let busy = || {
+        retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "telemetry_busy",
+            "the server is taking as many batches as it can; retry later",
+            SLOT_WAIT,
+        )
     };
-    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
-    let json = batch::decode_body(encoding, &body).map_err(invalid)?;
-    let batch = batch::parse(&json).map_err(invalid)?;
-    match ingest::ingest(&state.db, &agent, &batch).await {
-        Ok(ack) => Ok(Json(BatchAck { batch_id: ack.batch_id.to_string(), duplicate: ack.duplicate })),
+    let Ok(Ok(_slot)) = tokio::time::timeout(SLOT_WAIT, desk.slots.acquire()).await else { return Ok(busy()) };
+    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Decompressing and parsing is CPU work: off the async threads.
+    let read = tokio::task::spawn_blocking(move || batch::read(encoding.as_deref(), &body)).await;
+    let batch = match read.map_err(|_| Problem::internal())? {
+        Ok(batch) => batch,
+        Err(BodyError::TooLarge(detail)) => {
+            return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail));
+        }
+        Err(e @ BodyError::UnsupportedEncoding(_)) => {
+            return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding", e.to_string()));
+        }
+        Err(BodyError::Invalid(e)) => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_batch",
+                format!("the batch is not valid: {e}"),
+            )
+            .with_errors(vec![FieldError { path: e.pointer, message: e.message }]));
+        }
+    };
+    let limits = desk.limits;
+    let ingested = tokio::time::timeout(limits.ingest_timeout, ingest::ingest(&state.db, &agent, batch, &limits)).await;
+    let Ok(ingested) = ingested else { return Ok(busy()) };
+    match ingested {
+        Ok(ack) => Ok(Json(BatchAck {
+            batch_id: ack.batch_id.to_string(),
+            duplicate: ack.duplicate,
+            refused: ack.refused.map(|r| RefusedView {
+                reason: "series_limit",
+                limit: limits.max_series,
+                series: r.series,
+                samples: r.samples,
+                check_results: r.check_results,
+            }),
+        })
+        .into_response()),
         Err(ingest::IngestError::WorkspaceGone) => {
             Err(Problem::unauthorized("agent_unauthenticated", "the agent's workspace no longer exists", None))
+        }
+        // The unit of work ran past its time bound (a statement or a lock wait).
+        Err(ingest::IngestError::Store(e)) if matches!(e.sqlstate().as_deref(), Some("57014" | "55P03")) => {
+            tracing::warn!(agent = %agent.id, error = %e, "a batch ran past its time bound");
+            Ok(busy())
         }
         Err(ingest::IngestError::Store(e)) => Err(e.into()),
     }

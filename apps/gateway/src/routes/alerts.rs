@@ -228,7 +228,8 @@ pub(crate) struct AgentDetail {
     /// Batches the agent reported it gave up on (spool full, refused as
     /// invalid, too large) in the last 30 days: telemetry that never arrived.
     batches_dropped: i64,
-    /// `{name, value, at, labels?}`, the latest of each series in the last day.
+    /// `{name, value, at, labels?}`, the latest of each series in the last
+    /// day (at most the agent's series limit, `agent_max_series`).
     #[schema(value_type = Vec<Object>)]
     metrics: Vec<serde_json::Value>,
 }
@@ -247,7 +248,7 @@ pub(crate) async fn get_agent(
         state.db.agent(id).await?.filter(|a| a.workspace_id == scope.workspace.id()).ok_or_else(|| not_found(&id))?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let asset = tx.asset_of(id).await?;
-    let metrics = tx.latest_metrics(id).await?;
+    let metrics = tx.latest_metrics(id, i64::from(state.telemetry.limits.max_series)).await?;
     let batches_dropped = tx.batches_dropped(id, anchor_telemetry::batch::BATCHES_DROPPED).await?;
     tx.rollback().await?;
     let (asset_id, os, facts) = match asset {

@@ -46,6 +46,11 @@ pub(crate) struct AccessEventView {
     request_id: Option<String>,
     #[schema(value_type = Object)]
     detail: serde_json::Value,
+    /// How many times it happened: refusals of unauthenticated requests
+    /// repeated within a minute (same reason, source, subject) are one event
+    /// with a count, `occurred_at` being the first; any other event is 1.
+    #[schema(example = 1, minimum = 1)]
+    count: i64,
 }
 
 fn view(r: AccessRecord) -> AccessEventView {
@@ -59,10 +64,13 @@ fn view(r: AccessRecord) -> AccessEventView {
         outcome: r.outcome.to_string(),
         request_id: r.request_id,
         detail: r.detail,
+        count: r.count,
     }
 }
 
 /// Access audit events, newest first: sign-ins and failures, denials, membership changes.
+///
+/// Refusals of unauthenticated requests are counted per reason, source and minute (`count`).
 #[utoipa::path(get, path = "/api/v1/audit/access", tag = "platform", security(("bearer" = [])),
     params(AuditParams, PageParams),
     responses((status = 200, body = inline(Page<AccessEventView>))))]

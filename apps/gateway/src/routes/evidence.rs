@@ -7,7 +7,7 @@ use anchor_store::evidence::EvidenceRecord;
 use axum::{
     Json,
     extract::State,
-    http::header,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -153,14 +153,27 @@ pub(crate) struct ChainReportView {
 
 /// Checks the workspace's whole chain: every signature, the sequence, every
 /// link, each stored document against its index entry, and that each was
-/// signed by a key valid at the time. Reports the first problem.
+/// signed by a key valid at the time. Reports the first problem. One check
+/// runs per workspace at a time (another answers 429 with `Retry-After`),
+/// and a few across the installation (more wait their turn).
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/evidence/chain/verify", tag = "evidence", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug")),
-    responses((status = 200, body = ChainReportView)))]
+    responses((status = 200, body = ChainReportView),
+              (status = 429, description = "`chain_check_running`: a check of this workspace's chain is under way",
+               body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn verify_chain(
     scope: WorkspaceScope<perm::EvidenceRead>,
     State(state): State<AppState>,
 ) -> Result<Json<ChainReportView>, Problem> {
+    let Some(_running) = state.evidence.chain_checks.start(scope.workspace.slug().as_str()) else {
+        return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "chain_check_running",
+            "a check of this workspace's chain is under way; ask again when it has finished",
+        )
+        .with_retry_after(5));
+    };
+    let _turn = state.evidence.chain_checks.turn().await;
     let keys = state.evidence.keys.published().await.map_err(|e| {
         tracing::error!(error = %e, "issuer keys");
         Problem::internal()
@@ -256,4 +269,48 @@ pub(crate) async fn list_changes(
             evidence_id: c.evidence_id.map(|e| e.to_string()),
         },
     )))
+}
+
+/// Chain checks under way: at most one per workspace, and at most
+/// [`ChainChecks::AT_ONCE`] across the installation (each reads every
+/// credential of a workspace, so more at once would only share the disk,
+/// the store and the cores between them).
+#[derive(Debug)]
+pub struct ChainChecks {
+    running: std::sync::Mutex<std::collections::HashSet<String>>,
+    turns: tokio::sync::Semaphore,
+}
+
+impl Default for ChainChecks {
+    fn default() -> Self {
+        Self { running: Default::default(), turns: tokio::sync::Semaphore::new(Self::AT_ONCE) }
+    }
+}
+
+impl ChainChecks {
+    pub const AT_ONCE: usize = 2;
+
+    /// Marks a check of `workspace` as under way; `None` if one already is.
+    fn start(&self, workspace: &str) -> Option<RunningCheck<'_>> {
+        let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.insert(workspace.to_owned()).then(|| RunningCheck { checks: self, workspace: workspace.to_owned() })
+    }
+
+    /// Waits for a turn among the checks across the installation.
+    async fn turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.turns.acquire().await.expect("the semaphore is never closed")
+    }
+}
+
+/// A check under way; over when dropped (also when the request is dropped).
+struct RunningCheck<'a> {
+    checks: &'a ChainChecks,
+    workspace: String,
+}
+
+impl Drop for RunningCheck<'_> {
+    fn drop(&mut self) {
+        let mut running = self.checks.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.remove(&self.workspace);
+    }
 }

@@ -15,7 +15,7 @@ mod agents;
 mod alerts;
 mod audit;
 mod callbacks;
-mod evidence;
+pub(crate) mod evidence;
 mod executions;
 mod health;
 mod sites;

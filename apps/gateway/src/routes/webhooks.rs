@@ -3,8 +3,13 @@
 //! and the delivery log.
 
 use anchor_domain::WebhookId;
-use anchor_store::webhooks::{Attempt, Endpoint, EndpointChange};
-use anchor_webhooks::{address, events::WebhookTest, fanout, secrets, signature::Secret};
+use anchor_store::webhooks::{Attempt, Endpoint, EndpointChange, TestAdmission};
+use anchor_webhooks::{
+    address,
+    events::{WebhookTest, host_of},
+    fanout, secrets,
+    signature::Secret,
+};
 use axum::{
     Json,
     extract::{Path, State},
@@ -193,9 +198,17 @@ async fn check_url(state: &AppState, raw: &str) -> Result<String, Problem> {
     // for a moment) is accepted: every delivery checks its destination again
     // before it connects, and a failing endpoint shows in its delivery log.
     // A host that resolves to an address that is not public is refused.
+    // The answer names the host, never the address it resolved to: that
+    // would tell anyone allowed to add an endpoint what the installation's
+    // internal names resolve to. The operator's log has it.
     match address::check(&url, &state.webhooks.allowlist).await {
         Ok(_) | Err(address::DestinationError::Unresolvable(_)) => Ok(url.to_string()),
-        Err(e) => Err(Problem::unprocessable("webhook_url_forbidden", "/url", e.to_string())),
+        Err(e) => {
+            if let address::DestinationError::Forbidden { host, ip, class } = &e {
+                tracing::info!(host, %ip, ?class, "webhook destination refused");
+            }
+            Err(Problem::unprocessable("webhook_url_forbidden", "/url", e.to_string()))
+        }
     }
 }
 
@@ -241,12 +254,14 @@ fn check_description(description: Option<&str>) -> Result<(), Problem> {
 }
 
 /// Register a webhook endpoint (msp_admin). The answer carries its signing
-/// secret, shown only this once.
+/// secret, shown only this once. A workspace has at most
+/// `webhook_max_endpoints` endpoints (50 unless the operator says otherwise).
 #[utoipa::path(post, path = "/api/v1/workspaces/{ws}/webhooks", tag = "webhooks", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug")),
     request_body = NewEndpoint,
     responses(
         (status = 201, body = CreatedEndpoint, headers(("Location" = String, description = "The endpoint"))),
+        (status = 409, description = "`webhook_limit_reached`: the workspace has as many endpoints as it may (`webhook_max_endpoints`); or `idempotency_key_in_flight`", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or forbidden URL, unknown event types", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_webhook(
@@ -260,10 +275,20 @@ pub(crate) async fn create_webhook(
     let id = WebhookId::new();
     let secret = Secret::generate();
     let sealed = secrets::seal(&state.webhooks.master, &scope.workspace, &secrets::endpoint_record(id), &secret);
+    let limit = state.webhooks.limits.max_endpoints;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let endpoint =
-        tx.insert_endpoint(id, &url, new.description.as_deref().unwrap_or_default(), &new.events, &sealed).await?;
-    let details = json!({"url": endpoint.url, "events": endpoint.events, "description": endpoint.description});
+    let description = new.description.as_deref().unwrap_or_default();
+    let Some(endpoint) = tx.insert_endpoint(id, &url, description, &new.events, &sealed, limit).await? else {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "webhook_limit_reached",
+            format!("this workspace has {limit} webhook endpoints, as many as it may have; delete one first"),
+        ));
+    };
+    // The URL is the receiver's capability (its path or query often carries
+    // a token): the record, signed into the evidence chain, names its host.
+    let details =
+        json!({"host": host_of(&endpoint.url), "events": endpoint.events, "description": endpoint.description});
     changes::record(&mut tx, &scope, "webhook.created", id, details).await?;
     tx.commit().await?;
     let location = format!("/api/v1/workspaces/{}/webhooks/{id}", scope.workspace.slug());
@@ -327,8 +352,10 @@ pub(crate) async fn update_webhook(
         Some(url) => Some(check_url(&state, url).await?),
         None => None,
     };
-    let details =
-        json!({"url": url, "events": patch.events, "description": patch.description, "enabled": patch.enabled});
+    let details = json!({
+        "host": url.as_deref().map(host_of), "events": patch.events, "description": patch.description,
+        "enabled": patch.enabled,
+    });
     let change = EndpointChange { url, description: patch.description, events: patch.events, enabled: patch.enabled };
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let updated = tx.update_endpoint(id, &change).await?;
@@ -382,12 +409,15 @@ pub(crate) async fn rotate_webhook_secret(
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
-/// Send a `webhook.test` message to this endpoint (whatever it subscribes to).
+/// Send a `webhook.test` message to this endpoint (whatever it subscribes
+/// to). A few a minute per endpoint (5), shared by every gateway process.
 #[utoipa::path(post, path = "/api/v1/workspaces/{ws}/webhooks/{id}/test", tag = "webhooks", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Endpoint id")),
     responses((status = 202, body = TestSent),
               (status = 404, description = "No such endpoint", body = ProblemDocument, content_type = "application/problem+json"),
-              (status = 409, description = "The endpoint is disabled: enable it first", body = ProblemDocument, content_type = "application/problem+json")))]
+              (status = 409, description = "The endpoint is disabled: enable it first", body = ProblemDocument, content_type = "application/problem+json"),
+              (status = 429, description = "`webhook_test_limited`: enough test messages to this endpoint for now; `Retry-After` says when to ask again",
+               body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn test_webhook(
     scope: WorkspaceScope<perm::WebhooksManage>,
     State(state): State<AppState>,
@@ -403,7 +433,24 @@ pub(crate) async fn test_webhook(
     let slug = scope.workspace.slug().to_string();
     let test = WebhookTest { endpoint_id: id, message: "A test message from Anchor.".to_owned() };
     let event = anchor_events::PublishRequest::of(Some(&slug), &test);
+    let limits = state.webhooks.limits;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    match tx.admit_endpoint_test(id, limits.tests_per_window, limits.test_window).await? {
+        TestAdmission::Admitted => {}
+        TestAdmission::Missing => return Err(not_found(&id)),
+        TestAdmission::Limited(wait) => {
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "webhook_test_limited",
+                format!(
+                    "at most {} test messages to an endpoint every {} s; ask again later",
+                    limits.tests_per_window,
+                    limits.test_window.as_secs()
+                ),
+            )
+            .with_retry_after(wait.as_secs_f64().ceil().max(1.0) as u64));
+        }
+    }
     let (message, _) = tx.insert_message(None, "webhook.test", &fanout::body(&event)).await?;
     fanout::queue_delivery(&mut tx, message, id).await?;
     tx.commit().await?;

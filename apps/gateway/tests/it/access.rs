@@ -70,7 +70,7 @@ async fn status_with(app: &TestApp, path: &str, token: &str) -> reqwest::Respons
 #[tokio::test]
 async fn forged_foreign_and_stale_tokens_are_all_401() {
     let external = ExternalIssuer::start().await;
-    let app = TestApp::spawn_on(TestDatabase::new().await, vec![external.settings()]).await;
+    let mut app = TestApp::spawn_on(TestDatabase::new().await, vec![external.settings()]).await;
     let ws = app.workspace("acme", "Acme Corp").await;
     app.member(&ws, "alice", Role::Technician).await;
     let path = "/api/v1/workspaces/acme";
@@ -146,14 +146,68 @@ async fn forged_foreign_and_stale_tokens_are_all_401() {
     assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"anchor\"");
     problem(response, 401, "unauthenticated").await;
 
-    // Each failure is in the audit log.
+    // Each failure is in the audit log (counted per reason and minute),
+    // once the gateway has written what it kept in memory.
+    app.stop_server().await;
     let failures: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM platform.access_audit WHERE action = 'authenticate' AND outcome = 'failure'",
+        "SELECT sum(count)::bigint FROM platform.access_audit WHERE action = 'authenticate' AND outcome = 'failure'",
     )
     .fetch_one(app.store.pool())
     .await
     .expect("count");
     assert_eq!(failures, 10);
+    app.stop().await;
+}
+
+/// Open connections of the gateway's pool: every backend of the test
+/// database but the test's own.
+async fn gateway_connections(app: &TestApp) -> i64 {
+    let all: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        .fetch_one(app.store.pool())
+        .await
+        .expect("count");
+    all - i64::from(app.store.pool().size())
+}
+
+/// A thousand requests with a bad token, from one source (whatever
+/// `X-Forwarded-For` they claim: no proxy is trusted), are one audit row
+/// per minute with their count, and take no pooled connection each.
+#[tokio::test]
+async fn a_flood_of_bad_tokens_is_counted_in_aggregate_without_a_connection_each() {
+    // A pool that could grow to one connection per request in flight.
+    let mut app = TestApp::spawn_configured(TestDatabase::new().await, |c| c.database_max_connections = 32).await;
+    let before = gateway_connections(&app).await;
+    let app_ref = &app;
+    let clients = (0..50).map(|client| async move {
+        for i in 0..20 {
+            let response = app_ref
+                .client
+                .get(app_ref.url("/api/v1/workspaces"))
+                .bearer_auth("not.a.jwt")
+                .header("x-forwarded-for", format!("198.51.{client}.{i}"))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(response.status(), 401);
+        }
+    });
+    futures_util::future::join_all(clients).await;
+    let after = gateway_connections(&app).await;
+    assert!(after - before <= 1, "connections opened by the flood: {before} before, {after} after");
+
+    app.stop_server().await;
+    let rows: Vec<(i64, Value)> =
+        sqlx::query_as("SELECT count, detail FROM platform.access_audit WHERE action = 'authenticate'")
+            .fetch_all(app.store.pool())
+            .await
+            .expect("audit");
+    assert!((1..=2).contains(&rows.len()), "one row a minute: {rows:?}");
+    assert_eq!(rows.iter().map(|(count, _)| count).sum::<i64>(), 1000);
+    for (_, detail) in &rows {
+        assert_eq!(detail["address"], "127.0.0.1", "the peer, not what the header claims");
+        assert_eq!(detail["reason"], "the token is not a well-formed JWT");
+        assert_eq!(detail["route"], "GET /api/v1/workspaces");
+    }
     app.stop().await;
 }
 

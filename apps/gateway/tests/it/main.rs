@@ -8,6 +8,7 @@ mod idempotency;
 mod matrix;
 mod operations;
 mod pages;
+mod webhooks;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -34,7 +35,8 @@ pub(crate) struct TestApp {
     pub(crate) dev: DevIssuer,
     _data_dir: tempfile::TempDir,
     shutdown: CancellationToken,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// `None` once stopped by [`TestApp::stop_server`].
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl TestApp {
@@ -44,15 +46,20 @@ impl TestApp {
     }
 
     pub(crate) async fn spawn_on(db: TestDatabase, issuers: Vec<IssuerSettings>) -> Self {
+        Self::spawn_configured(db, |config| config.issuers = issuers).await
+    }
+
+    /// Starts the gateway through `run` with the test configuration as `configure` leaves it.
+    pub(crate) async fn spawn_configured(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut config = config(&db, Duration::from_secs(30), data_dir.path());
-        config.issuers = issuers;
+        configure(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let dev = DevIssuer::load_or_create(data_dir.path()).expect("dev issuer");
         let store = Database::connect(db.url(), 4).await.expect("connect");
-        let server = tokio::spawn(anchor_gateway::run(config, listener, shutdown.clone()));
+        let server = Some(tokio::spawn(anchor_gateway::run(config, listener, shutdown.clone())));
         Self { addr, client: anchor_testkit::http_client(), db, store, dev, _data_dir: data_dir, shutdown, server }
     }
 
@@ -69,12 +76,12 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
-        let server = tokio::spawn(async move {
+        let server = Some(tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(token.cancelled_owned())
                 .await?;
             Ok(())
-        });
+        }));
         let dev = DevIssuer::load_or_create(data_dir.path()).expect("dev issuer");
         Self { addr, client: anchor_testkit::http_client(), db, store, dev, _data_dir: data_dir, shutdown, server }
     }
@@ -111,10 +118,18 @@ impl TestApp {
         self.store.grant_platform_role(who, Role::PlatformAdmin, &AuditContext::default()).await.expect("grant");
     }
 
-    /// Stops the server gracefully and drops the database.
-    pub(crate) async fn stop(self) {
+    /// Stops the server gracefully (what it kept in memory, such as
+    /// aggregated refusals, is written) and keeps the database.
+    pub(crate) async fn stop_server(&mut self) {
         self.shutdown.cancel();
-        self.server.await.expect("server task").expect("server ran cleanly");
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran cleanly");
+        }
+    }
+
+    /// Stops the server gracefully and drops the database.
+    pub(crate) async fn stop(mut self) {
+        self.stop_server().await;
         self.store.close().await;
         self.db.drop_now().await;
     }
@@ -124,6 +139,7 @@ fn config(db: &TestDatabase, request_timeout: Duration, data_dir: &std::path::Pa
     Config {
         database_url: db.url().clone(),
         database_max_connections: 4,
+        database_recycling: Default::default(),
         request_timeout,
         body_limit_bytes: 64 * 1024,
         data_dir: data_dir.to_path_buf(),
@@ -133,6 +149,9 @@ fn config(db: &TestDatabase, request_timeout: Duration, data_dir: &std::path::Pa
         oidc: None,
         evidence: anchor_evidence::EvidenceSetup::new(None, data_dir, None).expect("evidence"),
         webhook_allowlist: Default::default(),
+        webhook_limits: Default::default(),
+        access: Default::default(),
+        telemetry: Default::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod isolation;
 mod migrations;
+mod pool;
 mod provisioning;
 
 use anchor_domain::{WorkspaceName, WorkspaceSlug};
