@@ -97,6 +97,8 @@ async fn a_chain_check_holds_no_connection_while_it_reads_documents() {
     let published = keys.published().await.expect("keys");
     let pool = db.pool();
     let in_use = || pool.size() - pool.num_idle() as u32;
+    // Connections given back a moment ago are returned by a task: let them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let before = in_use();
     let check = tokio::spawn({
         let (db, store, workspace) = (db.clone(), store.clone(), workspace.clone());
@@ -106,7 +108,7 @@ async fn a_chain_check_holds_no_connection_while_it_reads_documents() {
     let writer = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(second));
     let mut writer =
         tokio::time::timeout(Duration::from_secs(30), writer).await.expect("the check reads").expect("join");
-    assert_eq!(in_use(), before, "no connection is held while documents are read");
+    assert!(in_use() <= before, "no connection is held while documents are read: {} > {before}", in_use());
     std::io::Write::write_all(writer.as_mut().expect("open"), &document).expect("write");
     drop(writer);
     let report = check.await.expect("join").expect("check");

@@ -46,7 +46,8 @@ async fn accepted(platform: &Platform, workspace: &Workspace, subject: &str, tit
 
 async fn call_skill(platform: &Platform, input: &CommandInput) -> (u16, Value) {
     let url = format!("http://{}/skills/ticket_create", platform.node_addr);
-    let response = platform.client.post(url).json(input).send().await.expect("call node");
+    let response =
+        platform.client.post(url).bearer_auth(crate::platform::NODE_TOKEN).json(input).send().await.expect("call node");
     let status = response.status().as_u16();
     (status, response.json().await.expect("json"))
 }

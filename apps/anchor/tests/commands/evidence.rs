@@ -430,7 +430,8 @@ async fn administrative_changes_are_recorded_and_attested_like_executions() {
     assert_eq!(created["target"], endpoint.as_str());
     assert_eq!(created["actor"]["subject"], "mia");
     assert_eq!(created["role"], "msp_admin");
-    assert_eq!(created["details"]["url"], "http://127.0.0.1:9/hook");
+    assert_eq!(created["details"]["host"], "127.0.0.1:9", "the host, never the URL (a capability secret)");
+    assert!(created["details"].get("url").is_none(), "{created}");
 
     let id = created["evidence_id"].as_str().expect("evidence");
     let vc = platform.get(&format!("/api/v1/workspaces/acme/evidence/{id}"), "audrey").await;

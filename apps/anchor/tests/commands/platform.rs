@@ -20,7 +20,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 /// The control plane's internal token, which the agent node requires.
-const NODE_TOKEN: &str = "node-token-for-tests";
+pub(crate) const NODE_TOKEN: &str = "node-token-for-tests";
 
 /// One role: its stop switch and its task.
 pub(crate) struct Running {
