@@ -6,25 +6,24 @@
 use std::time::Duration;
 
 use anchor_crypto::seal::MasterKey;
-use anchor_domain::{Role, WorkspaceName, WorkspaceSlug};
+use anchor_domain::{ChangeId, Role, WorkspaceName, WorkspaceSlug};
 use anchor_evidence::{issue::Issuer, keys::IssuerKeys, store::EvidenceStore, verify};
-use anchor_store::{changes::NewChange, executions::Actor};
+use anchor_store::{Database, Workspace, changes::NewChange, executions::Actor};
 use anchor_testkit::TestDatabase;
 use serde_json::json;
 
-#[tokio::test]
-async fn concurrent_issuers_on_a_small_pool_all_finish_and_chain() {
-    const CHANGES: usize = 8;
-    let test_db = TestDatabase::new().await;
-    let db = test_db.connect(2).await;
-    let workspace = db
-        .create_workspace(&WorkspaceSlug::parse("acme").expect("slug"), &WorkspaceName::parse("Acme").expect("name"))
+async fn acme(db: &Database) -> Workspace {
+    db.create_workspace(&WorkspaceSlug::parse("acme").expect("slug"), &WorkspaceName::parse("Acme").expect("name"))
         .await
-        .expect("workspace");
+        .expect("workspace")
+}
+
+/// `count` administrative changes, recorded in one unit of work.
+async fn record_changes(db: &Database, workspace: &Workspace, count: usize) -> Vec<ChangeId> {
     let actor = Actor { issuer: "urn:anchor:dev-issuer".into(), subject: "mia".into() };
+    let mut tx = db.begin_workspace(workspace).await.expect("begin");
     let mut ids = Vec::new();
-    let mut tx = db.begin_workspace(&workspace).await.expect("begin");
-    for n in 0..CHANGES {
+    for n in 0..count {
         let target = format!("rul_{n}");
         let change = NewChange {
             action: "alert_rule.created",
@@ -36,6 +35,16 @@ async fn concurrent_issuers_on_a_small_pool_all_finish_and_chain() {
         ids.push(anchor_evidence::issue::record_change(&mut tx, &change).await.expect("record"));
     }
     tx.commit().await.expect("commit");
+    ids
+}
+
+#[tokio::test]
+async fn concurrent_issuers_on_a_small_pool_all_finish_and_chain() {
+    const CHANGES: usize = 8;
+    let test_db = TestDatabase::new().await;
+    let db = test_db.connect(2).await;
+    let workspace = acme(&db).await;
+    let ids = record_changes(&db, &workspace, CHANGES).await;
 
     let dir = tempfile::tempdir().expect("dir");
     let keys = IssuerKeys::new(db.clone(), MasterKey::from_bytes([7; 32]));
@@ -60,27 +69,12 @@ async fn concurrent_issuers_on_a_small_pool_all_finish_and_chain() {
 async fn a_chain_check_holds_no_connection_while_it_reads_documents() {
     let test_db = TestDatabase::new().await;
     let db = test_db.connect(2).await;
-    let workspace = db
-        .create_workspace(&WorkspaceSlug::parse("acme").expect("slug"), &WorkspaceName::parse("Acme").expect("name"))
-        .await
-        .expect("workspace");
-    let actor = Actor { issuer: "urn:anchor:dev-issuer".into(), subject: "mia".into() };
+    let workspace = acme(&db).await;
     let dir = tempfile::tempdir().expect("dir");
     let keys = IssuerKeys::new(db.clone(), MasterKey::from_bytes([7; 32]));
     let store = EvidenceStore::Local(dir.path().to_path_buf());
     let issuer = Issuer::new(db.clone(), keys.clone(), store.clone());
-    for n in 0..3 {
-        let mut tx = db.begin_workspace(&workspace).await.expect("begin");
-        let target = format!("rul_{n}");
-        let change = NewChange {
-            action: "alert_rule.created",
-            target: &target,
-            actor: &actor,
-            actor_role: Some(Role::MspAdmin),
-            details: json!({"n": n}),
-        };
-        let id = anchor_evidence::issue::record_change(&mut tx, &change).await.expect("record");
-        tx.commit().await.expect("commit");
+    for id in record_changes(&db, &workspace, 3).await {
         issuer.issue_change(&workspace, id).await.expect("issued").expect("a credential");
     }
     let second = {
@@ -108,6 +102,12 @@ async fn a_chain_check_holds_no_connection_while_it_reads_documents() {
     let writer = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(second));
     let mut writer =
         tokio::time::timeout(Duration::from_secs(30), writer).await.expect("the check reads").expect("join");
+    // The check waits on the FIFO for as long as we do; a connection it gave
+    // back just before is returned to the pool by a task of its own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while in_use() > before && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(in_use() <= before, "no connection is held while documents are read: {} > {before}", in_use());
     std::io::Write::write_all(writer.as_mut().expect("open"), &document).expect("write");
     drop(writer);
