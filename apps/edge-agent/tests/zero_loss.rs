@@ -245,6 +245,37 @@ async fn wait_until(what: &str, patience: Duration, log: &Path, mut ok: impl Asy
 }
 
 /// A workspace `acme`, an enrollment token, and a gateway.
+/// A listener on a port the kernel never hands out for outgoing connections
+/// (Linux draws those from 32768-60999), so that, once a test stops its
+/// gateway, no client socket of a test running beside it can take the port
+/// before the gateway comes back on it.
+async fn bind_below_ephemeral_range() -> TcpListener {
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    let mut next = clock ^ u64::from(std::process::id()).rotate_left(32);
+    for _ in 0..1000 {
+        next = next.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let port = 20_000 + (next >> 33) % 12_000;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)).await {
+            return listener;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
+}
+
+/// The gateway's address again, after it stopped. The port is outside the
+/// ephemeral range, so only another explicit bind could hold it: wait for it
+/// rather than fail at once.
+async fn rebind(addr: SocketAddr) -> TcpListener {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(e) if Instant::now() > deadline => panic!("the same address again ({addr}): {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 async fn setup() -> (TestDatabase, Database, String, tempfile::TempDir, SocketAddr, Gateway) {
     let db = TestDatabase::new().await;
     let store = db.connect(4).await;
@@ -256,7 +287,7 @@ async fn setup() -> (TestDatabase, Database, String, tempfile::TempDir, SocketAd
     let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
     store.create_enrollment_token(&workspace, &digest, "test", expires, 1, false).await.expect("token");
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = bind_below_ephemeral_range().await;
     let addr = listener.local_addr().expect("addr");
     let gateway = start_gateway(&db, data_dir.path(), listener).await;
     (db, store, token, data_dir, addr, gateway)
@@ -297,7 +328,7 @@ async fn every_batch_arrives_exactly_once_across_outages_and_a_kill_mid_send() {
     gateway.stop().await;
     wait_until("a spool", Duration::from_secs(30), &log, async || spooled(state.path()).len() >= 3).await;
     let during_outage = spooled(state.path()).len();
-    let listener = TcpListener::bind(addr).await.expect("the same address again");
+    let listener = rebind(addr).await;
     let gateway = start_gateway(&db, data_dir.path(), listener).await;
     wait_until("the spool to drain", Duration::from_secs(30), &log, async || spooled(state.path()).len() <= 1).await;
 
@@ -407,7 +438,7 @@ async fn at_the_spool_bound_the_oldest_batches_are_dropped_and_reported_exactly(
         .sum();
     // A batch larger than the bound by itself is kept, alone.
     assert!(bytes <= 2048 || spooled(state.path()).len() == 1, "the spool keeps its bound: {bytes} bytes");
-    let listener = TcpListener::bind(addr).await.expect("the same address again");
+    let listener = rebind(addr).await;
     let gateway = start_gateway(&db, data_dir.path(), listener).await;
     wait_until("the report acknowledged", Duration::from_secs(30), &log, async || {
         drops_pending(state.path()).await == 0 && spooled(state.path()).len() <= 1
@@ -478,7 +509,7 @@ async fn batches_too_large_for_the_server_are_split_and_a_single_item_too_large_
     // package list alone is larger), which goes with the agent's first batch.
     const LIMIT: usize = 600;
     gateway.stop().await;
-    let listener = TcpListener::bind(addr).await.expect("the same address again");
+    let listener = rebind(addr).await;
     let gateway = start_gateway_with_limit(&db, data_dir.path(), listener, LIMIT).await;
     let mut running = Running::start(state.path(), &log);
     wait_until("the drop reported and acknowledged", Duration::from_secs(30), &log, async || {
