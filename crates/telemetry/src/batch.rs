@@ -115,7 +115,7 @@ pub fn parse(json: &[u8]) -> Result<Batch, BatchError> {
     // Read at full speed; only a refused batch is read again, to name the
     // field (the bounds hold either way).
     let mut batch: Batch = serde_json::from_slice(json).map_err(|_| refusal(json))?;
-    correct_clock(&mut batch, OffsetDateTime::now_utc());
+    correct_clock(&mut batch, OffsetDateTime::now_utc())?;
     validate(&batch)?;
     Ok(batch)
 }
@@ -147,19 +147,27 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-fn correct_clock(batch: &mut Batch, now: OffsetDateTime) {
-    let Some(sent_at) = batch.sent_at else { return };
+/// Moves the batch's times by the machine's skew. Both ends come from the
+/// machine, so the sum can leave the calendar (a `sent_at` in year 0 and
+/// a sample in 9999): such a time is refused like any implausible one,
+/// naming its field, never computed with overflowing arithmetic.
+fn correct_clock(batch: &mut Batch, now: OffsetDateTime) -> Result<(), BatchError> {
+    let Some(sent_at) = batch.sent_at else { return Ok(()) };
+    // Dates span ±9999 years: their difference fits a `Duration`.
     let skew = now - sent_at;
     if skew.abs() <= CLOCK_SKEW_TOLERANCE {
-        return;
+        return Ok(());
     }
-    for m in &mut batch.metrics {
-        m.at += skew;
+    let moved =
+        |at: OffsetDateTime, field: String| at.checked_add(skew).ok_or_else(|| error(field, "not a plausible time"));
+    for (i, m) in batch.metrics.iter_mut().enumerate() {
+        m.at = moved(m.at, format!("/metrics/{i}/at"))?;
     }
-    for c in &mut batch.checks {
-        c.at += skew;
+    for (i, c) in batch.checks.iter_mut().enumerate() {
+        c.at = moved(c.at, format!("/checks/{i}/at"))?;
     }
     batch.sent_at = Some(now);
+    Ok(())
 }
 
 fn validate(batch: &Batch) -> Result<(), BatchError> {
@@ -299,6 +307,22 @@ mod tests {
         let batch = json!({"sequence": 1, "sent_at": fmt(close),
                            "metrics": [{"name": "cpu.used_percent", "value": 5.0, "at": fmt(close)}]});
         assert_eq!(parse(batch.to_string().as_bytes()).expect("ok").metrics[0].at, close);
+    }
+
+    #[test]
+    fn a_skew_from_the_ends_of_the_calendar_is_refused_without_overflow() {
+        // The sum of the skew (now - year 0) and a sample in year 9999
+        // is past what a date can hold: the correction must refuse it, not
+        // panic (`+=` on `OffsetDateTime` panics on overflow).
+        let batch = json!({"sequence": 1, "sent_at": "0000-01-01T00:00:00Z",
+                           "metrics": [{"name": "cpu.used_percent", "value": 5.0, "at": "9999-12-31T23:59:59Z"}]});
+        let parsed = std::panic::catch_unwind(|| parse(batch.to_string().as_bytes()));
+        let err = parsed.expect("no panic").expect_err("refused");
+        assert_eq!(err.pointer, "/metrics/0/at", "{err}");
+        let batch = json!({"sequence": 1, "sent_at": "9999-12-31T23:59:59Z",
+                           "checks": [{"name": "disk", "status": "passing", "at": "0000-01-01T00:00:00Z"}]});
+        let err = parse(batch.to_string().as_bytes()).expect_err("refused");
+        assert_eq!(err.pointer, "/checks/0/at", "{err}");
     }
 
     #[test]
