@@ -95,6 +95,7 @@ pub mod perm {
         WorkspaceRead,
         MembersRead,
         MembersManage,
+        SettingsManage,
         ClientsRead,
         TicketsRead,
         TicketsWrite,

@@ -36,6 +36,8 @@ objects!(
     anchor_domain::RuleId => "alert rule",
     anchor_domain::EvidenceId => "credential",
     anchor_domain::EnrollmentTokenId => "enrollment token",
+    anchor_domain::CalendarId => "calendar",
+    anchor_domain::SlaPolicyId => "SLA policy",
 );
 
 /// The `{id}` of the path, as a `T`.

@@ -91,3 +91,92 @@ impl ToSchema for RuleDocument {
         "RuleBody".into()
     }
 }
+
+/// A business calendar as sent (`POST` and `PUT .../calendars`).
+pub(crate) struct CalendarDocument;
+
+impl PartialSchema for CalendarDocument {
+    fn schema() -> RefOr<Schema> {
+        let wall = serde_json::json!({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$",
+                                      "description": "Local wall time, HH:MM; 24:00 ends a day."});
+        let window = serde_json::json!({"type": "object", "additionalProperties": false, "required": ["start", "end"],
+                                        "properties": {"start": wall, "end": wall}});
+        let day = serde_json::json!({"type": "array", "items": window,
+                                     "description": "Opening windows, in order, not overlapping."});
+        let days: serde_json::Map<String, serde_json::Value> =
+            ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+                .iter()
+                .map(|d| ((*d).to_owned(), day.clone()))
+                .collect();
+        let date = serde_json::json!({"type": "string", "format": "date"});
+        let name = serde_json::json!({"type": ["string", "null"], "maxLength": 200});
+        let holiday = serde_json::json!({"oneOf": [
+            {"title": "Date", "type": "object", "additionalProperties": false, "required": ["kind", "date"],
+             "properties": {"kind": {"type": "string", "enum": ["date"]}, "date": date, "name": name}},
+            {"title": "Range", "type": "object", "additionalProperties": false, "required": ["kind", "from", "to"],
+             "properties": {"kind": {"type": "string", "enum": ["range"]}, "from": date, "to": date, "name": name}},
+            {"title": "Yearly", "type": "object", "additionalProperties": false, "required": ["kind", "month", "day"],
+             "properties": {"kind": {"type": "string", "enum": ["yearly"]},
+                            "month": {"type": "integer", "minimum": 1, "maximum": 12},
+                            "day": {"type": "integer", "minimum": 1, "maximum": 31}, "name": name}}
+        ]});
+        let document = serde_json::json!({
+            "description": "Working hours in a time zone and the days off. Deadlines count only the time inside the windows.",
+            "type": "object", "additionalProperties": false, "required": ["name", "time_zone", "week"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S"},
+                "time_zone": {"type": "string", "description": "IANA time zone, e.g. `Europe/Berlin`."},
+                "week": {"type": "object", "additionalProperties": false, "properties": days},
+                "holidays": {"type": "array", "items": holiday}
+            },
+            "example": crate::routes::service_policies::calendar_example()
+        });
+        RefOr::T(serde_json::from_value(document).expect("a valid schema"))
+    }
+}
+
+impl ToSchema for CalendarDocument {
+    fn name() -> Cow<'static, str> {
+        "CalendarBody".into()
+    }
+}
+
+/// An SLA policy as sent (`POST` and `PUT .../sla-policies`).
+pub(crate) struct SlaPolicyDocument;
+
+impl PartialSchema for SlaPolicyDocument {
+    fn schema() -> RefOr<Schema> {
+        let minutes = serde_json::json!({"type": ["integer", "null"], "minimum": 0, "maximum": anchor_sla::MAX_TARGET_MINUTES,
+                                         "description": "Business minutes; absent or null: no target."});
+        let targets = serde_json::json!({"type": "object", "additionalProperties": false,
+            "properties": {"first_response_minutes": minutes, "next_update_minutes": minutes, "resolution_minutes": minutes}});
+        let document = serde_json::json!({
+            "description": "Targets per priority in business time over a calendar, when to warn, and which statuses pause the clocks.",
+            "type": "object", "additionalProperties": false, "required": ["name", "calendar_id", "targets"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S"},
+                "calendar_id": {"type": "string", "description": "The calendar whose hours the targets count."},
+                "default": {"type": "boolean", "description": "Make it the workspace's default policy."},
+                "targets": {"type": "object", "additionalProperties": false,
+                            "properties": {"p1": targets, "p2": targets, "p3": targets, "p4": targets}},
+                "warning_percent": {"type": "integer", "minimum": 1, "maximum": 99,
+                                    "description": "Warn when this share of a target is used (default 80)."},
+                "pausing_statuses": {"type": "array", "description": "Statuses in which the clocks stop (a repeated one counts once).",
+                                     "items": {"type": "string", "enum": ["new", "triaged", "in_progress", "waiting_on_client"]}},
+                "on_reopen": {"type": "string", "enum": ["resume", "restart"],
+                              "description": "A reopened ticket's resolution clock resumes where it stopped, or starts again."}
+            },
+            "example": {"name": "Business hours", "calendar_id": "cal_00000000000000000000000001",
+                        "targets": {"p1": {"first_response_minutes": 30, "resolution_minutes": 240},
+                                    "p3": {"first_response_minutes": 240, "resolution_minutes": 1440}},
+                        "pausing_statuses": ["waiting_on_client"]}
+        });
+        RefOr::T(serde_json::from_value(document).expect("a valid schema"))
+    }
+}
+
+impl ToSchema for SlaPolicyDocument {
+    fn name() -> Cow<'static, str> {
+        "SlaPolicyBody".into()
+    }
+}

@@ -174,6 +174,16 @@ prefixed_id!(
     "sit"
 );
 prefixed_id!(
+    /// A business calendar (working hours and holidays of a zone).
+    CalendarId,
+    "cal"
+);
+prefixed_id!(
+    /// An SLA policy (targets per priority over a business calendar).
+    SlaPolicyId,
+    "slp"
+);
+prefixed_id!(
     /// A person at the client (a contact).
     ContactId,
     "con"

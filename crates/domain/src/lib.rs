@@ -17,8 +17,8 @@ pub mod workspace;
 pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
 pub use execution::ExecutionStatus;
 pub use id::{
-    AgentId, AlertId, AssetId, BatchId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId, ExecutionId,
-    IdError, MessageId, ReceiptId, RuleId, SiteId, TicketId, WebhookId,
+    AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId,
+    ExecutionId, IdError, MessageId, ReceiptId, RuleId, SiteId, SlaPolicyId, TicketId, WebhookId,
 };
 pub use role::{Role, RoleError};
 pub use telemetry::{AlertState, Comparison, RuleKind, Severity};

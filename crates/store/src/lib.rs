@@ -15,6 +15,7 @@ pub mod evidence;
 pub mod executions;
 pub mod idempotency;
 pub mod migrate;
+pub mod service_policies;
 pub mod sessions;
 pub mod sites;
 pub mod tenancy;

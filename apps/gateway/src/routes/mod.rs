@@ -18,6 +18,7 @@ mod callbacks;
 pub(crate) mod evidence;
 mod executions;
 mod health;
+pub(crate) mod service_policies;
 mod sites;
 mod tickets;
 mod webhooks;
@@ -52,7 +53,7 @@ use crate::{
                        every response carries `X-Request-Id`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(ProblemDocument, Accepted, ExecutionView, crate::schemas::EventType, crate::schemas::WorkspaceRole, crate::schemas::RuleDocument)),
+    components(schemas(ProblemDocument, Accepted, ExecutionView, crate::schemas::EventType, crate::schemas::WorkspaceRole, crate::schemas::RuleDocument, crate::schemas::CalendarDocument, crate::schemas::SlaPolicyDocument)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Liveness, readiness, the API description and the dev issuer's keys"),
@@ -65,6 +66,7 @@ use crate::{
         (name = "callbacks", description = "Signed inbound callbacks (AgentField execution webhooks)"),
         (name = "webhooks", description = "Outbound webhooks (Standard Webhooks v1): endpoints, secrets, tests, the delivery log"),
         (name = "alerts", description = "Alert rules over telemetry, and alerts"),
+        (name = "service policies", description = "Business calendars and SLA policies (configuration: versioned, written directly, each change recorded and signed)"),
         (name = "agents", description = "The edge plane: enrollment tokens, agents, enrollment, telemetry ingest"),
         (name = "evidence", description = "Signed audit credentials (W3C VC 2.0, eddsa-jcs-2022), their chain, the issuer keys"),
     )
@@ -197,7 +199,8 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(evidence::routes())
         .merge(webhooks::routes())
         .merge(agents::routes())
-        .merge(alerts::routes());
+        .merge(alerts::routes())
+        .merge(service_policies::routes());
     let commands = all.commands.iter().map(|(path, method, _)| (method.to_string(), path.to_string())).collect();
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(all.router).split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();

@@ -174,11 +174,18 @@ impl From<Attempt> for AttemptView {
 }
 
 async fn check_url(state: &AppState, raw: &str) -> Result<String, Problem> {
+    // The document's `maxLength` (characters as sent), and room for what
+    // normalising adds (a trailing slash, escapes) within 2000 bytes.
     let url = url::Url::parse(raw)
         .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.as_str().len() <= 2000)
+        .filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && raw.chars().count() <= 1990
+                && u.as_str().len() <= 2000
+        })
         .ok_or_else(|| {
-            Problem::unprocessable("invalid_url", "/url", "an absolute http(s) URL of at most 2000 characters")
+            Problem::unprocessable("invalid_url", "/url", "an absolute http(s) URL of at most 1990 characters")
         })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Problem::unprocessable(

@@ -8,6 +8,7 @@ mod idempotency;
 mod matrix;
 mod operations;
 mod pages;
+mod service_policies;
 mod webhooks;
 
 use std::{net::SocketAddr, time::Duration};
