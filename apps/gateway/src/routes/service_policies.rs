@@ -195,22 +195,27 @@ fn object(body: Value, code: &str) -> Result<Map<String, Value>, Problem> {
     }
 }
 
+/// What is left of a body once its own members are taken, as the JSON
+/// `anchor_sla` reads: at version 1, since the store counts the versions.
+fn at_first_version(mut members: Map<String, Value>, code: &str) -> Result<String, Problem> {
+    if members.contains_key("version") {
+        return Err(Problem::unprocessable(
+            code,
+            "/version",
+            "the version is counted by Anchor; send If-Match instead",
+        ));
+    }
+    members.insert("version".into(), json!(1));
+    Ok(Value::Object(members).to_string())
+}
+
 /// The calendar a body describes (without its name), checked.
 fn calendar_of(body: Value) -> Result<(String, Value), Problem> {
     const CODE: &str = "invalid_calendar";
     objects_only(&body, &[&["week"], &["week", "*", "*"], &["holidays", "*"]], CODE)?;
     let mut members = object(body, CODE)?;
     let name = name_of(&mut members, CODE)?;
-    if members.contains_key("version") {
-        return Err(Problem::unprocessable(
-            CODE,
-            "/version",
-            "the version is counted by Anchor; send If-Match instead",
-        ));
-    }
-    members.insert("version".into(), json!(1));
-    let definition = Value::Object(members);
-    let calendar = Calendar::from_json(&definition.to_string()).map_err(|e| invalid(CODE, &e))?;
+    let calendar = Calendar::from_json(&at_first_version(members, CODE)?).map_err(|e| invalid(CODE, &e))?;
     Ok((name, serde_json::to_value(calendar).expect("a calendar serialises")))
 }
 
@@ -231,16 +236,7 @@ fn policy_of(body: Value) -> Result<(String, CalendarId, bool, Value), Problem> 
         Some(Value::Bool(default)) => default,
         Some(_) => return Err(Problem::unprocessable(CODE, "/default", "true or false")),
     };
-    if members.contains_key("version") {
-        return Err(Problem::unprocessable(
-            CODE,
-            "/version",
-            "the version is counted by Anchor; send If-Match instead",
-        ));
-    }
-    members.insert("version".into(), json!(1));
-    let definition = Value::Object(members);
-    let policy = SlaPolicy::from_json(&definition.to_string()).map_err(|e| invalid(CODE, &e))?;
+    let policy = SlaPolicy::from_json(&at_first_version(members, CODE)?).map_err(|e| invalid(CODE, &e))?;
     let mut errors = Vec::new();
     for priority in policy.targets.keys() {
         if anchor_domain::Priority::parse(priority).is_none() {
