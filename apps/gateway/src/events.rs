@@ -13,6 +13,7 @@ pub fn catalogue() -> &'static [EventSpec] {
     static CATALOGUE: OnceLock<Vec<EventSpec>> = OnceLock::new();
     CATALOGUE.get_or_init(|| {
         let mut events = anchor_commands::registry::events();
+        events.extend_from_slice(anchor_commands::sla::EVENTS);
         events.extend_from_slice(anchor_evidence::issue::EVENTS);
         events.extend_from_slice(anchor_telemetry::alerts::EVENTS);
         events.extend_from_slice(anchor_webhooks::events::EVENTS);

@@ -37,6 +37,7 @@ objects!(
     anchor_domain::EvidenceId => "credential",
     anchor_domain::EnrollmentTokenId => "enrollment token",
     anchor_domain::CalendarId => "calendar",
+    anchor_domain::QueueId => "queue",
     anchor_domain::SlaPolicyId => "SLA policy",
 );
 

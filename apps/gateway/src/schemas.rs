@@ -180,3 +180,35 @@ impl ToSchema for SlaPolicyDocument {
         "SlaPolicyBody".into()
     }
 }
+
+/// A queue as sent (`POST` and `PUT .../queues`).
+pub(crate) struct QueueDocument;
+
+impl PartialSchema for QueueDocument {
+    fn schema() -> RefOr<Schema> {
+        let person = serde_json::json!({"type": "object", "additionalProperties": false, "required": ["issuer", "subject"],
+            "properties": {"issuer": {"type": "string", "minLength": 1, "maxLength": 500},
+                           "subject": {"type": "string", "minLength": 1, "maxLength": 255}}});
+        let document = serde_json::json!({
+            "description": "A queue: a team's inbox, with the SLA policy of its tickets and the staff who work it.",
+            "type": "object", "additionalProperties": false, "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S"},
+                "description": {"type": "string", "maxLength": 2000},
+                "sla_policy_id": {"type": ["string", "null"], "pattern": "^slp_[0-7][0-9a-hjkmnp-tv-z]{25}$",
+                                  "description": "The SLA policy of tickets in the queue; the workspace default when absent."},
+                "members": {"type": "array", "maxItems": 200, "items": person,
+                            "description": "Staff of the workspace who work the queue."}
+            },
+            "example": {"name": "Service desk", "description": "First line", "members": [
+                {"issuer": "https://id.example.com", "subject": "tess"}]}
+        });
+        RefOr::T(serde_json::from_value(document).expect("a valid schema"))
+    }
+}
+
+impl ToSchema for QueueDocument {
+    fn name() -> Cow<'static, str> {
+        "QueueBody".into()
+    }
+}

@@ -165,6 +165,12 @@ pub fn recurring_jobs(access_audit_retention: Duration) -> Vec<RecurringJob> {
                 .map(|n| format!("{n} agent-offline alerts opened"))
                 .map_err(|e| e.to_string())
         }),
+        RecurringJob::new("sla.clocks", Duration::from_secs(15), |db: Database| async move {
+            anchor_commands::sla::check_due(&db)
+                .await
+                .map(|n| format!("{n} SLA warnings and breaches sent"))
+                .map_err(|e| e.to_string())
+        }),
         RecurringJob::new("telemetry.upkeep", Duration::from_secs(3600), |db: Database| async move {
             match db.maintain_telemetry(3).await {
                 Ok(u) if u.failed > 0 => Err(format!("telemetry upkeep failed in {} workspaces (logged)", u.failed)),

@@ -15,6 +15,7 @@
 //!    the execution and publishes `execution.succeeded` / `execution.failed`
 //!    through the outbox.
 
+pub mod assignment;
 pub mod authorize;
 pub mod automation;
 pub mod callback;
@@ -26,6 +27,7 @@ pub mod orchestrator;
 pub mod registry;
 pub mod sites;
 pub mod skill;
+pub mod sla;
 pub mod submit;
 pub mod tickets;
 

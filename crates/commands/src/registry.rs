@@ -5,6 +5,7 @@
 use anchor_events::EventSpec;
 
 use crate::{
+    assignment,
     kit::{RefusalKind, Spec},
     sites, tickets,
 };
@@ -13,6 +14,13 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<tickets::TicketCreate>(),
     Spec::of::<tickets::TicketTransition>(),
     Spec::of::<tickets::TicketComment>(),
+    Spec::of::<tickets::TicketSetPriority>(),
+    Spec::of::<assignment::TicketAssign>(),
+    Spec::of::<assignment::TicketUnassign>(),
+    Spec::of::<assignment::TicketSetQueue>(),
+    Spec::of::<assignment::TicketTag>(),
+    Spec::of::<assignment::TicketMerge>(),
+    Spec::of::<assignment::TicketRelate>(),
     Spec::of::<tickets::TicketResolve>(),
     Spec::of::<tickets::TicketReopen>(),
     Spec::of::<sites::SiteCreate>(),

@@ -184,6 +184,11 @@ prefixed_id!(
     "slp"
 );
 prefixed_id!(
+    /// A ticket queue (a team's inbox: service desk, projects, on-site).
+    QueueId,
+    "que"
+);
+prefixed_id!(
     /// A person at the client (a contact).
     ContactId,
     "con"

@@ -18,10 +18,10 @@ pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
 pub use execution::ExecutionStatus;
 pub use id::{
     AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId,
-    ExecutionId, IdError, MessageId, ReceiptId, RuleId, SiteId, SlaPolicyId, TicketId, WebhookId,
+    ExecutionId, IdError, MessageId, QueueId, ReceiptId, RuleId, SiteId, SlaPolicyId, TicketId, WebhookId,
 };
 pub use role::{Role, RoleError};
 pub use telemetry::{AlertState, Comparison, RuleKind, Severity};
-pub use ticket::{CommentVisibility, Priority, TicketStatus, TicketText, TicketTitle, TransitionError};
+pub use ticket::{CommentVisibility, Priority, SlaState, Tag, TicketStatus, TicketText, TicketTitle, TransitionError};
 pub use vocabulary::{Text, TextError};
 pub use workspace::{SlugError, WorkspaceName, WorkspaceSlug};

@@ -12,6 +12,8 @@
 //! A resolved or closed ticket is reopened by moving it back to
 //! `in_progress`. Closing needs a resolution first.
 
+use crate::vocabulary::TextError;
+
 crate::names!(
     /// Where a ticket is in its lifecycle.
     pub enum TicketStatus {
@@ -82,6 +84,25 @@ crate::names!(
     }
 );
 
+crate::names!(
+    /// Where a ticket stands against its SLA, for lists and filters: the most
+    /// pressing of its clocks.
+    pub enum SlaState {
+        /// No clocks (opened before SLAs were planned, or no policy applies).
+        None = "none",
+        /// Clocks are counting, none past its warning share.
+        Running = "running",
+        /// A running clock passed its warning share.
+        Warning = "warning",
+        /// A clock of the current cycle missed its target.
+        Breached = "breached",
+        /// Every running clock is paused (waiting on the client).
+        Paused = "paused",
+        /// Every clock met its target; nothing is counting.
+        Met = "met",
+    }
+);
+
 crate::text_type!(
     /// A ticket's one-line summary.
     TicketTitle,
@@ -96,6 +117,67 @@ crate::text_type!(
     20000,
     true
 );
+
+/// A ticket tag: lower case letters, digits, `-` and `_`, 1-40 characters
+/// (`VIP ` is read as `vip`), so that one tag is never spelled two ways.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Tag(String);
+
+impl Tag {
+    pub fn parse(raw: &str) -> Result<Self, TextError> {
+        let tag = raw.trim().to_lowercase();
+        let well_formed = (1..=40).contains(&tag.chars().count())
+            && tag.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            && tag.starts_with(|c: char| c.is_ascii_alphanumeric());
+        if well_formed {
+            Ok(Self(tag))
+        } else {
+            Err(TextError {
+                what: "a tag",
+                reason: format!("{raw:?} is not a tag: 1-40 letters, digits, - or _, starting with a letter or digit"),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Tag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::vocabulary::openapi_string(None, Some("^\\s*[A-Za-z0-9][A-Za-z0-9_-]{0,39}\\s*$"))
+    }
+}
+
+impl utoipa::ToSchema for Tag {}
+
+impl schemars::JsonSchema for Tag {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Tag".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "minLength": 1, "maxLength": 40,
+                                "pattern": "^\\s*[A-Za-z0-9][A-Za-z0-9_-]{0,39}\\s*$", "examples": ["vip"]})
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -142,6 +224,15 @@ mod tests {
         assert!(S::WaitingOnClient.is_open() && !S::Resolved.is_open());
         assert_eq!(Priority::parse("p1"), Some(Priority::P1));
         assert_eq!(CommentVisibility::parse("public"), Some(CommentVisibility::Public));
+    }
+
+    #[test]
+    fn tags_have_one_spelling() {
+        assert_eq!(Tag::parse(" VIP ").expect("vip").as_str(), "vip");
+        assert_eq!(Tag::parse("on-site_2").expect("ok").as_str(), "on-site_2");
+        for bad in ["", "-x", "two words", "a,b", &"x".repeat(41), "café"] {
+            assert!(Tag::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -15,10 +15,12 @@ pub mod evidence;
 pub mod executions;
 pub mod idempotency;
 pub mod migrate;
+pub mod queues;
 pub mod service_policies;
 pub mod sessions;
 pub mod sites;
 pub mod tenancy;
+pub mod ticket_sla;
 pub mod tickets;
 pub mod webhooks;
 

@@ -62,6 +62,8 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(14, "bounded_refusals", include_str!("../migrations/platform/0014_bounded_refusals.sql")),
     Migration::new(15, "enrollment_bounds", include_str!("../migrations/platform/0015_enrollment_bounds.sql")),
     Migration::new(16, "outbox_async_claims", include_str!("../migrations/platform/0016_outbox_async_claims.sql")),
+    Migration::new(17, "sla_schedule", include_str!("../migrations/platform/0017_sla_schedule.sql")),
+    Migration::new(18, "member_lookup", include_str!("../migrations/platform/0018_member_lookup.sql")),
 ];
 
 /// Migrations of every workspace schema.
@@ -85,6 +87,8 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(13, "unattested", include_str!("../migrations/workspace/0013_unattested.sql")),
     Migration::new(14, "webhook_test_window", include_str!("../migrations/workspace/0014_webhook_test_window.sql")),
     Migration::new(15, "service_policies", include_str!("../migrations/workspace/0015_service_policies.sql")),
+    Migration::new(16, "ticket_sla", include_str!("../migrations/workspace/0016_ticket_sla.sql")),
+    Migration::new(17, "queues", include_str!("../migrations/workspace/0017_queues.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -65,6 +65,10 @@ pub enum Removal {
     Missing,
     /// A calendar that policies use, or the default policy.
     InUse,
+    /// Tickets' clock logs name it: their deadlines are recomputed from it.
+    UsedByTickets,
+    /// Queues give it to their tickets.
+    UsedByQueues,
 }
 
 const CALENDAR: &str = "SELECT c.id, c.name, c.version, v.definition, c.created_at, c.updated_at
@@ -166,8 +170,23 @@ impl WorkspaceTx {
         if used {
             return Ok(Removal::InUse);
         }
+        if self.named_by_clock_logs("calendar", &id.to_string()).await? {
+            return Ok(Removal::UsedByTickets);
+        }
         let done = sqlx::query("DELETE FROM business_calendars WHERE id = $1").bind(id).execute(self.conn()).await?;
         Ok(if done.rows_affected() == 1 { Removal::Deleted } else { Removal::Missing })
+    }
+
+    /// Whether a ticket's clock log names the calendar or policy `id`
+    /// (`what`: `calendar` or `policy`). Rare (a delete), so a scan.
+    async fn named_by_clock_logs(&mut self, what: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ticket_clock_events WHERE event @> jsonb_build_object($1::text, jsonb_build_object('id', $2::text)))",
+        )
+        .bind(what)
+        .bind(id)
+        .fetch_one(self.conn())
+        .await?)
     }
 
     pub async fn sla_policies(&mut self) -> Result<Vec<PolicyRecord>, StoreError> {
@@ -299,6 +318,15 @@ impl WorkspaceTx {
         match is_default {
             None => Ok(Removal::Missing),
             Some(true) => Ok(Removal::InUse),
+            Some(false) if self.named_by_clock_logs("policy", &id.to_string()).await? => Ok(Removal::UsedByTickets),
+            Some(false)
+                if sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM queues WHERE sla_policy_id = $1)")
+                    .bind(id)
+                    .fetch_one(self.conn())
+                    .await? =>
+            {
+                Ok(Removal::UsedByQueues)
+            }
             Some(false) => {
                 sqlx::query("DELETE FROM sla_policies WHERE id = $1").bind(id).execute(self.conn()).await?;
                 Ok(Removal::Deleted)

@@ -7,10 +7,11 @@
 //! the same document.
 
 use anchor_domain::{
-    AlertId, AssetId, CommentId, CommentVisibility, ContactId, ExecutionId, Priority, SiteId, TicketId, TicketStatus,
-    TicketText, TicketTitle,
+    AlertId, AssetId, CommentId, CommentVisibility, ContactId, ExecutionId, Priority, QueueId, SiteId, SlaPolicyId,
+    SlaState, Tag, TicketId, TicketStatus, TicketText, TicketTitle,
 };
 use serde::Serialize;
+use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use crate::{StoreError, WorkspaceTx, executions::Actor};
@@ -49,6 +50,35 @@ pub struct Ticket {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "sit_01jd6m2h9x8k7v5t3r1p0n9q8w")]
     pub site_id: Option<SiteId>,
+    /// The queue it is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "que_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    pub queue_id: Option<QueueId>,
+    /// The staff member working it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Actor>)]
+    #[schemars(with = "Option<Actor>")]
+    pub assignee: Option<Json<Actor>>,
+    /// Tags, sorted.
+    #[schema(value_type = Vec<String>)]
+    #[schemars(with = "Vec<String>")]
+    pub tags: Vec<String>,
+    /// The ticket this one was merged into (it stays readable here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub merged_into: Option<TicketId>,
+    /// The SLA policy its clocks follow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "slp_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    pub sla_policy_id: Option<SlaPolicyId>,
+    /// Where it stands against its SLA: `none`, `running`, `warning`, `breached`, `paused` or `met`.
+    #[schema(value_type = String, example = "running")]
+    pub sla_state: SlaState,
+    /// The nearest deadline of a running SLA clock.
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    #[schemars(with = "Option<String>")]
+    pub sla_due_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     #[schemars(with = "String")]
@@ -81,12 +111,22 @@ pub struct Comment {
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[schema(as = HistoryView)]
 pub struct HistoryEntry {
-    /// `created`, `status_changed` or `commented`.
+    /// `created`, `status_changed`, `commented` or `priority_changed`.
     pub change: String,
     #[schema(value_type = Option<String>)]
     pub from_status: Option<TicketStatus>,
     #[schema(value_type = Option<String>)]
     pub to_status: Option<TicketStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub from_priority: Option<Priority>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub to_priority: Option<Priority>,
+    /// What an assignment, queue move, tagging, merge or link changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<Json<serde_json::Value>>,
     #[sqlx(flatten)]
     pub actor: Actor,
     #[schema(value_type = String)]
@@ -107,6 +147,7 @@ pub struct NewTicket<'a> {
     pub alert_id: Option<AlertId>,
     pub contact_id: Option<ContactId>,
     pub site_id: Option<SiteId>,
+    pub queue_id: Option<QueueId>,
 }
 
 /// Which tickets to list.
@@ -116,11 +157,26 @@ pub struct TicketFilter {
     pub priority: Option<Priority>,
     pub contact_id: Option<ContactId>,
     pub site_id: Option<SiteId>,
+    pub sla_state: Option<SlaState>,
+    pub queue_id: Option<QueueId>,
+    pub assignee: Option<AssigneeFilter>,
+    pub tag: Option<Tag>,
+}
+
+/// Whose tickets to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    Unassigned,
+    Is(Actor),
 }
 
 const TICKET_COLUMNS: &str = "id, title, description, priority, status, created_by_issuer AS issuer,
                               created_by AS subject, execution_id, asset_id, alert_id, contact_id, site_id,
-                              created_at, updated_at";
+                              queue_id,
+                              CASE WHEN assignee IS NOT NULL
+                                   THEN jsonb_build_object('issuer', assignee_issuer, 'subject', assignee) END
+                                AS assignee,
+                              tags, merged_into, sla_policy_id, sla_state, sla_due_at, created_at, updated_at";
 
 impl WorkspaceTx {
     pub async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
@@ -141,7 +197,11 @@ impl WorkspaceTx {
             "SELECT {TICKET_COLUMNS} FROM tickets
               WHERE ($1::text IS NULL OR id < $1) AND ($2::text IS NULL OR status = $2)
                 AND ($3::text IS NULL OR priority = $3) AND ($4::text IS NULL OR contact_id = $4)
-                AND ($5::text IS NULL OR site_id = $5)
+                AND ($5::text IS NULL OR site_id = $5) AND ($7::text IS NULL OR sla_state = $7)
+                AND ($8::text IS NULL OR queue_id = $8)
+                AND (NOT $9 OR assignee IS NULL)
+                AND ($10::text IS NULL OR (assignee = $11 AND assignee_issuer = $10))
+                AND ($12::text IS NULL OR tags @> ARRAY[$12::text])
               ORDER BY id DESC LIMIT $6"
         )))
         .bind(before)
@@ -150,6 +210,18 @@ impl WorkspaceTx {
         .bind(filter.contact_id)
         .bind(filter.site_id)
         .bind(limit)
+        .bind(filter.sla_state)
+        .bind(filter.queue_id)
+        .bind(filter.assignee == Some(AssigneeFilter::Unassigned))
+        .bind(match &filter.assignee {
+            Some(AssigneeFilter::Is(who)) => Some(who.issuer.as_str()),
+            _ => None,
+        })
+        .bind(match &filter.assignee {
+            Some(AssigneeFilter::Is(who)) => Some(who.subject.as_str()),
+            _ => None,
+        })
+        .bind(filter.tag.as_ref().map(Tag::as_str))
         .fetch_all(self.conn())
         .await?)
     }
@@ -166,7 +238,8 @@ impl WorkspaceTx {
 
     pub async fn ticket_history(&mut self, id: TicketId) -> Result<Vec<HistoryEntry>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT change, from_status, to_status, actor_issuer AS issuer, actor AS subject, execution_id, at
+            "SELECT change, from_status, to_status, from_priority, to_priority, detail, actor_issuer AS issuer,
+                    actor AS subject, execution_id, at
                FROM ticket_history WHERE ticket_id = $1 ORDER BY id",
         )
         .bind(id)
@@ -200,8 +273,8 @@ impl WorkspaceTx {
     ) -> Result<Ticket, StoreError> {
         let ticket = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tickets (id, title, description, priority, created_by_issuer, created_by, execution_id,
-                                  asset_id, alert_id, contact_id, site_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {TICKET_COLUMNS}"
+                                  asset_id, alert_id, contact_id, site_id, queue_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {TICKET_COLUMNS}"
         )))
         .bind(new.id)
         .bind(new.title)
@@ -214,6 +287,7 @@ impl WorkspaceTx {
         .bind(new.alert_id)
         .bind(new.contact_id)
         .bind(new.site_id)
+        .bind(new.queue_id)
         .fetch_one(self.conn())
         .await?;
         self.record_history(new.id, "created", None, Some(TicketStatus::New), actor, execution).await?;
@@ -235,6 +309,185 @@ impl WorkspaceTx {
             .execute(self.conn())
             .await?;
         self.record_history(id, "status_changed", Some(from), Some(to), actor, execution).await
+    }
+
+    /// Sets (or clears) the assignee; records who did it and what changed.
+    pub async fn set_ticket_assignee(
+        &mut self,
+        id: TicketId,
+        assignee: Option<&Actor>,
+        detail: &serde_json::Value,
+        actor: &Actor,
+        execution: ExecutionId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tickets SET assignee_issuer = $2, assignee = $3, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(assignee.map(|a| a.issuer.as_str()))
+            .bind(assignee.map(|a| a.subject.as_str()))
+            .execute(self.conn())
+            .await?;
+        self.record_detail(id, "assigned", detail, actor, execution).await
+    }
+
+    /// Moves a ticket to a queue (or out of any).
+    pub async fn set_ticket_queue(
+        &mut self,
+        id: TicketId,
+        queue: Option<QueueId>,
+        detail: &serde_json::Value,
+        actor: &Actor,
+        execution: ExecutionId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tickets SET queue_id = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(queue)
+            .execute(self.conn())
+            .await?;
+        self.record_detail(id, "queued", detail, actor, execution).await
+    }
+
+    /// Replaces a ticket's tags.
+    pub async fn set_ticket_tags(
+        &mut self,
+        id: TicketId,
+        tags: &[String],
+        detail: &serde_json::Value,
+        actor: &Actor,
+        execution: ExecutionId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tickets SET tags = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(tags)
+            .execute(self.conn())
+            .await?;
+        self.record_detail(id, "tagged", detail, actor, execution).await
+    }
+
+    /// Marks `id` merged into `survivor` (both recorded in their histories).
+    pub async fn merge_ticket(
+        &mut self,
+        id: TicketId,
+        survivor: TicketId,
+        actor: &Actor,
+        execution: ExecutionId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tickets SET merged_into = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(survivor)
+            .execute(self.conn())
+            .await?;
+        sqlx::query("UPDATE tickets SET updated_at = now() WHERE id = $1").bind(survivor).execute(self.conn()).await?;
+        let detail = serde_json::json!({"merged": id, "into": survivor});
+        self.record_detail(id, "merged", &detail, actor, execution).await?;
+        self.record_detail(survivor, "merged", &detail, actor, execution).await
+    }
+
+    /// The tickets merged into `id`, oldest first.
+    pub async fn merged_tickets(&mut self, id: TicketId) -> Result<Vec<TicketId>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM tickets WHERE merged_into = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(self.conn())
+            .await?)
+    }
+
+    /// Relates two tickets (either way round); false if they already were.
+    pub async fn relate_tickets(
+        &mut self,
+        a: TicketId,
+        b: TicketId,
+        actor: &Actor,
+        execution: ExecutionId,
+    ) -> Result<bool, StoreError> {
+        let (low, high) = if a.to_string() < b.to_string() { (a, b) } else { (b, a) };
+        let done = sqlx::query(
+            "INSERT INTO ticket_links (ticket_id, related_id, execution_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(low)
+        .bind(high)
+        .bind(execution)
+        .execute(self.conn())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for (one, other) in [(a, b), (b, a)] {
+            let detail = serde_json::json!({"related": other});
+            self.record_detail(one, "related", &detail, actor, execution).await?;
+        }
+        Ok(true)
+    }
+
+    /// The tickets related to `id`.
+    pub async fn related_tickets(&mut self, id: TicketId) -> Result<Vec<TicketId>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT related_id FROM ticket_links WHERE ticket_id = $1
+             UNION SELECT ticket_id FROM ticket_links WHERE related_id = $1 ORDER BY 1",
+        )
+        .bind(id)
+        .fetch_all(self.conn())
+        .await?)
+    }
+
+    async fn record_detail(
+        &mut self,
+        ticket: TicketId,
+        change: &str,
+        detail: &serde_json::Value,
+        actor: &Actor,
+        execution: ExecutionId,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ticket_history (ticket_id, change, detail, actor_issuer, actor, execution_id)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(ticket)
+        .bind(change)
+        .bind(Json(detail))
+        .bind(&actor.issuer)
+        .bind(&actor.subject)
+        .bind(execution)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the ticket has a public comment (a reply to the client).
+    pub async fn has_public_comment(&mut self, ticket: TicketId) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ticket_comments WHERE ticket_id = $1 AND visibility = 'public')",
+        )
+        .bind(ticket)
+        .fetch_one(self.conn())
+        .await?)
+    }
+
+    /// Changes a ticket's priority (the caller locked the ticket).
+    pub async fn set_ticket_priority(
+        &mut self,
+        id: TicketId,
+        from: Priority,
+        to: Priority,
+        actor: &Actor,
+        execution: ExecutionId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tickets SET priority = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(to)
+            .execute(self.conn())
+            .await?;
+        sqlx::query(
+            "INSERT INTO ticket_history (ticket_id, change, from_priority, to_priority, actor_issuer, actor, execution_id)
+             VALUES ($1, 'priority_changed', $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(&actor.issuer)
+        .bind(&actor.subject)
+        .bind(execution)
+        .execute(self.conn())
+        .await?;
+        Ok(())
     }
 
     pub async fn insert_comment(

@@ -25,6 +25,7 @@ fn create(title: &str) -> Command {
         alert_id: None,
         contact_id: None,
         site_id: None,
+        queue_id: None,
     })
 }
 

@@ -9,8 +9,10 @@ mod failures;
 mod flow;
 mod pages;
 mod platform;
+mod queues;
 mod secrets;
 mod sites;
+mod sla;
 mod telemetry;
 mod webhooks;
 

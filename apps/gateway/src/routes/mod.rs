@@ -18,6 +18,7 @@ mod callbacks;
 pub(crate) mod evidence;
 mod executions;
 mod health;
+mod queues;
 pub(crate) mod service_policies;
 mod sites;
 mod tickets;
@@ -200,7 +201,8 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(webhooks::routes())
         .merge(agents::routes())
         .merge(alerts::routes())
-        .merge(service_policies::routes());
+        .merge(service_policies::routes())
+        .merge(queues::routes());
     let commands = all.commands.iter().map(|(path, method, _)| (method.to_string(), path.to_string())).collect();
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(all.router).split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();

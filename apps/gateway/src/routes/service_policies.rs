@@ -383,7 +383,10 @@ pub(crate) async fn update_calendar(
         Edit::Missing => return Err(not_found(&id)),
         Edit::Stale { current } => return Err(precondition_failed(Some(current))),
     };
-    changes::record(&mut tx, &scope, "calendar.updated", &view.id, json!(view)).await?;
+    let replanned = sla_replanned(anchor_commands::sla::calendar_edited(&mut tx, id).await)?;
+    let mut details = json!(view);
+    details["tickets_replanned"] = json!(replanned);
+    changes::record(&mut tx, &scope, "calendar.updated", &view.id, details).await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, view.version, view))
 }
@@ -393,7 +396,7 @@ pub(crate) async fn update_calendar(
     params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Calendar id")),
     responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such calendar", body = ProblemDocument, content_type = "application/problem+json"),
-              (status = 409, description = "SLA policies use it", body = ProblemDocument, content_type = "application/problem+json")))]
+              (status = 409, description = "SLA policies use it, or tickets' SLA clocks were planned with it", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn delete_calendar(
     scope: WorkspaceScope<perm::SettingsManage>,
     State(state): State<AppState>,
@@ -410,6 +413,7 @@ pub(crate) async fn delete_calendar(
                 "SLA policies count their targets in this calendar; move them to another calendar first",
             ));
         }
+        Removal::UsedByTickets | Removal::UsedByQueues => return Err(used_by_tickets("calendar")),
     }
     changes::record(&mut tx, &scope, "calendar.deleted", id, json!({})).await?;
     tx.commit().await?;
@@ -534,7 +538,10 @@ pub(crate) async fn update_policy(
         Edit::Missing => return Err(not_found(&id)),
         Edit::Stale { current } => return Err(precondition_failed(Some(current))),
     };
-    changes::record(&mut tx, &scope, "sla_policy.updated", &view.id, json!(view)).await?;
+    let replanned = sla_replanned(anchor_commands::sla::policy_edited(&mut tx, id).await)?;
+    let mut details = json!(view);
+    details["tickets_replanned"] = json!(replanned);
+    changes::record(&mut tx, &scope, "sla_policy.updated", &view.id, details).await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, view.version, view))
 }
@@ -544,7 +551,7 @@ pub(crate) async fn update_policy(
     params(("ws" = String, Path, description = "Workspace slug"), ("id" = String, Path, description = "Policy id")),
     responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such policy", body = ProblemDocument, content_type = "application/problem+json"),
-              (status = 409, description = "It is the default policy", body = ProblemDocument, content_type = "application/problem+json")))]
+              (status = 409, description = "It is the default policy, queues use it, or tickets' SLA clocks were planned with it", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn delete_policy(
     scope: WorkspaceScope<perm::SettingsManage>,
     State(state): State<AppState>,
@@ -559,6 +566,14 @@ pub(crate) async fn delete_policy(
                 StatusCode::CONFLICT,
                 "default_required",
                 "this is the workspace's default policy; make another policy the default first",
+            ));
+        }
+        Removal::UsedByTickets => return Err(used_by_tickets("policy")),
+        Removal::UsedByQueues => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "policy_in_use",
+                "queues give this policy to their tickets; choose another policy for them first",
             ));
         }
     }
@@ -587,6 +602,37 @@ pub(crate) async fn list_policy_versions(
 /// The calendar example of the request schema, for the docs.
 pub(crate) fn calendar_example() -> Value {
     serde_json::from_str(CALENDAR_EXAMPLE).expect("the example is JSON")
+}
+
+/// An edit re-plans the open tickets it touches in the same unit of work; a
+/// ticket whose stored clocks cannot be replayed refuses the edit rather
+/// than being left on a plan that no longer matches its configuration.
+fn sla_replanned(result: Result<usize, anchor_commands::sla::SlaError>) -> Result<usize, Problem> {
+    match result {
+        Ok(n) => Ok(n),
+        Err(anchor_commands::sla::SlaError::Store(e)) => Err(e.into()),
+        Err(anchor_commands::sla::SlaError::Broken(why)) => {
+            tracing::error!(why, "open tickets could not be re-planned after a service policy edit");
+            Err(Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "replan_failed",
+                "the open tickets' SLA clocks could not be re-planned with this change; nothing was changed",
+            ))
+        }
+    }
+}
+
+/// A calendar or policy that tickets' clock logs name stays: their
+/// deadlines are recomputed from it.
+fn used_by_tickets(what: &str) -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        &format!("{}_in_use", if what == "policy" { "policy" } else { "calendar" }),
+        format!(
+            "tickets' SLA clocks were planned with this {what}, and their deadlines are recomputed from it; \
+             it cannot be deleted (rename it, or stop using it for new tickets)"
+        ),
+    )
 }
 
 #[cfg(test)]
