@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod sites;
 pub mod tenancy;
 pub mod tickets;
+pub mod time_entries;
 pub mod webhooks;
 
 mod error;

@@ -85,6 +85,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(13, "unattested", include_str!("../migrations/workspace/0013_unattested.sql")),
     Migration::new(14, "webhook_test_window", include_str!("../migrations/workspace/0014_webhook_test_window.sql")),
     Migration::new(15, "service_policies", include_str!("../migrations/workspace/0015_service_policies.sql")),
+    Migration::new(17, "time_entries", include_str!("../migrations/workspace/0017_time_entries.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0
