@@ -28,6 +28,7 @@ pub mod sites;
 pub mod skill;
 pub mod submit;
 pub mod tickets;
+pub mod time_entries;
 
 mod accept;
 
