@@ -218,19 +218,33 @@ pub struct TimeEntryMoved {
     pub to: TimeEntryState,
 }
 
+/// How much work an entry records: minutes, which a span gives when it is
+/// given as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Amount {
+    minutes: WorkMinutes,
+    span: Option<(OffsetDateTime, OffsetDateTime)>,
+}
+
+impl Amount {
+    fn set(self, work: &mut TimeEntryWork<'_>) {
+        work.minutes = self.minutes;
+        work.started_at = self.span.map(|(start, _)| start);
+        work.ended_at = self.span.map(|(_, end)| end);
+    }
+}
+
 /// The amount of work given: `minutes`, or a span whose minutes are
 /// derived. Nothing given is `None`; both, or half a span, are invalid.
 fn amount(
     minutes: Option<WorkMinutes>,
     started_at: Option<OffsetDateTime>,
     ended_at: Option<OffsetDateTime>,
-) -> Result<Option<(WorkMinutes, Option<(OffsetDateTime, OffsetDateTime)>)>, Invalid> {
+) -> Result<Option<Amount>, Invalid> {
     match (minutes, started_at, ended_at) {
         (None, None, None) => Ok(None),
-        (Some(minutes), None, None) => Ok(Some((minutes, None))),
-        (Some(_), ..) => {
-            Err(Invalid::at("/minutes", "give minutes, or started_at and ended_at; not both"))
-        }
+        (Some(minutes), None, None) => Ok(Some(Amount { minutes, span: None })),
+        (Some(_), ..) => Err(Invalid::at("/minutes", "give minutes, or started_at and ended_at; not both")),
         (None, Some(_), None) => Err(Invalid::at("/ended_at", "started_at needs ended_at")),
         (None, None, Some(_)) => Err(Invalid::at("/started_at", "ended_at needs started_at")),
         (None, Some(start), Some(end)) => {
@@ -244,7 +258,7 @@ fn amount(
             // A started minute counts: any span of up to a day is 1 to 1440.
             let minutes = (span.whole_seconds() + i64::from(span.subsec_nanoseconds() > 0) + 59) / 60;
             let minutes = WorkMinutes::new(minutes).map_err(|e| Invalid::at("/ended_at", e.to_string()))?;
-            Ok(Some((minutes, Some((start, end)))))
+            Ok(Some(Amount { minutes, span: Some((start, end)) }))
         }
     }
 }
@@ -261,7 +275,10 @@ fn authored(entry: &TimeEntry, actor: &Actor) -> Result<(), Rejection> {
         Ok(())
     } else {
         Err(NOT_YOURS
-            .because(format!("time entry {} is {}'s; only they change, submit or discard it", entry.id, entry.staff.subject))
+            .because(format!(
+                "time entry {} is {}'s; only they change, submit or discard it",
+                entry.id, entry.staff.subject
+            ))
             .into())
     }
 }
@@ -351,16 +368,17 @@ impl DomainCommand for TimeEntryLog {
     async fn apply(&self, effect: &mut Effect<'_>) -> Result<TimeEntryRef, Rejection> {
         self.check(effect.tx, effect.actor).await?;
         let amount = amount(self.minutes, self.started_at, self.ended_at).ok().flatten();
-        let (minutes, span) = amount.expect("the amount was validated when the arguments were parsed");
-        let work = TimeEntryWork {
+        let amount = amount.expect("the amount was validated when the arguments were parsed");
+        let mut work = TimeEntryWork {
             work_type: &self.work_type,
-            minutes,
-            started_at: span.map(|(start, _)| start),
-            ended_at: span.map(|(_, end)| end),
+            minutes: amount.minutes,
+            started_at: None,
+            ended_at: None,
             worked_on: self.worked_on,
             billable: self.billable,
             note: self.note.as_ref(),
         };
+        amount.set(&mut work);
         let id = TimeEntryId::new();
         let time_entry = effect.tx.insert_time_entry(id, self.ticket_id, &work, effect.actor, effect.execution).await?;
         effect.publish(&TimeEntryLogged { time_entry, execution_id: effect.execution }).await?;
@@ -372,10 +390,8 @@ impl TimeEntryUpdate {
     /// The entry's work as it would be after the change.
     fn merged<'a>(&'a self, now: &'a TimeEntry) -> TimeEntryWork<'a> {
         let mut work = now.work();
-        if let Ok(Some((minutes, span))) = amount(self.minutes, self.started_at, self.ended_at) {
-            work.minutes = minutes;
-            work.started_at = span.map(|(start, _)| start);
-            work.ended_at = span.map(|(_, end)| end);
+        if let Ok(Some(amount)) = amount(self.minutes, self.started_at, self.ended_at) {
+            amount.set(&mut work);
         }
         if let Some(work_type) = &self.work_type {
             work.work_type = work_type;
@@ -560,7 +576,7 @@ mod tests {
     #[test]
     fn an_amount_is_minutes_or_a_span_of_up_to_a_day() {
         let t = |s: &str| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).expect("time");
-        let minutes = |s, e| amount(None, Some(t(s)), Some(t(e))).map(|a| a.map(|(m, _)| m.get()));
+        let minutes = |s, e| amount(None, Some(t(s)), Some(t(e))).map(|a| a.map(|a| a.minutes.get()));
         assert_eq!(minutes("2026-03-02T09:00:00Z", "2026-03-02T10:30:00Z"), Ok(Some(90)));
         assert_eq!(minutes("2026-03-02T09:00:00Z", "2026-03-02T09:00:01Z"), Ok(Some(1)), "a started minute counts");
         assert_eq!(minutes("2026-03-02T09:00:00Z", "2026-03-02T09:01:00.5Z"), Ok(Some(2)));

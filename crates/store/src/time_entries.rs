@@ -144,12 +144,10 @@ impl WorkspaceTx {
     /// The entry, locked until this unit of work ends so that concurrent
     /// commands on it apply one after the other.
     pub async fn lock_time_entry(&mut self, id: TimeEntryId) -> Result<Option<TimeEntry>, StoreError> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM time_entries WHERE id = $1 FOR UPDATE"
-        )))
-        .bind(id)
-        .fetch_optional(self.conn())
-        .await?)
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM time_entries WHERE id = $1 FOR UPDATE")))
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await?)
     }
 
     /// Newest first, after the cursor `before`.
