@@ -38,6 +38,7 @@ objects!(
     anchor_domain::EnrollmentTokenId => "enrollment token",
     anchor_domain::CalendarId => "calendar",
     anchor_domain::SlaPolicyId => "SLA policy",
+    anchor_domain::TimeEntryId => "time entry",
 );
 
 /// The `{id}` of the path, as a `T`.

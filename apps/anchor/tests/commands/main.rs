@@ -12,6 +12,7 @@ mod platform;
 mod secrets;
 mod sites;
 mod telemetry;
+mod time_entries;
 mod webhooks;
 
 pub(crate) use platform::{Options, Platform, location};
