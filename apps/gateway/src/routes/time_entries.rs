@@ -71,21 +71,19 @@ pub(crate) struct TicketIdQuery {
 impl TimeEntryQuery {
     /// The filter, with `me` as the caller.
     fn filter<P>(self, scope: &WorkspaceScope<P>, ticket_id: Option<TicketId>) -> Result<TimeEntryFilter, Problem> {
+        for (value, path) in [(self.staff.as_ref(), "/staff"), (self.staff_issuer.as_ref(), "/staff_issuer")] {
+            if value.is_some_and(|v| v.is_empty() || v.chars().count() > 255 || v.chars().any(char::is_control)) {
+                let message = "1 to 255 characters, no control characters";
+                return Err(Problem::unprocessable("invalid_query", path, message));
+            }
+        }
         let staff = match self.staff {
             None => None,
             Some(me) if me == "me" => {
                 let identity = &scope.caller.identity;
                 Some((Some(identity.issuer.clone()), identity.subject.clone()))
             }
-            Some(subject) => {
-                for (value, path) in [(Some(&subject), "/staff"), (self.staff_issuer.as_ref(), "/staff_issuer")] {
-                    if value.is_some_and(|v| v.is_empty() || v.len() > 255 || v.chars().any(char::is_control)) {
-                        let message = "1 to 255 characters, no control characters";
-                        return Err(Problem::unprocessable("invalid_query", path, message));
-                    }
-                }
-                Some((self.staff_issuer, subject))
-            }
+            Some(subject) => Some((self.staff_issuer, subject)),
         };
         Ok(TimeEntryFilter {
             state: self.state,
