@@ -280,6 +280,16 @@ pub(crate) fn route<C: DomainCommand>(
     (on(filter, handler), operation(&Spec::of::<C>(), target))
 }
 
+/// The tag of an entity's operations: its name in the plural, in words
+/// (`ticket` -> `tickets`, `time_entry` -> `time entries`).
+fn tag_of(entity: &str) -> String {
+    let words = entity.replace('_', " ");
+    match words.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{words}s"),
+    }
+}
+
 /// The OpenAPI operation of a command route.
 fn operation(spec: &Spec, target: Option<Target>) -> Value {
     let (entity, verb) = spec.name.split_once('.').unwrap_or((spec.name, ""));
@@ -322,7 +332,7 @@ fn operation(spec: &Spec, target: Option<Target>) -> Value {
         responses[status.to_string()] = crate::routes::problem_response(&said.join("; "));
     }
     json!({
-        "tags": [format!("{entity}s")],
+        "tags": [tag_of(entity)],
         "summary": spec.summary,
         "description": format!("A command (`{}`): answered 202 with its execution, which the agent node's `{}` skill performs.", spec.name, spec.skill),
         "operationId": format!("{verb}_{entity}"),
@@ -336,6 +346,12 @@ fn operation(spec: &Spec, target: Option<Target>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_are_entities_in_the_plural() {
+        assert_eq!(tag_of("ticket"), "tickets");
+        assert_eq!(tag_of("time_entry"), "time entries");
+    }
 
     #[test]
     fn prefer_wait_is_found_among_other_preferences() {

@@ -39,6 +39,7 @@ objects!(
     anchor_domain::CalendarId => "calendar",
     anchor_domain::QueueId => "queue",
     anchor_domain::SlaPolicyId => "SLA policy",
+    anchor_domain::TimeEntryId => "time entry",
 );
 
 /// The `{id}` of the path, as a `T`.

@@ -22,6 +22,8 @@ pub enum Permission {
     ClientsWrite,
     TicketsRead,
     TicketsWrite,
+    /// Approve or reject time entries others submitted.
+    TimeApprove,
     AssetsRead,
     AssetsWrite,
     AlertsRead,
@@ -46,7 +48,7 @@ pub enum Scope {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 26] = [
+    pub const ALL: [Permission; 27] = [
         Permission::WorkspacesCreate,
         Permission::WorkspacesListAll,
         Permission::AuditRead,
@@ -58,6 +60,7 @@ impl Permission {
         Permission::ClientsWrite,
         Permission::TicketsRead,
         Permission::TicketsWrite,
+        Permission::TimeApprove,
         Permission::AssetsRead,
         Permission::AssetsWrite,
         Permission::AlertsRead,
@@ -90,6 +93,7 @@ impl Permission {
             P::ClientsWrite => "clients.write",
             P::TicketsRead => "tickets.read",
             P::TicketsWrite => "tickets.write",
+            P::TimeApprove => "time.approve",
             P::AssetsRead => "assets.read",
             P::AssetsWrite => "assets.write",
             P::AlertsRead => "alerts.read",
@@ -137,6 +141,7 @@ const GRANTS: &[(Role, &[Permission])] = {
                 P::ClientsWrite,
                 P::TicketsRead,
                 P::TicketsWrite,
+                P::TimeApprove,
                 P::AssetsRead,
                 P::AssetsWrite,
                 P::AlertsRead,
@@ -283,6 +288,13 @@ mod tests {
                 assert!(!grants(role, p), "{role} must not have {}", p.name());
             }
         }
+    }
+
+    #[test]
+    fn time_is_approved_by_supervisors_not_by_who_logs_it() {
+        let approvers: Vec<Role> = roles_granting(Permission::TimeApprove).collect();
+        assert_eq!(approvers, [Role::MspAdmin]);
+        assert!(grants(Role::Technician, Permission::TicketsWrite), "technicians log time on tickets");
     }
 
     /// `docs/permissions.md` is this table; regenerate with

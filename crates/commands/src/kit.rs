@@ -46,6 +46,13 @@ pub trait DomainCommand:
     /// What a success returns: the execution's `result`.
     type Output: Serialize + JsonSchema;
 
+    /// Rules across its arguments that their types cannot state (an end
+    /// after its start), checked as the arguments are parsed: a breach is
+    /// refused like a malformed member, naming where (a JSON Pointer).
+    fn validate(&self) -> Result<(), Invalid> {
+        Ok(())
+    }
+
     /// Checks the command against the workspace as it is now, before it is
     /// accepted: a command that cannot succeed is refused at once (with its
     /// status) instead of becoming a failed execution. [`Self::apply`]
@@ -133,6 +140,20 @@ impl Effect<'_> {
     }
 }
 
+/// Why arguments that parsed break a rule across members: where (a JSON
+/// Pointer, e.g. `/ended_at`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub path: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn at(path: &'static str, message: impl Into<String>) -> Self {
+        Self { path, message: message.into() }
+    }
+}
+
 /// Why a command's arguments were refused: where (a JSON Pointer) and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid arguments for {command}: {path}: {message}")]
@@ -173,11 +194,17 @@ pub fn schema_of<T: JsonSchema>() -> Schema {
 }
 
 fn parse_as<C: DomainCommand>(args: Value) -> Result<Command, ArgsError> {
-    serde_path_to_error::deserialize::<_, C>(args).map(Command::new).map_err(|e| ArgsError {
+    let command = serde_path_to_error::deserialize::<_, C>(args).map_err(|e| ArgsError {
         command: C::NAME.to_owned(),
         path: json_pointer(&e.path().to_string()),
         message: e.inner().to_string(),
-    })
+    })?;
+    command.validate().map_err(|Invalid { path, message }| ArgsError {
+        command: C::NAME.to_owned(),
+        path: path.to_owned(),
+        message,
+    })?;
+    Ok(Command::new(command))
 }
 
 /// `items[0].name` (serde's path to a member, as `serde_path_to_error` and

@@ -30,6 +30,7 @@ pub mod skill;
 pub mod sla;
 pub mod submit;
 pub mod tickets;
+pub mod time_entries;
 
 mod accept;
 

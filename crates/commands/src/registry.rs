@@ -7,7 +7,7 @@ use anchor_events::EventSpec;
 use crate::{
     assignment,
     kit::{RefusalKind, Spec},
-    sites, tickets,
+    sites, tickets, time_entries,
 };
 
 pub static COMMANDS: &[Spec] = &[
@@ -29,6 +29,12 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<sites::ContactCreate>(),
     Spec::of::<sites::ContactUpdate>(),
     Spec::of::<sites::ContactArchive>(),
+    Spec::of::<time_entries::TimeEntryLog>(),
+    Spec::of::<time_entries::TimeEntryUpdate>(),
+    Spec::of::<time_entries::TimeEntrySubmit>(),
+    Spec::of::<time_entries::TimeEntryApprove>(),
+    Spec::of::<time_entries::TimeEntryReject>(),
+    Spec::of::<time_entries::TimeEntryDiscard>(),
 ];
 
 /// The command called `name`.

@@ -174,6 +174,11 @@ prefixed_id!(
     "sit"
 );
 prefixed_id!(
+    /// Time someone worked on a ticket (a time entry).
+    TimeEntryId,
+    "tim"
+);
+prefixed_id!(
     /// A business calendar (working hours and holidays of a zone).
     CalendarId,
     "cal"

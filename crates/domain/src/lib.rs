@@ -11,6 +11,7 @@ pub mod id;
 pub mod role;
 pub mod telemetry;
 pub mod ticket;
+pub mod time_entry;
 pub mod vocabulary;
 pub mod workspace;
 
@@ -18,10 +19,12 @@ pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
 pub use execution::ExecutionStatus;
 pub use id::{
     AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId,
-    ExecutionId, IdError, MessageId, QueueId, ReceiptId, RuleId, SiteId, SlaPolicyId, TicketId, WebhookId,
+    ExecutionId, IdError, MessageId, QueueId, ReceiptId, RuleId, SiteId, SlaPolicyId, TicketId, TimeEntryId,
+    WebhookId,
 };
 pub use role::{Role, RoleError};
 pub use telemetry::{AlertState, Comparison, RuleKind, Severity};
 pub use ticket::{CommentVisibility, Priority, SlaState, Tag, TicketStatus, TicketText, TicketTitle, TransitionError};
+pub use time_entry::{TimeEntryState, TimeNote, WorkMinutes, WorkType};
 pub use vocabulary::{Text, TextError};
 pub use workspace::{SlugError, WorkspaceName, WorkspaceSlug};

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 pub enum Role {
     /// Runs the installation: creates workspaces, reads the access audit log.
     PlatformAdmin,
-    /// MSP staff administering one client workspace.
+    /// MSP staff administering one client workspace; supervises its
+    /// technicians (approves or rejects the time they log).
     MspAdmin,
-    /// MSP staff working tickets, assets and alerts.
+    /// MSP staff working tickets, assets and alerts, and logging their time.
     Technician,
     /// MSP staff handling contracts, quotes and invoices.
     Finance,

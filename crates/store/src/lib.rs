@@ -22,6 +22,7 @@ pub mod sites;
 pub mod tenancy;
 pub mod ticket_sla;
 pub mod tickets;
+pub mod time_entries;
 pub mod webhooks;
 
 mod error;

@@ -14,6 +14,7 @@ mod secrets;
 mod sites;
 mod sla;
 mod telemetry;
+mod time_entries;
 mod webhooks;
 
 pub(crate) use platform::{Options, Platform, location};

@@ -22,6 +22,7 @@ mod queues;
 pub(crate) mod service_policies;
 mod sites;
 mod tickets;
+mod time_entries;
 mod webhooks;
 mod wellknown;
 mod workspaces;
@@ -61,6 +62,7 @@ use crate::{
         (name = "workspaces", description = "Workspaces (one per client company) and their members"),
         (name = "platform", description = "Installation administration"),
         (name = "tickets", description = "Service desk tickets: commands (202 + execution) and reads"),
+        (name = "time entries", description = "Time worked on tickets: logged, submitted, approved or rejected by commands (202 + execution), and reads"),
         (name = "sites", description = "The client's sites (offices, branches): commands (202 + execution) and reads"),
         (name = "contacts", description = "The client's people: commands (202 + execution) and reads"),
         (name = "executions", description = "Where each accepted command is: queued, running, succeeded, failed, cancelled, timeout"),
@@ -195,6 +197,7 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(audit::routes())
         .merge(tickets::routes())
         .merge(sites::routes())
+        .merge(time_entries::routes())
         .merge(executions::routes())
         .merge(callbacks::routes())
         .merge(evidence::routes())
