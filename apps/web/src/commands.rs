@@ -101,39 +101,59 @@ pub(crate) async fn submit(
     if !same(&session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
         return expired_form();
     }
-    let Some(desk) = state.desk.clone() else { return unavailable() };
-    let Some(spec) = registry::find(&form.command) else {
-        let message = format!("Anchor has no command {:?}.", form.command.chars().take(64).collect::<String>());
-        return pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "Unknown command", &message);
-    };
-    let audit = audit_context(&headers, &session.issuer, &session.subject);
-    let asking = Asking {
-        who: SubjectRef { issuer: &session.issuer, subject: &session.subject },
-        audit: &audit,
-        route: "POST /w/{ws}/commands",
-    };
-    let grant = match desk.authorize(asking, &workspace, spec.permission).await {
-        Ok(grant) => grant,
-        Err(e) => return failed(e, &workspace, &headers),
-    };
-    let command = match serde_json::from_str(&form.args).map_err(|e| e.to_string()).and_then(|args| {
-        spec.parse(args).map_err(|e| if e.path.is_empty() { e.message } else { format!("{}: {}", e.path, e.message) })
-    }) {
-        Ok(command) => command,
-        Err(message) => {
-            return pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "The command is not valid", &message);
+    let args = match serde_json::from_str::<serde_json::Value>(&form.args) {
+        Ok(args) => args,
+        Err(e) => {
+            return pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "The command is not valid", &e.to_string());
         }
     };
-    let key = form
-        .idempotency_key
-        .as_deref()
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
-    match desk.submit(&grant, command, key, Some(PAGE_WAIT)).await {
+    let key = form.idempotency_key.as_deref();
+    match submit_as(&state, &workspace, &session, &headers, &form.command, args, key, "POST /w/{ws}/commands").await {
         Ok(Receipt { workspace, execution, .. }) => {
             Redirect::to(&format!("/w/{}/executions/{}", workspace.slug(), execution.id)).into_response()
         }
-        Err(e) => failed(e, &workspace, &headers),
+        Err(page) => page,
     }
+}
+
+/// Submits command `name` with `args` for the person signed in, through
+/// the command desk: the same authorization decision, audit record,
+/// idempotency, pre-check and unit of work as the API. A page that refuses
+/// (sign in, permission, bad arguments, refusal) is the error.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn submit_as(
+    state: &WebState,
+    workspace: &str,
+    session: &anchor_store::sessions::WebSession,
+    headers: &HeaderMap,
+    name: &str,
+    args: serde_json::Value,
+    key: Option<&str>,
+    route: &'static str,
+) -> Result<Receipt, Response> {
+    let Some(desk) = state.desk.clone() else { return Err(unavailable()) };
+    let Some(spec) = registry::find(name) else {
+        let message = format!("Anchor has no command {:?}.", name.chars().take(64).collect::<String>());
+        return Err(pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "Unknown command", &message));
+    };
+    let audit = audit_context(headers, &session.issuer, &session.subject);
+    let asking =
+        Asking { who: SubjectRef { issuer: &session.issuer, subject: &session.subject }, audit: &audit, route };
+    let grant = match desk.authorize(asking, workspace, spec.permission).await {
+        Ok(grant) => grant,
+        Err(e) => return Err(failed(e, workspace, headers)),
+    };
+    let command = match spec
+        .parse(args)
+        .map_err(|e| if e.path.is_empty() { e.message } else { format!("{}: {}", e.path, e.message) })
+    {
+        Ok(command) => command,
+        Err(message) => {
+            return Err(pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "The command is not valid", &message));
+        }
+    };
+    let key = key.filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+    desk.submit(&grant, command, key, Some(PAGE_WAIT)).await.map_err(|e| failed(e, workspace, headers))
 }
 
 fn unavailable() -> Response {

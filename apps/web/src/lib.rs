@@ -13,6 +13,7 @@
 //! built on these.
 
 mod commands;
+mod console;
 mod oidc;
 mod pages;
 mod session;
@@ -130,6 +131,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/static/anchor.css", get(stylesheet))
         .route("/w/{ws}/commands", post(commands::submit))
         .route("/w/{ws}/executions/{id}", get(commands::execution))
+        .route("/workspaces", post(console::create_workspace))
+        .route("/w/{ws}/console", get(console::console))
+        .route("/w/{ws}/console/service", get(console::service))
+        .route("/w/{ws}/console/service/new", get(console::new_ticket))
+        .route("/w/{ws}/console/service/act", post(console::act))
+        .route("/w/{ws}/console/service/tickets/{id}", get(console::ticket))
         .with_state(state)
 }
 

@@ -1,6 +1,6 @@
 //! Page templates. maud escapes every interpolated value.
 
-use anchor_domain::{ExecutionStatus, Role};
+use anchor_domain::{ExecutionStatus, Priority, Role, SlaState, TicketStatus};
 use anchor_store::{Workspace, executions::Execution};
 use axum::{
     http::{HeaderValue, StatusCode, header},
@@ -101,7 +101,11 @@ pub(crate) fn workspaces(who: &str, csrf: &str, rows: &[(Workspace, Option<Role>
                         tbody {
                             @for (workspace, role) in rows {
                                 tr {
-                                    td { (workspace.name()) }
+                                    td {
+                                        @if role.is_some() {
+                                            a href={"/w/" (workspace.slug().as_str()) "/console"} { (workspace.name()) }
+                                        } @else { (workspace.name()) }
+                                    }
                                     td { code { (workspace.slug().as_str()) } }
                                     td { (role.map_or("platform admin (not a member)", |r| r.as_str())) }
                                 }
@@ -110,6 +114,22 @@ pub(crate) fn workspaces(who: &str, csrf: &str, rows: &[(Workspace, Option<Role>
                     }
                 }
                 @if platform_admin { p.muted { "As a platform admin you see every workspace of the installation." } }
+            }
+            @if platform_admin {
+                div.card.spaced {
+                    h2 #new-workspace { "New workspace" }
+                    p.muted { "A workspace is one client company: its tickets, sites, people and machines." }
+                    form method="post" action="/workspaces" aria-labelledby="new-workspace" {
+                        input type="hidden" name="csrf_token" value=(csrf);
+                        label for="ws-name" { "Client name" }
+                        input #ws-name type="text" name="name" maxlength="200" required placeholder="Acme Ltd";
+                        label for="ws-slug" { "Short name (in links; lower case letters, digits and -)" }
+                        input #ws-slug type="text" name="slug" maxlength="63" required pattern="[a-z0-9][a-z0-9-]*" placeholder="acme";
+                        label for="ws-admin" { "First admin (username)" }
+                        input #ws-admin type="text" name="admin" maxlength="255" required value=(who);
+                        button type="submit" { "Create workspace" }
+                    }
+                }
             }
         },
     )
@@ -228,6 +248,558 @@ pub(crate) fn execution(who: &str, csrf: &str, workspace: &Workspace, summary: &
                 details {
                     summary { "Arguments" }
                     pre { (pretty(&e.input)) }
+                }
+            }
+        },
+    )
+}
+
+/// Who is looking at a Console page, and where.
+pub(crate) struct ConsoleFrame<'a> {
+    pub who: &'a str,
+    pub issuer: &'a str,
+    pub csrf: &'a str,
+    pub workspace: &'a Workspace,
+    /// Whether the person may change tickets (forms are shown disabled with the reason otherwise).
+    pub may_write: bool,
+    pub role: &'a str,
+}
+
+impl ConsoleFrame<'_> {
+    fn base(&self) -> String {
+        format!("/w/{}/console", self.workspace.slug().as_str())
+    }
+
+    fn is_me(&self, who: &anchor_store::executions::Actor) -> bool {
+        who.issuer == self.issuer && who.subject == self.who
+    }
+}
+
+/// The Console's frame: the page navigation (only pages that exist), the
+/// workspace it is about, and the module tabs.
+fn console_layout(frame: &ConsoleFrame<'_>, title: &str, body: Markup) -> Markup {
+    let base = frame.base();
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (frame.workspace.name()) " · Anchor" }
+                link rel="stylesheet" href="/static/anchor.css";
+            }
+            body.console {
+                header {
+                    span.bar {
+                        a.brand href="/" { "Anchor" }
+                        nav aria-label="Pages" {
+                            a href=(base) aria-current="page" { "Console" }
+                        }
+                        span.workspace { (frame.workspace.name()) }
+                    }
+                    span {
+                        span.muted { (frame.who) " · " (frame.role) }
+                        " "
+                        form.inline method="post" action="/signout" {
+                            input type="hidden" name="csrf_token" value=(frame.csrf);
+                            button.quiet type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                nav.tabs aria-label="Console modules" {
+                    a href={(base) "/service"} aria-current="page" { "Service delivery" }
+                }
+                main.wide { (body) }
+            }
+        }
+    }
+}
+
+fn priority_label(priority: Priority) -> &'static str {
+    match priority {
+        Priority::P1 => "P1 critical",
+        Priority::P2 => "P2 high",
+        Priority::P3 => "P3 normal",
+        Priority::P4 => "P4 low",
+    }
+}
+
+fn status_text(status: TicketStatus) -> &'static str {
+    match status {
+        TicketStatus::New => "New",
+        TicketStatus::Triaged => "Triaged",
+        TicketStatus::InProgress => "In progress",
+        TicketStatus::WaitingOnClient => "Waiting on client",
+        TicketStatus::Resolved => "Resolved",
+        TicketStatus::Closed => "Closed",
+    }
+}
+
+/// A span of time as people say it: "3 h 20 min", "45 min", "2 d 4 h".
+fn span(d: time::Duration) -> String {
+    let minutes = d.whole_minutes().abs();
+    let (days, hours, mins) = (minutes / 1440, (minutes % 1440) / 60, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{mins} min"),
+        (0, h) => format!("{h} h {mins} min"),
+        (d, h) => format!("{d} d {h} h"),
+    }
+}
+
+/// A deadline relative to now.
+fn due_text(due: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
+    if due >= now { format!("due in {}", span(due - now)) } else { format!("overdue by {}", span(now - due)) }
+}
+
+fn sla_text(state: SlaState) -> &'static str {
+    match state {
+        SlaState::None => "No SLA",
+        SlaState::Running => "On track",
+        SlaState::Warning => "At risk",
+        SlaState::Breached => "Breached",
+        SlaState::Paused => "Paused",
+        SlaState::Met => "Met",
+    }
+}
+
+/// The Service delivery list.
+pub(crate) fn ticket_list(
+    frame: &ConsoleFrame<'_>,
+    filters: &crate::console::ListFilters,
+    list: &crate::console::ListPage,
+) -> Markup {
+    let base = format!("{}/service", frame.base());
+    let queue_name = |id: anchor_domain::QueueId| list.queues.iter().find(|q| q.id == id).map(|q| q.name.as_str());
+    let selected = |current: Option<&str>, value: &str| current == Some(value);
+    let status_now = if filters.open_only { Some("open") } else { filters.status.map(|s| s.as_str()) };
+    let queue_now = filters.queue.map(|q| q.to_string());
+    console_layout(
+        frame,
+        "Tickets",
+        html! {
+            div.heading {
+                h1 { "Tickets" }
+                @if frame.may_write {
+                    a.button href={(base) "/new"} { "New ticket" }
+                }
+            }
+            nav.views aria-label="Quick views" {
+                a href={(base) "?status=open&assignee=me"} { "My open tickets" }
+                a href={(base) "?status=open&assignee=none"} { "Unassigned" }
+                a href={(base) "?sla=warning"} { "At risk" }
+                a href={(base) "?sla=breached"} { "Breached" }
+                a href=(base) { "All" }
+            }
+            form.filters method="get" action=(base) {
+                div {
+                    label for="f-status" { "Status" }
+                    select #f-status name="status" {
+                        option value="" { "Any" }
+                        option value="open" selected[selected(status_now, "open")] { "Open (not resolved)" }
+                        @for status in TicketStatus::ALL {
+                            option value=(status.as_str()) selected[selected(status_now, status.as_str())] { (status_text(status)) }
+                        }
+                    }
+                }
+                div {
+                    label for="f-priority" { "Priority" }
+                    select #f-priority name="priority" {
+                        option value="" { "Any" }
+                        @for priority in Priority::ALL {
+                            option value=(priority.as_str()) selected[filters.priority == Some(priority)] { (priority_label(priority)) }
+                        }
+                    }
+                }
+                div {
+                    label for="f-assignee" { "Assignee" }
+                    select #f-assignee name="assignee" {
+                        option value="" { "Anyone" }
+                        option value="me" selected[filters.assignee.as_deref() == Some("me")] { "Me" }
+                        option value="none" selected[filters.assignee.as_deref() == Some("none")] { "Nobody" }
+                    }
+                }
+                div {
+                    label for="f-queue" { "Queue" }
+                    select #f-queue name="queue" {
+                        option value="" { "Any" }
+                        @for queue in &list.queues {
+                            option value=(queue.id) selected[queue_now.as_deref() == Some(queue.id.to_string().as_str())] { (queue.name) }
+                        }
+                    }
+                }
+                div {
+                    label for="f-sla" { "SLA" }
+                    select #f-sla name="sla" {
+                        option value="" { "Any" }
+                        @for state in [SlaState::Running, SlaState::Warning, SlaState::Breached, SlaState::Paused, SlaState::Met, SlaState::None] {
+                            option value=(state.as_str()) selected[filters.sla == Some(state)] { (sla_text(state)) }
+                        }
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            @if list.tickets.is_empty() {
+                div.card { p.muted { "No tickets match these filters." } }
+            } @else {
+                div.card.flush {
+                    table.tickets {
+                        caption.visually-hidden { "Tickets, newest first" }
+                        thead {
+                            tr {
+                                th scope="col" { "Ticket" }
+                                th scope="col" { "Priority" }
+                                th scope="col" { "Status" }
+                                th scope="col" { "Assignee" }
+                                th scope="col" { "SLA" }
+                                th scope="col" { "Updated" }
+                            }
+                        }
+                        tbody {
+                            @for ticket in &list.tickets {
+                                tr class={"sla-" (ticket.sla_state.as_str())} {
+                                    td {
+                                        a href={(base) "/tickets/" (ticket.id)} { (ticket.title) }
+                                        @if let Some(queue) = ticket.queue_id.and_then(queue_name) {
+                                            br; span.muted.small { (queue) }
+                                        }
+                                    }
+                                    td { span class={"prio " (ticket.priority.as_str())} { (ticket.priority.as_str().to_uppercase()) } }
+                                    td { (status_text(ticket.status)) }
+                                    td {
+                                        @match &ticket.assignee {
+                                            Some(who) if frame.is_me(&who.0) => { "Me" }
+                                            Some(who) => { (who.0.subject) }
+                                            None => { span.muted { "Unassigned" } }
+                                        }
+                                    }
+                                    td {
+                                        span class={"sla " (ticket.sla_state.as_str())} { (sla_text(ticket.sla_state)) }
+                                        @if let Some(due) = ticket.sla_due_at {
+                                            br; span.small { time datetime=(rfc3339(due)) { (due_text(due, list.now)) } }
+                                        }
+                                    }
+                                    td.small { (moment(ticket.updated_at)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = list.next {
+                    p { a.button.secondary href={(base) "?" (filters.query()) "&after=" (next)} { "Next 50 tickets" } }
+                }
+            }
+        },
+    )
+}
+
+/// A form that submits one command from a Service delivery page.
+fn act_form(frame: &ConsoleFrame<'_>, command: &str, key: &str, fields: Markup, submit: Markup) -> Markup {
+    html! {
+        form.inline method="post" action={(frame.base()) "/service/act"} {
+            input type="hidden" name="csrf_token" value=(frame.csrf);
+            input type="hidden" name="idempotency_key" value=(key);
+            input type="hidden" name="command" value=(command);
+            (fields)
+            (submit)
+        }
+    }
+}
+
+fn clock_label(target: anchor_sla::Target) -> &'static str {
+    match target {
+        anchor_sla::Target::FirstResponse => "First response",
+        anchor_sla::Target::NextUpdate => "Next update",
+        anchor_sla::Target::Resolution => "Resolution",
+    }
+}
+
+fn clock_state(state: anchor_sla::ClockState) -> (&'static str, &'static str) {
+    match state {
+        anchor_sla::ClockState::Pending => ("pending", "Not started"),
+        anchor_sla::ClockState::Running => ("running", "Running"),
+        anchor_sla::ClockState::Paused => ("paused", "Paused"),
+        anchor_sla::ClockState::Met => ("met", "Met"),
+        anchor_sla::ClockState::Breached => ("breached", "Breached"),
+    }
+}
+
+/// One SLA clock: its state, deadline and a bar of the target used.
+fn clock(c: &anchor_sla::TargetClock, now: time::OffsetDateTime) -> Markup {
+    let (class, label) = clock_state(c.state);
+    let used = match c.target_duration {
+        Some(target) if target.whole_seconds() > 0 => {
+            (c.elapsed.whole_seconds() as f64 / target.whole_seconds() as f64).clamp(0.0, 1.0)
+        }
+        Some(_) => 1.0,
+        None => 0.0,
+    };
+    let width = (used * 200.0).round() as i64;
+    let fill = match c.state {
+        anchor_sla::ClockState::Breached => "#b3261e",
+        anchor_sla::ClockState::Met => "#1b6b34",
+        _ if c.warned_at.is_some() => "#a15c00",
+        _ => "#1f5fbf",
+    };
+    html! {
+        div.clock {
+            div.clock-head {
+                strong { (clock_label(c.target)) }
+                span class={"sla " (class)} { (label) }
+            }
+            svg width="200" height="8" viewBox="0 0 200 8" role="img" aria-label={(clock_label(c.target)) ": " ((used * 100.0).round()) "% of the target used"} {
+                rect x="0" y="0" width="200" height="8" rx="4" fill="#e3e7ec" {}
+                rect x="0" y="0" width=(width) height="8" rx="4" fill=(fill) {}
+            }
+            p.small {
+                @if let Some(done) = c.completed_at {
+                    "Done " (moment(done))
+                } @else if let Some(due) = c.due_at {
+                    time datetime=(rfc3339(due)) { (due_text(due, now)) }
+                } @else if c.state == anchor_sla::ClockState::Pending {
+                    "Starts with the first public reply"
+                } @else if c.target_duration.is_none() {
+                    "No target for this priority"
+                }
+                @if c.paused.whole_seconds() > 0 { br; span.muted { "paused " (span(c.paused)) } }
+            }
+        }
+    }
+}
+
+/// A ticket: its clocks, timeline, composer and the moves valid now.
+pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::TicketPage) -> Markup {
+    let t = &page.ticket;
+    let base = format!("{}/service", frame.base());
+    let key = |i: usize| page.keys.get(i).map_or("", String::as_str);
+    let ticket_field = html! { input type="hidden" name="ticket_id" value=(t.id); };
+    let disabled = !frame.may_write || t.merged_into.is_some();
+    let why = if t.merged_into.is_some() {
+        "This ticket was merged into another; work on that ticket."
+    } else {
+        "Changing tickets needs tickets.write; your role does not have it. Ask an MSP admin of this workspace."
+    };
+    // Replies, notes and changes in order.
+    enum Entry<'a> {
+        Comment(&'a anchor_store::tickets::Comment),
+        Change(&'a anchor_store::tickets::HistoryEntry),
+    }
+    let mut timeline: Vec<(time::OffsetDateTime, Entry<'_>)> = page
+        .comments
+        .iter()
+        .map(|c| (c.created_at, Entry::Comment(c)))
+        .chain(page.history.iter().filter(|h| h.change != "commented").map(|h| (h.at, Entry::Change(h))))
+        .collect();
+    timeline.sort_by_key(|(at, _)| *at);
+    console_layout(
+        frame,
+        t.title.as_str(),
+        html! {
+            p.crumbs { a href=(base) { "Tickets" } " / " code { (t.id) } }
+            @if let Some((execution, summary)) = &page.outcome {
+                @let finished = execution.status.is_finished();
+                div class={"outcome " (execution.status.as_str())} role="status" {
+                    strong { (summary) ": " (status_label(execution.status)) }
+                    @if let Some(error) = &execution.error {
+                        " — " (error["message"].as_str().unwrap_or("the command failed"))
+                    }
+                    @if !finished { " — still working; reload in a moment." }
+                    " "
+                    a href={"/w/" (frame.workspace.slug().as_str()) "/executions/" (execution.id)} { "Details" }
+                }
+            }
+            div.heading {
+                h1 { (t.title) }
+            }
+            p.badges {
+                span class={"prio " (t.priority.as_str())} { (priority_label(t.priority)) }
+                " "
+                span.state { (status_text(t.status)) }
+                " "
+                span class={"sla " (t.sla_state.as_str())} { (sla_text(t.sla_state)) }
+                @if let Some(survivor) = t.merged_into {
+                    " " span.state { "Merged into " a href={(base) "/tickets/" (survivor)} { (survivor) } }
+                }
+            }
+            div.columns {
+                section.main-column aria-labelledby="timeline-heading" {
+                    @if !t.description.is_empty() {
+                        div.card { p.pre { (t.description) } }
+                    }
+                    h2 #timeline-heading { "Timeline" }
+                    ol.timeline {
+                        @for (at, entry) in &timeline {
+                            @match entry {
+                                Entry::Comment(c) => {
+                                    li class={"entry " (c.visibility.as_str())} {
+                                        p.meta {
+                                            strong { (c.author.subject) }
+                                            " · "
+                                            @if c.visibility.as_str() == "public" { "Reply to the client" } @else { "Internal note" }
+                                            " · " (moment(*at))
+                                        }
+                                        p.pre { (c.body) }
+                                    }
+                                }
+                                Entry::Change(h) => {
+                                    li.entry.change {
+                                        p.meta {
+                                            strong { (h.actor.subject) } " · " (change_text(h)) " · " (moment(*at))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    h2 #composer-heading { "Reply or note" }
+                    @if disabled { p.muted { (why) } }
+                    form.composer method="post" action={(base) "/act"} aria-labelledby="composer-heading" {
+                        input type="hidden" name="csrf_token" value=(frame.csrf);
+                        input type="hidden" name="idempotency_key" value=(key(0));
+                        input type="hidden" name="command" value="ticket.comment";
+                        (ticket_field)
+                        label for="body" { "Message" }
+                        textarea #body name="body" rows="5" required disabled[disabled] {}
+                        fieldset {
+                            legend { "Who sees it" }
+                            label.choice { input type="radio" name="visibility" value="public" checked disabled[disabled]; " Reply to the client" }
+                            label.choice { input type="radio" name="visibility" value="internal" disabled[disabled]; " Internal note (staff only)" }
+                        }
+                        button type="submit" disabled[disabled] { "Send" }
+                    }
+                }
+                aside.side-column aria-label="Ticket details" {
+                    div.card {
+                        h2 { "Actions" }
+                        @if disabled { p.muted.small { (why) } }
+                        div.actions {
+                            @for (i, to) in t.status.next().iter().enumerate() {
+                                (act_form(frame, "ticket.transition", key(1 + i), html! {
+                                    (ticket_field)
+                                    input type="hidden" name="to" value=(to.as_str());
+                                }, html! { button.secondary type="submit" disabled[disabled] { (move_label(t.status, *to)) } }))
+                            }
+                        }
+                        @let mine = t.assignee.as_ref().is_some_and(|a| frame.is_me(&a.0));
+                        div.actions {
+                            @if !mine {
+                                (act_form(frame, "ticket.assign", key(5), ticket_field.clone(), html! { button.secondary type="submit" disabled[disabled] { "Assign to me" } }))
+                            }
+                            @if t.assignee.is_some() {
+                                (act_form(frame, "ticket.unassign", key(6), ticket_field.clone(), html! { button.secondary type="submit" disabled[disabled] { "Unassign" } }))
+                            }
+                        }
+                        form.stack method="post" action={(base) "/act"} {
+                            input type="hidden" name="csrf_token" value=(frame.csrf);
+                            input type="hidden" name="idempotency_key" value=(key(7));
+                            input type="hidden" name="command" value="ticket.set_priority";
+                            (ticket_field)
+                            label for="priority" { "Priority" }
+                            select #priority name="priority" disabled[disabled] {
+                                @for priority in Priority::ALL {
+                                    option value=(priority.as_str()) selected[priority == t.priority] { (priority_label(priority)) }
+                                }
+                            }
+                            button.secondary type="submit" disabled[disabled] { "Change priority" }
+                        }
+                    }
+                    div.card {
+                        h2 { "Details" }
+                        dl {
+                            dt { "Assignee" }
+                            dd {
+                                @match &t.assignee {
+                                    Some(who) => { (who.0.subject) }
+                                    None => { span.muted { "Unassigned" } }
+                                }
+                            }
+                            dt { "Queue" }
+                            dd { @match &page.queue { Some(q) => { (q.name) } None => { span.muted { "None" } } } }
+                            @if !t.tags.is_empty() { dt { "Tags" } dd { (t.tags.join(", ")) } }
+                            dt { "Opened" } dd { (moment(t.created_at)) " by " (t.created_by.subject) }
+                            dt { "Updated" } dd { (moment(t.updated_at)) }
+                        }
+                    }
+                    div.card {
+                        h2 { "SLA" }
+                        @match &page.sla {
+                            Some(sla) => {
+                                @for target in anchor_sla::Target::ALL { (clock(sla.clock(target), page.now)) }
+                            }
+                            None => { p.muted { "This ticket has no SLA clocks." } }
+                        }
+                    }
+                    details.expert {
+                        summary { "Expert: the ticket as JSON" }
+                        pre { (serde_json::to_string_pretty(t).unwrap_or_default()) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn move_label(from: TicketStatus, to: TicketStatus) -> &'static str {
+    match (from, to) {
+        (_, TicketStatus::Triaged) => "Triage",
+        (TicketStatus::Resolved | TicketStatus::Closed, TicketStatus::InProgress) => "Reopen",
+        (TicketStatus::WaitingOnClient, TicketStatus::InProgress) => "Resume work",
+        (_, TicketStatus::InProgress) => "Start work",
+        (_, TicketStatus::WaitingOnClient) => "Wait on client",
+        (_, TicketStatus::Resolved) => "Resolve",
+        (_, TicketStatus::Closed) => "Close",
+        (_, TicketStatus::New) => "Back to new",
+    }
+}
+
+fn change_text(h: &anchor_store::tickets::HistoryEntry) -> String {
+    match h.change.as_str() {
+        "created" => "opened the ticket".to_owned(),
+        "status_changed" => format!("moved it to {}", h.to_status.map_or("?", status_text).to_lowercase()),
+        "priority_changed" => {
+            format!("changed the priority to {}", h.to_priority.map_or("?", |p| p.as_str()).to_uppercase())
+        }
+        "assigned" => match h.detail.as_ref().and_then(|d| d.0["to"]["subject"].as_str().map(str::to_owned)) {
+            Some(to) => format!("assigned it to {to}"),
+            None => "unassigned it".to_owned(),
+        },
+        "queued" => "moved it to another queue".to_owned(),
+        "tagged" => "changed the tags".to_owned(),
+        "merged" => "merged tickets".to_owned(),
+        "related" => "related it to another ticket".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// The form to open a ticket.
+pub(crate) fn new_ticket(frame: &ConsoleFrame<'_>, queues: &[anchor_store::queues::Queue], key: &str) -> Markup {
+    let base = format!("{}/service", frame.base());
+    console_layout(
+        frame,
+        "New ticket",
+        html! {
+            p.crumbs { a href=(base) { "Tickets" } " / New" }
+            div.card.form-card {
+                h1 { "New ticket" }
+                form method="post" action={(base) "/act"} {
+                    input type="hidden" name="csrf_token" value=(frame.csrf);
+                    input type="hidden" name="idempotency_key" value=(key);
+                    input type="hidden" name="command" value="ticket.create";
+                    label for="title" { "Title" }
+                    input #title type="text" name="title" maxlength="200" required autofocus;
+                    label for="description" { "Description" }
+                    textarea #description name="description" rows="6" maxlength="20000" {}
+                    label for="priority" { "Priority" }
+                    select #priority name="priority" required {
+                        @for priority in Priority::ALL {
+                            option value=(priority.as_str()) selected[priority == Priority::P3] { (priority_label(priority)) }
+                        }
+                    }
+                    label for="queue_id" { "Queue" }
+                    select #queue_id name="queue_id" {
+                        option value="" { "None" }
+                        @for queue in queues { option value=(queue.id) { (queue.name) } }
+                    }
+                    button type="submit" { "Open ticket" }
                 }
             }
         },

@@ -161,6 +161,8 @@ pub struct TicketFilter {
     pub queue_id: Option<QueueId>,
     pub assignee: Option<AssigneeFilter>,
     pub tag: Option<Tag>,
+    /// Only tickets still open (not resolved or closed).
+    pub open_only: bool,
 }
 
 /// Whose tickets to list.
@@ -202,6 +204,7 @@ impl WorkspaceTx {
                 AND (NOT $9 OR assignee IS NULL)
                 AND ($10::text IS NULL OR (assignee = $11 AND assignee_issuer = $10))
                 AND ($12::text IS NULL OR tags @> ARRAY[$12::text])
+                AND (NOT $13 OR status NOT IN ('resolved', 'closed'))
               ORDER BY id DESC LIMIT $6"
         )))
         .bind(before)
@@ -222,6 +225,7 @@ impl WorkspaceTx {
             _ => None,
         })
         .bind(filter.tag.as_ref().map(Tag::as_str))
+        .bind(filter.open_only)
         .fetch_all(self.conn())
         .await?)
     }

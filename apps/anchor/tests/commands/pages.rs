@@ -15,7 +15,7 @@ use crate::{Platform, location};
 const UI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/tests/ui");
 
 /// A browser session of `subject`: (cookie value, CSRF token).
-async fn session(platform: &Platform, subject: &str) -> (String, String) {
+pub(crate) async fn session(platform: &Platform, subject: &str) -> (String, String) {
     let (token, csrf) = (format!("ui-{subject}-{:016x}", rand::random::<u64>()), format!("csrf-{subject}-ui"));
     let ttl = std::time::Duration::from_secs(600);
     platform.store.create_session(&token, DEV_ISSUER, subject, &csrf, ttl).await.expect("session");
@@ -24,7 +24,7 @@ async fn session(platform: &Platform, subject: &str) -> (String, String) {
 
 /// Walks `visits` in Chromium as the holder of `cookie`; returns the report.
 /// (The browser runs beside the test's own runtime, which serves the pages.)
-async fn walk(base: &str, cookie: &str, visits: Value) -> Value {
+pub(crate) async fn walk(base: &str, cookie: &str, visits: Value) -> Value {
     assert!(
         Path::new(UI).join("node_modules/playwright-core").exists(),
         "the UI test needs its npm packages: npm ci --prefix apps/web/tests/ui (.ci/run does)"

@@ -130,6 +130,7 @@ pub(crate) async fn list_tickets(
             }
         }),
         tag: query.tag,
+        open_only: false,
     };
     let (after, limit) = (paging.after()?, paging.fetch());
     let rows =

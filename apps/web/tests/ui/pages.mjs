@@ -7,7 +7,8 @@
 // usage: node pages.mjs SPEC.json
 // SPEC: {"base", "cookies": [{"name", "value"}], "out": "dir for PNGs",
 //        "visits": [{"name", "path"} | {"name", "from", "post": {"action", "fields"}},
-//                   with "status" and "text" to expect]}
+//                   with "status" and "text" to expect, and "only": "desktop" | "phone"
+//                   for a visit that changes something once]}
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -37,6 +38,8 @@ try {
         window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
     });
     for (const visit of spec.visits) {
+      // A visit that changes something once (creating a workspace) runs at one width only.
+      if (visit.only && visit.only !== width) continue;
       const page = await context.newPage();
       const logged = [];
       page.on("console", (m) => { if (/Content.Security.Policy/i.test(m.text())) logged.push(m.text()); });

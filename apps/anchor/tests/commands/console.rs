@@ -1,0 +1,158 @@
+//! The Console's Service delivery tab in a real browser (Debian's Chromium,
+//! playwright-core, axe-core): the ticket list with its filters and tints,
+//! a ticket's page with its SLA clocks, timeline, composer and the moves
+//! valid now, the form to open a ticket; each action a command through the
+//! same desk as the API, its outcome shown on the page it returns to. Every
+//! page at desktop and phone width, with no axe violation and no CSP one;
+//! screenshots in `$ANCHOR_UI_SHOTS` (default `/tmp/anchor-ui`).
+
+use anchor_domain::Role;
+use serde_json::{Value, json};
+
+use crate::{
+    Platform,
+    pages::{session, walk},
+};
+
+const WS: &str = "/api/v1/workspaces/acme";
+
+async fn command(platform: &Platform, path: &str, body: Value) -> Value {
+    let response = platform.post(&format!("{WS}{path}"), "mia", &body, Some(20)).await;
+    assert_eq!(response.status(), 200, "POST {path}");
+    let execution: Value = response.json().await.expect("json");
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    execution["result"].clone()
+}
+
+#[tokio::test]
+async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_not_write() {
+    let platform = Platform::start().await;
+    let acme = platform.workspace("acme", "mia", Role::MspAdmin).await;
+    platform.member(&acme, "abe", Role::Auditor).await;
+    let base = platform.url("");
+
+    // A queue and some tickets: one breached (a policy whose p1 response is due at once).
+    let queue = platform.post(&format!("{WS}/queues"), "mia", &json!({"name": "Service desk"}), None).await;
+    assert_eq!(queue.status(), 201);
+    let policy = platform
+        .post(
+            &format!("{WS}/sla-policies"),
+            "mia",
+            &json!({"name": "Urgent", "calendar_id": "cal_00000000000000000000000001",
+                    "targets": {"p1": {"first_response_minutes": 0, "resolution_minutes": 120}}}),
+            None,
+        )
+        .await;
+    assert_eq!(policy.status(), 201);
+    let policy: Value = policy.json().await.expect("json");
+    let urgent = platform
+        .post(&format!("{WS}/queues"), "mia", &json!({"name": "Urgent", "sla_policy_id": policy["id"]}), None)
+        .await;
+    let urgent: Value = urgent.json().await.expect("json");
+    let printer = command(
+        &platform,
+        "/tickets",
+        json!({"title": "Printer on floor 2 offline", "priority": "p3",
+        "description": "Since this morning; the toner light blinks."}),
+    )
+    .await["ticket_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    command(&platform, "/tickets", json!({"title": "Core switch down", "priority": "p1", "queue_id": urgent["id"]}))
+        .await;
+    command(&platform, "/tickets", json!({"title": "New starter laptop", "priority": "p4"})).await;
+    anchor_commands::sla::check_due(&platform.store).await.expect("the SLA job");
+
+    let (cookie, csrf) = session(&platform, "mia").await;
+    let ticket_page = format!("/w/acme/console/service/tickets/{printer}");
+    let post = |name: &str, fields: Value, text: Value| {
+        let status = if name.ends_with("refused") { 409 } else { 200 };
+        json!({"name": name, "from": ticket_page, "status": status, "text": text,
+               "post": {"action": "/w/acme/console/service/act", "fields": fields}})
+    };
+    let report = walk(
+        &base,
+        &cookie,
+        json!([
+            {"name": "console-list", "path": "/w/acme/console/service", "status": 200,
+             "text": ["Tickets", "Service delivery", "Core switch down", "Breached", "Printer on floor 2 offline", "New ticket"]},
+            {"name": "console-filtered", "path": "/w/acme/console/service?status=open&sla=breached", "status": 200,
+             "text": ["Core switch down"]},
+            {"name": "console-ticket", "path": ticket_page, "status": 200,
+             "text": ["Printer on floor 2 offline", "Timeline", "First response", "Resolution", "Change priority", "Reply or note"]},
+            {"name": "console-new", "path": "/w/acme/console/service/new", "status": 200, "text": ["New ticket", "Title", "Priority"]},
+            post("console-reply", json!({"csrf_token": csrf, "idempotency_key": "reply-1", "command": "ticket.comment",
+                                           "ticket_id": printer, "body": "Replaced the toner; printing again.", "visibility": "public"}),
+                 json!(["Comment on a ticket: Succeeded", "Replaced the toner; printing again.", "Reply to the client"])),
+            post("console-triage", json!({"csrf_token": csrf, "idempotency_key": "triage-1", "command": "ticket.transition",
+                                            "ticket_id": printer, "to": "triaged"}),
+                 json!(["Succeeded", "Triaged", "Start work"])),
+            post("console-assign", json!({"csrf_token": csrf, "idempotency_key": "assign-1", "command": "ticket.assign",
+                                            "ticket_id": printer}),
+                 json!(["Assign a ticket", "Succeeded", "Unassign", "assigned it to mia"])),
+            post("console-refused", json!({"csrf_token": csrf, "idempotency_key": "close-1", "command": "ticket.transition",
+                                             "ticket_id": printer, "to": "closed"}),
+                 json!(["The command was refused", "cannot become closed"])),
+        ]),
+    )
+    .await;
+    let statuses: Vec<_> = report.as_array().expect("report").iter().map(|v| v["status"].clone()).collect();
+    assert!(statuses.iter().all(|s| s == 200 || s == 409), "{statuses:?}");
+
+    // The ticket changed through the same commands as the API.
+    let detail = platform.get(&format!("{WS}/tickets/{printer}"), "mia").await;
+    assert_eq!((detail["status"].as_str(), detail["assignee"]["subject"].as_str()), (Some("triaged"), Some("mia")));
+    assert_eq!(detail["sla"]["first_response"]["state"], "met");
+    let executions = platform.get(&format!("{WS}/executions?command=ticket.comment"), "mia").await;
+    assert_eq!(executions["items"].as_array().expect("items").len(), 1, "one reply, however often it was posted");
+
+    // An auditor reads the same pages; the forms say why they are disabled.
+    let (cookie, _) = session(&platform, "abe").await;
+    walk(
+        &base,
+        &cookie,
+        json!([
+            {"name": "console-ticket-auditor", "path": ticket_page, "status": 200,
+             "text": ["needs tickets.write", "Printer on floor 2 offline"]},
+            {"name": "console-list-auditor", "path": "/w/acme/console/service", "status": 200, "text": ["Tickets"]},
+        ]),
+    )
+    .await;
+    // A platform admin creates a workspace from the web, names themselves its
+    // first admin, and lands in its Console.
+    let root = anchor_store::access::SubjectRef { issuer: anchor_auth::dev_issuer::DEV_ISSUER, subject: "root" };
+    platform
+        .store
+        .grant_platform_role(root, Role::PlatformAdmin, &anchor_store::access::AuditContext::default())
+        .await
+        .expect("platform admin");
+    let (root_cookie, root_csrf) = session(&platform, "root").await;
+    walk(
+        &base,
+        &root_cookie,
+        json!([
+            {"name": "workspaces-admin", "path": "/", "status": 200, "text": ["New workspace", "Create workspace"]},
+            {"name": "workspace-created", "from": "/", "status": 200, "only": "desktop",
+             "post": {"action": "/workspaces",
+                      "fields": {"csrf_token": root_csrf, "name": "Globex Corp", "slug": "globex", "admin": "root"}},
+             "text": ["Globex Corp", "Service delivery", "No tickets match these filters."]},
+            {"name": "workspace-console", "path": "/w/globex/console/service", "status": 200,
+             "text": ["Globex Corp", "Tickets"]},
+        ]),
+    )
+    .await;
+    let globex = platform.get("/api/v1/workspaces/globex", "root").await;
+    assert_eq!(globex["name"], "Globex Corp");
+
+    // Another workspace's pages do not exist for them.
+    let stranger = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let response = stranger
+        .get(platform.url("/w/other/console/service"))
+        .header("cookie", format!("anchor_session={cookie}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 404);
+    platform.stop().await;
+}

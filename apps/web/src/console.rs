@@ -1,0 +1,533 @@
+//! The Console's Service delivery tab: the ticket list (server-side filters
+//! and keyset pages), a ticket's page (SLA clocks, timeline, composer,
+//! lifecycle buttons valid now, assignment and priority), and the form to
+//! open a ticket. Every change is a command submitted through the same desk
+//! as the API ([`crate::commands::submit_as`]); the page it returns to shows
+//! the command's outcome. Every control is a plain link or form.
+
+use anchor_auth::permissions::{Permission, grants};
+use anchor_commands::authorize::{Asking, Denial, Grant, authorize};
+use anchor_domain::{ExecutionId, Priority, QueueId, SlaState, TicketId, TicketStatus};
+use anchor_store::{
+    access::SubjectRef,
+    executions::{Actor, Execution},
+    queues::Queue,
+    sessions::WebSession,
+    tickets::{AssigneeFilter, Comment, HistoryEntry, Ticket, TicketFilter},
+};
+use axum::{
+    Form,
+    extract::{Path, Query, State, rejection::FormRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::{
+    WebState,
+    commands::submit_as,
+    pages::{self, ConsoleFrame},
+    session::{MaybeSignedIn, SignedIn, random_token, same, same_origin},
+    signin::audit_context,
+};
+
+/// Rows per page of the ticket list.
+const PAGE_ROWS: i64 = 50;
+
+fn not_signed_in() -> Response {
+    Redirect::to("/").into_response()
+}
+
+/// The person's grant of `permission` in the workspace, or the page that says why not.
+async fn grant(
+    state: &WebState,
+    session: &WebSession,
+    headers: &HeaderMap,
+    workspace: &str,
+    permission: Permission,
+    route: &'static str,
+) -> Result<Grant, Response> {
+    let audit = audit_context(headers, &session.issuer, &session.subject);
+    let asking =
+        Asking { who: SubjectRef { issuer: &session.issuer, subject: &session.subject }, audit: &audit, route };
+    match authorize(&state.db, asking, workspace, permission).await {
+        Ok(Ok(grant)) => Ok(grant),
+        Ok(Err(Denial::NotAMember)) => Err(pages::declined(
+            StatusCode::NOT_FOUND,
+            "No such workspace",
+            "You are not a member of this workspace, or it does not exist.",
+        )),
+        Ok(Err(Denial::Role { role, permission })) => Err(pages::declined(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            &format!("This needs {}; your role here is {role}. Ask an MSP admin of this workspace.", permission.name()),
+        )),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+fn unavailable(e: anchor_store::StoreError) -> Response {
+    tracing::error!(error = %e, "a Console page could not be read");
+    pages::declined(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Something went wrong",
+        "Anchor could not load this page. Try again shortly.",
+    )
+}
+
+/// `GET /w/{ws}/console`: the first tab.
+pub(crate) async fn console(Path(workspace): Path<String>) -> Redirect {
+    Redirect::to(&format!("/w/{}/console/service", urlencoding(&workspace)))
+}
+
+fn urlencoding(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The list's filters, as the query string carries them.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    priority: Option<String>,
+    /// `me`, `none` or empty.
+    #[serde(default)]
+    assignee: Option<String>,
+    #[serde(default)]
+    queue: Option<String>,
+    #[serde(default)]
+    sla: Option<String>,
+    /// The last ticket of the previous page.
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// What the list shows, read back for the form.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ListFilters {
+    pub status: Option<TicketStatus>,
+    /// `open`: every status but resolved and closed.
+    pub open_only: bool,
+    pub priority: Option<Priority>,
+    pub assignee: Option<String>,
+    pub queue: Option<QueueId>,
+    pub sla: Option<SlaState>,
+}
+
+impl ListFilters {
+    /// The query string of these filters (for links that keep them).
+    pub(crate) fn query(&self) -> String {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        if self.open_only {
+            pairs.append_pair("status", "open");
+        } else if let Some(status) = self.status {
+            pairs.append_pair("status", status.as_str());
+        }
+        if let Some(priority) = self.priority {
+            pairs.append_pair("priority", priority.as_str());
+        }
+        if let Some(assignee) = &self.assignee {
+            pairs.append_pair("assignee", assignee);
+        }
+        if let Some(queue) = self.queue {
+            pairs.append_pair("queue", &queue.to_string());
+        }
+        if let Some(sla) = self.sla {
+            pairs.append_pair("sla", sla.as_str());
+        }
+        pairs.finish()
+    }
+}
+
+fn filters_of(query: &ListQuery) -> ListFilters {
+    let pick = |v: &Option<String>| v.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
+    let status = pick(&query.status);
+    ListFilters {
+        open_only: status.as_deref() == Some("open"),
+        status: status.as_deref().and_then(TicketStatus::parse),
+        priority: pick(&query.priority).as_deref().and_then(Priority::parse),
+        assignee: pick(&query.assignee).filter(|a| a == "me" || a == "none"),
+        queue: pick(&query.queue).and_then(|q| q.parse().ok()),
+        sla: pick(&query.sla).as_deref().and_then(SlaState::parse),
+    }
+}
+
+/// One page of the list, with what the filters need.
+pub(crate) struct ListPage {
+    pub tickets: Vec<Ticket>,
+    pub queues: Vec<Queue>,
+    pub next: Option<TicketId>,
+    pub now: OffsetDateTime,
+}
+
+/// `GET /w/{ws}/console/service`.
+pub(crate) async fn service(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let grant =
+        match grant(&state, &session, &headers, &workspace, Permission::TicketsRead, "GET /w/{ws}/console/service")
+            .await
+        {
+            Ok(grant) => grant,
+            Err(page) => return page,
+        };
+    let filters = filters_of(&query);
+    let me = Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
+    let filter = TicketFilter {
+        status: filters.status.filter(|_| !filters.open_only),
+        priority: filters.priority,
+        queue_id: filters.queue,
+        sla_state: filters.sla,
+        assignee: match filters.assignee.as_deref() {
+            Some("me") => Some(AssigneeFilter::Is(me)),
+            Some("none") => Some(AssigneeFilter::Unassigned),
+            _ => None,
+        },
+        open_only: filters.open_only,
+        ..TicketFilter::default()
+    };
+    let after = query.after.as_deref().and_then(|a| a.parse::<TicketId>().ok());
+    let read = state
+        .db
+        .read(&grant.workspace, |tx| {
+            Box::pin(async move {
+                let mut tickets = tx.tickets(&filter, after, PAGE_ROWS + 1).await?;
+                let next = (tickets.len() as i64 > PAGE_ROWS).then(|| {
+                    tickets.truncate(PAGE_ROWS as usize);
+                    tickets.last().map(|t| t.id)
+                });
+                let queues = tx.queues().await?;
+                let now = tx.clock().await?;
+                Ok(ListPage { tickets, queues, next: next.flatten(), now })
+            })
+        })
+        .await;
+    match read {
+        Ok(list) => {
+            let frame = frame(&session, &grant);
+            pages::page(StatusCode::OK, pages::ticket_list(&frame, &filters, &list))
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+fn frame<'a>(session: &'a WebSession, grant: &'a Grant) -> ConsoleFrame<'a> {
+    ConsoleFrame {
+        who: &session.subject,
+        issuer: &session.issuer,
+        csrf: &session.csrf_token,
+        workspace: &grant.workspace,
+        may_write: grants(grant.role, Permission::TicketsWrite),
+        role: grant.role.as_str(),
+    }
+}
+
+/// Everything a ticket's page shows.
+pub(crate) struct TicketPage {
+    pub ticket: Ticket,
+    pub comments: Vec<Comment>,
+    pub history: Vec<HistoryEntry>,
+    pub sla: Option<anchor_sla::SlaClocks>,
+    pub queue: Option<Queue>,
+    pub outcome: Option<(Execution, &'static str)>,
+    pub now: OffsetDateTime,
+    /// A fresh key for each form on the page.
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TicketQuery {
+    /// The execution of the command that brought the person here.
+    #[serde(default)]
+    outcome: Option<String>,
+}
+
+/// `GET /w/{ws}/console/service/tickets/{id}`.
+pub(crate) async fn ticket(
+    State(state): State<WebState>,
+    Path((workspace, id)): Path<(String, String)>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    Query(query): Query<TicketQuery>,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let route = "GET /w/{ws}/console/service/tickets/{id}";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::TicketsRead, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let missing =
+        || pages::declined(StatusCode::NOT_FOUND, "No such ticket", "There is no such ticket in this workspace.");
+    let Ok(id) = id.parse::<TicketId>() else { return missing() };
+    let outcome = query.outcome.as_deref().and_then(|o| o.parse::<ExecutionId>().ok());
+    let may_see_executions = grants(grant.role, Permission::ExecutionsRead);
+    let read = state
+        .db
+        .read(&grant.workspace, |tx| {
+            Box::pin(async move {
+                let Some(ticket) = tx.ticket(id).await? else { return Ok(None) };
+                let comments = tx.ticket_comments(id).await?;
+                let history = tx.ticket_history(id).await?;
+                let now = tx.clock().await?;
+                let sla = anchor_commands::sla::clocks(tx, id, now).await.unwrap_or_else(|e| {
+                    tracing::error!(ticket = %id, error = %e, "a ticket's SLA clocks cannot be replayed");
+                    None
+                });
+                let queue = match ticket.queue_id {
+                    Some(queue) => tx.queue(queue).await?,
+                    None => None,
+                };
+                let outcome = match outcome.filter(|_| may_see_executions) {
+                    Some(execution) => tx.execution(execution).await?.map(|e| {
+                        let summary = anchor_commands::registry::find(&e.command).map_or("Command", |s| s.summary);
+                        (e, summary)
+                    }),
+                    None => None,
+                };
+                let keys = (0..8).map(|_| random_token()).collect();
+                Ok(Some(TicketPage { ticket, comments, history, sla, queue, outcome, now, keys }))
+            })
+        })
+        .await;
+    match read {
+        Ok(Some(page)) => pages::page(StatusCode::OK, pages::ticket_page(&frame(&session, &grant), &page)),
+        Ok(None) => missing(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `GET /w/{ws}/console/service/new`.
+pub(crate) async fn new_ticket(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let route = "GET /w/{ws}/console/service/new";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::TicketsWrite, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    match state.db.read(&grant.workspace, |tx| Box::pin(tx.queues())).await {
+        Ok(queues) => {
+            pages::page(StatusCode::OK, pages::new_ticket(&frame(&session, &grant), &queues, &random_token()))
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// A form from the Service delivery pages: the command and its fields.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ActForm {
+    csrf_token: String,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    command: String,
+    #[serde(default)]
+    ticket_id: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    visibility: Option<String>,
+    #[serde(default)]
+    priority: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    queue_id: Option<String>,
+}
+
+/// The command's arguments from the form's fields (empty fields left out,
+/// so the command's own parsing names what is missing).
+fn arguments(form: &ActForm) -> Result<Value, String> {
+    let mut args = Map::new();
+    let mut put = |name: &str, value: &Option<String>| {
+        if let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+            args.insert(name.to_owned(), Value::String(value.to_owned()));
+        }
+    };
+    match form.command.as_str() {
+        "ticket.create" => {
+            put("title", &form.title);
+            put("description", &form.description);
+            put("priority", &form.priority);
+            put("queue_id", &form.queue_id);
+        }
+        "ticket.transition" => {
+            put("ticket_id", &form.ticket_id);
+            put("to", &form.to);
+        }
+        "ticket.comment" => {
+            put("ticket_id", &form.ticket_id);
+            put("body", &form.body);
+            put("visibility", &form.visibility);
+        }
+        "ticket.set_priority" => {
+            put("ticket_id", &form.ticket_id);
+            put("priority", &form.priority);
+        }
+        "ticket.assign" => {
+            put("ticket_id", &form.ticket_id);
+            args.insert("assignee".into(), json!("me"));
+        }
+        "ticket.unassign" => put("ticket_id", &form.ticket_id),
+        other => return Err(format!("The command {other:?} is not offered on this page.")),
+    }
+    Ok(Value::Object(args))
+}
+
+/// `POST /w/{ws}/console/service/act`: a command from a Service delivery
+/// form; back to the ticket, which shows what the command did.
+pub(crate) async fn act(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    form: Result<Form<ActForm>, FormRejection>,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let expired = || {
+        pages::refused(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The form was not sent from this Anchor page, or it is too old. Reload the page and try again.",
+        )
+    };
+    let Ok(Form(form)) = form else { return expired() };
+    if !same(&session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
+        return expired();
+    }
+    let args = match arguments(&form) {
+        Ok(args) => args,
+        Err(message) => return pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "Not offered here", &message),
+    };
+    let key = form.idempotency_key.as_deref();
+    let route = "POST /w/{ws}/console/service/act";
+    let receipt = match submit_as(&state, &workspace, &session, &headers, &form.command, args, key, route).await {
+        Ok(receipt) => receipt,
+        Err(page) => return page,
+    };
+    let slug = receipt.workspace.slug().as_str().to_owned();
+    let execution = &receipt.execution;
+    let ticket = form
+        .ticket_id
+        .clone()
+        .or_else(|| execution.result.as_ref().and_then(|r| r["ticket_id"].as_str()).map(str::to_owned));
+    match ticket {
+        Some(ticket) => Redirect::to(&format!(
+            "/w/{slug}/console/service/tickets/{}?outcome={}",
+            urlencoding(&ticket),
+            execution.id
+        ))
+        .into_response(),
+        None => Redirect::to(&format!("/w/{slug}/executions/{}", execution.id)).into_response(),
+    }
+}
+
+/// The form that creates a workspace (platform admins, from the workspace list).
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewWorkspaceForm {
+    csrf_token: String,
+    name: String,
+    slug: String,
+    /// The username of its first MSP admin (at the signed-in person's issuer).
+    admin: String,
+}
+
+/// `POST /workspaces`: a platform admin creates a workspace, names its first
+/// admin (possibly themselves) and lands in its Console when that is them.
+pub(crate) async fn create_workspace(
+    State(state): State<WebState>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    form: Result<Form<NewWorkspaceForm>, FormRejection>,
+) -> Response {
+    use anchor_domain::{WorkspaceName, WorkspaceSlug};
+    use anchor_store::access::{AccessEvent, Outcome};
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let expired = || {
+        pages::refused(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The form was not sent from this Anchor page, or it is too old. Reload the page and try again.",
+        )
+    };
+    let Ok(Form(form)) = form else { return expired() };
+    if !same(&session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
+        return expired();
+    }
+    let who = SubjectRef { issuer: &session.issuer, subject: &session.subject };
+    match state.db.platform_roles(who).await {
+        Ok(roles) if roles.contains(&anchor_domain::Role::PlatformAdmin) => {}
+        Ok(_) => {
+            return pages::declined(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Creating workspaces needs workspaces.create; only platform admins have it.",
+            );
+        }
+        Err(e) => return unavailable(e),
+    }
+    let invalid =
+        |message: String| pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "The workspace was not created", &message);
+    let name = match WorkspaceName::parse(&form.name) {
+        Ok(name) => name,
+        Err(e) => return invalid(format!("Name: {e}.")),
+    };
+    let slug = match WorkspaceSlug::parse(form.slug.trim()) {
+        Ok(slug) => slug,
+        Err(e) => return invalid(format!("Short name: {e}.")),
+    };
+    let admin = form.admin.trim();
+    if admin.is_empty() || admin.chars().count() > 255 || admin.chars().any(char::is_control) {
+        return invalid("First admin: a username of 1-255 characters.".to_owned());
+    }
+    let audit = audit_context(&headers, &session.issuer, &session.subject);
+    let workspace = match state.db.create_workspace(&slug, &name).await {
+        Ok(workspace) => workspace,
+        Err(anchor_store::StoreError::WorkspaceExists(_)) => {
+            return pages::declined(
+                StatusCode::CONFLICT,
+                "The workspace was not created",
+                &format!("A workspace with the short name {:?} exists already; choose another.", slug.as_str()),
+            );
+        }
+        Err(e) => return unavailable(e),
+    };
+    let recorded = async {
+        state
+            .db
+            .record_access(&AccessEvent {
+                context: &audit,
+                workspace: Some(slug.as_str()),
+                action: "workspace.create",
+                outcome: Outcome::Success,
+                detail: json!({"name": name.as_str()}),
+            })
+            .await?;
+        let first = SubjectRef { issuer: &session.issuer, subject: admin };
+        state.db.set_member(&workspace, first, anchor_domain::Role::MspAdmin, &audit).await
+    }
+    .await;
+    if let Err(e) = recorded {
+        return unavailable(e);
+    }
+    if admin == session.subject {
+        Redirect::to(&format!("/w/{}/console", slug.as_str())).into_response()
+    } else {
+        Redirect::to("/").into_response()
+    }
+}
