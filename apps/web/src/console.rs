@@ -157,6 +157,8 @@ fn filters_of(query: &ListQuery) -> ListFilters {
 
 /// One page of the list, with what the filters need.
 pub(crate) struct ListPage {
+    /// The bulk form's key (each ticket's command gets one derived from it).
+    pub bulk_key: String,
     pub tickets: Vec<Ticket>,
     pub queues: Vec<Queue>,
     pub next: Option<TicketId>,
@@ -206,7 +208,7 @@ pub(crate) async fn service(
                 });
                 let queues = tx.queues().await?;
                 let now = tx.clock().await?;
-                Ok(ListPage { tickets, queues, next: next.flatten(), now })
+                Ok(ListPage { bulk_key: random_token(), tickets, queues, next: next.flatten(), now })
             })
         })
         .await;
@@ -529,5 +531,166 @@ pub(crate) async fn create_workspace(
         Redirect::to(&format!("/w/{}/console", slug.as_str())).into_response()
     } else {
         Redirect::to("/").into_response()
+    }
+}
+
+/// At most this many tickets in one bulk action.
+const BULK_MAX: usize = 100;
+
+/// How one ticket of a bulk action went.
+pub(crate) struct BulkItem {
+    pub ticket: TicketId,
+    pub title: Option<String>,
+    /// `updated`, `skipped` (already so), `failed` or `pending` (still running).
+    pub outcome: &'static str,
+    pub message: String,
+}
+
+/// The command and its arguments for one ticket of a bulk action.
+fn bulk_command(action: &str, ticket: TicketId) -> Option<(&'static str, Value)> {
+    let id = ticket.to_string();
+    match action.split_once(':') {
+        None if action == "assign_me" => Some(("ticket.assign", json!({"ticket_id": id, "assignee": "me"}))),
+        None if action == "unassign" => Some(("ticket.unassign", json!({"ticket_id": id}))),
+        Some(("priority", p)) if Priority::parse(p).is_some() => {
+            Some(("ticket.set_priority", json!({"ticket_id": id, "priority": p})))
+        }
+        Some(("status", s)) if TicketStatus::parse(s).is_some() => {
+            Some(("ticket.transition", json!({"ticket_id": id, "to": s})))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a succeeded command changed anything (its result says so).
+fn changed(result: Option<&Value>) -> bool {
+    match result {
+        Some(r) if r.get("changed").is_some() => r["changed"] == true,
+        Some(r) if r.get("from").is_some() => r["from"] != r["to"],
+        _ => true,
+    }
+}
+
+/// `POST /w/{ws}/console/service/bulk`: one command per selected ticket,
+/// each through the normal command path; the answer lists each ticket's
+/// outcome (updated, skipped, failed).
+pub(crate) async fn bulk(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    use anchor_commands::{SubmitError, registry};
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let (mut csrf, mut key, mut action, mut tickets) = (String::new(), String::new(), String::new(), Vec::new());
+    for (name, value) in url::form_urlencoded::parse(body.as_bytes()) {
+        match name.as_ref() {
+            "csrf_token" => csrf = value.into_owned(),
+            "idempotency_key" => key = value.into_owned(),
+            "action" => action = value.into_owned(),
+            "ticket" => tickets.push(value.into_owned()),
+            _ => {}
+        }
+    }
+    if !same(&session.csrf_token, &csrf) || !same_origin(&state, &headers) {
+        return pages::refused(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The form was not sent from this Anchor page, or it is too old. Reload the page and try again.",
+        );
+    }
+    let back = format!("/w/{}/console/service", urlencoding(&workspace));
+    if tickets.is_empty() {
+        return pages::declined(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Nothing selected",
+            "Select tickets in the list first, then choose what to do with them.",
+        );
+    }
+    if tickets.len() > BULK_MAX {
+        return pages::declined(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Too many tickets",
+            &format!("At most {BULK_MAX} tickets at a time."),
+        );
+    }
+    let Some(desk) = state.desk.clone() else {
+        return pages::declined(StatusCode::SERVICE_UNAVAILABLE, "Commands are unavailable", "Try again shortly.");
+    };
+    let route = "POST /w/{ws}/console/service/bulk";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::TicketsWrite, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let mut items = Vec::new();
+    for raw in &tickets {
+        let Ok(ticket) = raw.parse::<TicketId>() else { continue };
+        let title = state
+            .db
+            .read(&grant.workspace, |tx| Box::pin(tx.ticket(ticket)))
+            .await
+            .ok()
+            .flatten()
+            .map(|t| t.title.as_str().to_owned());
+        let mut item = BulkItem { ticket, title, outcome: "failed", message: String::new() };
+        let Some((name, args)) = bulk_command(&action, ticket) else {
+            return pages::declined(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unknown action",
+                "Choose an action from the list.",
+            );
+        };
+        let spec = registry::find(name).expect("a registered command");
+        let command = match spec.parse(args) {
+            Ok(command) => command,
+            Err(e) => {
+                item.message = e.message;
+                items.push(item);
+                continue;
+            }
+        };
+        // One key per ticket, from the form's: sending the form twice acts once.
+        let item_key = format!("{}-{ticket}", key.chars().take(64).collect::<String>());
+        let key = (!key.is_empty()).then_some(item_key.as_str());
+        match desk.submit(&grant, command, key, Some(std::time::Duration::from_secs(3))).await {
+            Ok(receipt) => {
+                let e = &receipt.execution;
+                (item.outcome, item.message) = match e.status {
+                    anchor_domain::ExecutionStatus::Succeeded if changed(e.result.as_ref()) => {
+                        ("updated", String::new())
+                    }
+                    anchor_domain::ExecutionStatus::Succeeded => ("skipped", "already so".to_owned()),
+                    s if !s.is_finished() => ("pending", "accepted; still running".to_owned()),
+                    _ => (
+                        "failed",
+                        e.error
+                            .as_ref()
+                            .and_then(|err| err["message"].as_str())
+                            .unwrap_or("the command failed")
+                            .to_owned(),
+                    ),
+                };
+            }
+            Err(SubmitError::Refused(refusal)) => item.message = pages::sentence(&refusal.message),
+            Err(SubmitError::Denied(_)) => item.message = "not allowed".to_owned(),
+            Err(e) => {
+                tracing::error!(error = %e, "a bulk action's command could not be submitted");
+                item.message = "could not be submitted; try again".to_owned();
+            }
+        }
+        items.push(item);
+    }
+    let summary = bulk_summary(&action);
+    pages::page(StatusCode::OK, pages::bulk_result(&frame(&session, &grant), summary, &items, &back))
+}
+
+fn bulk_summary(action: &str) -> String {
+    match action.split_once(':') {
+        None if action == "assign_me" => "Assign to me".to_owned(),
+        None if action == "unassign" => "Unassign".to_owned(),
+        Some(("priority", p)) => format!("Set priority {}", p.to_uppercase()),
+        Some(("status", s)) => format!("Move to {}", s.replace('_', " ")),
+        _ => action.to_owned(),
     }
 }

@@ -441,11 +441,31 @@ pub(crate) fn ticket_list(
             @if list.tickets.is_empty() {
                 div.card { p.muted { "No tickets match these filters." } }
             } @else {
+                form.bulk method="post" action={(base) "/bulk"} {
+                input type="hidden" name="csrf_token" value=(frame.csrf);
+                input type="hidden" name="idempotency_key" value=(list.bulk_key);
+                @if frame.may_write {
+                    div.toolbar {
+                        label for="bulk-action" { "With the selected tickets" }
+                        select #bulk-action name="action" {
+                            option value="assign_me" { "Assign to me" }
+                            option value="unassign" { "Unassign" }
+                            @for priority in Priority::ALL {
+                                option value={"priority:" (priority.as_str())} { "Set priority " (priority_label(priority)) }
+                            }
+                            @for status in [TicketStatus::Triaged, TicketStatus::InProgress, TicketStatus::WaitingOnClient, TicketStatus::Resolved, TicketStatus::Closed] {
+                                option value={"status:" (status.as_str())} { "Move to " (status_text(status).to_lowercase()) }
+                            }
+                        }
+                        button.secondary type="submit" { "Apply" }
+                    }
+                }
                 div.card.flush {
                     table.tickets {
                         caption.visually-hidden { "Tickets, newest first" }
                         thead {
                             tr {
+                                @if frame.may_write { th scope="col" { span.visually-hidden { "Select" } } }
                                 th scope="col" { "Ticket" }
                                 th scope="col" { "Priority" }
                                 th scope="col" { "Status" }
@@ -457,15 +477,21 @@ pub(crate) fn ticket_list(
                         tbody {
                             @for ticket in &list.tickets {
                                 tr class={"sla-" (ticket.sla_state.as_str())} {
+                                    @if frame.may_write {
+                                        td.select {
+                                            input type="checkbox" name="ticket" value=(ticket.id) id={"sel-" (ticket.id)}
+                                                aria-label={"Select " (ticket.title)};
+                                        }
+                                    }
                                     td {
                                         a href={(base) "/tickets/" (ticket.id)} { (ticket.title) }
                                         @if let Some(queue) = ticket.queue_id.and_then(queue_name) {
                                             br; span.muted.small { (queue) }
                                         }
                                     }
-                                    td { span class={"prio " (ticket.priority.as_str())} { (ticket.priority.as_str().to_uppercase()) } }
-                                    td { (status_text(ticket.status)) }
-                                    td {
+                                    td.c-prio { span class={"prio " (ticket.priority.as_str())} { (ticket.priority.as_str().to_uppercase()) } }
+                                    td.c-status { (status_text(ticket.status)) }
+                                    td.c-assignee {
                                         @match &ticket.assignee {
                                             Some(who) if frame.is_me(&who.0) => { "Me" }
                                             Some(who) => { (who.0.subject) }
@@ -478,11 +504,12 @@ pub(crate) fn ticket_list(
                                             br; span.small { time datetime=(rfc3339(due)) { (due_text(due, list.now)) } }
                                         }
                                     }
-                                    td.small { (moment(ticket.updated_at)) }
+                                    td.small.c-updated { (moment(ticket.updated_at)) }
                                 }
                             }
                         }
                     }
+                }
                 }
                 @if let Some(next) = list.next {
                     p { a.button.secondary href={(base) "?" (filters.query()) "&after=" (next)} { "Next 50 tickets" } }
@@ -801,6 +828,45 @@ pub(crate) fn new_ticket(frame: &ConsoleFrame<'_>, queues: &[anchor_store::queue
                     }
                     button type="submit" { "Open ticket" }
                 }
+            }
+        },
+    )
+}
+
+/// What a bulk action did, ticket by ticket.
+pub(crate) fn bulk_result(
+    frame: &ConsoleFrame<'_>,
+    summary: String,
+    items: &[crate::console::BulkItem],
+    back: &str,
+) -> Markup {
+    let count = |outcome: &str| items.iter().filter(|i| i.outcome == outcome).count();
+    let base = format!("{}/service", frame.base());
+    console_layout(
+        frame,
+        "Bulk action",
+        html! {
+            p.crumbs { a href=(back) { "Tickets" } " / Bulk action" }
+            div.card {
+                h1 { (summary) }
+                p role="status" {
+                    (count("updated")) " updated · " (count("skipped")) " skipped · " (count("failed")) " failed"
+                    @if count("pending") > 0 { " · " (count("pending")) " still running" }
+                }
+                table {
+                    caption.visually-hidden { "Each ticket's outcome" }
+                    thead { tr { th scope="col" { "Ticket" } th scope="col" { "Outcome" } th scope="col" { "Why" } } }
+                    tbody {
+                        @for item in items {
+                            tr {
+                                td { a href={(base) "/tickets/" (item.ticket)} { (item.title.as_deref().unwrap_or("(no such ticket)")) } }
+                                td { span class={"outcome-label " (item.outcome)} { (item.outcome) } }
+                                td { (item.message) }
+                            }
+                        }
+                    }
+                }
+                a.button href=(back) { "Back to tickets" }
             }
         },
     )

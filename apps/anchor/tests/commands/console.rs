@@ -65,6 +65,7 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     anchor_commands::sla::check_due(&platform.store).await.expect("the SLA job");
 
     let (cookie, csrf) = session(&platform, "mia").await;
+    let cookie_mia = cookie.clone();
     let ticket_page = format!("/w/acme/console/service/tickets/{printer}");
     let post = |name: &str, fields: Value, text: Value| {
         let status = if name.ends_with("refused") { 409 } else { 200 };
@@ -106,6 +107,33 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     assert_eq!(detail["sla"]["first_response"]["state"], "met");
     let executions = platform.get(&format!("{WS}/executions?command=ticket.comment"), "mia").await;
     assert_eq!(executions["items"].as_array().expect("items").len(), 1, "one reply, however often it was posted");
+
+    // Twenty tickets assigned in one bulk action from the list, each through
+    // the command path; one of them refused (moved where it cannot go).
+    let mut twenty = Vec::new();
+    for i in 0..20 {
+        let opened =
+            command(&platform, "/tickets", json!({"title": format!("Password reset {i}"), "priority": "p4"})).await;
+        twenty.push(opened["ticket_id"].as_str().expect("id").to_owned());
+    }
+    walk(
+        &base,
+        &cookie_mia,
+        json!([
+            {"name": "console-bulk", "from": "/w/acme/console/service", "status": 200, "only": "desktop",
+             "post": {"action": "/w/acme/console/service/bulk",
+                      "fields": {"csrf_token": csrf, "idempotency_key": "bulk-1", "action": "assign_me", "ticket": twenty}},
+             "text": ["Assign to me", "20 updated · 0 skipped · 0 failed"]},
+            {"name": "console-bulk-mixed", "from": "/w/acme/console/service", "status": 200, "only": "phone",
+             "post": {"action": "/w/acme/console/service/bulk",
+                      "fields": {"csrf_token": csrf, "idempotency_key": "bulk-2", "action": "status:triaged",
+                                 "ticket": [twenty[0], printer]}},
+             "text": ["1 updated · 0 skipped · 1 failed", "cannot become triaged"]},
+        ]),
+    )
+    .await;
+    let mine = platform.get(&format!("{WS}/tickets?assignee=mia&limit=100"), "mia").await;
+    assert_eq!(mine["items"].as_array().expect("items").len(), 21, "the twenty and the printer ticket");
 
     // An auditor reads the same pages; the forms say why they are disabled.
     let (cookie, _) = session(&platform, "abe").await;

@@ -53,11 +53,14 @@ try {
             form.method = "post";
             form.action = action;
             for (const [name, value] of Object.entries(fields)) {
-              const input = document.createElement("input");
-              input.type = "hidden";
-              input.name = name;
-              input.value = value;
-              form.append(input);
+              // An array is a field sent several times (checkboxes).
+              for (const one of Array.isArray(value) ? value : [value]) {
+                const input = document.createElement("input");
+                input.type = "hidden";
+                input.name = name;
+                input.value = one;
+                form.append(input);
+              }
             }
             document.body.append(form);
             form.submit();
