@@ -239,6 +239,9 @@ pub(crate) struct TicketPage {
     pub history: Vec<HistoryEntry>,
     pub sla: Option<anchor_sla::SlaClocks>,
     pub queue: Option<Queue>,
+    pub time_entries: Vec<anchor_store::time_entries::TimeEntry>,
+    /// Today (UTC), for the time form's default day.
+    pub today: time::Date,
     pub outcome: Option<(Execution, &'static str)>,
     pub now: OffsetDateTime,
     /// A fresh key for each form on the page.
@@ -294,8 +297,11 @@ pub(crate) async fn ticket(
                     }),
                     None => None,
                 };
-                let keys = (0..8).map(|_| random_token()).collect();
-                Ok(Some(TicketPage { ticket, comments, history, sla, queue, outcome, now, keys }))
+                let filter = anchor_store::time_entries::TimeEntryFilter { ticket_id: Some(id), ..Default::default() };
+                let time_entries = tx.time_entries(&filter, None, 200).await?;
+                let keys = (0..(10 + time_entries.len())).map(|_| random_token()).collect();
+                let today = now.date();
+                Ok(Some(TicketPage { ticket, comments, history, sla, queue, time_entries, today, outcome, now, keys }))
             })
         })
         .await;
@@ -350,6 +356,19 @@ pub(crate) struct ActForm {
     description: Option<String>,
     #[serde(default)]
     queue_id: Option<String>,
+    #[serde(default)]
+    work_type: Option<String>,
+    #[serde(default)]
+    minutes: Option<String>,
+    #[serde(default)]
+    worked_on: Option<String>,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    billable: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    time_entry_id: Option<String>,
 }
 
 /// The command's arguments from the form's fields (empty fields left out,
@@ -386,6 +405,19 @@ fn arguments(form: &ActForm) -> Result<Value, String> {
             args.insert("assignee".into(), json!("me"));
         }
         "ticket.unassign" => put("ticket_id", &form.ticket_id),
+        "time_entry.log" => {
+            put("ticket_id", &form.ticket_id);
+            put("work_type", &form.work_type);
+            put("worked_on", &form.worked_on);
+            put("note", &form.note);
+            if let Some(minutes) = form.minutes.as_deref().filter(|m| !m.trim().is_empty()) {
+                let minutes: i64 =
+                    minutes.trim().parse().map_err(|_| "Minutes: a whole number, 1 to 1440.".to_owned())?;
+                args.insert("minutes".into(), json!(minutes));
+            }
+            args.insert("billable".into(), json!(form.billable.is_some()));
+        }
+        "time_entry.submit" => put("time_entry_id", &form.time_entry_id),
         other => return Err(format!("The command {other:?} is not offered on this page.")),
     }
     Ok(Value::Object(args))

@@ -609,13 +609,16 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
     enum Entry<'a> {
         Comment(&'a anchor_store::tickets::Comment),
         Change(&'a anchor_store::tickets::HistoryEntry),
+        Time(usize, &'a anchor_store::time_entries::TimeEntry),
     }
     let mut timeline: Vec<(time::OffsetDateTime, Entry<'_>)> = page
         .comments
         .iter()
         .map(|c| (c.created_at, Entry::Comment(c)))
         .chain(page.history.iter().filter(|h| h.change != "commented").map(|h| (h.at, Entry::Change(h))))
+        .chain(page.time_entries.iter().enumerate().map(|(i, e)| (e.created_at, Entry::Time(i, e))))
         .collect();
+    let logged: u32 = page.time_entries.iter().map(|e| u32::from(e.minutes.get())).sum();
     timeline.sort_by_key(|(at, _)| *at);
     console_layout(
         frame,
@@ -665,6 +668,23 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
                                             " · " (moment(*at))
                                         }
                                         p.pre { (c.body) }
+                                    }
+                                }
+                                Entry::Time(i, e) => {
+                                    li.entry.time {
+                                        p.meta {
+                                            strong { (e.staff.subject) } " · logged " (span(time::Duration::minutes(i64::from(e.minutes.get()))))
+                                            " of " (e.work_type.as_str().replace('_', " "))
+                                            @if e.billable { " (billable)" } @else { " (not billable)" }
+                                            " for " (e.worked_on) " · " (e.state.as_str()) " · " (moment(*at))
+                                        }
+                                        @if let Some(note) = &e.note { p.pre { (note.as_str()) } }
+                                        @if e.state.as_str() == "draft" && frame.is_me(&e.staff) && !disabled {
+                                            (act_form(frame, "time_entry.submit", key(10 + i), html! {
+                                                input type="hidden" name="time_entry_id" value=(e.id);
+                                                input type="hidden" name="ticket_id" value=(t.id);
+                                            }, html! { button.secondary.small-button type="submit" { "Submit for approval" } }))
+                                        }
                                     }
                                 }
                                 Entry::Change(h) => {
@@ -730,6 +750,40 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
                         }
                     }
                     div.card {
+                        h2 { "SLA" }
+                        @match &page.sla {
+                            Some(sla) => {
+                                @for target in anchor_sla::Target::ALL { (clock(sla.clock(target), page.now)) }
+                            }
+                            None => { p.muted { "This ticket has no SLA clocks." } }
+                        }
+                    }
+                    div.card {
+                        h2 #time-heading { "Time" }
+                        p.small { (span(time::Duration::minutes(i64::from(logged)))) " logged on this ticket" }
+                        form.stack method="post" action={(base) "/act"} aria-labelledby="time-heading" {
+                            input type="hidden" name="csrf_token" value=(frame.csrf);
+                            input type="hidden" name="idempotency_key" value=(key(8));
+                            input type="hidden" name="command" value="time_entry.log";
+                            (ticket_field)
+                            label for="work_type" { "Work" }
+                            select #work_type name="work_type" disabled[!frame.may_write] {
+                                option value="remote_support" { "Remote support" }
+                                option value="onsite" { "On site" }
+                                option value="project" { "Project work" }
+                                option value="travel" { "Travel" }
+                            }
+                            label for="minutes" { "Minutes" }
+                            input #minutes type="number" name="minutes" min="1" max="1440" step="1" required disabled[!frame.may_write];
+                            label for="worked_on" { "Day" }
+                            input #worked_on type="date" name="worked_on" value=(page.today) required disabled[!frame.may_write];
+                            label.choice { input type="checkbox" name="billable" value="yes" checked disabled[!frame.may_write]; " Billable" }
+                            label for="note" { "Note" }
+                            textarea #note name="note" rows="2" maxlength="4000" disabled[!frame.may_write] {}
+                            button.secondary type="submit" disabled[!frame.may_write] { "Log time" }
+                        }
+                    }
+                    div.card {
                         h2 { "Details" }
                         dl {
                             dt { "Assignee" }
@@ -744,15 +798,6 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
                             @if !t.tags.is_empty() { dt { "Tags" } dd { (t.tags.join(", ")) } }
                             dt { "Opened" } dd { (moment(t.created_at)) " by " (t.created_by.subject) }
                             dt { "Updated" } dd { (moment(t.updated_at)) }
-                        }
-                    }
-                    div.card {
-                        h2 { "SLA" }
-                        @match &page.sla {
-                            Some(sla) => {
-                                @for target in anchor_sla::Target::ALL { (clock(sla.clock(target), page.now)) }
-                            }
-                            None => { p.muted { "This ticket has no SLA clocks." } }
                         }
                     }
                     details.expert {

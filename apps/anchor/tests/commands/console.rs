@@ -92,6 +92,10 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
             post("console-assign", json!({"csrf_token": csrf, "idempotency_key": "assign-1", "command": "ticket.assign",
                                             "ticket_id": printer}),
                  json!(["Assign a ticket", "Succeeded", "Unassign", "assigned it to mia"])),
+            post("console-time", json!({"csrf_token": csrf, "idempotency_key": "time-1", "command": "time_entry.log",
+                                          "ticket_id": printer, "work_type": "remote_support", "minutes": "45",
+                                          "worked_on": "2026-12-01", "billable": "yes", "note": "Toner swap"}),
+                 json!(["Succeeded", "logged 45 min of remote support (billable)", "Toner swap", "Submit for approval"])),
             post("console-refused", json!({"csrf_token": csrf, "idempotency_key": "close-1", "command": "ticket.transition",
                                              "ticket_id": printer, "to": "closed"}),
                  json!(["The command was refused", "cannot become closed"])),
@@ -105,6 +109,8 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     let detail = platform.get(&format!("{WS}/tickets/{printer}"), "mia").await;
     assert_eq!((detail["status"].as_str(), detail["assignee"]["subject"].as_str()), (Some("triaged"), Some("mia")));
     assert_eq!(detail["sla"]["first_response"]["state"], "met");
+    let logged = platform.get(&format!("{WS}/tickets/{printer}/time-entries"), "mia").await;
+    assert_eq!(logged["items"][0]["minutes"], 45, "{logged}");
     let executions = platform.get(&format!("{WS}/executions?command=ticket.comment"), "mia").await;
     assert_eq!(executions["items"].as_array().expect("items").len(), 1, "one reply, however often it was posted");
 
