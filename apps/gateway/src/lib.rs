@@ -164,6 +164,9 @@ pub struct AppState {
     pub proxies: Arc<anchor_auth::source::TrustedProxies>,
     /// The slots for password checks (web sign-in).
     pub hashing: Arc<anchor_auth::password::PasswordHashing>,
+    /// Cancelled when the gateway stops: long-lived answers (a page's live
+    /// stream) end then, so a graceful shutdown does not wait for them.
+    pub shutdown: CancellationToken,
 }
 
 /// What the webhook routes need: the master key (endpoint secrets are
@@ -227,6 +230,7 @@ impl AppState {
                 anchor_auth::password::DEFAULT_MAX_WAIT,
             )),
             db,
+            shutdown: CancellationToken::new(),
         })
     }
 }
@@ -245,7 +249,8 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
         .with_commands(Arc::clone(&state.commands.desk))
         .with_refusals(state.refusals.clone())
         .with_trusted_proxies(Arc::clone(&state.proxies))
-        .with_password_hashing(Arc::clone(&state.hashing));
+        .with_password_hashing(Arc::clone(&state.hashing))
+        .with_shutdown(state.shutdown.clone());
     router = router.merge(anchor_web::router(web));
     if let Some(extra) = extra {
         router = router.merge(extra);
@@ -264,7 +269,8 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = Database::connect_with(&config.database_url, config.database_max_connections, config.database_recycling)
         .await?;
-    let state = AppState::new(&config, db.clone())?;
+    let mut state = AppState::new(&config, db.clone())?;
+    state.shutdown = shutdown.child_token();
     let refusals = state.refusals.clone();
     let app = app(&config, state, None);
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");

@@ -726,3 +726,89 @@ fn bulk_summary(action: &str) -> String {
         _ => action.to_owned(),
     }
 }
+
+/// How long a live stream stays open before the browser reconnects (and is
+/// authorized again): a session that ended meanwhile gets no new stream.
+const LIVE_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Whether a finished execution touched `ticket`.
+fn concerns(execution: &Execution, ticket: &str) -> bool {
+    let input = &execution.input;
+    ["ticket_id", "into", "related_id"].iter().any(|k| input[*k].as_str() == Some(ticket))
+        || execution.result.as_ref().is_some_and(|r| r["ticket_id"].as_str() == Some(ticket))
+}
+
+/// `GET /w/{ws}/console/service/tickets/{id}/live`: Server-Sent Events; a
+/// `changed` event (with who did what) whenever a command on this ticket
+/// finishes, from whichever gateway it went through (PostgreSQL notifies
+/// every process).
+pub(crate) async fn live(
+    State(state): State<WebState>,
+    Path((workspace, id)): Path<(String, String)>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let Some(SignedIn { session, .. }) = signed_in else { return StatusCode::UNAUTHORIZED.into_response() };
+    let route = "GET /w/{ws}/console/service/tickets/{id}/live";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::TicketsRead, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let Ok(ticket) = id.parse::<TicketId>() else { return StatusCode::NOT_FOUND.into_response() };
+    let Some(desk) = state.desk.clone() else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
+    let finished = match desk.finished_executions().await {
+        Ok(receiver) => receiver,
+        Err(e) => return unavailable(e),
+    };
+    struct Follow {
+        finished: tokio::sync::broadcast::Receiver<String>,
+        db: anchor_store::Database,
+        workspace: anchor_store::Workspace,
+        prefix: String,
+        ticket: String,
+        until: tokio::time::Instant,
+        shutdown: tokio_util::sync::CancellationToken,
+    }
+    let follow = Follow {
+        finished,
+        db: state.db.clone(),
+        prefix: format!("{} ", grant.workspace.schema_name()),
+        workspace: grant.workspace.clone(),
+        ticket: ticket.to_string(),
+        until: tokio::time::Instant::now() + LIVE_FOR,
+        shutdown: state.shutdown.clone(),
+    };
+    let stream = futures_util::stream::unfold(follow, |mut f| async move {
+        loop {
+            let message = tokio::select! {
+                message = f.finished.recv() => message,
+                () = tokio::time::sleep_until(f.until) => return None,
+                () = f.shutdown.cancelled() => return None,
+            };
+            let name = match message {
+                Ok(name) => name,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let event = Event::default().event("changed").data("This ticket may have changed.");
+                    return Some((Ok::<_, std::convert::Infallible>(event), f));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            };
+            let Some(execution) = name.strip_prefix(&f.prefix).and_then(|e| e.parse::<ExecutionId>().ok()) else {
+                continue;
+            };
+            let Ok(Some(execution)) = f.db.read(&f.workspace, |tx| Box::pin(tx.execution(execution))).await else {
+                continue;
+            };
+            if !concerns(&execution, &f.ticket) {
+                continue;
+            }
+            let what = anchor_commands::registry::find(&execution.command).map_or("changed it", |s| s.summary);
+            let text = format!("{}: {}", execution.actor.subject, what);
+            return Some((Ok(Event::default().event("changed").data(text)), f));
+        }
+    });
+    let mut response = Sse::new(stream).keep_alive(KeepAlive::default()).into_response();
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
+}

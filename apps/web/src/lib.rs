@@ -69,6 +69,8 @@ pub struct WebState {
     /// Throttle keys known to be at their limit.
     pub(crate) refused: Arc<throttle::Refused>,
     pub(crate) oidc_starts: Arc<throttle::PerSource>,
+    /// Cancelled when the server stops: live streams end with it.
+    pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl WebState {
@@ -91,6 +93,7 @@ impl WebState {
             hashing: Arc::default(),
             refused: Arc::default(),
             oidc_starts: Arc::new(throttle::PerSource::new(OIDC_STARTS_PER_MINUTE, Duration::from_secs(60))),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -114,6 +117,12 @@ impl WebState {
     }
 
     /// Lets the pages submit commands through `desk`.
+    /// Live streams end when `shutdown` is cancelled.
+    pub fn with_shutdown(mut self, shutdown: tokio_util::sync::CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
     pub fn with_commands(mut self, desk: Arc<anchor_commands::Desk>) -> Self {
         self.desk = Some(desk);
         self
@@ -138,6 +147,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/console/service/act", post(console::act))
         .route("/w/{ws}/console/service/bulk", post(console::bulk))
         .route("/w/{ws}/console/service/tickets/{id}", get(console::ticket))
+        .route("/w/{ws}/console/service/tickets/{id}/live", get(console::live))
+        .route("/static/anchor.js", get(script))
         .with_state(state)
 }
 
@@ -147,6 +158,17 @@ pub fn client_source(parts: &Parts, proxies: &TrustedProxies) -> ClientSource {
     let forwarded: Vec<&str> =
         parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
     proxies.client(peer, &forwarded)
+}
+
+/// Our one script: live updates and keyboard shortcuts (every control works without it).
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        include_str!("../static/anchor.js"),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -53,7 +53,8 @@ pub(crate) fn page(status: StatusCode, markup: Markup) -> Response {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -287,6 +288,7 @@ fn console_layout(frame: &ConsoleFrame<'_>, title: &str, body: Markup) -> Markup
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (frame.workspace.name()) " · Anchor" }
                 link rel="stylesheet" href="/static/anchor.css";
+                script src="/static/anchor.js" defer {}
             }
             body.console {
                 header {
@@ -309,7 +311,21 @@ fn console_layout(frame: &ConsoleFrame<'_>, title: &str, body: Markup) -> Markup
                 nav.tabs aria-label="Console modules" {
                     a href={(base) "/service"} aria-current="page" { "Service delivery" }
                 }
-                main.wide { (body) }
+                main.wide {
+                    (body)
+                    details #shortcuts.shortcuts {
+                        summary { "Keyboard shortcuts" }
+                        dl {
+                            dt { kbd { "?" } } dd { "show these" }
+                            dt { kbd { "/" } } dd { "go to the filters" }
+                            dt { kbd { "j" } " / " kbd { "k" } } dd { "next / previous ticket" }
+                            dt { kbd { "x" } } dd { "select the ticket" }
+                            dt { kbd { "Enter" } } dd { "open it" }
+                            dt { kbd { "g" } " " kbd { "c" } } dd { "the Console" }
+                            dt { kbd { "Esc" } } dd { "close this" }
+                        }
+                    }
+                }
             }
         }
     }
@@ -625,6 +641,10 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
         t.title.as_str(),
         html! {
             p.crumbs { a href=(base) { "Tickets" } " / " code { (t.id) } }
+            div #live.outcome.running role="status" data-live={(base) "/tickets/" (t.id) "/live"} hidden {
+                "Changed by a colleague — " span #live-what {} " "
+                a href={(base) "/tickets/" (t.id)} { "Reload to see it" }
+            }
             @if let Some((execution, summary)) = &page.outcome {
                 @let finished = execution.status.is_finished();
                 div class={"outcome " (execution.status.as_str())} role="status" {

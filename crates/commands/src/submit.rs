@@ -304,6 +304,12 @@ impl Desk {
         Ok(Receipt { workspace: workspace.clone(), execution, answered: status, settled, replayed: true })
     }
 
+    /// Every finished execution of the installation, as `"<schema> <execution id>"`
+    /// (pages that follow a ticket live filter these).
+    pub async fn finished_executions(self: &Arc<Self>) -> Result<broadcast::Receiver<String>, StoreError> {
+        self.subscribe().await
+    }
+
     /// Subscribes to finished executions, starting the listener on first use.
     async fn subscribe(self: &Arc<Self>) -> Result<broadcast::Receiver<String>, StoreError> {
         let mut slot = self.finished.lock().await;

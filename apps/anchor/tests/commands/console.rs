@@ -141,6 +141,29 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     let mine = platform.get(&format!("{WS}/tickets?assignee=mia&limit=100"), "mia").await;
     assert_eq!(mine["items"].as_array().expect("items").len(), 21, "the twenty and the printer ticket");
 
+    // Live: a colleague's change to the ticket reaches the page's stream.
+    platform.member(&acme, "tom", Role::Technician).await;
+    let follower = reqwest::Client::new();
+    let mut stream = follower
+        .get(platform.url(&format!("{ticket_page}/live")))
+        .header("cookie", format!("anchor_session={cookie_mia}"))
+        .send()
+        .await
+        .expect("live");
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let body = json!({"body": "On my way with a new fuser.", "visibility": "internal"});
+    let colleague = platform.post(&format!("{WS}/tickets/{printer}/comments"), "tom", &body, Some(20)).await;
+    assert_eq!(colleague.status(), 200);
+    let mut heard = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !heard.contains("tom: Comment on a ticket") {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.expect("heard in time").expect("chunk");
+        heard.push_str(&String::from_utf8_lossy(&chunk.expect("the stream stays open")));
+    }
+    assert!(heard.contains("event: changed"), "{heard}");
+    drop(stream);
+
     // An auditor reads the same pages; the forms say why they are disabled.
     let (cookie, _) = session(&platform, "abe").await;
     walk(
