@@ -3,7 +3,9 @@
 //! at them.
 
 use anchor_auth::permissions::Permission;
-use anchor_domain::{Address, ContactId, Email, ExecutionId, Name, Phone, SiteId, TimeZoneName, vocabulary::nullable};
+use anchor_domain::{
+    Address, ContactId, Email, ExecutionId, Name, Phone, SiteId, SlaPolicyId, TimeZoneName, vocabulary::nullable,
+};
 use anchor_events::{Event, EventSpec};
 use anchor_store::{
     StoreError, WorkspaceTx,
@@ -17,6 +19,8 @@ use crate::kit::{DomainCommand, Effect, RefusalKind, Rejection};
 
 pub const SITE_NOT_FOUND: RefusalKind =
     RefusalKind { code: "site_not_found", status: 404, when: "the site does not exist in this workspace" };
+pub const POLICY_NOT_FOUND: RefusalKind =
+    RefusalKind { code: "sla_policy_not_found", status: 404, when: "the SLA policy does not exist in this workspace" };
 pub const SITE_ARCHIVED: RefusalKind = RefusalKind { code: "site_archived", status: 409, when: "the site is archived" };
 pub const SITE_NAME_TAKEN: RefusalKind =
     RefusalKind { code: "site_name_taken", status: 409, when: "another live site has this name" };
@@ -49,6 +53,9 @@ pub struct SiteCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
     pub time_zone: TimeZoneName,
+    /// The SLA policy of tickets at this site (unless their contact brings one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_policy_id: Option<SlaPolicyId>,
 }
 
 /// Change a site: only the members given change; `address: null` removes it.
@@ -63,6 +70,9 @@ pub struct SiteUpdate {
     pub address: Option<Option<Address>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<TimeZoneName>,
+    /// `null` takes the site's policy away.
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    pub sla_policy_id: Option<Option<SlaPolicyId>>,
 }
 
 /// Archive a site: kept for history, no longer offered for new work.
@@ -98,6 +108,9 @@ pub struct ContactCreate {
     /// Receives the client's invoices (needs an email address).
     #[serde(default)]
     pub receives_invoices: bool,
+    /// The SLA policy of this person's tickets (a VIP's premium terms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_policy_id: Option<SlaPolicyId>,
 }
 
 /// Change a contact: only the members given change; `null` clears an
@@ -119,6 +132,9 @@ pub struct ContactUpdate {
     pub portal_access: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receives_invoices: Option<bool>,
+    /// `null` takes the contact's policy away.
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    pub sla_policy_id: Option<Option<SlaPolicyId>>,
 }
 
 /// Archive a contact: kept for history; no portal access, no invoices.
@@ -199,6 +215,15 @@ pub(crate) async fn check_site(tx: &mut WorkspaceTx, id: Option<SiteId>) -> Resu
     }
 }
 
+async fn check_policy(tx: &mut WorkspaceTx, id: Option<SlaPolicyId>) -> Result<(), Rejection> {
+    match id {
+        Some(id) if tx.sla_policy(id).await?.is_none() => {
+            Err(POLICY_NOT_FOUND.because(format!("no SLA policy {id} in this workspace")).into())
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn check_site_name(tx: &mut WorkspaceTx, name: &Name, except: Option<SiteId>) -> Result<(), Rejection> {
     match tx.site_named(name, except).await? {
         Some(other) => Err(SITE_NAME_TAKEN.because(format!("site {other} is already called {name:?}")).into()),
@@ -221,6 +246,7 @@ async fn check_contact(
     {
         return Err(EMAIL_TAKEN.because(format!("contact {other} already has the email address {email}")).into());
     }
+    check_policy(tx, fields.sla_policy_id).await?;
     check_site(tx, fields.site_id).await
 }
 
@@ -235,11 +261,14 @@ fn taken(e: StoreError, refusal: &'static RefusalKind) -> Rejection {
 }
 
 /// The site as it would be after the change.
-fn site_fields(site: &SiteUpdate, now: &Site) -> Result<(Name, Option<Address>, TimeZoneName), Rejection> {
+type SiteState = (Name, Option<Address>, TimeZoneName, Option<SlaPolicyId>);
+
+fn site_fields(site: &SiteUpdate, now: &Site) -> Result<SiteState, Rejection> {
     Ok((
         site.name.clone().unwrap_or_else(|| now.name.clone()),
         site.address.clone().unwrap_or_else(|| now.address.clone()),
         site.time_zone.clone().unwrap_or_else(|| now.time_zone.clone()),
+        site.sla_policy_id.unwrap_or(now.sla_policy_id),
     ))
 }
 
@@ -248,17 +277,23 @@ impl DomainCommand for SiteCreate {
     const SKILL: &'static str = "site_create";
     const PERMISSION: Permission = Permission::ClientsWrite;
     const SUMMARY: &'static str = "Add a site";
-    const REFUSALS: &'static [&'static RefusalKind] = &[&SITE_NAME_TAKEN];
+    const REFUSALS: &'static [&'static RefusalKind] = &[&SITE_NAME_TAKEN, &POLICY_NOT_FOUND];
     const EVENTS: &'static [EventSpec] = &[EventSpec::of::<SiteCreated>()];
     type Output = SiteRef;
 
     async fn check(&self, tx: &mut WorkspaceTx, _: &Actor) -> Result<(), Rejection> {
+        check_policy(tx, self.sla_policy_id).await?;
         check_site_name(tx, &self.name, None).await
     }
 
     async fn apply(&self, effect: &mut Effect<'_>) -> Result<Self::Output, Rejection> {
         self.check(effect.tx, effect.actor).await?;
-        let fields = SiteFields { name: &self.name, address: self.address.as_ref(), time_zone: &self.time_zone };
+        let fields = SiteFields {
+            name: &self.name,
+            address: self.address.as_ref(),
+            time_zone: &self.time_zone,
+            sla_policy_id: self.sla_policy_id,
+        };
         let site = effect.tx.save_site(SiteId::new(), &fields).await.map_err(|e| taken(e, &SITE_NAME_TAKEN))?;
         let site_id = site.id;
         effect.publish(&SiteCreated { site, execution_id: effect.execution }).await?;
@@ -271,25 +306,29 @@ impl DomainCommand for SiteUpdate {
     const SKILL: &'static str = "site_update";
     const PERMISSION: Permission = Permission::ClientsWrite;
     const SUMMARY: &'static str = "Change a site";
-    const REFUSALS: &'static [&'static RefusalKind] = &[&SITE_NOT_FOUND, &SITE_ARCHIVED, &SITE_NAME_TAKEN];
+    const REFUSALS: &'static [&'static RefusalKind] =
+        &[&SITE_NOT_FOUND, &SITE_ARCHIVED, &SITE_NAME_TAKEN, &POLICY_NOT_FOUND];
     const EVENTS: &'static [EventSpec] = &[EventSpec::of::<SiteUpdated>()];
     type Output = SiteRef;
 
     async fn check(&self, tx: &mut WorkspaceTx, _: &Actor) -> Result<(), Rejection> {
         let now = live_site(tx, self.site_id, false).await?;
-        let (name, ..) = site_fields(self, &now)?;
+        let (name, _, _, policy) = site_fields(self, &now)?;
+        check_policy(tx, policy).await?;
         check_site_name(tx, &name, Some(self.site_id)).await
     }
 
     async fn apply(&self, effect: &mut Effect<'_>) -> Result<Self::Output, Rejection> {
         let now = live_site(effect.tx, self.site_id, true).await?;
-        let (name, address, time_zone) = site_fields(self, &now)?;
-        if (&name, &address, &time_zone) == (&now.name, &now.address, &now.time_zone) {
+        let (name, address, time_zone, policy) = site_fields(self, &now)?;
+        if (&name, &address, &time_zone, policy) == (&now.name, &now.address, &now.time_zone, now.sla_policy_id) {
             // A change that changes nothing succeeds, and tells nobody.
             return Ok(SiteRef { site_id: self.site_id });
         }
+        check_policy(effect.tx, policy).await?;
         check_site_name(effect.tx, &name, Some(self.site_id)).await?;
-        let fields = SiteFields { name: &name, address: address.as_ref(), time_zone: &time_zone };
+        let fields =
+            SiteFields { name: &name, address: address.as_ref(), time_zone: &time_zone, sla_policy_id: policy };
         let site = effect.tx.save_site(self.site_id, &fields).await.map_err(|e| taken(e, &SITE_NAME_TAKEN))?;
         effect.publish(&SiteUpdated { site, execution_id: effect.execution }).await?;
         Ok(SiteRef { site_id: self.site_id })
@@ -326,6 +365,7 @@ impl ContactCreate {
             site_id: self.site_id,
             portal_access: self.portal_access,
             receives_invoices: self.receives_invoices,
+            sla_policy_id: self.sla_policy_id,
         }
     }
 }
@@ -335,7 +375,8 @@ impl DomainCommand for ContactCreate {
     const SKILL: &'static str = "contact_create";
     const PERMISSION: Permission = Permission::ClientsWrite;
     const SUMMARY: &'static str = "Add a contact";
-    const REFUSALS: &'static [&'static RefusalKind] = &[&EMAIL_REQUIRED, &EMAIL_TAKEN, &SITE_NOT_FOUND, &SITE_ARCHIVED];
+    const REFUSALS: &'static [&'static RefusalKind] =
+        &[&EMAIL_REQUIRED, &EMAIL_TAKEN, &SITE_NOT_FOUND, &SITE_ARCHIVED, &POLICY_NOT_FOUND];
     const EVENTS: &'static [EventSpec] = &[EventSpec::of::<ContactCreated>()];
     type Output = ContactRef;
 
@@ -363,6 +404,7 @@ impl ContactUpdate {
             site_id: self.site_id.unwrap_or(now.site_id),
             portal_access: self.portal_access.unwrap_or(now.portal_access),
             receives_invoices: self.receives_invoices.unwrap_or(now.receives_invoices),
+            sla_policy_id: self.sla_policy_id.unwrap_or(now.sla_policy_id),
         })
     }
 }
@@ -372,8 +414,15 @@ impl DomainCommand for ContactUpdate {
     const SKILL: &'static str = "contact_update";
     const PERMISSION: Permission = Permission::ClientsWrite;
     const SUMMARY: &'static str = "Change a contact";
-    const REFUSALS: &'static [&'static RefusalKind] =
-        &[&CONTACT_NOT_FOUND, &CONTACT_ARCHIVED, &NO_EMAIL, &EMAIL_TAKEN, &SITE_NOT_FOUND, &SITE_ARCHIVED];
+    const REFUSALS: &'static [&'static RefusalKind] = &[
+        &CONTACT_NOT_FOUND,
+        &CONTACT_ARCHIVED,
+        &NO_EMAIL,
+        &EMAIL_TAKEN,
+        &SITE_NOT_FOUND,
+        &SITE_ARCHIVED,
+        &POLICY_NOT_FOUND,
+    ];
     const EVENTS: &'static [EventSpec] = &[EventSpec::of::<ContactUpdated>()];
     type Output = ContactRef;
 

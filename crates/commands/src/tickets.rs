@@ -366,11 +366,20 @@ impl DomainCommand for TicketCreate {
         if let Some(alert) = self.alert_id {
             effect.tx.link_alert_ticket(alert, id).await?;
         }
-        // The queue's policy, else the workspace default.
-        let policy = match self.queue_id {
-            Some(queue) => effect.tx.queue_policy(queue).await?.flatten(),
+        // The contact's policy, else the site's, else the queue's, else the workspace default.
+        let contact_policy = match self.contact_id {
+            Some(contact) => effect.tx.contact(contact).await?.and_then(|c| c.sla_policy_id),
             None => None,
         };
+        let site_policy = match opened.site_id {
+            Some(site) if contact_policy.is_none() => effect.tx.site(site).await?.and_then(|s| s.sla_policy_id),
+            _ => None,
+        };
+        let queue_policy = match self.queue_id {
+            Some(queue) if contact_policy.or(site_policy).is_none() => effect.tx.queue_policy(queue).await?.flatten(),
+            _ => None,
+        };
+        let policy = contact_policy.or(site_policy).or(queue_policy);
         clocks_planned(sla::open(effect.tx, &opened, policy, effect.execution).await, id)?;
         let ticket = effect.tx.ticket(id).await?.expect("just opened");
         effect.publish(&TicketCreated { ticket, execution_id: effect.execution }).await?;

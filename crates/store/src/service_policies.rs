@@ -67,7 +67,7 @@ pub enum Removal {
     InUse,
     /// Tickets' clock logs name it: their deadlines are recomputed from it.
     UsedByTickets,
-    /// Queues give it to their tickets.
+    /// Queues, sites or contacts give it to their tickets.
     UsedByQueues,
 }
 
@@ -320,10 +320,14 @@ impl WorkspaceTx {
             Some(true) => Ok(Removal::InUse),
             Some(false) if self.named_by_clock_logs("policy", &id.to_string()).await? => Ok(Removal::UsedByTickets),
             Some(false)
-                if sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM queues WHERE sla_policy_id = $1)")
-                    .bind(id)
-                    .fetch_one(self.conn())
-                    .await? =>
+                if sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM queues WHERE sla_policy_id = $1)
+                         OR EXISTS (SELECT 1 FROM sites WHERE sla_policy_id = $1)
+                         OR EXISTS (SELECT 1 FROM contacts WHERE sla_policy_id = $1)",
+                )
+                .bind(id)
+                .fetch_one(self.conn())
+                .await? =>
             {
                 Ok(Removal::UsedByQueues)
             }

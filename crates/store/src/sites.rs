@@ -1,7 +1,7 @@
 //! A workspace's sites and contacts. The row types are the views the API
 //! answers with and the events carry. Writes are made by their skills.
 
-use anchor_domain::{Address, ContactId, Email, Name, Phone, SiteId, TimeZoneName};
+use anchor_domain::{Address, ContactId, Email, Name, Phone, SiteId, SlaPolicyId, TimeZoneName};
 use serde::Serialize;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -21,6 +21,10 @@ pub struct Site {
     /// IANA time zone: business hours and SLA clocks of the site run in it.
     #[schema(value_type = String, example = "Europe/London")]
     pub time_zone: TimeZoneName,
+    /// The SLA policy its tickets follow (before the queue's and the workspace default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "slp_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    pub sla_policy_id: Option<SlaPolicyId>,
     /// Set when it was archived: kept for history, no longer offered.
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>)]
@@ -54,6 +58,10 @@ pub struct Contact {
     pub portal_access: bool,
     /// Receives the client's invoices (needs an email address).
     pub receives_invoices: bool,
+    /// The SLA policy its tickets follow (before its site's, the queue's and the workspace default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "slp_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    pub sla_policy_id: Option<SlaPolicyId>,
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>)]
     #[schemars(with = "Option<String>")]
@@ -74,6 +82,7 @@ pub struct SiteFields<'a> {
     pub name: &'a Name,
     pub address: Option<&'a Address>,
     pub time_zone: &'a TimeZoneName,
+    pub sla_policy_id: Option<SlaPolicyId>,
 }
 
 /// A contact's fields as a command sets them.
@@ -85,6 +94,7 @@ pub struct ContactFields<'a> {
     pub site_id: Option<SiteId>,
     pub portal_access: bool,
     pub receives_invoices: bool,
+    pub sla_policy_id: Option<SlaPolicyId>,
 }
 
 impl Contact {
@@ -97,6 +107,7 @@ impl Contact {
             site_id: self.site_id,
             portal_access: self.portal_access,
             receives_invoices: self.receives_invoices,
+            sla_policy_id: self.sla_policy_id,
         }
     }
 }
@@ -164,11 +175,14 @@ struct Table {
     columns: &'static str,
 }
 
-const SITES: Table =
-    Table { name: "sites", columns: "id, name, address, time_zone, archived_at, created_at, updated_at" };
+const SITES: Table = Table {
+    name: "sites",
+    columns: "id, name, address, time_zone, sla_policy_id, archived_at, created_at, updated_at",
+};
 const CONTACTS: Table = Table {
     name: "contacts",
-    columns: "id, name, email, phone, site_id, portal_access, receives_invoices, archived_at, created_at, updated_at",
+    columns: "id, name, email, phone, site_id, portal_access, receives_invoices, sla_policy_id, archived_at, created_at, \
+              updated_at",
 };
 
 impl WorkspaceTx {
@@ -249,16 +263,17 @@ impl WorkspaceTx {
     pub async fn save_site(&mut self, id: SiteId, fields: &SiteFields<'_>) -> Result<Site, StoreError> {
         let columns = SITES.columns;
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO sites (id, name, address, time_zone) VALUES ($1, $2, $3, $4)
+            "INSERT INTO sites (id, name, address, time_zone, sla_policy_id) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE
                 SET name = excluded.name, address = excluded.address, time_zone = excluded.time_zone,
-                    updated_at = now()
+                    sla_policy_id = excluded.sla_policy_id, updated_at = now()
              RETURNING {columns}"
         )))
         .bind(id)
         .bind(fields.name)
         .bind(fields.address.map(Json))
         .bind(fields.time_zone)
+        .bind(fields.sla_policy_id)
         .fetch_one(self.conn())
         .await?)
     }
@@ -327,12 +342,13 @@ impl WorkspaceTx {
     pub async fn save_contact(&mut self, id: ContactId, fields: &ContactFields<'_>) -> Result<Contact, StoreError> {
         let columns = CONTACTS.columns;
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO contacts (id, name, email, phone, site_id, portal_access, receives_invoices)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO contacts (id, name, email, phone, site_id, portal_access, receives_invoices, sla_policy_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (id) DO UPDATE
                 SET name = excluded.name, email = excluded.email, phone = excluded.phone,
                     site_id = excluded.site_id, portal_access = excluded.portal_access,
-                    receives_invoices = excluded.receives_invoices, updated_at = now()
+                    receives_invoices = excluded.receives_invoices, sla_policy_id = excluded.sla_policy_id,
+                    updated_at = now()
              RETURNING {columns}"
         )))
         .bind(id)
@@ -342,6 +358,7 @@ impl WorkspaceTx {
         .bind(fields.site_id)
         .bind(fields.portal_access)
         .bind(fields.receives_invoices)
+        .bind(fields.sla_policy_id)
         .fetch_one(self.conn())
         .await?)
     }

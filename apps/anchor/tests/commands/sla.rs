@@ -265,3 +265,79 @@ async fn warnings_and_breaches_are_sent_once_each_whoever_runs_the_job() {
     assert_eq!(platform.events("sla.breached").await.len(), 1);
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn a_tickets_policy_is_its_contacts_then_its_sites_then_its_queues_then_the_default() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let calendar = "cal_00000000000000000000000001";
+    let mut policies = Vec::new();
+    for name in ["VIP", "Head office", "Infrastructure"] {
+        let created = configure(
+            &platform,
+            "POST",
+            "/sla-policies",
+            json!({"name": name, "calendar_id": calendar,
+            "targets": {"p3": {"resolution_minutes": 60}}}),
+        )
+        .await;
+        policies.push(created["id"].as_str().expect("id").to_owned());
+    }
+    let (vip, head_office, infra) = (&policies[0], &policies[1], &policies[2]);
+    let site = run(
+        &platform,
+        "POST",
+        "/sites",
+        json!({"name": "Head office", "time_zone": "Europe/London",
+        "sla_policy_id": head_office}),
+    )
+    .await["site_id"]
+        .as_str()
+        .expect("site")
+        .to_owned();
+    let boss = run(&platform, "POST", "/contacts", json!({"name": "Ada Boss", "site_id": site, "sla_policy_id": vip}))
+        .await["contact_id"]
+        .as_str()
+        .expect("contact")
+        .to_owned();
+    let clerk = run(&platform, "POST", "/contacts", json!({"name": "Carl Clerk", "site_id": site})).await["contact_id"]
+        .as_str()
+        .expect("contact")
+        .to_owned();
+    let queue = configure(&platform, "POST", "/queues", json!({"name": "Infra", "sla_policy_id": infra})).await;
+    let queue = queue["id"].as_str().expect("queue").to_owned();
+
+    let policy_of = |body: Value| {
+        let platform = &platform;
+        async move {
+            let opened = run(platform, "POST", "/tickets", body).await;
+            let ticket = opened["ticket_id"].as_str().expect("ticket").to_owned();
+            platform.get(&format!("{WS}/tickets/{ticket}"), "mia").await["sla_policy_id"]
+                .as_str()
+                .expect("policy")
+                .to_owned()
+        }
+    };
+    let base = json!({"title": "Outlook keeps asking for the password", "priority": "p3"});
+    let with = |extra: Value| {
+        let mut body = base.clone();
+        body.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        body
+    };
+    assert_eq!(&policy_of(with(json!({"contact_id": boss, "queue_id": queue}))).await, vip, "the contact's first");
+    assert_eq!(&policy_of(with(json!({"contact_id": clerk, "queue_id": queue}))).await, head_office, "then the site's");
+    assert_eq!(&policy_of(with(json!({"queue_id": queue}))).await, infra, "then the queue's");
+    assert_eq!(policy_of(base.clone()).await, "slp_00000000000000000000000001", "then the workspace default");
+
+    // A policy that sites, contacts or queues give cannot be deleted.
+    let response = platform
+        .client
+        .delete(platform.url(&format!("{WS}/sla-policies/{}", policies[1])))
+        .bearer_auth(platform.token("mia"))
+        .header("idempotency-key", "delete-head-office")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 409);
+    platform.stop().await;
+}

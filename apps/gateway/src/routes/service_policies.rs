@@ -573,7 +573,7 @@ pub(crate) async fn delete_policy(
             return Err(Problem::new(
                 StatusCode::CONFLICT,
                 "policy_in_use",
-                "queues give this policy to their tickets; choose another policy for them first",
+                "queues, sites or contacts give this policy to their tickets; choose another policy for them first",
             ));
         }
     }
