@@ -100,6 +100,9 @@ pub(crate) struct ListQuery {
     queue: Option<String>,
     #[serde(default)]
     sla: Option<String>,
+    /// `us` or `client`: who owes the next reply.
+    #[serde(default)]
+    owes: Option<String>,
     /// The last ticket of the previous page.
     #[serde(default)]
     after: Option<String>,
@@ -115,6 +118,7 @@ pub(crate) struct ListFilters {
     pub assignee: Option<String>,
     pub queue: Option<QueueId>,
     pub sla: Option<SlaState>,
+    pub awaiting: Option<anchor_domain::Awaiting>,
 }
 
 impl ListFilters {
@@ -138,6 +142,9 @@ impl ListFilters {
         if let Some(sla) = self.sla {
             pairs.append_pair("sla", sla.as_str());
         }
+        if let Some(awaiting) = self.awaiting {
+            pairs.append_pair("owes", awaiting.as_str());
+        }
         pairs.finish()
     }
 }
@@ -152,6 +159,7 @@ fn filters_of(query: &ListQuery) -> ListFilters {
         assignee: pick(&query.assignee).filter(|a| a == "me" || a == "none"),
         queue: pick(&query.queue).and_then(|q| q.parse().ok()),
         sla: pick(&query.sla).as_deref().and_then(SlaState::parse),
+        awaiting: pick(&query.owes).as_deref().and_then(anchor_domain::Awaiting::parse),
     }
 }
 
@@ -194,6 +202,7 @@ pub(crate) async fn service(
             _ => None,
         },
         open_only: filters.open_only,
+        awaiting: filters.awaiting,
         ..TicketFilter::default()
     };
     let after = query.after.as_deref().and_then(|a| a.parse::<TicketId>().ok());

@@ -402,6 +402,7 @@ pub(crate) fn ticket_list(
             nav.views aria-label="Quick views" {
                 a href={(base) "?status=open&assignee=me"} { "My open tickets" }
                 a href={(base) "?status=open&assignee=none"} { "Unassigned" }
+                a href={(base) "?status=open&owes=us"} { "We owe a reply" }
                 a href={(base) "?sla=warning"} { "At risk" }
                 a href={(base) "?sla=breached"} { "Breached" }
                 a href=(base) { "All" }
@@ -441,6 +442,14 @@ pub(crate) fn ticket_list(
                         @for queue in &list.queues {
                             option value=(queue.id) selected[queue_now.as_deref() == Some(queue.id.to_string().as_str())] { (queue.name) }
                         }
+                    }
+                }
+                div {
+                    label for="f-owes" { "Owes reply" }
+                    select #f-owes name="owes" {
+                        option value="" { "Anyone" }
+                        option value="us" selected[filters.awaiting == Some(anchor_domain::Awaiting::Us)] { "We do" }
+                        option value="client" selected[filters.awaiting == Some(anchor_domain::Awaiting::Client)] { "The client" }
                     }
                 }
                 div {
@@ -487,6 +496,7 @@ pub(crate) fn ticket_list(
                                 th scope="col" { "Status" }
                                 th scope="col" { "Assignee" }
                                 th scope="col" { "SLA" }
+                                th scope="col" { "Owes reply" }
                                 th scope="col" { "Updated" }
                             }
                         }
@@ -518,6 +528,14 @@ pub(crate) fn ticket_list(
                                         span class={"sla " (ticket.sla_state.as_str())} { (sla_text(ticket.sla_state)) }
                                         @if let Some(due) = ticket.sla_due_at {
                                             br; span.small { time datetime=(rfc3339(due)) { (due_text(due, list.now)) } }
+                                        }
+                                    }
+                                    td.c-owes {
+                                        @if ticket.status.is_open() {
+                                            @match ticket.awaiting {
+                                                anchor_domain::Awaiting::Us => { span.owes.us { "We do" } }
+                                                anchor_domain::Awaiting::Client => { span.owes.client { "Client" } }
+                                            }
                                         }
                                     }
                                     td.small.c-updated { (moment(ticket.updated_at)) }
@@ -666,6 +684,13 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
                 span.state { (status_text(t.status)) }
                 " "
                 span class={"sla " (t.sla_state.as_str())} { (sla_text(t.sla_state)) }
+                @if t.status.is_open() {
+                    " "
+                    @match t.awaiting {
+                        anchor_domain::Awaiting::Us => { span.owes.us { "We owe the next reply" } }
+                        anchor_domain::Awaiting::Client => { span.owes.client { "Waiting for the client" } }
+                    }
+                }
                 @if let Some(survivor) = t.merged_into {
                     " " span.state { "Merged into " a href={(base) "/tickets/" (survivor)} { (survivor) } }
                 }

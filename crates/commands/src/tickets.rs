@@ -4,8 +4,8 @@
 
 use anchor_auth::permissions::Permission;
 use anchor_domain::{
-    AlertId, AssetId, CommentId, CommentVisibility, ContactId, ExecutionId, Priority, QueueId, SiteId, TicketId,
-    TicketStatus, TicketText, TicketTitle,
+    AlertId, AssetId, Awaiting, CommentId, CommentVisibility, ContactId, ExecutionId, Priority, QueueId, SiteId,
+    TicketId, TicketStatus, TicketText, TicketTitle,
 };
 use anchor_events::{Event, EventSpec};
 use anchor_sla::ClockEventKind;
@@ -269,6 +269,27 @@ fn clock_events(from: TicketStatus, to: TicketStatus) -> Vec<ClockEventKind> {
     }
 }
 
+/// Who owes the next answer after a move: waiting on the client is theirs;
+/// resuming work or reopening is ours; other moves leave it.
+async fn awaiting_after(
+    tx: &mut WorkspaceTx,
+    ticket: TicketId,
+    from: TicketStatus,
+    to: TicketStatus,
+) -> Result<(), Rejection> {
+    let awaiting = match (from, to) {
+        (_, TicketStatus::WaitingOnClient) => Some(Awaiting::Client),
+        (TicketStatus::WaitingOnClient | TicketStatus::Resolved | TicketStatus::Closed, TicketStatus::InProgress) => {
+            Some(Awaiting::Us)
+        }
+        _ => None,
+    };
+    if let Some(awaiting) = awaiting {
+        tx.set_ticket_awaiting(ticket, awaiting).await?;
+    }
+    Ok(())
+}
+
 /// Records a move in the ticket's clock log.
 async fn clock_move(
     effect: &mut Effect<'_>,
@@ -276,6 +297,7 @@ async fn clock_move(
     from: TicketStatus,
     to: TicketStatus,
 ) -> Result<(), Rejection> {
+    awaiting_after(effect.tx, ticket, from, to).await?;
     clocks_planned(sla::record(effect.tx, ticket, clock_events(from, to), effect.execution).await, ticket)
 }
 
@@ -482,6 +504,8 @@ impl DomainCommand for TicketComment {
             self.visibility == CommentVisibility::Public && !tx.has_public_comment(self.ticket_id).await?;
         let comment_id = tx.insert_comment(self.ticket_id, &self.body, self.visibility, actor, execution).await?;
         if self.visibility == CommentVisibility::Public {
+            // We answered: the client owes the next word.
+            tx.set_ticket_awaiting(self.ticket_id, Awaiting::Client).await?;
             // A reply to the client: meets the response clock, starts the next update's.
             let kind = if first_public { ClockEventKind::FirstPublicResponse } else { ClockEventKind::PublicUpdate };
             clocks_planned(sla::record(tx, self.ticket_id, vec![kind], execution).await, self.ticket_id)?;

@@ -23,7 +23,9 @@ pub use id::{
 };
 pub use role::{Role, RoleError};
 pub use telemetry::{AlertState, Comparison, RuleKind, Severity};
-pub use ticket::{CommentVisibility, Priority, SlaState, Tag, TicketStatus, TicketText, TicketTitle, TransitionError};
+pub use ticket::{
+    Awaiting, CommentVisibility, Priority, SlaState, Tag, TicketStatus, TicketText, TicketTitle, TransitionError,
+};
 pub use time_entry::{TimeEntryState, TimeNote, WorkMinutes, WorkType};
 pub use vocabulary::{Text, TextError};
 pub use workspace::{SlugError, WorkspaceName, WorkspaceSlug};

@@ -103,6 +103,16 @@ crate::names!(
     }
 );
 
+crate::names!(
+    /// Who owes the next answer on a ticket.
+    pub enum Awaiting {
+        /// The service desk: a new ticket, the client wrote, work resumed.
+        Us = "us",
+        /// The client: we replied to them, or we are waiting on them.
+        Client = "client",
+    }
+);
+
 crate::text_type!(
     /// A ticket's one-line summary.
     TicketTitle,

@@ -7,8 +7,8 @@
 //! the same document.
 
 use anchor_domain::{
-    AlertId, AssetId, CommentId, CommentVisibility, ContactId, ExecutionId, Priority, QueueId, SiteId, SlaPolicyId,
-    SlaState, Tag, TicketId, TicketStatus, TicketText, TicketTitle,
+    AlertId, AssetId, Awaiting, CommentId, CommentVisibility, ContactId, ExecutionId, Priority, QueueId, SiteId,
+    SlaPolicyId, SlaState, Tag, TicketId, TicketStatus, TicketText, TicketTitle,
 };
 use serde::Serialize;
 use sqlx::types::Json;
@@ -67,6 +67,9 @@ pub struct Ticket {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub merged_into: Option<TicketId>,
+    /// Who owes the next answer: `us` or `client`.
+    #[schema(value_type = String, example = "us")]
+    pub awaiting: Awaiting,
     /// The SLA policy its clocks follow.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "slp_01jd6m2h9x8k7v5t3r1p0n9q8w")]
@@ -163,6 +166,7 @@ pub struct TicketFilter {
     pub tag: Option<Tag>,
     /// Only tickets still open (not resolved or closed).
     pub open_only: bool,
+    pub awaiting: Option<Awaiting>,
 }
 
 /// Whose tickets to list.
@@ -178,7 +182,7 @@ const TICKET_COLUMNS: &str = "id, title, description, priority, status, created_
                               CASE WHEN assignee IS NOT NULL
                                    THEN jsonb_build_object('issuer', assignee_issuer, 'subject', assignee) END
                                 AS assignee,
-                              tags, merged_into, sla_policy_id, sla_state, sla_due_at, created_at, updated_at";
+                              tags, merged_into, awaiting, sla_policy_id, sla_state, sla_due_at, created_at, updated_at";
 
 impl WorkspaceTx {
     pub async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
@@ -205,6 +209,7 @@ impl WorkspaceTx {
                 AND ($10::text IS NULL OR (assignee = $11 AND assignee_issuer = $10))
                 AND ($12::text IS NULL OR tags @> ARRAY[$12::text])
                 AND (NOT $13 OR status NOT IN ('resolved', 'closed'))
+                AND ($14::text IS NULL OR awaiting = $14)
               ORDER BY id DESC LIMIT $6"
         )))
         .bind(before)
@@ -226,6 +231,7 @@ impl WorkspaceTx {
         })
         .bind(filter.tag.as_ref().map(Tag::as_str))
         .bind(filter.open_only)
+        .bind(filter.awaiting)
         .fetch_all(self.conn())
         .await?)
     }
@@ -452,6 +458,16 @@ impl WorkspaceTx {
         .bind(execution)
         .execute(self.conn())
         .await?;
+        Ok(())
+    }
+
+    /// Records who owes the next answer.
+    pub async fn set_ticket_awaiting(&mut self, id: TicketId, awaiting: Awaiting) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tickets SET awaiting = $2 WHERE id = $1")
+            .bind(id)
+            .bind(awaiting)
+            .execute(self.conn())
+            .await?;
         Ok(())
     }
 

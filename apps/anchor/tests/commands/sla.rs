@@ -93,7 +93,9 @@ async fn ticket_commands_drive_the_clocks_and_edits_replan_open_tickets_only() {
         json!({"body": "Looking at it now.", "visibility": "public"}),
     )
     .await;
-    let sla = platform.get(&format!("{WS}/tickets/{ticket}"), "mia").await["sla"].clone();
+    let answered = platform.get(&format!("{WS}/tickets/{ticket}"), "mia").await;
+    assert_eq!(answered["awaiting"], "client", "we replied: the client owes the next word");
+    let sla = answered["sla"].clone();
     assert_eq!(sla["first_response"]["state"], "met");
     assert_eq!(sla["next_update"]["state"], "running");
     // An internal note is not an answer to the client: nothing is recorded.
@@ -119,7 +121,11 @@ async fn ticket_commands_drive_the_clocks_and_edits_replan_open_tickets_only() {
     assert_eq!(detail["sla"]["resolution"]["state"], "paused");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     move_to(&platform, &ticket, "in_progress").await;
-    let sla = platform.get(&format!("{WS}/tickets/{ticket}"), "mia").await["sla"].clone();
+    let resumed = platform.get(&format!("{WS}/tickets/{ticket}"), "mia").await;
+    assert_eq!(resumed["awaiting"], "us", "work resumed: ours again");
+    let owed = platform.get(&format!("{WS}/tickets?awaiting=us"), "mia").await;
+    assert!(owed["items"].as_array().expect("items").iter().any(|t| t["id"] == ticket.as_str()));
+    let sla = resumed["sla"].clone();
     let due_after = instant(&sla["resolution"]["due_at"]);
     assert!(due_after > due_before, "the pause extends the deadline by the business time it overlapped");
     assert!(sla["resolution"]["paused"].as_i64().expect("paused seconds") >= 1, "{sla}");

@@ -5,7 +5,7 @@ use anchor_commands::{
     assignment::{TicketAssign, TicketMerge, TicketRelate, TicketSetQueue, TicketTag, TicketUnassign},
     tickets::{TicketComment, TicketCreate, TicketSetPriority, TicketTransition},
 };
-use anchor_domain::{ContactId, Priority, QueueId, SiteId, SlaState, Tag, TicketId, TicketStatus};
+use anchor_domain::{Awaiting, ContactId, Priority, QueueId, SiteId, SlaState, Tag, TicketId, TicketStatus};
 use anchor_store::{
     executions::Actor,
     tickets::{AssigneeFilter, Comment, HistoryEntry, Ticket, TicketFilter},
@@ -91,6 +91,9 @@ pub(crate) struct TicketQuery {
     /// Only tickets with this tag.
     #[param(inline)]
     tag: Option<Tag>,
+    /// Only tickets where `us` or the `client` owes the next answer.
+    #[param(inline)]
+    awaiting: Option<Awaiting>,
 }
 
 /// List tickets, newest first.
@@ -131,6 +134,7 @@ pub(crate) async fn list_tickets(
         }),
         tag: query.tag,
         open_only: false,
+        awaiting: query.awaiting,
     };
     let (after, limit) = (paging.after()?, paging.fetch());
     let rows =
