@@ -821,3 +821,36 @@ pub(crate) async fn live(
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     response
 }
+
+/// `GET /w/{ws}/console/service/queues`: the queues, their people and open tickets.
+pub(crate) async fn queues(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let route = "GET /w/{ws}/console/service/queues";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::TicketsRead, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let read = state
+        .db
+        .read(&grant.workspace, |tx| {
+            Box::pin(async move {
+                let queues = tx.queues().await?;
+                let policies = tx.sla_policies().await?;
+                Ok((queues, policies))
+            })
+        })
+        .await;
+    match read {
+        Ok((queues, policies)) => {
+            let policy_names: Vec<(String, String)> =
+                policies.into_iter().map(|p| (p.id.to_string(), p.name)).collect();
+            pages::page(StatusCode::OK, pages::queues(&frame(&session, &grant), &queues, &policy_names))
+        }
+        Err(e) => unavailable(e),
+    }
+}

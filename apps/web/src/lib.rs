@@ -144,6 +144,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/console", get(console::console))
         .route("/w/{ws}/console/service", get(console::service))
         .route("/w/{ws}/console/service/new", get(console::new_ticket))
+        .route("/w/{ws}/console/service/queues", get(console::queues))
         .route("/w/{ws}/console/service/act", post(console::act))
         .route("/w/{ws}/console/service/bulk", post(console::bulk))
         .route("/w/{ws}/console/service/tickets/{id}", get(console::ticket))

@@ -399,6 +399,10 @@ pub(crate) fn ticket_list(
                     a.button href={(base) "/new"} { "New ticket" }
                 }
             }
+            nav.subnav aria-label="Service delivery" {
+                a href=(base) aria-current="page" { "Tickets" }
+                a href={(base) "/queues"} { "Queues" }
+            }
             nav.views aria-label="Quick views" {
                 a href={(base) "?status=open&assignee=me"} { "My open tickets" }
                 a href={(base) "?status=open&assignee=none"} { "Unassigned" }
@@ -957,6 +961,56 @@ pub(crate) fn bulk_result(
                     }
                 }
                 a.button href=(back) { "Back to tickets" }
+            }
+        },
+    )
+}
+
+/// The queues: who works them, their SLA policy, and their open tickets.
+pub(crate) fn queues(
+    frame: &ConsoleFrame<'_>,
+    queues: &[anchor_store::queues::Queue],
+    policies: &[(String, String)],
+) -> Markup {
+    let base = format!("{}/service", frame.base());
+    let policy_name = |id: &anchor_domain::SlaPolicyId| {
+        let id = id.to_string();
+        policies.iter().find(|(p, _)| *p == id).map_or(id.clone(), |(_, name)| name.clone())
+    };
+    console_layout(
+        frame,
+        "Queues",
+        html! {
+            div.heading { h1 { "Queues" } }
+            nav.subnav aria-label="Service delivery" {
+                a href=(base) { "Tickets" }
+                a href={(base) "/queues"} aria-current="page" { "Queues" }
+            }
+            @if queues.is_empty() {
+                div.card { p.muted { "No queues yet. An admin adds them (API: POST /api/v1/workspaces/{ws}/queues)." } }
+            } @else {
+                div.card.flush {
+                    table {
+                        caption.visually-hidden { "Queues" }
+                        thead { tr { th scope="col" { "Queue" } th scope="col" { "Open tickets" } th scope="col" { "SLA policy" } th scope="col" { "People" } } }
+                        tbody {
+                            @for queue in queues {
+                                tr {
+                                    td {
+                                        a href={(base) "?status=open&queue=" (queue.id)} { (queue.name) }
+                                        @if !queue.description.is_empty() { br; span.muted.small { (queue.description) } }
+                                    }
+                                    td { (queue.open_tickets) }
+                                    td { @match &queue.sla_policy_id { Some(p) => { (policy_name(p)) } None => { span.muted { "Workspace default" } } } }
+                                    td.small {
+                                        @if queue.members.is_empty() { span.muted { "Nobody yet" } }
+                                        @else { (queue.members.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>().join(", ")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         },
     )

@@ -84,6 +84,8 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
             {"name": "console-ticket", "path": ticket_page, "status": 200,
              "text": ["Printer on floor 2 offline", "Timeline", "First response", "Resolution", "Change priority", "Reply or note"]},
             {"name": "console-new", "path": "/w/acme/console/service/new", "status": 200, "text": ["New ticket", "Title", "Priority"]},
+            {"name": "console-queues", "path": "/w/acme/console/service/queues", "status": 200,
+             "text": ["Queues", "Service desk", "Urgent", "Workspace default"]},
             post("console-reply", json!({"csrf_token": csrf, "idempotency_key": "reply-1", "command": "ticket.comment",
                                            "ticket_id": printer, "body": "Replaced the toner; printing again.", "visibility": "public"}),
                  json!(["Comment on a ticket: Succeeded", "Replaced the toner; printing again.", "Reply to the client",
