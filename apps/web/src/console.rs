@@ -238,6 +238,7 @@ fn frame<'a>(session: &'a WebSession, grant: &'a Grant) -> ConsoleFrame<'a> {
         workspace: &grant.workspace,
         may_write: grants(grant.role, Permission::TicketsWrite),
         role: grant.role.as_str(),
+        may_admin: grants(grant.role, Permission::SettingsManage),
     }
 }
 

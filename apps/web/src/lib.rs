@@ -12,6 +12,7 @@
 //! The four workspace pages (Console, Ops, Portal, Admin Settings) are
 //! built on these.
 
+mod admin;
 mod commands;
 mod console;
 mod oidc;
@@ -141,6 +142,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/commands", post(commands::submit))
         .route("/w/{ws}/executions/{id}", get(commands::execution))
         .route("/workspaces", post(console::create_workspace))
+        .route("/w/{ws}/admin", get(admin::admin))
+        .route("/w/{ws}/admin/service", get(admin::service))
+        .route("/w/{ws}/admin/service/policies", post(admin::save_policy))
+        .route("/w/{ws}/admin/service/queues", post(admin::save_queue))
         .route("/w/{ws}/console", get(console::console))
         .route("/w/{ws}/console/service", get(console::service))
         .route("/w/{ws}/console/service/new", get(console::new_ticket))

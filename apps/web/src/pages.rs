@@ -264,6 +264,8 @@ pub(crate) struct ConsoleFrame<'a> {
     /// Whether the person may change tickets (forms are shown disabled with the reason otherwise).
     pub may_write: bool,
     pub role: &'a str,
+    /// Whether the person may manage the workspace's settings (Admin settings).
+    pub may_admin: bool,
 }
 
 impl ConsoleFrame<'_> {
@@ -279,7 +281,14 @@ impl ConsoleFrame<'_> {
 /// The Console's frame: the page navigation (only pages that exist), the
 /// workspace it is about, and the module tabs.
 fn console_layout(frame: &ConsoleFrame<'_>, title: &str, body: Markup) -> Markup {
+    let tabs = html! { a href={(frame.base()) "/service"} aria-current="page" { "Service delivery" } };
+    workspace_layout(frame, false, tabs, title, body)
+}
+
+/// The frame of a workspace's pages: Console, or Admin settings (`admin`).
+fn workspace_layout(frame: &ConsoleFrame<'_>, admin: bool, tabs: Markup, title: &str, body: Markup) -> Markup {
     let base = frame.base();
+    let admin_base = format!("/w/{}/admin", frame.workspace.slug().as_str());
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -295,7 +304,11 @@ fn console_layout(frame: &ConsoleFrame<'_>, title: &str, body: Markup) -> Markup
                     span.bar {
                         a.brand href="/" { "Anchor" }
                         nav aria-label="Pages" {
-                            a href=(base) aria-current="page" { "Console" }
+                            a href=(base) aria-current=[(!admin).then_some("page")] { "Console" }
+                            @if frame.may_admin {
+                                " "
+                                a href=(admin_base) aria-current=[admin.then_some("page")] { "Admin settings" }
+                            }
                         }
                         span.workspace { (frame.workspace.name()) }
                     }
@@ -308,9 +321,7 @@ fn console_layout(frame: &ConsoleFrame<'_>, title: &str, body: Markup) -> Markup
                         }
                     }
                 }
-                nav.tabs aria-label="Console modules" {
-                    a href={(base) "/service"} aria-current="page" { "Service delivery" }
-                }
+                nav.tabs aria-label=(if admin { "Settings sections" } else { "Console modules" }) { (tabs) }
                 main.wide {
                     (body)
                     details #shortcuts.shortcuts {
@@ -322,6 +333,7 @@ fn console_layout(frame: &ConsoleFrame<'_>, title: &str, body: Markup) -> Markup
                             dt { kbd { "x" } } dd { "select the ticket" }
                             dt { kbd { "Enter" } } dd { "open it" }
                             dt { kbd { "g" } " " kbd { "c" } } dd { "the Console" }
+                            @if frame.may_admin { dt { kbd { "g" } " " kbd { "a" } } dd { "Admin settings" } }
                             dt { kbd { "Esc" } } dd { "close this" }
                         }
                     }
@@ -1007,6 +1019,242 @@ pub(crate) fn queues(
                                         @else { (queue.members.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>().join(", ")) }
                                     }
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn policy_form(
+    frame: &ConsoleFrame<'_>,
+    all: &crate::admin::ServicePolicies,
+    policy: Option<&anchor_store::service_policies::PolicyRecord>,
+    key: &str,
+) -> Markup {
+    let action = format!("/w/{}/admin/service/policies", frame.workspace.slug().as_str());
+    let definition = policy.map(|p| &p.definition.0);
+    let minutes = |priority: &str, clock: &str| {
+        definition
+            .and_then(|d| d["targets"][priority][format!("{clock}_minutes")].as_u64())
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    };
+    let warning = definition.and_then(|d| d["warning_percent"].as_u64()).unwrap_or(80);
+    let pausing = |status: &str| {
+        definition.map_or(status == "waiting_on_client", |d| {
+            d["pausing_statuses"].as_array().is_some_and(|a| a.iter().any(|s| s == status))
+        })
+    };
+    let restart = definition.is_some_and(|d| d["on_reopen"] == "restart");
+    let id = |name: &str| format!("{key}-{name}");
+    html! {
+        form.policy method="post" action=(action) {
+            input type="hidden" name="csrf_token" value=(frame.csrf);
+            @if let Some(p) = policy { input type="hidden" name="id" value=(p.id); }
+            label for=(id("name")) { "Name" }
+            input id=(id("name")) type="text" name="name" maxlength="120" required value=[policy.map(|p| p.name.as_str())];
+            label for=(id("calendar")) { "Business hours (calendar)" }
+            select id=(id("calendar")) name="calendar_id" {
+                @for c in &all.calendars {
+                    option value=(c.id) selected[policy.is_some_and(|p| p.calendar_id == c.id)] { (c.name) }
+                }
+            }
+            label.choice { input type="checkbox" name="default" value="yes" checked[policy.is_some_and(|p| p.is_default)]; " The workspace's default policy" }
+            table.targets {
+                caption { "Targets in business minutes (empty: no target)" }
+                thead { tr { th scope="col" { "Priority" } th scope="col" { "First response" } th scope="col" { "Next update" } th scope="col" { "Resolution" } } }
+                tbody {
+                    @for priority in Priority::ALL {
+                        tr {
+                            th scope="row" { (priority.as_str().to_uppercase()) }
+                            @for (clock, label) in [("first_response", "first response"), ("next_update", "next update"), ("resolution", "resolution")] {
+                                td {
+                                    input type="number" min="0" step="1" name={(priority.as_str()) "_" (clock)}
+                                        value=(minutes(priority.as_str(), clock))
+                                        aria-label={(priority.as_str().to_uppercase()) " " (label) ", minutes"};
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            label for=(id("warning")) { "Warn when this share of a target is used (%)" }
+            input id=(id("warning")) type="number" name="warning_percent" min="1" max="100" value=(warning);
+            fieldset {
+                legend { "The clocks pause while the ticket is" }
+                @for status in crate::admin::PAUSABLE {
+                    label.choice { input type="checkbox" name="pausing" value=(status.as_str()) checked[pausing(status.as_str())]; " " (status_text(status)) }
+                }
+            }
+            fieldset {
+                legend { "When a resolved ticket is reopened, the resolution clock" }
+                label.choice { input type="radio" name="on_reopen" value="resume" checked[!restart]; " resumes where it stopped" }
+                label.choice { input type="radio" name="on_reopen" value="restart" checked[restart]; " starts again" }
+            }
+            button type="submit" { @if policy.is_some() { "Save policy" } @else { "Add policy" } }
+        }
+    }
+}
+
+fn queue_form(
+    frame: &ConsoleFrame<'_>,
+    all: &crate::admin::ServicePolicies,
+    queue: Option<&anchor_store::queues::Queue>,
+    key: &str,
+) -> Markup {
+    let action = format!("/w/{}/admin/service/queues", frame.workspace.slug().as_str());
+    let id = |name: &str| format!("{key}-{name}");
+    let staff: Vec<&anchor_store::queues::WorkspaceMember> = all
+        .members
+        .iter()
+        .filter(|m| {
+            Role::parse(&m.role)
+                .is_ok_and(|r| anchor_auth::permissions::grants(r, anchor_auth::permissions::Permission::TicketsWrite))
+        })
+        .collect();
+    html! {
+        form method="post" action=(action) {
+            input type="hidden" name="csrf_token" value=(frame.csrf);
+            @if let Some(q) = queue { input type="hidden" name="id" value=(q.id); }
+            label for=(id("name")) { "Name" }
+            input id=(id("name")) type="text" name="name" maxlength="120" required value=[queue.map(|q| q.name.as_str())];
+            label for=(id("description")) { "Description" }
+            input id=(id("description")) type="text" name="description" maxlength="2000" value=[queue.map(|q| q.description.as_str())];
+            label for=(id("policy")) { "SLA policy of its tickets" }
+            select id=(id("policy")) name="sla_policy_id" {
+                option value="" { "The workspace default" }
+                @for p in &all.policies {
+                    option value=(p.id) selected[queue.is_some_and(|q| q.sla_policy_id == Some(p.id))] { (p.name) }
+                }
+            }
+            fieldset {
+                legend { "People who work it" }
+                @if staff.is_empty() { p.muted { "No staff members yet." } }
+                @for m in &staff {
+                    label.choice {
+                        input type="checkbox" name="member" value={(m.issuer) " " (m.subject)}
+                            checked[queue.is_some_and(|q| q.members.iter().any(|a| a.issuer == m.issuer && a.subject == m.subject))];
+                        " " (m.subject) " " span.muted { "(" (m.role) ")" }
+                    }
+                }
+            }
+            button type="submit" { @if queue.is_some() { "Save queue" } @else { "Add queue" } }
+        }
+    }
+}
+
+/// Admin settings: service policies (calendars, SLA policies, queues).
+pub(crate) fn service_policies(
+    frame: &ConsoleFrame<'_>,
+    all: &crate::admin::ServicePolicies,
+    problems: &[crate::admin::Problem],
+    saved: Option<&str>,
+) -> Markup {
+    let tabs = html! { a href={"/w/" (frame.workspace.slug().as_str()) "/admin/service"} aria-current="page" { "Service policies" } };
+    let calendar_name =
+        |id: anchor_domain::CalendarId| all.calendars.iter().find(|c| c.id == id).map_or("?", |c| c.name.as_str());
+    let policy_name =
+        |id: anchor_domain::SlaPolicyId| all.policies.iter().find(|p| p.id == id).map_or("?", |p| p.name.as_str());
+    let targets = |p: &anchor_store::service_policies::PolicyRecord| {
+        let t = &p.definition.0["targets"];
+        Priority::ALL
+            .iter()
+            .filter_map(|priority| {
+                let m = t[priority.as_str()]["resolution_minutes"].as_u64()?;
+                Some(format!("{} {}", priority.as_str().to_uppercase(), span(time::Duration::minutes(m as i64))))
+            })
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    workspace_layout(
+        frame,
+        true,
+        tabs,
+        "Service policies",
+        html! {
+            div.heading { h1 { "Service policies" } }
+            @if let Some(what) = saved {
+                div.outcome.succeeded role="status" { strong { "Saved." } " The " (what) " was recorded with a signed change record." }
+            }
+            @if !problems.is_empty() {
+                div.outcome.failed role="alert" {
+                    strong { "Not saved." }
+                    ul { @for p in problems { li data-field=(p.field) { (p.message) } } }
+                }
+            }
+            section.card.spaced aria-labelledby="policies-heading" {
+                h2 #policies-heading { "SLA policies" }
+                p.muted { "Targets per priority in business time. A ticket follows its contact's policy, else its site's, else its queue's, else the default. Changing a policy re-plans open tickets from now on." }
+                table {
+                    caption.visually-hidden { "SLA policies" }
+                    thead { tr { th scope="col" { "Policy" } th scope="col" { "Calendar" } th scope="col" { "Resolution targets" } th scope="col" { "Version" } } }
+                    tbody {
+                        @for p in &all.policies {
+                            tr {
+                                td { (p.name) @if p.is_default { " " span.state { "Default" } } }
+                                td { (calendar_name(p.calendar_id)) }
+                                td.small { (targets(p)) }
+                                td { (p.version) }
+                            }
+                        }
+                    }
+                }
+                @for (i, p) in all.policies.iter().enumerate() {
+                    details.edit {
+                        summary { "Change " (p.name) }
+                        (policy_form(frame, all, Some(p), &format!("policy-{i}")))
+                    }
+                }
+                details.edit {
+                    summary { "Add an SLA policy" }
+                    (policy_form(frame, all, None, "policy-new"))
+                }
+            }
+            section.card.spaced aria-labelledby="queues-heading" {
+                h2 #queues-heading { "Queues" }
+                @if all.queues.is_empty() { p.muted { "No queues yet." } }
+                @else {
+                    table {
+                        caption.visually-hidden { "Queues" }
+                        thead { tr { th scope="col" { "Queue" } th scope="col" { "SLA policy" } th scope="col" { "People" } } }
+                        tbody {
+                            @for q in &all.queues {
+                                tr {
+                                    td { (q.name) }
+                                    td { @match q.sla_policy_id { Some(p) => { (policy_name(p)) } None => { span.muted { "Workspace default" } } } }
+                                    td { (q.members.len()) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @for (i, q) in all.queues.iter().enumerate() {
+                    details.edit {
+                        summary { "Change " (q.name) }
+                        (queue_form(frame, all, Some(q), &format!("queue-{i}")))
+                    }
+                }
+                details.edit {
+                    summary { "Add a queue" }
+                    (queue_form(frame, all, None, "queue-new"))
+                }
+            }
+            section.card.spaced aria-labelledby="calendars-heading" {
+                h2 #calendars-heading { "Business calendars" }
+                p.muted { "Working hours per weekday in the calendar's own time zone, and holidays. Edited through the API for now (PUT /api/v1/workspaces/{ws}/calendars/{id}); an edit re-plans open tickets." }
+                table {
+                    caption.visually-hidden { "Business calendars" }
+                    thead { tr { th scope="col" { "Calendar" } th scope="col" { "Time zone" } th scope="col" { "Holidays" } th scope="col" { "Version" } } }
+                    tbody {
+                        @for c in &all.calendars {
+                            tr {
+                                td { (c.name) }
+                                td { (c.definition.0["time_zone"].as_str().unwrap_or("?")) }
+                                td { (c.definition.0["holidays"].as_array().map_or(0, Vec::len)) }
+                                td { (c.version) }
                             }
                         }
                     }

@@ -30,6 +30,10 @@ document.addEventListener("keydown", (event) => {
   const help = document.getElementById("shortcuts");
   if (pendingG) {
     pendingG = false;
+    if (event.key === "a") {
+      const link = document.querySelector('header nav a[href$="/admin"]');
+      if (link) window.location.assign(link.href);
+    }
     if (event.key === "c") {
       const link = document.querySelector('header nav a[href$="/console"]');
       if (link) window.location.assign(link.href);

@@ -206,6 +206,48 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     let globex = platform.get("/api/v1/workspaces/globex", "root").await;
     assert_eq!(globex["name"], "Globex Corp");
 
+    // Admin settings: SLA policies and queues by form, recorded like the API's writes.
+    let admin_spec = json!([
+        {"name": "admin-service", "path": "/w/acme/admin/service", "status": 200,
+         "text": ["Service policies", "SLA policies", "Standard", "Queues", "Business calendars", "Around the clock (UTC)"]},
+        {"name": "admin-policy-added", "from": "/w/acme/admin/service", "status": 200, "only": "desktop",
+         "post": {"action": "/w/acme/admin/service/policies",
+                  "fields": {"csrf_token": csrf, "name": "Gold", "calendar_id": "cal_00000000000000000000000001",
+                             "p1_first_response": "15", "p1_resolution": "120", "p3_resolution": "960",
+                             "warning_percent": "75", "pausing": ["waiting_on_client"], "on_reopen": "restart"}},
+         "text": ["Saved.", "Gold", "P1 2 h 0 min"]},
+        {"name": "admin-policy-refused", "from": "/w/acme/admin/service", "status": 422, "only": "phone",
+         "post": {"action": "/w/acme/admin/service/policies",
+                  "fields": {"csrf_token": csrf, "name": "Empty", "calendar_id": "cal_00000000000000000000000001",
+                             "p2_resolution": "many"}},
+         "text": ["Not saved.", "P2 resolution: whole minutes"]},
+        {"name": "admin-queue-added", "from": "/w/acme/admin/service", "status": 200, "only": "desktop",
+         "post": {"action": "/w/acme/admin/service/queues",
+                  "fields": {"csrf_token": csrf, "name": "Projects", "description": "Planned work",
+                             "member": [format!("{} mia", anchor_auth::dev_issuer::DEV_ISSUER)]}},
+         "text": ["Saved.", "Projects"]},
+    ]);
+    walk(&base, &cookie_mia, admin_spec).await;
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ws_acme.changes WHERE action IN ('sla_policy.created', 'queue.created')
+            AND actor_subject = 'mia' AND details->>'name' IN ('Gold', 'Projects')",
+    )
+    .fetch_one(platform.store.pool())
+    .await
+    .expect("changes");
+    assert_eq!(recorded, 2, "the page's writes are recorded as changes");
+    let policies = platform.get(&format!("{WS}/sla-policies"), "mia").await;
+    let gold = policies["items"].as_array().expect("items").iter().find(|p| p["name"] == "Gold").expect("gold").clone();
+    assert_eq!((gold["warning_percent"].as_u64(), gold["on_reopen"].as_str()), (Some(75), Some("restart")));
+    let (auditor_cookie, _) = session(&platform, "abe").await;
+    let refused = reqwest::Client::new()
+        .get(platform.url("/w/acme/admin/service"))
+        .header("cookie", format!("anchor_session={auditor_cookie}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(refused.status(), 403, "admin settings need settings.manage");
+
     // Another workspace's pages do not exist for them.
     let stranger = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let response = stranger
