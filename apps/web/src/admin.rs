@@ -112,7 +112,7 @@ pub(crate) async fn service(
     };
     match read_all(&state, &grant).await {
         Ok(all) => {
-            let saved = query.get("saved").map(String::as_str).filter(|s| ["policy", "queue"].contains(s));
+            let saved = query.get("saved").map(String::as_str).filter(|s| ["policy", "queue", "calendar"].contains(s));
             pages::page(StatusCode::OK, pages::service_policies(&admin_frame(&session, &grant), &all, &[], saved))
         }
         Err(e) => unavailable(e),
@@ -445,4 +445,223 @@ async fn again(state: &WebState, session: &WebSession, grant: &Grant, problems: 
         ),
         Err(e) => unavailable(e),
     }
+}
+
+const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+/// A weekday's windows as people write them: `09:00-12:00, 13:00-17:00`.
+fn windows(day: &str, raw: &str) -> Result<Vec<Value>, Problem> {
+    let mut out = Vec::new();
+    for part in raw.split([',', ';']).map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((start, end)) = part.split_once('-') else {
+            return Err(problem(day, format!("{}: write hours as 09:00-17:00, not {part:?}.", capitalised(day))));
+        };
+        out.push(json!({"start": start.trim(), "end": end.trim()}));
+    }
+    Ok(out)
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().collect::<String>() + chars.as_str())
+}
+
+/// Holidays, one a line: `2026-05-25 Whit Monday`, `2026-12-24..2027-01-01
+/// Winter closure`, `every 12-25 Christmas Day`.
+fn holidays(raw: &str) -> Result<Vec<Value>, Problem> {
+    let mut out = Vec::new();
+    for (n, line) in raw.lines().map(str::trim).enumerate().filter(|(_, l)| !l.is_empty()) {
+        let (when, name) = line.split_once(' ').map_or((line, ""), |(w, rest)| (w, rest.trim()));
+        let (when, name) = if when == "every" {
+            name.split_once(' ').map_or((name, ""), |(w, rest)| (w, rest.trim()))
+        } else {
+            (when, name)
+        };
+        let name = (!name.is_empty()).then(|| name.to_owned());
+        let bad = || {
+            problem(
+                "holidays",
+                format!(
+                    "Holiday line {}: write 2026-05-25 Name, 2026-12-24..2027-01-01 Name or every 12-25 Name, not {line:?}.",
+                    n + 1
+                ),
+            )
+        };
+        let holiday = if line.starts_with("every ") {
+            let (month, day) = when.split_once('-').ok_or_else(bad)?;
+            json!({"kind": "yearly", "month": month.parse::<u8>().map_err(|_| bad())?,
+                   "day": day.parse::<u8>().map_err(|_| bad())?, "name": name})
+        } else if let Some((from, to)) = when.split_once("..") {
+            json!({"kind": "range", "from": from, "to": to, "name": name})
+        } else {
+            json!({"kind": "date", "date": when, "name": name})
+        };
+        out.push(holiday);
+    }
+    Ok(out)
+}
+
+/// The form's calendar as `anchor_sla::Calendar` JSON, or what is wrong with it.
+fn calendar_definition(form: &[(String, String)]) -> Result<Value, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut week = Map::new();
+    for day in WEEKDAYS {
+        match windows(day, field(form, day)) {
+            Ok(list) if !list.is_empty() => {
+                week.insert(day.to_owned(), Value::Array(list));
+            }
+            Ok(_) => {}
+            Err(p) => problems.push(p),
+        }
+    }
+    let holidays = holidays(field(form, "holidays")).map_err(|p| problems.push(p)).unwrap_or_default();
+    let zone = field(form, "time_zone").trim();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let definition = json!({"version": 1, "time_zone": zone, "week": week, "holidays": holidays});
+    let readable = |field: &str, message: &str| {
+        let place = field.split(['.', '[']).nth(1).filter(|_| field.starts_with("week.")).map(capitalised);
+        match place {
+            Some(day) => problem(field, format!("{day}: {message}")),
+            None if field.starts_with("holidays") => problem(field, format!("Holidays: {message}")),
+            None if field == "time_zone" => problem(field, format!("Time zone: {message}")),
+            None => problem(field, capitalised(message)),
+        }
+    };
+    let calendar = anchor_sla::Calendar::from_json(&definition.to_string())
+        .map_err(|errors| errors.errors().iter().map(|e| readable(&e.field, &e.message)).collect::<Vec<_>>())?;
+    anchor_sla::BusinessCalendar::new(&calendar)
+        .map_err(|errors| errors.errors().iter().map(|e| readable(&e.field, &e.message)).collect::<Vec<_>>())?;
+    Ok(definition)
+}
+
+/// `POST /w/{ws}/admin/service/calendars`: add a calendar, or change one (`id`);
+/// a change re-plans the open tickets that count in it.
+pub(crate) async fn save_calendar(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return Redirect::to("/").into_response() };
+    let form = fields(&body);
+    if !same(&session.csrf_token, field(&form, "csrf_token")) || !same_origin(&state, &headers) {
+        return expired();
+    }
+    let route = "POST /w/{ws}/admin/service/calendars";
+    let grant = match settings_grant(&state, &session, &headers, &workspace, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let mut problems = Vec::new();
+    let name = field(&form, "name").trim().to_owned();
+    if name.is_empty() || name.chars().count() > 120 {
+        problems.push(problem("name", "Name: 1 to 120 characters."));
+    }
+    let id = match field(&form, "id") {
+        "" => None,
+        raw => match raw.parse::<CalendarId>() {
+            Ok(id) => Some(id),
+            Err(_) => return pages::declined(StatusCode::NOT_FOUND, "No such calendar", "Reload the page."),
+        },
+    };
+    let definition = calendar_definition(&form).map_err(|p| problems.extend(p)).ok();
+    let (Some(definition), true) = (definition, problems.is_empty()) else {
+        return again(&state, &session, &grant, problems).await;
+    };
+    let actor = Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
+    let saved = async {
+        let mut tx = state.db.begin_workspace(&grant.workspace).await?;
+        let written = match id {
+            None => tx.insert_calendar(&name, &definition).await.map(Some),
+            Some(id) => tx.update_calendar(id, None, &name, &definition).await.map(|e| match e {
+                Edit::Done(record) => Some(record),
+                _ => None,
+            }),
+        };
+        let record = match written {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(Err(vec![problem("id", "That calendar no longer exists.")])),
+            Err(e) if e.sqlstate().as_deref() == Some("23505") => {
+                return Ok(Err(vec![problem("name", "Another calendar has this name.")]));
+            }
+            Err(e) => return Err(e),
+        };
+        let replanned = match id {
+            Some(id) => match anchor_commands::sla::calendar_edited(&mut tx, id).await {
+                Ok(n) => n,
+                Err(anchor_commands::sla::SlaError::Store(e)) => return Err(e),
+                Err(anchor_commands::sla::SlaError::Broken(why)) => {
+                    tracing::error!(why, "open tickets could not be re-planned after a calendar edit");
+                    return Ok(Err(vec![problem(
+                        "week",
+                        "Open tickets could not be re-planned; nothing was changed.",
+                    )]));
+                }
+            },
+            None => 0,
+        };
+        let mut details = json!({"id": record.id, "name": record.name, "version": record.version});
+        if let (Some(details), Some(definition)) = (details.as_object_mut(), record.definition.0.as_object()) {
+            details.extend(definition.iter().filter(|(k, _)| *k != "version").map(|(k, v)| (k.clone(), v.clone())));
+        }
+        details["tickets_replanned"] = json!(replanned);
+        let action = if id.is_some() { "calendar.updated" } else { "calendar.created" };
+        let target = record.id.to_string();
+        anchor_evidence::issue::record_change(&mut tx, &record_change(&grant, &actor, action, &target, details))
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+    .await;
+    match saved {
+        Ok(Ok(())) => saved_redirect(&grant, "calendar"),
+        Ok(Err(problems)) => again(&state, &session, &grant, problems).await,
+        Err(e) => unavailable(e),
+    }
+}
+
+/// A calendar's week and holidays as the form shows them.
+pub(crate) fn calendar_fields(definition: &Value) -> (Vec<(&'static str, String)>, String) {
+    let week = WEEKDAYS
+        .iter()
+        .map(|day| {
+            let text = definition["week"][*day]
+                .as_array()
+                .map(|windows| {
+                    windows
+                        .iter()
+                        .map(|w| format!("{}-{}", w["start"].as_str().unwrap_or(""), w["end"].as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            (*day, text)
+        })
+        .collect();
+    let holidays = definition["holidays"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|h| {
+                    let name = h["name"].as_str().map(|n| format!(" {n}")).unwrap_or_default();
+                    match h["kind"].as_str() {
+                        Some("range") => {
+                            format!("{}..{}{name}", h["from"].as_str().unwrap_or(""), h["to"].as_str().unwrap_or(""))
+                        }
+                        Some("yearly") => format!(
+                            "every {:02}-{:02}{name}",
+                            h["month"].as_u64().unwrap_or(0),
+                            h["day"].as_u64().unwrap_or(0)
+                        ),
+                        _ => format!("{}{name}", h["date"].as_str().unwrap_or("")),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    (week, holidays)
 }

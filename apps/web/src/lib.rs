@@ -146,6 +146,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/admin/service", get(admin::service))
         .route("/w/{ws}/admin/service/policies", post(admin::save_policy))
         .route("/w/{ws}/admin/service/queues", post(admin::save_queue))
+        .route("/w/{ws}/admin/service/calendars", post(admin::save_calendar))
         .route("/w/{ws}/console", get(console::console))
         .route("/w/{ws}/console/service", get(console::service))
         .route("/w/{ws}/console/service/new", get(console::new_ticket))

@@ -1176,6 +1176,7 @@ pub(crate) fn service_policies(
         "Service policies",
         html! {
             div.heading { h1 { "Service policies" } }
+            datalist #time-zones { @for zone in anchor_domain::TimeZoneName::all() { option value=(zone) {} } }
             @if let Some(what) = saved {
                 div.outcome.succeeded role="status" { strong { "Saved." } " The " (what) " was recorded with a signed change record." }
             }
@@ -1244,7 +1245,7 @@ pub(crate) fn service_policies(
             }
             section.card.spaced aria-labelledby="calendars-heading" {
                 h2 #calendars-heading { "Business calendars" }
-                p.muted { "Working hours per weekday in the calendar's own time zone, and holidays. Edited through the API for now (PUT /api/v1/workspaces/{ws}/calendars/{id}); an edit re-plans open tickets." }
+                p.muted { "Working hours per weekday in the calendar's own time zone, and holidays. Changing a calendar re-plans the open tickets that count in it from now on." }
                 table {
                     caption.visually-hidden { "Business calendars" }
                     thead { tr { th scope="col" { "Calendar" } th scope="col" { "Time zone" } th scope="col" { "Holidays" } th scope="col" { "Version" } } }
@@ -1259,7 +1260,53 @@ pub(crate) fn service_policies(
                         }
                     }
                 }
+                @for (i, c) in all.calendars.iter().enumerate() {
+                    details.edit {
+                        summary { "Change " (c.name) }
+                        (calendar_form(frame, Some(c), &format!("calendar-{i}")))
+                    }
+                }
+                details.edit {
+                    summary { "Add a calendar" }
+                    (calendar_form(frame, None, "calendar-new"))
+                }
             }
         },
     )
+}
+
+fn calendar_form(
+    frame: &ConsoleFrame<'_>,
+    calendar: Option<&anchor_store::service_policies::CalendarRecord>,
+    key: &str,
+) -> Markup {
+    let action = format!("/w/{}/admin/service/calendars", frame.workspace.slug().as_str());
+    let empty = serde_json::json!({"time_zone": "Europe/London",
+        "week": {"monday": [{"start": "09:00", "end": "17:00"}], "tuesday": [{"start": "09:00", "end": "17:00"}],
+                 "wednesday": [{"start": "09:00", "end": "17:00"}], "thursday": [{"start": "09:00", "end": "17:00"}],
+                 "friday": [{"start": "09:00", "end": "17:00"}]}, "holidays": []});
+    let definition = calendar.map_or(&empty, |c| &c.definition.0);
+    let (week, holidays) = crate::admin::calendar_fields(definition);
+    let zone = definition["time_zone"].as_str().unwrap_or("UTC");
+    let id = |name: &str| format!("{key}-{name}");
+    html! {
+        form method="post" action=(action) {
+            input type="hidden" name="csrf_token" value=(frame.csrf);
+            @if let Some(c) = calendar { input type="hidden" name="id" value=(c.id); }
+            label for=(id("name")) { "Name" }
+            input id=(id("name")) type="text" name="name" maxlength="120" required value=[calendar.map(|c| c.name.as_str())];
+            label for=(id("zone")) { "Time zone" }
+            input id=(id("zone")) type="text" name="time_zone" required value=(zone) list="time-zones";
+            p.small.muted { "Hours per day, several windows separated by commas (09:00-12:00, 13:00-17:00; 24:00 ends a day); empty: closed." }
+            @for (day, text) in &week {
+                label for=(id(day)) { (day[..1].to_uppercase()) (day[1..]) }
+                input id=(id(day)) type="text" name=(day) value=(text);
+            }
+            label for=(id("holidays")) { "Holidays, one a line" }
+            textarea id=(id("holidays")) name="holidays" rows="4" placeholder="2026-05-25 Whit Monday
+2026-12-24..2027-01-01 Winter closure
+every 12-25 Christmas Day" { (holidays) }
+            button type="submit" { @if calendar.is_some() { "Save calendar" } @else { "Add calendar" } }
+        }
+    }
 }

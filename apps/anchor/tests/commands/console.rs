@@ -226,6 +226,18 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
                   "fields": {"csrf_token": csrf, "name": "Projects", "description": "Planned work",
                              "member": [format!("{} mia", anchor_auth::dev_issuer::DEV_ISSUER)]}},
          "text": ["Saved.", "Projects"]},
+        {"name": "admin-calendar-added", "from": "/w/acme/admin/service", "status": 200, "only": "desktop",
+         "post": {"action": "/w/acme/admin/service/calendars",
+                  "fields": {"csrf_token": csrf, "name": "Berlin office", "time_zone": "Europe/Berlin",
+                             "monday": "09:00-12:00, 13:00-17:00", "tuesday": "09:00-17:00", "wednesday": "09:00-17:00",
+                             "thursday": "09:00-17:00", "friday": "09:00-15:00",
+                             "holidays": "2026-05-25 Whit Monday\n2026-12-24..2027-01-01 Winter closure\nevery 10-03 Unity Day"}},
+         "text": ["Saved.", "Berlin office", "Europe/Berlin"]},
+        {"name": "admin-calendar-refused", "from": "/w/acme/admin/service", "status": 422, "only": "phone",
+         "post": {"action": "/w/acme/admin/service/calendars",
+                  "fields": {"csrf_token": csrf, "name": "Broken", "time_zone": "Europe/Berlin",
+                             "monday": "09:00-25:00", "holidays": "someday"}},
+         "text": ["Not saved.", "Holidays: \"someday\" is not a date"]},
     ]);
     walk(&base, &cookie_mia, admin_spec).await;
     let recorded: i64 = sqlx::query_scalar(
@@ -239,6 +251,23 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     let policies = platform.get(&format!("{WS}/sla-policies"), "mia").await;
     let gold = policies["items"].as_array().expect("items").iter().find(|p| p["name"] == "Gold").expect("gold").clone();
     assert_eq!((gold["warning_percent"].as_u64(), gold["on_reopen"].as_str()), (Some(75), Some("restart")));
+    let calendars = platform.get(&format!("{WS}/calendars"), "mia").await;
+    let berlin = calendars["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|c| c["name"] == "Berlin office")
+        .expect("berlin")
+        .clone();
+    assert_eq!(
+        berlin["week"]["monday"],
+        json!([{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}])
+    );
+    assert_eq!(
+        berlin["holidays"][1],
+        json!({"kind": "range", "from": "2026-12-24", "to": "2027-01-01", "name": "Winter closure"})
+    );
+    assert_eq!(berlin["holidays"][2]["kind"], "yearly");
     let (auditor_cookie, _) = session(&platform, "abe").await;
     let refused = reqwest::Client::new()
         .get(platform.url("/w/acme/admin/service"))
