@@ -210,7 +210,9 @@ async fn local_accounts_sign_in_see_their_workspaces_and_sign_out() {
     let page = web.home(&session).await;
     assert!(page.contains("Acme Corp") && page.contains("technician"), "{page}");
     assert!(!page.contains("Globex"), "only the caller's workspaces");
-    assert!(!page.contains("/w/"), "the picker never enters a workspace by itself");
+    // The picker never enters a workspace by itself: it links to each one's Console, by name in the URL.
+    assert!(page.contains("href=\"/w/acme/console\""), "{page}");
+    assert!(!page.contains("/w/globex"), "no link to a workspace the caller is not in");
 
     // Sign-out needs the session's CSRF token.
     let csrf = hidden_csrf(&page);
