@@ -164,6 +164,8 @@ pub struct AppState {
     pub proxies: Arc<anchor_auth::source::TrustedProxies>,
     /// The slots for password checks (web sign-in).
     pub hashing: Arc<anchor_auth::password::PasswordHashing>,
+    /// What a ticket search matches (PostgreSQL full-text search).
+    pub ticket_search: Arc<dyn anchor_store::ticket_search::TicketSearch>,
 }
 
 /// What the webhook routes need: the master key (endpoint secrets are
@@ -226,6 +228,7 @@ impl AppState {
                 config.access.password_hash_concurrency,
                 anchor_auth::password::DEFAULT_MAX_WAIT,
             )),
+            ticket_search: Arc::new(anchor_store::ticket_search::PostgresTicketSearch),
             db,
         })
     }

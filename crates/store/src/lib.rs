@@ -21,6 +21,8 @@ pub mod sessions;
 pub mod sites;
 pub mod tenancy;
 pub mod ticket_sla;
+pub mod ticket_search;
+pub mod ticket_views;
 pub mod tickets;
 pub mod time_entries;
 pub mod webhooks;
