@@ -413,7 +413,10 @@ impl WorkspaceTx {
             }
         }
         query.push(" ORDER BY ").push(sort.order_by()).push(" LIMIT ").push_bind(limit);
-        Ok(query.build_query_as().fetch_all(self.conn()).await?)
+        // Planned with its values each time (not a cached generic plan,
+        // which cannot tell a rare search word from a common one and would
+        // walk the sort index instead of the GIN index).
+        Ok(query.build_query_as().persistent(false).fetch_all(self.conn()).await?)
     }
 
     /// How many tickets match `filter`, counting no further than `cap`
@@ -422,7 +425,7 @@ impl WorkspaceTx {
         let mut query = QueryBuilder::<Postgres>::new("SELECT count(*) FROM (SELECT 1 FROM tickets WHERE true");
         push_filter(&mut query, filter);
         query.push(" LIMIT ").push_bind(cap).push(") AS matching");
-        Ok(query.build_query_scalar().fetch_one(self.conn()).await?)
+        Ok(query.build_query_scalar().persistent(false).fetch_one(self.conn()).await?)
     }
 
     pub async fn ticket_comments(&mut self, id: TicketId) -> Result<Vec<Comment>, StoreError> {
