@@ -158,8 +158,7 @@ async fn request(app: &Router, path: &str, token: &str) -> (Duration, u64, axum:
 
 #[tokio::main]
 async fn main() {
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(StatementCount))
-        .expect("subscriber");
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(StatementCount)).expect("subscriber");
     let tickets = env_usize("ANCHOR_BENCH_TICKETS", 10_000);
     let requests = env_usize("ANCHOR_BENCH_REQUESTS", 200);
     let db = TestDatabase::new().await;
@@ -169,19 +168,23 @@ async fn main() {
         .await
         .expect("workspace");
     store
-        .set_member(&workspace, SubjectRef { issuer: DEV_ISSUER, subject: "tess" }, Role::Technician, &AuditContext::default())
+        .set_member(
+            &workspace,
+            SubjectRef { issuer: DEV_ISSUER, subject: "tess" },
+            Role::Technician,
+            &AuditContext::default(),
+        )
         .await
         .expect("member");
 
     let mut admin = PgConnection::connect(db.url().expose_secret()).await.expect("connect");
     let started = Instant::now();
     sqlx::raw_sql(sqlx::AssertSqlSafe(seed_sql(tickets))).execute(&mut admin).await.expect("seed");
-    let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM ws_bench.tickets WHERE status NOT IN ('resolved', 'closed')",
-    )
-    .fetch_one(&mut admin)
-    .await
-    .expect("count");
+    let open: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ws_bench.tickets WHERE status NOT IN ('resolved', 'closed')")
+            .fetch_one(&mut admin)
+            .await
+            .expect("count");
     println!(
         "seeded {tickets} tickets ({open} open), {} comments, in {:.1} s",
         tickets * 3,

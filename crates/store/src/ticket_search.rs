@@ -17,13 +17,14 @@ pub const MAX_SEARCH_TEXT: usize = 200;
 pub struct SearchText(String);
 
 impl SearchText {
-    /// Trimmed, 1 to [`MAX_SEARCH_TEXT`] characters, without control characters.
+    /// 1 to [`MAX_SEARCH_TEXT`] characters. Any text is a search (what
+    /// is not a word separates words; a search of no words finds nothing),
+    /// except NUL, which PostgreSQL text cannot hold: it separates too.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        if text.is_empty() || text.chars().count() > MAX_SEARCH_TEXT || text.chars().any(char::is_control) {
-            return Err(format!("a search of 1-{MAX_SEARCH_TEXT} characters on one line"));
+        if text.is_empty() || text.chars().count() > MAX_SEARCH_TEXT {
+            return Err(format!("q is a search of 1-{MAX_SEARCH_TEXT} characters"));
         }
-        Ok(Self(text.to_owned()))
+        Ok(Self(text.replace('\0', " ")))
     }
 
     pub fn as_str(&self) -> &str {

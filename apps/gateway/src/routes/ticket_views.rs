@@ -43,9 +43,7 @@ use crate::{
 const COUNT_CAP: i64 = 10_000;
 
 pub(crate) fn routes() -> ApiRoutes {
-    ApiRoutes::new()
-        .routes(routes!(list_views, create_view))
-        .routes(routes!(get_view, update_view, delete_view))
+    ApiRoutes::new().routes(routes!(list_views, create_view)).routes(routes!(get_view, update_view, delete_view))
 }
 
 /// A view as sent; `crate::schemas::TicketViewDocument` documents it.

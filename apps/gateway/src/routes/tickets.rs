@@ -12,9 +12,9 @@ use anchor_store::{
     ticket_search::SearchText,
     tickets::{AssigneeFilter, Comment, HistoryEntry, Ticket, TicketFilter, TicketKey, TicketSort},
 };
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
@@ -155,10 +155,19 @@ pub(crate) struct TicketListing {
     pub(crate) sort: TicketSort,
 }
 
+/// An RFC 3339 time: `t` and `z` may be lowercase, and a leap second
+/// (`:60`) is the second before it, as PostgreSQL has none.
 fn moment(value: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, Problem> {
+    let parse = |v: &str| {
+        let mut text = v.to_ascii_uppercase();
+        if text.get(17..19) == Some("60") {
+            text.replace_range(17..19, "59");
+        }
+        OffsetDateTime::parse(&text, &Rfc3339).ok()
+    };
     value
         .map(|v| {
-            OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {
+            parse(v).ok_or_else(|| {
                 Problem::unprocessable("invalid_query", &format!("/{name}"), format!("{name} is an RFC 3339 time"))
             })
         })
@@ -254,7 +263,7 @@ pub(crate) fn caller_actor<P>(scope: &WorkspaceScope<P>) -> Actor {
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/tickets", tag = "tickets", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug"), TicketQuery, PageParams),
     responses((status = 200, body = Page<Ticket>),
-              (status = 422, description = "A parameter is wrong; `instance`/pointer names it", body = ProblemDocument, content_type = "application/problem+json")))]
+              (status = 422, description = "A parameter is wrong; `errors` names it", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn list_tickets(
     scope: WorkspaceScope<perm::TicketsRead>,
     State(state): State<AppState>,
