@@ -17,12 +17,15 @@ pub const MAX_SEARCH_TEXT: usize = 200;
 pub struct SearchText(String);
 
 impl SearchText {
-    /// 1 to [`MAX_SEARCH_TEXT`] characters. Any text is a search (what
+    /// 1 to [`MAX_SEARCH_TEXT`] characters. Any other text is a search (what
     /// is not a word separates words; a search of no words finds nothing),
     /// except NUL, which PostgreSQL text cannot hold: it separates too.
+    /// White space alone is refused (`\S` in the API document, white space
+    /// as ECMAScript regular expressions see it).
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.is_empty() || text.chars().count() > MAX_SEARCH_TEXT {
-            return Err(format!("q is a search of 1-{MAX_SEARCH_TEXT} characters"));
+        let space = |c: char| (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}';
+        if text.chars().all(space) || text.chars().count() > MAX_SEARCH_TEXT {
+            return Err(format!("q is a search of 1-{MAX_SEARCH_TEXT} characters, not white space alone"));
         }
         Ok(Self(text.replace('\0', " ")))
     }

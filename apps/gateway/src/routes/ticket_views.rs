@@ -72,7 +72,9 @@ pub(crate) struct CountedView {
 fn checked(body: &ViewBody, caller: &Actor) -> Result<(String, String), Problem> {
     let mut errors = Vec::new();
     let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+    // `\S` in the document: white space as ECMAScript sees it.
+    let space = |c: char| (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}';
+    if name.chars().all(space) || name.chars().count() > 120 || name.chars().any(char::is_control) {
         errors.push(FieldError { path: "/name".into(), message: "1-120 characters on one line".into() });
     }
     let query = body.query.trim().trim_start_matches('?').to_owned();

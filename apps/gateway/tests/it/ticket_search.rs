@@ -261,6 +261,7 @@ async fn bad_parameters_are_refused_naming_them() {
         ("updated_after=1", "/updated_after"),
         ("updated_before=", "/updated_before"),
         ("q=", "/q"),
+        ("q=%20%0C", "/q"),
         ("assignee=", "/assignee"),
     ] {
         let response = app.get_as(&format!("/api/v1/workspaces/acme/tickets?{query}"), "tess").await;
