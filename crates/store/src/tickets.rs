@@ -744,3 +744,28 @@ impl WorkspaceTx {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cursor_reads_back_as_its_key() {
+        let id = TicketId::new();
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_765_000_000_123_456_000).expect("time");
+        for key in [
+            TicketKey::Newest(id),
+            TicketKey::Updated(at, id),
+            TicketKey::SlaDue(Some(at), id),
+            TicketKey::SlaDue(None, id),
+            TicketKey::Priority(Priority::P2, id),
+        ] {
+            assert_eq!(key.to_string().parse::<TicketKey>(), Ok(key), "{key}");
+        }
+        // The newest-first cursor is the id, as before sorts existed.
+        assert_eq!(TicketKey::Newest(id).to_string(), id.to_string());
+        for bad in ["", "updated.x.tkt_1", "priority.p9.", "sla_due.1.que_01jd6m2h9x8k7v5t3r1p0n9q8w", "oldest.1.x"] {
+            assert!(bad.parse::<TicketKey>().is_err(), "{bad}");
+        }
+    }
+}
