@@ -167,6 +167,8 @@ pub struct AppState {
     /// Cancelled when the gateway stops: long-lived answers (a page's live
     /// stream) end then, so a graceful shutdown does not wait for them.
     pub shutdown: CancellationToken,
+    /// What a ticket search matches (PostgreSQL full-text search).
+    pub ticket_search: Arc<dyn anchor_store::ticket_search::TicketSearch>,
 }
 
 /// What the webhook routes need: the master key (endpoint secrets are
@@ -229,6 +231,7 @@ impl AppState {
                 config.access.password_hash_concurrency,
                 anchor_auth::password::DEFAULT_MAX_WAIT,
             )),
+            ticket_search: Arc::new(anchor_store::ticket_search::PostgresTicketSearch),
             db,
             shutdown: CancellationToken::new(),
         })

@@ -101,18 +101,17 @@ impl Paging {
     /// page). A cursor that decodes to no key of this list names no place
     /// in it: 404 `cursor_not_found`.
     pub fn after<K: FromStr>(&self) -> Result<Option<K>, Problem> {
-        self.cursor
-            .as_deref()
-            .map(|c| {
-                c.parse().map_err(|_| {
-                    Problem::new(
-                        StatusCode::NOT_FOUND,
-                        "cursor_not_found",
-                        "the cursor names no place in this list; start again without it",
-                    )
-                })
-            })
-            .transpose()
+        self.cursor.as_deref().map(|c| c.parse().map_err(|_| self.not_found())).transpose()
+    }
+
+    /// 404 `cursor_not_found`: the cursor decoded to a key, but of another
+    /// order of the list than the one asked for.
+    pub fn not_found(&self) -> Problem {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "cursor_not_found",
+            "the cursor names no place in this list; start again without it",
+        )
     }
 
     /// Rows to fetch: one more than the page, to tell whether more follow.

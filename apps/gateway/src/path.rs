@@ -40,6 +40,7 @@ objects!(
     anchor_domain::QueueId => "queue",
     anchor_domain::SlaPolicyId => "SLA policy",
     anchor_domain::TimeEntryId => "time entry",
+    anchor_domain::ViewId => "ticket view",
 );
 
 /// The `{id}` of the path, as a `T`.

@@ -212,3 +212,29 @@ impl ToSchema for QueueDocument {
         "QueueBody".into()
     }
 }
+
+/// A saved ticket view as sent (`POST` and `PUT .../ticket-views`).
+pub(crate) struct TicketViewDocument;
+
+impl PartialSchema for TicketViewDocument {
+    fn schema() -> RefOr<Schema> {
+        let document = serde_json::json!({
+            "description": "A saved view of the ticket list: a name and the list's query string.",
+            "type": "object", "additionalProperties": false, "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S"},
+                "query": {"type": "string", "maxLength": 2000,
+                          "description": "The ticket list's parameters (`status`, `priority`, `contact_id`, `site_id`, `sla_state`, `queue_id`, `assignee`, `tag`, `q`, `created_after`, `created_before`, `updated_after`, `updated_before`, `sort`), as a query string; checked as the list checks them."},
+                "shared": {"type": "boolean", "description": "Seen by every member of staff (default: only its owner)."}
+            },
+            "example": {"name": "My open P1s", "query": "assignee=me&priority=p1&sort=sla_due", "shared": false}
+        });
+        RefOr::T(serde_json::from_value(document).expect("a valid schema"))
+    }
+}
+
+impl ToSchema for TicketViewDocument {
+    fn name() -> Cow<'static, str> {
+        "TicketViewBody".into()
+    }
+}

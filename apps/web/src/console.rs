@@ -103,6 +103,12 @@ pub(crate) struct ListQuery {
     /// `us` or `client`: who owes the next reply.
     #[serde(default)]
     owes: Option<String>,
+    /// Words to search for (titles, descriptions, replies, notes).
+    #[serde(default)]
+    q: Option<String>,
+    /// `newest` (default), `updated`, `sla_due` or `priority`.
+    #[serde(default)]
+    sort: Option<String>,
     /// The last ticket of the previous page.
     #[serde(default)]
     after: Option<String>,
@@ -119,6 +125,8 @@ pub(crate) struct ListFilters {
     pub queue: Option<QueueId>,
     pub sla: Option<SlaState>,
     pub awaiting: Option<anchor_domain::Awaiting>,
+    pub search: Option<anchor_store::ticket_search::SearchText>,
+    pub sort: anchor_store::tickets::TicketSort,
 }
 
 impl ListFilters {
@@ -145,6 +153,12 @@ impl ListFilters {
         if let Some(awaiting) = self.awaiting {
             pairs.append_pair("owes", awaiting.as_str());
         }
+        if let Some(search) = &self.search {
+            pairs.append_pair("q", search.as_str());
+        }
+        if self.sort != anchor_store::tickets::TicketSort::Newest {
+            pairs.append_pair("sort", sort_name(self.sort));
+        }
         pairs.finish()
     }
 }
@@ -160,6 +174,18 @@ fn filters_of(query: &ListQuery) -> ListFilters {
         queue: pick(&query.queue).and_then(|q| q.parse().ok()),
         sla: pick(&query.sla).as_deref().and_then(SlaState::parse),
         awaiting: pick(&query.owes).as_deref().and_then(anchor_domain::Awaiting::parse),
+        search: pick(&query.q).and_then(|q| anchor_store::ticket_search::SearchText::parse(&q).ok()),
+        sort: pick(&query.sort).as_deref().and_then(anchor_store::tickets::TicketSort::parse).unwrap_or_default(),
+    }
+}
+
+pub(crate) fn sort_name(sort: anchor_store::tickets::TicketSort) -> &'static str {
+    use anchor_store::tickets::TicketSort as S;
+    match sort {
+        S::Newest => "newest",
+        S::Updated => "updated",
+        S::SlaDue => "sla_due",
+        S::Priority => "priority",
     }
 }
 
@@ -169,7 +195,7 @@ pub(crate) struct ListPage {
     pub bulk_key: String,
     pub tickets: Vec<Ticket>,
     pub queues: Vec<Queue>,
-    pub next: Option<TicketId>,
+    pub next: Option<anchor_store::tickets::TicketKey>,
     pub now: OffsetDateTime,
 }
 
@@ -203,17 +229,23 @@ pub(crate) async fn service(
         },
         open_only: filters.open_only,
         awaiting: filters.awaiting,
+        search: filters.search.clone().map(anchor_store::ticket_search::SearchMatch::InStore),
         ..TicketFilter::default()
     };
-    let after = query.after.as_deref().and_then(|a| a.parse::<TicketId>().ok());
+    let sort = filters.sort;
+    let after = query
+        .after
+        .as_deref()
+        .and_then(|a| a.parse::<anchor_store::tickets::TicketKey>().ok())
+        .filter(|key| key.sort() == sort);
     let read = state
         .db
         .read(&grant.workspace, |tx| {
             Box::pin(async move {
-                let mut tickets = tx.tickets(&filter, after, PAGE_ROWS + 1).await?;
+                let mut tickets = tx.tickets(&filter, sort, after, PAGE_ROWS + 1).await?;
                 let next = (tickets.len() as i64 > PAGE_ROWS).then(|| {
                     tickets.truncate(PAGE_ROWS as usize);
-                    tickets.last().map(|t| t.id)
+                    tickets.last().map(|t| sort.key(t))
                 });
                 let queues = tx.queues().await?;
                 let now = tx.clock().await?;

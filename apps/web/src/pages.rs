@@ -424,6 +424,11 @@ pub(crate) fn ticket_list(
                 a href=(base) { "All" }
             }
             form.filters method="get" action=(base) {
+                div.search {
+                    label for="f-q" { "Search" }
+                    input #f-q type="search" name="q" maxlength="200" placeholder="Words in titles, replies, notes"
+                        value=[filters.search.as_ref().map(|q| q.as_str())];
+                }
                 div {
                     label for="f-status" { "Status" }
                     select #f-status name="status" {
@@ -474,6 +479,14 @@ pub(crate) fn ticket_list(
                         option value="" { "Any" }
                         @for state in [SlaState::Running, SlaState::Warning, SlaState::Breached, SlaState::Paused, SlaState::Met, SlaState::None] {
                             option value=(state.as_str()) selected[filters.sla == Some(state)] { (sla_text(state)) }
+                        }
+                    }
+                }
+                div {
+                    label for="f-sort" { "Order" }
+                    select #f-sort name="sort" {
+                        @for (name, label) in [("newest", "Newest first"), ("updated", "Last changed"), ("sla_due", "SLA due soonest"), ("priority", "Priority")] {
+                            option value=(name) selected[crate::console::sort_name(filters.sort) == name] { (label) }
                         }
                     }
                 }
@@ -562,7 +575,7 @@ pub(crate) fn ticket_list(
                 }
                 }
                 @if let Some(next) = list.next {
-                    p { a.button.secondary href={(base) "?" (filters.query()) "&after=" (next)} { "Next 50 tickets" } }
+                    p { a.button.secondary href={(base) "?" (filters.query()) "&after=" (next.to_string())} { "Next 50 tickets" } }
                 }
             }
         },

@@ -48,7 +48,7 @@ document.addEventListener("keydown", (event) => {
       if (help) help.open = false;
       break;
     case "/": {
-      const field = document.querySelector("form.filters select, form.filters input");
+      const field = document.querySelector("#f-q, form.filters select");
       if (field) { event.preventDefault(); field.focus(); }
       break;
     }

@@ -194,6 +194,11 @@ prefixed_id!(
     "que"
 );
 prefixed_id!(
+    /// A saved ticket view (a named query string of the ticket list).
+    ViewId,
+    "viw"
+);
+prefixed_id!(
     /// A person at the client (a contact).
     ContactId,
     "con"

@@ -19,7 +19,8 @@ pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
 pub use execution::ExecutionStatus;
 pub use id::{
     AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId,
-    ExecutionId, IdError, MessageId, QueueId, ReceiptId, RuleId, SiteId, SlaPolicyId, TicketId, TimeEntryId, WebhookId,
+    ExecutionId, IdError, MessageId, QueueId, ReceiptId, RuleId, SiteId, SlaPolicyId, TicketId, TimeEntryId, ViewId,
+    WebhookId,
 };
 pub use role::{Role, RoleError};
 pub use telemetry::{AlertState, Comparison, RuleKind, Severity};

@@ -90,6 +90,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(16, "ticket_sla", include_str!("../migrations/workspace/0016_ticket_sla.sql")),
     Migration::new(17, "queues", include_str!("../migrations/workspace/0017_queues.sql")),
     Migration::new(18, "time_entries", include_str!("../migrations/workspace/0018_time_entries.sql")),
+    Migration::new(19, "ticket_search", include_str!("../migrations/workspace/0019_ticket_search.sql")),
     Migration::new(20, "client_terms", include_str!("../migrations/workspace/0020_client_terms.sql")),
 ];
 

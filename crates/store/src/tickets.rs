@@ -14,7 +14,9 @@ use serde::Serialize;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
-use crate::{StoreError, WorkspaceTx, executions::Actor};
+use sqlx::{Postgres, QueryBuilder};
+
+use crate::{StoreError, WorkspaceTx, executions::Actor, ticket_search::SearchMatch};
 
 /// A ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema, utoipa::ToSchema)]
@@ -167,6 +169,129 @@ pub struct TicketFilter {
     /// Only tickets still open (not resolved or closed).
     pub open_only: bool,
     pub awaiting: Option<Awaiting>,
+    /// Only tickets the search port matched.
+    pub search: Option<SearchMatch>,
+    /// Created at or after.
+    pub created_after: Option<OffsetDateTime>,
+    /// Created before.
+    pub created_before: Option<OffsetDateTime>,
+    /// Last changed at or after.
+    pub updated_after: Option<OffsetDateTime>,
+    /// Last changed before.
+    pub updated_before: Option<OffsetDateTime>,
+}
+
+/// The order of the ticket list; each has a keyset ([`TicketKey`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TicketSort {
+    /// Newest first (id descending: ids sort by creation).
+    #[default]
+    Newest,
+    /// Last changed first.
+    Updated,
+    /// Soonest SLA deadline first, tickets without one last.
+    SlaDue,
+    /// P1 first, newest first within a priority.
+    Priority,
+}
+
+impl TicketSort {
+    pub const NAMES: [&'static str; 4] = ["newest", "updated", "sla_due", "priority"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "newest" => Some(Self::Newest),
+            "updated" => Some(Self::Updated),
+            "sla_due" => Some(Self::SlaDue),
+            "priority" => Some(Self::Priority),
+            _ => None,
+        }
+    }
+
+    /// The key of `ticket` in this order.
+    pub fn key(self, ticket: &Ticket) -> TicketKey {
+        match self {
+            Self::Newest => TicketKey::Newest(ticket.id),
+            Self::Updated => TicketKey::Updated(ticket.updated_at, ticket.id),
+            Self::SlaDue => TicketKey::SlaDue(ticket.sla_due_at, ticket.id),
+            Self::Priority => TicketKey::Priority(ticket.priority, ticket.id),
+        }
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            Self::Newest => "id DESC",
+            Self::Updated => "updated_at DESC, id DESC",
+            Self::SlaDue => "sla_due_at ASC NULLS LAST, id ASC",
+            Self::Priority => "priority ASC, id DESC",
+        }
+    }
+}
+
+/// Where a page of the ticket list ends: the sort key and id of its last
+/// ticket. Its text (the cursor) is the id alone for the newest-first order,
+/// as before sorts existed, and `sort.key.id` for the others (times in
+/// microseconds since the epoch, `-` for no deadline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketKey {
+    Newest(TicketId),
+    Updated(OffsetDateTime, TicketId),
+    SlaDue(Option<OffsetDateTime>, TicketId),
+    Priority(Priority, TicketId),
+}
+
+impl TicketKey {
+    /// The order this key belongs to.
+    pub fn sort(&self) -> TicketSort {
+        match self {
+            Self::Newest(_) => TicketSort::Newest,
+            Self::Updated(..) => TicketSort::Updated,
+            Self::SlaDue(..) => TicketSort::SlaDue,
+            Self::Priority(..) => TicketSort::Priority,
+        }
+    }
+}
+
+fn micros(at: OffsetDateTime) -> i128 {
+    at.unix_timestamp_nanos() / 1000
+}
+
+fn from_micros(text: &str) -> Option<OffsetDateTime> {
+    let micros: i64 = text.parse().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).ok()
+}
+
+impl std::fmt::Display for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Newest(id) => write!(f, "{id}"),
+            Self::Updated(at, id) => write!(f, "updated.{}.{id}", micros(*at)),
+            Self::SlaDue(Some(at), id) => write!(f, "sla_due.{}.{id}", micros(*at)),
+            Self::SlaDue(None, id) => write!(f, "sla_due.-.{id}"),
+            Self::Priority(priority, id) => write!(f, "priority.{}.{id}", priority.as_str()),
+        }
+    }
+}
+
+impl std::str::FromStr for TicketKey {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let mut parts = s.splitn(3, '.');
+        let (first, key, id) = (parts.next(), parts.next(), parts.next());
+        let Some(id) = id else {
+            return s.parse().map(Self::Newest).map_err(|_| ());
+        };
+        let id: TicketId = id.parse().map_err(|_| ())?;
+        let key = key.ok_or(())?;
+        match first {
+            Some("updated") => from_micros(key).map(|at| Self::Updated(at, id)).ok_or(()),
+            Some("sla_due") if key == "-" => Ok(Self::SlaDue(None, id)),
+            Some("sla_due") => from_micros(key).map(|at| Self::SlaDue(Some(at), id)).ok_or(()),
+            Some("priority") => Priority::parse(key).map(|p| Self::Priority(p, id)).ok_or(()),
+            _ => Err(()),
+        }
+    }
 }
 
 /// Whose tickets to list.
@@ -184,6 +309,70 @@ const TICKET_COLUMNS: &str = "id, title, description, priority, status, created_
                                 AS assignee,
                               tags, merged_into, awaiting, sla_policy_id, sla_state, sla_due_at, created_at, updated_at";
 
+/// The conditions of `filter`, each `AND`ed to `query`.
+fn push_filter(query: &mut QueryBuilder<Postgres>, filter: &TicketFilter) {
+    if let Some(status) = filter.status {
+        query.push(" AND status = ").push_bind(status);
+    }
+    if let Some(priority) = filter.priority {
+        query.push(" AND priority = ").push_bind(priority);
+    }
+    if let Some(contact) = filter.contact_id {
+        query.push(" AND contact_id = ").push_bind(contact);
+    }
+    if let Some(site) = filter.site_id {
+        query.push(" AND site_id = ").push_bind(site);
+    }
+    if let Some(state) = filter.sla_state {
+        query.push(" AND sla_state = ").push_bind(state);
+    }
+    if let Some(queue) = filter.queue_id {
+        query.push(" AND queue_id = ").push_bind(queue);
+    }
+    match &filter.assignee {
+        None => {}
+        Some(AssigneeFilter::Unassigned) => {
+            query.push(" AND assignee IS NULL");
+        }
+        Some(AssigneeFilter::Is(who)) => {
+            query
+                .push(" AND assignee = ")
+                .push_bind(who.subject.clone())
+                .push(" AND assignee_issuer = ")
+                .push_bind(who.issuer.clone());
+        }
+    }
+    if let Some(tag) = &filter.tag {
+        query.push(" AND tags @> ARRAY[").push_bind(tag.as_str().to_owned()).push("::text]");
+    }
+    if filter.open_only {
+        query.push(" AND status NOT IN ('resolved', 'closed')");
+    }
+    if let Some(awaiting) = filter.awaiting {
+        query.push(" AND awaiting = ").push_bind(awaiting);
+    }
+    match &filter.search {
+        None => {}
+        Some(SearchMatch::InStore(text)) => {
+            query.push(" AND search @@ websearch_to_tsquery('english', ").push_bind(text.as_str().to_owned()).push(")");
+        }
+        Some(SearchMatch::Ids(ids)) => {
+            query.push(" AND id = ANY(").push_bind(ids.clone()).push(")");
+        }
+    }
+    let ranges = [
+        ("created_at >= ", filter.created_after),
+        ("created_at < ", filter.created_before),
+        ("updated_at >= ", filter.updated_after),
+        ("updated_at < ", filter.updated_before),
+    ];
+    for (condition, at) in ranges {
+        if let Some(at) = at {
+            query.push(" AND ").push(condition).push_bind(at);
+        }
+    }
+}
+
 impl WorkspaceTx {
     pub async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1")))
@@ -192,48 +381,63 @@ impl WorkspaceTx {
             .await?)
     }
 
-    /// Newest first, after the cursor `before`.
+    /// A page of tickets in `sort` order, after the key `after` (of the
+    /// same order). One statement whatever the filters: each filter given is
+    /// a condition of its own, so every combination is planned with the
+    /// values it has (no `$n IS NULL OR ...` that a generic plan would scan).
     pub async fn tickets(
         &mut self,
         filter: &TicketFilter,
-        before: Option<TicketId>,
+        sort: TicketSort,
+        after: Option<TicketKey>,
         limit: i64,
     ) -> Result<Vec<Ticket>, StoreError> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets
-              WHERE ($1::text IS NULL OR id < $1) AND ($2::text IS NULL OR status = $2)
-                AND ($3::text IS NULL OR priority = $3) AND ($4::text IS NULL OR contact_id = $4)
-                AND ($5::text IS NULL OR site_id = $5) AND ($7::text IS NULL OR sla_state = $7)
-                AND ($8::text IS NULL OR queue_id = $8)
-                AND (NOT $9 OR assignee IS NULL)
-                AND ($10::text IS NULL OR (assignee = $11 AND assignee_issuer = $10))
-                AND ($12::text IS NULL OR tags @> ARRAY[$12::text])
-                AND (NOT $13 OR status NOT IN ('resolved', 'closed'))
-                AND ($14::text IS NULL OR awaiting = $14)
-              ORDER BY id DESC LIMIT $6"
-        )))
-        .bind(before)
-        .bind(filter.status)
-        .bind(filter.priority)
-        .bind(filter.contact_id)
-        .bind(filter.site_id)
-        .bind(limit)
-        .bind(filter.sla_state)
-        .bind(filter.queue_id)
-        .bind(filter.assignee == Some(AssigneeFilter::Unassigned))
-        .bind(match &filter.assignee {
-            Some(AssigneeFilter::Is(who)) => Some(who.issuer.as_str()),
-            _ => None,
-        })
-        .bind(match &filter.assignee {
-            Some(AssigneeFilter::Is(who)) => Some(who.subject.as_str()),
-            _ => None,
-        })
-        .bind(filter.tag.as_ref().map(Tag::as_str))
-        .bind(filter.open_only)
-        .bind(filter.awaiting)
-        .fetch_all(self.conn())
-        .await?)
+        let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE true"));
+        push_filter(&mut query, filter);
+        match after {
+            None => {}
+            Some(TicketKey::Newest(id)) => {
+                query.push(" AND id < ").push_bind(id);
+            }
+            Some(TicketKey::Updated(at, id)) => {
+                query.push(" AND (updated_at, id) < (").push_bind(at).push(", ").push_bind(id).push(")");
+            }
+            Some(TicketKey::SlaDue(Some(at), id)) => {
+                query
+                    .push(" AND (sla_due_at IS NULL OR (sla_due_at, id) > (")
+                    .push_bind(at)
+                    .push(", ")
+                    .push_bind(id)
+                    .push("))");
+            }
+            Some(TicketKey::SlaDue(None, id)) => {
+                query.push(" AND sla_due_at IS NULL AND id > ").push_bind(id);
+            }
+            Some(TicketKey::Priority(priority, id)) => {
+                query
+                    .push(" AND (priority > ")
+                    .push_bind(priority)
+                    .push(" OR (priority = ")
+                    .push_bind(priority)
+                    .push(" AND id < ")
+                    .push_bind(id)
+                    .push("))");
+            }
+        }
+        query.push(" ORDER BY ").push(sort.order_by()).push(" LIMIT ").push_bind(limit);
+        // Planned with its values each time (not a cached generic plan,
+        // which cannot tell a rare search word from a common one and would
+        // walk the sort index instead of the GIN index).
+        Ok(query.build_query_as().persistent(false).fetch_all(self.conn()).await?)
+    }
+
+    /// How many tickets match `filter`, counting no further than `cap`
+    /// (the count stops reading there).
+    pub async fn count_tickets(&mut self, filter: &TicketFilter, cap: i64) -> Result<i64, StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new("SELECT count(*) FROM (SELECT 1 FROM tickets WHERE true");
+        push_filter(&mut query, filter);
+        query.push(" LIMIT ").push_bind(cap).push(") AS matching");
+        Ok(query.build_query_scalar().persistent(false).fetch_one(self.conn()).await?)
     }
 
     pub async fn ticket_comments(&mut self, id: TicketId) -> Result<Vec<Comment>, StoreError> {
@@ -560,5 +764,30 @@ impl WorkspaceTx {
         .execute(self.conn())
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cursor_reads_back_as_its_key() {
+        let id = TicketId::new();
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_765_000_000_123_456_000).expect("time");
+        for key in [
+            TicketKey::Newest(id),
+            TicketKey::Updated(at, id),
+            TicketKey::SlaDue(Some(at), id),
+            TicketKey::SlaDue(None, id),
+            TicketKey::Priority(Priority::P2, id),
+        ] {
+            assert_eq!(key.to_string().parse::<TicketKey>(), Ok(key), "{key}");
+        }
+        // The newest-first cursor is the id, as before sorts existed.
+        assert_eq!(TicketKey::Newest(id).to_string(), id.to_string());
+        for bad in ["", "updated.x.tkt_1", "priority.p9.", "sla_due.1.que_01jd6m2h9x8k7v5t3r1p0n9q8w", "oldest.1.x"] {
+            assert!(bad.parse::<TicketKey>().is_err(), "{bad}");
+        }
     }
 }

@@ -81,6 +81,8 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
                       "Owes reply", "We do"]},
             {"name": "console-filtered", "path": "/w/acme/console/service?status=open&sla=breached", "status": 200,
              "text": ["Core switch down"]},
+            {"name": "console-search", "path": "/w/acme/console/service?q=toner&sort=sla_due", "status": 200,
+             "text": ["Printer on floor 2 offline", "SLA due soonest"]},
             {"name": "console-ticket", "path": ticket_page, "status": 200,
              "text": ["Printer on floor 2 offline", "Timeline", "First response", "Resolution", "Change priority", "Reply or note"]},
             {"name": "console-new", "path": "/w/acme/console/service/new", "status": 200, "text": ["New ticket", "Title", "Priority"]},

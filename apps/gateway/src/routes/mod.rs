@@ -21,6 +21,7 @@ mod health;
 mod queues;
 pub(crate) mod service_policies;
 mod sites;
+mod ticket_views;
 mod tickets;
 mod time_entries;
 mod webhooks;
@@ -196,6 +197,7 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(workspaces::routes())
         .merge(audit::routes())
         .merge(tickets::routes())
+        .merge(ticket_views::routes())
         .merge(sites::routes())
         .merge(time_entries::routes())
         .merge(executions::routes())

@@ -7,11 +7,14 @@ use anchor_commands::{
 };
 use anchor_domain::{Awaiting, ContactId, Priority, QueueId, SiteId, SlaState, Tag, TicketId, TicketStatus};
 use anchor_store::{
+    Workspace,
     executions::Actor,
-    tickets::{AssigneeFilter, Comment, HistoryEntry, Ticket, TicketFilter},
+    ticket_search::SearchText,
+    tickets::{AssigneeFilter, Comment, HistoryEntry, Ticket, TicketFilter, TicketKey, TicketSort},
 };
 use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
@@ -20,7 +23,7 @@ use crate::{
     auth::{WorkspaceScope, perm},
     pagination::{ApiQuery, Page, PageParams, Paging},
     path::{ObjectId, not_found},
-    problem::Problem,
+    problem::{Problem, ProblemDocument},
     routes::ApiRoutes,
 };
 
@@ -94,52 +97,197 @@ pub(crate) struct TicketQuery {
     /// Only tickets where `us` or the `client` owes the next answer.
     #[param(inline)]
     awaiting: Option<Awaiting>,
+    /// Full-text search over the title, description and comments (internal notes included), in
+    /// web-search syntax: `printer -toner "out of paper" or scanner`. English stemming.
+    #[param(min_length = 1, max_length = 200, pattern = r"\S")]
+    q: Option<String>,
+    /// Only tickets created at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    created_after: Option<String>,
+    /// Only tickets created before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    created_before: Option<String>,
+    /// Only tickets last changed at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    updated_after: Option<String>,
+    /// Only tickets last changed before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    updated_before: Option<String>,
+    /// The order: `newest` (default), `updated` (last changed first), `sla_due` (soonest SLA
+    /// deadline first, tickets without one last) or `priority` (p1 first, newest first within
+    /// each). The cursor of one order names no place in another.
+    #[param(value_type = Option<TicketSortName>, inline)]
+    sort: Option<String>,
 }
 
-/// List tickets, newest first.
+/// The orders of the ticket list.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the `sort` parameter, parsed from text to name it when wrong.
+#[schema(rename_all = "snake_case")]
+enum TicketSortName {
+    Newest,
+    Updated,
+    SlaDue,
+    Priority,
+}
+
+/// The parameters a ticket list and a saved view take.
+pub(crate) const TICKET_QUERY_PARAMETERS: &[&str] = &[
+    "status",
+    "priority",
+    "contact_id",
+    "site_id",
+    "sla_state",
+    "queue_id",
+    "assignee",
+    "tag",
+    "q",
+    "created_after",
+    "created_before",
+    "updated_after",
+    "updated_before",
+    "sort",
+];
+
+/// A ticket list's query, checked: the filter (without the search's
+/// match, which the search port gives), the search text and the order.
+#[derive(Debug, Clone)]
+pub(crate) struct TicketListing {
+    pub(crate) filter: TicketFilter,
+    pub(crate) search: Option<SearchText>,
+    pub(crate) sort: TicketSort,
+}
+
+/// An RFC 3339 time: `t` and `z` may be lowercase, and a leap second
+/// (`:60`) is the second before it, as PostgreSQL has none.
+fn moment(value: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, Problem> {
+    let parse = |v: &str| {
+        let mut text = v.to_ascii_uppercase();
+        if text.get(17..19) == Some("60") {
+            text.replace_range(17..19, "59");
+        }
+        OffsetDateTime::parse(&text, &Rfc3339).ok()
+    };
+    value
+        .map(|v| {
+            parse(v).ok_or_else(|| {
+                Problem::unprocessable("invalid_query", &format!("/{name}"), format!("{name} is an RFC 3339 time"))
+            })
+        })
+        .transpose()
+}
+
+impl TicketQuery {
+    /// Parses a query string as the list takes it (a saved view's).
+    pub(crate) fn from_query_string(query: &str) -> Result<Self, Problem> {
+        if let Some((key, _)) =
+            url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| !TICKET_QUERY_PARAMETERS.contains(&k.as_ref()))
+        {
+            return Err(Problem::unprocessable(
+                "invalid_query",
+                "/query",
+                format!("{key:?} is not a parameter of the ticket list"),
+            ));
+        }
+        let uri: axum::http::Uri = format!("/?{query}")
+            .parse()
+            .map_err(|_| Problem::unprocessable("invalid_query", "/query", "not a query string"))?;
+        axum::extract::Query::<Self>::try_from_uri(&uri)
+            .map(|axum::extract::Query(q)| q)
+            .map_err(|e| Problem::unprocessable("invalid_query", "/query", e.body_text()))
+    }
+
+    /// Checks the query for `caller` (`assignee=me` is them): every bad
+    /// parameter answered 422 naming it.
+    pub(crate) fn listing(&self, caller: &Actor) -> Result<TicketListing, Problem> {
+        if let Some(who) = &self.assignee
+            && (who.is_empty() || who.chars().count() > 255)
+        {
+            return Err(Problem::unprocessable(
+                "invalid_query",
+                "/assignee",
+                "assignee is `me`, `none` or a subject of 1-255 characters",
+            ));
+        }
+        let search = self
+            .q
+            .as_deref()
+            .map(|q| SearchText::parse(q).map_err(|why| Problem::unprocessable("invalid_query", "/q", why)))
+            .transpose()?;
+        let sort = match self.sort.as_deref() {
+            None => TicketSort::default(),
+            Some(name) => TicketSort::parse(name).ok_or_else(|| {
+                Problem::unprocessable(
+                    "invalid_query",
+                    "/sort",
+                    format!("sort is one of {}", TicketSort::NAMES.join(", ")),
+                )
+            })?,
+        };
+        let filter = TicketFilter {
+            status: self.status,
+            priority: self.priority,
+            contact_id: self.contact_id,
+            site_id: self.site_id,
+            sla_state: self.sla_state,
+            queue_id: self.queue_id,
+            assignee: self.assignee.as_deref().map(|who| match who {
+                "none" => AssigneeFilter::Unassigned,
+                "me" => AssigneeFilter::Is(caller.clone()),
+                subject => AssigneeFilter::Is(Actor { issuer: caller.issuer.clone(), subject: subject.to_owned() }),
+            }),
+            tag: self.tag.clone(),
+            search: None,
+            created_after: moment(self.created_after.as_deref(), "created_after")?,
+            created_before: moment(self.created_before.as_deref(), "created_before")?,
+            updated_after: moment(self.updated_after.as_deref(), "updated_after")?,
+            updated_before: moment(self.updated_before.as_deref(), "updated_before")?,
+            open_only: false,
+            awaiting: self.awaiting,
+        };
+        Ok(TicketListing { filter, search, sort })
+    }
+}
+
+impl TicketListing {
+    /// The filter with the search port's match, if there is a search.
+    pub(crate) async fn filter(self, state: &AppState, workspace: &Workspace) -> Result<TicketFilter, Problem> {
+        let mut filter = self.filter;
+        if let Some(text) = &self.search {
+            filter.search = Some(state.ticket_search.search(workspace, text).await?);
+        }
+        Ok(filter)
+    }
+}
+
+pub(crate) fn caller_actor<P>(scope: &WorkspaceScope<P>) -> Actor {
+    Actor { issuer: scope.caller.identity.issuer.clone(), subject: scope.caller.identity.subject.clone() }
+}
+
+/// List tickets: filtered, searched and sorted on the server, paged by keyset.
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/tickets", tag = "tickets", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug"), TicketQuery, PageParams),
-    responses((status = 200, body = Page<Ticket>)))]
+    responses((status = 200, body = Page<Ticket>),
+              (status = 422, description = "A parameter is wrong; `errors` names it", body = ProblemDocument, content_type = "application/problem+json")))]
 pub(crate) async fn list_tickets(
     scope: WorkspaceScope<perm::TicketsRead>,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<TicketQuery>,
     paging: Paging,
 ) -> Result<Json<Page<Ticket>>, Problem> {
-    if let Some(who) = &query.assignee
-        && (who.is_empty() || who.chars().count() > 255)
-    {
-        return Err(Problem::unprocessable(
-            "invalid_query",
-            "/assignee",
-            "assignee is `me`, `none` or a subject of 1-255 characters",
-        ));
+    let listing = query.listing(&caller_actor(&scope))?;
+    let sort = listing.sort;
+    let after: Option<TicketKey> = paging.after()?;
+    if after.is_some_and(|key| key.sort() != sort) {
+        return Err(paging.not_found());
     }
-    let filter = TicketFilter {
-        status: query.status,
-        priority: query.priority,
-        contact_id: query.contact_id,
-        site_id: query.site_id,
-        sla_state: query.sla_state,
-        queue_id: query.queue_id,
-        assignee: query.assignee.as_deref().map(|who| match who {
-            "none" => AssigneeFilter::Unassigned,
-            "me" => AssigneeFilter::Is(Actor {
-                issuer: scope.caller.identity.issuer.clone(),
-                subject: scope.caller.identity.subject.clone(),
-            }),
-            subject => {
-                AssigneeFilter::Is(Actor { issuer: scope.caller.identity.issuer.clone(), subject: subject.to_owned() })
-            }
-        }),
-        tag: query.tag,
-        open_only: false,
-        awaiting: query.awaiting,
-    };
-    let (after, limit) = (paging.after()?, paging.fetch());
-    let rows =
-        state.db.read(&scope.workspace, |tx| Box::pin(async move { tx.tickets(&filter, after, limit).await })).await?;
-    Ok(Json(paging.page(rows, |t| t.id, |t| t)))
+    let filter = listing.filter(&state, &scope.workspace).await?;
+    let limit = paging.fetch();
+    let rows = state
+        .db
+        .read(&scope.workspace, |tx| Box::pin(async move { tx.tickets(&filter, sort, after, limit).await }))
+        .await?;
+    Ok(Json(paging.page(rows, |t| sort.key(t), |t| t)))
 }
 
 /// A ticket with its comments and history.

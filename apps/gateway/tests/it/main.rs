@@ -9,6 +9,7 @@ mod matrix;
 mod operations;
 mod pages;
 mod service_policies;
+mod ticket_search;
 mod webhooks;
 
 use std::{net::SocketAddr, time::Duration};
