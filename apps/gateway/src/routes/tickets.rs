@@ -69,9 +69,9 @@ pub(crate) struct TicketDetail {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct TicketQuery {
-    /// Only tickets in this status.
+    /// Only tickets in this status; `open` is every status but resolved and closed.
     #[param(inline)]
-    status: Option<TicketStatus>,
+    status: Option<StatusFilter>,
     /// Only tickets of this priority.
     #[param(inline)]
     priority: Option<Priority>,
@@ -120,6 +120,34 @@ pub(crate) struct TicketQuery {
     sort: Option<String>,
 }
 
+/// A ticket status to filter on, or `open` (every status but resolved and closed).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StatusFilter {
+    Open,
+    New,
+    Triaged,
+    InProgress,
+    WaitingOnClient,
+    Resolved,
+    Closed,
+}
+
+impl StatusFilter {
+    /// The one status, or None for `open`.
+    fn status(self) -> Option<TicketStatus> {
+        match self {
+            Self::Open => None,
+            Self::New => Some(TicketStatus::New),
+            Self::Triaged => Some(TicketStatus::Triaged),
+            Self::InProgress => Some(TicketStatus::InProgress),
+            Self::WaitingOnClient => Some(TicketStatus::WaitingOnClient),
+            Self::Resolved => Some(TicketStatus::Resolved),
+            Self::Closed => Some(TicketStatus::Closed),
+        }
+    }
+}
+
 /// The orders of the ticket list.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documents the `sort` parameter, parsed from text to name it when wrong.
@@ -141,6 +169,7 @@ pub(crate) const TICKET_QUERY_PARAMETERS: &[&str] = &[
     "queue_id",
     "assignee",
     "tag",
+    "awaiting",
     "q",
     "created_after",
     "created_before",
@@ -225,7 +254,7 @@ impl TicketQuery {
             })?,
         };
         let filter = TicketFilter {
-            status: self.status,
+            status: self.status.and_then(StatusFilter::status),
             priority: self.priority,
             contact_id: self.contact_id,
             site_id: self.site_id,
@@ -242,7 +271,7 @@ impl TicketQuery {
             created_before: moment(self.created_before.as_deref(), "created_before")?,
             updated_after: moment(self.updated_after.as_deref(), "updated_after")?,
             updated_before: moment(self.updated_before.as_deref(), "updated_before")?,
-            open_only: false,
+            open_only: matches!(self.status, Some(StatusFilter::Open)),
             awaiting: self.awaiting,
         };
         Ok(TicketListing { filter, search, sort })
