@@ -90,20 +90,41 @@ fn checked(body: &ViewBody, caller: &Actor) -> Result<(String, String), Problem>
     Ok((name, query))
 }
 
-/// How many tickets `view` matches for `reader`, up to [`COUNT_CAP`] + 1:
-/// one bounded count statement per view.
+/// How many tickets `view` matches for the caller, up to [`COUNT_CAP`] + 1.
 async fn counted(
     state: &AppState,
     scope: &WorkspaceScope<perm::TicketsRead>,
     tx: &mut WorkspaceTx,
     view: SavedView,
 ) -> Result<CountedView, Problem> {
-    let listing = TicketQuery::from_query_string(&view.query).and_then(|q| q.listing(&caller_actor(scope)))?;
-    let filter = listing.filter(state, &scope.workspace).await?;
-    let count = tx.count_tickets(&filter, COUNT_CAP + 1).await?;
-    let (count, count_label) =
-        if count > COUNT_CAP { (COUNT_CAP, format!("{COUNT_CAP}+")) } else { (count, count.to_string()) };
-    Ok(CountedView { view, count, count_label })
+    let mut counted = counted_each(state, scope, tx, vec![view]).await?;
+    Ok(counted.pop().expect("one view, one count"))
+}
+
+/// Each view with its count: one bounded count statement for all of them, so a
+/// page of views costs the same round trips however many it holds.
+async fn counted_each(
+    state: &AppState,
+    scope: &WorkspaceScope<perm::TicketsRead>,
+    tx: &mut WorkspaceTx,
+    views: Vec<SavedView>,
+) -> Result<Vec<CountedView>, Problem> {
+    let caller = caller_actor(scope);
+    let mut filters = Vec::with_capacity(views.len());
+    for view in &views {
+        let listing = TicketQuery::from_query_string(&view.query).and_then(|q| q.listing(&caller))?;
+        filters.push(listing.filter(state, &scope.workspace).await?);
+    }
+    let counts = tx.count_tickets_each(&filters, COUNT_CAP + 1).await?;
+    Ok(views
+        .into_iter()
+        .zip(counts)
+        .map(|(view, count)| {
+            let (count, count_label) =
+                if count > COUNT_CAP { (COUNT_CAP, format!("{COUNT_CAP}+")) } else { (count, count.to_string()) };
+            CountedView { view, count, count_label }
+        })
+        .collect())
 }
 
 fn visible_to(view: &SavedView, caller: &Actor) -> bool {
@@ -137,10 +158,7 @@ pub(crate) async fn list_views(
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let views = tx.ticket_views(&caller, after, paging.fetch()).await?;
     let more = views.len() as i64 > paging.limit;
-    let mut items = Vec::with_capacity(views.len());
-    for view in views.into_iter().take(paging.limit as usize) {
-        items.push(counted(&state, &scope, &mut tx, view).await?);
-    }
+    let items = counted_each(&state, &scope, &mut tx, views.into_iter().take(paging.limit as usize).collect()).await?;
     tx.discard();
     let page = paging.page(items, |v| v.view.id, |v| v);
     Ok(Json(Page { next_cursor: if more { page.next_cursor } else { None }, items: page.items }))
