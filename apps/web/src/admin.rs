@@ -231,7 +231,7 @@ pub(crate) async fn save_policy(
     let Some(SignedIn { session, .. }) = signed_in else { return Redirect::to("/").into_response() };
     let form = fields(&body);
     if !same(&session.csrf_token, field(&form, "csrf_token")) || !same_origin(&state, &headers) {
-        return expired();
+        return pages::form_expired();
     }
     let route = "POST /w/{ws}/admin/service/policies";
     let grant = match settings_grant(&state, &session, &headers, &workspace, route).await {
@@ -339,7 +339,7 @@ pub(crate) async fn save_queue(
     let Some(SignedIn { session, .. }) = signed_in else { return Redirect::to("/").into_response() };
     let form = fields(&body);
     if !same(&session.csrf_token, field(&form, "csrf_token")) || !same_origin(&state, &headers) {
-        return expired();
+        return pages::form_expired();
     }
     let route = "POST /w/{ws}/admin/service/queues";
     let grant = match settings_grant(&state, &session, &headers, &workspace, route).await {
@@ -422,14 +422,6 @@ pub(crate) async fn save_queue(
         Ok(Err(problems)) => again(&state, &session, &grant, problems).await,
         Err(e) => unavailable(e),
     }
-}
-
-fn expired() -> Response {
-    pages::refused(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "The form was not sent from this Anchor page, or it is too old. Reload the page and try again.",
-    )
 }
 
 fn saved_redirect(grant: &Grant, what: &str) -> Response {
@@ -548,7 +540,7 @@ pub(crate) async fn save_calendar(
     let Some(SignedIn { session, .. }) = signed_in else { return Redirect::to("/").into_response() };
     let form = fields(&body);
     if !same(&session.csrf_token, field(&form, "csrf_token")) || !same_origin(&state, &headers) {
-        return expired();
+        return pages::form_expired();
     }
     let route = "POST /w/{ws}/admin/service/calendars";
     let grant = match settings_grant(&state, &session, &headers, &workspace, route).await {

@@ -7,12 +7,13 @@
 
 use anchor_auth::permissions::{Permission, grants};
 use anchor_commands::authorize::{Asking, Denial, Grant, authorize};
-use anchor_domain::{ExecutionId, Priority, QueueId, SlaState, TicketId, TicketStatus};
+use anchor_domain::{ExecutionId, Priority, QueueId, SlaState, TicketId, TicketStatus, ViewId};
 use anchor_store::{
     access::SubjectRef,
     executions::{Actor, Execution},
     queues::Queue,
     sessions::WebSession,
+    ticket_views::SavedView,
     tickets::{AssigneeFilter, Comment, HistoryEntry, Ticket, TicketFilter},
 };
 use axum::{
@@ -86,9 +87,12 @@ fn urlencoding(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// The list's filters, as the query string carries them.
+/// The list's filters, as the query string carries them: the ticket API's
+/// parameters (`GET /api/v1/workspaces/{ws}/tickets`), so a saved view's
+/// query means the same in the Console and in the API.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ListQuery {
+    /// A status, or `open` (every status but resolved and closed).
     #[serde(default)]
     status: Option<String>,
     #[serde(default)]
@@ -97,12 +101,14 @@ pub(crate) struct ListQuery {
     #[serde(default)]
     assignee: Option<String>,
     #[serde(default)]
-    queue: Option<String>,
+    queue_id: Option<String>,
     #[serde(default)]
-    sla: Option<String>,
+    sla_state: Option<String>,
     /// `us` or `client`: who owes the next reply.
     #[serde(default)]
-    owes: Option<String>,
+    awaiting: Option<String>,
+    #[serde(default)]
+    tag: Option<String>,
     /// Words to search for (titles, descriptions, replies, notes).
     #[serde(default)]
     q: Option<String>,
@@ -112,6 +118,25 @@ pub(crate) struct ListQuery {
     /// The last ticket of the previous page.
     #[serde(default)]
     after: Option<String>,
+    /// The view just saved (its id), to say so.
+    #[serde(default)]
+    saved: Option<String>,
+    /// Why the view was not saved.
+    #[serde(default)]
+    view_problem: Option<String>,
+}
+
+impl ListQuery {
+    /// A query string as the list takes it (a saved view's); what it cannot
+    /// read is left out, as the list's own parameters would be.
+    fn parse(query: &str) -> Self {
+        format!("/?{query}")
+            .parse::<axum::http::Uri>()
+            .ok()
+            .and_then(|uri| Query::<Self>::try_from_uri(&uri).ok())
+            .map(|Query(q)| q)
+            .unwrap_or_default()
+    }
 }
 
 /// What the list shows, read back for the form.
@@ -125,12 +150,13 @@ pub(crate) struct ListFilters {
     pub queue: Option<QueueId>,
     pub sla: Option<SlaState>,
     pub awaiting: Option<anchor_domain::Awaiting>,
+    pub tag: Option<anchor_domain::Tag>,
     pub search: Option<anchor_store::ticket_search::SearchText>,
     pub sort: anchor_store::tickets::TicketSort,
 }
 
 impl ListFilters {
-    /// The query string of these filters (for links that keep them).
+    /// The query string of these filters (for links that keep them, and saved views).
     pub(crate) fn query(&self) -> String {
         let mut pairs = url::form_urlencoded::Serializer::new(String::new());
         if self.open_only {
@@ -145,13 +171,16 @@ impl ListFilters {
             pairs.append_pair("assignee", assignee);
         }
         if let Some(queue) = self.queue {
-            pairs.append_pair("queue", &queue.to_string());
+            pairs.append_pair("queue_id", &queue.to_string());
         }
         if let Some(sla) = self.sla {
-            pairs.append_pair("sla", sla.as_str());
+            pairs.append_pair("sla_state", sla.as_str());
         }
         if let Some(awaiting) = self.awaiting {
-            pairs.append_pair("owes", awaiting.as_str());
+            pairs.append_pair("awaiting", awaiting.as_str());
+        }
+        if let Some(tag) = &self.tag {
+            pairs.append_pair("tag", tag.as_str());
         }
         if let Some(search) = &self.search {
             pairs.append_pair("q", search.as_str());
@@ -160,6 +189,26 @@ impl ListFilters {
             pairs.append_pair("sort", sort_name(self.sort));
         }
         pairs.finish()
+    }
+
+    /// The store's filter for `me`.
+    fn filter(&self, me: &Actor) -> TicketFilter {
+        TicketFilter {
+            status: self.status.filter(|_| !self.open_only),
+            priority: self.priority,
+            queue_id: self.queue,
+            sla_state: self.sla,
+            assignee: match self.assignee.as_deref() {
+                Some("me") => Some(AssigneeFilter::Is(me.clone())),
+                Some("none") => Some(AssigneeFilter::Unassigned),
+                _ => None,
+            },
+            tag: self.tag.clone(),
+            open_only: self.open_only,
+            awaiting: self.awaiting,
+            search: self.search.clone().map(anchor_store::ticket_search::SearchMatch::InStore),
+            ..TicketFilter::default()
+        }
     }
 }
 
@@ -171,9 +220,10 @@ fn filters_of(query: &ListQuery) -> ListFilters {
         status: status.as_deref().and_then(TicketStatus::parse),
         priority: pick(&query.priority).as_deref().and_then(Priority::parse),
         assignee: pick(&query.assignee).filter(|a| a == "me" || a == "none"),
-        queue: pick(&query.queue).and_then(|q| q.parse().ok()),
-        sla: pick(&query.sla).as_deref().and_then(SlaState::parse),
-        awaiting: pick(&query.owes).as_deref().and_then(anchor_domain::Awaiting::parse),
+        queue: pick(&query.queue_id).and_then(|q| q.parse().ok()),
+        sla: pick(&query.sla_state).as_deref().and_then(SlaState::parse),
+        awaiting: pick(&query.awaiting).as_deref().and_then(anchor_domain::Awaiting::parse),
+        tag: pick(&query.tag).and_then(|t| anchor_domain::Tag::parse(&t).ok()),
         search: pick(&query.q).and_then(|q| anchor_store::ticket_search::SearchText::parse(&q).ok()),
         sort: pick(&query.sort).as_deref().and_then(anchor_store::tickets::TicketSort::parse).unwrap_or_default(),
     }
@@ -197,7 +247,17 @@ pub(crate) struct ListPage {
     pub queues: Vec<Queue>,
     pub next: Option<anchor_store::tickets::TicketKey>,
     pub now: OffsetDateTime,
+    /// The saved views the person sees, each with how many tickets it matches
+    /// for them now (exact up to [`VIEW_COUNT_CAP`]).
+    pub views: Vec<(SavedView, i64)>,
+    /// The view just saved, or why saving failed.
+    pub view_notice: Option<Result<String, String>>,
 }
+
+/// Saved views shown beside the list (oldest first).
+const VIEWS_SHOWN: i64 = 30;
+/// View counts are exact up to this many tickets.
+pub(crate) const VIEW_COUNT_CAP: i64 = 10_000;
 
 /// `GET /w/{ws}/console/service`.
 pub(crate) async fn service(
@@ -217,27 +277,15 @@ pub(crate) async fn service(
         };
     let filters = filters_of(&query);
     let me = Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
-    let filter = TicketFilter {
-        status: filters.status.filter(|_| !filters.open_only),
-        priority: filters.priority,
-        queue_id: filters.queue,
-        sla_state: filters.sla,
-        assignee: match filters.assignee.as_deref() {
-            Some("me") => Some(AssigneeFilter::Is(me)),
-            Some("none") => Some(AssigneeFilter::Unassigned),
-            _ => None,
-        },
-        open_only: filters.open_only,
-        awaiting: filters.awaiting,
-        search: filters.search.clone().map(anchor_store::ticket_search::SearchMatch::InStore),
-        ..TicketFilter::default()
-    };
+    let filter = filters.filter(&me);
     let sort = filters.sort;
     let after = query
         .after
         .as_deref()
         .and_then(|a| a.parse::<anchor_store::tickets::TicketKey>().ok())
         .filter(|key| key.sort() == sort);
+    let view_problem = query.view_problem.clone();
+    let saved = query.saved.as_deref().and_then(|v| v.parse::<ViewId>().ok());
     let read = state
         .db
         .read(&grant.workspace, |tx| {
@@ -249,15 +297,174 @@ pub(crate) async fn service(
                 });
                 let queues = tx.queues().await?;
                 let now = tx.clock().await?;
-                Ok(ListPage { bulk_key: random_token(), tickets, queues, next: next.flatten(), now })
+                let saved_views = tx.ticket_views(&me, None, VIEWS_SHOWN).await?;
+                let matching: Vec<_> =
+                    saved_views.iter().map(|view| filters_of(&ListQuery::parse(&view.query)).filter(&me)).collect();
+                let counts = tx.count_tickets_each(&matching, VIEW_COUNT_CAP + 1).await?;
+                let views: Vec<_> = saved_views.into_iter().zip(counts).collect();
+                let view_notice = match (saved, view_problem) {
+                    (_, Some(problem)) => Some(Err(problem)),
+                    (Some(id), None) => views.iter().find(|(v, _)| v.id == id).map(|(v, _)| Ok(v.name.clone())),
+                    _ => None,
+                };
+                Ok(ListPage {
+                    bulk_key: random_token(),
+                    tickets,
+                    queues,
+                    next: next.flatten(),
+                    now,
+                    views,
+                    view_notice,
+                })
             })
         })
         .await;
     match read {
         Ok(list) => {
             let frame = frame(&session, &grant);
-            pages::page(StatusCode::OK, pages::ticket_list(&frame, &filters, &list))
+            if is_fragment(&headers) {
+                pages::fragment(pages::ticket_list_fragment(&frame, &filters, &list))
+            } else {
+                pages::page(StatusCode::OK, pages::ticket_list(&frame, &filters, &list))
+            }
         }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Whether htmx asks for the fragment only (not when it restores history,
+/// which needs the whole page).
+fn is_fragment(headers: &HeaderMap) -> bool {
+    headers.get("hx-request").is_some_and(|v| v == "true") && headers.get("hx-history-restore-request").is_none()
+}
+
+/// The form that saves the list's filters as a view.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SaveViewForm {
+    csrf_token: String,
+    name: String,
+    #[serde(default)]
+    query: String,
+    /// `yes` when every member of staff should see it.
+    #[serde(default)]
+    shared: Option<String>,
+}
+
+/// `POST /w/{ws}/console/service/views`: saves the list's filters as a view
+/// (configuration: written directly, with a change record and its evidence).
+pub(crate) async fn save_view(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    form: Result<Form<SaveViewForm>, FormRejection>,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
+    if !same(&session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let route = "POST /w/{ws}/console/service/views";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::TicketsRead, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    // The query as the list reads it, written back in its own words: what is
+    // saved is exactly what the list showed.
+    let query = filters_of(&ListQuery::parse(form.query.trim().trim_start_matches('?'))).query();
+    let base = format!("/w/{}/console/service", urlencoding(grant.workspace.slug().as_str()));
+    let back = |extra: &str| {
+        let sep = if query.is_empty() { "" } else { "&" };
+        Redirect::to(&format!("{base}?{query}{sep}{extra}")).into_response()
+    };
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+        return back("view_problem=A+view%27s+name+is+1-120+characters+on+one+line.");
+    }
+    let actor = Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
+    let shared = form.shared.as_deref() == Some("yes");
+    let saved = async {
+        let mut tx = state.db.begin_workspace(&grant.workspace).await?;
+        let input = anchor_store::ticket_views::TicketViewInput { name, query: &query, shared };
+        let view = tx.insert_ticket_view(&input, &actor).await?;
+        let target = view.id.to_string();
+        let change = anchor_store::changes::NewChange {
+            action: "ticket_view.created",
+            target: &target,
+            actor: &actor,
+            actor_role: Some(grant.role),
+            details: json!(view),
+        };
+        anchor_evidence::issue::record_change(&mut tx, &change).await?;
+        tx.commit().await?;
+        Ok::<_, anchor_store::StoreError>(view.id)
+    }
+    .await;
+    match saved {
+        Ok(id) => back(&format!("saved={id}")),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// The form that removes a saved view.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeleteViewForm {
+    csrf_token: String,
+    view_id: String,
+}
+
+/// `POST /w/{ws}/console/service/views/delete`: its owner removes a view; a
+/// shared one may also be removed by whoever manages the workspace's settings.
+pub(crate) async fn delete_view(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    form: Result<Form<DeleteViewForm>, FormRejection>,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
+    if !same(&session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let route = "POST /w/{ws}/console/service/views/delete";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::TicketsRead, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let missing = || pages::declined(StatusCode::NOT_FOUND, "No such view", "There is no such saved view here.");
+    let Ok(id) = form.view_id.parse::<ViewId>() else { return missing() };
+    let actor = Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
+    let removed = async {
+        let mut tx = state.db.begin_workspace(&grant.workspace).await?;
+        let Some(view) = tx.ticket_view(id).await?.filter(|v| v.shared || v.owner == actor) else {
+            return Ok(Err(missing()));
+        };
+        if view.owner != actor && !grants(grant.role, Permission::SettingsManage) {
+            return Ok(Err(pages::declined(
+                StatusCode::FORBIDDEN,
+                "Not yours to remove",
+                "Only its owner, or whoever manages the workspace's settings, removes a shared view.",
+            )));
+        }
+        tx.delete_ticket_view(id).await?;
+        let target = id.to_string();
+        let change = anchor_store::changes::NewChange {
+            action: "ticket_view.deleted",
+            target: &target,
+            actor: &actor,
+            actor_role: Some(grant.role),
+            details: json!({"name": view.name}),
+        };
+        anchor_evidence::issue::record_change(&mut tx, &change).await?;
+        tx.commit().await?;
+        Ok::<_, anchor_store::StoreError>(Ok(()))
+    }
+    .await;
+    match removed {
+        Ok(Ok(())) => Redirect::to(&format!("/w/{}/console/service", urlencoding(grant.workspace.slug().as_str())))
+            .into_response(),
+        Ok(Err(page)) => page,
         Err(e) => unavailable(e),
     }
 }
@@ -295,6 +502,9 @@ pub(crate) struct TicketQuery {
     /// The execution of the command that brought the person here.
     #[serde(default)]
     outcome: Option<String>,
+    /// `live`: under htmx, only what a colleague's command may change.
+    #[serde(default)]
+    part: Option<String>,
 }
 
 /// `GET /w/{ws}/console/service/tickets/{id}`.
@@ -315,6 +525,7 @@ pub(crate) async fn ticket(
         || pages::declined(StatusCode::NOT_FOUND, "No such ticket", "There is no such ticket in this workspace.");
     let Ok(id) = id.parse::<TicketId>() else { return missing() };
     let outcome = query.outcome.as_deref().and_then(|o| o.parse::<ExecutionId>().ok());
+    let live = query.part.as_deref() == Some("live");
     let may_see_executions = grants(grant.role, Permission::ExecutionsRead);
     let read = state
         .db
@@ -348,6 +559,9 @@ pub(crate) async fn ticket(
         })
         .await;
     match read {
+        Ok(Some(page)) if live && is_fragment(&headers) => {
+            pages::fragment(pages::ticket_live(&frame(&session, &grant), &page))
+        }
         Ok(Some(page)) => pages::page(StatusCode::OK, pages::ticket_page(&frame(&session, &grant), &page)),
         Ok(None) => missing(),
         Err(e) => unavailable(e),
@@ -475,16 +689,9 @@ pub(crate) async fn act(
     form: Result<Form<ActForm>, FormRejection>,
 ) -> Response {
     let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
-    let expired = || {
-        pages::refused(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The form was not sent from this Anchor page, or it is too old. Reload the page and try again.",
-        )
-    };
-    let Ok(Form(form)) = form else { return expired() };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
     if !same(&session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
-        return expired();
+        return pages::form_expired();
     }
     let args = match arguments(&form) {
         Ok(args) => args,
@@ -534,16 +741,9 @@ pub(crate) async fn create_workspace(
     use anchor_domain::{WorkspaceName, WorkspaceSlug};
     use anchor_store::access::{AccessEvent, Outcome};
     let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
-    let expired = || {
-        pages::refused(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The form was not sent from this Anchor page, or it is too old. Reload the page and try again.",
-        )
-    };
-    let Ok(Form(form)) = form else { return expired() };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
     if !same(&session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
-        return expired();
+        return pages::form_expired();
     }
     let who = SubjectRef { issuer: &session.issuer, subject: &session.subject };
     match state.db.platform_roles(who).await {
@@ -668,11 +868,7 @@ pub(crate) async fn bulk(
         }
     }
     if !same(&session.csrf_token, &csrf) || !same_origin(&state, &headers) {
-        return pages::refused(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The form was not sent from this Anchor page, or it is too old. Reload the page and try again.",
-        );
+        return pages::form_expired();
     }
     let back = format!("/w/{}/console/service", urlencoding(&workspace));
     if tickets.is_empty() {
@@ -798,6 +994,12 @@ pub(crate) async fn live(
         Err(page) => return page,
     };
     let Ok(ticket) = id.parse::<TicketId>() else { return StatusCode::NOT_FOUND.into_response() };
+    // Only a ticket of this workspace is followed.
+    match state.db.read(&grant.workspace, |tx| Box::pin(tx.ticket(ticket))).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(e) => return unavailable(e),
+    }
     let Some(desk) = state.desk.clone() else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
     let finished = match desk.finished_executions().await {
         Ok(receiver) => receiver,

@@ -13,6 +13,7 @@
 //! built on these.
 
 mod admin;
+mod assets;
 mod commands;
 mod console;
 mod oidc;
@@ -32,8 +33,7 @@ use anchor_store::{Database, access::Refusals};
 use axum::{
     Router,
     extract::ConnectInfo,
-    http::{HeaderValue, header, request::Parts},
-    response::IntoResponse,
+    http::request::Parts,
     routing::{get, post},
 };
 
@@ -138,7 +138,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/signout", post(signin::sign_out))
         .route("/auth/oidc/start", get(oidc::start))
         .route("/auth/oidc/callback", get(oidc::callback))
-        .route("/static/anchor.css", get(stylesheet))
+        .route("/static/{file}", get(assets::serve))
         .route("/w/{ws}/commands", post(commands::submit))
         .route("/w/{ws}/executions/{id}", get(commands::execution))
         .route("/workspaces", post(console::create_workspace))
@@ -153,9 +153,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/console/service/queues", get(console::queues))
         .route("/w/{ws}/console/service/act", post(console::act))
         .route("/w/{ws}/console/service/bulk", post(console::bulk))
+        .route("/w/{ws}/console/service/views", post(console::save_view))
+        .route("/w/{ws}/console/service/views/delete", post(console::delete_view))
         .route("/w/{ws}/console/service/tickets/{id}", get(console::ticket))
         .route("/w/{ws}/console/service/tickets/{id}/live", get(console::live))
-        .route("/static/anchor.js", get(script))
         .with_state(state)
 }
 
@@ -165,25 +166,4 @@ pub fn client_source(parts: &Parts, proxies: &TrustedProxies) -> ClientSource {
     let forwarded: Vec<&str> =
         parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
     proxies.client(peer, &forwarded)
-}
-
-/// Our one script: live updates and keyboard shortcuts (every control works without it).
-async fn script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
-        ],
-        include_str!("../static/anchor.js"),
-    )
-}
-
-async fn stylesheet() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
-        ],
-        include_str!("../static/anchor.css"),
-    )
 }

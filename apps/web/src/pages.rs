@@ -23,7 +23,7 @@ fn page_layout(title: &str, signed_in_as: Option<(&str, &str)>, refresh: Option<
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 @if let Some(seconds) = refresh { meta http-equiv="refresh" content=(seconds); }
                 title { (title) " · Anchor" }
-                link rel="stylesheet" href="/static/anchor.css";
+                link rel="stylesheet" href=(crate::assets::url("anchor.css"));
             }
             body {
                 header {
@@ -45,6 +45,11 @@ fn page_layout(title: &str, signed_in_as: Option<(&str, &str)>, refresh: Option<
     }
 }
 
+/// A fragment of a page, for htmx (`HX-Request`): the same headers as a page.
+pub(crate) fn fragment(markup: Markup) -> Response {
+    page(StatusCode::OK, markup)
+}
+
 /// Every page: no caching, no framing, only our own resources.
 pub(crate) fn page(status: StatusCode, markup: Markup) -> Response {
     let mut response = (status, markup).into_response();
@@ -59,6 +64,7 @@ pub(crate) fn page(status: StatusCode, markup: Markup) -> Response {
     );
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::VARY, HeaderValue::from_static("HX-Request"));
     response
 }
 
@@ -133,6 +139,16 @@ pub(crate) fn workspaces(who: &str, csrf: &str, rows: &[(Workspace, Option<Role>
                 }
             }
         },
+    )
+}
+
+/// A form that did not come from this Anchor page (no or the wrong CSRF
+/// token, another origin) or could not be read: nothing was done.
+pub(crate) fn form_expired() -> Response {
+    refused(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "The form was not sent from this Anchor page, or it is too old. Reload the page and try again.",
     )
 }
 
@@ -296,8 +312,12 @@ fn workspace_layout(frame: &ConsoleFrame<'_>, admin: bool, tabs: Markup, title: 
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (frame.workspace.name()) " · Anchor" }
-                link rel="stylesheet" href="/static/anchor.css";
-                script src="/static/anchor.js" defer {}
+                // htmx's own settings: no inline indicator style (CSP), no eval, no script tags in swaps.
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}"#;
+                link rel="stylesheet" href=(crate::assets::url("anchor.css"));
+                script src=(crate::assets::url("htmx.min.js")) defer {}
+                script src=(crate::assets::url("htmx-ext-sse.min.js")) defer {}
+                script src=(crate::assets::url("anchor.js")) defer {}
             }
             body.console {
                 header {
@@ -397,7 +417,6 @@ pub(crate) fn ticket_list(
     list: &crate::console::ListPage,
 ) -> Markup {
     let base = format!("{}/service", frame.base());
-    let queue_name = |id: anchor_domain::QueueId| list.queues.iter().find(|q| q.id == id).map(|q| q.name.as_str());
     let selected = |current: Option<&str>, value: &str| current == Some(value);
     let status_now = if filters.open_only { Some("open") } else { filters.status.map(|s| s.as_str()) };
     let queue_now = filters.queue.map(|q| q.to_string());
@@ -418,12 +437,14 @@ pub(crate) fn ticket_list(
             nav.views aria-label="Quick views" {
                 a href={(base) "?status=open&assignee=me"} { "My open tickets" }
                 a href={(base) "?status=open&assignee=none"} { "Unassigned" }
-                a href={(base) "?status=open&owes=us"} { "We owe a reply" }
-                a href={(base) "?sla=warning"} { "At risk" }
-                a href={(base) "?sla=breached"} { "Breached" }
+                a href={(base) "?status=open&awaiting=us"} { "We owe a reply" }
+                a href={(base) "?sla_state=warning"} { "At risk" }
+                a href={(base) "?sla_state=breached"} { "Breached" }
                 a href=(base) { "All" }
             }
-            form.filters method="get" action=(base) {
+            (saved_views(frame, filters, list, false))
+            form.filters method="get" action=(base) hx-get=(base) hx-target="#ticket-list" hx-swap="outerHTML"
+                hx-push-url="true" hx-trigger="submit, change" hx-indicator="#ticket-list" {
                 div.search {
                     label for="f-q" { "Search" }
                     input #f-q type="search" name="q" maxlength="200" placeholder="Words in titles, replies, notes"
@@ -458,7 +479,7 @@ pub(crate) fn ticket_list(
                 }
                 div {
                     label for="f-queue" { "Queue" }
-                    select #f-queue name="queue" {
+                    select #f-queue name="queue_id" {
                         option value="" { "Any" }
                         @for queue in &list.queues {
                             option value=(queue.id) selected[queue_now.as_deref() == Some(queue.id.to_string().as_str())] { (queue.name) }
@@ -467,7 +488,7 @@ pub(crate) fn ticket_list(
                 }
                 div {
                     label for="f-owes" { "Owes reply" }
-                    select #f-owes name="owes" {
+                    select #f-owes name="awaiting" {
                         option value="" { "Anyone" }
                         option value="us" selected[filters.awaiting == Some(anchor_domain::Awaiting::Us)] { "We do" }
                         option value="client" selected[filters.awaiting == Some(anchor_domain::Awaiting::Client)] { "The client" }
@@ -475,7 +496,7 @@ pub(crate) fn ticket_list(
                 }
                 div {
                     label for="f-sla" { "SLA" }
-                    select #f-sla name="sla" {
+                    select #f-sla name="sla_state" {
                         option value="" { "Any" }
                         @for state in [SlaState::Running, SlaState::Warning, SlaState::Breached, SlaState::Paused, SlaState::Met, SlaState::None] {
                             option value=(state.as_str()) selected[filters.sla == Some(state)] { (sla_text(state)) }
@@ -491,95 +512,194 @@ pub(crate) fn ticket_list(
                     }
                 }
                 button type="submit" { "Filter" }
+                @if let Some(tag) = &filters.tag { input type="hidden" name="tag" value=(tag.as_str()); }
             }
+            (ticket_list_region(frame, filters, list))
+        },
+    )
+}
+
+/// The list under the filters: the bulk form, the table and the next page's
+/// link. What htmx swaps when the filters change (`HX-Request`).
+pub(crate) fn ticket_list_region(
+    frame: &ConsoleFrame<'_>,
+    filters: &crate::console::ListFilters,
+    list: &crate::console::ListPage,
+) -> Markup {
+    let base = format!("{}/service", frame.base());
+    let queue_name = |id: anchor_domain::QueueId| list.queues.iter().find(|q| q.id == id).map(|q| q.name.as_str());
+    html! {
+        div #ticket-list aria-live="polite" {
             @if list.tickets.is_empty() {
-                div.card { p.muted { "No tickets match these filters." } }
-            } @else {
-                form.bulk method="post" action={(base) "/bulk"} {
-                input type="hidden" name="csrf_token" value=(frame.csrf);
-                input type="hidden" name="idempotency_key" value=(list.bulk_key);
-                @if frame.may_write {
-                    div.toolbar {
-                        label for="bulk-action" { "With the selected tickets" }
-                        select #bulk-action name="action" {
-                            option value="assign_me" { "Assign to me" }
-                            option value="unassign" { "Unassign" }
-                            @for priority in Priority::ALL {
-                                option value={"priority:" (priority.as_str())} { "Set priority " (priority_label(priority)) }
+                    div.card { p.muted { "No tickets match these filters." } }
+                } @else {
+                    form.bulk method="post" action={(base) "/bulk"} {
+                    input type="hidden" name="csrf_token" value=(frame.csrf);
+                    input type="hidden" name="idempotency_key" value=(list.bulk_key);
+                    @if frame.may_write {
+                        div.toolbar {
+                            label for="bulk-action" { "With the selected tickets" }
+                            select #bulk-action name="action" {
+                                option value="assign_me" { "Assign to me" }
+                                option value="unassign" { "Unassign" }
+                                @for priority in Priority::ALL {
+                                    option value={"priority:" (priority.as_str())} { "Set priority " (priority_label(priority)) }
+                                }
+                                @for status in [TicketStatus::Triaged, TicketStatus::InProgress, TicketStatus::WaitingOnClient, TicketStatus::Resolved, TicketStatus::Closed] {
+                                    option value={"status:" (status.as_str())} { "Move to " (status_text(status).to_lowercase()) }
+                                }
                             }
-                            @for status in [TicketStatus::Triaged, TicketStatus::InProgress, TicketStatus::WaitingOnClient, TicketStatus::Resolved, TicketStatus::Closed] {
-                                option value={"status:" (status.as_str())} { "Move to " (status_text(status).to_lowercase()) }
-                            }
+                            button.secondary type="submit" { "Apply" }
                         }
-                        button.secondary type="submit" { "Apply" }
                     }
-                }
-                div.card.flush {
-                    table.tickets {
-                        caption.visually-hidden { "Tickets, newest first" }
-                        thead {
-                            tr {
-                                @if frame.may_write { th scope="col" { span.visually-hidden { "Select" } } }
-                                th scope="col" { "Ticket" }
-                                th scope="col" { "Priority" }
-                                th scope="col" { "Status" }
-                                th scope="col" { "Assignee" }
-                                th scope="col" { "SLA" }
-                                th scope="col" { "Owes reply" }
-                                th scope="col" { "Updated" }
+                    div.card.flush {
+                        table.tickets {
+                            caption.visually-hidden { "Tickets, newest first" }
+                            thead {
+                                tr {
+                                    @if frame.may_write { th scope="col" { span.visually-hidden { "Select" } } }
+                                    th scope="col" { "Ticket" }
+                                    th scope="col" { "Priority" }
+                                    th scope="col" { "Status" }
+                                    th scope="col" { "Assignee" }
+                                    th scope="col" { "SLA" }
+                                    th scope="col" { "Owes reply" }
+                                    th scope="col" { "Updated" }
+                                }
                             }
-                        }
-                        tbody {
-                            @for ticket in &list.tickets {
-                                tr class={"sla-" (ticket.sla_state.as_str())} {
-                                    @if frame.may_write {
-                                        td.select {
-                                            input type="checkbox" name="ticket" value=(ticket.id) id={"sel-" (ticket.id)}
-                                                aria-label={"Select " (ticket.title)};
-                                        }
-                                    }
-                                    td {
-                                        a href={(base) "/tickets/" (ticket.id)} { (ticket.title) }
-                                        @if let Some(queue) = ticket.queue_id.and_then(queue_name) {
-                                            br; span.muted.small { (queue) }
-                                        }
-                                    }
-                                    td.c-prio { span class={"prio " (ticket.priority.as_str())} { (ticket.priority.as_str().to_uppercase()) } }
-                                    td.c-status { (status_text(ticket.status)) }
-                                    td.c-assignee {
-                                        @match &ticket.assignee {
-                                            Some(who) if frame.is_me(&who.0) => { "Me" }
-                                            Some(who) => { (who.0.subject) }
-                                            None => { span.muted { "Unassigned" } }
-                                        }
-                                    }
-                                    td {
-                                        span class={"sla " (ticket.sla_state.as_str())} { (sla_text(ticket.sla_state)) }
-                                        @if let Some(due) = ticket.sla_due_at {
-                                            br; span.small { time datetime=(rfc3339(due)) { (due_text(due, list.now)) } }
-                                        }
-                                    }
-                                    td.c-owes {
-                                        @if ticket.status.is_open() {
-                                            @match ticket.awaiting {
-                                                anchor_domain::Awaiting::Us => { span.owes.us { "We do" } }
-                                                anchor_domain::Awaiting::Client => { span.owes.client { "Client" } }
+                            tbody {
+                                @for ticket in &list.tickets {
+                                    tr class={"sla-" (ticket.sla_state.as_str())} {
+                                        @if frame.may_write {
+                                            td.select {
+                                                input type="checkbox" name="ticket" value=(ticket.id) id={"sel-" (ticket.id)}
+                                                    aria-label={"Select " (ticket.title)};
                                             }
                                         }
+                                        td {
+                                            a href={(base) "/tickets/" (ticket.id)} { (ticket.title) }
+                                            @if let Some(queue) = ticket.queue_id.and_then(queue_name) {
+                                                br; span.muted.small { (queue) }
+                                            }
+                                        }
+                                        td.c-prio { span class={"prio " (ticket.priority.as_str())} { (ticket.priority.as_str().to_uppercase()) } }
+                                        td.c-status { (status_text(ticket.status)) }
+                                        td.c-assignee {
+                                            @match &ticket.assignee {
+                                                Some(who) if frame.is_me(&who.0) => { "Me" }
+                                                Some(who) => { (who.0.subject) }
+                                                None => { span.muted { "Unassigned" } }
+                                            }
+                                        }
+                                        td {
+                                            span class={"sla " (ticket.sla_state.as_str())} { (sla_text(ticket.sla_state)) }
+                                            @if let Some(due) = ticket.sla_due_at {
+                                                br; span.small { time datetime=(rfc3339(due)) { (due_text(due, list.now)) } }
+                                            }
+                                        }
+                                        td.c-owes {
+                                            @if ticket.status.is_open() {
+                                                @match ticket.awaiting {
+                                                    anchor_domain::Awaiting::Us => { span.owes.us { "We do" } }
+                                                    anchor_domain::Awaiting::Client => { span.owes.client { "Client" } }
+                                                }
+                                            }
+                                        }
+                                        td.small.c-updated { (moment(ticket.updated_at)) }
                                     }
-                                    td.small.c-updated { (moment(ticket.updated_at)) }
+                                }
+                            }
+                        }
+                    }
+                    }
+                    @if let Some(next) = list.next {
+                        p { a.button.secondary href={(base) "?" (filters.query()) "&after=" (next.to_string())}
+                        hx-get={(base) "?" (filters.query()) "&after=" (next.to_string())} hx-target="#ticket-list"
+                        hx-swap="outerHTML" hx-push-url="true" { "Next 50 tickets" } }
+                    }
+                }
+        }
+    }
+}
+
+/// The list's fragment for htmx: the list, and the saved views (swapped out
+/// of band, so that "save these filters" saves the filters now shown).
+pub(crate) fn ticket_list_fragment(
+    frame: &ConsoleFrame<'_>,
+    filters: &crate::console::ListFilters,
+    list: &crate::console::ListPage,
+) -> Markup {
+    html! {
+        (ticket_list_region(frame, filters, list))
+        (saved_views(frame, filters, list, true))
+    }
+}
+
+/// The saved views the person sees (with their counts), and the form that
+/// saves the filters shown as a new one; `oob` for htmx's out-of-band swap.
+fn saved_views(
+    frame: &ConsoleFrame<'_>,
+    filters: &crate::console::ListFilters,
+    list: &crate::console::ListPage,
+    oob: bool,
+) -> Markup {
+    let base = format!("{}/service", frame.base());
+    let current = filters.query();
+    html! {
+        section #saved-views.saved-views aria-labelledby="views-heading" hx-swap-oob=[oob.then_some("true")] {
+            @match &list.view_notice {
+                Some(Ok(name)) => { div.outcome.succeeded role="status" { "Saved the view “" (name) "”." } }
+                Some(Err(problem)) => { div.outcome.failed role="alert" { "The view was not saved: " (problem) } }
+                None => {}
+            }
+            h2 #views-heading { "Saved views" }
+            @if list.views.is_empty() {
+                p.muted.small { "None yet. Filter the list, then save it as a view." }
+            } @else {
+                ul {
+                    @for (view, count) in &list.views {
+                        @let mine = frame.is_me(&view.owner);
+                        li {
+                            a href={(base) "?" (view.query)} aria-current=[(view.query == current).then_some("page")] {
+                                (view.name)
+                            }
+                            " "
+                            span.count aria-label={(count_text(*count)) " tickets"} { (count_text(*count)) }
+                            @if view.shared { " " span.badge { "shared" } }
+                            @if !mine { " " span.muted.small { "by " (view.owner.subject) } }
+                            @if mine || (view.shared && frame.may_admin) {
+                                form.inline method="post" action={(base) "/views/delete"} {
+                                    input type="hidden" name="csrf_token" value=(frame.csrf);
+                                    input type="hidden" name="view_id" value=(view.id);
+                                    button.quiet.small-button type="submit" aria-label={"Remove the view " (view.name)} { "Remove" }
                                 }
                             }
                         }
                     }
                 }
-                }
-                @if let Some(next) = list.next {
-                    p { a.button.secondary href={(base) "?" (filters.query()) "&after=" (next.to_string())} { "Next 50 tickets" } }
+            }
+            details.save-view open[matches!(list.view_notice, Some(Err(_)))] {
+                summary { "Save these filters as a view" }
+                form.stack method="post" action={(base) "/views"} {
+                    input type="hidden" name="csrf_token" value=(frame.csrf);
+                    input type="hidden" name="query" value=(current);
+                    label for="view-name" { "Name" }
+                    input #view-name type="text" name="name" maxlength="120" required;
+                    label.choice { input type="checkbox" name="shared" value="yes"; " Shared with every member of staff" }
+                    p.small.muted { "Saves: " @if current.is_empty() { "all tickets" } @else { code { (current) } } }
+                    button.secondary type="submit" { "Save view" }
                 }
             }
-        },
-    )
+        }
+    }
+}
+
+fn count_text(count: i64) -> String {
+    if count > crate::console::VIEW_COUNT_CAP {
+        format!("{}+", crate::console::VIEW_COUNT_CAP)
+    } else {
+        count.to_string()
+    }
 }
 
 /// A form that submits one command from a Service delivery page.
@@ -662,36 +782,18 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
     let base = format!("{}/service", frame.base());
     let key = |i: usize| page.keys.get(i).map_or("", String::as_str);
     let ticket_field = html! { input type="hidden" name="ticket_id" value=(t.id); };
-    let disabled = !frame.may_write || t.merged_into.is_some();
-    let why = if t.merged_into.is_some() {
-        "This ticket was merged into another; work on that ticket."
-    } else {
-        "Changing tickets needs tickets.write; your role does not have it. Ask an MSP admin of this workspace."
-    };
-    // Replies, notes and changes in order.
-    enum Entry<'a> {
-        Comment(&'a anchor_store::tickets::Comment),
-        Change(&'a anchor_store::tickets::HistoryEntry),
-        Time(usize, &'a anchor_store::time_entries::TimeEntry),
-    }
-    let mut timeline: Vec<(time::OffsetDateTime, Entry<'_>)> = page
-        .comments
-        .iter()
-        .map(|c| (c.created_at, Entry::Comment(c)))
-        .chain(page.history.iter().filter(|h| h.change != "commented").map(|h| (h.at, Entry::Change(h))))
-        .chain(page.time_entries.iter().enumerate().map(|(i, e)| (e.created_at, Entry::Time(i, e))))
-        .collect();
-    let logged: u32 = page.time_entries.iter().map(|e| u32::from(e.minutes.get())).sum();
-    timeline.sort_by_key(|(at, _)| *at);
+    let (disabled, why) = ticket_disabled(frame, t);
     console_layout(
         frame,
         t.title.as_str(),
         html! {
             p.crumbs { a href=(base) { "Tickets" } " / " code { (t.id) } }
-            div #live.outcome.running role="status" data-live={(base) "/tickets/" (t.id) "/live"} hidden {
-                "Changed by a colleague — " span #live-what {} " "
-                a href={(base) "/tickets/" (t.id)} { "Reload to see it" }
+            // Live: each `changed` event on the ticket's stream re-fetches the parts a colleague's
+            // command may change (never the composer or the time form, which may hold typing).
+            div #live hx-ext="sse" sse-connect={(base) "/tickets/" (t.id) "/live"} {
+                div hx-get={(base) "/tickets/" (t.id) "?part=live"} hx-trigger="sse:changed" hx-swap="none" {}
             }
+            (news_part(page, false))
             @if let Some((execution, summary)) = &page.outcome {
                 @let finished = execution.status.is_finished();
                 div class={"outcome " (execution.status.as_str())} role="status" {
@@ -707,70 +809,14 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
             div.heading {
                 h1 { (t.title) }
             }
-            p.badges {
-                span class={"prio " (t.priority.as_str())} { (priority_label(t.priority)) }
-                " "
-                span.state { (status_text(t.status)) }
-                " "
-                span class={"sla " (t.sla_state.as_str())} { (sla_text(t.sla_state)) }
-                @if t.status.is_open() {
-                    " "
-                    @match t.awaiting {
-                        anchor_domain::Awaiting::Us => { span.owes.us { "We owe the next reply" } }
-                        anchor_domain::Awaiting::Client => { span.owes.client { "Waiting for the client" } }
-                    }
-                }
-                @if let Some(survivor) = t.merged_into {
-                    " " span.state { "Merged into " a href={(base) "/tickets/" (survivor)} { (survivor) } }
-                }
-            }
+            (badges_part(frame, page, false))
             div.columns {
                 section.main-column aria-labelledby="timeline-heading" {
                     @if !t.description.is_empty() {
                         div.card { p.pre { (t.description) } }
                     }
                     h2 #timeline-heading { "Timeline" }
-                    ol.timeline {
-                        @for (at, entry) in &timeline {
-                            @match entry {
-                                Entry::Comment(c) => {
-                                    li class={"entry " (c.visibility.as_str())} {
-                                        p.meta {
-                                            strong { (c.author.subject) }
-                                            " · "
-                                            @if c.visibility.as_str() == "public" { "Reply to the client" } @else { "Internal note" }
-                                            " · " (moment(*at))
-                                        }
-                                        p.pre { (c.body) }
-                                    }
-                                }
-                                Entry::Time(i, e) => {
-                                    li.entry.time {
-                                        p.meta {
-                                            strong { (e.staff.subject) } " · logged " (span(time::Duration::minutes(i64::from(e.minutes.get()))))
-                                            " of " (e.work_type.as_str().replace('_', " "))
-                                            @if e.billable { " (billable)" } @else { " (not billable)" }
-                                            " for " (e.worked_on) " · " (e.state.as_str()) " · " (moment(*at))
-                                        }
-                                        @if let Some(note) = &e.note { p.pre { (note.as_str()) } }
-                                        @if e.state.as_str() == "draft" && frame.is_me(&e.staff) && !disabled {
-                                            (act_form(frame, "time_entry.submit", key(10 + i), html! {
-                                                input type="hidden" name="time_entry_id" value=(e.id);
-                                                input type="hidden" name="ticket_id" value=(t.id);
-                                            }, html! { button.secondary.small-button type="submit" { "Submit for approval" } }))
-                                        }
-                                    }
-                                }
-                                Entry::Change(h) => {
-                                    li.entry.change {
-                                        p.meta {
-                                            strong { (h.actor.subject) } " · " (change_text(h)) " · " (moment(*at))
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    (timeline_part(frame, page, false))
                     h2 #composer-heading { "Reply or note" }
                     @if disabled { p.muted { (why) } }
                     form.composer method="post" action={(base) "/act"} aria-labelledby="composer-heading" {
@@ -789,52 +835,11 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
                     }
                 }
                 aside.side-column aria-label="Ticket details" {
-                    div.card {
-                        h2 { "Actions" }
-                        @if disabled { p.muted.small { (why) } }
-                        div.actions {
-                            @for (i, to) in t.status.next().iter().enumerate() {
-                                (act_form(frame, "ticket.transition", key(1 + i), html! {
-                                    (ticket_field)
-                                    input type="hidden" name="to" value=(to.as_str());
-                                }, html! { button.secondary type="submit" disabled[disabled] { (move_label(t.status, *to)) } }))
-                            }
-                        }
-                        @let mine = t.assignee.as_ref().is_some_and(|a| frame.is_me(&a.0));
-                        div.actions {
-                            @if !mine {
-                                (act_form(frame, "ticket.assign", key(5), ticket_field.clone(), html! { button.secondary type="submit" disabled[disabled] { "Assign to me" } }))
-                            }
-                            @if t.assignee.is_some() {
-                                (act_form(frame, "ticket.unassign", key(6), ticket_field.clone(), html! { button.secondary type="submit" disabled[disabled] { "Unassign" } }))
-                            }
-                        }
-                        form.stack method="post" action={(base) "/act"} {
-                            input type="hidden" name="csrf_token" value=(frame.csrf);
-                            input type="hidden" name="idempotency_key" value=(key(7));
-                            input type="hidden" name="command" value="ticket.set_priority";
-                            (ticket_field)
-                            label for="priority" { "Priority" }
-                            select #priority name="priority" disabled[disabled] {
-                                @for priority in Priority::ALL {
-                                    option value=(priority.as_str()) selected[priority == t.priority] { (priority_label(priority)) }
-                                }
-                            }
-                            button.secondary type="submit" disabled[disabled] { "Change priority" }
-                        }
-                    }
-                    div.card {
-                        h2 { "SLA" }
-                        @match &page.sla {
-                            Some(sla) => {
-                                @for target in anchor_sla::Target::ALL { (clock(sla.clock(target), page.now)) }
-                            }
-                            None => { p.muted { "This ticket has no SLA clocks." } }
-                        }
-                    }
+                    (actions_part(frame, page, false))
+                    (sla_part(page, false))
                     div.card {
                         h2 #time-heading { "Time" }
-                        p.small { (span(time::Duration::minutes(i64::from(logged)))) " logged on this ticket" }
+                        (logged_part(page, false))
                         form.stack method="post" action={(base) "/act"} aria-labelledby="time-heading" {
                             input type="hidden" name="csrf_token" value=(frame.csrf);
                             input type="hidden" name="idempotency_key" value=(key(8));
@@ -857,23 +862,7 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
                             button.secondary type="submit" disabled[!frame.may_write] { "Log time" }
                         }
                     }
-                    div.card {
-                        h2 { "Details" }
-                        dl {
-                            dt { "Assignee" }
-                            dd {
-                                @match &t.assignee {
-                                    Some(who) => { (who.0.subject) }
-                                    None => { span.muted { "Unassigned" } }
-                                }
-                            }
-                            dt { "Queue" }
-                            dd { @match &page.queue { Some(q) => { (q.name) } None => { span.muted { "None" } } } }
-                            @if !t.tags.is_empty() { dt { "Tags" } dd { (t.tags.join(", ")) } }
-                            dt { "Opened" } dd { (moment(t.created_at)) " by " (t.created_by.subject) }
-                            dt { "Updated" } dd { (moment(t.updated_at)) }
-                        }
-                    }
+                    (details_part(page, false))
                     details.expert {
                         summary { "Expert: the ticket as JSON" }
                         pre { (serde_json::to_string_pretty(t).unwrap_or_default()) }
@@ -882,6 +871,220 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
             }
         },
     )
+}
+
+/// Whether the page's forms that change the ticket are off, and why.
+fn ticket_disabled(frame: &ConsoleFrame<'_>, t: &anchor_store::tickets::Ticket) -> (bool, &'static str) {
+    let disabled = !frame.may_write || t.merged_into.is_some();
+    let why = if t.merged_into.is_some() {
+        "This ticket was merged into another; work on that ticket."
+    } else {
+        "Changing tickets needs tickets.write; your role does not have it. Ask an MSP admin of this workspace."
+    };
+    (disabled, why)
+}
+
+/// What a colleague's command may change on a ticket's page, for htmx's
+/// live refresh: each part swapped out of band by its id.
+pub(crate) fn ticket_live(frame: &ConsoleFrame<'_>, page: &crate::console::TicketPage) -> Markup {
+    html! {
+        (news_part(page, true))
+        (badges_part(frame, page, true))
+        (timeline_part(frame, page, true))
+        (actions_part(frame, page, true))
+        (sla_part(page, true))
+        (logged_part(page, true))
+        (details_part(page, true))
+    }
+}
+
+/// The last change, said politely (empty on a fresh page).
+fn news_part(page: &crate::console::TicketPage, oob: bool) -> Markup {
+    let latest = page.history.iter().max_by_key(|h| h.at);
+    html! {
+        p #live-news.small.muted role="status" hx-swap-oob=[oob.then_some("true")] {
+            @if let (true, Some(h)) = (oob, latest) {
+                "Updated: " (h.actor.subject) " " (change_text(h)) " · " (moment(h.at))
+            }
+        }
+    }
+}
+
+fn badges_part(frame: &ConsoleFrame<'_>, page: &crate::console::TicketPage, oob: bool) -> Markup {
+    let t = &page.ticket;
+    let base = format!("{}/service", frame.base());
+    html! {
+    p #ticket-badges.badges hx-swap-oob=[oob.then_some("true")] {
+        span class={"prio " (t.priority.as_str())} { (priority_label(t.priority)) }
+        " "
+        span.state { (status_text(t.status)) }
+        " "
+        span class={"sla " (t.sla_state.as_str())} { (sla_text(t.sla_state)) }
+        @if t.status.is_open() {
+            " "
+            @match t.awaiting {
+                anchor_domain::Awaiting::Us => { span.owes.us { "We owe the next reply" } }
+                anchor_domain::Awaiting::Client => { span.owes.client { "Waiting for the client" } }
+            }
+        }
+        @if let Some(survivor) = t.merged_into {
+            " " span.state { "Merged into " a href={(base) "/tickets/" (survivor)} { (survivor) } }
+        }
+    }
+    }
+}
+
+fn timeline_part(frame: &ConsoleFrame<'_>, page: &crate::console::TicketPage, oob: bool) -> Markup {
+    let t = &page.ticket;
+    let key = |i: usize| page.keys.get(i).map_or("", String::as_str);
+    let (disabled, _) = ticket_disabled(frame, t);
+    // Replies, notes and changes in order.
+    enum Entry<'a> {
+        Comment(&'a anchor_store::tickets::Comment),
+        Change(&'a anchor_store::tickets::HistoryEntry),
+        Time(usize, &'a anchor_store::time_entries::TimeEntry),
+    }
+    let mut timeline: Vec<(time::OffsetDateTime, Entry<'_>)> = page
+        .comments
+        .iter()
+        .map(|c| (c.created_at, Entry::Comment(c)))
+        .chain(page.history.iter().filter(|h| h.change != "commented").map(|h| (h.at, Entry::Change(h))))
+        .chain(page.time_entries.iter().enumerate().map(|(i, e)| (e.created_at, Entry::Time(i, e))))
+        .collect();
+    timeline.sort_by_key(|(at, _)| *at);
+    html! {
+        ol #timeline.timeline hx-swap-oob=[oob.then_some("true")] {
+            @for (at, entry) in &timeline {
+                @match entry {
+                    Entry::Comment(c) => {
+                        li class={"entry " (c.visibility.as_str())} {
+                            p.meta {
+                                strong { (c.author.subject) }
+                                " · "
+                                @if c.visibility.as_str() == "public" { "Reply to the client" } @else { "Internal note" }
+                                " · " (moment(*at))
+                            }
+                            p.pre { (c.body) }
+                        }
+                    }
+                    Entry::Time(i, e) => {
+                        li.entry.time {
+                            p.meta {
+                                strong { (e.staff.subject) } " · logged " (span(time::Duration::minutes(i64::from(e.minutes.get()))))
+                                " of " (e.work_type.as_str().replace('_', " "))
+                                @if e.billable { " (billable)" } @else { " (not billable)" }
+                                " for " (e.worked_on) " · " (e.state.as_str()) " · " (moment(*at))
+                            }
+                            @if let Some(note) = &e.note { p.pre { (note.as_str()) } }
+                            @if e.state.as_str() == "draft" && frame.is_me(&e.staff) && !disabled {
+                                (act_form(frame, "time_entry.submit", key(10 + i), html! {
+                                    input type="hidden" name="time_entry_id" value=(e.id);
+                                    input type="hidden" name="ticket_id" value=(t.id);
+                                }, html! { button.secondary.small-button type="submit" { "Submit for approval" } }))
+                            }
+                        }
+                    }
+                    Entry::Change(h) => {
+                        li.entry.change {
+                            p.meta {
+                                strong { (h.actor.subject) } " · " (change_text(h)) " · " (moment(*at))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn actions_part(frame: &ConsoleFrame<'_>, page: &crate::console::TicketPage, oob: bool) -> Markup {
+    let t = &page.ticket;
+    let base = format!("{}/service", frame.base());
+    let key = |i: usize| page.keys.get(i).map_or("", String::as_str);
+    let ticket_field = html! { input type="hidden" name="ticket_id" value=(t.id); };
+    let (disabled, why) = ticket_disabled(frame, t);
+    html! {
+        div #ticket-actions.card hx-swap-oob=[oob.then_some("true")] {
+            h2 { "Actions" }
+            @if disabled { p.muted.small { (why) } }
+            div.actions {
+                @for (i, to) in t.status.next().iter().enumerate() {
+                    (act_form(frame, "ticket.transition", key(1 + i), html! {
+                        (ticket_field)
+                        input type="hidden" name="to" value=(to.as_str());
+                    }, html! { button.secondary type="submit" disabled[disabled] { (move_label(t.status, *to)) } }))
+                }
+            }
+            @let mine = t.assignee.as_ref().is_some_and(|a| frame.is_me(&a.0));
+            div.actions {
+                @if !mine {
+                    (act_form(frame, "ticket.assign", key(5), ticket_field.clone(), html! { button.secondary type="submit" disabled[disabled] { "Assign to me" } }))
+                }
+                @if t.assignee.is_some() {
+                    (act_form(frame, "ticket.unassign", key(6), ticket_field.clone(), html! { button.secondary type="submit" disabled[disabled] { "Unassign" } }))
+                }
+            }
+            form.stack method="post" action={(base) "/act"} {
+                input type="hidden" name="csrf_token" value=(frame.csrf);
+                input type="hidden" name="idempotency_key" value=(key(7));
+                input type="hidden" name="command" value="ticket.set_priority";
+                (ticket_field)
+                label for="priority" { "Priority" }
+                select #priority name="priority" disabled[disabled] {
+                    @for priority in Priority::ALL {
+                        option value=(priority.as_str()) selected[priority == t.priority] { (priority_label(priority)) }
+                    }
+                }
+                button.secondary type="submit" disabled[disabled] { "Change priority" }
+            }
+        }
+    }
+}
+
+fn sla_part(page: &crate::console::TicketPage, oob: bool) -> Markup {
+    html! {
+        div #ticket-sla.card hx-swap-oob=[oob.then_some("true")] {
+            h2 { "SLA" }
+            @match &page.sla {
+                Some(sla) => {
+                    @for target in anchor_sla::Target::ALL { (clock(sla.clock(target), page.now)) }
+                }
+                None => { p.muted { "This ticket has no SLA clocks." } }
+            }
+        }
+    }
+}
+
+fn logged_part(page: &crate::console::TicketPage, oob: bool) -> Markup {
+    let logged: u32 = page.time_entries.iter().map(|e| u32::from(e.minutes.get())).sum();
+    html! {
+        p #time-logged.small hx-swap-oob=[oob.then_some("true")] {
+            (span(time::Duration::minutes(i64::from(logged)))) " logged on this ticket"
+        }
+    }
+}
+
+fn details_part(page: &crate::console::TicketPage, oob: bool) -> Markup {
+    let t = &page.ticket;
+    html! {
+        div #ticket-details.card hx-swap-oob=[oob.then_some("true")] {
+            h2 { "Details" }
+            dl {
+                dt { "Assignee" }
+                dd {
+                    @match &t.assignee {
+                        Some(who) => { (who.0.subject) }
+                        None => { span.muted { "Unassigned" } }
+                    }
+                }
+                dt { "Queue" }
+                dd { @match &page.queue { Some(q) => { (q.name) } None => { span.muted { "None" } } } }
+                @if !t.tags.is_empty() { dt { "Tags" } dd { (t.tags.join(", ")) } }
+                dt { "Opened" } dd { (moment(t.created_at)) " by " (t.created_by.subject) }
+                dt { "Updated" } dd { (moment(t.updated_at)) }
+            }
+        }
+    }
 }
 
 fn move_label(from: TicketStatus, to: TicketStatus) -> &'static str {
@@ -1022,7 +1225,7 @@ pub(crate) fn queues(
                             @for queue in queues {
                                 tr {
                                     td {
-                                        a href={(base) "?status=open&queue=" (queue.id)} { (queue.name) }
+                                        a href={(base) "?status=open&queue_id=" (queue.id)} { (queue.name) }
                                         @if !queue.description.is_empty() { br; span.muted.small { (queue.description) } }
                                     }
                                     td { (queue.open_tickets) }

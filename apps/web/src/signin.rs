@@ -108,14 +108,6 @@ fn possible_username(name: &str) -> bool {
         && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_@".contains(b))
 }
 
-fn expired_form() -> Response {
-    pages::refused(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "The form was not sent from this Anchor page, or it is too old. Reload the page and try again.",
-    )
-}
-
 /// `/`: the sign-in form, or the caller's workspaces. Never enters one.
 pub(crate) async fn home(
     State(state): State<WebState>,
@@ -166,10 +158,10 @@ pub(crate) async fn sign_in(
     jar: CookieJar,
     form: Result<Form<SignInForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else { return expired_form() };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
     let bound = jar.get(SIGNIN_COOKIE).is_some_and(|c| same(c.value(), &form.csrf_token));
     if !bound || !same_origin(&state, &headers) {
-        return expired_form();
+        return pages::form_expired();
     }
     let username = form.username.trim().to_lowercase();
     let wrong = |jar| sign_in_page(&state, jar, StatusCode::UNAUTHORIZED, Some("Wrong username or password."));
@@ -292,9 +284,9 @@ pub(crate) async fn sign_out(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
     let Some(signed_in) = signed_in else { return Redirect::to("/").into_response() };
-    let Ok(Form(form)) = form else { return expired_form() };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
     if !same(&signed_in.session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
-        return expired_form();
+        return pages::form_expired();
     }
     if let Err(e) = state.db.delete_session(&signed_in.token).await {
         tracing::error!(error = %e, "cannot delete the session");

@@ -79,10 +79,20 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
             {"name": "console-list", "path": "/w/acme/console/service", "status": 200,
              "text": ["Tickets", "Service delivery", "Core switch down", "Breached", "Printer on floor 2 offline", "New ticket",
                       "Owes reply", "We do"]},
-            {"name": "console-filtered", "path": "/w/acme/console/service?status=open&sla=breached", "status": 200,
+            {"name": "console-filtered", "path": "/w/acme/console/service?status=open&sla_state=breached", "status": 200,
              "text": ["Core switch down"]},
             {"name": "console-search", "path": "/w/acme/console/service?q=toner&sort=sla_due", "status": 200,
              "text": ["Printer on floor 2 offline", "SLA due soonest"]},
+            // Filter (htmx swaps the list and pushes the URL), then save what is shown as a shared view.
+            {"name": "console-save-view", "path": "/w/acme/console/service", "status": 200, "only": "desktop",
+             "steps": [{"select": "#f-priority", "value": "p1"}, {"wait_url": "priority=p1"},
+                       {"click": "details.save-view summary"}, {"fill": "#view-name", "value": "Urgent work"},
+                       {"click": "input[name=shared]"},
+                       {"click": "details.save-view button[type=submit]", "navigates": true}],
+             "text": ["Saved the view “Urgent work”", "Core switch down", "shared"],
+             "absent": ["Printer on floor 2 offline"]},
+            {"name": "console-views", "path": "/w/acme/console/service?priority=p1", "status": 200, "only": "phone",
+             "text": ["Saved views", "Urgent work", "Core switch down"], "absent": ["Printer on floor 2 offline"]},
             {"name": "console-ticket", "path": ticket_page, "status": 200,
              "text": ["Printer on floor 2 offline", "Timeline", "First response", "Resolution", "Change priority", "Reply or note"]},
             {"name": "console-new", "path": "/w/acme/console/service/new", "status": 200, "text": ["New ticket", "Title", "Priority"]},
@@ -110,6 +120,26 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     .await;
     let statuses: Vec<_> = report.as_array().expect("report").iter().map(|v| v["status"].clone()).collect();
     assert!(statuses.iter().all(|s| s == 200 || s == 409), "{statuses:?}");
+
+    // The view saved from the page is the API's view, recorded as a change, and
+    // its query means the same to the API's list.
+    let views = platform.get(&format!("{WS}/ticket-views"), "mia").await;
+    let view = &views["items"][0];
+    assert_eq!(
+        (view["name"].as_str(), view["query"].as_str(), view["shared"].as_bool()),
+        (Some("Urgent work"), Some("priority=p1"), Some(true)),
+        "{views}"
+    );
+    assert_eq!(view["count"], 1, "{views}");
+    let listed = platform.get(&format!("{WS}/tickets?{}", view["query"].as_str().expect("query")), "mia").await;
+    assert_eq!(listed["items"][0]["title"], "Core switch down");
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ws_acme.changes WHERE action = 'ticket_view.created' AND actor_subject = 'mia'",
+    )
+    .fetch_one(platform.store.pool())
+    .await
+    .expect("changes");
+    assert_eq!(recorded, 1, "saved once, recorded once");
 
     // The ticket changed through the same commands as the API.
     let detail = platform.get(&format!("{WS}/tickets/{printer}"), "mia").await;
@@ -169,6 +199,24 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     }
     assert!(heard.contains("event: changed"), "{heard}");
     drop(stream);
+
+    // ... and the page, open in the browser, shows the colleague's next note without a reload.
+    let tom = format!("Bearer {}", platform.token("tom"));
+    walk(
+        &base,
+        &cookie_mia,
+        json!([
+            {"name": "console-live", "path": ticket_page, "status": 200, "only": "desktop",
+             "steps": [{"wait_live": true},
+                       {"request": {"url": format!("{WS}/tickets/{printer}/comments"),
+                                    "headers": {"authorization": tom, "content-type": "application/json",
+                                                "idempotency-key": "live-note-1", "prefer": "wait=20"},
+                                    "body": {"body": "Ordered a spare fuser as well.", "visibility": "internal"}}},
+                       {"wait_text": "Ordered a spare fuser as well.", "no_reload": true}],
+             "text": ["Updated: tom", "On my way with a new fuser."]},
+        ]),
+    )
+    .await;
 
     // An auditor reads the same pages; the forms say why they are disabled.
     let (cookie, _) = session(&platform, "abe").await;

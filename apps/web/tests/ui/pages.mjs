@@ -7,8 +7,13 @@
 // usage: node pages.mjs SPEC.json
 // SPEC: {"base", "cookies": [{"name", "value"}], "out": "dir for PNGs",
 //        "visits": [{"name", "path"} | {"name", "from", "post": {"action", "fields"}},
-//                   with "status" and "text" to expect, and "only": "desktop" | "phone"
-//                   for a visit that changes something once]}
+//                   with "status" and "text" to expect (and "absent", text that must not show),
+//                   "only": "desktop" | "phone" for a visit that changes something once,
+//                   and "steps", what the person then does, in order:
+//                     {"select": css, "value"} | {"fill": css, "value"} | {"click": css, "navigates": bool}
+//                     | {"wait_url": part of the URL} | {"wait_text": text, "no_reload": bool}
+//                     | {"wait_live": true} (the page's live stream is open)
+//                     | {"request": {"url", "method", "headers", "body"}} (someone else acts, outside the page)]}
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -36,6 +41,8 @@ try {
       window.__csp = [];
       document.addEventListener("securitypolicyviolation", (e) =>
         window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+      // htmx's SSE extension says when a page's live stream is open.
+      document.addEventListener("htmx:sseOpen", () => { window.__live = true; });
     });
     for (const visit of spec.visits) {
       // A visit that changes something once (creating a workspace) runs at one width only.
@@ -69,6 +76,31 @@ try {
       } else {
         response = await page.goto(spec.base + visit.path);
       }
+      const problems = [];
+      let loads = 0;
+      page.on("load", () => { loads += 1; });
+      for (const step of visit.steps ?? []) {
+        try {
+          if (step.select) await page.selectOption(step.select, step.value);
+          else if (step.fill) await page.fill(step.fill, step.value);
+          else if (step.click && step.navigates) {
+            [response] = await Promise.all([page.waitForNavigation(), page.click(step.click)]);
+          } else if (step.click) await page.click(step.click);
+          else if (step.wait_url) await page.waitForURL((url) => url.href.includes(step.wait_url), { timeout: 20000 });
+          else if (step.wait_live) await page.waitForFunction(() => window.__live === true, null, { timeout: 20000 });
+          else if (step.wait_text) {
+            const before = loads;
+            await page.waitForFunction((t) => document.body.innerText.includes(t), step.wait_text, { timeout: 20000 });
+            if (step.no_reload && loads !== before) problems.push(`the page reloaded to show ${JSON.stringify(step.wait_text)}`);
+          } else if (step.request) {
+            const { url, method, headers, body } = step.request;
+            const answer = await fetch(spec.base + url, { method: method ?? "POST", headers, body: JSON.stringify(body) });
+            if (!answer.ok) problems.push(`request ${url}: ${answer.status} ${await answer.text()}`);
+          }
+        } catch (error) {
+          problems.push(`step ${JSON.stringify(step)}: ${error.message.split("\n")[0]}`);
+        }
+      }
       const status = response?.status();
       const text = await page.locator("body").innerText();
       await page.evaluate(axeSource);
@@ -77,9 +109,9 @@ try {
       const csp = [...(await page.evaluate(() => window.__csp)), ...logged];
       const shot = `${spec.out}/${visit.name}-${width}.png`;
       await page.screenshot({ path: shot, fullPage: true });
-      const problems = [];
       if (visit.status && status !== visit.status) problems.push(`status ${status}, expected ${visit.status}`);
       for (const wanted of visit.text ?? []) if (!text.includes(wanted)) problems.push(`no text ${JSON.stringify(wanted)}`);
+      for (const unwanted of visit.absent ?? []) if (text.includes(unwanted)) problems.push(`text ${JSON.stringify(unwanted)} should not show`);
       for (const v of axe.violations) problems.push(`axe ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
       for (const c of csp) problems.push(`CSP: ${c}`);
       failed ||= problems.length > 0;
