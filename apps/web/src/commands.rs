@@ -56,23 +56,21 @@ fn signed_out() -> Response {
     pages::refused(StatusCode::UNAUTHORIZED, "Please sign in", "Your session has ended. Sign in again, then retry.")
 }
 
-fn expired_form() -> Response {
-    pages::refused(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "The form was not sent from this Anchor page, or it is too old. Reload the page and try again.",
-    )
-}
-
 /// The page for a refused authorization: what was needed, which roles have
 /// it, whom to ask, and the request id to quote.
 fn forbidden(denial: Denial, workspace: &str, headers: &HeaderMap) -> Response {
     let request = request_id(headers);
     let (title, message) = match denial {
-        Denial::NotAMember => (
-            "Not your workspace",
-            format!("You are not a member of the workspace {workspace:?}, or it does not exist."),
-        ),
+        // As on every page: a workspace one is not in does not exist for them.
+        Denial::NotAMember => {
+            let message = format!("You are not a member of the workspace {workspace:?}, or it does not exist.");
+            return pages::refused_with_request(
+                StatusCode::NOT_FOUND,
+                "No such workspace",
+                &message,
+                request.as_deref(),
+            );
+        }
         Denial::Role { role, permission } => {
             let roles: Vec<&str> = roles_granting(permission).map(|r| r.as_str()).collect();
             (
@@ -97,9 +95,9 @@ pub(crate) async fn submit(
     form: Result<Form<CommandForm>, FormRejection>,
 ) -> Response {
     let Some(SignedIn { session, .. }) = signed_in else { return signed_out() };
-    let Ok(Form(form)) = form else { return expired_form() };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
     if !same(&session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
-        return expired_form();
+        return pages::form_expired();
     }
     let args = match serde_json::from_str::<serde_json::Value>(&form.args) {
         Ok(args) => args,

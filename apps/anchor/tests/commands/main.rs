@@ -16,6 +16,7 @@ mod sites;
 mod sla;
 mod telemetry;
 mod time_entries;
+mod web_tenancy;
 mod webhooks;
 
 pub(crate) use platform::{Options, Platform, location};

@@ -116,19 +116,25 @@ async fn a_page_and_the_api_make_the_same_decision_for_the_same_person() {
     assert_eq!(shown.status(), 200);
     assert!(shown.text().await.expect("html").contains("Open a ticket"));
 
-    // Refused for the role, and as a stranger: the same answer, the same record.
-    for (subject, code) in [("abe", "permission_denied"), ("sam", "workspace_forbidden")] {
+    // Refused for the role, and as a stranger: the same decision, the same record. The page
+    // answers a stranger 404 "No such workspace" like every other page of the workspace (the
+    // web app never confirms that a workspace it will not show exists); the API keeps its
+    // documented 403 `workspace_forbidden`.
+    for (subject, code, page_status) in [("abe", "permission_denied", 403), ("sam", "workspace_forbidden", 404)] {
         let api = through_api(&app, subject, &format!("api-{subject}")).await;
         assert_eq!(api.status(), 403);
         assert_eq!(api.json::<Value>().await.expect("json")["code"], code);
         let page = through_page(&app, subject, &format!("page-{subject}")).await;
-        assert_eq!(page.status(), 403);
+        assert_eq!(page.status(), page_status);
         let html = page.text().await.expect("html");
         if code == "permission_denied" {
             assert!(
                 html.contains("tickets.write") && html.contains("technician"),
                 "names the permission and who has it"
             );
+        } else {
+            assert!(html.contains("No such workspace"), "{html}");
+            assert!(!html.contains("Acme Corp"), "a stranger learns nothing of the workspace");
         }
         let records = refusals(&app, subject).await;
         assert_eq!(records.len(), 2, "one record per refusal: {records:?}");

@@ -1,0 +1,229 @@
+//! The web app's cross-tenant matrix: every `/w/{ws}/...` route of the web
+//! app (read from its router, so a new route is covered or this test fails),
+//! called by a member of one workspace against another workspace, as a whole
+//! page and as an htmx fragment, and with the other workspace's object ids
+//! inside their own. Nothing may succeed, nothing of the other workspace may
+//! show, and its data stays as it was.
+
+use anchor_domain::Role;
+use serde_json::{Value, json};
+
+use crate::{Platform, pages::session};
+
+/// Everything the other workspace holds carries this marker.
+const MARKER: &str = "foreignsecret";
+
+/// The web router's source: the routes it mounts.
+const ROUTER: &str = include_str!("../../../web/src/lib.rs");
+
+/// `(method, path)` of every workspace route the router mounts.
+fn mounted() -> Vec<(String, String)> {
+    ROUTER
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix(".route(\"")?;
+            let (path, handler) = rest.split_once("\", ")?;
+            let method = handler.split_once('(')?.0;
+            path.starts_with("/w/{ws}").then(|| (method.to_uppercase(), path.to_owned()))
+        })
+        .collect()
+}
+
+/// A form for each workspace POST route, naming the other workspace's objects where it takes one.
+fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>> {
+    let mut fields = vec![("csrf_token", csrf.to_owned()), ("idempotency_key", format!("k-{path}"))];
+    match path {
+        "/w/{ws}/commands" => {
+            fields.push(("command", "ticket.comment".into()));
+            fields.push(("args", json!({"ticket_id": ids.ticket, "body": "hi"}).to_string()));
+        }
+        "/w/{ws}/console/service/act" => {
+            fields.push(("command", "ticket.comment".into()));
+            fields.push(("ticket_id", ids.ticket.clone()));
+            fields.push(("body", "Written from the wrong workspace".into()));
+            fields.push(("visibility", "public".into()));
+        }
+        "/w/{ws}/console/service/bulk" => {
+            fields.push(("action", "assign_me".into()));
+            fields.push(("ticket", ids.ticket.clone()));
+        }
+        "/w/{ws}/console/service/views" => {
+            fields.push(("name", "Mine".into()));
+            fields.push(("query", "status=open".into()));
+        }
+        "/w/{ws}/console/service/views/delete" => fields.push(("view_id", ids.view.clone())),
+        "/w/{ws}/admin/service/policies" => {
+            fields.push(("id", ids.policy.clone()));
+            fields.push(("name", "Taken over".into()));
+            fields.push(("calendar_id", "cal_00000000000000000000000001".into()));
+            fields.push(("p1_resolution", "60".into()));
+        }
+        "/w/{ws}/admin/service/queues" => {
+            fields.push(("id", ids.queue.clone()));
+            fields.push(("name", "Taken over".into()));
+        }
+        "/w/{ws}/admin/service/calendars" => {
+            fields.push(("name", "Taken over".into()));
+            fields.push(("time_zone", "UTC".into()));
+        }
+        _ => return None,
+    }
+    Some(fields)
+}
+
+/// The other workspace's objects.
+struct Ids {
+    ticket: String,
+    execution: String,
+    view: String,
+    queue: String,
+    policy: String,
+}
+
+fn fill(path: &str, ws: &str, ids: &Ids) -> String {
+    let id = if path.contains("/executions/") { &ids.execution } else { &ids.ticket };
+    path.replace("{ws}", ws).replace("{id}", id)
+}
+
+#[tokio::test]
+async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
+    let platform = Platform::start().await;
+    let home = platform.workspace("home", "mia", Role::MspAdmin).await;
+    platform.member(&home, "tim", Role::Technician).await;
+    platform.workspace("other", "oz", Role::MspAdmin).await;
+
+    // The other workspace: a ticket, a queue, a policy and a shared view, each carrying the marker.
+    let api = "/api/v1/workspaces/other";
+    let queue = platform.post(&format!("{api}/queues"), "oz", &json!({"name": format!("{MARKER} desk")}), None).await;
+    let queue: Value = queue.json().await.expect("queue");
+    let policy = platform
+        .post(
+            &format!("{api}/sla-policies"),
+            "oz",
+            &json!({"name": format!("{MARKER} gold"), "calendar_id": "cal_00000000000000000000000001",
+                    "targets": {"p1": {"resolution_minutes": 60}}}),
+            None,
+        )
+        .await;
+    let policy: Value = policy.json().await.expect("policy");
+    let created = platform
+        .post(
+            &format!("{api}/tickets"),
+            "oz",
+            &json!({"title": format!("{MARKER} payroll server"), "priority": "p2", "queue_id": queue["id"]}),
+            Some(20),
+        )
+        .await;
+    let execution: Value = created.json().await.expect("execution");
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    let view = platform
+        .post(
+            &format!("{api}/ticket-views"),
+            "oz",
+            &json!({"name": format!("{MARKER} view"), "query": "status=open", "shared": true}),
+            None,
+        )
+        .await;
+    let view: Value = view.json().await.expect("view");
+    let ids = Ids {
+        ticket: execution["result"]["ticket_id"].as_str().expect("ticket").to_owned(),
+        execution: execution["id"].as_str().expect("execution").to_owned(),
+        view: view["id"].as_str().expect("view").to_owned(),
+        queue: queue["id"].as_str().expect("queue").to_owned(),
+        policy: policy["id"].as_str().expect("policy").to_owned(),
+    };
+    let before = platform.get(&format!("{api}/tickets/{}", ids.ticket), "oz").await;
+
+    let routes = mounted();
+    assert!(routes.len() >= 15, "the router's workspace routes were read: {routes:?}");
+    for (method, path) in &routes {
+        assert!(method == "GET" || form(path, "", &ids).is_some(), "{method} {path}: give the matrix a form for it");
+    }
+
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let mut cases = 0;
+    let mut failures = Vec::new();
+    for subject in ["mia", "tim"] {
+        let (cookie, csrf) = session(&platform, subject).await;
+        let cookie = format!("anchor_session={cookie}");
+        for (method, path) in &routes {
+            // The other workspace by its name (not theirs), then theirs with the other's ids.
+            for (ws, own) in [("other", false), ("home", true)] {
+                let url = platform.url(&fill(path, ws, &ids));
+                for fragment in [false, true] {
+                    let mut request = if method == "GET" {
+                        client.get(&url)
+                    } else {
+                        client.post(&url).form(&form(path, &csrf, &ids).expect("a form"))
+                    };
+                    request = request.header("cookie", &cookie);
+                    if fragment {
+                        request = request.header("hx-request", "true");
+                    }
+                    let response = request.send().await.expect("request");
+                    let status = response.status().as_u16();
+                    let location =
+                        response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_owned();
+                    let body = response.text().await.unwrap_or_default();
+                    cases += 1;
+                    let case = format!("{subject} {method} {} (fragment: {fragment})", fill(path, ws, &ids));
+                    if body.contains(MARKER) || location.contains(MARKER) {
+                        failures.push(format!("{case}: shows the other workspace's data"));
+                    }
+                    let refused = match (own, method.as_str(), path.as_str()) {
+                        // A bare module address redirects to its first tab whatever the name
+                        // (so it tells nothing), and that tab then answers as below.
+                        (_, "GET", "/w/{ws}/console" | "/w/{ws}/admin") => {
+                            status == 303 && location.starts_with(&format!("{path}/").replace("{ws}", ws))
+                        }
+                        // Not a member: the workspace does not exist for them.
+                        (false, _, _) => status == 404,
+                        // Their own workspace's pages without an id of the other's are theirs to see.
+                        // (Admin settings are refused to a technician.)
+                        (true, "GET", p) if !p.contains("{id}") => [200, 303, 403].contains(&status),
+                        // An id of the other workspace does not exist here.
+                        (true, "GET", _) => status == 404,
+                        // A form naming the other's objects: refused, or a command that fails on a
+                        // ticket that is not here (its page then says so), never a change there.
+                        // (Admin settings' forms are refused to a technician.)
+                        (true, _, p) => {
+                            [200, 303, 404, 422].contains(&status)
+                                || (subject == "tim" && p.starts_with("/w/{ws}/admin/") && status == 403)
+                        }
+                    };
+                    if !refused {
+                        failures.push(format!("{case}: answered {status}"));
+                    }
+                }
+            }
+        }
+
+        // Searching their own workspace for the other's words finds nothing, page or fragment.
+        for fragment in [false, true] {
+            let mut request = client.get(platform.url("/w/home/console/service?q=payroll")).header("cookie", &cookie);
+            if fragment {
+                request = request.header("hx-request", "true");
+            }
+            let body = request.send().await.expect("search").text().await.expect("body");
+            assert!(body.contains("No tickets match") && !body.contains(MARKER), "{body}");
+        }
+    }
+    assert!(failures.is_empty(), "{} of {cases} cases failed:\n{}", failures.len(), failures.join("\n"));
+
+    // The other workspace's data is as it was.
+    let after = platform.get(&format!("{api}/tickets/{}", ids.ticket), "oz").await;
+    assert_eq!(
+        (after["assignee"].clone(), after["updated_at"].clone()),
+        (before["assignee"].clone(), before["updated_at"].clone())
+    );
+    let comments: i64 = sqlx::query_scalar("SELECT count(*) FROM ws_other.ticket_comments")
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("comments");
+    assert_eq!(comments, 0, "nothing was written there");
+    let views = platform.get(&format!("{api}/ticket-views"), "oz").await;
+    assert_eq!(views["items"].as_array().map(Vec::len), Some(1), "{views}");
+    let queues = platform.get(&format!("{api}/queues"), "oz").await;
+    assert_eq!(queues["items"][0]["name"], format!("{MARKER} desk"));
+    platform.stop().await;
+}
