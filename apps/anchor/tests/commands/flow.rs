@@ -89,7 +89,7 @@ async fn lists_page_with_cursors_and_filter() {
     assert_eq!(executions["items"].as_array().expect("items").len(), 3);
     let bad = platform
         .client
-        .get(platform.url("/api/v1/workspaces/acme/tickets?status=open"))
+        .get(platform.url("/api/v1/workspaces/acme/tickets?status=opened"))
         .bearer_auth(platform.token("tess"))
         .send()
         .await
