@@ -57,8 +57,11 @@ pub(crate) struct SignedIn {
 #[derive(Debug, Clone)]
 pub(crate) struct MaybeSignedIn(pub Option<SignedIn>);
 
+/// Whether a request is signed in cannot be told while the database is out
+/// of reach: answered 503 (the form a person sent is still in their browser
+/// to send again), never as if they were signed out.
 impl FromRequestParts<WebState> for MaybeSignedIn {
-    type Rejection = std::convert::Infallible;
+    type Rejection = axum::response::Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
@@ -68,7 +71,11 @@ impl FromRequestParts<WebState> for MaybeSignedIn {
             Ok(None) => Ok(Self(None)),
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");
-                Ok(Self(None))
+                Err(crate::pages::declined(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "Anchor is unavailable",
+                    "Anchor could not reach its database, so nothing was done. Go back and try again shortly.",
+                ))
             }
         }
     }

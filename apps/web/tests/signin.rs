@@ -415,6 +415,32 @@ async fn sessions_end_when_idle_and_at_their_absolute_expiry() {
     web.stop().await;
 }
 
+#[tokio::test]
+async fn using_a_session_extends_it_but_writes_its_row_at_most_once_a_minute() {
+    let web = Web::start(None).await;
+    web.account("alice", "correct horse battery").await;
+    let session = set_cookie(&web.sign_in("alice", "correct horse battery").await, "anchor_session").expect("session");
+    let seen = || async {
+        sqlx::query_scalar::<_, time::OffsetDateTime>("SELECT last_seen_at FROM platform.web_sessions")
+            .fetch_one(web.db.pool())
+            .await
+            .expect("last seen")
+    };
+    // Used 29 minutes ago: still live, and this use starts the idle window again.
+    sqlx::query("UPDATE platform.web_sessions SET last_seen_at = now() - interval '29 minutes'")
+        .execute(web.db.pool())
+        .await
+        .expect("age");
+    assert!(web.home(&session).await.contains("Your workspaces"));
+    let extended = seen().await;
+    assert!(time::OffsetDateTime::now_utc() - extended < time::Duration::seconds(30), "{extended}");
+    // Used again at once: read, not written.
+    assert!(web.home(&session).await.contains("Your workspaces"));
+    assert!(web.home(&session).await.contains("Your workspaces"));
+    assert_eq!(seen().await, extended, "no new row version within the minute");
+    web.stop().await;
+}
+
 /// An issued code: (code_challenge, nonce, redirect_uri).
 type PendingCode = (String, String, String);
 

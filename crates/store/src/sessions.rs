@@ -10,6 +10,10 @@ use crate::{Database, StoreError};
 /// The issuer of local accounts' subjects.
 pub const LOCAL_ISSUER: &str = "urn:anchor:local";
 
+/// How stale a session's `last_seen_at` may be before a request writes it
+/// again: the idle timeout is exact to within this.
+pub const SEEN_PRECISION: Duration = Duration::from_secs(60);
+
 /// A session as the web app sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WebSession {
@@ -152,18 +156,25 @@ impl Database {
     /// The live session for a cookie value: not past its absolute expiry,
     /// used within `idle`, and, for a local account, of an account that
     /// still exists and is not disabled (checked on every request, however
-    /// the account was disabled). Using it extends the idle window.
+    /// the account was disabled). Using it extends the idle window, written
+    /// at most once per [`SEEN_PRECISION`] (a page and its fragments and
+    /// streams are many requests: one row version a minute, not one each).
     pub async fn session(&self, token: &str, idle: Duration) -> Result<Option<WebSession>, StoreError> {
         Ok(sqlx::query_as(
-            "UPDATE platform.web_sessions s SET last_seen_at = now()
-              WHERE token_hash = $1 AND expires_at > now() AND last_seen_at > now() - make_interval(secs => $2)
-                AND (s.issuer <> $3 OR EXISTS (
-                        SELECT 1 FROM platform.local_accounts a WHERE a.username = s.subject AND NOT a.disabled))
-             RETURNING issuer, subject, csrf_token",
+            "WITH live AS (
+                SELECT token_hash, issuer, subject, csrf_token, last_seen_at FROM platform.web_sessions s
+                 WHERE token_hash = $1 AND expires_at > now() AND last_seen_at > now() - make_interval(secs => $2)
+                   AND (s.issuer <> $3 OR EXISTS (
+                           SELECT 1 FROM platform.local_accounts a WHERE a.username = s.subject AND NOT a.disabled))),
+             seen AS (
+                UPDATE platform.web_sessions s SET last_seen_at = now() FROM live
+                 WHERE s.token_hash = live.token_hash AND live.last_seen_at < now() - make_interval(secs => $4))
+             SELECT issuer, subject, csrf_token FROM live",
         )
         .bind(digest(token))
         .bind(idle.as_secs_f64())
         .bind(LOCAL_ISSUER)
+        .bind(SEEN_PRECISION.as_secs_f64())
         .fetch_optional(self.pool())
         .await?)
     }
