@@ -31,7 +31,10 @@ mod error;
 
 use std::{
     hash::{BuildHasher, RandomState},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -48,6 +51,8 @@ pub use tenancy::{Workspace, WorkspaceTx};
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: PgPool,
+    /// Registry rows read recently (see [`tenancy::WorkspaceCache`]).
+    workspaces: Arc<tenancy::WorkspaceCache>,
 }
 
 /// When a pooled connection is closed and replaced by a fresh one.
@@ -152,12 +157,12 @@ impl Database {
             });
         }
         let pool = pool.connect_with(options).await.map_err(StoreError::Unreachable)?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// Wraps an existing pool (tests and tools that build their own).
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, workspaces: Arc::default() }
     }
 
     /// The pool, for platform-level queries run as the application role. Code

@@ -78,6 +78,51 @@ pub(crate) const SELECT_WORKSPACES: &str = "
       FROM platform.workspaces w
       LEFT JOIN platform.workspace_schema_migrations m ON m.workspace_id = w.id";
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum CacheKey {
+    Id(i64),
+    Slug(WorkspaceSlug),
+}
+
+/// Registry rows read in the last [`WorkspaceCache::FRESH`], by id and by
+/// slug, so that the work of each command (hand-off, skill, callback, every
+/// outbox handler) does not read the same row again and again. Safe because
+/// what units of work depend on never changes once a workspace is
+/// registered (its id, slug, schema and role; workspaces are not renamed or
+/// deleted); its name and schema version may be up to `FRESH` old, and this
+/// process's own migrations forget everything. Only found rows are kept, so
+/// a workspace registered meanwhile is found at once.
+#[derive(Debug, Default)]
+pub(crate) struct WorkspaceCache {
+    rows: std::sync::Mutex<std::collections::HashMap<CacheKey, (std::time::Instant, Workspace)>>,
+}
+
+impl WorkspaceCache {
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+    /// Beyond this many entries the cache starts again empty (bounded memory
+    /// whatever the number of workspaces; a miss costs one indexed read).
+    const MAX_ENTRIES: usize = 8192;
+
+    fn get(&self, key: &CacheKey) -> Option<Workspace> {
+        let rows = self.rows.lock().expect("not poisoned");
+        rows.get(key).filter(|(at, _)| at.elapsed() < Self::FRESH).map(|(_, w)| w.clone())
+    }
+
+    fn put(&self, workspace: &Workspace) {
+        let mut rows = self.rows.lock().expect("not poisoned");
+        if rows.len() + 2 > Self::MAX_ENTRIES {
+            rows.clear();
+        }
+        let now = std::time::Instant::now();
+        rows.insert(CacheKey::Id(workspace.id), (now, workspace.clone()));
+        rows.insert(CacheKey::Slug(workspace.slug.clone()), (now, workspace.clone()));
+    }
+
+    pub(crate) fn forget(&self) {
+        self.rows.lock().expect("not poisoned").clear();
+    }
+}
+
 /// Progress of a workspace migration run, reported after each workspace.
 #[derive(Debug, Clone)]
 pub struct MigrationProgress {
@@ -159,18 +204,28 @@ impl Database {
 
     /// The workspace with this registry id (outbox events carry the id).
     pub async fn workspace_by_id(&self, id: i64) -> Result<Option<Workspace>, StoreError> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.id = $1 GROUP BY w.id")))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+        if let Some(known) = self.workspaces.get(&CacheKey::Id(id)) {
+            return Ok(Some(known));
+        }
+        let found: Option<Workspace> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.id = $1 GROUP BY w.id")))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(found.inspect(|w| self.workspaces.put(w)))
     }
 
     /// The workspace with this slug, if registered.
     pub async fn workspace(&self, slug: &WorkspaceSlug) -> Result<Option<Workspace>, StoreError> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id")))
-            .bind(slug)
-            .fetch_optional(self.pool())
-            .await?)
+        if let Some(known) = self.workspaces.get(&CacheKey::Slug(slug.clone())) {
+            return Ok(Some(known));
+        }
+        let found: Option<Workspace> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id")))
+                .bind(slug)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(found.inspect(|w| self.workspaces.put(w)))
     }
 
     /// Opens a unit of work for `workspace`: a transaction running as the
@@ -289,6 +344,7 @@ impl Database {
                 Err(e) => tracing::error!(error = %e, "workspace migration failed"),
             }
         }
+        self.workspaces.forget();
         match first_error {
             Some(e) => Err(e),
             None => Ok(report),
