@@ -218,8 +218,7 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
         }
     };
     let who = SubjectRef { issuer: &identity.issuer, subject: &identity.subject };
-    state.db.touch_subject(who).await?;
-    let platform_roles = state.db.platform_roles(who).await?;
+    let platform_roles = state.db.touch_subject_roles(who).await?;
     let audit = audit_context(parts, Some(&identity));
     let caller = Caller { identity, platform_roles, audit };
     parts.extensions.insert(caller.clone());

@@ -158,6 +158,28 @@ impl Database {
         .await?)
     }
 
+    /// [`Self::touch_subject`] and [`Self::platform_roles`] in one statement
+    /// (every authenticated API request asks both).
+    pub async fn touch_subject_roles(&self, who: SubjectRef<'_>) -> Result<Vec<Role>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "WITH touched AS (
+                 INSERT INTO platform.subjects AS s (issuer, subject, last_seen_at) VALUES ($1, $2, now())
+                 ON CONFLICT (issuer, subject) DO UPDATE SET last_seen_at = now()
+                   WHERE s.last_seen_at IS NULL OR s.last_seen_at < now() - interval '5 minutes'
+                 RETURNING id),
+             subject AS (
+                 SELECT id FROM touched
+                 UNION ALL
+                 SELECT id FROM platform.subjects WHERE issuer = $1 AND subject = $2
+                 LIMIT 1)
+             SELECT r.role FROM platform.platform_roles r JOIN subject ON subject.id = r.subject_id ORDER BY r.role",
+        )
+        .bind(who.issuer)
+        .bind(who.subject)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The subject's platform roles.
     pub async fn platform_roles(&self, who: SubjectRef<'_>) -> Result<Vec<Role>, StoreError> {
         Ok(sqlx::query_scalar(
