@@ -13,7 +13,7 @@ use anchor_store::{
 };
 use serde_json::json;
 
-use crate::{Command, CommandSigner, EnvelopeError, HANDOFF_TOPIC};
+use crate::{Command, CommandInput, CommandSigner, EnvelopeError, HANDOFF_TOPIC};
 
 /// Hand-off attempts spent on real failures (database errors, panics); an
 /// AgentField outage spends none (the hand-off is postponed instead).
@@ -72,6 +72,18 @@ pub async fn accept_in(
             idempotency_key,
         })
         .await?;
-    tx.enqueue_with(HANDOFF_TOPIC, &json!({"execution_id": id}), Duration::ZERO, HANDOFF_MAX_ATTEMPTS).await?;
+    // The event carries what the hand-off sends, so that a first delivery
+    // need not read the execution back (see `orchestrator::HandOff`).
+    let input = CommandInput {
+        execution_id: id,
+        workspace: tx.workspace().slug().to_string(),
+        actor: actor.clone(),
+        command: command.name().to_owned(),
+        args,
+        envelope,
+    };
+    let created_at = execution.created_at.unix_timestamp_nanos() / 1_000_000;
+    let payload = json!({"execution_id": id, "input": input, "created_at_ms": created_at});
+    tx.enqueue_with(HANDOFF_TOPIC, &payload, Duration::ZERO, HANDOFF_MAX_ATTEMPTS).await?;
     Ok(execution)
 }

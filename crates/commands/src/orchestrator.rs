@@ -98,6 +98,16 @@ struct ExecutionEvent {
     execution_id: ExecutionId,
 }
 
+/// An `agentfield.execute` event: the execution, and (written since events
+/// carry it) the command as accepted and when.
+#[derive(Debug, Deserialize)]
+struct HandOff {
+    #[serde(default)]
+    input: Option<CommandInput>,
+    #[serde(default)]
+    created_at_ms: Option<i64>,
+}
+
 fn retry(e: &StoreError) -> HandlerError {
     HandlerError::retry(format!("database: {e}"))
 }
@@ -138,26 +148,50 @@ impl Orchestrator {
         Ok(execution.map(|execution| (workspace, execution)))
     }
 
-    #[tracing::instrument(skip_all, fields(outbox_id = event.id, attempt = event.attempt))]
-    async fn hand_off(&self, event: OutboxEvent) -> Result<(), HandlerError> {
-        let Some((workspace, execution)) = self.load(&event).await? else { return Ok(()) };
-        if execution.status.is_finished() || execution.agentfield_execution_id.is_some() {
-            return Ok(()); // handed off before (this is a redelivery)
+    /// What to hand off: from the event itself on its first delivery (it
+    /// carries the command as accepted, and nothing can have happened to
+    /// the execution before its first hand-off), read back otherwise (a
+    /// redelivery after a worker stopped, or an event written before events
+    /// carried their input), when it is skipped if handed off before.
+    async fn to_hand_off(
+        &self,
+        event: &OutboxEvent,
+    ) -> Result<Option<(Workspace, CommandInput, OffsetDateTime)>, HandlerError> {
+        if event.attempt <= 1
+            && let Ok(HandOff { input: Some(input), created_at_ms: Some(ms), .. }) =
+                serde_json::from_value::<HandOff>(event.payload.clone())
+            && let Some(workspace_id) = event.workspace_id
+            && let Ok(created_at) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        {
+            let workspace = self.db.workspace_by_id(workspace_id).await.map_err(|e| retry(&e))?;
+            return Ok(workspace.map(|workspace| (workspace, input, created_at)));
         }
-        let Some(skill) = crate::registry::find(&execution.command).map(|spec| spec.skill) else {
-            let error = ExecutionError::new("unknown_command", format!("no skill performs {}", execution.command));
-            return self.fail(&workspace, execution.id, ExecutionStatus::Failed, error).await;
-        };
-        let slug = workspace.slug().to_string();
+        let Some((workspace, execution)) = self.load(event).await? else { return Ok(None) };
+        if execution.status.is_finished() || execution.agentfield_execution_id.is_some() {
+            return Ok(None); // handed off before (this is a redelivery)
+        }
         let input = CommandInput {
             execution_id: execution.id,
-            workspace: slug.clone(),
-            actor: execution.actor.clone(),
-            command: execution.command.clone(),
-            args: execution.input.clone(),
-            envelope: execution.envelope.clone(),
+            workspace: workspace.slug().to_string(),
+            actor: execution.actor,
+            command: execution.command,
+            args: execution.input,
+            envelope: execution.envelope,
         };
-        let exec_id = execution.id.to_string();
+        Ok(Some((workspace, input, execution.created_at)))
+    }
+
+    #[tracing::instrument(skip_all, fields(outbox_id = event.id, attempt = event.attempt))]
+    async fn hand_off(&self, event: OutboxEvent) -> Result<(), HandlerError> {
+        let Some((workspace, input, created_at)) = self.to_hand_off(&event).await? else { return Ok(()) };
+        let execution_id = input.execution_id;
+        let Some(skill) = crate::registry::find(&input.command).map(|spec| spec.skill) else {
+            let error = ExecutionError::new("unknown_command", format!("no skill performs {}", input.command));
+            return self.fail(&workspace, execution_id, ExecutionStatus::Failed, error).await;
+        };
+        let slug = workspace.slug().to_string();
+        let actor_id = input.actor.subject.clone();
+        let exec_id = execution_id.to_string();
         let request = ExecuteRequest {
             target: format!("{}.{skill}", self.config.node_id),
             input: serde_json::to_value(&input).expect("serialises"),
@@ -169,7 +203,7 @@ impl Orchestrator {
                     (callback::EXECUTION_HEADER.to_owned(), exec_id.clone()),
                 ])),
             }),
-            actor_id: Some(execution.actor.subject.clone()),
+            actor_id: Some(actor_id),
             ..ExecuteRequest::default()
         };
         match self.agentfield.execute_async(&request).await {
@@ -186,15 +220,15 @@ impl Orchestrator {
                 // once), so its commit need not wait for the disk: a
                 // callback waiting for this row is not kept waiting.
                 let mut tx = self.db.begin_workspace_async_commit(&workspace).await.map_err(|e| retry(&e))?;
-                tx.mark_handed_off(execution.id, &accepted.execution_id, &accepted.run_id, &request.target)
+                tx.mark_handed_off(execution_id, &accepted.execution_id, &accepted.run_id, &request.target)
                     .await
                     .map_err(|e| retry(&e))?;
-                let payload = json!({"execution_id": execution.id});
+                let payload = json!({"execution_id": execution_id});
                 tx.enqueue_with(RECONCILE_TOPIC, &payload, self.config.reconcile_after, DEFAULT_MAX_ATTEMPTS)
                     .await
                     .map_err(|e| retry(&e))?;
                 tx.commit().await.map_err(|e| retry(&e))?;
-                tracing::info!(execution = %execution.id, agentfield = %accepted.execution_id, "handed off to AgentField");
+                tracing::info!(execution = %execution_id, agentfield = %accepted.execution_id, "handed off to AgentField");
                 Ok(())
             }
             Err(AgentFieldError::UnknownTarget(message)) => {
@@ -208,13 +242,11 @@ impl Orchestrator {
                     "agent_node_unavailable",
                     format!("no agent node serves {}: {message}", request.target),
                 );
-                self.fail(&workspace, execution.id, ExecutionStatus::Failed, error).await
+                self.fail(&workspace, execution_id, ExecutionStatus::Failed, error).await
             }
             // Down, overloaded or unreachable: the command waits, durable,
             // for as long as the outage lasts.
-            Err(e) if e.is_retryable() => {
-                Err(HandlerError::postpone(e.to_string(), outage_pause(execution.created_at)))
-            }
+            Err(e) if e.is_retryable() => Err(HandlerError::postpone(e.to_string(), outage_pause(created_at))),
             Err(e) => Err(HandlerError::retry(e.to_string())),
         }
     }
