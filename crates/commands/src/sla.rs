@@ -26,6 +26,7 @@ use anchor_sla::{
 };
 use anchor_store::{
     Database, StoreError, WorkspaceTx,
+    service_policies::PolicyRecord,
     ticket_sla::{SlaNoticeKey, SlaPlan, SlaSummary},
     tickets::Ticket,
 };
@@ -124,6 +125,11 @@ impl Versions {
             .policy_definition(&key.id, version(key.version)?)
             .await?
             .ok_or_else(|| SlaError::Broken(format!("policy {} version {} is missing", key.id, key.version)))?;
+        self.add_policy(key, definition)
+    }
+
+    /// Version `key` of a policy, whose definition the caller has read.
+    fn add_policy(&mut self, key: &PolicyRef, definition: Value) -> Result<(), SlaError> {
         let policy: SlaPolicy = serde_json::from_value(definition)
             .map_err(|e| SlaError::Broken(format!("policy {} version {}: {e}", key.id, key.version)))?;
         self.config.add_policy(key.id.clone(), SlaPolicy { version: key.version, ..policy });
@@ -139,6 +145,11 @@ impl Versions {
             .calendar_definition(&key.id, version(key.version)?)
             .await?
             .ok_or_else(|| SlaError::Broken(format!("calendar {} version {} is missing", key.id, key.version)))?;
+        self.add_calendar(key, definition)
+    }
+
+    /// Version `key` of a calendar, whose definition the caller has read.
+    fn add_calendar(&mut self, key: &CalendarRef, definition: Value) -> Result<(), SlaError> {
         let calendar: Calendar = serde_json::from_value(definition)
             .map_err(|e| SlaError::Broken(format!("calendar {} version {}: {e}", key.id, key.version)))?;
         let calendar = BusinessCalendar::new(&Calendar { version: key.version, ..calendar })
@@ -173,17 +184,30 @@ fn version(v: u32) -> Result<i32, SlaError> {
 /// the current version of its calendar.
 async fn current_refs(tx: &mut WorkspaceTx, policy: SlaPolicyId) -> Result<Option<(PolicyRef, CalendarRef)>, SlaError> {
     let Some(record) = tx.sla_policy(policy).await? else { return Ok(None) };
+    current_of(tx, record, None).await.map(Some)
+}
+
+/// [`current_refs`] of a policy read already; with `versions`, the two
+/// definitions read are kept there too (no second read to replay with).
+async fn current_of(
+    tx: &mut WorkspaceTx,
+    record: PolicyRecord,
+    versions: Option<&mut Versions>,
+) -> Result<(PolicyRef, CalendarRef), SlaError> {
     let Some(calendar) = tx.calendar(record.calendar_id).await? else {
         return Err(SlaError::Broken(format!(
-            "policy {policy} names calendar {} which is missing",
-            record.calendar_id
+            "policy {} names calendar {} which is missing",
+            record.id, record.calendar_id
         )));
     };
     let unsigned = |v: i32| u32::try_from(v).map_err(|_| SlaError::Broken(format!("version {v} is out of range")));
-    Ok(Some((
-        PolicyRef::new(policy.to_string(), unsigned(record.version)?),
-        CalendarRef::new(calendar.id.to_string(), unsigned(calendar.version)?),
-    )))
+    let policy = PolicyRef::new(record.id.to_string(), unsigned(record.version)?);
+    let calendar_ref = CalendarRef::new(calendar.id.to_string(), unsigned(calendar.version)?);
+    if let Some(versions) = versions {
+        versions.add_policy(&policy, record.definition.0)?;
+        versions.add_calendar(&calendar_ref, calendar.definition.0)?;
+    }
+    Ok((policy, calendar_ref))
 }
 
 /// Starts the clocks of a ticket just opened, under `policy` (the
@@ -195,12 +219,13 @@ pub async fn open(
     policy: Option<SlaPolicyId>,
     execution: ExecutionId,
 ) -> Result<(), SlaError> {
-    let policy = match policy {
-        Some(policy) => Some(policy),
-        None => tx.default_sla_policy().await?.map(|p| p.id),
+    let record = match policy {
+        Some(policy) => tx.sla_policy(policy).await?,
+        None => tx.default_sla_policy().await?,
     };
-    let Some(policy) = policy else { return Ok(()) };
-    let Some((policy, calendar)) = current_refs(tx, policy).await? else { return Ok(()) };
+    let Some(record) = record else { return Ok(()) };
+    let mut versions = Versions::new();
+    let (policy, calendar) = current_of(tx, record, Some(&mut versions)).await?;
     let at = tx.clock_instant(ticket.id).await?;
     let opened = ClockEventKind::Opened {
         priority: ticket.priority.as_str().to_owned(),
@@ -208,9 +233,12 @@ pub async fn open(
         policy,
         calendar,
     };
-    append(tx, ticket.id, &ClockEvent::new(at, opened), Some(execution)).await?;
-    let mut versions = Versions::new();
-    replan(tx, ticket.id, &mut versions, at).await?;
+    let opened = ClockEvent::new(at, opened);
+    append(tx, ticket.id, &opened, Some(execution)).await?;
+    // A ticket just opened: its log is this one event, and nothing has been
+    // sent about it.
+    let log = [serde_json::to_value(&opened).expect("a clock event serialises")];
+    plan(tx, ticket.id, &mut versions, at, &log, HashSet::new()).await?;
     Ok(())
 }
 
@@ -365,8 +393,20 @@ async fn replan(
     now: OffsetDateTime,
 ) -> Result<(SlaClocks, Vec<Notice>), SlaError> {
     let log = tx.clock_log(ticket).await?;
-    let mut clocks = replay_log(tx, &log, versions, now).await?;
     let sent: HashSet<SlaNoticeKey> = tx.sla_notices(ticket).await?.into_iter().collect();
+    plan(tx, ticket, versions, now, &log, sent).await
+}
+
+/// [`replan`] with the log and the notices sent read already.
+async fn plan(
+    tx: &mut WorkspaceTx,
+    ticket: TicketId,
+    versions: &mut Versions,
+    now: OffsetDateTime,
+    log: &[Value],
+    sent: HashSet<SlaNoticeKey>,
+) -> Result<(SlaClocks, Vec<Notice>), SlaError> {
+    let mut clocks = replay_log(tx, log, versions, now).await?;
     let unsent: Vec<Notice> = notices(&clocks).into_iter().filter(|n| !sent.contains(&n.key)).collect();
 
     // The next look: now if something is waiting to be sent, else the

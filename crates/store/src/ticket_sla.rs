@@ -104,15 +104,22 @@ impl WorkspaceTx {
     /// Stores a plan, its summary on the ticket, and the workspace's next
     /// look at its clocks.
     pub async fn save_sla_plan(&mut self, plan: &SlaPlan, summary: SlaSummary) -> Result<(), StoreError> {
+        // One statement (one round trip): the plan, the ticket's summary (bookkeeping: it
+        // does not make the ticket "updated") and the workspace's next look.
         sqlx::query(
-            "INSERT INTO ticket_sla (ticket_id, policy_id, policy_version, calendar_id, calendar_version, open,
-                                     clocks, planned_at, next_check_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (ticket_id) DO UPDATE SET
-                 policy_id = EXCLUDED.policy_id, policy_version = EXCLUDED.policy_version,
-                 calendar_id = EXCLUDED.calendar_id, calendar_version = EXCLUDED.calendar_version,
-                 open = EXCLUDED.open, clocks = EXCLUDED.clocks, planned_at = EXCLUDED.planned_at,
-                 next_check_at = EXCLUDED.next_check_at",
+            "WITH plan AS (
+                 INSERT INTO ticket_sla (ticket_id, policy_id, policy_version, calendar_id, calendar_version, open,
+                                         clocks, planned_at, next_check_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (ticket_id) DO UPDATE SET
+                     policy_id = EXCLUDED.policy_id, policy_version = EXCLUDED.policy_version,
+                     calendar_id = EXCLUDED.calendar_id, calendar_version = EXCLUDED.calendar_version,
+                     open = EXCLUDED.open, clocks = EXCLUDED.clocks, planned_at = EXCLUDED.planned_at,
+                     next_check_at = EXCLUDED.next_check_at
+                 RETURNING 1),
+             summary AS (
+                 UPDATE tickets SET sla_policy_id = $2, sla_state = $10, sla_due_at = $11 WHERE id = $1 RETURNING 1)
+             SELECT platform.sla_schedule($9) WHERE $9::timestamptz IS NOT NULL",
         )
         .bind(plan.ticket_id)
         .bind(plan.policy_id)
@@ -123,19 +130,10 @@ impl WorkspaceTx {
         .bind(&plan.clocks)
         .bind(plan.planned_at)
         .bind(plan.next_check_at)
+        .bind(summary.state)
+        .bind(summary.due_at)
         .execute(self.conn())
         .await?;
-        // The summary is bookkeeping: it does not make the ticket "updated".
-        sqlx::query("UPDATE tickets SET sla_policy_id = $2, sla_state = $3, sla_due_at = $4 WHERE id = $1")
-            .bind(plan.ticket_id)
-            .bind(plan.policy_id)
-            .bind(summary.state)
-            .bind(summary.due_at)
-            .execute(self.conn())
-            .await?;
-        if let Some(at) = plan.next_check_at {
-            sqlx::query("SELECT platform.sla_schedule($1)").bind(at).execute(self.conn()).await?;
-        }
         Ok(())
     }
 
