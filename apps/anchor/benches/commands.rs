@@ -100,8 +100,23 @@ async fn main() {
     measure(20, 4, baseline).await;
     measure(20, 4, command).await;
 
+    // Transactions the database ran (explicit ones and single statements
+    // alike), read from its statistics around the commands run one at a time
+    // (background work of the run, such as evidence, included).
+    let transactions = || async {
+        // The statistics are flushed about once a second.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        sqlx::query_scalar::<_, i64>(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("statistics")
+    };
     let base_seq = measure(n, 1, baseline).await;
+    let before = transactions().await;
     let cmd_seq = measure(n, 1, command).await;
+    let after = transactions().await;
     let base_par = measure(n, concurrency, baseline).await;
     let cmd_par = measure(n, concurrency, command).await;
 
@@ -115,6 +130,10 @@ async fn main() {
         "  ticket.create, 202 -> succeeded (Prefer: wait), one at a time:            p50 {:.1} ms, p99 {:.1} ms",
         ms(cmd_seq.p(0.5)),
         ms(cmd_seq.p(0.99))
+    );
+    println!(
+        "  database transactions per command (including its background work): {:.1}",
+        (after - before) as f64 / n as f64
     );
     println!(
         "  latency ratio (command / baseline): p50 {:.1}x, p99 {:.1}x",
