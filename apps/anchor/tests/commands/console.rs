@@ -29,6 +29,7 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     let platform = Platform::start().await;
     let acme = platform.workspace("acme", "mia", Role::MspAdmin).await;
     platform.member(&acme, "abe", Role::Auditor).await;
+    platform.member(&acme, "tess", Role::Technician).await;
     let base = platform.url("");
 
     // A queue and some tickets: one breached (a policy whose p1 response is due at once).
@@ -61,11 +62,17 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
         .to_owned();
     command(&platform, "/tickets", json!({"title": "Core switch down", "priority": "p1", "queue_id": urgent["id"]}))
         .await;
-    command(&platform, "/tickets", json!({"title": "New starter laptop", "priority": "p4"})).await;
+    let laptop =
+        command(&platform, "/tickets", json!({"title": "New starter laptop", "priority": "p4"})).await["ticket_id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
     anchor_commands::sla::check_due(&platform.store).await.expect("the SLA job");
 
-    let (cookie, csrf) = session(&platform, "mia").await;
-    let cookie_mia = cookie.clone();
+    // A technician works the tickets; mia, the workspace's admin, set up the
+    // queues and policies and edits them in Admin settings below.
+    let (cookie, csrf) = session(&platform, "tess").await;
+    let (cookie_mia, csrf_mia) = session(&platform, "mia").await;
     let ticket_page = format!("/w/acme/console/service/tickets/{printer}");
     let post = |name: &str, fields: Value, text: Value| {
         let status = if name.ends_with("refused") { 409 } else { 200 };
@@ -107,7 +114,7 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
                  json!(["Succeeded", "Triaged", "Start work"])),
             post("console-assign", json!({"csrf_token": csrf, "idempotency_key": "assign-1", "command": "ticket.assign",
                                             "ticket_id": printer}),
-                 json!(["Assign a ticket", "Succeeded", "Unassign", "assigned it to mia"])),
+                 json!(["Assign a ticket", "Succeeded", "Unassign", "assigned it to tess"])),
             post("console-time", json!({"csrf_token": csrf, "idempotency_key": "time-1", "command": "time_entry.log",
                                           "ticket_id": printer, "work_type": "remote_support", "minutes": "45",
                                           "worked_on": "2026-12-01", "billable": "yes", "note": "Toner swap"}),
@@ -115,6 +122,21 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
             post("console-refused", json!({"csrf_token": csrf, "idempotency_key": "close-1", "command": "ticket.transition",
                                              "ticket_id": printer, "to": "closed"}),
                  json!(["The command was refused", "cannot become closed"])),
+            // Another ticket through its whole lifecycle, a move at a time (at
+            // phone width the same forms are sent again: each the same command,
+            // answered with its first outcome on the ticket as it is now).
+            post("console-laptop-triage", json!({"csrf_token": csrf, "idempotency_key": "laptop-1", "command": "ticket.transition",
+                                                   "ticket_id": laptop, "to": "triaged"}),
+                 json!(["Succeeded", "New starter laptop", "moved it to triaged"])),
+            post("console-laptop-start", json!({"csrf_token": csrf, "idempotency_key": "laptop-2", "command": "ticket.transition",
+                                                  "ticket_id": laptop, "to": "in_progress"}),
+                 json!(["Succeeded", "moved it to in progress"])),
+            post("console-laptop-resolve", json!({"csrf_token": csrf, "idempotency_key": "laptop-3", "command": "ticket.transition",
+                                                    "ticket_id": laptop, "to": "resolved"}),
+                 json!(["Succeeded", "moved it to resolved"])),
+            post("console-laptop-close", json!({"csrf_token": csrf, "idempotency_key": "laptop-4", "command": "ticket.transition",
+                                                  "ticket_id": laptop, "to": "closed"}),
+                 json!(["Succeeded", "moved it to closed", "Reopen"])),
         ]),
     )
     .await;
@@ -134,7 +156,7 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     let listed = platform.get(&format!("{WS}/tickets?{}", view["query"].as_str().expect("query")), "mia").await;
     assert_eq!(listed["items"][0]["title"], "Core switch down");
     let recorded: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM ws_acme.changes WHERE action = 'ticket_view.created' AND actor_subject = 'mia'",
+        "SELECT count(*) FROM ws_acme.changes WHERE action = 'ticket_view.created' AND actor_subject = 'tess'",
     )
     .fetch_one(platform.store.pool())
     .await
@@ -143,7 +165,9 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
 
     // The ticket changed through the same commands as the API.
     let detail = platform.get(&format!("{WS}/tickets/{printer}"), "mia").await;
-    assert_eq!((detail["status"].as_str(), detail["assignee"]["subject"].as_str()), (Some("triaged"), Some("mia")));
+    assert_eq!((detail["status"].as_str(), detail["assignee"]["subject"].as_str()), (Some("triaged"), Some("tess")));
+    let laptop_now = platform.get(&format!("{WS}/tickets/{laptop}"), "mia").await;
+    assert_eq!(laptop_now["status"], "closed", "{laptop_now}");
     assert_eq!(detail["sla"]["first_response"]["state"], "met");
     let logged = platform.get(&format!("{WS}/tickets/{printer}/time-entries"), "mia").await;
     assert_eq!(logged["items"][0]["minutes"], 45, "{logged}");
@@ -160,7 +184,7 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     }
     walk(
         &base,
-        &cookie_mia,
+        &cookie,
         json!([
             {"name": "console-bulk", "from": "/w/acme/console/service", "status": 200, "only": "desktop",
              "post": {"action": "/w/acme/console/service/bulk",
@@ -174,7 +198,7 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
         ]),
     )
     .await;
-    let mine = platform.get(&format!("{WS}/tickets?assignee=mia&limit=100"), "mia").await;
+    let mine = platform.get(&format!("{WS}/tickets?assignee=tess&limit=100"), "mia").await;
     assert_eq!(mine["items"].as_array().expect("items").len(), 21, "the twenty and the printer ticket");
 
     // Live: a colleague's change to the ticket reaches the page's stream.
@@ -182,7 +206,7 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     let follower = reqwest::Client::new();
     let mut stream = follower
         .get(platform.url(&format!("{ticket_page}/live")))
-        .header("cookie", format!("anchor_session={cookie_mia}"))
+        .header("cookie", format!("anchor_session={cookie}"))
         .send()
         .await
         .expect("live");
@@ -204,7 +228,7 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
     let tom = format!("Bearer {}", platform.token("tom"));
     walk(
         &base,
-        &cookie_mia,
+        &cookie,
         json!([
             {"name": "console-live", "path": ticket_page, "status": 200, "only": "desktop",
              "steps": [{"wait_live": true},
@@ -262,30 +286,30 @@ async fn the_service_delivery_tab_works_in_a_browser_for_people_who_may_and_may_
          "text": ["Service policies", "SLA policies", "Standard", "Queues", "Business calendars", "Around the clock (UTC)"]},
         {"name": "admin-policy-added", "from": "/w/acme/admin/service", "status": 200, "only": "desktop",
          "post": {"action": "/w/acme/admin/service/policies",
-                  "fields": {"csrf_token": csrf, "name": "Gold", "calendar_id": "cal_00000000000000000000000001",
+                  "fields": {"csrf_token": csrf_mia, "name": "Gold", "calendar_id": "cal_00000000000000000000000001",
                              "p1_first_response": "15", "p1_resolution": "120", "p3_resolution": "960",
                              "warning_percent": "75", "pausing": ["waiting_on_client"], "on_reopen": "restart"}},
          "text": ["Saved.", "Gold", "P1 2 h 0 min"]},
         {"name": "admin-policy-refused", "from": "/w/acme/admin/service", "status": 422, "only": "phone",
          "post": {"action": "/w/acme/admin/service/policies",
-                  "fields": {"csrf_token": csrf, "name": "Empty", "calendar_id": "cal_00000000000000000000000001",
+                  "fields": {"csrf_token": csrf_mia, "name": "Empty", "calendar_id": "cal_00000000000000000000000001",
                              "p2_resolution": "many"}},
          "text": ["Not saved.", "P2 resolution: whole minutes"]},
         {"name": "admin-queue-added", "from": "/w/acme/admin/service", "status": 200, "only": "desktop",
          "post": {"action": "/w/acme/admin/service/queues",
-                  "fields": {"csrf_token": csrf, "name": "Projects", "description": "Planned work",
+                  "fields": {"csrf_token": csrf_mia, "name": "Projects", "description": "Planned work",
                              "member": [format!("{} mia", anchor_auth::dev_issuer::DEV_ISSUER)]}},
          "text": ["Saved.", "Projects"]},
         {"name": "admin-calendar-added", "from": "/w/acme/admin/service", "status": 200, "only": "desktop",
          "post": {"action": "/w/acme/admin/service/calendars",
-                  "fields": {"csrf_token": csrf, "name": "Berlin office", "time_zone": "Europe/Berlin",
+                  "fields": {"csrf_token": csrf_mia, "name": "Berlin office", "time_zone": "Europe/Berlin",
                              "monday": "09:00-12:00, 13:00-17:00", "tuesday": "09:00-17:00", "wednesday": "09:00-17:00",
                              "thursday": "09:00-17:00", "friday": "09:00-15:00",
                              "holidays": "2026-05-25 Whit Monday\n2026-12-24..2027-01-01 Winter closure\nevery 10-03 Unity Day"}},
          "text": ["Saved.", "Berlin office", "Europe/Berlin"]},
         {"name": "admin-calendar-refused", "from": "/w/acme/admin/service", "status": 422, "only": "phone",
          "post": {"action": "/w/acme/admin/service/calendars",
-                  "fields": {"csrf_token": csrf, "name": "Broken", "time_zone": "Europe/Berlin",
+                  "fields": {"csrf_token": csrf_mia, "name": "Broken", "time_zone": "Europe/Berlin",
                              "monday": "09:00-25:00", "holidays": "someday"}},
          "text": ["Not saved.", "Holidays: \"someday\" is not a date"]},
     ]);
