@@ -100,7 +100,7 @@ async fn lists_page_with_cursors_and_filter() {
 
 #[tokio::test]
 async fn impossible_moves_are_refused_up_front_or_fail_the_execution() {
-    let platform = Platform::start().await;
+    let mut platform = Platform::start().await;
     platform.workspace("acme", "tess", Role::Technician).await;
     let response = platform
         .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "VPN drops", "priority": "p2"}), Some(20))
@@ -118,14 +118,17 @@ async fn impossible_moves_are_refused_up_front_or_fail_the_execution() {
     let executions = platform.get("/api/v1/workspaces/acme/executions?command=ticket.transition", "tess").await;
     assert_eq!(executions["items"].as_array().expect("items").len(), 0);
 
-    // Only the skill can tell: two moves accepted while the ticket was new;
-    // the second to run finds it triaged already and fails with the code.
+    // Only the skill can tell: two moves accepted while the ticket was new
+    // (the worker stopped, so neither runs before both are accepted); the
+    // second to run finds it triaged already and fails with the code.
+    platform.worker.take().expect("worker").stop().await;
     let triage = json!({"to": "triaged"});
     let (a, b) = tokio::join!(
         platform.post(&transitions, "tess", &triage, None),
         platform.post(&transitions, "tess", &triage, None),
     );
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (202, 202));
+    platform.start_worker();
     let (a, b) = (location(&a), location(&b));
     let (a, b) = tokio::join!(
         platform.finished(&a, "tess", Duration::from_secs(30)),
