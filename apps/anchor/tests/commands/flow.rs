@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anchor_domain::Role;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{Platform, location};
 
@@ -270,5 +270,84 @@ async fn a_command_retried_with_its_key_runs_once_even_when_the_retries_race() {
     }
     let tickets = platform.get("/api/v1/workspaces/acme/tickets", "tess").await;
     assert_eq!(tickets["items"].as_array().expect("items").len(), 2);
+    platform.stop().await;
+}
+
+/// The hand-off event carries the command, so a first delivery reads nothing
+/// back; an event without it (written before events carried it) is handed off
+/// from the execution, and a redelivery of one handed off already is skipped.
+#[tokio::test]
+async fn hand_off_events_old_and_new_and_redelivered_act_once() {
+    let mut platform = Platform::start().await;
+    platform.workspace("acme", "tess", Role::Technician).await;
+    let store = platform.store.clone();
+    let receipts = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM platform.callback_receipts WHERE source = 'agentfield'")
+            .fetch_one(store.pool())
+            .await
+            .expect("receipts")
+    };
+
+    // An event as older releases wrote it: the execution id alone.
+    platform.worker.take().expect("worker").stop().await;
+    let accepted = platform
+        .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "Old event", "priority": "p3"}), None)
+        .await;
+    assert_eq!(accepted.status(), 202);
+    let old = location(&accepted);
+    let rewritten = sqlx::query(
+        "UPDATE platform.outbox_events SET payload = jsonb_build_object('execution_id', payload->'execution_id')
+          WHERE topic = 'agentfield.execute' AND payload ? 'input'",
+    )
+    .execute(platform.store.pool())
+    .await
+    .expect("rewrite");
+    assert_eq!(rewritten.rows_affected(), 1);
+    platform.start_worker();
+    let finished = platform.finished(&old, "tess", Duration::from_secs(30)).await;
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(receipts().await, 1);
+
+    // A new event, delivered; then delivered again as after a worker died
+    // (its next attempt): handed off once, answered once.
+    let response = platform
+        .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "New event", "priority": "p3"}), Some(20))
+        .await;
+    let execution: Value = response.json().await.expect("json");
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    assert_eq!(receipts().await, 2);
+    let again = sqlx::query(
+        "UPDATE platform.outbox_events SET state = 'pending', available_at = now(), locked_until = NULL, locked_by = NULL
+          WHERE topic = 'agentfield.execute' AND payload->>'execution_id' = $1",
+    )
+    .bind(execution["id"].as_str().expect("id"))
+    .execute(platform.store.pool())
+    .await
+    .expect("redeliver");
+    assert_eq!(again.rows_affected(), 1);
+    let settled = async {
+        loop {
+            let state: String = sqlx::query_scalar(
+                "SELECT state FROM platform.outbox_events WHERE topic = 'agentfield.execute' AND payload->>'execution_id' = $1",
+            )
+            .bind(execution["id"].as_str().expect("id"))
+            .fetch_one(platform.store.pool())
+            .await
+            .expect("state");
+            if state == "delivered" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), settled).await.expect("redelivered");
+    // Time for a second hand-off's webhook, had there been one.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receipts().await, 2, "the redelivery was not handed off again");
+    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM ws_acme.tickets")
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("tickets");
+    assert_eq!(tickets, 2);
     platform.stop().await;
 }
