@@ -204,27 +204,31 @@ impl Database {
 
     /// The workspace with this registry id (outbox events carry the id).
     pub async fn workspace_by_id(&self, id: i64) -> Result<Option<Workspace>, StoreError> {
-        if let Some(known) = self.workspaces.get(&CacheKey::Id(id)) {
-            return Ok(Some(known));
-        }
-        let found: Option<Workspace> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.id = $1 GROUP BY w.id")))
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(found.inspect(|w| self.workspaces.put(w)))
+        self.registered(CacheKey::Id(id)).await
     }
 
     /// The workspace with this slug, if registered.
     pub async fn workspace(&self, slug: &WorkspaceSlug) -> Result<Option<Workspace>, StoreError> {
-        if let Some(known) = self.workspaces.get(&CacheKey::Slug(slug.clone())) {
+        self.registered(CacheKey::Slug(slug.clone())).await
+    }
+
+    /// The registry row `key` names: from the cache while fresh, else read
+    /// (and kept when found).
+    async fn registered(&self, key: CacheKey) -> Result<Option<Workspace>, StoreError> {
+        if let Some(known) = self.workspaces.get(&key) {
             return Ok(Some(known));
         }
-        let found: Option<Workspace> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id")))
-                .bind(slug)
-                .fetch_optional(self.pool())
-                .await?;
+        let query = match &key {
+            CacheKey::Id(id) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.id = $1 GROUP BY w.id")))
+                    .bind(*id)
+            }
+            CacheKey::Slug(slug) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id")))
+                    .bind(slug.clone())
+            }
+        };
+        let found: Option<Workspace> = query.fetch_optional(self.pool()).await?;
         Ok(found.inspect(|w| self.workspaces.put(w)))
     }
 
