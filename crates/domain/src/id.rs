@@ -144,9 +144,14 @@ prefixed_id!(
     "enr"
 );
 prefixed_id!(
-    /// An asset (a managed machine, later any CMDB item).
+    /// An asset (a configuration item: a machine, a device, a licence).
     AssetId,
     "ast"
+);
+prefixed_id!(
+    /// A typed relationship between two assets.
+    RelationshipId,
+    "rel"
 );
 prefixed_id!(
     /// An accepted telemetry batch.

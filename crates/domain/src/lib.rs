@@ -5,6 +5,7 @@
 //! re-check them. Each is also a PostgreSQL `text` value, a JSON string and a
 //! JSON Schema ([`vocabulary`]), so it crosses every boundary as itself.
 
+pub mod asset;
 pub mod client;
 pub mod execution;
 pub mod id;
@@ -15,12 +16,13 @@ pub mod time_entry;
 pub mod vocabulary;
 pub mod workspace;
 
+pub use asset::{AssetStatus, Day, FieldDef, FieldKind, RelationshipKind, SchemaKey, Serial};
 pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
 pub use execution::ExecutionStatus;
 pub use id::{
     AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId,
-    ExecutionId, IdError, MessageId, QueueId, ReceiptId, RuleId, SiteId, SlaPolicyId, TicketId, TimeEntryId, ViewId,
-    WebhookId,
+    ExecutionId, IdError, MessageId, QueueId, ReceiptId, RelationshipId, RuleId, SiteId, SlaPolicyId, TicketId,
+    TimeEntryId, ViewId, WebhookId,
 };
 pub use role::{Role, RoleError};
 pub use telemetry::{AlertState, Comparison, RuleKind, Severity};

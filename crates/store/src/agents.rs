@@ -483,7 +483,11 @@ impl WorkspaceTx {
             }
         }
         let id = sqlx::query_scalar(
-            "INSERT INTO assets (id, agent_id, hostname, os, facts) VALUES ($1, $2, $3, $4, $5)
+            // A new machine is named after its host and is a server when its
+            // OS says so; people rename and retype it later.
+            "INSERT INTO assets (id, agent_id, hostname, os, facts, name, type_key)
+             VALUES ($1, $2, $3, $4, $5, CASE WHEN $3 = '' THEN $1 ELSE left($3, 200) END,
+                     CASE WHEN $4 ILIKE '%server%' THEN 'server' ELSE 'workstation' END)
              ON CONFLICT (agent_id) DO UPDATE
                 SET hostname = EXCLUDED.hostname, os = EXCLUDED.os, facts = EXCLUDED.facts, updated_at = now()
              RETURNING id",

@@ -11,6 +11,7 @@ pub mod access;
 pub mod agents;
 pub mod alerts;
 pub mod changes;
+pub mod cmdb;
 pub mod evidence;
 pub mod executions;
 pub mod idempotency;

@@ -64,6 +64,7 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(16, "outbox_async_claims", include_str!("../migrations/platform/0016_outbox_async_claims.sql")),
     Migration::new(17, "sla_schedule", include_str!("../migrations/platform/0017_sla_schedule.sql")),
     Migration::new(18, "member_lookup", include_str!("../migrations/platform/0018_member_lookup.sql")),
+    Migration::new(19, "agent_states", include_str!("../migrations/platform/0019_agent_states.sql")),
 ];
 
 /// Migrations of every workspace schema.
@@ -92,6 +93,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(18, "time_entries", include_str!("../migrations/workspace/0018_time_entries.sql")),
     Migration::new(19, "ticket_search", include_str!("../migrations/workspace/0019_ticket_search.sql")),
     Migration::new(20, "client_terms", include_str!("../migrations/workspace/0020_client_terms.sql")),
+    Migration::new(21, "cmdb", include_str!("../migrations/workspace/0021_cmdb.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -159,7 +159,7 @@ impl std::str::FromStr for ByName {
 
 /// `ann smi` -> `ann:* & smi:*`: every word, as a prefix. Characters that
 /// mean something to `to_tsquery` are dropped.
-fn prefixes(search: &str) -> Option<String> {
+pub(crate) fn prefixes(search: &str) -> Option<String> {
     let words: Vec<String> = search
         .split_whitespace()
         .map(|w| w.chars().filter(|c| c.is_alphanumeric() || "@._-".contains(*c)).collect::<String>())
