@@ -19,6 +19,7 @@ pub mod assignment;
 pub mod authorize;
 pub mod automation;
 pub mod callback;
+pub mod cmdb;
 pub mod command;
 pub mod envelope;
 pub mod finish;

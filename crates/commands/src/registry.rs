@@ -5,7 +5,7 @@
 use anchor_events::EventSpec;
 
 use crate::{
-    assignment,
+    assignment, cmdb,
     kit::{RefusalKind, Spec},
     sites, tickets, time_entries,
 };
@@ -35,6 +35,14 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<time_entries::TimeEntryApprove>(),
     Spec::of::<time_entries::TimeEntryReject>(),
     Spec::of::<time_entries::TimeEntryDiscard>(),
+    Spec::of::<cmdb::AssetCreate>(),
+    Spec::of::<cmdb::AssetUpdate>(),
+    Spec::of::<cmdb::AssetMove>(),
+    Spec::of::<cmdb::AssetTag>(),
+    Spec::of::<cmdb::AssetSetStatus>(),
+    Spec::of::<cmdb::AssetRetire>(),
+    Spec::of::<cmdb::AssetRelate>(),
+    Spec::of::<cmdb::AssetUnrelate>(),
 ];
 
 /// The command called `name`.
