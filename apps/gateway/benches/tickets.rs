@@ -11,6 +11,11 @@
 //!   soonest SLA deadline first);
 //! - a search (`printer offline`) and a search of a word only comments hold;
 //! - a ticket's detail (a random ticket, with comments, history and clocks);
+//! - the asset list at `ANCHOR_BENCH_ASSETS` assets (default 5,000; issue
+//!   15's target is p95 <= 150 ms), first page and filtered by type and
+//!   words, each row with its agent's state, open alerts, failing checks
+//!   and open tickets (two in five assets have an agent, one in fifty an
+//!   open alert, every open ticket names an asset);
 //!
 //! and, beside each, the bare SQL the handler sends (the same statements on
 //! a pooled connection: no HTTP, authentication, transaction or JSON),
@@ -122,6 +127,45 @@ ANALYZE tickets, ticket_comments, ticket_history, executions;"
     )
 }
 
+/// The CMDB seed: assets `ast_000…<hex i>` for i in 1..=n by name
+/// (`host-00001` …), two in five with an agent (and a check series, one in
+/// ten of those failing), one in fifty with an open alert; every open
+/// ticket names one.
+fn seed_assets_sql(n: usize) -> String {
+    format!(
+        "INSERT INTO platform.agents (id, workspace_id, public_key, hostname, last_seen_at)
+SELECT 'agt_' || lpad(to_hex(i), 26, '0'), (SELECT id FROM platform.workspaces WHERE slug = 'bench'),
+       'z6Mkbench' || i, 'host-' || lpad(i::text, 5, '0'), now() - (i % 600) * interval '1 second'
+  FROM generate_series(1, {n}) i WHERE i % 5 < 2;
+SET search_path TO ws_bench;
+INSERT INTO assets (id, agent_id, hostname, os, name, type_key, status, attributes, tags)
+SELECT 'ast_' || lpad(to_hex(i), 26, '0'),
+       CASE WHEN i % 5 < 2 THEN 'agt_' || lpad(to_hex(i), 26, '0') END,
+       'host-' || lpad(i::text, 5, '0'), CASE WHEN i % 5 < 2 THEN 'Debian GNU/Linux 13' ELSE '' END,
+       (ARRAY['host', 'laptop', 'printer', 'switch', 'vm'])[1 + i % 5] || '-' || lpad(i::text, 5, '0'),
+       (ARRAY['server', 'workstation', 'printer', 'network_device', 'virtual_machine'])[1 + i % 5],
+       CASE WHEN i % 40 = 0 THEN 'retired' WHEN i % 33 = 0 THEN 'in_repair' ELSE 'active' END,
+       '{{}}', CASE WHEN i % 9 = 0 THEN ARRAY['core'] ELSE '{{}}' END
+  FROM generate_series(1, {n}) i;
+INSERT INTO telemetry_series (agent_id, kind, name)
+SELECT 'agt_' || lpad(to_hex(i), 26, '0'), 'check', 'service ssh' FROM generate_series(1, {n}) i WHERE i % 5 < 2;
+INSERT INTO check_results (agent_id, at, name, status)
+SELECT 'agt_' || lpad(to_hex(i), 26, '0'), now() - k * interval '1 minute', 'service ssh',
+       CASE WHEN i % 10 = 0 AND k = 0 THEN 'failing' ELSE 'passing' END
+  FROM generate_series(1, {n}) i, generate_series(0, 9) k WHERE i % 5 < 2;
+INSERT INTO alerts (id, rule_id, agent_id, asset_id, subject, severity, state, summary)
+SELECT 'alr_' || lpad(to_hex(i), 26, '0'), 'rul_00000000000000000000000001', 'agt_' || lpad(to_hex(i), 26, '0'),
+       'ast_' || lpad(to_hex(i), 26, '0'), '/', 'critical', 'open', 'Disk almost full on host-' || i
+  FROM generate_series(1, {n}) i WHERE i % 50 = 0 AND i % 5 < 2;
+UPDATE tickets SET asset_id = 'ast_' || lpad(to_hex(1 + abs(hashtext(id)) % {n}), 26, '0')
+ WHERE status NOT IN ('resolved', 'closed');
+ANALYZE assets, alerts, telemetry_series, check_results, tickets;"
+    )
+}
+
+const ASSET_COLUMNS: &str = "id, agent_id, type_key, name, status, site_id, serial, hostname, os, purchased_on, \
+    warranty_until, attributes, tags, facts, retired_at, created_at, updated_at";
+
 const COLUMNS: &str = "id, title, description, priority, status, created_by_issuer, created_by, execution_id, asset_id,
     alert_id, contact_id, site_id, queue_id, assignee_issuer, assignee, tags, merged_into, sla_policy_id, sla_state,
     sla_due_at, created_at, updated_at";
@@ -190,6 +234,10 @@ async fn main() {
         tickets * 3,
         started.elapsed().as_secs_f64()
     );
+    let assets = env_usize("ANCHOR_BENCH_ASSETS", 5_000);
+    let started = Instant::now();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(seed_assets_sql(assets))).execute(&mut admin).await.expect("seed assets");
+    println!("seeded {assets} assets in {:.1} s", started.elapsed().as_secs_f64());
     sqlx::raw_sql("SET search_path TO ws_bench").execute(&mut admin).await.expect("search path");
 
     let data_dir = tempfile::tempdir().expect("tempdir");
@@ -253,6 +301,24 @@ async fn main() {
             bare: vec![list_sql(" AND search @@ websearch_to_tsquery('english', 'toner')", "updated_at DESC, id DESC")],
         },
     ];
+    let asset_sql = |condition: &str| {
+        format!(
+            "SELECT {ASSET_COLUMNS} FROM assets WHERE status IN ('planned', 'active', 'in_repair'){condition}
+              ORDER BY lower(name), id LIMIT 51"
+        )
+    };
+    cases.push(Case {
+        name: "asset list",
+        path: "/api/v1/workspaces/bench/assets".to_owned(),
+        bare: vec![asset_sql("")],
+    });
+    cases.push(Case {
+        name: "asset list, filtered",
+        path: "/api/v1/workspaces/bench/assets?type=server&q=host-01&has_agent=true".to_owned(),
+        bare: vec![asset_sql(
+            " AND type_key = 'server' AND search @@ to_tsquery('simple', 'host-01:*') AND agent_id IS NOT NULL",
+        )],
+    });
     // A later page of the list: the same statements as the first.
     let (_, _, first) = request(&app, base, &token).await;
     let first: serde_json::Value = serde_json::from_slice(&first).expect("json");

@@ -41,6 +41,9 @@ objects!(
     anchor_domain::SlaPolicyId => "SLA policy",
     anchor_domain::TimeEntryId => "time entry",
     anchor_domain::ViewId => "ticket view",
+    anchor_domain::AssetId => "asset",
+    anchor_domain::RelationshipId => "relationship",
+    anchor_domain::SchemaKey => "asset type",
 );
 
 /// The `{id}` of the path, as a `T`.

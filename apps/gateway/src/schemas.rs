@@ -238,3 +238,25 @@ impl ToSchema for TicketViewDocument {
         "TicketViewBody".into()
     }
 }
+
+/// An asset type as sent (`PUT .../asset-types/{key}`): the schema of
+/// [`anchor_domain::asset::AssetTypeInput`], as the command kit writes it.
+pub(crate) struct AssetTypeDocument;
+
+impl PartialSchema for AssetTypeDocument {
+    fn schema() -> RefOr<Schema> {
+        let mut schema =
+            serde_json::to_value(anchor_commands::kit::schema_of::<anchor_domain::asset::AssetTypeInput>())
+                .expect("a schema serialises");
+        if let Some(object) = schema.as_object_mut() {
+            object.remove("$schema");
+        }
+        serde_json::from_value(schema).expect("a valid schema")
+    }
+}
+
+impl ToSchema for AssetTypeDocument {
+    fn name() -> Cow<'static, str> {
+        "AssetTypeBody".into()
+    }
+}

@@ -13,6 +13,7 @@
 
 mod agents;
 mod alerts;
+mod assets;
 mod audit;
 mod callbacks;
 pub(crate) mod evidence;
@@ -56,7 +57,7 @@ use crate::{
                        every response carries `X-Request-Id`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(ProblemDocument, Accepted, ExecutionView, crate::schemas::EventType, crate::schemas::WorkspaceRole, crate::schemas::RuleDocument, crate::schemas::CalendarDocument, crate::schemas::SlaPolicyDocument)),
+    components(schemas(ProblemDocument, Accepted, ExecutionView, crate::schemas::EventType, crate::schemas::WorkspaceRole, crate::schemas::RuleDocument, crate::schemas::CalendarDocument, crate::schemas::SlaPolicyDocument, crate::schemas::AssetTypeDocument)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Liveness, readiness, the API description and the dev issuer's keys"),
@@ -69,6 +70,7 @@ use crate::{
         (name = "executions", description = "Where each accepted command is: queued, running, succeeded, failed, cancelled, timeout"),
         (name = "callbacks", description = "Signed inbound callbacks (AgentField execution webhooks)"),
         (name = "webhooks", description = "Outbound webhooks (Standard Webhooks v1): endpoints, secrets, tests, the delivery log"),
+        (name = "assets", description = "The CMDB: asset types (configuration), assets and their relationships (commands, 202 + execution), the impact of a failure"),
         (name = "alerts", description = "Alert rules over telemetry, and alerts"),
         (name = "service policies", description = "Business calendars and SLA policies (configuration: versioned, written directly, each change recorded and signed)"),
         (name = "agents", description = "The edge plane: enrollment tokens, agents, enrollment, telemetry ingest"),
@@ -207,7 +209,8 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(agents::routes())
         .merge(alerts::routes())
         .merge(service_policies::routes())
-        .merge(queues::routes());
+        .merge(queues::routes())
+        .merge(assets::routes());
     let commands = all.commands.iter().map(|(path, method, _)| (method.to_string(), path.to_string())).collect();
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(all.router).split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
