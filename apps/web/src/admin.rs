@@ -120,19 +120,11 @@ pub(crate) async fn service(
 }
 
 fn admin_frame<'a>(session: &'a WebSession, grant: &'a Grant) -> pages::ConsoleFrame<'a> {
-    pages::ConsoleFrame {
-        who: &session.subject,
-        issuer: &session.issuer,
-        csrf: &session.csrf_token,
-        workspace: &grant.workspace,
-        may_write: grants(grant.role, Permission::TicketsWrite),
-        role: grant.role.as_str(),
-        may_admin: true,
-    }
+    pages::ConsoleFrame { may_admin: true, ..crate::console::frame(session, grant) }
 }
 
 /// A form's fields, in order, repeated names kept.
-fn fields(body: &str) -> Vec<(String, String)> {
+pub(crate) fn fields(body: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 

@@ -37,12 +37,12 @@ use crate::{
 /// Rows per page of the ticket list.
 const PAGE_ROWS: i64 = 50;
 
-fn not_signed_in() -> Response {
+pub(crate) fn not_signed_in() -> Response {
     Redirect::to("/").into_response()
 }
 
 /// The person's grant of `permission` in the workspace, or the page that says why not.
-async fn grant(
+pub(crate) async fn grant(
     state: &WebState,
     session: &WebSession,
     headers: &HeaderMap,
@@ -69,7 +69,7 @@ async fn grant(
     }
 }
 
-fn unavailable(e: anchor_store::StoreError) -> Response {
+pub(crate) fn unavailable(e: anchor_store::StoreError) -> Response {
     tracing::error!(error = %e, "a Console page could not be read");
     pages::declined(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -83,7 +83,7 @@ pub(crate) async fn console(Path(workspace): Path<String>) -> Redirect {
     Redirect::to(&format!("/w/{}/console/service", urlencoding(&workspace)))
 }
 
-fn urlencoding(text: &str) -> String {
+pub(crate) fn urlencoding(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
@@ -334,7 +334,7 @@ pub(crate) async fn service(
 
 /// Whether htmx asks for the fragment only (not when it restores history,
 /// which needs the whole page).
-fn is_fragment(headers: &HeaderMap) -> bool {
+pub(crate) fn is_fragment(headers: &HeaderMap) -> bool {
     headers.get("hx-request").is_some_and(|v| v == "true") && headers.get("hx-history-restore-request").is_none()
 }
 
@@ -469,7 +469,7 @@ pub(crate) async fn delete_view(
     }
 }
 
-fn frame<'a>(session: &'a WebSession, grant: &'a Grant) -> ConsoleFrame<'a> {
+pub(crate) fn frame<'a>(session: &'a WebSession, grant: &'a Grant) -> ConsoleFrame<'a> {
     ConsoleFrame {
         who: &session.subject,
         issuer: &session.issuer,
@@ -478,6 +478,7 @@ fn frame<'a>(session: &'a WebSession, grant: &'a Grant) -> ConsoleFrame<'a> {
         may_write: grants(grant.role, Permission::TicketsWrite),
         role: grant.role.as_str(),
         may_admin: grants(grant.role, Permission::SettingsManage),
+        may_read_assets: grants(grant.role, Permission::AssetsRead),
     }
 }
 
@@ -811,13 +812,83 @@ pub(crate) async fn create_workspace(
 /// At most this many tickets in one bulk action.
 const BULK_MAX: usize = 100;
 
-/// How one ticket of a bulk action went.
+/// How one item (a ticket, an asset) of a bulk action went.
 pub(crate) struct BulkItem {
-    pub ticket: TicketId,
+    /// Its page.
+    pub href: String,
+    /// What it is called (`None`: no such item here).
     pub title: Option<String>,
     /// `updated`, `skipped` (already so), `failed` or `pending` (still running).
     pub outcome: &'static str,
     pub message: String,
+}
+
+/// One command of a bulk action, for one item.
+pub(crate) struct BulkJob {
+    /// The item's id: each command's key is derived from the form's and it.
+    pub id: String,
+    pub href: String,
+    pub title: Option<String>,
+    pub command: &'static str,
+    pub args: Value,
+}
+
+/// Submits each job through the normal command path (each authorized for
+/// its own command's permission) and says how each went: updated, skipped
+/// (already so), failed (and why) or still running.
+pub(crate) async fn submit_each(
+    state: &WebState,
+    grant: &Grant,
+    key: &str,
+    jobs: Vec<BulkJob>,
+) -> Result<Vec<BulkItem>, Response> {
+    use anchor_commands::{SubmitError, registry};
+    let Some(desk) = state.desk.clone() else {
+        return Err(pages::declined(StatusCode::SERVICE_UNAVAILABLE, "Commands are unavailable", "Try again shortly."));
+    };
+    let mut items = Vec::new();
+    for job in jobs {
+        let mut item = BulkItem { href: job.href, title: job.title, outcome: "failed", message: String::new() };
+        let spec = registry::find(job.command).expect("a registered command");
+        let command = match spec.parse(job.args) {
+            Ok(command) => command,
+            Err(e) => {
+                item.message = e.message;
+                items.push(item);
+                continue;
+            }
+        };
+        // One key per item, from the form's: sending the form twice acts once.
+        let item_key = format!("{}-{}", key.chars().take(64).collect::<String>(), job.id);
+        let key = (!key.is_empty()).then_some(item_key.as_str());
+        match desk.submit(grant, command, key, Some(std::time::Duration::from_secs(3))).await {
+            Ok(receipt) => {
+                let e = &receipt.execution;
+                (item.outcome, item.message) = match e.status {
+                    anchor_domain::ExecutionStatus::Succeeded if changed(e.result.as_ref()) => {
+                        ("updated", String::new())
+                    }
+                    anchor_domain::ExecutionStatus::Succeeded => ("skipped", "already so".to_owned()),
+                    s if !s.is_finished() => ("pending", "accepted; still running".to_owned()),
+                    _ => (
+                        "failed",
+                        e.error
+                            .as_ref()
+                            .and_then(|err| err["message"].as_str())
+                            .map_or_else(|| "the command failed".to_owned(), pages::sentence),
+                    ),
+                };
+            }
+            Err(SubmitError::Refused(refusal)) => item.message = pages::sentence(&refusal.message),
+            Err(SubmitError::Denied(_)) => item.message = "not allowed".to_owned(),
+            Err(e) => {
+                tracing::error!(error = %e, "a bulk action's command could not be submitted");
+                item.message = "could not be submitted; try again".to_owned();
+            }
+        }
+        items.push(item);
+    }
+    Ok(items)
 }
 
 /// The command and its arguments for one ticket of a bulk action.
@@ -855,7 +926,6 @@ pub(crate) async fn bulk(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    use anchor_commands::{SubmitError, registry};
     let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
     let (mut csrf, mut key, mut action, mut tickets) = (String::new(), String::new(), String::new(), Vec::new());
     for (name, value) in url::form_urlencoded::parse(body.as_bytes()) {
@@ -885,74 +955,35 @@ pub(crate) async fn bulk(
             &format!("At most {BULK_MAX} tickets at a time."),
         );
     }
-    let Some(desk) = state.desk.clone() else {
-        return pages::declined(StatusCode::SERVICE_UNAVAILABLE, "Commands are unavailable", "Try again shortly.");
-    };
     let route = "POST /w/{ws}/console/service/bulk";
     let grant = match grant(&state, &session, &headers, &workspace, Permission::TicketsWrite, route).await {
         Ok(grant) => grant,
         Err(page) => return page,
     };
-    let mut items = Vec::new();
+    let slug = urlencoding(grant.workspace.slug().as_str());
+    let mut jobs = Vec::new();
     for raw in &tickets {
         let Ok(ticket) = raw.parse::<TicketId>() else { continue };
-        let title = state
-            .db
-            .read(&grant.workspace, |tx| Box::pin(tx.ticket(ticket)))
-            .await
-            .ok()
-            .flatten()
-            .map(|t| t.title.as_str().to_owned());
-        let mut item = BulkItem { ticket, title, outcome: "failed", message: String::new() };
-        let Some((name, args)) = bulk_command(&action, ticket) else {
+        let Some((command, args)) = bulk_command(&action, ticket) else {
             return pages::declined(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Unknown action",
                 "Choose an action from the list.",
             );
         };
-        let spec = registry::find(name).expect("a registered command");
-        let command = match spec.parse(args) {
-            Ok(command) => command,
-            Err(e) => {
-                item.message = e.message;
-                items.push(item);
-                continue;
-            }
+        let title = match state.db.read(&grant.workspace, |tx| Box::pin(tx.ticket(ticket))).await {
+            Ok(found) => found.map(|t| t.title.as_str().to_owned()),
+            Err(e) => return unavailable(e),
         };
-        // One key per ticket, from the form's: sending the form twice acts once.
-        let item_key = format!("{}-{ticket}", key.chars().take(64).collect::<String>());
-        let key = (!key.is_empty()).then_some(item_key.as_str());
-        match desk.submit(&grant, command, key, Some(std::time::Duration::from_secs(3))).await {
-            Ok(receipt) => {
-                let e = &receipt.execution;
-                (item.outcome, item.message) = match e.status {
-                    anchor_domain::ExecutionStatus::Succeeded if changed(e.result.as_ref()) => {
-                        ("updated", String::new())
-                    }
-                    anchor_domain::ExecutionStatus::Succeeded => ("skipped", "already so".to_owned()),
-                    s if !s.is_finished() => ("pending", "accepted; still running".to_owned()),
-                    _ => (
-                        "failed",
-                        e.error
-                            .as_ref()
-                            .and_then(|err| err["message"].as_str())
-                            .unwrap_or("the command failed")
-                            .to_owned(),
-                    ),
-                };
-            }
-            Err(SubmitError::Refused(refusal)) => item.message = pages::sentence(&refusal.message),
-            Err(SubmitError::Denied(_)) => item.message = "not allowed".to_owned(),
-            Err(e) => {
-                tracing::error!(error = %e, "a bulk action's command could not be submitted");
-                item.message = "could not be submitted; try again".to_owned();
-            }
-        }
-        items.push(item);
+        let href = format!("/w/{slug}/console/service/tickets/{ticket}");
+        jobs.push(BulkJob { id: ticket.to_string(), href, title, command, args });
     }
+    let items = match submit_each(&state, &grant, &key, jobs).await {
+        Ok(items) => items,
+        Err(page) => return page,
+    };
     let summary = bulk_summary(&action);
-    pages::page(StatusCode::OK, pages::bulk_result(&frame(&session, &grant), summary, &items, &back))
+    pages::page(StatusCode::OK, pages::bulk_result(&frame(&session, &grant), summary, "Tickets", &items, &back))
 }
 
 fn bulk_summary(action: &str) -> String {

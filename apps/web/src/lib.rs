@@ -14,6 +14,8 @@
 
 mod admin;
 mod assets;
+mod cmdb;
+mod cmdb_pages;
 mod commands;
 mod console;
 mod oidc;
@@ -149,6 +151,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/admin/service/calendars", post(admin::save_calendar))
         .route("/w/{ws}/console", get(console::console))
         .route("/w/{ws}/console/service", get(console::service))
+        .route("/w/{ws}/console/cmdb", get(cmdb::assets))
+        .route("/w/{ws}/console/cmdb/new", get(cmdb::new_asset))
+        .route("/w/{ws}/console/cmdb/act", post(cmdb::act))
+        .route("/w/{ws}/console/cmdb/bulk", post(cmdb::bulk))
+        .route("/w/{ws}/console/cmdb/assets/{id}", get(cmdb::asset))
         .route("/w/{ws}/console/service/new", get(console::new_ticket))
         .route("/w/{ws}/console/service/queues", get(console::queues))
         .route("/w/{ws}/console/service/act", post(console::act))

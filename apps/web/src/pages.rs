@@ -198,6 +198,25 @@ fn refusal(status: StatusCode, title: &str, message: &str, request_id: Option<&s
     )
 }
 
+/// What the command that brought the person to a page did, with a link to
+/// its execution.
+pub(crate) fn outcome_banner(frame: &ConsoleFrame<'_>, outcome: Option<&(Execution, &'static str)>) -> Markup {
+    html! {
+        @if let Some((execution, summary)) = outcome {
+            @let finished = execution.status.is_finished();
+            div class={"outcome " (execution.status.as_str())} role="status" {
+                strong { (summary) ": " (status_label(execution.status)) }
+                @if let Some(error) = &execution.error {
+                    " — " (error["message"].as_str().unwrap_or("the command failed"))
+                }
+                @if !finished { " — still working; reload in a moment." }
+                " "
+                a href={"/w/" (frame.workspace.slug().as_str()) "/executions/" (execution.id)} { "Details" }
+            }
+        }
+    }
+}
+
 fn status_label(status: ExecutionStatus) -> &'static str {
     match status {
         ExecutionStatus::Queued => "Queued",
@@ -209,12 +228,12 @@ fn status_label(status: ExecutionStatus) -> &'static str {
     }
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// A moment as people read it (UTC, to the second); `datetime` keeps it exact.
-fn moment(t: time::OffsetDateTime) -> Markup {
+pub(crate) fn moment(t: time::OffsetDateTime) -> Markup {
     let shown = t
         .to_offset(time::UtcOffset::UTC)
         .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
@@ -282,10 +301,12 @@ pub(crate) struct ConsoleFrame<'a> {
     pub role: &'a str,
     /// Whether the person may manage the workspace's settings (Admin settings).
     pub may_admin: bool,
+    /// Whether the person may see the CMDB.
+    pub may_read_assets: bool,
 }
 
 impl ConsoleFrame<'_> {
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("/w/{}/console", self.workspace.slug().as_str())
     }
 
@@ -297,7 +318,25 @@ impl ConsoleFrame<'_> {
 /// The Console's frame: the page navigation (only pages that exist), the
 /// workspace it is about, and the module tabs.
 fn console_layout(frame: &ConsoleFrame<'_>, title: &str, body: Markup) -> Markup {
-    let tabs = html! { a href={(frame.base()) "/service"} aria-current="page" { "Service delivery" } };
+    console_tab_layout(frame, ConsoleTab::Service, title, body)
+}
+
+/// The Console's modules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConsoleTab {
+    Service,
+    Cmdb,
+}
+
+/// [`console_layout`] on the module `tab`.
+pub(crate) fn console_tab_layout(frame: &ConsoleFrame<'_>, tab: ConsoleTab, title: &str, body: Markup) -> Markup {
+    let current = |t: ConsoleTab| (t == tab).then_some("page");
+    let tabs = html! {
+        a href={(frame.base()) "/service"} aria-current=[current(ConsoleTab::Service)] { "Service delivery" }
+        @if frame.may_read_assets {
+            a href={(frame.base()) "/cmdb"} aria-current=[current(ConsoleTab::Cmdb)] { "CMDB" }
+        }
+    };
     workspace_layout(frame, false, tabs, title, body)
 }
 
@@ -794,18 +833,7 @@ pub(crate) fn ticket_page(frame: &ConsoleFrame<'_>, page: &crate::console::Ticke
                 div hx-get={(base) "/tickets/" (t.id) "?part=live"} hx-trigger="sse:changed" hx-swap="none" {}
             }
             (news_part(page, false))
-            @if let Some((execution, summary)) = &page.outcome {
-                @let finished = execution.status.is_finished();
-                div class={"outcome " (execution.status.as_str())} role="status" {
-                    strong { (summary) ": " (status_label(execution.status)) }
-                    @if let Some(error) = &execution.error {
-                        " — " (error["message"].as_str().unwrap_or("the command failed"))
-                    }
-                    @if !finished { " — still working; reload in a moment." }
-                    " "
-                    a href={"/w/" (frame.workspace.slug().as_str()) "/executions/" (execution.id)} { "Details" }
-                }
-            }
+            (outcome_banner(frame, page.outcome.as_ref()))
             div.heading {
                 h1 { (t.title) }
             }
@@ -1155,20 +1183,22 @@ pub(crate) fn new_ticket(frame: &ConsoleFrame<'_>, queues: &[anchor_store::queue
     )
 }
 
-/// What a bulk action did, ticket by ticket.
+/// What a bulk action did, item by item (`what`: "Tickets", "Assets").
 pub(crate) fn bulk_result(
     frame: &ConsoleFrame<'_>,
     summary: String,
+    what: &str,
     items: &[crate::console::BulkItem],
     back: &str,
 ) -> Markup {
     let count = |outcome: &str| items.iter().filter(|i| i.outcome == outcome).count();
-    let base = format!("{}/service", frame.base());
-    console_layout(
+    let tab = if what == "Assets" { ConsoleTab::Cmdb } else { ConsoleTab::Service };
+    console_tab_layout(
         frame,
+        tab,
         "Bulk action",
         html! {
-            p.crumbs { a href=(back) { "Tickets" } " / Bulk action" }
+            p.crumbs { a href=(back) { (what) } " / Bulk action" }
             div.card {
                 h1 { (summary) }
                 p role="status" {
@@ -1176,19 +1206,19 @@ pub(crate) fn bulk_result(
                     @if count("pending") > 0 { " · " (count("pending")) " still running" }
                 }
                 table {
-                    caption.visually-hidden { "Each ticket's outcome" }
-                    thead { tr { th scope="col" { "Ticket" } th scope="col" { "Outcome" } th scope="col" { "Why" } } }
+                    caption.visually-hidden { "Each item's outcome" }
+                    thead { tr { th scope="col" { (what.trim_end_matches('s')) } th scope="col" { "Outcome" } th scope="col" { "Why" } } }
                     tbody {
                         @for item in items {
                             tr {
-                                td { a href={(base) "/tickets/" (item.ticket)} { (item.title.as_deref().unwrap_or("(no such ticket)")) } }
+                                td { a href=(item.href) { (item.title.as_deref().unwrap_or("(no such item here)")) } }
                                 td { span class={"outcome-label " (item.outcome)} { (item.outcome) } }
                                 td { (item.message) }
                             }
                         }
                     }
                 }
-                a.button href=(back) { "Back to tickets" }
+                a.button href=(back) { "Back to " (what.to_lowercase()) }
             }
         },
     )
