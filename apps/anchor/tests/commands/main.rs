@@ -3,6 +3,7 @@
 //! real PostgreSQL, and what happens when a part of that chain misbehaves.
 
 mod callbacks;
+mod cmdb;
 mod console;
 mod envelopes;
 mod evidence;

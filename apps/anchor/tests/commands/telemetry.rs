@@ -10,34 +10,34 @@ use crate::{Options, Platform};
 
 use anchor_telemetry::limits::Limits;
 
-struct TestAgent {
+pub(crate) struct TestAgent {
     key: SigningKey,
-    id: AgentId,
+    pub(crate) id: AgentId,
 }
 
 impl TestAgent {
-    fn token(&self) -> String {
+    pub(crate) fn token(&self) -> String {
         anchor_telemetry::identity::sign(&self.key, self.id, Duration::from_secs(120))
     }
 }
 
-async fn enrollment_token(platform: &Platform, max_uses: i32) -> Value {
+pub(crate) async fn enrollment_token(platform: &Platform, max_uses: i32) -> Value {
     new_enrollment_token(platform, json!({"label": "office", "max_uses": max_uses})).await
 }
 
-async fn new_enrollment_token(platform: &Platform, body: Value) -> Value {
+pub(crate) async fn new_enrollment_token(platform: &Platform, body: Value) -> Value {
     let response = platform.post("/api/v1/workspaces/acme/enrollment-tokens", "mia", &body, None).await;
     assert_eq!(response.status(), 201);
     response.json().await.expect("json")
 }
 
-async fn enroll(platform: &Platform, token: &str, hostname: &str) -> Result<TestAgent, (u16, Value)> {
+pub(crate) async fn enroll(platform: &Platform, token: &str, hostname: &str) -> Result<TestAgent, (u16, Value)> {
     enroll_with(platform, token, SigningKey::from_bytes(&rand::random::<[u8; 32]>()), json!({"hostname": hostname}))
         .await
 }
 
 /// Enrolls `key` with `facts` (an `os` is added).
-async fn enroll_with(
+pub(crate) async fn enroll_with(
     platform: &Platform,
     token: &str,
     key: SigningKey,
@@ -69,7 +69,7 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     encoder.finish().expect("gzip")
 }
 
-async fn send(platform: &Platform, token: &str, body: &Value, encoding: Option<&str>) -> (u16, Value) {
+pub(crate) async fn send(platform: &Platform, token: &str, body: &Value, encoding: Option<&str>) -> (u16, Value) {
     let raw = body.to_string().into_bytes();
     let mut request = platform
         .client
@@ -375,14 +375,14 @@ async fn samples_are_partitioned_by_day_and_expire() {
     platform.stop().await;
 }
 
-fn disk(sequence: i64, used: f64) -> Value {
+pub(crate) fn disk(sequence: i64, used: f64) -> Value {
     json!({"sequence": sequence, "metrics": [
         {"name": "disk.used_percent", "value": used, "at": now(), "labels": {"mount": "/"}},
         {"name": "memory.used_percent", "value": 40.0, "at": now()},
     ]})
 }
 
-async fn wait_for<F, Fut>(what: &str, mut probe: F) -> Value
+pub(crate) async fn wait_for<F, Fut>(what: &str, mut probe: F) -> Value
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<Value>>,

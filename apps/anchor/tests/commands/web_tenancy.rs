@@ -52,6 +52,16 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
             fields.push(("query", "status=open".into()));
         }
         "/w/{ws}/console/service/views/delete" => fields.push(("view_id", ids.view.clone())),
+        "/w/{ws}/console/cmdb/act" => {
+            fields.push(("command", "asset.tag".into()));
+            fields.push(("asset_id", ids.asset.clone()));
+            fields.push(("add", "taken".into()));
+        }
+        "/w/{ws}/console/cmdb/bulk" => {
+            fields.push(("action", "tag".into()));
+            fields.push(("tag", "taken".into()));
+            fields.push(("asset", ids.asset.clone()));
+        }
         "/w/{ws}/admin/service/policies" => {
             fields.push(("id", ids.policy.clone()));
             fields.push(("name", "Taken over".into()));
@@ -78,10 +88,17 @@ struct Ids {
     view: String,
     queue: String,
     policy: String,
+    asset: String,
 }
 
 fn fill(path: &str, ws: &str, ids: &Ids) -> String {
-    let id = if path.contains("/executions/") { &ids.execution } else { &ids.ticket };
+    let id = if path.contains("/executions/") {
+        &ids.execution
+    } else if path.contains("/assets/") {
+        &ids.asset
+    } else {
+        &ids.ticket
+    };
     path.replace("{ws}", ws).replace("{id}", id)
 }
 
@@ -125,7 +142,18 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
         )
         .await;
     let view: Value = view.json().await.expect("view");
+    let asset = platform
+        .post(
+            &format!("{api}/assets"),
+            "oz",
+            &json!({"type": "server", "name": format!("{MARKER} payroll host")}),
+            Some(20),
+        )
+        .await;
+    let asset: Value = asset.json().await.expect("asset");
+    assert_eq!(asset["status"], "succeeded", "{asset}");
     let ids = Ids {
+        asset: asset["result"]["asset_id"].as_str().expect("asset").to_owned(),
         ticket: execution["result"]["ticket_id"].as_str().expect("ticket").to_owned(),
         execution: execution["id"].as_str().expect("execution").to_owned(),
         view: view["id"].as_str().expect("view").to_owned(),
@@ -206,6 +234,12 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
             }
             let body = request.send().await.expect("search").text().await.expect("body");
             assert!(body.contains("No tickets match") && !body.contains(MARKER), "{body}");
+            let mut request = client.get(platform.url("/w/home/console/cmdb?q=payroll")).header("cookie", &cookie);
+            if fragment {
+                request = request.header("hx-request", "true");
+            }
+            let body = request.send().await.expect("search").text().await.expect("body");
+            assert!(body.contains("No assets match") && !body.contains(MARKER), "{body}");
         }
     }
     assert!(failures.is_empty(), "{} of {cases} cases failed:\n{}", failures.len(), failures.join("\n"));
@@ -225,5 +259,7 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
     assert_eq!(views["items"].as_array().map(Vec::len), Some(1), "{views}");
     let queues = platform.get(&format!("{api}/queues"), "oz").await;
     assert_eq!(queues["items"][0]["name"], format!("{MARKER} desk"));
+    let asset = platform.get(&format!("{api}/assets/{}", ids.asset), "oz").await;
+    assert_eq!(asset["tags"], json!([]), "the other's asset is untouched: {asset}");
     platform.stop().await;
 }
