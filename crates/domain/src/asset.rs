@@ -188,7 +188,8 @@ impl Day {
         if !strict {
             return Err(bad());
         }
-        raw.parse::<jiff::civil::Date>().map(Self).map_err(|_| bad())
+        // Years 1 to 9999: what PostgreSQL's `date` and this form both hold.
+        raw.parse::<jiff::civil::Date>().ok().filter(|d| d.year() >= 1).map(Self).ok_or_else(bad)
     }
 
     pub fn date(self) -> jiff::civil::Date {
@@ -508,7 +509,7 @@ mod tests {
     #[test]
     fn days_are_strict() {
         assert_eq!(Day::parse("2025-02-28").expect("day").to_string(), "2025-02-28");
-        for bad in ["2025-02-30", "2025-2-28", "20250228", "2025-02-28T00:00:00Z", "+2025-02-28", ""] {
+        for bad in ["2025-02-30", "0000-01-01", "2025-2-28", "20250228", "2025-02-28T00:00:00Z", "+2025-02-28", ""] {
             assert!(Day::parse(bad).is_err(), "{bad}");
         }
     }

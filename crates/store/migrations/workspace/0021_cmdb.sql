@@ -67,7 +67,10 @@ ALTER TABLE assets
     ADD COLUMN attributes     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object'),
     ADD COLUMN tags           text[] NOT NULL DEFAULT '{}' CHECK (cardinality(tags) <= 20),
     ADD COLUMN retired_at     timestamptz;
-UPDATE assets SET name = CASE WHEN hostname = '' THEN id ELSE left(hostname, 200) END,
+-- A machine is named after its host as people read it (no control
+-- characters, no surrounding spaces, at most 200 characters), else its id.
+UPDATE assets SET name = coalesce(nullif(left(regexp_replace(regexp_replace(hostname,
+                      '[\u0001-\u001f\u007f-\u009f]', '', 'g'), '^[[:space:]]+|[[:space:]]+$', '', 'g'), 200), ''), id),
                   type_key = CASE WHEN os ILIKE '%server%' THEN 'server' ELSE 'workstation' END;
 ALTER TABLE assets
     ALTER COLUMN type_key SET NOT NULL,
