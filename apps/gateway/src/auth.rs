@@ -92,6 +92,7 @@ pub mod perm {
         WorkspacesCreate,
         WorkspacesListAll,
         AuditRead,
+        TeamsManage,
         WorkspaceRead,
         MembersRead,
         MembersManage,
@@ -114,8 +115,18 @@ pub mod perm {
 pub struct WorkspaceScope<P> {
     pub caller: Caller,
     pub workspace: Workspace,
+    /// The role that grants `P` (the most powerful that does).
     pub role: Role,
+    /// Every role the caller holds there (membership and teams), most powerful first.
+    pub roles: Vec<Role>,
     _permission: PhantomData<P>,
+}
+
+impl<P> WorkspaceScope<P> {
+    /// Whether any of the caller's roles there grants `permission`.
+    pub fn allows(&self, permission: Permission) -> bool {
+        anchor_auth::permissions::granting(&self.roles, permission).is_some()
+    }
 }
 
 /// A platform-level permission `P`.
@@ -305,10 +316,10 @@ impl<P: RequiredPermission> FromRequestParts<AppState> for WorkspaceScope<P> {
             .map_err(|_| Problem::workspace_forbidden())?;
         let raw = params.get("ws").map(String::as_str).unwrap_or_default();
         let route = route_of(parts);
-        let Grant { workspace, role, .. } =
-            authorize(&state.db, asking(&caller, &route), raw, P::PERMISSION).await?.map_err(denied)?;
+        let grant = authorize(&state.db, asking(&caller, &route), raw, P::PERMISSION).await?.map_err(denied)?;
         decide(parts, P::PERMISSION.name());
-        Ok(Self { caller, workspace, role, _permission: PhantomData })
+        let Grant { workspace, role, roles, .. } = grant;
+        Ok(Self { caller, workspace, role, roles, _permission: PhantomData })
     }
 }
 

@@ -44,6 +44,7 @@ objects!(
     anchor_domain::AssetId => "asset",
     anchor_domain::RelationshipId => "relationship",
     anchor_domain::SchemaKey => "asset type",
+    anchor_domain::TeamId => "team",
 );
 
 /// The `{id}` of the path, as a `T`.

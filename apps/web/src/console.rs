@@ -5,7 +5,7 @@
 //! as the API ([`crate::commands::submit_as`]); the page it returns to shows
 //! the command's outcome. Every control is a plain link or form.
 
-use anchor_auth::permissions::{Permission, grants};
+use anchor_auth::permissions::Permission;
 use anchor_commands::authorize::{Asking, Denial, Grant, authorize};
 use anchor_domain::{ExecutionId, Priority, QueueId, SlaState, TicketId, TicketStatus, ViewId};
 use anchor_store::{
@@ -440,7 +440,7 @@ pub(crate) async fn delete_view(
         let Some(view) = tx.ticket_view(id).await?.filter(|v| v.shared || v.owner == actor) else {
             return Ok(Err(missing()));
         };
-        if view.owner != actor && !grants(grant.role, Permission::SettingsManage) {
+        if view.owner != actor && !grant.allows(Permission::SettingsManage) {
             return Ok(Err(pages::declined(
                 StatusCode::FORBIDDEN,
                 "Not yours to remove",
@@ -475,10 +475,11 @@ pub(crate) fn frame<'a>(session: &'a WebSession, grant: &'a Grant) -> ConsoleFra
         issuer: &session.issuer,
         csrf: &session.csrf_token,
         workspace: &grant.workspace,
-        may_write: grants(grant.role, Permission::TicketsWrite),
+        may_write: grant.allows(Permission::TicketsWrite),
         role: grant.role.as_str(),
-        may_admin: grants(grant.role, Permission::SettingsManage),
-        may_read_assets: grants(grant.role, Permission::AssetsRead),
+        may_admin: grant.allows(Permission::SettingsManage),
+        may_read_assets: grant.allows(Permission::AssetsRead),
+        may_read_alerts: grant.allows(Permission::AlertsRead),
     }
 }
 
@@ -527,7 +528,7 @@ pub(crate) async fn ticket(
     let Ok(id) = id.parse::<TicketId>() else { return missing() };
     let outcome = query.outcome.as_deref().and_then(|o| o.parse::<ExecutionId>().ok());
     let live = query.part.as_deref() == Some("live");
-    let may_see_executions = grants(grant.role, Permission::ExecutionsRead);
+    let may_see_executions = grant.allows(Permission::ExecutionsRead);
     let read = state
         .db
         .read(&grant.workspace, |tx| {

@@ -13,6 +13,7 @@ pub enum Permission {
     WorkspacesCreate,
     WorkspacesListAll,
     AuditRead,
+    TeamsManage,
     // Workspace
     WorkspaceRead,
     MembersRead,
@@ -48,10 +49,11 @@ pub enum Scope {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 27] = [
+    pub const ALL: [Permission; 28] = [
         Permission::WorkspacesCreate,
         Permission::WorkspacesListAll,
         Permission::AuditRead,
+        Permission::TeamsManage,
         Permission::WorkspaceRead,
         Permission::MembersRead,
         Permission::MembersManage,
@@ -85,6 +87,7 @@ impl Permission {
             P::WorkspacesCreate => "workspaces.create",
             P::WorkspacesListAll => "workspaces.list_all",
             P::AuditRead => "audit.read",
+            P::TeamsManage => "teams.manage",
             P::WorkspaceRead => "workspace.read",
             P::MembersRead => "members.read",
             P::MembersManage => "members.manage",
@@ -119,7 +122,10 @@ impl Permission {
 
     pub fn scope(self) -> Scope {
         match self {
-            Permission::WorkspacesCreate | Permission::WorkspacesListAll | Permission::AuditRead => Scope::Platform,
+            Permission::WorkspacesCreate
+            | Permission::WorkspacesListAll
+            | Permission::AuditRead
+            | Permission::TeamsManage => Scope::Platform,
             _ => Scope::Workspace,
         }
     }
@@ -129,7 +135,7 @@ impl Permission {
 const GRANTS: &[(Role, &[Permission])] = {
     use Permission as P;
     &[
-        (Role::PlatformAdmin, &[P::WorkspacesCreate, P::WorkspacesListAll, P::AuditRead]),
+        (Role::PlatformAdmin, &[P::WorkspacesCreate, P::WorkspacesListAll, P::AuditRead, P::TeamsManage]),
         (
             Role::MspAdmin,
             &[
@@ -216,6 +222,11 @@ pub fn grants(role: Role, permission: Permission) -> bool {
     GRANTS.iter().any(|(r, perms)| *r == role && perms.contains(&permission))
 }
 
+/// The first of `roles` (most powerful first) that grants `permission`.
+pub fn granting(roles: &[Role], permission: Permission) -> Option<Role> {
+    roles.iter().copied().find(|role| grants(*role, permission))
+}
+
 /// The roles that grant `permission`.
 pub fn roles_granting(permission: Permission) -> impl Iterator<Item = Role> {
     GRANTS.iter().filter(move |(_, perms)| perms.contains(&permission)).map(|(role, _)| *role)
@@ -225,7 +236,7 @@ pub fn roles_granting(permission: Permission) -> impl Iterator<Item = Role> {
 pub fn matrix_markdown() -> String {
     let mut out = String::from(
         "# Permissions\n\nGenerated from `crates/auth/src/permissions.rs` by its tests; do not edit by hand.\n\
-         Platform permissions come from platform roles; workspace permissions from a membership of that workspace.\n\n",
+         Platform permissions come from platform roles; workspace permissions from a membership of that workspace or a team granted a role in it (every role held there counts).\n\n",
     );
     out.push_str("| Permission | Scope |");
     for role in Role::ALL {

@@ -10,7 +10,7 @@
 //! Memberships are read on every decision: a removed member is refused on
 //! the very next request.
 
-use anchor_auth::permissions::{Permission, grants};
+use anchor_auth::permissions::{Permission, granting};
 use anchor_domain::{Role, WorkspaceSlug};
 use anchor_store::{
     Database, StoreError, Workspace,
@@ -35,11 +35,19 @@ pub struct Asking<'a> {
 pub struct Grant {
     pub actor: Actor,
     pub workspace: Workspace,
+    /// The role that grants the permission (the most powerful that does).
     pub role: Role,
     pub permission: Permission,
+    /// Every role the actor holds in the workspace, most powerful first.
+    pub roles: Vec<Role>,
 }
 
 impl Grant {
+    /// Whether any of the actor's roles there grants `permission`.
+    pub fn allows(&self, permission: Permission) -> bool {
+        granting(&self.roles, permission).is_some()
+    }
+
     pub fn subject(&self) -> SubjectRef<'_> {
         SubjectRef { issuer: &self.actor.issuer, subject: &self.actor.subject }
     }
@@ -85,12 +93,13 @@ pub async fn authorize(
         Err(_) => None,
     };
     let decision = match access {
-        Some(WorkspaceAccess { workspace: Some(workspace), role: Some(role) }) => {
-            if grants(role, permission) {
-                let actor = Actor { issuer: asking.who.issuer.to_owned(), subject: asking.who.subject.to_owned() };
-                Ok(Grant { actor, workspace, role, permission })
-            } else {
-                Err(Denial::Role { role, permission })
+        Some(WorkspaceAccess { workspace: Some(workspace), roles }) if !roles.is_empty() => {
+            match granting(&roles, permission) {
+                Some(role) => {
+                    let actor = Actor { issuer: asking.who.issuer.to_owned(), subject: asking.who.subject.to_owned() };
+                    Ok(Grant { actor, workspace, role, permission, roles })
+                }
+                None => Err(Denial::Role { role: roles[0], permission }),
             }
         }
         _ => Err(Denial::NotAMember),

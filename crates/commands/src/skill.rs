@@ -114,8 +114,12 @@ async fn run(db: &Database, input: &CommandInput, command: &crate::Command) -> R
     }
     let permission = command.permission();
     // Anchor's own automation acts with a technician's permissions.
-    let role = if input.actor.issuer == SYSTEM_ISSUER { Some(Role::Technician) } else { access.role };
-    let outcome = if role.is_some_and(|role| permissions::grants(role, permission)) {
+    let allowed = if input.actor.issuer == SYSTEM_ISSUER {
+        permissions::grants(Role::Technician, permission)
+    } else {
+        permissions::granting(&access.roles, permission).is_some()
+    };
+    let outcome = if allowed {
         let mut effect = Effect { tx: &mut tx, actor: &input.actor, execution: input.execution_id };
         command.apply(&mut effect).await
     } else {

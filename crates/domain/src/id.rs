@@ -149,6 +149,11 @@ prefixed_id!(
     "ast"
 );
 prefixed_id!(
+    /// A team of the MSP's staff, granted roles in workspaces.
+    TeamId,
+    "tea"
+);
+prefixed_id!(
     /// A typed relationship between two assets.
     RelationshipId,
     "rel"

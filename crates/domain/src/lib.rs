@@ -21,7 +21,7 @@ pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
 pub use execution::ExecutionStatus;
 pub use id::{
     AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId,
-    ExecutionId, IdError, MessageId, QueueId, ReceiptId, RelationshipId, RuleId, SiteId, SlaPolicyId, TicketId,
+    ExecutionId, IdError, MessageId, QueueId, ReceiptId, RelationshipId, RuleId, SiteId, SlaPolicyId, TeamId, TicketId,
     TimeEntryId, ViewId, WebhookId,
 };
 pub use role::{Role, RoleError};

@@ -44,8 +44,10 @@ pub struct Member {
 pub struct WorkspaceAccess {
     /// `None` when no workspace has this slug.
     pub workspace: Option<Workspace>,
-    /// The caller's membership role there, if any.
-    pub role: Option<Role>,
+    /// The caller's roles there, through its membership and its teams,
+    /// most powerful first (`msp_admin`, `technician`, `finance`,
+    /// `auditor`, then the client roles); empty when it has none.
+    pub roles: Vec<Role>,
 }
 
 /// Who did something and under which request, for the audit log.
@@ -109,6 +111,14 @@ struct WorkspaceWithRole {
     #[sqlx(flatten)]
     workspace: Workspace,
     member_role: Option<Role>,
+}
+
+/// A workspace with the caller's roles in it.
+#[derive(Debug, sqlx::FromRow)]
+struct WorkspaceWithRoles {
+    #[sqlx(flatten)]
+    workspace: Workspace,
+    roles: Vec<Role>,
 }
 
 impl WorkspaceWithRole {
@@ -215,15 +225,16 @@ impl Database {
         Ok(())
     }
 
-    /// The workspace with this slug and the subject's role in it, in one query.
+    /// The workspace with this slug and the subject's roles in it (its
+    /// membership's and its teams'), in one query.
     pub async fn workspace_access(
         &self,
         slug: &WorkspaceSlug,
         who: SubjectRef<'_>,
     ) -> Result<WorkspaceAccess, StoreError> {
-        let row: Option<WorkspaceWithRole> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT q.*, (SELECT m.role FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
-                           WHERE m.workspace_id = q.id AND s.issuer = $2 AND s.subject = $3) AS member_role
+        let row: Option<WorkspaceWithRoles> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT q.*, platform.roles_in(q.id, (SELECT s.id FROM platform.subjects s
+                                                   WHERE s.issuer = $2 AND s.subject = $3)) AS roles
                FROM ({SELECT_WORKSPACES} WHERE w.slug = $1 GROUP BY w.id) q"
         )))
         .bind(slug.as_str())
@@ -231,12 +242,12 @@ impl Database {
         .bind(who.subject)
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else { return Ok(WorkspaceAccess { workspace: None, role: None }) };
-        let (workspace, role) = row.into_pair();
-        Ok(WorkspaceAccess { workspace: Some(workspace), role })
+        let Some(row) = row else { return Ok(WorkspaceAccess { workspace: None, roles: Vec::new() }) };
+        Ok(WorkspaceAccess { workspace: Some(row.workspace), roles: row.roles })
     }
 
-    /// Workspaces the subject is a member of, with its role, by slug after `after`.
+    /// Workspaces the subject has a role in (a membership, or a team's
+    /// grant), with its most powerful role, by slug after `after`.
     pub async fn workspaces_of(
         &self,
         who: SubjectRef<'_>,
@@ -244,11 +255,15 @@ impl Database {
         limit: i64,
     ) -> Result<Vec<(Workspace, Option<Role>)>, StoreError> {
         let rows: Vec<WorkspaceWithRole> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT q.*, m.role AS member_role
+            "WITH me AS (SELECT id FROM platform.subjects WHERE issuer = $1 AND subject = $2)
+             SELECT q.*, (platform.roles_in(q.id, (SELECT id FROM me)))[1] AS member_role
                FROM ({SELECT_WORKSPACES} GROUP BY w.id) q
-               JOIN platform.memberships m ON m.workspace_id = q.id
-               JOIN platform.subjects s ON s.id = m.subject_id AND s.issuer = $1 AND s.subject = $2
-              WHERE $3::text IS NULL OR q.slug > $3
+              WHERE ($3::text IS NULL OR q.slug > $3)
+                AND (EXISTS (SELECT 1 FROM platform.memberships m WHERE m.workspace_id = q.id
+                                AND m.subject_id = (SELECT id FROM me))
+                     OR EXISTS (SELECT 1 FROM platform.team_members t JOIN platform.team_grants g ON g.team_id = t.team_id
+                                 WHERE t.subject_id = (SELECT id FROM me)
+                                   AND (g.workspace_id = q.id OR g.workspace_id IS NULL)))
               ORDER BY q.slug LIMIT $4"
         )))
         .bind(who.issuer)
@@ -268,8 +283,8 @@ impl Database {
         limit: i64,
     ) -> Result<Vec<(Workspace, Option<Role>)>, StoreError> {
         let rows: Vec<WorkspaceWithRole> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT q.*, (SELECT m.role FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
-                           WHERE m.workspace_id = q.id AND s.issuer = $1 AND s.subject = $2) AS member_role
+            "SELECT q.*, (platform.roles_in(q.id, (SELECT s.id FROM platform.subjects s
+                                                    WHERE s.issuer = $1 AND s.subject = $2)))[1] AS member_role
                FROM ({SELECT_WORKSPACES} GROUP BY w.id) q
               WHERE $3::text IS NULL OR q.slug > $3
               ORDER BY q.slug LIMIT $4"
@@ -444,7 +459,7 @@ impl Database {
     }
 }
 
-async fn subject_id(conn: &mut PgConnection, who: SubjectRef<'_>) -> Result<i64, StoreError> {
+pub(crate) async fn subject_id(conn: &mut PgConnection, who: SubjectRef<'_>) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO platform.subjects (issuer, subject) VALUES ($1, $2)
          ON CONFLICT (issuer, subject) DO UPDATE SET issuer = EXCLUDED.issuer
@@ -457,7 +472,7 @@ async fn subject_id(conn: &mut PgConnection, who: SubjectRef<'_>) -> Result<i64,
 }
 
 /// Audits a change that succeeded, in the transaction that made it.
-async fn record_change(
+pub(crate) async fn record_change(
     conn: &mut PgConnection,
     audit: &AuditContext,
     workspace: Option<&Workspace>,

@@ -20,6 +20,7 @@ pub mod queues;
 pub mod service_policies;
 pub mod sessions;
 pub mod sites;
+pub mod teams;
 pub mod tenancy;
 pub mod ticket_search;
 pub mod ticket_sla;

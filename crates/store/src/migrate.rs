@@ -65,6 +65,7 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(17, "sla_schedule", include_str!("../migrations/platform/0017_sla_schedule.sql")),
     Migration::new(18, "member_lookup", include_str!("../migrations/platform/0018_member_lookup.sql")),
     Migration::new(19, "agent_states", include_str!("../migrations/platform/0019_agent_states.sql")),
+    Migration::new(20, "teams", include_str!("../migrations/platform/0020_teams.sql")),
 ];
 
 /// Migrations of every workspace schema.

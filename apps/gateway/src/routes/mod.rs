@@ -22,12 +22,13 @@ mod health;
 mod queues;
 pub(crate) mod service_policies;
 mod sites;
+mod teams;
 mod ticket_views;
 mod tickets;
 mod time_entries;
 mod webhooks;
 mod wellknown;
-mod workspaces;
+pub(crate) mod workspaces;
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -63,6 +64,7 @@ use crate::{
         (name = "operations", description = "Liveness, readiness, the API description and the dev issuer's keys"),
         (name = "workspaces", description = "Workspaces (one per client company) and their members"),
         (name = "platform", description = "Installation administration"),
+        (name = "teams", description = "Teams of the MSP's staff, each granted a role in some workspaces or in all of them (platform administration)"),
         (name = "tickets", description = "Service desk tickets: commands (202 + execution) and reads"),
         (name = "time entries", description = "Time worked on tickets: logged, submitted, approved or rejected by commands (202 + execution), and reads"),
         (name = "sites", description = "The client's sites (offices, branches): commands (202 + execution) and reads"),
@@ -210,7 +212,8 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(alerts::routes())
         .merge(service_policies::routes())
         .merge(queues::routes())
-        .merge(assets::routes());
+        .merge(assets::routes())
+        .merge(teams::routes());
     let commands = all.commands.iter().map(|(path, method, _)| (method.to_string(), path.to_string())).collect();
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(all.router).split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();

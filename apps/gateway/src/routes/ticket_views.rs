@@ -7,7 +7,7 @@
 //! workspace's settings. Another member's personal view does not exist for
 //! the caller (404).
 
-use anchor_auth::permissions::{Permission, grants};
+use anchor_auth::permissions::Permission;
 use anchor_domain::ViewId;
 use anchor_store::{
     WorkspaceTx,
@@ -133,7 +133,7 @@ fn visible_to(view: &SavedView, caller: &Actor) -> bool {
 
 /// Whether the caller may change or delete `view` (which they can see).
 fn may_change(view: &SavedView, caller: &Actor, scope: &WorkspaceScope<perm::TicketsRead>) -> Result<(), Problem> {
-    if &view.owner == caller || (view.shared && grants(scope.role, Permission::SettingsManage)) {
+    if &view.owner == caller || (view.shared && scope.allows(Permission::SettingsManage)) {
         Ok(())
     } else {
         Err(Problem::new(

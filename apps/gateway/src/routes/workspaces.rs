@@ -86,7 +86,7 @@ pub(crate) struct SubjectInput {
 
 /// The issuer a subject belongs to: the one named, which must be trusted, or
 /// the installation's default.
-fn issuer_for(state: &AppState, given: Option<&str>, path: &str) -> Result<String, Problem> {
+pub(crate) fn issuer_for(state: &AppState, given: Option<&str>, path: &str) -> Result<String, Problem> {
     match given {
         Some(issuer) if state.auth.verifier.issuers().any(|i| i == issuer) => Ok(issuer.to_owned()),
         // Named in a member's address (`?issuer=`): nobody of an issuer the
@@ -106,7 +106,7 @@ fn issuer_for(state: &AppState, given: Option<&str>, path: &str) -> Result<Strin
     }
 }
 
-fn check_subject(subject: &str, path: &str) -> Result<(), Problem> {
+pub(crate) fn check_subject(subject: &str, path: &str) -> Result<(), Problem> {
     if subject.is_empty() || subject.len() > 255 || subject.chars().any(char::is_control) {
         return Err(Problem::unprocessable(
             "invalid_subject",
@@ -257,6 +257,12 @@ pub(crate) async fn list_members(
 pub(crate) struct IssuerParam {
     /// The subject's issuer; defaults to the installation's default issuer.
     issuer: Option<String>,
+}
+
+impl IssuerParam {
+    pub(crate) fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
 }
 
 /// One member.

@@ -9,6 +9,7 @@ mod matrix;
 mod operations;
 mod pages;
 mod service_policies;
+mod teams;
 mod ticket_search;
 mod webhooks;
 

@@ -26,6 +26,8 @@ fn callers() -> Vec<(String, Option<String>)> {
     for role in Role::WORKSPACE {
         callers.push((role.as_str().to_owned(), Some(format!("home-{role}"))));
     }
+    // Staff of `HOME` through a team, not a membership.
+    callers.push(("team technician".to_owned(), Some("home-team".to_owned())));
     callers
 }
 
@@ -37,6 +39,11 @@ async fn arrange(app: &TestApp) {
         app.member(&home, &format!("home-{role}"), role).await;
         app.member(&foreign, &format!("{MARKER}-{role}"), role).await;
     }
+    let audit = anchor_store::access::AuditContext::default();
+    let team = app.store.create_team("Home desk", "", &audit).await.expect("team");
+    let who = anchor_store::access::SubjectRef { issuer: anchor_auth::dev_issuer::DEV_ISSUER, subject: "home-team" };
+    app.store.add_team_member(team.id, who, &audit).await.expect("member");
+    app.store.set_team_grants(team.id, &[(Some(home), Role::Technician)], &audit).await.expect("grant");
 }
 
 /// A request body for an operation: the example of its request schema.
