@@ -5,7 +5,7 @@
 //! and the form to add one. Every change is a command submitted through the
 //! same desk as the API ([`crate::commands::submit_as`]).
 
-use anchor_auth::permissions::{Permission, grants};
+use anchor_auth::permissions::Permission;
 use anchor_commands::authorize::Grant;
 use anchor_domain::{AssetId, AssetStatus, FieldKind, SchemaKey, SiteId, Tag};
 use anchor_store::{
@@ -181,7 +181,7 @@ pub(crate) async fn assets(
 
 /// The frame of the CMDB's pages: "may write" is about assets here.
 fn cmdb_frame<'a>(session: &'a anchor_store::sessions::WebSession, grant: &'a Grant) -> pages::ConsoleFrame<'a> {
-    pages::ConsoleFrame { may_write: grants(grant.role, Permission::AssetsWrite), ..frame(session, grant) }
+    pages::ConsoleFrame { may_write: grant.allows(Permission::AssetsWrite), ..frame(session, grant) }
 }
 
 /// Everything an asset's page shows.
@@ -197,13 +197,35 @@ pub(crate) struct AssetPage {
     pub outcome: Option<(Execution, &'static str)>,
     /// A fresh key for each form on the page.
     pub keys: Vec<String>,
+    /// Its agent's telemetry over the chosen range (machines only).
+    pub telemetry: Option<Telemetry>,
 }
+
+/// A machine's metrics over a range, in spans.
+pub(crate) struct Telemetry {
+    /// `1h`, `24h` or `7d`.
+    pub range: &'static str,
+    pub from: time::OffsetDateTime,
+    pub to: time::OffsetDateTime,
+    pub step: time::Duration,
+    pub buckets: Vec<anchor_store::cmdb::MetricBucket>,
+}
+
+/// The ranges a machine's charts show, and the metrics they draw.
+pub(crate) const RANGES: [(&str, time::Duration); 3] =
+    [("1h", time::Duration::HOUR), ("24h", time::Duration::DAY), ("7d", time::Duration::WEEK)];
+pub(crate) const CHARTED: [&str; 3] = ["cpu.usage_percent", "memory.used_percent", "disk.used_percent"];
+/// Spans per chart.
+const SPANS: u32 = 60;
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct AssetQuery {
     /// The execution of the command that brought the person here.
     #[serde(default)]
     outcome: Option<String>,
+    /// The charts' range: `1h`, `24h` (default) or `7d`.
+    #[serde(default)]
+    range: Option<String>,
 }
 
 /// `GET /w/{ws}/console/cmdb/assets/{id}`.
@@ -222,12 +244,23 @@ pub(crate) async fn asset(
     };
     let Ok(id) = id.parse::<AssetId>() else { return missing() };
     let outcome = query.outcome.as_deref().and_then(|o| o.parse::<anchor_domain::ExecutionId>().ok());
-    let may_see_executions = grants(grant.role, Permission::ExecutionsRead);
+    let may_see_executions = grant.allows(Permission::ExecutionsRead);
+    let (range, span) = RANGES.iter().copied().find(|(r, _)| Some(*r) == query.range.as_deref()).unwrap_or(RANGES[1]);
     let read = state
         .db
         .read(&grant.workspace, |tx| {
             Box::pin(async move {
                 let Some(row) = tx.asset_row(id).await? else { return Ok(None) };
+                let telemetry = match row.asset.agent_id {
+                    Some(agent) => {
+                        let to = tx.clock().await?;
+                        let from = to - span;
+                        let buckets = tx.metric_buckets(agent, &CHARTED, from, to, SPANS).await?;
+                        let step = span / SPANS;
+                        Some(Telemetry { range, from, to, step, buckets })
+                    }
+                    None => None,
+                };
                 let kind = tx.asset_type(&row.asset.type_key).await?;
                 let site = match row.asset.site_id {
                     Some(site) => tx.site(site).await?,
@@ -245,7 +278,18 @@ pub(crate) async fn asset(
                     None => None,
                 };
                 let keys = (0..12 + relationships.len()).map(|_| random_token()).collect();
-                Ok(Some(AssetPage { row, kind, site, sites, relationships, impact, relatable, outcome, keys }))
+                Ok(Some(AssetPage {
+                    row,
+                    kind,
+                    site,
+                    sites,
+                    relationships,
+                    impact,
+                    relatable,
+                    outcome,
+                    keys,
+                    telemetry,
+                }))
             })
         })
         .await;

@@ -373,6 +373,42 @@ fn impacted_row(console: &str, item: &Impacted) -> Markup {
     }
 }
 
+/// A machine's charts over the chosen range, with the ranges to choose.
+fn telemetry_section(
+    frame: &ConsoleFrame<'_>,
+    asset: anchor_domain::AssetId,
+    telemetry: &crate::cmdb::Telemetry,
+) -> Markup {
+    let page = format!("{}/cmdb/assets/{asset}", frame.base());
+    let series = |name: &str| -> Vec<crate::charts::Series> {
+        let mut out: Vec<crate::charts::Series> = Vec::new();
+        for bucket in telemetry.buckets.iter().filter(|b| b.name == name) {
+            let label = if bucket.series.is_empty() { name.to_owned() } else { bucket.series.clone() };
+            match out.iter_mut().find(|s| s.label == label) {
+                Some(line) => line.points.push((bucket.bucket, bucket.mean)),
+                None => out.push(crate::charts::Series { label, points: vec![(bucket.bucket, bucket.mean)] }),
+            }
+        }
+        out
+    };
+    let axes =
+        crate::charts::Axes { from: telemetry.from, to: telemetry.to, step: telemetry.step, max: 100.0, unit: "%" };
+    let chart = |id: &str, title: &str, name: &str| crate::charts::line_chart(id, title, &axes, &series(name));
+    html! {
+        section.card.spaced.telemetry aria-labelledby="tel-h" {
+            h2 #tel-h { "Telemetry" }
+            nav.views aria-label="Range" {
+                @for (range, _) in crate::cmdb::RANGES {
+                    a href={(page) "?range=" (range)} aria-current=[(range == telemetry.range).then_some("page")] { "Last " (range) }
+                }
+            }
+            (chart("chart-cpu", "Processor use", crate::cmdb::CHARTED[0]))
+            (chart("chart-memory", "Memory use", crate::cmdb::CHARTED[1]))
+            (chart("chart-disk", "Disk use, by mount", crate::cmdb::CHARTED[2]))
+        }
+    }
+}
+
 /// "1 open alert", "2 open alerts".
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -414,6 +450,7 @@ pub(crate) fn asset_page(frame: &ConsoleFrame<'_>, page: &AssetPage) -> Markup {
             }
             div.columns {
                 div.main-column {
+                    @if let Some(telemetry) = &page.telemetry { (telemetry_section(frame, asset.id, telemetry)) }
                     section.card aria-labelledby="impact-h" {
                         h2 #impact-h { "If it fails" }
                         @if dependents == 0 {
@@ -594,6 +631,184 @@ pub(crate) fn asset_page(frame: &ConsoleFrame<'_>, page: &AssetPage) -> Markup {
                                     option value="p4" { "P4 low" }
                                 }
                                 button.secondary type="submit" { "Open ticket" }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The Monitoring tab's sections.
+fn monitoring_nav(frame: &ConsoleFrame<'_>, current: &str) -> Markup {
+    let base = format!("{}/monitoring", frame.base());
+    let here = |name: &str| (name == current).then_some("page");
+    html! {
+        nav.subnav aria-label="Monitoring" {
+            a href=(base) aria-current=[here("alerts")] { "Alerts" }
+            a href={(base) "/agents"} aria-current=[here("agents")] { "Agents" }
+            a href={(base) "/rules"} aria-current=[here("rules")] { "Alert rules" }
+        }
+    }
+}
+
+fn severity_class(severity: anchor_domain::Severity) -> &'static str {
+    match severity {
+        anchor_domain::Severity::Critical => "breached",
+        anchor_domain::Severity::Warning => "warning",
+        anchor_domain::Severity::Info => "none",
+    }
+}
+
+/// The alerts, open (or resolved, or all), newest first.
+pub(crate) fn alerts(frame: &ConsoleFrame<'_>, page: &crate::monitoring::AlertPage) -> Markup {
+    let base = format!("{}/monitoring", frame.base());
+    let asset_name =
+        |id: anchor_domain::AssetId| page.assets.iter().find(|r| r.asset.id == id).map(|r| r.asset.name.as_str());
+    let rule_name = |id: anchor_domain::RuleId| {
+        page.rules.iter().find(|r| r.id == id).map_or("(a deleted rule)", |r| r.name.as_str())
+    };
+    let state_query = match page.state {
+        Some(anchor_domain::AlertState::Open) => "open",
+        Some(anchor_domain::AlertState::Resolved) => "resolved",
+        None => "all",
+    };
+    let here = |name: &str| (name == state_query).then_some("page");
+    console_tab_layout(
+        frame,
+        ConsoleTab::Monitoring,
+        "Alerts",
+        html! {
+            div.heading { h1 { "Alerts" } }
+            (monitoring_nav(frame, "alerts"))
+            nav.views aria-label="Which alerts" {
+                a href={(base) "?state=open"} aria-current=[here("open")] { "Open" }
+                a href={(base) "?state=resolved"} aria-current=[here("resolved")] { "Resolved" }
+                a href={(base) "?state=all"} aria-current=[here("all")] { "All" }
+            }
+            @if page.alerts.is_empty() {
+                div.card { p.muted { @if state_query == "open" { "No open alerts. All quiet." } @else { "No alerts here." } } }
+            } @else {
+                div.card.flush {
+                    table.tickets {
+                        caption.visually-hidden { "Alerts, newest first" }
+                        thead { tr {
+                            th scope="col" { "Alert" } th scope="col" { "Severity" } th scope="col" { "Asset" }
+                            th scope="col" { "Rule" } th scope="col" { "Opened" } th scope="col" { "Ticket" }
+                        } }
+                        tbody {
+                            @for alert in &page.alerts {
+                                tr {
+                                    td {
+                                        (alert.summary)
+                                        @if alert.state == anchor_domain::AlertState::Resolved { " " span.badge { "resolved" } }
+                                        @if alert.flaps > 0 { " " span.badge { "flapped " (alert.flaps) "×" } }
+                                    }
+                                    td.c-status { span class={"sla " (severity_class(alert.severity))} { (alert.severity.as_str()) } }
+                                    td data-label="Asset" {
+                                        @match alert.asset_id {
+                                            Some(id) => { a href={(frame.base()) "/cmdb/assets/" (id)} { (asset_name(id).unwrap_or("the machine")) } }
+                                            None => { "—" }
+                                        }
+                                    }
+                                    td data-label="Rule" { (rule_name(alert.rule_id)) }
+                                    td.small data-label="Opened" { (moment(alert.opened_at)) }
+                                    td data-label="Ticket" {
+                                        @match alert.ticket_id {
+                                            Some(id) => { a href={(frame.base()) "/service/tickets/" (id)} { "Open ticket" } }
+                                            None => { "—" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = page.next {
+                    p { a.button.secondary href={(base) "?state=" (state_query) "&before=" (next)} { "Next 50 alerts" } }
+                }
+            }
+        },
+    )
+}
+
+/// The workspace's agents.
+pub(crate) fn agents(frame: &ConsoleFrame<'_>, page: &crate::monitoring::AgentPage) -> Markup {
+    let base = format!("{}/monitoring", frame.base());
+    let machine = |id: anchor_domain::AgentId| page.assets.iter().find(|(agent, ..)| *agent == id);
+    console_tab_layout(
+        frame,
+        ConsoleTab::Monitoring,
+        "Agents",
+        html! {
+            div.heading { h1 { "Agents" } }
+            (monitoring_nav(frame, "agents"))
+            p.muted.small { "Offline after " (page.offline_after.whole_minutes()) " min without a report (the agent offline rule); overdue after half of that." }
+            @if page.agents.is_empty() {
+                div.card { p.muted { "No agents yet. Enroll machines with a token from Admin settings." } }
+            } @else {
+                div.card.flush {
+                    table.tickets {
+                        caption.visually-hidden { "Agents" }
+                        thead { tr { th scope="col" { "Machine" } th scope="col" { "State" } th scope="col" { "Last report" } th scope="col" { "Enrolled" } } }
+                        tbody {
+                            @for (agent, status) in &page.agents {
+                                @let class = match *status { "online" => "ok", "overdue" => "warn", "offline" => "bad", _ => "none" };
+                                tr {
+                                    td {
+                                        @match machine(agent.id) {
+                                            Some((_, asset, name)) => { a href={(frame.base()) "/cmdb/assets/" (asset)} { (name) } }
+                                            None => { (agent.hostname) }
+                                        }
+                                        br; span.muted.small { code { (agent.id) } }
+                                    }
+                                    td.c-status { span class={"health " (class)} { (status) } }
+                                    td.small data-label="Last report" { @match agent.last_seen_at { Some(at) => { (moment(at)) } None => { "never" } } }
+                                    td.small data-label="Enrolled" { (moment(agent.enrolled_at)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = page.next {
+                    p { a.button.secondary href={(base) "/agents?after=" (next)} { "Next 50 agents" } }
+                }
+            }
+        },
+    )
+}
+
+/// The alert rules in effect.
+pub(crate) fn rules(frame: &ConsoleFrame<'_>, rules: &[anchor_store::alerts::Rule]) -> Markup {
+    use anchor_domain::RuleKind;
+    console_tab_layout(
+        frame,
+        ConsoleTab::Monitoring,
+        "Alert rules",
+        html! {
+            div.heading { h1 { "Alert rules" } }
+            (monitoring_nav(frame, "rules"))
+            div.card.flush {
+                table.tickets {
+                    caption.visually-hidden { "Alert rules" }
+                    thead { tr { th scope="col" { "Rule" } th scope="col" { "When" } th scope="col" { "For" } th scope="col" { "Severity" } th scope="col" { "In effect" } } }
+                    tbody {
+                        @for rule in rules {
+                            tr {
+                                td { (rule.name) }
+                                td data-label="When" {
+                                    @match rule.kind {
+                                        RuleKind::Metric => {
+                                            code { (rule.metric.as_deref().unwrap_or("")) " " (rule.comparison.map_or("", |c| c.as_str())) " " (rule.threshold.unwrap_or_default()) }
+                                        }
+                                        RuleKind::Check => { "a check fails" }
+                                        RuleKind::AgentOffline => { "the agent stops reporting" }
+                                    }
+                                }
+                                td data-label="For" { @if rule.duration_secs == 0 { "at once" } @else { (rule.duration_secs) " s" } }
+                                td.c-status { span class={"sla " (severity_class(rule.severity))} { (rule.severity.as_str()) } }
+                                td data-label="In effect" { @if rule.enabled { "yes" } @else { span.muted { "disabled" } } }
                             }
                         }
                     }

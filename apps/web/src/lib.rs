@@ -14,10 +14,12 @@
 
 mod admin;
 mod assets;
+mod charts;
 mod cmdb;
 mod cmdb_pages;
 mod commands;
 mod console;
+mod monitoring;
 mod oidc;
 mod pages;
 mod session;
@@ -156,6 +158,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/console/cmdb/act", post(cmdb::act))
         .route("/w/{ws}/console/cmdb/bulk", post(cmdb::bulk))
         .route("/w/{ws}/console/cmdb/assets/{id}", get(cmdb::asset))
+        .route("/w/{ws}/console/monitoring", get(monitoring::alerts))
+        .route("/w/{ws}/console/monitoring/agents", get(monitoring::agents))
+        .route("/w/{ws}/console/monitoring/rules", get(monitoring::rules))
         .route("/w/{ws}/console/service/new", get(console::new_ticket))
         .route("/w/{ws}/console/service/queues", get(console::queues))
         .route("/w/{ws}/console/service/act", post(console::act))

@@ -303,6 +303,8 @@ pub(crate) struct ConsoleFrame<'a> {
     pub may_admin: bool,
     /// Whether the person may see the CMDB.
     pub may_read_assets: bool,
+    /// Whether the person may see alerts (Monitoring).
+    pub may_read_alerts: bool,
 }
 
 impl ConsoleFrame<'_> {
@@ -326,6 +328,7 @@ fn console_layout(frame: &ConsoleFrame<'_>, title: &str, body: Markup) -> Markup
 pub(crate) enum ConsoleTab {
     Service,
     Cmdb,
+    Monitoring,
 }
 
 /// [`console_layout`] on the module `tab`.
@@ -335,6 +338,9 @@ pub(crate) fn console_tab_layout(frame: &ConsoleFrame<'_>, tab: ConsoleTab, titl
         a href={(frame.base()) "/service"} aria-current=[current(ConsoleTab::Service)] { "Service delivery" }
         @if frame.may_read_assets {
             a href={(frame.base()) "/cmdb"} aria-current=[current(ConsoleTab::Cmdb)] { "CMDB" }
+        }
+        @if frame.may_read_alerts {
+            a href={(frame.base()) "/monitoring"} aria-current=[current(ConsoleTab::Monitoring)] { "Monitoring" }
         }
     };
     workspace_layout(frame, false, tabs, title, body)

@@ -2,7 +2,7 @@
 //! an agent is identified before its workspace is known), and what agents
 //! report into their workspace (assets, batches, samples, check results).
 
-use anchor_domain::{AgentId, AssetId, BatchId, EnrollmentTokenId};
+use anchor_domain::{AgentId, AssetId, BatchId, EnrollmentTokenId, Name};
 use time::OffsetDateTime;
 
 use crate::{Database, StoreError, Workspace, WorkspaceTx};
@@ -37,6 +37,28 @@ pub struct Agent {
     pub enrolled_at: OffsetDateTime,
     pub last_seen_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl Agent {
+    /// How it is now: `revoked`, `online`, `overdue` (silent for half of
+    /// `offline_after`) or `offline`.
+    pub fn status(&self, now: OffsetDateTime, offline_after: time::Duration) -> &'static str {
+        match (self.revoked_at, self.last_seen_at) {
+            (Some(_), _) => "revoked",
+            (None, Some(seen)) if now - seen < offline_after / 2 => "online",
+            (None, Some(seen)) if now - seen < offline_after => "overdue",
+            _ => "offline",
+        }
+    }
+}
+
+/// How long an agent is silent before it is offline: the enabled
+/// `agent_offline` rule's duration, else 4 minutes.
+pub fn offline_after(rules: &[crate::alerts::Rule]) -> time::Duration {
+    rules
+        .iter()
+        .find(|r| r.kind == anchor_domain::RuleKind::AgentOffline && r.enabled)
+        .map_or(time::Duration::minutes(4), |r| time::Duration::seconds(i64::from(r.duration_secs.max(1))))
 }
 
 /// A batch as recorded.
@@ -424,6 +446,13 @@ impl Database {
     }
 }
 
+/// What a new machine's asset is called: its host name as people read it
+/// (one line, at most 200 characters), else its id.
+fn asset_name(hostname: &str, id: AssetId) -> String {
+    let shown: String = hostname.chars().filter(|c| !c.is_control()).take(Name::MAX_CHARS).collect();
+    Name::parse(&shown).map_or_else(|_| id.to_string(), |name| name.as_str().to_owned())
+}
+
 impl WorkspaceTx {
     /// The agent whose machine has `machine_id` (`facts.machine_id` of its
     /// asset), if any.
@@ -482,21 +511,22 @@ impl WorkspaceTx {
                 return Ok(Ok((asset, previous_agent)));
             }
         }
+        let id = AssetId::new();
         let id = sqlx::query_scalar(
             // A new machine is named after its host and is a server when its
             // OS says so; people rename and retype it later.
             "INSERT INTO assets (id, agent_id, hostname, os, facts, name, type_key)
-             VALUES ($1, $2, $3, $4, $5, CASE WHEN $3 = '' THEN $1 ELSE left($3, 200) END,
-                     CASE WHEN $4 ILIKE '%server%' THEN 'server' ELSE 'workstation' END)
+             VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $4 ILIKE '%server%' THEN 'server' ELSE 'workstation' END)
              ON CONFLICT (agent_id) DO UPDATE
                 SET hostname = EXCLUDED.hostname, os = EXCLUDED.os, facts = EXCLUDED.facts, updated_at = now()
              RETURNING id",
         )
-        .bind(AssetId::new())
+        .bind(id)
         .bind(agent)
         .bind(hostname)
         .bind(os)
         .bind(facts)
+        .bind(asset_name(hostname, id))
         .fetch_one(self.conn())
         .await?;
         Ok(Ok((id, None)))

@@ -169,6 +169,17 @@ pub struct AssetFilter {
     pub ids: Vec<AssetId>,
 }
 
+/// One span of a metric's series: its mean and peak.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MetricBucket {
+    pub name: String,
+    /// The series' labels' values (`/`, `/var`), empty without labels.
+    pub series: String,
+    pub bucket: OffsetDateTime,
+    pub mean: f64,
+    pub peak: f64,
+}
+
 /// A relationship, as `asset kind target` with both ends named.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema, utoipa::ToSchema)]
 pub struct Relationship {
@@ -404,6 +415,43 @@ impl WorkspaceTx {
         .bind(filter.has_agent)
         .bind(limit)
         .bind(&filter.ids)
+        .fetch_all(self.conn())
+        .await?)
+    }
+
+    /// The assets of these agents' machines: (agent, asset, name).
+    pub async fn assets_of_agents(&mut self, agents: &[AgentId]) -> Result<Vec<(AgentId, AssetId, Name)>, StoreError> {
+        Ok(sqlx::query_as("SELECT agent_id, id, name FROM assets WHERE agent_id = ANY ($1)")
+            .bind(agents)
+            .fetch_all(self.conn())
+            .await?)
+    }
+
+    /// An agent's metrics `names` from `from` to `to`, in `buckets` equal
+    /// spans: each series (a metric and its labels, as text) with the mean
+    /// and the peak of each span that has samples. One statement.
+    pub async fn metric_buckets(
+        &mut self,
+        agent: AgentId,
+        names: &[&str],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        buckets: u32,
+    ) -> Result<Vec<MetricBucket>, StoreError> {
+        let width = ((to - from).whole_seconds().max(1) as f64 / f64::from(buckets.max(1))).ceil().max(1.0);
+        Ok(sqlx::query_as(
+            "SELECT name, coalesce((SELECT string_agg(value, ', ' ORDER BY key) FROM jsonb_each_text(labels)), '')
+                        AS series,
+                    date_bin(make_interval(secs => $5), at, $3) AS bucket, avg(value) AS mean, max(value) AS peak
+               FROM metric_samples
+              WHERE agent_id = $1 AND name = ANY ($2) AND at >= $3 AND at < $4
+              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        )
+        .bind(agent)
+        .bind(names)
+        .bind(from)
+        .bind(to)
+        .bind(width)
         .fetch_all(self.conn())
         .await?)
     }

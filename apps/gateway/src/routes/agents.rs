@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use anchor_domain::{AgentId, EnrollmentTokenId, RuleKind};
+use anchor_domain::{AgentId, EnrollmentTokenId};
 use anchor_store::agents::{Agent, EnrollRefusal, EnrollmentToken, MachineTaken};
 use anchor_telemetry::{
     batch::{self, BodyError},
@@ -56,10 +56,6 @@ pub(crate) fn routes() -> ApiRoutes {
         .routes(routes!(enroll))
         .routes(routes!(ingest_batch))
 }
-
-/// Offline after this long without a batch unless the workspace's
-/// `agent_offline` rule says otherwise; overdue after half of it.
-const OFFLINE_AFTER: time::Duration = time::Duration::minutes(4);
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -215,16 +211,10 @@ pub(crate) struct AgentView {
 }
 
 fn agent_view(a: Agent, now: OffsetDateTime, offline_after: time::Duration) -> AgentView {
-    let status = match (a.revoked_at, a.last_seen_at) {
-        (Some(_), _) => "revoked",
-        (None, Some(seen)) if now - seen < offline_after / 2 => "online",
-        (None, Some(seen)) if now - seen < offline_after => "overdue",
-        _ => "offline",
-    };
     AgentView {
+        status: a.status(now, offline_after),
         id: a.id.to_string(),
         hostname: a.hostname,
-        status,
         last_seen_at: a.last_seen_at.map(rfc3339),
         enrolled_at: rfc3339(a.enrolled_at),
     }
@@ -242,12 +232,7 @@ pub(crate) async fn list_agents(
     let now = OffsetDateTime::now_utc();
     let agents = state.db.agents_page(&scope.workspace, paging.after::<AgentId>()?, paging.fetch()).await?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let offline_after = tx
-        .rules()
-        .await?
-        .iter()
-        .find(|r| r.kind == RuleKind::AgentOffline && r.enabled)
-        .map_or(OFFLINE_AFTER, |r| time::Duration::seconds(i64::from(r.duration_secs.max(1))));
+    let offline_after = anchor_store::agents::offline_after(&tx.rules().await?);
     tx.rollback().await?;
     Ok(Json(paging.page(agents, |a| a.id, |a| agent_view(a, now, offline_after))))
 }
