@@ -368,6 +368,17 @@ async fn the_cmdb_tab_works_in_a_browser_for_people_who_may_and_may_not_write() 
     )
     .await;
 
+    // A real agent whose disk is full: its alert shows under Monitoring.
+    let token = enrollment_token(&platform, 1).await;
+    let agent = enroll(&platform, token["token"].as_str().expect("token"), "host-07").await.expect("enrolled");
+    let (status, _) = send(&platform, &agent.token(), &disk(0, 97.0), None).await;
+    assert_eq!(status, 200);
+    let machine: String = sqlx::query_scalar("SELECT id FROM ws_acme.assets WHERE agent_id = $1")
+        .bind(agent.id.to_string())
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("the machine");
+
     let (cookie, csrf) = session(&platform, "tess").await;
     let switch_page = format!("/w/acme/console/cmdb/assets/{switch}");
     let post = |name: &str, fields: Value, text: Value| {
@@ -389,6 +400,14 @@ async fn the_cmdb_tab_works_in_a_browser_for_people_who_may_and_may_not_write() 
             {"name": "cmdb-asset", "path": switch_page, "status": 200,
              "text": ["Core switch", "If it fails", "2 assets depend on it", "File shares slow since Monday",
                       "Hypervisor 01", "is connected to", "Lifecycle", "Retire", "Ports", "48"]},
+            {"name": "monitoring-alerts", "path": "/w/acme/console/monitoring", "status": 200,
+             "text": ["Alerts", "Monitoring", "Disk almost full", "host-07", "critical"]},
+            {"name": "cmdb-machine", "path": format!("/w/acme/console/cmdb/assets/{machine}?range=1h"), "status": 200,
+             "text": ["host-07", "Telemetry", "Last 1h", "Disk use, by mount", "Processor use", "Online"]},
+            {"name": "monitoring-agents", "path": "/w/acme/console/monitoring/agents", "status": 200,
+             "text": ["Agents", "host-07", "online"]},
+            {"name": "monitoring-rules", "path": "/w/acme/console/monitoring/rules", "status": 200,
+             "text": ["Alert rules", "Disk almost full", "disk.used_percent >= 90", "the agent stops reporting"]},
             {"name": "cmdb-new", "path": "/w/acme/console/cmdb/new?type=printer", "status": 200,
              "text": ["New asset", "Printer", "Colour", "Add asset"]},
             {"name": "cmdb-create", "from": "/w/acme/console/cmdb/new?type=printer", "status": 200,
