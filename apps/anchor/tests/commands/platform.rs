@@ -94,6 +94,15 @@ impl Platform {
     }
 
     pub(crate) async fn start_with(options: Options) -> Self {
+        // Warnings and errors of every role, shown with a failing test's
+        // output (the runtime is the test's own thread): why a page answered
+        // 503 is then in the failure, not lost.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                std::env::var("ANCHOR_TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            ))
+            .try_init();
         let db = TestDatabase::new().await;
         let data_dir = tempfile::tempdir().expect("tempdir");
         let store = Database::connect(db.url(), 4).await.expect("connect");
