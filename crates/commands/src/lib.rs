@@ -15,6 +15,7 @@
 //!    the execution and publishes `execution.succeeded` / `execution.failed`
 //!    through the outbox.
 
+pub mod alert_handling;
 pub mod assignment;
 pub mod authorize;
 pub mod automation;

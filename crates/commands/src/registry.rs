@@ -5,7 +5,7 @@
 use anchor_events::EventSpec;
 
 use crate::{
-    assignment, cmdb,
+    alert_handling, assignment, cmdb,
     kit::{RefusalKind, Spec},
     sites, tickets, time_entries,
 };
@@ -43,6 +43,8 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<cmdb::AssetRetire>(),
     Spec::of::<cmdb::AssetRelate>(),
     Spec::of::<cmdb::AssetUnrelate>(),
+    Spec::of::<alert_handling::AlertAcknowledge>(),
+    Spec::of::<alert_handling::AlertSnooze>(),
 ];
 
 /// The command called `name`.

@@ -55,6 +55,18 @@ pub struct Alert {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
     pub resolved_at: Option<OffsetDateTime>,
+    /// When someone acknowledged it (took it on).
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub acknowledged_at: Option<OffsetDateTime>,
+    /// Who acknowledged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::executions::Actor>")]
+    pub acknowledged_by: Option<sqlx::types::Json<crate::executions::Actor>>,
+    /// Held from queues and escalation until then.
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub snoozed_until: Option<OffsetDateTime>,
 }
 
 /// A condition's clocks.
@@ -65,7 +77,8 @@ pub struct Condition {
 }
 
 const RULE_COLUMNS: &str = "id, name, kind, metric, comparison, threshold, duration_secs, severity, enabled";
-const ALERT_COLUMNS: &str = "id, rule_id, agent_id, asset_id, subject, severity, state, summary, value, flaps, ticket_id, opened_at, resolved_at";
+const ALERT_COLUMNS: &str = "id, rule_id, agent_id, asset_id, subject, severity, state, summary, value, flaps, ticket_id, \
+     opened_at, resolved_at, acknowledged_at, acknowledged_by, snoozed_until";
 
 impl WorkspaceTx {
     pub async fn rules(&mut self) -> Result<Vec<Rule>, StoreError> {
@@ -348,6 +361,35 @@ impl WorkspaceTx {
             .execute(self.conn())
             .await?;
         Ok(())
+    }
+
+    /// Records that `who` acknowledged the alert (now).
+    pub async fn acknowledge_alert(
+        &mut self,
+        id: AlertId,
+        who: &crate::executions::Actor,
+    ) -> Result<Alert, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, updated_at = now()
+              WHERE id = $1 RETURNING {ALERT_COLUMNS}"
+        )))
+        .bind(id)
+        .bind(sqlx::types::Json(who))
+        .fetch_one(self.conn())
+        .await?)
+    }
+
+    /// Snoozes the alert for `minutes` from now (0: no longer snoozed).
+    pub async fn snooze_alert(&mut self, id: AlertId, minutes: i32) -> Result<Alert, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE alerts SET snoozed_until = CASE WHEN $2 = 0 THEN NULL ELSE now() + make_interval(mins => $2) END,
+                    updated_at = now()
+              WHERE id = $1 RETURNING {ALERT_COLUMNS}"
+        )))
+        .bind(id)
+        .bind(minutes)
+        .fetch_one(self.conn())
+        .await?)
     }
 
     /// The asset of an agent.

@@ -95,6 +95,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(19, "ticket_search", include_str!("../migrations/workspace/0019_ticket_search.sql")),
     Migration::new(20, "client_terms", include_str!("../migrations/workspace/0020_client_terms.sql")),
     Migration::new(21, "cmdb", include_str!("../migrations/workspace/0021_cmdb.sql")),
+    Migration::new(22, "alert_handling", include_str!("../migrations/workspace/0022_alert_handling.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -30,6 +30,16 @@ pub(crate) fn routes() -> ApiRoutes {
         .routes(routes!(update_rule, delete_rule))
         .routes(routes!(list_alerts))
         .routes(routes!(get_agent))
+        .command_on::<anchor_commands::alert_handling::AlertAcknowledge>(
+            "/api/v1/workspaces/{ws}/alerts/{id}/acknowledge",
+            "alert_id",
+            "alert",
+        )
+        .command_on::<anchor_commands::alert_handling::AlertSnooze>(
+            "/api/v1/workspaces/{ws}/alerts/{id}/snooze",
+            "alert_id",
+            "alert",
+        )
 }
 
 /// A rule as sent; documented by [`crate::schemas::RuleDocument`], which
