@@ -449,6 +449,14 @@ fn arguments(command: &str, fields: &[(String, String)], kind: Option<&AssetType
             put("target_id");
         }
         "asset.unrelate" => put("relationship_id"),
+        "alert.acknowledge" => put("alert_id"),
+        "alert.snooze" => {
+            put("alert_id");
+            if let Some(minutes) = given(fields, "minutes") {
+                let minutes: u32 = minutes.parse().map_err(|_| "Minutes: a whole number, up to a week.".to_owned())?;
+                args.insert("minutes".into(), json!(minutes));
+            }
+        }
         "ticket.create" => {
             put("title");
             put("asset_id");
@@ -509,6 +517,9 @@ pub(crate) async fn act(
             execution.id
         ))
         .into_response();
+    }
+    if command.starts_with("alert.") {
+        return Redirect::to(&format!("/w/{slug}/console/monitoring?outcome={}", execution.id)).into_response();
     }
     let asset = given(&fields, "back_to")
         .or_else(|| given(&fields, "asset_id"))

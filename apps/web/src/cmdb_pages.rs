@@ -675,11 +675,14 @@ pub(crate) fn alerts(frame: &ConsoleFrame<'_>, page: &crate::monitoring::AlertPa
         None => "all",
     };
     let here = |name: &str| (name == state_query).then_some("page");
+    let mut keys = page.keys.iter();
+    let mut key = move || keys.next().cloned().unwrap_or_default();
     console_tab_layout(
         frame,
         ConsoleTab::Monitoring,
         "Alerts",
         html! {
+            (crate::pages::outcome_banner(frame, page.outcome.as_ref()))
             div.heading { h1 { "Alerts" } }
             (monitoring_nav(frame, "alerts"))
             nav.views aria-label="Which alerts" {
@@ -704,6 +707,24 @@ pub(crate) fn alerts(frame: &ConsoleFrame<'_>, page: &crate::monitoring::AlertPa
                                         (alert.summary)
                                         @if alert.state == anchor_domain::AlertState::Resolved { " " span.badge { "resolved" } }
                                         @if alert.flaps > 0 { " " span.badge { "flapped " (alert.flaps) "×" } }
+                                        @if let (Some(at), Some(by)) = (alert.acknowledged_at, &alert.acknowledged_by) {
+                                            br; span.small.muted { "Acknowledged by " (by.0.subject) ", " (moment(at)) }
+                                        }
+                                        @if let Some(until) = alert.snoozed_until.filter(|_| alert.state == anchor_domain::AlertState::Open) {
+                                            br; span.small.muted { "Snoozed until " (moment(until)) }
+                                        }
+                                        @if frame.may_manage_alerts && alert.state == anchor_domain::AlertState::Open {
+                                            div.actions {
+                                                @if alert.acknowledged_at.is_none() {
+                                                    (alert_form(frame, &mut key, alert.id, "alert.acknowledge", None, "Acknowledge"))
+                                                }
+                                                @if alert.snoozed_until.is_none() {
+                                                    (alert_form(frame, &mut key, alert.id, "alert.snooze", Some(60), "Snooze 1 h"))
+                                                } @else {
+                                                    (alert_form(frame, &mut key, alert.id, "alert.snooze", Some(0), "End snooze"))
+                                                }
+                                            }
+                                        }
                                     }
                                     td.c-status { span class={"sla " (severity_class(alert.severity))} { (alert.severity.as_str()) } }
                                     td data-label="Asset" {
@@ -731,6 +752,27 @@ pub(crate) fn alerts(frame: &ConsoleFrame<'_>, page: &crate::monitoring::AlertPa
             }
         },
     )
+}
+
+/// A one-button form for a command on an alert.
+fn alert_form(
+    frame: &ConsoleFrame<'_>,
+    key: &mut impl FnMut() -> String,
+    alert: anchor_domain::AlertId,
+    command: &str,
+    minutes: Option<u32>,
+    label: &str,
+) -> Markup {
+    html! {
+        form.inline method="post" action={(frame.base()) "/cmdb/act"} {
+            input type="hidden" name="csrf_token" value=(frame.csrf);
+            input type="hidden" name="idempotency_key" value=(key());
+            input type="hidden" name="command" value=(command);
+            input type="hidden" name="alert_id" value=(alert);
+            @if let Some(minutes) = minutes { input type="hidden" name="minutes" value=(minutes); }
+            button.secondary.small-button type="submit" { (label) }
+        }
+    }
 }
 
 /// The workspace's agents.

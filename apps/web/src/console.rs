@@ -480,6 +480,7 @@ pub(crate) fn frame<'a>(session: &'a WebSession, grant: &'a Grant) -> ConsoleFra
         may_admin: grant.allows(Permission::SettingsManage),
         may_read_assets: grant.allows(Permission::AssetsRead),
         may_read_alerts: grant.allows(Permission::AlertsRead),
+        may_manage_alerts: grant.allows(Permission::AlertsManage),
     }
 }
 

@@ -36,6 +36,9 @@ pub(crate) struct AlertQuery {
     /// The last alert of the previous page.
     #[serde(default)]
     before: Option<String>,
+    /// The execution of the command that brought the person here.
+    #[serde(default)]
+    outcome: Option<String>,
 }
 
 /// One page of alerts, with the assets they are on (by id).
@@ -45,6 +48,9 @@ pub(crate) struct AlertPage {
     pub assets: Vec<AssetRow>,
     pub next: Option<AlertId>,
     pub rules: Vec<Rule>,
+    pub outcome: Option<(anchor_store::executions::Execution, &'static str)>,
+    /// A fresh key for each form on the page.
+    pub keys: Vec<String>,
 }
 
 /// `GET /w/{ws}/console/monitoring`: alerts.
@@ -67,6 +73,8 @@ pub(crate) async fn alerts(
         _ => Some(AlertState::Open),
     };
     let before = query.before.as_deref().and_then(|b| b.parse::<AlertId>().ok());
+    let outcome = query.outcome.as_deref().and_then(|o| o.parse::<anchor_domain::ExecutionId>().ok());
+    let may_see_executions = grant.allows(Permission::ExecutionsRead);
     let read = state
         .db
         .read(&grant.workspace, |tx| {
@@ -82,7 +90,15 @@ pub(crate) async fn alerts(
                 let assets =
                     if filter.ids.is_empty() { Vec::new() } else { tx.asset_rows(&filter, None, PAGE_ROWS).await? };
                 let rules = tx.rules().await?;
-                Ok(AlertPage { state: wanted, alerts, assets, next: next.flatten(), rules })
+                let outcome = match outcome.filter(|_| may_see_executions) {
+                    Some(execution) => tx.execution(execution).await?.map(|e| {
+                        let summary = anchor_commands::registry::find(&e.command).map_or("Command", |s| s.summary);
+                        (e, summary)
+                    }),
+                    None => None,
+                };
+                let keys = (0..alerts.len() * 2).map(|_| crate::session::random_token()).collect();
+                Ok(AlertPage { state: wanted, alerts, assets, next: next.flatten(), rules, outcome, keys })
             })
         })
         .await;

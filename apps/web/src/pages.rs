@@ -305,6 +305,8 @@ pub(crate) struct ConsoleFrame<'a> {
     pub may_read_assets: bool,
     /// Whether the person may see alerts (Monitoring).
     pub may_read_alerts: bool,
+    /// Whether the person may acknowledge and snooze alerts.
+    pub may_manage_alerts: bool,
 }
 
 impl ConsoleFrame<'_> {
