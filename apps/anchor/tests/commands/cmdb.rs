@@ -278,11 +278,29 @@ async fn impact_follows_relationships_through_a_chain_and_a_cycle_with_what_is_o
     run(&platform, "POST", "/tickets", json!({"title": "vm-db is slow", "priority": "p3", "asset_id": vm})).await;
     let (status, _) = send(&platform, &agent.token(), &disk(0, 96.0), None).await;
     assert_eq!(status, 200);
-    wait_for("the host's alert", || async {
+    // (Automation opens a ticket for the critical alert, about the host.)
+    wait_for("the host's alert and its ticket", || async {
         let row = platform.get(&format!("{WS}/assets/{host}"), "mia").await;
-        (row["open_alerts"] == 1).then_some(row)
+        (row["open_alerts"] == 1 && row["open_tickets"] == 1).then_some(row)
     })
     .await;
+
+    // People handle the alert: acknowledged once (who, when), snoozed for a while.
+    let alerts = platform.get(&format!("{WS}/alerts?state=open"), "mia").await;
+    let alert = alerts["items"][0]["id"].as_str().expect("the alert").to_owned();
+    let acked = run(&platform, "POST", &format!("/alerts/{alert}/acknowledge"), json!({})).await;
+    assert_eq!(acked["changed"], true);
+    let again = run(&platform, "POST", &format!("/alerts/{alert}/acknowledge"), json!({})).await;
+    assert_eq!(again["changed"], false, "acknowledged already");
+    run(&platform, "POST", &format!("/alerts/{alert}/snooze"), json!({"minutes": 60})).await;
+    refused(&platform, "POST", &format!("/alerts/{alert}/snooze"), json!({"minutes": 20000}), 422, "validation_failed")
+        .await;
+    let handled = platform.get(&format!("{WS}/alerts?state=open"), "mia").await;
+    let handled = &handled["items"][0];
+    assert_eq!(handled["acknowledged_by"]["subject"], "mia", "{handled}");
+    assert!(handled["snoozed_until"].is_string() && handled["acknowledged_at"].is_string(), "{handled}");
+    assert_eq!(platform.events("alert.acknowledged").await.len(), 1);
+    assert_eq!(platform.events("alert.snoozed").await.len(), 1);
 
     let impact = platform.get(&format!("{WS}/assets/{switch}/impact"), "mia").await;
     let walked: Vec<(&str, u64)> = impact["items"]
@@ -295,7 +313,8 @@ async fn impact_follows_relationships_through_a_chain_and_a_cycle_with_what_is_o
     assert_eq!(impact["items"][4]["via"]["kind"], "depends_on");
     assert_eq!(impact["items"][2]["open_tickets"][0]["title"], "vm-db is slow");
     assert_eq!(impact["items"][1]["open_alerts"][0]["severity"], "critical");
-    assert_eq!((impact["open_alerts"].as_u64(), impact["open_tickets"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(impact["items"][1]["open_tickets"].as_array().map(Vec::len), Some(1), "the alert's ticket");
+    assert_eq!((impact["open_alerts"].as_u64(), impact["open_tickets"].as_u64()), (Some(1), Some(2)));
     assert_eq!(impact["truncated"], false);
 
     // A backup system's failure reaches what it protects, and on from there.
@@ -373,6 +392,12 @@ async fn the_cmdb_tab_works_in_a_browser_for_people_who_may_and_may_not_write() 
     let agent = enroll(&platform, token["token"].as_str().expect("token"), "host-07").await.expect("enrolled");
     let (status, _) = send(&platform, &agent.token(), &disk(0, 97.0), None).await;
     assert_eq!(status, 200);
+    let alert = wait_for("the disk alert", || async {
+        let alerts = platform.get(&format!("{WS}/alerts?state=open"), "mia").await;
+        alerts["items"][0]["id"].as_str().map(|id| json!(id))
+    })
+    .await;
+    let alert = alert.as_str().expect("id").to_owned();
     let machine: String = sqlx::query_scalar("SELECT id FROM ws_acme.assets WHERE agent_id = $1")
         .bind(agent.id.to_string())
         .fetch_one(platform.store.pool())
@@ -404,6 +429,11 @@ async fn the_cmdb_tab_works_in_a_browser_for_people_who_may_and_may_not_write() 
              "text": ["Alerts", "Monitoring", "Disk almost full", "host-07", "critical"]},
             {"name": "cmdb-machine", "path": format!("/w/acme/console/cmdb/assets/{machine}?range=1h"), "status": 200,
              "text": ["host-07", "Telemetry", "Last 1h", "Disk use, by mount", "Processor use", "Online"]},
+            {"name": "monitoring-acknowledge", "from": "/w/acme/console/monitoring", "status": 200,
+             "post": {"action": "/w/acme/console/cmdb/act",
+                      "fields": {"csrf_token": csrf, "idempotency_key": "ack-1", "command": "alert.acknowledge",
+                                 "alert_id": alert}},
+             "text": ["Acknowledge an open alert", "Succeeded", "Acknowledged by tess", "Snooze 1 h"]},
             {"name": "monitoring-agents", "path": "/w/acme/console/monitoring/agents", "status": 200,
              "text": ["Agents", "host-07", "online"]},
             {"name": "monitoring-rules", "path": "/w/acme/console/monitoring/rules", "status": 200,
