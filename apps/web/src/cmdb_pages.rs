@@ -249,10 +249,13 @@ fn input_for(field: &anchor_domain::FieldDef, value: Option<&serde_json::Value>)
     html! {
         @match field.kind {
             FieldKind::Boolean => {
-                input type="hidden" name={(name) ".shown"} value="1";
-                label.choice for=(id) {
-                    input #(id) type="checkbox" name=(name) value="true" checked[value == Some(&serde_json::Value::Bool(true))];
-                    " " (field.label)
+                // On a line of its own, like every other field.
+                div {
+                    input type="hidden" name={(name) ".shown"} value="1";
+                    label.choice for=(id) {
+                        input #(id) type="checkbox" name=(name) value="true" checked[value == Some(&serde_json::Value::Bool(true))];
+                        " " (field.label)
+                    }
                 }
             }
             FieldKind::Choice => {
