@@ -5,6 +5,8 @@
 //! webhook delivery, event publication) register in [`handlers`] as they are
 //! built; recurring jobs in [`recurring_jobs`].
 
+pub mod ops;
+
 use std::{sync::Arc, time::Duration};
 
 use anchor_agentfield::{AgentFieldClient, ClientConfig};
@@ -106,9 +108,11 @@ impl Config {
 pub const DELIVERED_RETENTION_DAYS: i32 = 7;
 
 /// The handler of every outbox topic this worker delivers: domain events
-/// (published on the bus, then fanned out to webhook endpoints), AgentField
+/// (projected into the Ops read model, published on the bus, then fanned out
+/// to webhook endpoints), AgentField
 /// hand-off and reconciliation, evidence issuing, webhook delivery.
 pub fn handlers(
+    db: Database,
     events: EventBus,
     fanout: Fanout,
     orchestrator: Orchestrator,
@@ -118,9 +122,13 @@ pub fn handlers(
 ) -> Handlers {
     let publish = anchor_events::publish_handler(events);
     let handlers = Handlers::new().on(anchor_events::PUBLISH_TOPIC, move |event: anchor_outbox::OutboxEvent| {
+        let db = db.clone();
         let published = publish(event.clone());
         let fanout = fanout.clone();
         async move {
+            // The Ops read model first: a failure retries the whole event,
+            // and every step is idempotent.
+            ops::project(&db, &event).await?;
             published.await?;
             fanout.handle(&event).await
         }
@@ -187,6 +195,11 @@ pub fn recurring_jobs(access_audit_retention: Duration) -> Vec<RecurringJob> {
                 .map(|n| format!("{n} callback receipts past retention dropped"))
                 .map_err(|e| e.to_string())
         }),
+        RecurringJob::new(
+            "ops.rebuild",
+            Duration::from_secs(3600),
+            |db: Database| async move { ops::rebuild(&db).await },
+        ),
         RecurringJob::new("outbox.prune_delivered", Duration::from_secs(3600), |db: Database| async move {
             anchor_outbox::prune_delivered(&db, DELIVERED_RETENTION_DAYS)
                 .await
@@ -213,7 +226,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let issuer = Issuer::new(db.clone(), keys, config.evidence.store.clone());
     let fanout = Fanout::new(db.clone());
     let deliverer = Deliverer::new(db.clone(), config.evidence.master.clone(), config.webhooks.clone());
-    let handlers = handlers(event_bus(&config, &db).await?, fanout, orchestrator, issuer, deliverer, router);
+    let handlers =
+        handlers(db.clone(), event_bus(&config, &db).await?, fanout, orchestrator, issuer, deliverer, router);
     let dispatcher = Dispatcher::new(db.clone(), handlers, config.dispatcher.clone());
     // Either part ending (an error at start, say) ends the other: a worker
     // process never lives on with half of its work stopped.

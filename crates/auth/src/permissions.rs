@@ -30,6 +30,9 @@ pub enum Permission {
     AlertsRead,
     AlertsManage,
     ExecutionsRead,
+    /// Deal with operations' failures: replay or discard failed outbox
+    /// events and jobs, retry or dismiss failed executions.
+    OpsManage,
     EvidenceRead,
     WebhooksManage,
     EnrollmentManage,
@@ -49,7 +52,7 @@ pub enum Scope {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 29] = [
         Permission::WorkspacesCreate,
         Permission::WorkspacesListAll,
         Permission::AuditRead,
@@ -68,6 +71,7 @@ impl Permission {
         Permission::AlertsRead,
         Permission::AlertsManage,
         Permission::ExecutionsRead,
+        Permission::OpsManage,
         Permission::EvidenceRead,
         Permission::WebhooksManage,
         Permission::EnrollmentManage,
@@ -102,6 +106,7 @@ impl Permission {
             P::AlertsRead => "alerts.read",
             P::AlertsManage => "alerts.manage",
             P::ExecutionsRead => "executions.read",
+            P::OpsManage => "ops.manage",
             P::EvidenceRead => "evidence.read",
             P::WebhooksManage => "webhooks.manage",
             P::EnrollmentManage => "enrollment.manage",
@@ -153,6 +158,7 @@ const GRANTS: &[(Role, &[Permission])] = {
                 P::AlertsRead,
                 P::AlertsManage,
                 P::ExecutionsRead,
+                P::OpsManage,
                 P::EvidenceRead,
                 P::WebhooksManage,
                 P::EnrollmentManage,
@@ -176,6 +182,7 @@ const GRANTS: &[(Role, &[Permission])] = {
                 P::AlertsRead,
                 P::AlertsManage,
                 P::ExecutionsRead,
+                P::OpsManage,
                 P::KnowledgeRead,
                 P::KnowledgeWrite,
             ],

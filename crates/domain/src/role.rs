@@ -54,6 +54,11 @@ impl Role {
         }
     }
 
+    /// The MSP's own staff in a workspace (not the client's people).
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::MspAdmin | Role::Technician | Role::Finance | Role::Auditor)
+    }
+
     pub fn is_workspace_role(self) -> bool {
         self != Role::PlatformAdmin
     }

@@ -16,6 +16,7 @@ pub mod evidence;
 pub mod executions;
 pub mod idempotency;
 pub mod migrate;
+pub mod ops;
 pub mod queues;
 pub mod service_policies;
 pub mod sessions;
@@ -171,6 +172,13 @@ impl Database {
     /// that touches a workspace's data goes through [`tenancy`] instead.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// A connection of its own that listens for `channel`'s notifications.
+    pub async fn listen(&self, channel: &str) -> Result<sqlx::postgres::PgListener, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(channel).await?;
+        Ok(listener)
     }
 
     /// Readiness: the server answers and the platform schema is at the version

@@ -66,6 +66,7 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(18, "member_lookup", include_str!("../migrations/platform/0018_member_lookup.sql")),
     Migration::new(19, "agent_states", include_str!("../migrations/platform/0019_agent_states.sql")),
     Migration::new(20, "teams", include_str!("../migrations/platform/0020_teams.sql")),
+    Migration::new(21, "ops", include_str!("../migrations/platform/0021_ops.sql")),
 ];
 
 /// Migrations of every workspace schema.
@@ -96,6 +97,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(20, "client_terms", include_str!("../migrations/workspace/0020_client_terms.sql")),
     Migration::new(21, "cmdb", include_str!("../migrations/workspace/0021_cmdb.sql")),
     Migration::new(22, "alert_handling", include_str!("../migrations/workspace/0022_alert_handling.sql")),
+    Migration::new(23, "execution_handling", include_str!("../migrations/workspace/0023_execution_handling.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0
