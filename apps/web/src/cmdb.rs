@@ -353,12 +353,12 @@ pub(crate) async fn new_asset(
     }
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// A non-empty field, trimmed.
-fn given<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn given<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     field(fields, name).map(str::trim).filter(|v| !v.is_empty())
 }
 

@@ -21,6 +21,8 @@ mod commands;
 mod console;
 mod monitoring;
 mod oidc;
+mod ops;
+mod ops_pages;
 mod pages;
 mod session;
 mod signin;
@@ -76,6 +78,8 @@ pub struct WebState {
     pub(crate) oidc_starts: Arc<throttle::PerSource>,
     /// Cancelled when the server stops: live streams end with it.
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
+    /// What live Ops pages follow.
+    pub(crate) ops_changes: Arc<ops::OpsChanges>,
 }
 
 impl WebState {
@@ -99,6 +103,7 @@ impl WebState {
             refused: Arc::default(),
             oidc_starts: Arc::new(throttle::PerSource::new(OIDC_STARTS_PER_MINUTE, Duration::from_secs(60))),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            ops_changes: Arc::default(),
         }
     }
 
@@ -151,6 +156,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/admin/service/policies", post(admin::save_policy))
         .route("/w/{ws}/admin/service/queues", post(admin::save_queue))
         .route("/w/{ws}/admin/service/calendars", post(admin::save_calendar))
+        .route("/ops", get(ops::all_clients))
+        .route("/ops/live", get(ops::live))
+        .route("/w/{ws}/ops", get(ops::one_client))
+        .route("/w/{ws}/ops/act", post(ops::act))
+        .route("/w/{ws}/ops/alerts/{id}", get(ops::guide))
+        .route("/w/{ws}/ops/alerts/{id}", post(ops::guide_act))
         .route("/w/{ws}/console", get(console::console))
         .route("/w/{ws}/console/service", get(console::service))
         .route("/w/{ws}/console/cmdb", get(cmdb::assets))

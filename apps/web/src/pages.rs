@@ -103,6 +103,7 @@ pub(crate) fn workspaces(who: &str, csrf: &str, rows: &[(Workspace, Option<Role>
                 @if rows.is_empty() {
                     p.muted { "You are not a member of any workspace yet. Ask an MSP admin of your organisation to add you." }
                 } @else {
+                    p { a href="/ops" { "Ops: the queues of every client you may see" } }
                     table {
                         thead { tr { th { "Workspace" } th { "Slug" } th { "Your role" } } }
                         tbody {
@@ -348,47 +349,107 @@ pub(crate) fn console_tab_layout(frame: &ConsoleFrame<'_>, tab: ConsoleTab, titl
     workspace_layout(frame, false, tabs, title, body)
 }
 
+/// The four pages (those built): which one a page belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Area {
+    Console,
+    Ops,
+    Admin,
+}
+
+/// Who is looking, and where: what every staff page's frame shows.
+pub(crate) struct Shell<'a> {
+    pub who: &'a str,
+    /// Their role here (one workspace), or a summary ("every client you may see").
+    pub role: &'a str,
+    pub csrf: &'a str,
+    /// The workspace, or none: Ops across every client.
+    pub workspace: Option<&'a Workspace>,
+    pub may_admin: bool,
+    pub area: Area,
+}
+
 /// The frame of a workspace's pages: Console, or Admin settings (`admin`).
 fn workspace_layout(frame: &ConsoleFrame<'_>, admin: bool, tabs: Markup, title: &str, body: Markup) -> Markup {
-    let base = frame.base();
-    let admin_base = format!("/w/{}/admin", frame.workspace.slug().as_str());
+    let shell = Shell {
+        who: frame.who,
+        role: frame.role,
+        csrf: frame.csrf,
+        workspace: Some(frame.workspace),
+        may_admin: frame.may_admin,
+        area: if admin { Area::Admin } else { Area::Console },
+    };
+    let label = if admin { "Settings sections" } else { "Console modules" };
+    shell_layout(&shell, Some((label, tabs)), title, body)
+}
+
+/// The `<head>` of every staff page.
+fn staff_head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Anchor" }
+            // htmx's own settings: no inline indicator style (CSP), no eval, no script tags in swaps.
+            meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}"#;
+            link rel="stylesheet" href=(crate::assets::url("anchor.css"));
+            script src=(crate::assets::url("htmx.min.js")) defer {}
+            script src=(crate::assets::url("htmx-ext-sse.min.js")) defer {}
+            script src=(crate::assets::url("anchor.js")) defer {}
+        }
+    }
+}
+
+/// The frame of every staff page: the pages (only those that exist), the
+/// workspace it is about (or every client), the section tabs, the body.
+pub(crate) fn shell_layout(shell: &Shell<'_>, tabs: Option<(&str, Markup)>, title: &str, body: Markup) -> Markup {
+    let here = |area: Area| (shell.area == area).then_some("page");
+    let (console, ops, admin) = match shell.workspace {
+        Some(w) => {
+            let slug = w.slug().as_str();
+            (Some(format!("/w/{slug}/console")), format!("/w/{slug}/ops"), Some(format!("/w/{slug}/admin")))
+        }
+        None => (None, "/ops".to_owned(), None),
+    };
+    let full_title = match shell.workspace {
+        Some(w) => format!("{title} · {}", w.name()),
+        None => format!("{title} · All clients"),
+    };
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · " (frame.workspace.name()) " · Anchor" }
-                // htmx's own settings: no inline indicator style (CSP), no eval, no script tags in swaps.
-                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}"#;
-                link rel="stylesheet" href=(crate::assets::url("anchor.css"));
-                script src=(crate::assets::url("htmx.min.js")) defer {}
-                script src=(crate::assets::url("htmx-ext-sse.min.js")) defer {}
-                script src=(crate::assets::url("anchor.js")) defer {}
-            }
+            (staff_head(&full_title))
             body.console {
                 header {
                     span.bar {
                         a.brand href="/" { "Anchor" }
                         nav aria-label="Pages" {
-                            a href=(base) aria-current=[(!admin).then_some("page")] { "Console" }
-                            @if frame.may_admin {
+                            @if let Some(console) = &console {
+                                a href=(console) aria-current=[here(Area::Console)] { "Console" }
                                 " "
-                                a href=(admin_base) aria-current=[admin.then_some("page")] { "Admin settings" }
+                            }
+                            a href=(ops) aria-current=[here(Area::Ops)] { "Ops" }
+                            @if let (true, Some(admin)) = (shell.may_admin, &admin) {
+                                " "
+                                a href=(admin) aria-current=[here(Area::Admin)] { "Admin settings" }
                             }
                         }
-                        span.workspace { (frame.workspace.name()) }
+                        span.workspace {
+                            @match shell.workspace { Some(w) => { (w.name()) } None => { "All clients" } }
+                        }
                     }
                     span {
-                        span.muted { (frame.who) " · " (frame.role) }
+                        span.muted { (shell.who) " · " (shell.role) }
                         " "
                         form.inline method="post" action="/signout" {
-                            input type="hidden" name="csrf_token" value=(frame.csrf);
+                            input type="hidden" name="csrf_token" value=(shell.csrf);
                             button.quiet type="submit" { "Sign out" }
                         }
                     }
                 }
-                nav.tabs aria-label=(if admin { "Settings sections" } else { "Console modules" }) { (tabs) }
+                @if let Some((label, tabs)) = tabs {
+                    nav.tabs aria-label=(label) { (tabs) }
+                }
                 main.wide {
                     (body)
                     details #shortcuts.shortcuts {
@@ -396,11 +457,12 @@ fn workspace_layout(frame: &ConsoleFrame<'_>, admin: bool, tabs: Markup, title: 
                         dl {
                             dt { kbd { "?" } } dd { "show these" }
                             dt { kbd { "/" } } dd { "go to the filters" }
-                            dt { kbd { "j" } " / " kbd { "k" } } dd { "next / previous ticket" }
-                            dt { kbd { "x" } } dd { "select the ticket" }
+                            dt { kbd { "j" } " / " kbd { "k" } } dd { "next / previous row" }
+                            dt { kbd { "x" } } dd { "select the row" }
                             dt { kbd { "Enter" } } dd { "open it" }
-                            dt { kbd { "g" } " " kbd { "c" } } dd { "the Console" }
-                            @if frame.may_admin { dt { kbd { "g" } " " kbd { "a" } } dd { "Admin settings" } }
+                            @if console.is_some() { dt { kbd { "g" } " " kbd { "c" } } dd { "the Console" } }
+                            dt { kbd { "g" } " " kbd { "o" } } dd { "Ops" }
+                            @if shell.may_admin && admin.is_some() { dt { kbd { "g" } " " kbd { "a" } } dd { "Admin settings" } }
                             dt { kbd { "Esc" } } dd { "close this" }
                         }
                     }
@@ -410,7 +472,7 @@ fn workspace_layout(frame: &ConsoleFrame<'_>, admin: bool, tabs: Markup, title: 
     }
 }
 
-fn priority_label(priority: Priority) -> &'static str {
+pub(crate) fn priority_label(priority: Priority) -> &'static str {
     match priority {
         Priority::P1 => "P1 critical",
         Priority::P2 => "P2 high",
@@ -419,7 +481,7 @@ fn priority_label(priority: Priority) -> &'static str {
     }
 }
 
-fn status_text(status: TicketStatus) -> &'static str {
+pub(crate) fn status_text(status: TicketStatus) -> &'static str {
     match status {
         TicketStatus::New => "New",
         TicketStatus::Triaged => "Triaged",
@@ -431,7 +493,7 @@ fn status_text(status: TicketStatus) -> &'static str {
 }
 
 /// A span of time as people say it: "3 h 20 min", "45 min", "2 d 4 h".
-fn span(d: time::Duration) -> String {
+pub(crate) fn span(d: time::Duration) -> String {
     let minutes = d.whole_minutes().abs();
     let (days, hours, mins) = (minutes / 1440, (minutes % 1440) / 60, minutes % 60);
     match (days, hours) {
@@ -442,11 +504,11 @@ fn span(d: time::Duration) -> String {
 }
 
 /// A deadline relative to now.
-fn due_text(due: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
+pub(crate) fn due_text(due: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
     if due >= now { format!("due in {}", span(due - now)) } else { format!("overdue by {}", span(now - due)) }
 }
 
-fn sla_text(state: SlaState) -> &'static str {
+pub(crate) fn sla_text(state: SlaState) -> &'static str {
     match state {
         SlaState::None => "No SLA",
         SlaState::Running => "On track",

@@ -4,7 +4,7 @@
 "use strict";
 
 // Keyboard shortcuts, ignored while typing in a field.
-const rows = () => [...document.querySelectorAll("table.tickets tbody tr")];
+const rows = () => [...document.querySelectorAll("table.tickets tbody tr, table.queue tbody tr")];
 let current = -1;
 let pendingG = false;
 const focusRow = (index) => {
@@ -23,6 +23,10 @@ document.addEventListener("keydown", (event) => {
     pendingG = false;
     if (event.key === "a") {
       const link = document.querySelector('header nav a[href$="/admin"]');
+      if (link) window.location.assign(link.href);
+    }
+    if (event.key === "o") {
+      const link = document.querySelector('header nav a[href$="/ops"]');
       if (link) window.location.assign(link.href);
     }
     if (event.key === "c") {
