@@ -62,6 +62,11 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
             fields.push(("tag", "taken".into()));
             fields.push(("asset", ids.asset.clone()));
         }
+        "/w/{ws}/ops/act" => {
+            fields.push(("action", "dismiss".into()));
+            fields.push(("id", ids.execution.clone()));
+        }
+        "/w/{ws}/ops/alerts/{id}" => fields.push(("action", "acknowledge".into())),
         "/w/{ws}/admin/service/policies" => {
             fields.push(("id", ids.policy.clone()));
             fields.push(("name", "Taken over".into()));
@@ -241,6 +246,18 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
             let body = request.send().await.expect("search").text().await.expect("body");
             assert!(body.contains("No assets match") && !body.contains(MARKER), "{body}");
         }
+        // Ops across every client they may see: never the other's queues,
+        // and its live stream is not theirs to follow.
+        for queue in ["critical", "unassigned", "sla", "workflows", "events"] {
+            for part in ["", "&part=live", "&wall=1"] {
+                let url = platform.url(&format!("/ops?queue={queue}{part}"));
+                let body = client.get(url).header("cookie", &cookie).send().await.expect("ops").text().await;
+                let body = body.expect("body");
+                assert!(body.contains("Runtime health") && !body.contains(MARKER), "{queue}{part}: {body}");
+            }
+        }
+        let live = client.get(platform.url("/ops/live?ws=other")).header("cookie", &cookie).send().await;
+        assert_eq!(live.expect("live").status(), 404);
     }
     assert!(failures.is_empty(), "{} of {cases} cases failed:\n{}", failures.len(), failures.join("\n"));
 
