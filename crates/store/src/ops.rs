@@ -508,7 +508,7 @@ impl Database {
                        AND ($2::bigint[] IS NULL OR o.workspace_id = ANY($2))) AS sla_risk,
                     (SELECT count(*) FROM platform.ops_items o WHERE {FAILED}
                        AND ($3::bigint[] IS NULL OR o.workspace_id = ANY($3))) AS failed_workflows,
-                    (SELECT count(*) FROM platform.outbox_events e WHERE e.state = 'failed'
+                    (SELECT count(*) FROM platform.outbox_events e WHERE e.settled AND e.delivered_at IS NULL
                        AND e.workspace_id IS NOT NULL
                        AND ($4::bigint[] IS NULL OR e.workspace_id = ANY($4))) AS failed_events"
         )))
@@ -557,7 +557,7 @@ impl Database {
                     CASE WHEN e.topic = 'event.publish' THEN e.payload->>'type' END AS event_type,
                     e.attempts, e.last_error, e.created_at
                FROM platform.outbox_events e JOIN platform.workspaces w ON w.id = e.workspace_id
-              WHERE e.state = 'failed' AND ($1::bigint[] IS NULL OR e.workspace_id = ANY($1))
+              WHERE e.settled AND e.delivered_at IS NULL AND ($1::bigint[] IS NULL OR e.workspace_id = ANY($1))
               ORDER BY e.created_at DESC, e.id DESC LIMIT $2",
         )
         .bind(within.bind())
@@ -602,14 +602,14 @@ impl Database {
         #[allow(clippy::type_complexity)]
         let figures: (i64, Option<i64>, i64, Option<i64>, i64, Option<i64>, i64, i64, i64, Option<i64>) = sqlx::query_as(
             "WITH due AS (SELECT topic, created_at FROM platform.outbox_events
-                           WHERE state = 'pending' AND available_at <= now())
+                           WHERE NOT settled AND state = 'pending' AND available_at <= now())
              SELECT (SELECT count(*) FROM due),
                     (SELECT extract(epoch FROM now() - min(created_at))::bigint FROM due),
                     (SELECT count(*) FROM due WHERE topic = 'event.publish'),
                     (SELECT extract(epoch FROM now() - min(created_at))::bigint FROM due WHERE topic = 'event.publish'),
                     (SELECT count(*) FROM due WHERE topic = 'agentfield.execute'),
                     (SELECT extract(epoch FROM now() - min(created_at))::bigint FROM due WHERE topic = 'agentfield.execute'),
-                    (SELECT count(*) FROM platform.outbox_events WHERE state = 'failed'),
+                    (SELECT count(*) FROM platform.outbox_events WHERE settled AND delivered_at IS NULL),
                     count(*) FILTER (WHERE a.last_seen_at IS NULL OR a.last_seen_at < now() - make_interval(secs => $2)),
                     count(*),
                     extract(epoch FROM now() - max(a.last_seen_at))::bigint
