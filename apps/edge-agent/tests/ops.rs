@@ -3,7 +3,8 @@
 //! an Ops page already open, without a reload; the cross-client view lists
 //! both clients' alerts for a member of a team granted every workspace and
 //! one client's for a member of that client only; a technician walks the
-//! guided workflow to an escalated ticket; a failed outbox event is replayed
+//! guided workflow (with the rule's runbook: a ticked step, a command step
+//! run through AgentField) to an escalated ticket; a failed outbox event is replayed
 //! from Ops. Every page is checked with axe-core and for CSP violations.
 
 #[allow(dead_code, unreachable_pub)]
@@ -56,11 +57,12 @@ where
 }
 
 /// A critical rule the machine's real root file system is surely above.
-async fn disk_rule(platform: &Platform, slug: &str, admin: &str) {
+async fn disk_rule(platform: &Platform, slug: &str, admin: &str) -> String {
     let rule = json!({"name": "Root disk above threshold", "kind": "metric", "metric": "disk.used_percent",
                       "comparison": ">=", "threshold": 0.001, "severity": "critical"});
     let response = platform.post(&format!("/api/v1/workspaces/{slug}/alert-rules"), admin, &rule, None).await;
     assert_eq!(response.status(), 201);
+    response.json::<Value>().await.expect("rule")["id"].as_str().expect("id").to_owned()
 }
 
 /// The real agent enrolled in `slug` (not yet running): its state directory.
@@ -118,8 +120,16 @@ async fn ops_follows_the_real_agent_live_across_clients_guides_a_technician_and_
     platform.store.add_team_member(team.id, nina, &audit).await.expect("member");
     platform.store.set_team_grants(team.id, &[(None, Role::Technician)], &audit).await.expect("grant");
 
-    disk_rule(&platform, "acme", "mia").await;
+    let rule = disk_rule(&platform, "acme", "mia").await;
     disk_rule(&platform, "globex", "gus").await;
+    // Acme's runbook for that rule: a box to tick, then a command to run.
+    let runbook = json!({"name": "Disk full", "rule_id": rule, "steps": [
+        {"kind": "check", "text": "Find what filled the volume"},
+        {"kind": "command", "text": "Tag the machine for clean-up", "command": "asset.tag",
+         "args": {"asset_id": "{asset_id}", "add": ["disk-cleanup"]}}]});
+    let response = platform.post("/api/v1/workspaces/acme/runbooks", "mia", &runbook, None).await;
+    assert_eq!(response.status(), 201);
+    let runbook_id = response.json::<Value>().await.expect("runbook")["id"].as_str().expect("id").to_owned();
     let acme_state = enrolled(&platform, "acme", "mia").await;
     let globex_state = enrolled(&platform, "globex", "gus").await;
     let base = platform.url("");
@@ -189,6 +199,7 @@ async fn ops_follows_the_real_agent_live_across_clients_guides_a_technician_and_
     let alert = acme_alert["id"].as_str().expect("alert").to_owned();
     let ticket = acme_alert["ticket_id"].as_str().expect("ticket").to_owned();
     let (cookie, csrf) = browser::session(&platform, "nina").await;
+    let asset = acme_alert["asset_id"].as_str().expect("asset").to_owned();
     let guide = format!("/w/acme/ops/alerts/{alert}");
     let step = |name: &str| format!("{guide}?step={name}&ticket={ticket}");
     browser::walk(
@@ -202,8 +213,34 @@ async fn ops_follows_the_real_agent_live_across_clients_guides_a_technician_and_
              "text": ["Succeeded", "2. Ticket", "Automation opened a ticket for this alert"]},
             {"name": "guide-3-context", "path": step("context"), "status": 200,
              "text": ["3. Asset context", "Other open alerts on this machine", "What depends on it"]},
-            {"name": "guide-4-runbook", "path": step("runbook"), "status": 200,
-             "text": ["4. Runbook", "What you did", "Add the note"]},
+            {"name": "guide-4-runbook", "path": step("runbook"), "status": 200, "only": "desktop",
+             "text": ["4. Runbook", "Runbooks for this alert's rule", "Start “Disk full”"]},
+            {"name": "guide-4-started", "from": step("runbook"), "status": 200, "only": "desktop",
+             "post": {"action": guide, "fields": {"csrf_token": csrf, "idempotency_key": "guide-rb", "action": "start_runbook",
+                                                  "runbook_id": runbook_id, "ticket_id": ticket, "asset_id": asset}},
+             "text": ["Start a runbook", "Succeeded", "Find what filled the volume", "Tick", "Run asset.tag"]},
+        ]),
+    )
+    .await;
+    let run_id: String = sqlx::query_scalar("SELECT id FROM ws_acme.runbook_runs")
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("the run");
+    browser::walk(
+        &base,
+        &cookie,
+        json!([
+            {"name": "guide-4-ticked", "from": step("runbook"), "status": 200, "only": "desktop",
+             "post": {"action": guide, "fields": {"csrf_token": csrf, "idempotency_key": "guide-rb-1", "action": "step_done",
+                                                  "run_id": run_id, "step": "1", "ticket_id": ticket,
+                                                  "note": "/var/log held 20 GB"}},
+             "text": ["Done by nina", "/var/log held 20 GB", "Run asset.tag"]},
+            {"name": "guide-4-ran", "from": step("runbook"), "status": 200, "only": "desktop",
+             "post": {"action": guide, "fields": {"csrf_token": csrf, "idempotency_key": "guide-rb-2", "action": "run_step",
+                                                  "run_id": run_id, "step": "2", "ticket_id": ticket}},
+             "text": ["Add and remove an asset's tags", "Succeeded", "its command: succeeded", "finished"]},
+            {"name": "guide-4-run", "path": step("runbook"), "status": 200,
+             "text": ["Disk full", "Done by nina", "/var/log held 20 GB", "its command: succeeded"]},
             {"name": "guide-5-escalate", "path": step("escalate"), "status": 200,
              "text": ["5. Escalate or resolve", "To a person", "Resolve the ticket"]},
             {"name": "guide-5-escalated", "from": step("escalate"), "status": 200, "only": "desktop",
@@ -221,6 +258,8 @@ async fn ops_follows_the_real_agent_live_across_clients_guides_a_technician_and_
     let acknowledged = platform.get("/api/v1/workspaces/acme/alerts?state=open", "mia").await;
     let ours = acknowledged["items"].as_array().expect("items").iter().find(|a| a["id"] == alert.as_str()).cloned();
     assert_eq!(ours.expect("still open")["acknowledged_by"]["subject"], "nina");
+    let tagged = platform.get(&format!("/api/v1/workspaces/acme/assets/{asset}"), "mia").await;
+    assert_eq!(tagged["tags"], json!(["disk-cleanup"]), "the runbook's command step ran");
 
     // Dead letters of Acme's, one replayed and one discarded from Ops by its admin.
     let payload = json!({"type": "inbound.received", "workspace": "acme", "timestamp": "2026-12-07T00:00:00Z",

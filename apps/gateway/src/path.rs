@@ -45,6 +45,8 @@ objects!(
     anchor_domain::RelationshipId => "relationship",
     anchor_domain::SchemaKey => "asset type",
     anchor_domain::TeamId => "team",
+    anchor_domain::RunbookId => "runbook",
+    anchor_domain::RunbookRunId => "runbook run",
 );
 
 /// The `{id}` of the path, as a `T`.

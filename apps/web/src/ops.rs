@@ -581,6 +581,10 @@ pub(crate) struct Guide {
     pub impact: Option<anchor_store::cmdb::Impact>,
     pub staff: Vec<anchor_store::queues::WorkspaceMember>,
     pub queues: Vec<anchor_store::queues::Queue>,
+    /// Runbooks for the alert's rule, its asset's type or its ticket's queue.
+    pub runbooks: Vec<anchor_store::runbooks::Runbook>,
+    /// Runs about the alert or its ticket, newest first.
+    pub runs: Vec<anchor_store::runbooks::RunbookRun>,
     pub outcome: Option<(anchor_store::executions::Execution, &'static str)>,
     pub key: String,
     pub may_manage_alerts: bool,
@@ -637,15 +641,20 @@ pub(crate) async fn guide(
                 };
                 let staff = tx.workspace_members().await?;
                 let queues = tx.queues().await?;
+                let rule_id = alert.rule_id.to_string();
+                let asset_type = asset.as_ref().map(|a| a.asset.type_key.as_str().to_owned());
+                let queue = ticket.as_ref().and_then(|t| t.queue_id).map(|q| q.to_string());
+                let runbooks = tx.runbooks_for(asset_type.as_deref(), Some(&rule_id), queue.as_deref()).await?;
+                let runs = tx.runbook_runs_about(ticket.as_ref().map(|t| t.id), Some(alert.id)).await?;
                 let outcome = match outcome {
                     Some(id) => tx.execution(id).await?,
                     None => None,
                 };
-                Ok(Some((alert, rule, asset, ticket, others, impact, staff, queues, outcome)))
+                Ok(Some((alert, rule, asset, ticket, others, impact, staff, queues, outcome, runbooks, runs)))
             })
         })
         .await;
-    let (alert, rule, asset, ticket, others, impact, staff, queues, outcome) = match read {
+    let (alert, rule, asset, ticket, others, impact, staff, queues, outcome, runbooks, runs) = match read {
         Ok(Some(found)) => found,
         Ok(None) => return missing(),
         Err(e) => return unavailable(e),
@@ -664,6 +673,8 @@ pub(crate) async fn guide(
         impact,
         staff: staff.into_iter().filter(|m| Role::parse(&m.role).is_ok_and(Role::is_staff)).collect(),
         queues,
+        runbooks,
+        runs,
         outcome,
         key: crate::session::random_token(),
         may_manage_alerts: grant.allows(Permission::AlertsManage),
@@ -736,6 +747,69 @@ pub(crate) async fn guide_act(
                     Redirect::to(&guide_url(Step::Context, opened.as_deref(), Some(receipt.execution.id)))
                         .into_response()
                 }
+                Err(page) => page,
+            }
+        }
+        "start_runbook" => {
+            let mut args = json!({"runbook_id": given(&fields, "runbook_id").unwrap_or_default(), "alert_id": alert});
+            if let Some(ticket) = &ticket {
+                args["ticket_id"] = json!(ticket);
+            }
+            if let Some(asset) = given(&fields, "asset_id") {
+                args["asset_id"] = json!(asset);
+            }
+            match submit("runbook.start", args, "").await {
+                Ok(receipt) => Redirect::to(&guide_url(Step::Runbook, ticket.as_deref(), Some(receipt.execution.id)))
+                    .into_response(),
+                Err(page) => page,
+            }
+        }
+        "step_done" => {
+            let step: u32 = given(&fields, "step").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let mut args = json!({"run_id": given(&fields, "run_id").unwrap_or_default(), "step": step});
+            if let Some(note) = given(&fields, "note") {
+                args["note"] = json!(note);
+            }
+            match submit("runbook.record_step", args, "").await {
+                Ok(receipt) => Redirect::to(&guide_url(Step::Runbook, ticket.as_deref(), Some(receipt.execution.id)))
+                    .into_response(),
+                Err(page) => page,
+            }
+        }
+        "run_step" => {
+            let run = given(&fields, "run_id").and_then(|r| r.parse::<anchor_domain::RunbookRunId>().ok());
+            let step: u32 = given(&fields, "step").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let missing =
+                || pages::declined(StatusCode::NOT_FOUND, "No such step", "This run has no such command step.");
+            let Some(run) = run else { return missing() };
+            let grant = match grant(&state, &session, &headers, &workspace, Permission::TicketsRead, route).await {
+                Ok(grant) => grant,
+                Err(page) => return page,
+            };
+            let found = match state.db.read(&grant.workspace, |tx| Box::pin(tx.runbook_run(run))).await {
+                Ok(found) => found,
+                Err(e) => return unavailable(e),
+            };
+            let Some(found) = found else { return missing() };
+            let Some(anchor_domain::runbook::RunbookStep::Command { command, args, .. }) =
+                (step as usize).checked_sub(1).and_then(|i| found.steps.0.get(i)).cloned()
+            else {
+                return missing();
+            };
+            let values = [
+                ("ticket_id", found.ticket_id.map(|t| t.to_string())),
+                ("asset_id", found.asset_id.map(|a| a.to_string())),
+                ("alert_id", found.alert_id.map(|a| a.to_string())),
+            ];
+            let args = anchor_domain::runbook::fill(&args, &values);
+            let Some(name) = anchor_commands::registry::find(&command).map(|spec| spec.name) else { return missing() };
+            let ran = match submit(name, args, "-run").await {
+                Ok(receipt) => receipt.execution.id,
+                Err(page) => return page,
+            };
+            let record = json!({"run_id": run, "step": step, "execution_id": ran});
+            match submit("runbook.record_step", record, "-record").await {
+                Ok(_) => Redirect::to(&guide_url(Step::Runbook, ticket.as_deref(), Some(ran))).into_response(),
                 Err(page) => page,
             }
         }

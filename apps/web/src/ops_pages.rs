@@ -551,16 +551,38 @@ pub(crate) fn guide(frame: &ConsoleFrame<'_>, g: &Guide) -> Markup {
                         (next_link("Next:"))
                     }
                     Step::Runbook => {
-                        p { "No runbook is attached to this alert's rule. Work the problem and note each step you take on the ticket; each note is an internal comment, kept with its signed evidence." }
-                        @if g.ticket.is_some() && g.may_write_tickets {
-                            form.stack method="post" action=(action) {
-                                (hidden("note"))
-                                label for="g-note" { "What you did" }
-                                textarea #g-note name="note" rows="3" required {}
-                                button.secondary type="submit" { "Add the note" }
+                        @if let Some(run) = g.runs.first() {
+                            (run_card(frame, g, run, &action))
+                        } @else if !g.runbooks.is_empty() {
+                            p { "Runbooks for this alert's rule, its machine's type or its ticket's queue:" }
+                            ul.runbooks {
+                                @for rb in &g.runbooks {
+                                    li {
+                                        strong { (rb.name) } " · version " (rb.version) " · " (rb.steps.0.len()) " steps"
+                                        @if !rb.description.is_empty() { br; span.small.muted { (rb.description) } }
+                                        @if g.may_write_tickets {
+                                            form method="post" action=(action) {
+                                                (hidden("start_runbook"))
+                                                input type="hidden" name="runbook_id" value=(rb.id);
+                                                @if let Some(asset) = g.alert.asset_id { input type="hidden" name="asset_id" value=(asset); }
+                                                button.small-button type="submit" { "Start “" (rb.name) "”" }
+                                            }
+                                        }
+                                    }
+                                }
                             }
-                        } @else if g.ticket.is_none() {
-                            p.muted { "Open a ticket at step 2 to keep notes." }
+                        } @else {
+                            p { "No runbook is attached to this alert's rule, its machine's type or its ticket's queue. Work the problem and note each step you take on the ticket; each note is an internal comment, kept with its signed evidence." }
+                            @if g.ticket.is_some() && g.may_write_tickets {
+                                form.stack method="post" action=(action) {
+                                    (hidden("note"))
+                                    label for="g-note" { "What you did" }
+                                    textarea #g-note name="note" rows="3" required {}
+                                    button.secondary type="submit" { "Add the note" }
+                                }
+                            } @else if g.ticket.is_none() {
+                                p.muted { "Open a ticket at step 2 to keep notes." }
+                            }
                         }
                         (next_link("Next:"))
                     }
@@ -607,6 +629,63 @@ pub(crate) fn guide(frame: &ConsoleFrame<'_>, g: &Guide) -> Markup {
             }
         },
     )
+}
+
+/// A run of a runbook: each step done (who, when, the command's execution)
+/// or the form that does it.
+fn run_card(frame: &ConsoleFrame<'_>, g: &Guide, run: &anchor_store::runbooks::RunbookRun, action: &str) -> Markup {
+    use anchor_domain::runbook::RunbookStep;
+    let slug = frame.workspace.slug().as_str();
+    let done = |n: usize| run.done.iter().find(|d| d.step as usize == n);
+    html! {
+        p {
+            strong { (run.runbook_name) } " · version " (run.version) " · started by " (run.started_by.0.subject) " "
+            (moment(run.started_at))
+            @if let Some(at) = run.finished_at { " · " span.health.ok { "finished" } " " (moment(at)) }
+        }
+        ol.runbook-steps {
+            @for (i, step) in run.steps.0.iter().enumerate() {
+                @let n = i + 1;
+                li {
+                    @match step {
+                        RunbookStep::Text { text } => { (text) }
+                        RunbookStep::Check { text } => { @if done(n).is_some() { "☑ " } @else { "☐ " } (text) }
+                        RunbookStep::Command { text, command, .. } => { (text) " " span.badge { "runs " code { (command) } } }
+                    }
+                    @if let Some(d) = done(n) {
+                        br;
+                        span.small {
+                            span.health.ok { "Done" } " by " (d.done_by.0.subject) ", " (moment(d.done_at))
+                            @if let Some(ran) = d.ran {
+                                " · " a href={"/w/" (slug) "/executions/" (ran)} { "its command: " (d.ran_status.as_deref().unwrap_or("queued")) }
+                            }
+                            @if let Some(note) = &d.note { " · " (note) }
+                        }
+                    } @else if g.may_write_tickets {
+                        form.inline-step method="post" action=(action) {
+                            input type="hidden" name="csrf_token" value=(frame.csrf);
+                            input type="hidden" name="idempotency_key" value={(g.key) "-" (n)};
+                            input type="hidden" name="run_id" value=(run.id);
+                            input type="hidden" name="step" value=(n);
+                            @if let Some(t) = &g.ticket { input type="hidden" name="ticket_id" value=(t.id); }
+                            @match step {
+                                RunbookStep::Command { command, .. } => {
+                                    input type="hidden" name="action" value="run_step";
+                                    button.small-button type="submit" { "Run " (command) }
+                                }
+                                _ => {
+                                    input type="hidden" name="action" value="step_done";
+                                    label.visually-hidden for={"note-" (n)} { "Note for step " (n) }
+                                    input #{"note-" (n)} type="text" name="note" placeholder="Note (optional)" maxlength="2000";
+                                    button.small-button.secondary type="submit" { @if matches!(step, RunbookStep::Check { .. }) { "Tick" } @else { "Done" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

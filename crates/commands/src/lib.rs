@@ -27,6 +27,7 @@ pub mod finish;
 pub mod kit;
 pub mod orchestrator;
 pub mod registry;
+pub mod runbooks;
 pub mod sites;
 pub mod skill;
 pub mod sla;

@@ -7,7 +7,7 @@ use anchor_events::EventSpec;
 use crate::{
     alert_handling, assignment, cmdb,
     kit::{RefusalKind, Spec},
-    sites, tickets, time_entries,
+    runbooks, sites, tickets, time_entries,
 };
 
 pub static COMMANDS: &[Spec] = &[
@@ -45,6 +45,8 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<cmdb::AssetUnrelate>(),
     Spec::of::<alert_handling::AlertAcknowledge>(),
     Spec::of::<alert_handling::AlertSnooze>(),
+    Spec::of::<runbooks::RunbookStart>(),
+    Spec::of::<runbooks::RunbookRecordStep>(),
 ];
 
 /// The command called `name`.

@@ -254,3 +254,13 @@ mod tests {
         assert!(first.to_string() < second.to_string(), "the text sorts like the id");
     }
 }
+prefixed_id!(
+    /// A runbook: the steps people follow for a kind of problem.
+    RunbookId,
+    "rbk"
+);
+prefixed_id!(
+    /// One run of a runbook, about a ticket, an alert or an asset.
+    RunbookRunId,
+    "rbr"
+);

@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod migrate;
 pub mod ops;
 pub mod queues;
+pub mod runbooks;
 pub mod service_policies;
 pub mod sessions;
 pub mod sites;

@@ -98,6 +98,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(21, "cmdb", include_str!("../migrations/workspace/0021_cmdb.sql")),
     Migration::new(22, "alert_handling", include_str!("../migrations/workspace/0022_alert_handling.sql")),
     Migration::new(23, "execution_handling", include_str!("../migrations/workspace/0023_execution_handling.sql")),
+    Migration::new(24, "runbooks", include_str!("../migrations/workspace/0024_runbooks.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

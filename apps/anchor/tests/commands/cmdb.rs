@@ -13,7 +13,13 @@ use crate::{
 
 const WS: &str = "/api/v1/workspaces/acme";
 
-async fn send_command(platform: &Platform, method: &str, path: &str, body: &Value, who: &str) -> reqwest::Response {
+pub(crate) async fn send_command(
+    platform: &Platform,
+    method: &str,
+    path: &str,
+    body: &Value,
+    who: &str,
+) -> reqwest::Response {
     platform
         .client
         .request(method.parse().expect("method"), platform.url(&format!("{WS}{path}")))
@@ -27,7 +33,7 @@ async fn send_command(platform: &Platform, method: &str, path: &str, body: &Valu
 }
 
 /// Runs a command as `mia` and answers its result.
-async fn run(platform: &Platform, method: &str, path: &str, body: Value) -> Value {
+pub(crate) async fn run(platform: &Platform, method: &str, path: &str, body: Value) -> Value {
     let response = send_command(platform, method, path, &body, "mia").await;
     assert_eq!(response.status(), 200, "{method} {path}");
     let execution: Value = response.json().await.expect("json");
@@ -36,7 +42,14 @@ async fn run(platform: &Platform, method: &str, path: &str, body: Value) -> Valu
 }
 
 /// A command refused at once with `status` and `code`; answers the problem.
-async fn refused(platform: &Platform, method: &str, path: &str, body: Value, status: u16, code: &str) -> Value {
+pub(crate) async fn refused(
+    platform: &Platform,
+    method: &str,
+    path: &str,
+    body: Value,
+    status: u16,
+    code: &str,
+) -> Value {
     let response = send_command(platform, method, path, &body, "mia").await;
     assert_eq!(response.status(), status, "{method} {path}");
     let problem: Value = response.json().await.expect("json");
@@ -44,7 +57,7 @@ async fn refused(platform: &Platform, method: &str, path: &str, body: Value, sta
     problem
 }
 
-async fn create(platform: &Platform, body: Value) -> String {
+pub(crate) async fn create(platform: &Platform, body: Value) -> String {
     run(platform, "POST", "/assets", body).await["asset_id"].as_str().expect("asset id").to_owned()
 }
 

@@ -13,6 +13,7 @@ mod flow;
 mod pages;
 mod platform;
 mod queues;
+mod runbooks;
 mod secrets;
 mod sites;
 mod sla;
