@@ -16,6 +16,7 @@ pub fn catalogue() -> &'static [EventSpec] {
         events.extend_from_slice(anchor_commands::sla::EVENTS);
         events.extend_from_slice(anchor_evidence::issue::EVENTS);
         events.extend_from_slice(anchor_telemetry::alerts::EVENTS);
+        events.extend_from_slice(anchor_commands::automation::EVENTS);
         events.extend_from_slice(anchor_webhooks::events::EVENTS);
         events
     })

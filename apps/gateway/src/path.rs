@@ -47,6 +47,7 @@ objects!(
     anchor_domain::TeamId => "team",
     anchor_domain::RunbookId => "runbook",
     anchor_domain::RunbookRunId => "runbook run",
+    anchor_domain::MaintenanceWindowId => "maintenance window",
 );
 
 /// The `{id}` of the path, as a `T`.

@@ -204,6 +204,7 @@ fn queue_table(page: &OpsPage) -> Markup {
                                     } @else {
                                         span.health.bad { "Not acknowledged" }
                                     }
+                                    @if detail(row, "escalated_at").is_some() { br; span.badge { "escalated" } }
                                     @if let Some(ticket) = detail(row, "ticket_id") {
                                         br; a.small href={(ws) "/console/service/tickets/" (ticket)} { "Its ticket" }
                                     }

@@ -55,10 +55,28 @@ pub struct Config {
     pub signer: Arc<CommandSigner>,
     /// Access audit events older than this are pruned (`access_audit_retention`).
     pub access_audit_retention: Duration,
+    /// Unacknowledged critical alerts are escalated after this (`alert_escalate_after`).
+    pub alert_escalate_after: Duration,
 }
 
 /// The default of `access_audit_retention`.
 pub const DEFAULT_ACCESS_AUDIT_RETENTION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// The default of `alert_escalate_after`.
+pub const DEFAULT_ALERT_ESCALATE_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// The job that escalates critical alerts nobody acknowledged within
+/// `after` (every 15 s), acting as Anchor's system actor with `signer`.
+pub fn escalation_job(signer: Arc<anchor_commands::CommandSigner>, after: Duration) -> RecurringJob {
+    RecurringJob::new("alerts.escalate", Duration::from_secs(15), move |db: Database| {
+        let signer = Arc::clone(&signer);
+        async move {
+            anchor_commands::automation::escalate_unacknowledged(&db, &signer, after)
+                .await
+                .map(|n| format!("{n} unacknowledged critical alerts escalated"))
+        }
+    })
+}
 
 /// Where AgentField posts execution webhooks, under `public_url`.
 pub const CALLBACK_PATH: &str = "/api/v1/callbacks/agentfield";
@@ -100,6 +118,7 @@ impl Config {
                 ..DeliveryConfig::default()
             },
             access_audit_retention: settings.access_audit_retention,
+            alert_escalate_after: settings.alert_escalate_after,
         })
     }
 }
@@ -237,10 +256,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         stop.cancel();
         result
     };
+    let mut recurring = recurring_jobs(config.access_audit_retention);
+    recurring.push(escalation_job(Arc::clone(&config.signer), config.alert_escalate_after));
     let jobs = async {
-        let result =
-            anchor_outbox::run_recurring_jobs(db.clone(), recurring_jobs(config.access_audit_retention), stop.clone())
-                .await;
+        let result = anchor_outbox::run_recurring_jobs(db.clone(), recurring, stop.clone()).await;
         stop.cancel();
         result
     };

@@ -119,6 +119,18 @@ impl AlertRouter {
         if let Some(command) = &seen.in_flight {
             return Err(HandlerError::postpone(format!("waiting for {command} on this alert"), WAIT_FOR_RUNNING));
         }
+        // A held alert (a maintenance window, a snooze) opens no ticket
+        // until it is released; automation decides then, on the alert as it
+        // is (recovered meanwhile: nothing to do).
+        if let Some(until) = seen.alert.snoozed_until
+            && seen.alert.ticket_id.is_none()
+        {
+            let left = until - time::OffsetDateTime::now_utc();
+            if left.is_positive() {
+                let wait = Duration::try_from(left).unwrap_or(Duration::from_secs(60));
+                return Err(HandlerError::postpone("the alert is held (maintenance or snooze)", wait));
+            }
+        }
         let request = ExecuteRequest {
             target: format!("{}.triage_alert", self.node_id),
             input: json!({
@@ -179,4 +191,97 @@ fn command_for(alert: &Alert, decision: &Value) -> Result<Option<Command>, Strin
         _ => return Ok(None),
     };
     command.map(Some).map_err(|e| e.to_string())
+}
+
+/// `alert.escalated`: a critical alert nobody acknowledged in time.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct AlertEscalated {
+    /// The alert, with `escalated_at`.
+    pub alert: Alert,
+    /// The escalation time it went unacknowledged for, in minutes.
+    pub after_minutes: u64,
+}
+
+impl anchor_events::Event for AlertEscalated {
+    const TYPE: &'static str = "alert.escalated";
+    const WHEN: &'static str = "A critical alert stayed open, unacknowledged and not snoozed for the escalation time \
+                                (`alert_escalate_after`): its ticket goes to P1 with a note (once per alert).";
+}
+
+/// How long escalation waits for automation to open an alert's ticket.
+const TICKET_GRACE: Duration = Duration::from_secs(300);
+
+/// The events automation publishes on its own.
+pub const EVENTS: &[anchor_events::EventSpec] = &[anchor_events::EventSpec::of::<AlertEscalated>()];
+
+/// Escalates the critical alerts nobody acknowledged within `after` (the
+/// worker's recurring job `alerts.escalate`): found through the Ops read
+/// model in one statement whatever the number of workspaces, then each
+/// decided again under its row lock in its workspace. An escalated alert is
+/// marked (once), announced (`alert.escalated`, for webhooks that page
+/// someone), and its ticket, if it has one, is raised to P1 with an internal
+/// note, by commands on behalf of Anchor's system actor (signed envelopes,
+/// executions, evidence). Returns how many were escalated.
+pub async fn escalate_unacknowledged(db: &Database, signer: &CommandSigner, after: Duration) -> Result<usize, String> {
+    let candidates = db.escalation_candidates(after, 200).await.map_err(|e| e.to_string())?;
+    let mut escalated = 0;
+    for (workspace_id, alert) in candidates {
+        let Ok(alert) = alert.parse::<AlertId>() else { continue };
+        let Some(workspace) = db.workspace_by_id(workspace_id).await.map_err(|e| e.to_string())? else { continue };
+        match escalate(db, signer, &workspace, alert, after).await {
+            Ok(true) => escalated += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%alert, workspace = %workspace.slug(), error = %e, "an alert could not be escalated")
+            }
+        }
+    }
+    Ok(escalated)
+}
+
+async fn escalate(
+    db: &Database,
+    signer: &CommandSigner,
+    workspace: &Workspace,
+    id: AlertId,
+    after: Duration,
+) -> Result<bool, String> {
+    let mut tx = db.begin_workspace(workspace).await.map_err(|e| e.to_string())?;
+    let Some(alert) = tx.lock_alert(id).await.map_err(|e| e.to_string())? else { return Ok(false) };
+    let now = time::OffsetDateTime::now_utc();
+    let due = alert.state == anchor_domain::AlertState::Open
+        && alert.severity == anchor_domain::Severity::Critical
+        && alert.acknowledged_at.is_none()
+        && alert.escalated_at.is_none()
+        && alert.snoozed_until.is_none_or(|until| until <= now)
+        && now - alert.opened_at >= after;
+    // Automation opens an alert's ticket within seconds; give it a few
+    // minutes before escalating an alert that has none.
+    let waiting_for_ticket = alert.ticket_id.is_none() && now - alert.opened_at < after + TICKET_GRACE;
+    if !due || waiting_for_ticket {
+        tx.rollback().await.map_err(|e| e.to_string())?;
+        return Ok(false);
+    }
+    let alert = tx.mark_alert_escalated(id).await.map_err(|e| e.to_string())?;
+    let minutes = after.as_secs() / 60;
+    anchor_events::publish(&mut tx, &AlertEscalated { alert: alert.clone(), after_minutes: minutes })
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(ticket) = alert.ticket_id {
+        let actor = Actor { issuer: SYSTEM_ISSUER.to_owned(), subject: ALERTING.to_owned() };
+        let note = format!(
+            "Escalated by Anchor: the critical alert “{}” was not acknowledged within {minutes} minutes.",
+            alert.summary
+        );
+        for (name, args) in [
+            ("ticket.set_priority", json!({"ticket_id": ticket, "priority": "p1"})),
+            ("ticket.comment", json!({"ticket_id": ticket, "body": note, "visibility": "internal"})),
+        ] {
+            let command = Command::parse(name, args).map_err(|e| e.to_string())?;
+            accept_in(&mut tx, signer, &actor, None, &command, None).await.map_err(|e| e.to_string())?;
+        }
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
+    tracing::info!(alert = %id, workspace = %workspace.slug(), "escalated an unacknowledged critical alert");
+    Ok(true)
 }

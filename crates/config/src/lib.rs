@@ -87,6 +87,11 @@ pub struct Settings {
     /// recurring job of the worker.
     #[serde(with = "humantime_serde")]
     pub access_audit_retention: Duration,
+    /// A critical alert open this long without anyone acknowledging it (and
+    /// not snoozed) is escalated: its ticket goes to P1 with a note, and
+    /// `alert.escalated` is published.
+    #[serde(with = "humantime_serde")]
+    pub alert_escalate_after: Duration,
     /// The URL people reach Anchor at (behind a proxy, the proxy's). Unset:
     /// `http://` + `http_addr`. Cookies are `Secure` when it is `https`.
     pub public_url: Option<String>,
@@ -259,6 +264,7 @@ struct Defaults {
     body_limit_bytes: usize,
     migration_concurrency: usize,
     access_audit_retention: &'static str,
+    alert_escalate_after: &'static str,
     webhook_max_endpoints: u32,
     agent_node_id: &'static str,
     agent_node_addr: &'static str,
@@ -280,6 +286,7 @@ const DEFAULTS: Defaults = Defaults {
     body_limit_bytes: 1024 * 1024,
     migration_concurrency: 8,
     access_audit_retention: "365days",
+    alert_escalate_after: "15m",
     webhook_max_endpoints: 50,
     agent_node_id: "anchor",
     agent_node_addr: "127.0.0.1:8090",
@@ -309,6 +316,7 @@ const SETTING_KEYS: &[&str] = &[
     "trusted_proxies",
     "password_hash_concurrency",
     "access_audit_retention",
+    "alert_escalate_after",
     "public_url",
     "oidc",
     "agentfield_url",
@@ -444,6 +452,9 @@ impl Settings {
         }
         if self.access_audit_retention < Duration::from_secs(24 * 60 * 60) {
             return Err(ConfigError::invalid("access_audit_retention", "must be at least a day (e.g. \"365days\")"));
+        }
+        if self.alert_escalate_after < Duration::from_secs(60) {
+            return Err(ConfigError::invalid("alert_escalate_after", "must be at least a minute (e.g. \"15m\")"));
         }
         if !(1..=10_000).contains(&self.webhook_max_endpoints) {
             return Err(ConfigError::invalid("webhook_max_endpoints", "must be between 1 and 10000"));

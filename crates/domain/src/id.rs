@@ -264,3 +264,8 @@ prefixed_id!(
     RunbookRunId,
     "rbr"
 );
+prefixed_id!(
+    /// A maintenance window over an asset or a site.
+    MaintenanceWindowId,
+    "mnt"
+);

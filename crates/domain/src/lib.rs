@@ -22,8 +22,8 @@ pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
 pub use execution::ExecutionStatus;
 pub use id::{
     AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId,
-    ExecutionId, IdError, MessageId, QueueId, ReceiptId, RelationshipId, RuleId, RunbookId, RunbookRunId, SiteId,
-    SlaPolicyId, TeamId, TicketId, TimeEntryId, ViewId, WebhookId,
+    ExecutionId, IdError, MaintenanceWindowId, MessageId, QueueId, ReceiptId, RelationshipId, RuleId, RunbookId,
+    RunbookRunId, SiteId, SlaPolicyId, TeamId, TicketId, TimeEntryId, ViewId, WebhookId,
 };
 pub use role::{Role, RoleError};
 pub use telemetry::{AlertState, Comparison, RuleKind, Severity};

@@ -67,6 +67,10 @@ pub struct Alert {
     #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub snoozed_until: Option<OffsetDateTime>,
+    /// When it was escalated: critical, and nobody acknowledged it in time.
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub escalated_at: Option<OffsetDateTime>,
 }
 
 /// A condition's clocks.
@@ -78,7 +82,13 @@ pub struct Condition {
 
 const RULE_COLUMNS: &str = "id, name, kind, metric, comparison, threshold, duration_secs, severity, enabled";
 const ALERT_COLUMNS: &str = "id, rule_id, agent_id, asset_id, subject, severity, state, summary, value, flaps, ticket_id, \
-     opened_at, resolved_at, acknowledged_at, acknowledged_by, snoozed_until";
+     opened_at, resolved_at, acknowledged_at, acknowledged_by, snoozed_until, escalated_at";
+
+/// The end of the latest maintenance window over asset `$4` (or its site)
+/// under way now: an alert that opens then is held until it.
+const MAINTENANCE_END: &str = "SELECT max(w.ends_at) FROM maintenance_windows w
+     WHERE w.starts_at <= now() AND w.ends_at > now()
+       AND (w.asset_id = $4 OR w.site_id = (SELECT s.site_id FROM assets s WHERE s.id = $4))";
 
 impl WorkspaceTx {
     pub async fn rules(&mut self) -> Result<Vec<Rule>, StoreError> {
@@ -243,8 +253,8 @@ impl WorkspaceTx {
         value: Option<f64>,
     ) -> Result<Alert, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO alerts (id, rule_id, agent_id, asset_id, subject, severity, state, summary, value)
-             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8) RETURNING {ALERT_COLUMNS}"
+            "INSERT INTO alerts (id, rule_id, agent_id, asset_id, subject, severity, state, summary, value, snoozed_until)
+             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, ({MAINTENANCE_END})) RETURNING {ALERT_COLUMNS}"
         )))
         .bind(AlertId::new())
         .bind(rule)
@@ -286,6 +296,16 @@ impl WorkspaceTx {
         )))
         .bind(id)
         .bind(value)
+        .fetch_one(self.conn())
+        .await?)
+    }
+
+    /// Marks the alert escalated (now).
+    pub async fn mark_alert_escalated(&mut self, id: AlertId) -> Result<Alert, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE alerts SET escalated_at = now(), updated_at = now() WHERE id = $1 RETURNING {ALERT_COLUMNS}"
+        )))
+        .bind(id)
         .fetch_one(self.conn())
         .await?)
     }

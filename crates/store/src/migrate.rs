@@ -99,6 +99,8 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(22, "alert_handling", include_str!("../migrations/workspace/0022_alert_handling.sql")),
     Migration::new(23, "execution_handling", include_str!("../migrations/workspace/0023_execution_handling.sql")),
     Migration::new(24, "runbooks", include_str!("../migrations/workspace/0024_runbooks.sql")),
+    Migration::new(25, "alert_escalation", include_str!("../migrations/workspace/0025_alert_escalation.sql")),
+    Migration::new(26, "maintenance_windows", include_str!("../migrations/workspace/0026_maintenance_windows.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -297,6 +297,7 @@ impl WorkspaceTx {
                 "severity": alert.severity, "subject": alert.subject, "value": alert.value,
                 "asset_id": alert.asset_id, "asset_name": asset_name, "ticket_id": alert.ticket_id,
                 "acknowledged_by": alert.acknowledged_by.as_ref().map(|a| &a.0.subject),
+                "escalated_at": alert.escalated_at.map(crate::ops::rfc3339),
             }),
             critical: alert.severity == anchor_domain::Severity::Critical,
             held_until: alert.snoozed_until,
@@ -435,6 +436,18 @@ struct Put {
     due_at: Option<OffsetDateTime>,
 }
 
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// The open critical alerts nobody acknowledged for `after` (not snoozed,
+/// not escalated yet), oldest first, at most `limit`: (workspace id, alert id).
+const ESCALATION_CANDIDATES: &str = "SELECT o.workspace_id, o.item_id FROM platform.ops_items o
+  WHERE o.open AND o.kind = 'alert' AND o.critical AND NOT o.acknowledged
+    AND (o.held_until IS NULL OR o.held_until <= now()) AND o.detail->>'escalated_at' IS NULL
+    AND o.since <= now() - make_interval(secs => $1)
+  ORDER BY o.since LIMIT $2";
+
 fn clip(text: &str) -> String {
     match text.char_indices().nth(200) {
         Some((at, _)) => format!("{}…", &text[..at]),
@@ -449,6 +462,16 @@ const SLA_RISK: &str = "o.open AND o.kind = 'ticket' AND o.at_risk";
 const FAILED: &str = "o.open AND o.kind = 'execution'";
 
 impl Database {
+    /// [`ESCALATION_CANDIDATES`], from the read model: one statement
+    /// whatever the number of workspaces.
+    pub async fn escalation_candidates(
+        &self,
+        after: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(ESCALATION_CANDIDATES).bind(after.as_secs_f64()).bind(limit).fetch_all(self.pool()).await?)
+    }
+
     /// Where `who` holds roles, in one statement.
     pub async fn ops_reach(&self, who: SubjectRef<'_>) -> Result<Reach, StoreError> {
         let rows: Vec<(Option<i64>, Vec<Role>)> = sqlx::query_as(

@@ -7,6 +7,7 @@ mod callbacks;
 mod cmdb;
 mod console;
 mod envelopes;
+mod escalation;
 mod evidence;
 mod failures;
 mod flow;

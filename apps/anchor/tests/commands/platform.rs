@@ -54,6 +54,8 @@ pub(crate) struct Options {
     pub(crate) evidence_store: Option<anchor_evidence::store::EvidenceStore>,
     /// What one edge agent may do (default: the settings' defaults).
     pub(crate) telemetry: anchor_telemetry::limits::Limits,
+    /// When unacknowledged critical alerts are escalated (default 15 min).
+    pub(crate) alert_escalate_after: Duration,
 }
 
 impl Default for Options {
@@ -65,6 +67,7 @@ impl Default for Options {
             nats_url: None,
             evidence_store: None,
             telemetry: Default::default(),
+            alert_escalate_after: anchor_worker::DEFAULT_ALERT_ESCALATE_AFTER,
         }
     }
 }
@@ -165,6 +168,7 @@ impl Platform {
                 ..anchor_webhooks::delivery::DeliveryConfig::default()
             },
             access_audit_retention: anchor_worker::DEFAULT_ACCESS_AUDIT_RETENTION,
+            alert_escalate_after: options.alert_escalate_after,
         };
         let token = CancellationToken::new();
         let worker = Running::spawn(anchor_worker::run(worker_config.clone(), token.clone()), token);

@@ -19,6 +19,7 @@ mod callbacks;
 pub(crate) mod evidence;
 mod executions;
 mod health;
+mod maintenance;
 mod queues;
 mod runbooks;
 pub(crate) mod service_policies;
@@ -74,7 +75,7 @@ use crate::{
         (name = "callbacks", description = "Signed inbound callbacks (AgentField execution webhooks)"),
         (name = "webhooks", description = "Outbound webhooks (Standard Webhooks v1): endpoints, secrets, tests, the delivery log"),
         (name = "assets", description = "The CMDB: asset types (configuration), assets and their relationships (commands, 202 + execution), the impact of a failure"),
-        (name = "alerts", description = "Alert rules over telemetry, and alerts"),
+        (name = "alerts", description = "Alert rules over telemetry, alerts, and maintenance windows that hold them"),
         (name = "runbooks", description = "Runbooks (configuration: versioned, written directly, each save recorded and signed) and their runs (commands, 202 + execution)"),
         (name = "service policies", description = "Business calendars and SLA policies (configuration: versioned, written directly, each change recorded and signed)"),
         (name = "agents", description = "The edge plane: enrollment tokens, agents, enrollment, telemetry ingest"),
@@ -216,7 +217,8 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(queues::routes())
         .merge(assets::routes())
         .merge(teams::routes())
-        .merge(runbooks::routes());
+        .merge(runbooks::routes())
+        .merge(maintenance::routes());
     let commands = all.commands.iter().map(|(path, method, _)| (method.to_string(), path.to_string())).collect();
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(all.router).split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
