@@ -139,3 +139,59 @@ impl DomainCommand for AlertSnooze {
         Ok(AlertRef { alert_id: self.alert_id, changed: true })
     }
 }
+
+/// Put an open alert on the open ticket of another alert of the same
+/// machine (alert automation only): simultaneous alerts on one machine are
+/// one problem to work, on one ticket, which notes each alert that joins it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(example = json!({"alert_id": "alr_01jd6m2h9x8k7v5t3r1p0n9q8w", "ticket_id": "tkt_01jd6m2h9x8k7v5t3r1p0n9q8w"}))]
+pub struct AlertGroup {
+    pub alert_id: AlertId,
+    pub ticket_id: anchor_domain::TicketId,
+}
+
+impl DomainCommand for AlertGroup {
+    const NAME: &'static str = "alert.group";
+    const SKILL: &'static str = "alert_group";
+    const PERMISSION: Permission = Permission::TicketsWrite;
+    const SUMMARY: &'static str = "Put an alert on the ticket of another alert of its machine (automation)";
+    const REFUSALS: &'static [&'static RefusalKind] =
+        &[&crate::tickets::AUTOMATION_ONLY, &ALERT_NOT_FOUND, &ALERT_RESOLVED, &crate::tickets::TICKET_NOT_FOUND];
+    const EVENTS: &'static [EventSpec] = &[EventSpec::of::<crate::tickets::TicketUpdated>()];
+    type Output = AlertRef;
+
+    async fn check(&self, tx: &mut WorkspaceTx, actor: &Actor) -> Result<(), Rejection> {
+        if actor.issuer != crate::command::SYSTEM_ISSUER {
+            return Err(crate::tickets::AUTOMATION_ONLY.because("alerts are grouped by alert automation only").into());
+        }
+        open(tx, self.alert_id, false).await?;
+        if tx.ticket(self.ticket_id).await?.is_none_or(|t| !t.status.is_open()) {
+            let id = self.ticket_id;
+            return Err(crate::tickets::TICKET_NOT_FOUND
+                .because(format!("no open ticket {id} in this workspace"))
+                .into());
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, effect: &mut Effect<'_>) -> Result<AlertRef, Rejection> {
+        self.check(effect.tx, effect.actor).await?;
+        let alert = open(effect.tx, self.alert_id, true).await?;
+        if alert.ticket_id == Some(self.ticket_id) {
+            return Ok(AlertRef { alert_id: self.alert_id, changed: false });
+        }
+        effect.tx.link_alert_ticket(self.alert_id, self.ticket_id).await?;
+        let body = format!("Another alert on the same machine joined this ticket: {}", alert.summary);
+        let body: String = body.chars().take(20_000).collect();
+        if let Ok(body) = anchor_domain::TicketText::parse(&body) {
+            let note = crate::tickets::TicketComment {
+                ticket_id: self.ticket_id,
+                body,
+                visibility: anchor_domain::CommentVisibility::Internal,
+            };
+            note.apply(effect).await?;
+        }
+        Ok(AlertRef { alert_id: self.alert_id, changed: true })
+    }
+}

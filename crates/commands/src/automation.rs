@@ -157,11 +157,56 @@ impl AlertRouter {
             tx.rollback().await.map_err(retry)?;
             return Err(HandlerError::postpone("the alert changed while automation decided", Duration::ZERO));
         }
+        // Simultaneous alerts on one machine are one ticket: a new alert
+        // joins the open ticket of another open alert of its machine, and a
+        // recovery resolves a shared ticket only with the last of them.
+        // Decisions for one machine take turns (a lock on the agent until
+        // this unit of work ends), so two alerts opening together make one
+        // ticket: the second waits for the first's.
+        let shared = Shared::read(&mut tx, &now.alert).await.map_err(retry)?;
+        if shared.creating {
+            tx.rollback().await.map_err(retry)?;
+            return Err(HandlerError::postpone("another alert of the machine is opening its ticket", WAIT_FOR_RUNNING));
+        }
+        let command = match (command.name(), shared.open_ticket) {
+            ("ticket.create", Some(ticket)) => {
+                Command::parse("alert.group", json!({"alert_id": now.alert.id, "ticket_id": ticket}))
+                    .map_err(|e| HandlerError::Permanent(e.to_string()))?
+            }
+            ("ticket.resolve", _) if shared.others_open => {
+                tx.rollback().await.map_err(retry)?;
+                return Ok(());
+            }
+            _ => command,
+        };
         let actor = Actor { issuer: SYSTEM_ISSUER.to_owned(), subject: ALERTING.to_owned() };
         accept_in(&mut tx, &self.signer, &actor, None, &command, None).await.map_err(retry)?;
         tx.commit().await.map_err(retry)?;
         tracing::info!(alert = %now.alert.id, command = command.name(), "automation acted on an alert");
         Ok(())
+    }
+}
+
+/// Other open alerts of an alert's machine.
+struct Shared {
+    /// The open ticket of another open alert of the machine.
+    open_ticket: Option<anchor_domain::TicketId>,
+    /// Another open alert is on the alert's own ticket.
+    others_open: bool,
+    /// Another open alert of the machine has its ticket being opened.
+    creating: bool,
+}
+
+impl Shared {
+    async fn read(tx: &mut WorkspaceTx, alert: &Alert) -> Result<Self, StoreError> {
+        tx.lock_machine_alerts(alert.agent_id).await?;
+        let open_ticket = tx.open_ticket_of_machine(alert.agent_id, alert.id).await?;
+        let others_open = match alert.ticket_id {
+            Some(ticket) => tx.other_open_alerts_on_ticket(ticket, alert.id).await? > 0,
+            None => false,
+        };
+        let creating = tx.machine_ticket_in_flight(alert.agent_id, alert.id).await?;
+        Ok(Self { open_ticket, others_open, creating })
     }
 }
 

@@ -45,6 +45,7 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<cmdb::AssetUnrelate>(),
     Spec::of::<alert_handling::AlertAcknowledge>(),
     Spec::of::<alert_handling::AlertSnooze>(),
+    Spec::of::<alert_handling::AlertGroup>(),
     Spec::of::<runbooks::RunbookStart>(),
     Spec::of::<runbooks::RunbookRecordStep>(),
 ];

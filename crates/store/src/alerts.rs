@@ -373,6 +373,57 @@ impl WorkspaceTx {
             .await?)
     }
 
+    /// The open ticket of another open alert of `agent`'s machine (the
+    /// oldest such alert's), if any.
+    pub async fn open_ticket_of_machine(
+        &mut self,
+        agent: AgentId,
+        besides: AlertId,
+    ) -> Result<Option<TicketId>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT a.ticket_id FROM alerts a JOIN tickets t ON t.id = a.ticket_id
+              WHERE a.agent_id = $1 AND a.id <> $2 AND a.state = 'open'
+                AND t.status NOT IN ('resolved', 'closed') AND t.merged_into IS NULL
+              ORDER BY a.opened_at, a.id LIMIT 1",
+        )
+        .bind(agent)
+        .bind(besides)
+        .fetch_optional(self.conn())
+        .await?)
+    }
+
+    /// Serialises automation's decisions about one machine's alerts until
+    /// this unit of work ends.
+    pub async fn lock_machine_alerts(&mut self, agent: AgentId) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('anchor.alerts:' || $1, 0))")
+            .bind(agent)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a ticket is being opened for another open alert of `agent`.
+    pub async fn machine_ticket_in_flight(&mut self, agent: AgentId, besides: AlertId) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM executions e JOIN alerts a ON a.id = e.input->>'alert_id'
+                             WHERE a.agent_id = $1 AND a.id <> $2 AND a.state = 'open'
+                               AND e.command = 'ticket.create' AND e.status IN ('queued', 'running'))",
+        )
+        .bind(agent)
+        .bind(besides)
+        .fetch_one(self.conn())
+        .await?)
+    }
+
+    /// How many open alerts besides `besides` are on `ticket`.
+    pub async fn other_open_alerts_on_ticket(&mut self, ticket: TicketId, besides: AlertId) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM alerts WHERE ticket_id = $1 AND id <> $2 AND state = 'open'")
+            .bind(ticket)
+            .bind(besides)
+            .fetch_one(self.conn())
+            .await?)
+    }
+
     /// Records the ticket opened for an alert.
     pub async fn link_alert_ticket(&mut self, alert: AlertId, ticket: TicketId) -> Result<(), StoreError> {
         sqlx::query("UPDATE alerts SET ticket_id = $2 WHERE id = $1")

@@ -250,10 +250,28 @@ impl WorkspaceTx {
         let version: OffsetDateTime = sqlx::query_scalar("SELECT clock_timestamp()").fetch_one(self.conn()).await?;
         let put = match item {
             OpsItem::Alert(id) => self.alert_item(*id).await?,
-            OpsItem::Ticket(id) => self.ticket_item(*id).await?,
+            OpsItem::Ticket(id) => {
+                // The open alerts on it show it on their rows (automation's
+                // own, and those grouped onto it).
+                let alerts: Vec<AlertId> =
+                    sqlx::query_scalar("SELECT id FROM alerts WHERE ticket_id = $1 AND state = 'open'")
+                        .bind(id)
+                        .fetch_all(self.conn())
+                        .await?;
+                for alert in alerts {
+                    if let Some(put) = self.alert_item(alert).await? {
+                        self.ops_put(version, put).await?;
+                    }
+                }
+                self.ticket_item(*id).await?
+            }
             OpsItem::Execution(id) => self.execution_item(*id).await?,
         };
         let Some(put) = put else { return Ok(()) };
+        self.ops_put(version, put).await
+    }
+
+    async fn ops_put(&mut self, version: OffsetDateTime, put: Put) -> Result<(), StoreError> {
         sqlx::query(
             "SELECT platform.ops_put($1, $2, $3, $4, $5, $6, $7, critical => $8, held_until => $9,
                                      acknowledged => $10, unassigned => $11, at_risk => $12, due_at => $13)",

@@ -117,3 +117,71 @@ async fn an_unacknowledged_critical_alert_escalates_its_ticket_and_an_acknowledg
     assert_eq!(platform.events("alert.escalated").await.len(), 1);
     platform.stop().await;
 }
+
+/// Two alerts that open together on one machine are one ticket: the second
+/// joins the first's ticket (with a note), and recovery resolves the shared
+/// ticket only when the last of them recovers.
+#[tokio::test]
+async fn simultaneous_alerts_on_one_machine_share_one_ticket_until_the_last_recovers() {
+    let platform = Platform::start().await;
+    platform.workspace("acme", "mia", Role::MspAdmin).await;
+    let rule = json!({"name": "Memory in use", "kind": "metric", "metric": "memory.used_percent",
+                      "comparison": ">=", "threshold": 10.0, "severity": "critical"});
+    let response = platform.post(&format!("{WS}/alert-rules"), "mia", &rule, None).await;
+    assert_eq!(response.status(), 201);
+    let memory_rule = response.json::<Value>().await.expect("rule")["id"].as_str().expect("id").to_owned();
+    let token = enrollment_token(&platform, 1).await;
+    let agent = enroll(&platform, token["token"].as_str().expect("token"), "busy-host").await.expect("enrolled");
+
+    // Disk at 97 % and memory at 40 % in one batch: two critical alerts at once.
+    assert_eq!(send(&platform, &agent.token(), &disk(0, 97.0), None).await.0, 200);
+    let alerts = wait_for("both alerts on one ticket", || async {
+        let alerts = platform.get(&format!("{WS}/alerts?state=open"), "mia").await;
+        let items = alerts["items"].as_array()?.clone();
+        (items.len() == 2 && items.iter().all(|a| a["ticket_id"].is_string())).then(|| json!(items))
+    })
+    .await;
+    let ticket = alerts[0]["ticket_id"].as_str().expect("ticket").to_owned();
+    assert_eq!(alerts[1]["ticket_id"], ticket.as_str(), "one ticket: {alerts}");
+    let tickets = platform.get(&format!("{WS}/tickets"), "mia").await;
+    assert_eq!(tickets["items"].as_array().map(Vec::len), Some(1), "{tickets}");
+    let page = platform.get(&format!("{WS}/tickets/{ticket}"), "mia").await;
+    assert!(
+        page["comments"].as_array().expect("comments").iter().any(|c| c["body"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("Another alert on the same machine joined this ticket"))),
+        "{page}"
+    );
+
+    // The disk recovers: the memory alert is still open, so is the ticket.
+    assert_eq!(send(&platform, &agent.token(), &disk(1, 50.0), None).await.0, 200);
+    wait_for("the disk alert resolved", || async {
+        let open = platform.get(&format!("{WS}/alerts?state=open"), "mia").await;
+        (open["items"].as_array()?.len() == 1).then_some(json!(true))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let page = platform.get(&format!("{WS}/tickets/{ticket}"), "mia").await;
+    assert_ne!(page["status"], "resolved", "another alert is still on it");
+
+    // The memory rule no longer holds: the last alert recovers, and the ticket with it.
+    let raised = json!({"name": "Memory in use", "kind": "metric", "metric": "memory.used_percent",
+                        "comparison": ">=", "threshold": 100.0, "severity": "critical"});
+    let response = platform
+        .client
+        .put(platform.url(&format!("{WS}/alert-rules/{memory_rule}")))
+        .bearer_auth(platform.token("mia"))
+        .header("idempotency-key", "raise-memory")
+        .json(&raised)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), 200);
+    assert_eq!(send(&platform, &agent.token(), &disk(2, 50.0), None).await.0, 200);
+    wait_for("the shared ticket resolved", || async {
+        let page = platform.get(&format!("{WS}/tickets/{ticket}"), "mia").await;
+        (page["status"] == "resolved").then_some(page)
+    })
+    .await;
+    platform.stop().await;
+}
