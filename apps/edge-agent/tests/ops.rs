@@ -180,6 +180,8 @@ async fn ops_follows_the_real_agent_live_across_clients_guides_a_technician_and_
              "text": ["Ops wall-board", "Critical alerts", "Acme Ltd", "Globex Corp", "Leave the wall-board"]},
             {"name": "ops-unassigned", "path": "/ops?queue=unassigned", "status": 200,
              "text": ["Unassigned tickets", "Root disk above threshold"]},
+            {"name": "cmdb-sparkline", "path": "/w/acme/console/cmdb", "status": 200, "only": "desktop",
+             "text": ["Processor, 24 h"], "absent": ["no data"]},
         ]),
     )
     .await;

@@ -128,3 +128,51 @@ fn times(series: &[Series]) -> Vec<OffsetDateTime> {
     all.dedup();
     all
 }
+
+/// A sparkline: `values` (one per span, `None` where the machine was
+/// silent) from 0 to 100 in a 96 x 20 box, with its figures in words for
+/// screen readers (`what`: "Processor use").
+pub(crate) fn sparkline(what: &str, values: &[Option<f64>]) -> Markup {
+    const W: f64 = 96.0;
+    const H: f64 = 20.0;
+    let known: Vec<f64> = values.iter().flatten().copied().collect();
+    if known.is_empty() {
+        return html! { span.muted.small { "no data" } };
+    }
+    let step = W / (values.len().max(2) - 1) as f64;
+    let y = |v: f64| 1.0 + (H - 2.0) * (1.0 - (v / 100.0).clamp(0.0, 1.0));
+    let mut runs: Vec<String> = Vec::new();
+    let mut open = false;
+    for (i, value) in values.iter().enumerate() {
+        match value {
+            Some(v) => {
+                let point = format!("{:.1},{:.1}", i as f64 * step, y(*v));
+                if open && let Some(run) = runs.last_mut() {
+                    run.push(' ');
+                    run.push_str(&point);
+                } else {
+                    runs.push(point);
+                }
+                open = true;
+            }
+            None => open = false,
+        }
+    }
+    let (low, high) = known.iter().fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+    let last = known.last().copied().unwrap_or_default();
+    let label = format!("{what}, last 24 hours: from {low:.0} to {high:.0} %, now {last:.0} %");
+    html! {
+        svg.sparkline viewBox={"0 0 " (W) " " (H)} width="96" height="20" role="img" aria-label=(label) {
+            title { (label) }
+            line x1="0" y1=(H - 0.5) x2=(W) y2=(H - 0.5) stroke="#d9dee5" stroke-width="1" {}
+            @for run in &runs {
+                @if run.contains(' ') {
+                    polyline points=(run) fill="none" stroke="#1f5fbf" stroke-width="1.5" {}
+                } @else {
+                    @let (cx, cy) = run.split_once(',').unwrap_or(("0", "0"));
+                    circle cx=(cx) cy=(cy) r="1.5" fill="#1f5fbf" {}
+                }
+            }
+        }
+    }
+}

@@ -128,6 +128,8 @@ pub(crate) struct AssetListPage {
     pub sites: Vec<Site>,
     /// The bulk form's key (each asset's command gets one derived from it).
     pub bulk_key: String,
+    /// Each machine's processor use, hour by hour, over the last day.
+    pub sparks: std::collections::HashMap<AssetId, Vec<Option<f64>>>,
 }
 
 async fn sites(tx: &mut anchor_store::WorkspaceTx) -> Result<Vec<Site>, anchor_store::StoreError> {
@@ -162,7 +164,8 @@ pub(crate) async fn assets(
                 });
                 let types = tx.asset_types().await?;
                 let sites = sites(tx).await?;
-                Ok(AssetListPage { rows, next: next.flatten(), types, sites, bulk_key: random_token() })
+                let sparks = sparks(tx, &rows).await?;
+                Ok(AssetListPage { rows, next: next.flatten(), types, sites, bulk_key: random_token(), sparks })
             })
         })
         .await;
@@ -351,6 +354,101 @@ pub(crate) async fn new_asset(
         }
         Err(e) => unavailable(e),
     }
+}
+
+/// The bulk revocation of the selected machines' agents: an administrative
+/// change (`enrollment.manage`) made as the API's `DELETE .../agents/{id}`
+/// makes it (the agent refused from now on, its open alerts resolved, a
+/// change record with its signed credential), one agent at a time.
+async fn revoke_agents(
+    state: &WebState,
+    session: &anchor_store::sessions::WebSession,
+    headers: &HeaderMap,
+    workspace: &str,
+    rows: &[AssetRow],
+    names: &[(AssetId, Option<String>)],
+    slug: &str,
+) -> Response {
+    let route = "POST /w/{ws}/console/cmdb/bulk";
+    let grant = match grant(state, session, headers, workspace, Permission::EnrollmentManage, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let actor = anchor_store::executions::Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
+    let mut items = Vec::new();
+    for (id, name) in names {
+        let href = format!("/w/{slug}/console/cmdb/assets/{id}");
+        let row = rows.iter().find(|r| r.asset.id == *id);
+        let (outcome, message) = match row.map(|r| (r.asset.agent_id, r.agent_status.as_deref())) {
+            None => ("failed", "no such asset here".to_owned()),
+            Some((None, _)) => ("skipped", "it has no agent".to_owned()),
+            Some((_, Some("revoked"))) => ("skipped", "its agent is revoked already".to_owned()),
+            Some((Some(agent), _)) => match revoke_agent(state, &grant, &actor, agent).await {
+                Ok(1) => ("updated", "agent revoked; its open alert resolved".to_owned()),
+                Ok(resolved) => ("updated", format!("agent revoked; {resolved} open alerts resolved")),
+                Err(e) => {
+                    tracing::error!(error = %e, %agent, "an agent could not be revoked");
+                    ("failed", "Anchor could not revoke it; try again".to_owned())
+                }
+            },
+        };
+        items.push(BulkItem { href, title: name.clone(), outcome, message });
+    }
+    let back = format!("/w/{slug}/console/cmdb");
+    let frame = cmdb_frame(session, &grant);
+    pages::page(StatusCode::OK, pages::bulk_result(&frame, "Revoke their agents".to_owned(), "Assets", &items, &back))
+}
+
+async fn revoke_agent(
+    state: &WebState,
+    grant: &Grant,
+    actor: &anchor_store::executions::Actor,
+    agent: anchor_domain::AgentId,
+) -> Result<usize, anchor_store::StoreError> {
+    state.db.revoke_agent(&grant.workspace, agent).await?;
+    let mut tx = state.db.begin_workspace(&grant.workspace).await?;
+    let resolved = anchor_telemetry::alerts::retire_agent(&mut tx, agent).await?;
+    let target = agent.to_string();
+    let change = anchor_store::changes::NewChange {
+        action: "agent.revoked",
+        target: &target,
+        actor,
+        actor_role: Some(grant.role),
+        details: json!({"alerts_resolved": resolved}),
+    };
+    anchor_evidence::issue::record_change(&mut tx, &change).await?;
+    tx.commit().await?;
+    Ok(resolved)
+}
+
+/// Hours in an asset list row's sparkline.
+const SPARK_HOURS: u32 = 24;
+
+/// Each machine's processor use over the last 24 hours, hour by hour
+/// (`None` where it was silent), for the rows that have an agent.
+async fn sparks(
+    tx: &mut anchor_store::WorkspaceTx,
+    rows: &[AssetRow],
+) -> Result<std::collections::HashMap<AssetId, Vec<Option<f64>>>, anchor_store::StoreError> {
+    let agents: Vec<(anchor_domain::AgentId, AssetId)> =
+        rows.iter().filter_map(|r| r.asset.agent_id.map(|a| (a, r.asset.id))).collect();
+    if agents.is_empty() {
+        return Ok(Default::default());
+    }
+    let to = time::OffsetDateTime::now_utc();
+    let from = to - time::Duration::hours(i64::from(SPARK_HOURS));
+    let ids: Vec<anchor_domain::AgentId> = agents.iter().map(|(a, _)| *a).collect();
+    let points = tx.sparklines(&ids, "cpu.usage_percent", from, to, SPARK_HOURS).await?;
+    let mut sparks = std::collections::HashMap::new();
+    for (agent, asset) in agents {
+        let mut values = vec![None; SPARK_HOURS as usize];
+        for (_, at, value) in points.iter().filter(|(a, ..)| *a == agent) {
+            let hour = ((*at - from).whole_hours()).clamp(0, i64::from(SPARK_HOURS) - 1) as usize;
+            values[hour] = Some(*value);
+        }
+        sparks.insert(asset, values);
+    }
+    Ok(sparks)
 }
 
 pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -576,6 +674,7 @@ pub(crate) async fn bulk(
         ("move", None) => "Take off their site".to_owned(),
         ("ticket", _) => "Open a ticket about each".to_owned(),
         ("retire", _) => "Retire".to_owned(),
+        ("revoke", _) => "Revoke their agents".to_owned(),
         _ => {
             return pages::declined(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -604,6 +703,9 @@ pub(crate) async fn bulk(
         .map(|id| (*id, rows.iter().find(|r| r.asset.id == *id).map(|r| r.asset.name.as_str().to_owned())))
         .collect();
     let slug = urlencoding(grant.workspace.slug().as_str());
+    if action == "revoke" {
+        return revoke_agents(&state, &session, &headers, &workspace, &rows, &names, &slug).await;
+    }
     let jobs = names
         .into_iter()
         .map(|(id, name)| {

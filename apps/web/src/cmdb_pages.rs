@@ -170,6 +170,11 @@ pub(crate) fn asset_list_region(frame: &ConsoleFrame<'_>, filters: &AssetFilters
                                 option value="move" { "Move to the site" }
                                 option value="ticket" { "Open a ticket about each" }
                                 option value="retire" { "Retire them" }
+                                @if frame.may_revoke_agents {
+                                    option value="revoke" { "Revoke their agents" }
+                                } @else {
+                                    option value="revoke" disabled { "Revoke their agents (needs enrollment.manage)" }
+                                }
                             }
                             label for="bulk-tag" { "Tag" }
                             input #bulk-tag type="text" name="tag" maxlength="40" placeholder="for “Tag them”";
@@ -195,6 +200,7 @@ pub(crate) fn asset_list_region(frame: &ConsoleFrame<'_>, filters: &AssetFilters
                                     th scope="col" { "Last seen" }
                                     th scope="col" { "Alerts" }
                                     th scope="col" { "Failing checks" }
+                                    th scope="col" { "Processor, 24 h" }
                                 }
                             }
                             tbody {
@@ -224,6 +230,12 @@ pub(crate) fn asset_list_region(frame: &ConsoleFrame<'_>, filters: &AssetFilters
                                         td.small data-label="Last seen" { @match row.last_seen_at { Some(at) => { (moment(at)) } None => { "—" } } }
                                         td.c-inline data-label="Alerts" { (row.open_alerts) }
                                         td.c-inline data-label="Failing checks" { (row.failing_checks) }
+                                        td data-label="Processor, 24 h" {
+                                            @match list.sparks.get(&asset.id) {
+                                                Some(values) => { (crate::charts::sparkline("Processor use", values)) }
+                                                None => { span.muted.small { "—" } }
+                                            }
+                                        }
                                     }
                                 }
                             }

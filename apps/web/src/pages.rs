@@ -308,6 +308,8 @@ pub(crate) struct ConsoleFrame<'a> {
     pub may_read_alerts: bool,
     /// Whether the person may acknowledge and snooze alerts.
     pub may_manage_alerts: bool,
+    /// Whether the person may revoke agents (`enrollment.manage`).
+    pub may_revoke_agents: bool,
 }
 
 impl ConsoleFrame<'_> {

@@ -456,6 +456,32 @@ impl WorkspaceTx {
         .await?)
     }
 
+    /// The mean of metric `name` for each of `agents`, per span of
+    /// `(to - from) / buckets` (only spans with samples). One statement.
+    pub async fn sparklines(
+        &mut self,
+        agents: &[AgentId],
+        name: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        buckets: u32,
+    ) -> Result<Vec<(AgentId, OffsetDateTime, f64)>, StoreError> {
+        let width = ((to - from).whole_seconds().max(1) as f64 / f64::from(buckets.max(1))).ceil().max(1.0);
+        Ok(sqlx::query_as(
+            "SELECT agent_id, date_bin(make_interval(secs => $5), at, $3) AS bucket, avg(value)
+               FROM metric_samples
+              WHERE agent_id = ANY ($1) AND name = $2 AND at >= $3 AND at < $4
+              GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .bind(agents)
+        .bind(name)
+        .bind(from)
+        .bind(to)
+        .bind(width)
+        .fetch_all(self.conn())
+        .await?)
+    }
+
     /// The list row of one asset.
     pub async fn asset_row(&mut self, id: AssetId) -> Result<Option<AssetRow>, StoreError> {
         let filter = AssetFilter { statuses: AssetStatus::ALL.to_vec(), ids: vec![id], ..AssetFilter::default() };

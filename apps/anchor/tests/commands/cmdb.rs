@@ -495,6 +495,27 @@ async fn the_cmdb_tab_works_in_a_browser_for_people_who_may_and_may_not_write() 
     let creates = platform.get(&format!("{WS}/executions?command=asset.create"), "mia").await;
     assert_eq!(creates["items"].as_array().map(Vec::len), Some(4), "the page's create is one command, sent once");
 
+    // An admin revokes a machine's agent from the list: the machine's agent
+    // is revoked (its alert resolved), the switch has none.
+    let (admin, admin_csrf) = session(&platform, "mia").await;
+    walk(
+        &base,
+        &admin,
+        json!([
+            {"name": "cmdb-list-admin", "path": "/w/acme/console/cmdb", "status": 200, "only": "desktop",
+             "text": ["Processor, 24 h", "Revoke their agents"]},
+            {"name": "cmdb-bulk-revoke", "from": "/w/acme/console/cmdb", "status": 200, "only": "desktop",
+             "post": {"action": "/w/acme/console/cmdb/bulk",
+                      "fields": {"csrf_token": admin_csrf, "idempotency_key": "bulk-revoke", "action": "revoke",
+                                 "asset": [machine, switch]}},
+             "text": ["Revoke their agents", "1 updated · 1 skipped · 0 failed", "agent revoked; its open alert resolved",
+                      "it has no agent"]},
+        ]),
+    )
+    .await;
+    let revoked = platform.get(&format!("{WS}/alerts?state=open"), "mia").await;
+    assert_eq!(revoked["items"].as_array().map(Vec::len), Some(0), "the revoked agent's alert resolved: {revoked}");
+
     // An auditor reads; nothing offers a change.
     let (cookie, _) = session(&platform, "abe").await;
     walk(
