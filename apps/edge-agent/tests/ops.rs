@@ -213,6 +213,8 @@ async fn ops_follows_the_real_agent_live_across_clients_guides_a_technician_and_
             {"name": "guide-1-acknowledged", "from": guide, "status": 200, "only": "desktop",
              "post": {"action": guide, "fields": {"csrf_token": csrf, "idempotency_key": "guide-ack", "action": "acknowledge"}},
              "text": ["Succeeded", "2. Ticket", "Automation opened a ticket for this alert"]},
+            {"name": "cmdb-machine-software", "path": format!("/w/acme/console/cmdb/assets/{asset}"), "status": 200,
+             "text": ["Software", "packages installed", "Changes and audit"]},
             {"name": "guide-3-context", "path": step("context"), "status": 200,
              "text": ["3. Asset context", "Other open alerts on this machine", "What depends on it"]},
             {"name": "guide-4-runbook", "path": step("runbook"), "status": 200, "only": "desktop",

@@ -202,7 +202,12 @@ pub(crate) struct AssetPage {
     pub keys: Vec<String>,
     /// Its agent's telemetry over the chosen range (machines only).
     pub telemetry: Option<Telemetry>,
+    /// What happened to it (commands and changes), newest first.
+    pub history: Vec<anchor_store::cmdb::AssetEvent>,
 }
+
+/// Entries of an asset's history on its page.
+const HISTORY_ROWS: i64 = 25;
 
 /// A machine's metrics over a range, in spans.
 pub(crate) struct Telemetry {
@@ -281,7 +286,9 @@ pub(crate) async fn asset(
                     None => None,
                 };
                 let keys = (0..12 + relationships.len()).map(|_| random_token()).collect();
+                let history = tx.asset_history(id, row.asset.agent_id, HISTORY_ROWS).await?;
                 Ok(Some(AssetPage {
+                    history,
                     row,
                     kind,
                     site,

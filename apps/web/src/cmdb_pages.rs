@@ -424,6 +424,70 @@ fn telemetry_section(
     }
 }
 
+/// The software its agent's inventory lists (packages with versions).
+fn software_section(asset: &anchor_store::cmdb::Asset) -> Markup {
+    let packages = &asset.facts["packages"];
+    let Some(list) = packages["list"].as_array() else { return html! {} };
+    let installed = packages["installed"].as_u64().unwrap_or(list.len() as u64);
+    let manager = packages["manager"].as_str().unwrap_or("the package manager");
+    html! {
+        section.card.spaced aria-labelledby="sw-h" {
+            h2 #sw-h { "Software" }
+            p.small.muted {
+                (installed) " packages installed, as " (manager) " lists them in the agent's latest inventory"
+                @if packages["truncated"].as_bool() == Some(true) { " (the first " (list.len()) " shown)" }
+                "."
+            }
+            details {
+                summary { "The packages and their versions" }
+                div.scroll {
+                    table.software {
+                        caption.visually-hidden { "Installed packages" }
+                        thead { tr { th scope="col" { "Package" } th scope="col" { "Version" } } }
+                        tbody {
+                            @for package in list {
+                                tr { td { (package["name"].as_str().unwrap_or("?")) } td { code { (package["version"].as_str().unwrap_or("")) } } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What happened to it: commands (with their executions) and changes.
+fn history_section(frame: &ConsoleFrame<'_>, history: &[anchor_store::cmdb::AssetEvent]) -> Markup {
+    let slug = frame.workspace.slug().as_str();
+    html! {
+        section.card.spaced aria-labelledby="hist-h" {
+            h2 #hist-h { "Changes and audit" }
+            @if history.is_empty() {
+                p.muted { "Nothing recorded yet." }
+            } @else {
+                p.small.muted { "Each entry is attested by a signed credential (its execution's, or its change record's)." }
+                ol.history {
+                    @for event in history {
+                        li {
+                            (moment(event.at)) " · " strong { (event.who) } " · "
+                            @match anchor_commands::registry::find(&event.what) {
+                                Some(spec) => { (spec.summary) }
+                                None => { code { (event.what) } }
+                            }
+                            " · "
+                            @if event.ref_id.starts_with("exe_") {
+                                a href={"/w/" (slug) "/executions/" (event.ref_id)} { (event.status) }
+                            } @else {
+                                span.muted { (event.status) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// "1 open alert", "2 open alerts".
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -552,6 +616,8 @@ pub(crate) fn asset_page(frame: &ConsoleFrame<'_>, page: &AssetPage) -> Markup {
                             }
                         }
                     }
+                    (software_section(asset))
+                    (history_section(frame, &page.history))
                     details.expert.spaced {
                         summary { "Expert: the asset as JSON" }
                         pre { (serde_json::to_string_pretty(&page.row).unwrap_or_default()) }

@@ -264,6 +264,20 @@ pub struct Via {
     pub from_asset_id: AssetId,
 }
 
+/// One thing that happened to an asset.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AssetEvent {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The command (`asset.tag`) or the change (`agent.revoked`).
+    pub what: String,
+    pub who: String,
+    /// The execution (`exe_...`) or the change (`chg_...`).
+    pub ref_id: String,
+    /// The execution's status, or `recorded` for a change.
+    pub status: String,
+}
+
 /// What breaks if an asset fails: everything that depends on it,
 /// transitively, nearest first, with the open alerts and tickets on them.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -478,6 +492,38 @@ impl WorkspaceTx {
         .bind(from)
         .bind(to)
         .bind(width)
+        .fetch_all(self.conn())
+        .await?)
+    }
+
+    /// What happened to an asset, newest first, at most `limit`: the
+    /// commands that named it or created it, and the administrative
+    /// changes to it or its agent (revocation), each with who, when and its
+    /// execution or change (whose credential attests it).
+    pub async fn asset_history(
+        &mut self,
+        asset: AssetId,
+        agent: Option<AgentId>,
+        limit: i64,
+    ) -> Result<Vec<AssetEvent>, StoreError> {
+        Ok(sqlx::query_as(
+            "(SELECT e.created_at AS at, e.command AS what, e.actor_subject AS who, e.id AS ref_id, e.status
+                FROM executions e WHERE e.input ? 'asset_id' AND e.input->>'asset_id' = $1
+               ORDER BY e.created_at DESC LIMIT $3)
+             UNION ALL
+             (SELECT e.created_at, e.command, e.actor_subject, e.id, e.status
+                FROM executions e WHERE e.result ? 'asset_id' AND e.result->>'asset_id' = $1
+                 AND NOT (e.input ? 'asset_id')
+               ORDER BY e.created_at DESC LIMIT $3)
+             UNION ALL
+             (SELECT c.created_at, c.action, c.actor_subject, c.id, 'recorded'
+                FROM changes c WHERE c.target = $1 OR c.target = $2
+               ORDER BY c.id DESC LIMIT $3)
+             ORDER BY at DESC LIMIT $3",
+        )
+        .bind(asset)
+        .bind(agent)
+        .bind(limit)
         .fetch_all(self.conn())
         .await?)
     }

@@ -101,6 +101,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(24, "runbooks", include_str!("../migrations/workspace/0024_runbooks.sql")),
     Migration::new(25, "alert_escalation", include_str!("../migrations/workspace/0025_alert_escalation.sql")),
     Migration::new(26, "maintenance_windows", include_str!("../migrations/workspace/0026_maintenance_windows.sql")),
+    Migration::new(27, "asset_history", include_str!("../migrations/workspace/0027_asset_history.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0
