@@ -3,47 +3,17 @@
 //! opens a ticket linked to the machine, and when the threshold is raised
 //! above the usage, recovery resolves both.
 
+mod common;
+
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../anchor/tests/commands/platform.rs"]
 mod platform;
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::process::Stdio;
 
 use anchor_domain::Role;
+use common::{Running, agent, poll};
 use serde_json::{Value, json};
-
-fn agent(state: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_anchor-edge-agent"));
-    command.arg("--state-dir").arg(state);
-    command
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn poll<F, Fut>(what: &str, mut probe: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_threshold_opens_an_alert_and_a_ticket_and_recovery_resolves_both() {

@@ -7,6 +7,8 @@
 //! run through AgentField) to an escalated ticket; a failed outbox event is replayed
 //! from Ops. Every page is checked with axe-core and for CSP violations.
 
+mod common;
+
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../anchor/tests/commands/platform.rs"]
 mod platform;
@@ -15,46 +17,14 @@ mod platform;
 #[path = "../../anchor/tests/commands/browser.rs"]
 mod browser;
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::process::Stdio;
 
 use anchor_auth::dev_issuer::DEV_ISSUER;
 use anchor_domain::Role;
 use anchor_store::access::{AuditContext, SubjectRef};
+use common::{Running, agent, poll};
 use platform::Platform;
 use serde_json::{Value, json};
-
-fn agent(state: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_anchor-edge-agent"));
-    command.arg("--state-dir").arg(state);
-    command
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn poll<F, Fut, T>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// A critical rule the machine's real root file system is surely above.
 async fn disk_rule(platform: &Platform, slug: &str, admin: &str) -> String {

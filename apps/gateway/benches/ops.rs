@@ -25,6 +25,8 @@
 //!
 //! `cargo bench -p anchor-gateway --bench ops --profile dev`
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use anchor_auth::{DevIssuer, dev_issuer::DEV_ISSUER};
@@ -36,6 +38,7 @@ use anchor_store::{
 };
 use anchor_testkit::TestDatabase;
 use axum::{Router, body::Body, http::Request};
+use common::figures;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -87,17 +90,6 @@ SELECT w.id, 'webhook.deliver', '{{}}', 'failed', 12, 'the endpoint answered 500
   FROM ws w WHERE w.n % 20 = 0;
 ANALYZE platform.workspaces, platform.agents, platform.ops_items, platform.outbox_events;"
     )
-}
-
-struct Figures {
-    p50: Duration,
-    p95: Duration,
-}
-
-fn figures(mut times: Vec<Duration>) -> Figures {
-    times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).saturating_sub(1).min(times.len() - 1)];
-    Figures { p50: at(0.50), p95: at(0.95) }
 }
 
 async fn page(app: &Router, path: &str, cookie: &str) -> Duration {
@@ -166,25 +158,7 @@ async fn main() {
 
     let data_dir = tempfile::tempdir().expect("tempdir");
     DevIssuer::load_or_create(data_dir.path()).expect("dev issuer");
-    let config = anchor_gateway::Config {
-        database_url: db.url().clone(),
-        database_max_connections: 8,
-        database_recycling: Default::default(),
-        request_timeout: Duration::from_secs(30),
-        body_limit_bytes: 64 * 1024,
-        data_dir: data_dir.path().to_path_buf(),
-        dev_issuer: true,
-        issuers: Vec::new(),
-        public_url: "http://127.0.0.1".to_owned(),
-        oidc: None,
-        evidence: anchor_evidence::EvidenceSetup::new(None, data_dir.path(), None).expect("evidence"),
-        webhook_allowlist: Default::default(),
-        webhook_limits: Default::default(),
-        access: Default::default(),
-        telemetry: Default::default(),
-    };
-    let state = anchor_gateway::AppState::new(&config, store.clone()).expect("state");
-    let app = anchor_gateway::app(&config, state, None);
+    let app = common::app(&db, &store, data_dir.path());
 
     let tech = |within: Within| OpsView {
         alerts: within.clone(),

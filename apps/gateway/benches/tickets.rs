@@ -27,6 +27,8 @@
 //! `cargo bench -p anchor-gateway --bench tickets --profile dev` (the time
 //! is PostgreSQL's; the release profile only shortens the JSON part).
 
+mod common;
+
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
@@ -37,6 +39,7 @@ use anchor_domain::{Role, WorkspaceName, WorkspaceSlug};
 use anchor_store::access::{AuditContext, SubjectRef};
 use anchor_testkit::TestDatabase;
 use axum::{Router, body::Body, http::Request};
+use common::figures;
 use http_body_util::BodyExt;
 use rand::Rng;
 use secrecy::ExposeSecret;
@@ -177,17 +180,6 @@ struct Case {
     bare: Vec<String>,
 }
 
-struct Figures {
-    p50: Duration,
-    p95: Duration,
-}
-
-fn figures(mut times: Vec<Duration>) -> Figures {
-    times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).saturating_sub(1).min(times.len() - 1)];
-    Figures { p50: at(0.50), p95: at(0.95) }
-}
-
 async fn request(app: &Router, path: &str, token: &str) -> (Duration, u64, axum::body::Bytes) {
     let request = Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
     let before = STATEMENTS.load(Ordering::Relaxed);
@@ -242,25 +234,7 @@ async fn main() {
 
     let data_dir = tempfile::tempdir().expect("tempdir");
     let dev = DevIssuer::load_or_create(data_dir.path()).expect("dev issuer");
-    let config = anchor_gateway::Config {
-        database_url: db.url().clone(),
-        database_max_connections: 8,
-        database_recycling: Default::default(),
-        request_timeout: Duration::from_secs(30),
-        body_limit_bytes: 64 * 1024,
-        data_dir: data_dir.path().to_path_buf(),
-        dev_issuer: true,
-        issuers: Vec::new(),
-        public_url: "http://127.0.0.1".to_owned(),
-        oidc: None,
-        evidence: anchor_evidence::EvidenceSetup::new(None, data_dir.path(), None).expect("evidence"),
-        webhook_allowlist: Default::default(),
-        webhook_limits: Default::default(),
-        access: Default::default(),
-        telemetry: Default::default(),
-    };
-    let state = anchor_gateway::AppState::new(&config, store.clone()).expect("state");
-    let app = anchor_gateway::app(&config, state, None);
+    let app = common::app(&db, &store, data_dir.path());
     let token = dev.issue("tess", Duration::from_secs(14 * 60)).expect("token");
 
     let base = "/api/v1/workspaces/bench/tickets";
