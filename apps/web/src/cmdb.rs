@@ -204,7 +204,14 @@ pub(crate) struct AssetPage {
     pub telemetry: Option<Telemetry>,
     /// What happened to it (commands and changes), newest first.
     pub history: Vec<anchor_store::cmdb::AssetEvent>,
+    /// Its alerts, newest first (open and resolved).
+    pub alerts: Vec<anchor_store::alerts::Alert>,
+    /// Its agent's checks, each's latest result, failing first.
+    pub checks: Vec<anchor_store::cmdb::CheckState>,
 }
+
+/// Alerts on an asset's page.
+const ALERT_ROWS: i64 = 10;
 
 /// Entries of an asset's history on its page.
 const HISTORY_ROWS: i64 = 25;
@@ -287,8 +294,15 @@ pub(crate) async fn asset(
                 };
                 let keys = (0..12 + relationships.len()).map(|_| random_token()).collect();
                 let history = tx.asset_history(id, row.asset.agent_id, HISTORY_ROWS).await?;
+                let alerts = tx.alerts_of_asset(id, ALERT_ROWS).await?;
+                let checks = match row.asset.agent_id {
+                    Some(agent) => tx.latest_checks(agent).await?,
+                    None => Vec::new(),
+                };
                 Ok(Some(AssetPage {
                     history,
+                    alerts,
+                    checks,
                     row,
                     kind,
                     site,

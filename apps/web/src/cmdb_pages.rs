@@ -424,6 +424,49 @@ fn telemetry_section(
     }
 }
 
+/// Its alerts (open and recent) and its agent's checks, each's latest result.
+fn alerts_section(frame: &ConsoleFrame<'_>, page: &AssetPage) -> Markup {
+    let slug = frame.workspace.slug().as_str();
+    html! {
+        section.card.spaced aria-labelledby="ac-h" {
+            h2 #ac-h { "Alerts and checks" }
+            @if page.alerts.is_empty() {
+                p.muted.small { "No alerts on it." }
+            } @else {
+                ul.plain {
+                    @for alert in &page.alerts {
+                        @let open = alert.state == anchor_domain::AlertState::Open;
+                        li {
+                            span class={"sla " (severity_class(alert.severity))} { (alert.severity.as_str()) } " "
+                            @if open {
+                                a href={"/w/" (slug) "/ops/alerts/" (alert.id)} { (alert.summary) }
+                            } @else {
+                                (alert.summary) " " span.badge { "resolved" }
+                            }
+                            br;
+                            span.small.muted { "opened " (moment(alert.opened_at))
+                                @if let Some(at) = alert.resolved_at { ", resolved " (moment(at)) } }
+                        }
+                    }
+                }
+            }
+            @if !page.checks.is_empty() {
+                h3 { "Checks" }
+                ul.plain {
+                    @for check in &page.checks {
+                        @let class = match check.status.as_str() { "failing" => "bad", "warning" => "warn", _ => "ok" };
+                        li {
+                            span class={"health " (class)} { (check.status) } " " code { (check.name) }
+                            @if !check.output.is_empty() { " · " span.small { (check.output.chars().take(200).collect::<String>()) } }
+                            " · " span.small.muted { (moment(check.at)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The software its agent's inventory lists (packages with versions).
 fn software_section(asset: &anchor_store::cmdb::Asset) -> Markup {
     let packages = &asset.facts["packages"];
@@ -616,6 +659,7 @@ pub(crate) fn asset_page(frame: &ConsoleFrame<'_>, page: &AssetPage) -> Markup {
                             }
                         }
                     }
+                    @if asset.agent_id.is_some() || !page.alerts.is_empty() { (alerts_section(frame, page)) }
                     (software_section(asset))
                     (history_section(frame, &page.history))
                     details.expert.spaced {

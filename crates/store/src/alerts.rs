@@ -335,6 +335,17 @@ impl WorkspaceTx {
         .await?)
     }
 
+    /// An asset's alerts, newest first, at most `limit`.
+    pub async fn alerts_of_asset(&mut self, asset: AssetId, limit: i64) -> Result<Vec<Alert>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE asset_id = $1 ORDER BY opened_at DESC, id DESC LIMIT $2"
+        )))
+        .bind(asset)
+        .bind(limit)
+        .fetch_all(self.conn())
+        .await?)
+    }
+
     /// The open alerts of one agent.
     pub async fn open_alerts_of_agent(&mut self, agent: AgentId) -> Result<Vec<Alert>, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -264,6 +264,17 @@ pub struct Via {
     pub from_asset_id: AssetId,
 }
 
+/// A check's latest result.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct CheckState {
+    pub name: String,
+    /// `passing`, `warning` or `failing`.
+    pub status: String,
+    pub output: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
 /// One thing that happened to an asset.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AssetEvent {
@@ -524,6 +535,23 @@ impl WorkspaceTx {
         .bind(asset)
         .bind(agent)
         .bind(limit)
+        .fetch_all(self.conn())
+        .await?)
+    }
+
+    /// The latest result of each of an agent's checks, failing first, at
+    /// most 100: one indexed look-up per check.
+    pub async fn latest_checks(&mut self, agent: AgentId) -> Result<Vec<CheckState>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT s.name, c.status, c.output, c.at
+               FROM telemetry_series s
+               CROSS JOIN LATERAL (SELECT status, output, at FROM check_results c
+                                    WHERE c.agent_id = s.agent_id AND c.name = s.name
+                                    ORDER BY c.at DESC LIMIT 1) c
+              WHERE s.agent_id = $1 AND s.kind = 'check'
+              ORDER BY array_position(ARRAY['failing', 'warning', 'passing'], c.status), s.name LIMIT 100",
+        )
+        .bind(agent)
         .fetch_all(self.conn())
         .await?)
     }
