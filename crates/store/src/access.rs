@@ -212,7 +212,7 @@ impl Database {
         if role.is_workspace_role() {
             return Err(StoreError::WrongKindOfRole(role));
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let id = subject_id(&mut tx, who).await?;
         sqlx::query("INSERT INTO platform.platform_roles (subject_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(id)
@@ -344,7 +344,7 @@ impl Database {
         if !role.is_workspace_role() {
             return Err(StoreError::WrongKindOfRole(role));
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let id = subject_id(&mut tx, who).await?;
         let previous: Option<Role> = sqlx::query_scalar(
             "SELECT role FROM platform.memberships WHERE workspace_id = $1 AND subject_id = $2 FOR UPDATE",
@@ -386,7 +386,7 @@ impl Database {
         who: SubjectRef<'_>,
         audit: &AuditContext,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let removed: Option<Role> = sqlx::query_scalar(
             "DELETE FROM platform.memberships m USING platform.subjects s
               WHERE m.subject_id = s.id AND m.workspace_id = $1 AND s.issuer = $2 AND s.subject = $3

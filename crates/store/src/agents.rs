@@ -232,7 +232,7 @@ impl Database {
         public_key: &str,
         hostname: &str,
     ) -> Result<Result<(Agent, Workspace), EnrollRefusal>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let token: Option<(EnrollmentTokenId, i64)> = sqlx::query_as(
             "SELECT id, workspace_id FROM platform.enrollment_tokens
               WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses

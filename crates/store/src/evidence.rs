@@ -167,7 +167,7 @@ impl Database {
         only_if_none: bool,
         overlap: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         // One installer at a time.
         sqlx::query("LOCK TABLE platform.evidence_keys IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
         let current: Option<String> =

@@ -176,6 +176,13 @@ impl Database {
         &self.pool
     }
 
+    /// A transaction on a pooled connection, begun so that a caller that
+    /// goes away mid-way cannot leave the connection inside it (see [`begun`]).
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        let pool = self.pool.clone();
+        begun(async move { pool.begin().await }).await
+    }
+
     /// A connection of its own that listens for `channel`'s notifications.
     pub async fn listen(&self, channel: &str) -> Result<sqlx::postgres::PgListener, StoreError> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
@@ -192,5 +199,29 @@ impl Database {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Runs `begin` (a pool's `begin` or `begin_with`) in a task of its own.
+///
+/// sqlx counts a transaction as open only once its `BEGIN` has answered,
+/// and the guard that rolls back a transaction whose caller went away looks
+/// at that count: a caller dropped while `BEGIN` (with our `set_config`s) is
+/// on the wire leaves the connection inside a transaction sqlx does not know
+/// about, with the workspace's role set, and the pool hands it to the next
+/// caller (whose platform reads are then refused, and whose transaction is
+/// then aborted). A closed page's live stream, or a timeout, is such a caller.
+/// In a task of its own the begin always completes; if the caller is gone by
+/// then, the transaction is dropped as an open one and rolled back before
+/// the connection is used again.
+pub(crate) async fn begun<F>(begin: F) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError>
+where
+    F: std::future::Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send + 'static,
+{
+    match tokio::spawn(begin).await {
+        Ok(tx) => Ok(tx?),
+        Err(e) => Err(StoreError::Database(sqlx::Error::Io(std::io::Error::other(format!(
+            "beginning a transaction failed: {e}"
+        ))))),
     }
 }

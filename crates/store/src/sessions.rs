@@ -82,7 +82,7 @@ impl Database {
         let mut keys = keys.to_vec();
         keys.sort_unstable();
         let (names, limits): (Vec<&str>, Vec<i32>) = keys.into_iter().unzip();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let counted: Vec<(String, bool, f64)> = sqlx::query_as(
             "WITH wanted AS (SELECT * FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS w(key, max_attempts, n)),
                   counted AS (
@@ -182,7 +182,7 @@ impl Database {
     /// Disables or enables a local account; disabling ends its sessions.
     /// False when there is no such account.
     pub async fn set_local_account_disabled(&self, username: &str, disabled: bool) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE platform.local_accounts SET disabled = $2 WHERE username = $1")
             .bind(username)
             .bind(disabled)

@@ -145,7 +145,7 @@ impl Database {
     /// Adds a team (no members, no grants yet).
     pub async fn create_team(&self, name: &str, description: &str, audit: &AuditContext) -> Result<Team, TeamError> {
         let id = TeamId::new();
-        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO platform.teams (id, name, description) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(name)
@@ -167,7 +167,7 @@ impl Database {
         description: &str,
         audit: &AuditContext,
     ) -> Result<Team, TeamError> {
-        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
+        let mut tx = self.begin().await?;
         let changed =
             sqlx::query("UPDATE platform.teams SET name = $2, description = $3, updated_at = now() WHERE id = $1")
                 .bind(id)
@@ -299,7 +299,7 @@ impl Database {
             TeamId,
         ) -> futures_util::future::BoxFuture<'t, Result<(), StoreError>>,
     {
-        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
+        let mut tx = self.begin().await?;
         let found: Option<TeamId> = sqlx::query_scalar("SELECT id FROM platform.teams WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(&mut *tx)

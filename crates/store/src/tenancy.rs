@@ -146,7 +146,7 @@ impl Database {
     /// grants, and every workspace migration. It exists completely or not at all.
     #[tracing::instrument(skip(self, name), fields(workspace = %slug))]
     pub async fn create_workspace(&self, slug: &WorkspaceSlug, name: &WorkspaceName) -> Result<Workspace, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let installation: String =
             sqlx::query_scalar("SELECT id FROM platform.installation").fetch_one(&mut *tx).await?;
         let schema = slug.schema_name();
@@ -266,7 +266,8 @@ impl Database {
         // code), written as escaped literals: a simple query takes no
         // parameters.
         let begin = format!("BEGIN; SELECT {}", set.join(", "));
-        let tx = self.pool().begin_with(sqlx::AssertSqlSafe(begin)).await?;
+        let pool = self.pool().clone();
+        let tx = crate::begun(async move { pool.begin_with(sqlx::AssertSqlSafe(begin)).await }).await?;
         Ok(WorkspaceTx { tx, workspace: workspace.clone() })
     }
 
@@ -329,7 +330,7 @@ impl Database {
             .map(|workspace| {
                 let migrations = Arc::clone(&migrations);
                 async move {
-                    let mut tx = self.pool().begin().await?;
+                    let mut tx = self.begin().await?;
                     let applied = migrate::apply_pending(&mut tx, workspace.target(), &migrations).await?;
                     tx.commit().await?;
                     let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

@@ -97,3 +97,30 @@ async fn no_cap_keeps_the_connection() {
     db.close().await;
     test_db.drop_now().await;
 }
+
+/// A caller that goes away while its unit of work is beginning (a closed
+/// page's stream, a timeout) leaves the pooled connection as it found it:
+/// the next user of the one connection is in no transaction and has no
+/// workspace role. (sqlx alone left it inside the transaction, role set.)
+#[tokio::test]
+async fn a_unit_of_work_abandoned_while_it_begins_leaves_no_transaction_behind() {
+    let test_db = TestDatabase::new().await;
+    let setup = test_db.connect(2).await;
+    let ws = provision(&setup, "acme").await;
+    setup.close().await;
+    let db = Database::connect_with(test_db.url(), 1, Recycling::default()).await.expect("connect");
+    for round in 0..20 {
+        // Polled once (the BEGIN is sent), then dropped.
+        let abandoned = tokio::time::timeout(Duration::from_micros(1), db.begin_workspace(&ws)).await;
+        if let Ok(tx) = abandoned {
+            tx.expect("begin").discard();
+        }
+        let mut conn = db.pool().acquire().await.expect("the next use");
+        let role: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&mut *conn).await.expect("role");
+        assert!(!role.contains("_ws_"), "round {round}: the connection kept the workspace role {role}");
+        // A savepoint is refused outside a transaction block.
+        let savepoint = sqlx::raw_sql("SAVEPOINT probe").execute(&mut *conn).await;
+        assert!(savepoint.is_err(), "round {round}: the connection was left inside a transaction");
+    }
+    db.close().await;
+}
