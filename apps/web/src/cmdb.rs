@@ -426,9 +426,10 @@ async fn revoke_agent(
     actor: &anchor_store::executions::Actor,
     agent: anchor_domain::AgentId,
 ) -> Result<usize, anchor_store::StoreError> {
-    state.db.revoke_agent(&grant.workspace, agent).await?;
-    let mut tx = state.db.begin_workspace(&grant.workspace).await?;
-    let resolved = anchor_telemetry::alerts::retire_agent(&mut tx, agent).await?;
+    let Some((mut tx, resolved)) = anchor_telemetry::alerts::revoke_agent(&state.db, &grant.workspace, agent).await?
+    else {
+        return Ok(0);
+    };
     let target = agent.to_string();
     let change = anchor_store::changes::NewChange {
         action: "agent.revoked",

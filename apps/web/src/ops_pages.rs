@@ -262,7 +262,7 @@ fn act_form(page: &OpsPage, slug: &str, action: &str, id: &str, key: Option<&Str
     let secondary = action == "dismiss" || action == "discard";
     html! {
         form.inline method="post" action={"/w/" (slug) "/ops/act"} {
-            input type="hidden" name="csrf_token" value=(csrf_of(page));
+            input type="hidden" name="csrf_token" value=(page.csrf);
             @if let Some(key) = key { input type="hidden" name="idempotency_key" value=(key); }
             input type="hidden" name="action" value=(action);
             input type="hidden" name="id" value=(id);
@@ -270,10 +270,6 @@ fn act_form(page: &OpsPage, slug: &str, action: &str, id: &str, key: Option<&Str
             button.small-button.secondary[secondary] type="submit" aria-label={(label) " " (id)} { (label) }
         }
     }
-}
-
-fn csrf_of(page: &OpsPage) -> &str {
-    &page.csrf
 }
 
 fn dead_letters(page: &OpsPage) -> Markup {

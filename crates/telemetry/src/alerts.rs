@@ -154,6 +154,23 @@ async fn announce(tx: &mut WorkspaceTx, alert: &Alert, kind: &str) -> Result<(),
     Ok(())
 }
 
+/// Revokes `agent` of `workspace` (its requests are refused from now on) and
+/// resolves its open alerts, in a unit of work it answers open, with how
+/// many, for the caller to record the change in and commit. `None`: no such
+/// agent there.
+pub async fn revoke_agent(
+    db: &anchor_store::Database,
+    workspace: &anchor_store::Workspace,
+    agent: AgentId,
+) -> Result<Option<(WorkspaceTx, usize)>, StoreError> {
+    if !db.revoke_agent(workspace, agent).await? {
+        return Ok(None);
+    }
+    let mut tx = db.begin_workspace(workspace).await?;
+    let resolved = retire_agent(&mut tx, agent).await?;
+    Ok(Some((tx, resolved)))
+}
+
 /// A revoked agent reports no more: its open alerts are resolved (and their
 /// tickets, through automation), since nothing would ever clear them.
 /// Returns how many.

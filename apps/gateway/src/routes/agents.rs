@@ -249,12 +249,11 @@ pub(crate) async fn revoke_agent(
     State(state): State<AppState>,
     ObjectId(id): ObjectId<AgentId>,
 ) -> Result<StatusCode, Problem> {
-    if !state.db.revoke_agent(&scope.workspace, id).await? {
+    // Nothing will ever clear a revoked agent's alerts: they are resolved now.
+    let Some((mut tx, resolved)) = anchor_telemetry::alerts::revoke_agent(&state.db, &scope.workspace, id).await?
+    else {
         return Err(not_found(&id));
-    }
-    // Nothing will ever clear a revoked agent's alerts: resolve them now.
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let resolved = anchor_telemetry::alerts::retire_agent(&mut tx, id).await?;
+    };
     changes::record(&mut tx, &scope, "agent.revoked", id, json!({"alerts_resolved": resolved})).await?;
     tx.commit().await?;
     tracing::info!(agent = %id, resolved, "agent revoked");
