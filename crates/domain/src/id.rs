@@ -269,3 +269,13 @@ prefixed_id!(
     MaintenanceWindowId,
     "mnt"
 );
+prefixed_id!(
+    /// An invoice or a credit note.
+    InvoiceId,
+    "inv"
+);
+prefixed_id!(
+    /// A payment received from a client, or a refund paid back to one.
+    PaymentId,
+    "pay"
+);

@@ -9,6 +9,8 @@ pub mod asset;
 pub mod client;
 pub mod execution;
 pub mod id;
+pub mod invoice;
+pub mod money;
 pub mod role;
 pub mod runbook;
 pub mod telemetry;
@@ -22,9 +24,14 @@ pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
 pub use execution::ExecutionStatus;
 pub use id::{
     AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId,
-    ExecutionId, IdError, MaintenanceWindowId, MessageId, QueueId, ReceiptId, RelationshipId, RuleId, RunbookId,
-    RunbookRunId, SiteId, SlaPolicyId, TeamId, TicketId, TimeEntryId, ViewId, WebhookId,
+    ExecutionId, IdError, InvoiceId, MaintenanceWindowId, MessageId, PaymentId, QueueId, ReceiptId, RelationshipId,
+    RuleId, RunbookId, RunbookRunId, SiteId, SlaPolicyId, TeamId, TicketId, TimeEntryId, ViewId, WebhookId,
 };
+pub use invoice::{
+    InvoiceKind, InvoiceNote, InvoiceState, LineDescription, Party, PaymentKind, PaymentMethod, PaymentReference,
+    PurchaseOrder, UnitCode, VatId,
+};
+pub use money::{Currency, TaxCategory};
 pub use role::{Role, RoleError};
 pub use telemetry::{AlertState, Comparison, RuleKind, Severity};
 pub use ticket::{
