@@ -107,6 +107,8 @@ pub mod perm {
         AssetsRead,
         AlertsRead,
         AlertsManage,
+        BillingRead,
+        BillingWrite,
     );
 }
 

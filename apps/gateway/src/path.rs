@@ -48,6 +48,8 @@ objects!(
     anchor_domain::RunbookId => "runbook",
     anchor_domain::RunbookRunId => "runbook run",
     anchor_domain::MaintenanceWindowId => "maintenance window",
+    anchor_domain::InvoiceId => "invoice",
+    anchor_domain::PaymentId => "payment",
 );
 
 /// The `{id}` of the path, as a `T`.

@@ -260,3 +260,25 @@ impl ToSchema for AssetTypeDocument {
         "AssetTypeBody".into()
     }
 }
+
+/// The billing profile as sent and answered (`.../billing/profile`): the
+/// schema of [`anchor_store::invoices::BillingProfile`], parties included.
+pub(crate) struct BillingProfileDocument;
+
+impl PartialSchema for BillingProfileDocument {
+    fn schema() -> RefOr<Schema> {
+        let mut schema =
+            serde_json::to_value(anchor_commands::kit::schema_of::<anchor_store::invoices::BillingProfile>())
+                .expect("a schema serialises");
+        if let Some(object) = schema.as_object_mut() {
+            object.remove("$schema");
+        }
+        serde_json::from_value(schema).expect("a valid schema")
+    }
+}
+
+impl ToSchema for BillingProfileDocument {
+    fn name() -> Cow<'static, str> {
+        "BillingProfile".into()
+    }
+}

@@ -5,9 +5,9 @@
 use anchor_events::EventSpec;
 
 use crate::{
-    alert_handling, assignment, cmdb,
+    alert_handling, assignment, cmdb, invoices,
     kit::{RefusalKind, Spec},
-    runbooks, sites, tickets, time_entries,
+    payments, runbooks, sites, tickets, time_entries,
 };
 
 pub static COMMANDS: &[Spec] = &[
@@ -48,6 +48,15 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<alert_handling::AlertGroup>(),
     Spec::of::<runbooks::RunbookStart>(),
     Spec::of::<runbooks::RunbookRecordStep>(),
+    Spec::of::<invoices::InvoiceCreate>(),
+    Spec::of::<invoices::InvoiceUpdate>(),
+    Spec::of::<invoices::InvoiceDiscard>(),
+    Spec::of::<invoices::InvoiceFinalize>(),
+    Spec::of::<invoices::InvoiceSend>(),
+    Spec::of::<invoices::CreditNoteCreate>(),
+    Spec::of::<payments::PaymentRecord>(),
+    Spec::of::<payments::PaymentAllocate>(),
+    Spec::of::<payments::PaymentRefund>(),
 ];
 
 /// The command called `name`.

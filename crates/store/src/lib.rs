@@ -15,6 +15,7 @@ pub mod cmdb;
 pub mod evidence;
 pub mod executions;
 pub mod idempotency;
+pub mod invoices;
 pub mod maintenance;
 pub mod migrate;
 pub mod ops;

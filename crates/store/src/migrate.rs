@@ -102,6 +102,8 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(25, "alert_escalation", include_str!("../migrations/workspace/0025_alert_escalation.sql")),
     Migration::new(26, "maintenance_windows", include_str!("../migrations/workspace/0026_maintenance_windows.sql")),
     Migration::new(27, "asset_history", include_str!("../migrations/workspace/0027_asset_history.sql")),
+    Migration::new(28, "invoices", include_str!("../migrations/workspace/0028_invoices.sql")),
+    Migration::new(29, "payments", include_str!("../migrations/workspace/0029_payments.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -11,6 +11,7 @@ mod escalation;
 mod evidence;
 mod failures;
 mod flow;
+mod invoices;
 mod pages;
 mod platform;
 mod queues;

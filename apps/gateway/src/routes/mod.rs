@@ -19,6 +19,7 @@ mod callbacks;
 pub(crate) mod evidence;
 mod executions;
 mod health;
+mod invoices;
 mod maintenance;
 mod queues;
 mod runbooks;
@@ -69,6 +70,7 @@ use crate::{
         (name = "teams", description = "Teams of the MSP's staff, each granted a role in some workspaces or in all of them (platform administration)"),
         (name = "tickets", description = "Service desk tickets: commands (202 + execution) and reads"),
         (name = "time entries", description = "Time worked on tickets: logged, submitted, approved or rejected by commands (202 + execution), and reads"),
+        (name = "billing", description = "The billing profile and tax rates (configuration), invoices and credit notes (commands: 202 + execution), their PDFs and EN 16931 (CII) exports"),
         (name = "sites", description = "The client's sites (offices, branches): commands (202 + execution) and reads"),
         (name = "contacts", description = "The client's people: commands (202 + execution) and reads"),
         (name = "executions", description = "Where each accepted command is: queued, running, succeeded, failed, cancelled, timeout"),
@@ -218,6 +220,7 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(assets::routes())
         .merge(teams::routes())
         .merge(runbooks::routes())
+        .merge(invoices::routes())
         .merge(maintenance::routes());
     let commands = all.commands.iter().map(|(path, method, _)| (method.to_string(), path.to_string())).collect();
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(all.router).split_for_parts();
