@@ -275,6 +275,11 @@ prefixed_id!(
     "inv"
 );
 prefixed_id!(
+    /// A contract: what a client pays for, and how.
+    ContractId,
+    "con"
+);
+prefixed_id!(
     /// A payment received from a client, or a refund paid back to one.
     PaymentId,
     "pay"

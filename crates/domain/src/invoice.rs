@@ -158,6 +158,17 @@ impl<'de> Deserialize<'de> for UnitCode {
 
 crate::inline_schema!(UnitCode, {"type": "string", "pattern": "^[A-Z0-9]{2,3}$", "examples": ["HUR"]});
 
+impl crate::vocabulary::Text for UnitCode {
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.0)
+    }
+    fn from_text(text: &str) -> Result<Self, String> {
+        Self::parse(text).map_err(|e| e.to_string())
+    }
+}
+
+crate::stored_as_text!(UnitCode);
+
 /// Who bills, or who is billed: printed on the document and exported
 /// (EN 16931 BG-4 seller, BG-7 buyer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

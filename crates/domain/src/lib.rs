@@ -7,6 +7,7 @@
 
 pub mod asset;
 pub mod client;
+pub mod contract;
 pub mod execution;
 pub mod id;
 pub mod invoice;
@@ -21,11 +22,13 @@ pub mod workspace;
 
 pub use asset::{AssetStatus, Day, FieldDef, FieldKind, RelationshipKind, SchemaKey, Serial};
 pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
+pub use contract::{BillingCycle, ContractKind, ContractName, ContractState, UnitSource};
 pub use execution::ExecutionStatus;
 pub use id::{
-    AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, EnrollmentTokenId, EvidenceId,
-    ExecutionId, IdError, InvoiceId, MaintenanceWindowId, MessageId, PaymentId, QueueId, ReceiptId, RelationshipId,
-    RuleId, RunbookId, RunbookRunId, SiteId, SlaPolicyId, TeamId, TicketId, TimeEntryId, ViewId, WebhookId,
+    AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, ContractId, EnrollmentTokenId,
+    EvidenceId, ExecutionId, IdError, InvoiceId, MaintenanceWindowId, MessageId, PaymentId, QueueId, ReceiptId,
+    RelationshipId, RuleId, RunbookId, RunbookRunId, SiteId, SlaPolicyId, TeamId, TicketId, TimeEntryId, ViewId,
+    WebhookId,
 };
 pub use invoice::{
     InvoiceKind, InvoiceNote, InvoiceState, LineDescription, Party, PaymentKind, PaymentMethod, PaymentReference,

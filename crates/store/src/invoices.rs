@@ -6,8 +6,8 @@
 //! days are derived when read.
 
 use anchor_domain::{
-    Currency, ExecutionId, InvoiceId, InvoiceKind, InvoiceNote, InvoiceState, LineDescription, Party, PaymentId,
-    PaymentKind, PaymentMethod, PaymentReference, PurchaseOrder, TaxCategory, UnitCode, money::TaxGroup,
+    ContractId, Currency, ExecutionId, InvoiceId, InvoiceKind, InvoiceNote, InvoiceState, LineDescription, Party,
+    PaymentId, PaymentKind, PaymentMethod, PaymentReference, PurchaseOrder, TaxCategory, UnitCode, money::TaxGroup,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -191,6 +191,18 @@ pub struct Invoice {
     pub sent_at: Option<OffsetDateTime>,
     #[sqlx(json)]
     pub lines: Vec<InvoiceLine>,
+    /// Made by a billing run: the contract it charges (none for time
+    /// outside contracts) and the period.
+    #[schema(value_type = Option<String>)]
+    pub contract_id: Option<ContractId>,
+    #[serde(with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    #[schemars(with = "Option<String>")]
+    pub period_start: Option<Date>,
+    #[serde(with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    #[schemars(with = "Option<String>")]
+    pub period_end: Option<Date>,
     #[schema(value_type = String)]
     pub execution_id: ExecutionId,
     #[schema(value_type = String)]
@@ -237,7 +249,8 @@ const COLUMNS: &str = "i.id, i.kind, i.state, i.currency, i.corrects,
     CASE WHEN i.kind = 'invoice' AND i.state <> 'draft' AND i.gross - cr.credited - pd.paid > 0
               AND i.due_on < current_date
          THEN current_date - i.due_on END AS days_overdue,
-    i.pdf_sha256, i.finalized_at, i.finalized_by, i.sent_at, l.lines, i.execution_id, i.last_execution_id,
+    i.pdf_sha256, i.finalized_at, i.finalized_by, i.sent_at, l.lines, i.contract_id, i.period_start,
+    i.period_end, i.execution_id, i.last_execution_id,
     i.created_at, i.updated_at
     FROM invoices i
     CROSS JOIN LATERAL (
@@ -491,7 +504,16 @@ impl WorkspaceTx {
     }
 
     /// Deletes a draft (which has no number, so leaves no gap).
+    /// Its time entries return to approved (to be billed again), and the
+    /// contract charges and block hours it made go with it.
     pub async fn delete_draft_invoice(&mut self, id: InvoiceId) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE time_entries SET state = 'approved', invoice_id = NULL, invoice_line = NULL, updated_at = now()
+              WHERE invoice_id = $1",
+        )
+        .bind(id)
+        .execute(self.conn())
+        .await?;
         sqlx::query("DELETE FROM invoices WHERE id = $1 AND state = 'draft'").bind(id).execute(self.conn()).await?;
         Ok(())
     }

@@ -12,6 +12,7 @@ pub mod agents;
 pub mod alerts;
 pub mod changes;
 pub mod cmdb;
+pub mod contracts;
 pub mod evidence;
 pub mod executions;
 pub mod idempotency;

@@ -3,7 +3,9 @@
 //! work that also records the command's effect. The row type is the view:
 //! the API answers with it and the time entry events carry it.
 
-use anchor_domain::{ExecutionId, TicketId, TimeEntryId, TimeEntryState, TimeNote, WorkMinutes, WorkType};
+use anchor_domain::{
+    ContractId, ExecutionId, InvoiceId, TicketId, TimeEntryId, TimeEntryState, TimeNote, WorkMinutes, WorkType,
+};
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
@@ -63,9 +65,17 @@ pub struct TimeEntry {
     pub rejected_at: Option<OffsetDateTime>,
     #[schema(value_type = Option<String>)]
     pub rejection_reason: Option<TimeNote>,
-    /// The rate in force when it was approved, as a decimal; set by billing.
+    /// The hourly rate in force when it was approved, as a decimal (none when
+    /// no rate applies: not billable, or nothing prices its work type).
     #[schema(value_type = Option<String>, example = json!(null))]
     pub rate: Option<String>,
+    /// The contract it is billed under, fixed when it was approved.
+    #[schema(value_type = Option<String>, example = json!(null))]
+    pub contract_id: Option<ContractId>,
+    /// Once invoiced: the invoice and the line (from 1) that bill it.
+    #[schema(value_type = Option<String>, example = json!(null))]
+    pub invoice_id: Option<InvoiceId>,
+    pub invoice_line: Option<i32>,
     /// The execution that logged it.
     #[schema(value_type = String)]
     pub execution_id: ExecutionId,
@@ -131,7 +141,8 @@ const COLUMNS: &str = "id, ticket_id, staff_issuer AS issuer, staff AS subject, 
     approved_at,
     CASE WHEN rejected_by IS NOT NULL
          THEN jsonb_build_object('issuer', rejected_by_issuer, 'subject', rejected_by) END AS rejected_by,
-    rejected_at, rejection_reason, rate::text AS rate, execution_id, last_execution_id, created_at, updated_at";
+    rejected_at, rejection_reason, rate::text AS rate, contract_id, invoice_id, invoice_line, execution_id,
+    last_execution_id, created_at, updated_at";
 
 impl WorkspaceTx {
     pub async fn time_entry(&mut self, id: TimeEntryId) -> Result<Option<TimeEntry>, StoreError> {
