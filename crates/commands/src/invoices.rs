@@ -369,7 +369,7 @@ async fn write_lines(
     Ok(())
 }
 
-async fn created(effect: &mut Effect<'_>, id: InvoiceId) -> Result<InvoiceRef, Rejection> {
+pub(crate) async fn created(effect: &mut Effect<'_>, id: InvoiceId) -> Result<InvoiceRef, Rejection> {
     let invoice = document(effect.tx, id, false).await?;
     let answer = InvoiceRef::from(&invoice);
     effect.publish(&InvoiceCreated { invoice, execution_id: effect.execution }).await?;

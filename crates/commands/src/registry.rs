@@ -5,7 +5,7 @@
 use anchor_events::EventSpec;
 
 use crate::{
-    alert_handling, assignment, cmdb, invoices,
+    alert_handling, assignment, billing, cmdb, contracts, invoices,
     kit::{RefusalKind, Spec},
     payments, runbooks, sites, tickets, time_entries,
 };
@@ -57,6 +57,13 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<payments::PaymentRecord>(),
     Spec::of::<payments::PaymentAllocate>(),
     Spec::of::<payments::PaymentRefund>(),
+    Spec::of::<contracts::ContractCreate>(),
+    Spec::of::<contracts::ContractUpdate>(),
+    Spec::of::<contracts::ContractActivate>(),
+    Spec::of::<contracts::ContractSuspend>(),
+    Spec::of::<contracts::ContractResume>(),
+    Spec::of::<contracts::ContractCancel>(),
+    Spec::of::<billing::BillingRunCommand>(),
 ];
 
 /// The command called `name`.

@@ -398,10 +398,21 @@ impl DomainCommand for TicketCreate {
             _ => None,
         };
         let queue_policy = match self.queue_id {
-            Some(queue) if contact_policy.or(site_policy).is_none() => effect.tx.queue_policy(queue).await?.flatten(),
+            Some(queue) => effect.tx.queue_policy(queue).await?.flatten(),
             _ => None,
         };
-        let policy = contact_policy.or(site_policy).or(queue_policy);
+        // The contract in force today: its time is billed under it, and its
+        // SLA policy comes after the contact's and the site's.
+        let today = effect.tx.clock().await?.date();
+        let contract = match effect.tx.contract_in_force(today).await? {
+            Some(id) => effect.tx.contract(id).await?,
+            None => None,
+        };
+        if let Some(contract) = &contract {
+            effect.tx.set_ticket_contract(id, Some(contract.id)).await?;
+        }
+        let contract_policy = contract.and_then(|c| c.sla_policy_id);
+        let policy = contact_policy.or(site_policy).or(contract_policy).or(queue_policy);
         clocks_planned(sla::open(effect.tx, &opened, policy, effect.execution).await, id)?;
         let ticket = effect.tx.ticket(id).await?.expect("just opened");
         effect.publish(&TicketCreated { ticket, execution_id: effect.execution }).await?;

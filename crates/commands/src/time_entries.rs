@@ -492,8 +492,24 @@ impl DomainCommand for TimeEntryApprove {
         reviewed_by_another(&now, effect.actor)?;
         allowed(&now, TimeEntryState::Approved)?;
         let (tx, actor, execution) = (&mut *effect.tx, effect.actor, effect.execution);
-        let time_entry =
-            tx.set_time_entry_state(self.time_entry_id, TimeEntryState::Approved, None, actor, execution).await?;
+        tx.set_time_entry_state(self.time_entry_id, TimeEntryState::Approved, None, actor, execution).await?;
+        // The contract it falls under and the rate in force, fixed now.
+        let contract_id = match tx.ticket_contract(now.ticket_id).await? {
+            Some(id) => Some(id),
+            None => tx.contract_in_force(now.worked_on).await?,
+        };
+        let contract = match contract_id {
+            Some(id) => tx.contract(id).await?,
+            None => None,
+        };
+        let rate = if now.billable {
+            let role = tx.staff_rate_role(&now.staff).await?;
+            crate::contracts::rate_in_force(tx, contract.as_ref(), &now.work_type, role.as_deref()).await?
+        } else {
+            None
+        };
+        tx.price_time_entry(self.time_entry_id, contract_id, rate).await?;
+        let time_entry = tx.time_entry(self.time_entry_id).await?.expect("updated above");
         updated(effect, TimeEntryChange::Approved, now.state, time_entry).await
     }
 }
