@@ -50,6 +50,7 @@ objects!(
     anchor_domain::MaintenanceWindowId => "maintenance window",
     anchor_domain::InvoiceId => "invoice",
     anchor_domain::PaymentId => "payment",
+    anchor_domain::ContractId => "contract",
 );
 
 /// The `{id}` of the path, as a `T`.

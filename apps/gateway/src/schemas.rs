@@ -239,46 +239,39 @@ impl ToSchema for TicketViewDocument {
     }
 }
 
-/// An asset type as sent (`PUT .../asset-types/{key}`): the schema of
-/// [`anchor_domain::asset::AssetTypeInput`], as the command kit writes it.
-pub(crate) struct AssetTypeDocument;
+/// A document type whose OpenAPI schema is the JSON Schema that schemars
+/// writes for a type (the one the command kit and the pages use too).
+macro_rules! schemars_document {
+    ($($(#[$doc:meta])* $name:ident = $ty:ty, $title:literal;)+) => {$(
+        $(#[$doc])*
+        pub(crate) struct $name;
 
-impl PartialSchema for AssetTypeDocument {
-    fn schema() -> RefOr<Schema> {
-        let mut schema =
-            serde_json::to_value(anchor_commands::kit::schema_of::<anchor_domain::asset::AssetTypeInput>())
-                .expect("a schema serialises");
-        if let Some(object) = schema.as_object_mut() {
-            object.remove("$schema");
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                let mut schema =
+                    serde_json::to_value(anchor_commands::kit::schema_of::<$ty>()).expect("a schema serialises");
+                if let Some(object) = schema.as_object_mut() {
+                    object.remove("$schema");
+                }
+                serde_json::from_value(schema).expect("a valid schema")
+            }
         }
-        serde_json::from_value(schema).expect("a valid schema")
-    }
-}
 
-impl ToSchema for AssetTypeDocument {
-    fn name() -> Cow<'static, str> {
-        "AssetTypeBody".into()
-    }
-}
-
-/// The billing profile as sent and answered (`.../billing/profile`): the
-/// schema of [`anchor_store::invoices::BillingProfile`], parties included.
-pub(crate) struct BillingProfileDocument;
-
-impl PartialSchema for BillingProfileDocument {
-    fn schema() -> RefOr<Schema> {
-        let mut schema =
-            serde_json::to_value(anchor_commands::kit::schema_of::<anchor_store::invoices::BillingProfile>())
-                .expect("a schema serialises");
-        if let Some(object) = schema.as_object_mut() {
-            object.remove("$schema");
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                $title.into()
+            }
         }
-        serde_json::from_value(schema).expect("a valid schema")
-    }
+    )+};
 }
 
-impl ToSchema for BillingProfileDocument {
-    fn name() -> Cow<'static, str> {
-        "BillingProfile".into()
-    }
-}
+schemars_document!(
+    /// An asset type as sent (`PUT .../asset-types/{key}`): the schema of
+    /// [`anchor_domain::asset::AssetTypeInput`], as the command kit writes it.
+    AssetTypeDocument = anchor_domain::asset::AssetTypeInput, "AssetTypeBody";
+    /// The billing profile as sent and answered (`.../billing/profile`): the
+    /// schema of [`anchor_store::invoices::BillingProfile`], parties included.
+    BillingProfileDocument = anchor_store::invoices::BillingProfile, "BillingProfile";
+    /// What a billing run for a period would make (`.../billing/runs/preview`).
+    BillingPlanDocument = anchor_commands::billing::Plan, "BillingPlan";
+);

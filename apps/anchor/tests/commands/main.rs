@@ -2,6 +2,7 @@
 //! AgentField (mock) -> agent node skill -> webhook -> gateway, against a
 //! real PostgreSQL, and what happens when a part of that chain misbehaves.
 
+mod billing;
 mod browser;
 mod callbacks;
 mod cmdb;

@@ -16,6 +16,7 @@ mod alerts;
 mod assets;
 mod audit;
 mod callbacks;
+mod contracts;
 pub(crate) mod evidence;
 mod executions;
 mod health;
@@ -221,6 +222,7 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(teams::routes())
         .merge(runbooks::routes())
         .merge(invoices::routes())
+        .merge(contracts::routes())
         .merge(maintenance::routes());
     let commands = all.commands.iter().map(|(path, method, _)| (method.to_string(), path.to_string())).collect();
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(all.router).split_for_parts();

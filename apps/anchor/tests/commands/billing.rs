@@ -1,0 +1,341 @@
+//! Contracts and the billing run end to end through AgentField: work types
+//! and rate cards (configuration), contracts and their lifecycle, the rate
+//! fixed when time is approved (contract, rate card, staff rate role), and
+//! `billing.run`: approved time and recurring charges become draft
+//! invoices exactly once; block hours are bought, drawn down and billed
+//! beyond the block at the overage rate; discarding a draft gives back what
+//! it billed, and the next run bills it again.
+
+use anchor_domain::Role;
+use serde_json::{Value, json};
+
+use crate::Platform;
+
+const WS: &str = "/api/v1/workspaces/acme";
+const NOVEMBER: (&str, &str) = ("2026-11-01", "2026-11-30");
+
+async fn send(platform: &Platform, who: &str, method: &str, path: &str, body: &Value) -> reqwest::Response {
+    platform
+        .client
+        .request(method.parse().expect("method"), platform.url(&format!("{WS}{path}")))
+        .bearer_auth(platform.token(who))
+        .header("idempotency-key", format!("key-{:032x}", rand::random::<u128>()))
+        .header("prefer", "wait=25")
+        .json(body)
+        .send()
+        .await
+        .expect("send")
+}
+
+async fn run(platform: &Platform, who: &str, method: &str, path: &str, body: Value) -> Value {
+    let response = send(platform, who, method, path, &body).await;
+    assert_eq!(response.status(), 200, "{method} {path}: {}", response.text().await.unwrap_or_default());
+    let execution: Value = response.json().await.expect("json");
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    execution["result"].clone()
+}
+
+async fn refused(platform: &Platform, who: &str, method: &str, path: &str, body: Value, status: u16) -> Value {
+    let response = send(platform, who, method, path, &body).await;
+    assert_eq!(response.status(), status, "{method} {path} as {who}");
+    response.json().await.expect("json")
+}
+
+async fn put(platform: &Platform, who: &str, path: &str, body: Value) -> Value {
+    let response = platform
+        .client
+        .put(platform.url(&format!("{WS}{path}")))
+        .bearer_auth(platform.token(who))
+        .header("idempotency-key", format!("key-{:032x}", rand::random::<u128>()))
+        .json(&body)
+        .send()
+        .await
+        .expect("put");
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert!(status.is_success(), "PUT {path}: {status} {body}");
+    body
+}
+
+async fn get(platform: &Platform, who: &str, path: &str) -> Value {
+    platform.get(&format!("{WS}{path}"), who).await
+}
+
+/// Logs `minutes` of `work_type` on `ticket` as tom, submits it and has
+/// mia approve it; answers the entry's id.
+async fn approved_time(
+    platform: &Platform,
+    ticket: &str,
+    work_type: &str,
+    minutes: u32,
+    day: &str,
+    billable: bool,
+) -> String {
+    let body = json!({"work_type": work_type, "minutes": minutes, "worked_on": day, "billable": billable});
+    let logged = run(platform, "tom", "POST", &format!("/tickets/{ticket}/time-entries"), body).await;
+    let id = logged["time_entry_id"].as_str().expect("id").to_owned();
+    run(platform, "tom", "POST", &format!("/time-entries/{id}/submit"), json!({})).await;
+    run(platform, "mia", "POST", &format!("/time-entries/{id}/approve"), json!({})).await;
+    id
+}
+
+async fn ticket(platform: &Platform, title: &str) -> String {
+    let created = run(platform, "tom", "POST", "/tickets", json!({"title": title, "priority": "p3"})).await;
+    created["ticket_id"].as_str().expect("ticket id").to_owned()
+}
+
+async fn billing_run(platform: &Platform, (from, to): (&str, &str)) -> Value {
+    run(platform, "fay", "POST", "/billing/runs", json!({"period_start": from, "period_end": to})).await
+}
+
+/// A block-hours contract's balance (none yet reads as 0).
+async fn hours_left(platform: &Platform, contract: &str) -> f64 {
+    let contract = get(platform, "fay", &format!("/contracts/{contract}")).await;
+    contract["hours_left"].as_str().map_or(0.0, |h| h.parse().expect("a decimal"))
+}
+
+fn lines(invoice: &Value) -> Vec<(String, String, String, String)> {
+    invoice["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            let text = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+            (text("description"), text("quantity"), text("unit_price"), text("net"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn approved_time_and_contract_charges_are_billed_exactly_once() {
+    let platform = Platform::start().await;
+    let acme = platform.workspace("acme", "fay", Role::Finance).await;
+    platform.member(&acme, "mia", Role::MspAdmin).await;
+    platform.member(&acme, "tom", Role::Technician).await;
+
+    // Nothing is billed before there is a currency.
+    let body = json!({"period_start": NOVEMBER.0, "period_end": NOVEMBER.1});
+    let problem = refused(&platform, "fay", "POST", "/billing/runs", body.clone(), 409).await;
+    assert_eq!(problem["code"], "billing_profile_missing", "{problem}");
+    put(
+        &platform,
+        "fay",
+        "/billing/profile",
+        json!({"currency": "EUR", "payment_terms_days": 14,
+        "invoice_prefix": "INV-", "credit_note_prefix": "CN-",
+        "seller": {"name": "Harbour IT Services GmbH", "vat_id": "DE123456789",
+                   "address": {"line1": "Hafenstraße 12", "postal_code": "20457", "city": "Hamburg", "country": "DE"}},
+        "buyer": {"name": "Acme Widgets AG",
+                  "address": {"line1": "Industrieweg 3", "postal_code": "80331", "city": "München", "country": "DE"}}}),
+    )
+    .await;
+    put(&platform, "fay", "/billing/tax-rates/standard", json!({"name": "VAT 19%", "category": "S", "rate": "19"}))
+        .await;
+    // A work type prices its time by default; a bad one is refused with where.
+    let response = platform
+        .client
+        .put(platform.url(&format!("{WS}/billing/work-types/remote_support")))
+        .bearer_auth(platform.token("fay"))
+        .header("idempotency-key", "key-bad-work-type")
+        .json(&json!({"name": "Remote support", "hourly_rate": "95.001", "tax": "standard"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["errors"][0]["path"], "/hourly_rate", "{problem}");
+    put(
+        &platform,
+        "fay",
+        "/billing/work-types/remote_support",
+        json!({"name": "Remote support", "hourly_rate": "95.00", "tax": "standard"}),
+    )
+    .await;
+    let backwards = json!({"period_start": "2026-11-30", "period_end": "2026-11-01"});
+    let problem = refused(&platform, "fay", "POST", "/billing/runs", backwards, 422).await;
+    assert_eq!(problem["errors"][0]["path"], "/period_end", "{problem}");
+    let problem = refused(&platform, "tom", "POST", "/billing/runs", body.clone(), 403).await;
+    assert!(problem.to_string().contains("billing.write"), "{problem}");
+
+    // Time outside any contract: billed at the work type's rate, once; time
+    // not billable, or that nothing prices, is not.
+    let printer = ticket(&platform, "Printer offline").await;
+    let support = approved_time(&platform, &printer, "remote_support", 90, "2026-11-03", true).await;
+    let free = approved_time(&platform, &printer, "remote_support", 20, "2026-11-03", false).await;
+    let onsite = approved_time(&platform, &printer, "onsite", 30, "2026-11-04", true).await;
+    let entry = get(&platform, "mia", &format!("/time-entries/{support}")).await;
+    assert_eq!(entry["rate"], "95.0000", "the rate is fixed at approval: {entry}");
+    let preview = get(&platform, "fay", "/billing/runs/preview?period_start=2026-11-01&period_end=2026-11-30").await;
+    assert_eq!(preview["invoices"].as_array().expect("invoices").len(), 1, "{preview}");
+    assert_eq!(preview["unbillable"][0]["time_entry_id"], onsite.as_str(), "{preview}");
+    assert_eq!(preview["gross"], "169.58", "1.5 h x 95.00 = 142.50, + 19% (27.08)");
+    let first = billing_run(&platform, NOVEMBER).await;
+    assert_eq!((first["time_entries"].as_u64(), first["unbillable"].as_u64()), (Some(1), Some(1)), "{first}");
+    let draft_id = first["invoices"][0].as_str().expect("draft").to_owned();
+    let draft = get(&platform, "fay", &format!("/invoices/{draft_id}")).await;
+    assert_eq!(draft["state"], "draft");
+    assert_eq!((draft["period_start"].as_str(), draft["period_end"].as_str()), (Some(NOVEMBER.0), Some(NOVEMBER.1)));
+    assert_eq!(
+        lines(&draft),
+        [(
+            "2026-11-03, Remote support: Printer offline".to_owned(),
+            "1.5000".to_owned(),
+            "95.0000".to_owned(),
+            "142.50".to_owned()
+        )]
+    );
+    let entry = get(&platform, "mia", &format!("/time-entries/{support}")).await;
+    assert_eq!((entry["state"].as_str(), entry["invoice_id"].as_str()), (Some("invoiced"), Some(draft_id.as_str())));
+    assert_eq!(get(&platform, "mia", &format!("/time-entries/{free}")).await["state"], "approved");
+    // The same period again: nothing is left, nothing is made.
+    let again = billing_run(&platform, NOVEMBER).await;
+    assert_eq!(again["invoices"], json!([]), "{again}");
+
+    // A block of 10 hours a month, with overage at 120.00.
+    let block = run(
+        &platform,
+        "fay",
+        "POST",
+        "/contracts",
+        json!({
+        "kind": "block_hours", "name": "Support block", "starts_on": "2026-11-01", "tax": "standard",
+        "amount": "900.00", "block_hours": "10", "overage_rate": "120.00", "purchase_order": "PO-77"}),
+    )
+    .await["contract_id"]
+        .as_str()
+        .expect("contract id")
+        .to_owned();
+    let problem = refused(&platform, "fay", "POST", &format!("/contracts/{block}/resume"), json!({}), 409).await;
+    assert_eq!(problem["code"], "contract_transition_not_allowed", "a draft is not suspended: {problem}");
+    let missing = refused(
+        &platform,
+        "fay",
+        "POST",
+        "/contracts",
+        json!({
+        "kind": "time_and_materials", "name": "Bad", "starts_on": "2026-11-01", "tax": "nope"}),
+        422,
+    )
+    .await;
+    assert_eq!(missing["code"], "contract_terms_unknown", "{missing}");
+    run(&platform, "fay", "POST", &format!("/contracts/{block}/activate"), json!({})).await;
+    let server = ticket(&platform, "Server migration").await;
+    let six = approved_time(&platform, &server, "remote_support", 360, "2026-11-10", true).await;
+    let more = approved_time(&platform, &server, "remote_support", 330, "2026-11-20", true).await;
+    assert_eq!(get(&platform, "mia", &format!("/time-entries/{six}")).await["contract_id"], block.as_str());
+
+    // Time and materials under a rate card, where tom is priced as a senior.
+    let issuer = get(&platform, "mia", &format!("/time-entries/{six}")).await["staff"]["issuer"].clone();
+    put(
+        &platform,
+        "fay",
+        "/billing/rate-cards/standard",
+        json!({"name": "Standard rates", "rates": [
+        {"work_type": "remote_support", "hourly_rate": "110.00"},
+        {"work_type": "remote_support", "role": "senior", "hourly_rate": "150.00"}]}),
+    )
+    .await;
+    put(&platform, "fay", "/billing/staff-rates", json!({"issuer": issuer, "subject": "tom", "role": "senior"})).await;
+    let managed = run(
+        &platform,
+        "fay",
+        "POST",
+        "/contracts",
+        json!({
+        "kind": "time_and_materials", "name": "Project work", "starts_on": "2026-11-15", "tax": "standard",
+        "rate_card": "standard"}),
+    )
+    .await["contract_id"]
+        .as_str()
+        .expect("contract id")
+        .to_owned();
+    run(&platform, "fay", "POST", &format!("/contracts/{managed}/activate"), json!({})).await;
+    let project = ticket(&platform, "New office network").await;
+    let senior = approved_time(&platform, &project, "remote_support", 60, "2026-11-25", true).await;
+    let entry = get(&platform, "mia", &format!("/time-entries/{senior}")).await;
+    assert_eq!((entry["contract_id"].as_str(), entry["rate"].as_str()), (Some(managed.as_str()), Some("150.0000")));
+
+    // November again: the block is bought (a charge), 6 h and then 4 h are
+    // drawn, 1.5 h is beyond it; the senior hour is billed at 150.00.
+    let preview = get(&platform, "fay", "/billing/runs/preview?period_start=2026-11-01&period_end=2026-11-30").await;
+    let moves: Vec<(String, String)> = preview["hours"]
+        .as_array()
+        .expect("hours")
+        .iter()
+        .map(|h| (h["entry"].as_str().expect("entry").to_owned(), h["hours"].as_str().expect("hours").to_owned()))
+        .collect();
+    let moves: Vec<(&str, &str)> = moves.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(moves, [("purchased", "10"), ("drawn", "-6"), ("drawn", "-4")], "{preview}");
+    let second = billing_run(&platform, NOVEMBER).await;
+    assert_eq!((second["time_entries"].as_u64(), second["charges"].as_u64()), (Some(3), Some(1)), "{second}");
+    let made: Vec<Value> = {
+        let mut made = Vec::new();
+        for id in second["invoices"].as_array().expect("invoices") {
+            made.push(get(&platform, "fay", &format!("/invoices/{}", id.as_str().expect("id"))).await);
+        }
+        made
+    };
+    let of =
+        |contract: &str| made.iter().find(|i| i["contract_id"] == contract).expect("an invoice per contract").clone();
+    let blocked = of(&block);
+    assert_eq!(blocked["purchase_order"], "PO-77");
+    assert_eq!(
+        lines(&blocked),
+        [
+            (
+                "Support block, 2026-11-01 to 2026-11-30: block of 10 h".to_owned(),
+                "1.0000".to_owned(),
+                "900.0000".to_owned(),
+                "900.00".to_owned()
+            ),
+            (
+                "2026-11-10, Remote support: Server migration (from the block)".to_owned(),
+                "6.0000".to_owned(),
+                "0.0000".to_owned(),
+                "0.00".to_owned()
+            ),
+            (
+                "2026-11-20, Remote support: Server migration (from the block)".to_owned(),
+                "4.0000".to_owned(),
+                "0.0000".to_owned(),
+                "0.00".to_owned()
+            ),
+            (
+                "2026-11-20, Remote support: Server migration (beyond the block)".to_owned(),
+                "1.5000".to_owned(),
+                "120.0000".to_owned(),
+                "180.00".to_owned()
+            ),
+        ],
+        "{blocked}"
+    );
+    assert_eq!((blocked["net"].as_str(), blocked["gross"].as_str()), (Some("1080.00"), Some("1285.20")));
+    assert_eq!(lines(&of(&managed))[0].3, "150.00");
+    assert_eq!(hours_left(&platform, &block).await, 0.0);
+    assert_eq!(billing_run(&platform, NOVEMBER).await["invoices"], json!([]), "billed once");
+
+    // Discarding the block's draft gives back its charge, its hours and its
+    // time; the next run makes the same draft again.
+    let blocked_id = blocked["id"].as_str().expect("id");
+    run(&platform, "fay", "POST", &format!("/invoices/{blocked_id}/discard"), json!({})).await;
+    let entry = get(&platform, "mia", &format!("/time-entries/{more}")).await;
+    assert_eq!((entry["state"].as_str(), &entry["invoice_id"]), (Some("approved"), &Value::Null), "{entry}");
+    assert_eq!(hours_left(&platform, &block).await, 0.0, "nothing bought, nothing drawn");
+    let third = billing_run(&platform, NOVEMBER).await;
+    assert_eq!((third["time_entries"].as_u64(), third["charges"].as_u64()), (Some(2), Some(1)), "{third}");
+    let again = get(&platform, "fay", &format!("/invoices/{}", third["invoices"][0].as_str().expect("id"))).await;
+    assert_eq!(lines(&again), lines(&blocked));
+
+    // December: a new block; no time, so only the charge.
+    let december = billing_run(&platform, ("2026-12-01", "2026-12-31")).await;
+    assert_eq!((december["time_entries"].as_u64(), december["charges"].as_u64()), (Some(0), Some(1)), "{december}");
+    assert_eq!(hours_left(&platform, &block).await, 10.0);
+    // Suspended, a contract charges nothing; the runs are listed, newest first.
+    run(&platform, "fay", "POST", &format!("/contracts/{block}/suspend"), json!({})).await;
+    let january = billing_run(&platform, ("2027-01-01", "2027-01-31")).await;
+    assert_eq!(january["invoices"], json!([]), "{january}");
+    let runs = get(&platform, "fay", "/billing/runs").await;
+    let periods: Vec<&str> =
+        runs["items"].as_array().expect("runs").iter().map(|r| r["period_start"].as_str().expect("p")).collect();
+    assert_eq!(periods, ["2026-12-01", NOVEMBER.0, NOVEMBER.0, NOVEMBER.0], "{runs}");
+}
