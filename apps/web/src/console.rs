@@ -482,6 +482,7 @@ pub(crate) fn frame<'a>(session: &'a WebSession, grant: &'a Grant) -> ConsoleFra
         may_read_alerts: grant.allows(Permission::AlertsRead),
         may_manage_alerts: grant.allows(Permission::AlertsManage),
         may_revoke_agents: grant.allows(Permission::EnrollmentManage),
+        may_read_billing: grant.allows(Permission::BillingRead),
     }
 }
 

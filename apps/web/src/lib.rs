@@ -19,6 +19,8 @@ mod cmdb;
 mod cmdb_pages;
 mod commands;
 mod console;
+mod financials;
+mod financials_pages;
 mod monitoring;
 mod oidc;
 mod ops;
@@ -169,6 +171,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/console/cmdb/act", post(cmdb::act))
         .route("/w/{ws}/console/cmdb/bulk", post(cmdb::bulk))
         .route("/w/{ws}/console/cmdb/assets/{id}", get(cmdb::asset))
+        .route("/w/{ws}/console/financials", get(financials::invoices))
+        .route("/w/{ws}/console/financials/invoices/{id}", get(financials::invoice))
+        .route("/w/{ws}/console/financials/invoices/{id}/pdf", get(financials::pdf))
+        .route("/w/{ws}/console/financials/time", get(financials::time))
+        .route("/w/{ws}/console/financials/time/approve", post(financials::approve))
+        .route("/w/{ws}/console/financials/run", get(financials::run))
+        .route("/w/{ws}/console/financials/contracts", get(financials::contracts))
+        .route("/w/{ws}/console/financials/payments", get(financials::payments))
+        .route("/w/{ws}/console/financials/act", post(financials::act))
         .route("/w/{ws}/console/monitoring", get(monitoring::alerts))
         .route("/w/{ws}/console/monitoring/agents", get(monitoring::agents))
         .route("/w/{ws}/console/monitoring/rules", get(monitoring::rules))

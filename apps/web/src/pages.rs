@@ -310,6 +310,8 @@ pub(crate) struct ConsoleFrame<'a> {
     pub may_manage_alerts: bool,
     /// Whether the person may revoke agents (`enrollment.manage`).
     pub may_revoke_agents: bool,
+    /// Whether the person may see contracts, invoices and payments (Financials).
+    pub may_read_billing: bool,
 }
 
 impl ConsoleFrame<'_> {
@@ -333,6 +335,7 @@ fn console_layout(frame: &ConsoleFrame<'_>, title: &str, body: Markup) -> Markup
 pub(crate) enum ConsoleTab {
     Service,
     Cmdb,
+    Financials,
     Monitoring,
 }
 
@@ -343,6 +346,9 @@ pub(crate) fn console_tab_layout(frame: &ConsoleFrame<'_>, tab: ConsoleTab, titl
         a href={(frame.base()) "/service"} aria-current=[current(ConsoleTab::Service)] { "Service delivery" }
         @if frame.may_read_assets {
             a href={(frame.base()) "/cmdb"} aria-current=[current(ConsoleTab::Cmdb)] { "CMDB" }
+        }
+        @if frame.may_read_billing {
+            a href={(frame.base()) "/financials"} aria-current=[current(ConsoleTab::Financials)] { "Financials" }
         }
         @if frame.may_read_alerts {
             a href={(frame.base()) "/monitoring"} aria-current=[current(ConsoleTab::Monitoring)] { "Monitoring" }
@@ -1264,7 +1270,11 @@ pub(crate) fn bulk_result(
     back: &str,
 ) -> Markup {
     let count = |outcome: &str| items.iter().filter(|i| i.outcome == outcome).count();
-    let tab = if what == "Assets" { ConsoleTab::Cmdb } else { ConsoleTab::Service };
+    let tab = match what {
+        "Assets" => ConsoleTab::Cmdb,
+        "Time entries" => ConsoleTab::Financials,
+        _ => ConsoleTab::Service,
+    };
     console_tab_layout(
         frame,
         tab,

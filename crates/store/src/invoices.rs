@@ -670,7 +670,8 @@ pub struct ClientBalance {
     #[schema(value_type = String)]
     #[schemars(with = "String")]
     pub refunded: Decimal,
-    /// Open invoice balances, in total (what the client owes on invoices).
+    /// Open invoice balances, in total (what the client owes on invoices; an
+    /// invoice credited after it was paid owes nothing, and its excess is `credit`).
     #[schema(value_type = String)]
     #[schemars(with = "String")]
     pub outstanding: Decimal,
@@ -820,11 +821,11 @@ impl WorkspaceTx {
                         AS credited,
                     coalesce((SELECT sum(amount) FROM payments WHERE kind = 'payment'), 0) AS received,
                     coalesce((SELECT sum(amount) FROM payments WHERE kind = 'refund'), 0) AS refunded,
-                    coalesce((SELECT sum(i.gross
+                    coalesce((SELECT sum(greatest(i.gross
                                          - coalesce((SELECT sum(c.gross) FROM invoices c
                                                       WHERE c.corrects = i.id AND c.state <> 'draft'), 0)
                                          - coalesce((SELECT sum(a.amount) FROM payment_allocations a
-                                                      WHERE a.invoice_id = i.id), 0))
+                                                      WHERE a.invoice_id = i.id), 0), 0))
                                 FROM invoices i WHERE i.kind = 'invoice' AND i.state <> 'draft'), 0) AS outstanding,
                     0::numeric AS credit, 0::numeric AS position",
         )

@@ -339,3 +339,116 @@ async fn approved_time_and_contract_charges_are_billed_exactly_once() {
         runs["items"].as_array().expect("runs").iter().map(|r| r["period_start"].as_str().expect("p")).collect();
     assert_eq!(periods, ["2026-12-01", NOVEMBER.0, NOVEMBER.0, NOVEMBER.0], "{runs}");
 }
+
+/// The Financials tab in Chromium, as an MSP admin would use it: approve
+/// submitted time, preview and run billing, finalize, download the PDF,
+/// record a payment, issue a credit note; every page checked by axe-core
+/// and for CSP violations at desktop and phone width.
+#[tokio::test]
+async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
+    use crate::browser::{session, walk};
+
+    let platform = Platform::start().await;
+    let acme = platform.workspace("acme", "mia", Role::MspAdmin).await;
+    platform.member(&acme, "tom", Role::Technician).await;
+    put(
+        &platform,
+        "mia",
+        "/billing/profile",
+        json!({"currency": "EUR", "payment_terms_days": 14,
+        "invoice_prefix": "INV-", "credit_note_prefix": "CN-",
+        "seller": {"name": "Harbour IT Services GmbH", "vat_id": "DE123456789",
+                   "address": {"line1": "Hafenstraße 12", "postal_code": "20457", "city": "Hamburg", "country": "DE"}},
+        "buyer": {"name": "Acme Widgets AG",
+                  "address": {"line1": "Industrieweg 3", "postal_code": "80331", "city": "München", "country": "DE"}}}),
+    )
+    .await;
+    put(&platform, "mia", "/billing/tax-rates/standard", json!({"name": "VAT 19%", "category": "S", "rate": "19"}))
+        .await;
+    put(
+        &platform,
+        "mia",
+        "/billing/work-types/remote_support",
+        json!({"name": "Remote support", "hourly_rate": "95.00", "tax": "standard"}),
+    )
+    .await;
+    let printer = ticket(&platform, "Printer offline").await;
+    for (minutes, day) in [(90, "2026-11-03"), (30, "2026-11-12")] {
+        let body = json!({"work_type": "remote_support", "minutes": minutes, "worked_on": day, "billable": true});
+        let logged = run(&platform, "tom", "POST", &format!("/tickets/{printer}/time-entries"), body).await;
+        let id = logged["time_entry_id"].as_str().expect("id");
+        run(&platform, "tom", "POST", &format!("/time-entries/{id}/submit"), json!({})).await;
+    }
+
+    let base = platform.url("");
+    let (cookie, _) = session(&platform, "mia").await;
+    let fin = "/w/acme/console/financials";
+    let period = "period_start=2026-11-01&period_end=2026-11-30";
+    // Approve both entries at once, then preview and run November.
+    walk(
+        &base,
+        &cookie,
+        json!([
+            {"name": "fin-time", "path": format!("{fin}/time"), "status": 200, "only": "desktop",
+             "text": ["2 updated", "0 failed"],
+             "steps": [{"click": "button:has-text('Approve selected')", "navigates": true}]},
+            {"name": "fin-run", "path": format!("{fin}/run?{period}"), "status": 200, "only": "desktop",
+             "text": ["Drafts", "Succeeded"],
+             "steps": [{"wait_text": "Time and materials"}, {"wait_text": "226.10 EUR"},
+                       {"click": "button:has-text('Run billing')", "navigates": true}]},
+        ]),
+    )
+    .await;
+    let drafts = get(&platform, "mia", "/invoices?state=draft").await;
+    let invoice = drafts["items"][0]["id"].as_str().expect("a draft").to_owned();
+    assert_eq!(drafts["items"][0]["gross"], "226.10", "2 h x 95.00 + 19%: {drafts}");
+    let page = format!("{fin}/invoices/{invoice}");
+    walk(&base, &cookie, json!([
+        {"name": "fin-finalize", "path": page, "status": 200, "only": "desktop",
+         "text": ["Invoice INV-000001", "Download PDF"],
+         "steps": [{"click": "button:has-text('Finalize')", "navigates": true},
+                   {"download": "a:has-text('Download PDF')", "save": "invoice-INV-000001.pdf", "starts": "%PDF-"}]},
+        {"name": "fin-payment", "path": page, "status": 200, "only": "desktop",
+         "text": ["Succeeded", "Paid", "100.00 EUR"],
+         "steps": [{"fill": "#amount", "value": "100.00"},
+                   {"click": "button:has-text('Record payment')", "navigates": true}]},
+        {"name": "fin-credit", "path": page, "status": 200, "only": "desktop",
+         "text": ["Credit note CN-000001", "Corrects"],
+         "steps": [{"click": "button:has-text('Issue credit note')", "navigates": true},
+                   {"click": "button:has-text('Finalize')", "navigates": true}]},
+    ]))
+    .await;
+    // A contract from its form, then put in force.
+    walk(
+        &base,
+        &cookie,
+        json!([
+            {"name": "fin-contract-new", "path": format!("{fin}/contracts"), "status": 200, "only": "desktop",
+             "text": ["Succeeded", "Support block", "draft", "Activate"],
+             "steps": [{"fill": "#c-name", "value": "Support block"}, {"select": "#c-kind", "value": "block_hours"},
+                       {"fill": "#c-starts", "value": "2026-12-01"}, {"fill": "#c-amount", "value": "900.00"},
+                       {"fill": "#c-hours", "value": "10"}, {"fill": "#c-over", "value": "120.00"},
+                       {"click": "button:has-text('Create draft contract')", "navigates": true}]},
+            {"name": "fin-contract-active", "path": format!("{fin}/contracts"), "status": 200, "only": "desktop",
+             "text": ["Succeeded", "active", "Suspend", "10 h"],
+             "steps": [{"click": "button:has-text('Activate')", "navigates": true}]},
+        ]),
+    )
+    .await;
+    let done = get(&platform, "mia", &format!("/invoices/{invoice}")).await;
+    assert_eq!((done["paid"].as_str(), done["credited"].as_str()), (Some("100.00"), Some("226.10")), "{done}");
+    let balance = get(&platform, "mia", "/billing/balance").await;
+    assert_eq!(balance["credit"], "100.00", "what was paid is the client's once credited: {balance}");
+
+    // Every Financials page at both widths, read as it now stands.
+    walk(&base, &cookie, json!([
+        {"name": "fin-invoices", "path": fin, "status": 200, "text": ["Invoice INV-000001", "Credit note CN-000001", "credited", "Outstanding"]},
+        {"name": "fin-invoice", "path": page, "status": 200, "text": ["Lines", "Totals", "Tax 19% on 190.00 EUR"]},
+        {"name": "fin-time-empty", "path": format!("{fin}/time"), "status": 200, "text": ["Nothing waits for approval"]},
+        {"name": "fin-run-empty", "path": format!("{fin}/run?{period}"), "status": 200, "text": ["Nothing to bill", "Recent runs"]},
+        {"name": "fin-contracts", "path": format!("{fin}/contracts"), "status": 200, "text": ["New contract", "Support block"]},
+        {"name": "fin-payments", "path": format!("{fin}/payments"), "status": 200, "text": ["100.00 EUR", "transfer"]},
+    ]))
+    .await;
+    platform.stop().await;
+}

@@ -13,7 +13,8 @@
 //                     {"select": css, "value"} | {"fill": css, "value"} | {"click": css, "navigates": bool}
 //                     | {"wait_url": part of the URL} | {"wait_text": text, "no_reload": bool}
 //                     | {"wait_live": true} (the page's live stream is open)
-//                     | {"request": {"url", "method", "headers", "body"}} (someone else acts, outside the page)]}
+//                     | {"request": {"url", "method", "headers", "body"}} (someone else acts, outside the page)
+//                     | {"download": css, "save": file name in "out", "starts": the file's first bytes}]}
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -92,6 +93,12 @@ try {
             const before = loads;
             await page.waitForFunction((t) => document.body.innerText.includes(t), step.wait_text, { timeout: 20000 });
             if (step.no_reload && loads !== before) problems.push(`the page reloaded to show ${JSON.stringify(step.wait_text)}`);
+          } else if (step.download) {
+            const [download] = await Promise.all([page.waitForEvent("download", { timeout: 20000 }), page.click(step.download)]);
+            const saved = `${spec.out}/${step.save}`;
+            await download.saveAs(saved);
+            const head = readFileSync(saved).subarray(0, (step.starts ?? "").length).toString("latin1");
+            if (step.starts && head !== step.starts) problems.push(`download ${step.download}: starts ${JSON.stringify(head)}`);
           } else if (step.request) {
             const { url, method, headers, body } = step.request;
             const answer = await fetch(spec.base + url, { method: method ?? "POST", headers, body: JSON.stringify(body) });

@@ -1,0 +1,624 @@
+//! The Financials tab's pages (see [`crate::financials`]).
+
+use anchor_domain::{Currency, InvoiceKind, InvoiceState};
+use anchor_store::invoices::{ClientBalance, Invoice};
+use maud::{Markup, html};
+use rust_decimal::Decimal;
+
+use crate::{
+    financials::{
+        ContractsPage, InvoiceListPage, InvoicePage, PaymentsPage, RunPage, Show, TimePage, contract_actions,
+        contract_anchor,
+    },
+    pages::{ConsoleFrame, ConsoleTab, console_tab_layout, moment, outcome_banner},
+};
+
+fn money(currency: Currency, amount: Decimal) -> String {
+    currency.format(amount)
+}
+
+/// A quantity or rate as people write it: 1.5, not 1.5000.
+fn plain(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
+fn nav(frame: &ConsoleFrame<'_>, current: &str) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    let here = |name: &str| (name == current).then_some("page");
+    html! {
+        nav.subnav aria-label="Financials" {
+            a href=(base) aria-current=[here("invoices")] { "Invoices" }
+            a href={(base) "/time"} aria-current=[here("time")] { "Time to approve" }
+            a href={(base) "/run"} aria-current=[here("run")] { "Billing run" }
+            a href={(base) "/contracts"} aria-current=[here("contracts")] { "Contracts" }
+            a href={(base) "/payments"} aria-current=[here("payments")] { "Payments" }
+        }
+    }
+}
+
+/// A document's status as people ask about it: draft, overdue, credited,
+/// paid, sent or finalized (a credit note: issued).
+fn state_label(invoice: &Invoice) -> (&'static str, &'static str) {
+    let settled = invoice.balance.is_some_and(|b| b <= Decimal::ZERO);
+    match (invoice.state, invoice.kind) {
+        (InvoiceState::Draft, _) => ("draft", "none"),
+        (_, InvoiceKind::CreditNote) => ("issued", "ok"),
+        _ if invoice.days_overdue.is_some_and(|d| d > 0) => ("overdue", "bad"),
+        _ if settled && invoice.credited >= invoice.gross => ("credited", "ok"),
+        _ if settled => ("paid", "ok"),
+        (InvoiceState::Sent, _) => ("sent", "warn"),
+        _ => ("finalized", "warn"),
+    }
+}
+
+/// A unit code (UN/ECE Recommendation 20) as people read it.
+fn unit(code: &str) -> &str {
+    match code {
+        "HUR" => "h",
+        "C62" | "H87" => "",
+        "DAY" => "days",
+        "MON" => "months",
+        other => other,
+    }
+}
+
+fn title(invoice: &Invoice) -> String {
+    let kind = if invoice.kind == InvoiceKind::CreditNote { "Credit note" } else { "Invoice" };
+    match &invoice.number {
+        Some(number) => format!("{kind} {number}"),
+        None => format!("Draft {}", kind.to_lowercase()),
+    }
+}
+
+fn balance_summary(balance: &ClientBalance) -> Markup {
+    html! {
+        @if let Some(currency) = balance.currency {
+            dl.facts {
+                div { dt { "Invoiced" } dd { (money(currency, balance.invoiced)) } }
+                div { dt { "Credited" } dd { (money(currency, balance.credited)) } }
+                div { dt { "Received" } dd { (money(currency, balance.received)) } }
+                div { dt { "Outstanding" } dd { strong { (money(currency, balance.outstanding)) } } }
+                @if balance.credit > Decimal::ZERO {
+                    div { dt { "Credit held for the client" } dd { (money(currency, balance.credit)) } }
+                }
+            }
+        }
+    }
+}
+
+/// Invoices and credit notes, newest first.
+pub(crate) fn invoices(frame: &ConsoleFrame<'_>, page: &InvoiceListPage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    let here = |show: Show| (show == page.show).then_some("page");
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        "Invoices",
+        html! { div.fin {
+            (outcome_banner(frame, page.outcome.as_ref()))
+            div.heading {
+                h1 { "Invoices" }
+                @if page.may_write { a.button href={(base) "/run"} { "Billing run" } }
+            }
+            (nav(frame, "invoices"))
+            div.card { (balance_summary(&page.balance)) }
+            nav.views aria-label="Which documents" {
+                a href=(base) aria-current=[here(Show::All)] { "All" }
+                a href={(base) "?show=draft"} aria-current=[here(Show::Drafts)] { "Drafts" }
+                a href={(base) "?show=finalized"} aria-current=[here(Show::Finalized)] { "Finalized" }
+                a href={(base) "?show=overdue"} aria-current=[here(Show::Overdue)] { "Overdue" }
+                a href={(base) "?show=credit_notes"} aria-current=[here(Show::CreditNotes)] { "Credit notes" }
+            }
+            @if page.invoices.is_empty() {
+                div.card { p.muted {
+                    @match page.show {
+                        Show::Drafts => "No drafts. A billing run makes them from approved time and contracts.",
+                        Show::Overdue => "Nothing overdue.",
+                        _ => "No invoices yet. Run billing for a period to draft them.",
+                    }
+                } }
+            } @else {
+                div.card.flush {
+                    table.tickets {
+                        caption.visually-hidden { "Invoices and credit notes, newest first" }
+                        thead { tr {
+                            th scope="col" { "Document" } th scope="col" { "Status" } th scope="col" { "Issued" }
+                            th scope="col" { "Due" } th.num scope="col" { "Total" } th.num scope="col" { "Balance" }
+                        } }
+                        tbody {
+                            @for invoice in &page.invoices {
+                                @let (label, class) = state_label(invoice);
+                                tr {
+                                    td {
+                                        a href={(base) "/invoices/" (invoice.id)} { (title(invoice)) }
+                                        @if let Some(po) = &invoice.purchase_order { br; span.small.muted { "PO " (po.as_str()) } }
+                                        @if let (Some(from), Some(to)) = (invoice.period_start, invoice.period_end) {
+                                            br; span.small.muted { "Period " (from) " to " (to) }
+                                        }
+                                    }
+                                    td.c-status {
+                                        span class={"health " (class)} { (label) }
+                                        @if let Some(days) = invoice.days_overdue.filter(|d| *d > 0) {
+                                            br; span.small { (days) " days overdue" }
+                                        }
+                                    }
+                                    td.small data-label="Issued" { @match invoice.issued_on { Some(d) => { (d) } None => { "—" } } }
+                                    td.small data-label="Due" { @match invoice.due_on { Some(d) => { (d) } None => { "—" } } }
+                                    td.num data-label="Total" { (money(invoice.currency, invoice.gross)) }
+                                    td.num data-label="Balance" {
+                                        @match invoice.balance { Some(b) => { (money(invoice.currency, b)) } None => { "—" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = page.next {
+                    p { a.button.secondary href={(base) "?show=" (page.show.as_str()) "&before=" (next)} { "Next 50" } }
+                }
+            }
+        } },
+    )
+}
+
+/// A one-button form for a command on a document or contract.
+fn button_form(
+    frame: &ConsoleFrame<'_>,
+    key: &str,
+    command: &str,
+    id_field: (&str, String),
+    label: &str,
+    secondary: bool,
+) -> Markup {
+    html! {
+        form.inline method="post" action={(frame.base()) "/financials/act"} {
+            input type="hidden" name="csrf_token" value=(frame.csrf);
+            input type="hidden" name="idempotency_key" value=(key);
+            input type="hidden" name="command" value=(command);
+            input type="hidden" name=(id_field.0) value=(id_field.1);
+            button class=[secondary.then_some("secondary")] type="submit" { (label) }
+        }
+    }
+}
+
+/// A document: its lines, tax groups, totals, the actions valid now, its
+/// PDF, the payment form and its credit notes.
+pub(crate) fn invoice(frame: &ConsoleFrame<'_>, page: &InvoicePage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    let i = &page.invoice;
+    let c = i.currency;
+    let (label, class) = state_label(i);
+    let key = |n: usize| page.keys.get(n).cloned().unwrap_or_default();
+    let id = || ("invoice_id", i.id.to_string());
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        &title(i),
+        html! { div.fin {
+            (outcome_banner(frame, page.outcome.as_ref()))
+            p.crumbs { a href=(base) { "Invoices" } " / " (title(i)) }
+            div.heading {
+                h1 { (title(i)) " " span class={"health " (class)} { (label) } }
+            }
+            div.card {
+                dl.facts {
+                    @if let Some(buyer) = &i.buyer { div { dt { "Client" } dd { (buyer.name) } } }
+                    div { dt { "Issued" } dd { @match i.issued_on { Some(d) => { (d) } None => { "when finalized" } } } }
+                    div { dt { "Due" } dd {
+                        @match i.due_on { Some(d) => { (d) } None => { "—" } }
+                        @if let Some(days) = i.days_overdue.filter(|d| *d > 0) { " (" (days) " days overdue)" }
+                    } }
+                    @if let (Some(from), Some(to)) = (i.period_start, i.period_end) {
+                        div { dt { "Period" } dd { (from) " to " (to) } }
+                    }
+                    @if let Some(po) = &i.purchase_order { div { dt { "Purchase order" } dd { (po.as_str()) } } }
+                    @if let Some(corrects) = i.corrects {
+                        div { dt { "Corrects" } dd { a href={(base) "/invoices/" (corrects)} { (i.corrects_number.as_deref().unwrap_or("the invoice")) } } }
+                    }
+                    @match i.balance {
+                        Some(b) if b < Decimal::ZERO => {
+                            div { dt { "Balance" } dd { strong { (money(c, Decimal::ZERO)) } br; span.small { (money(c, -b)) " over, kept as the client's credit" } } }
+                        }
+                        Some(b) => { div { dt { "Balance" } dd { strong { (money(c, b)) } } } }
+                        None => {}
+                    }
+                }
+                @if page.may_write {
+                    div.actions.spaced {
+                        @if i.state == InvoiceState::Draft {
+                            (button_form(frame, &key(0), "invoice.finalize", id(), "Finalize", false))
+                            (button_form(frame, &key(1), "invoice.discard", id(), "Discard draft", true))
+                        }
+                        @if i.state == InvoiceState::Finalized {
+                            (button_form(frame, &key(2), "invoice.send", id(), "Mark as sent", true))
+                        }
+                        @if i.state != InvoiceState::Draft && i.kind == InvoiceKind::Invoice && i.gross > i.credited {
+                            (button_form(frame, &key(3), "credit_note.create", id(), "Issue credit note", true))
+                        }
+                    }
+                }
+                @if i.state != InvoiceState::Draft {
+                    p {
+                        a.button.secondary href={(base) "/invoices/" (i.id) "/pdf"} download { "Download PDF" }
+                        @if let Some(sha) = &i.pdf_sha256 { " " span.small.muted { "SHA-256 " code { (sha) } } }
+                    }
+                }
+            }
+            div.card.flush {
+                table.tickets {
+                    caption { "Lines" }
+                    thead { tr {
+                        th scope="col" { "Description" } th.num scope="col" { "Quantity" } th.num scope="col" { "Unit price" }
+                        th.num scope="col" { "Tax" } th.num scope="col" { "Net" }
+                    } }
+                    tbody {
+                        @for line in &i.lines {
+                            tr {
+                                td { (line.description.as_str()) }
+                                td.num data-label="Quantity" { (plain(line.quantity)) " " span.small.muted { (unit(line.unit_code.as_str())) } }
+                                td.num data-label="Unit price" {
+                                    (money(c, line.unit_price))
+                                    @if !line.discount_percent.is_zero() { br; span.small { "less " (plain(line.discount_percent)) "%" } }
+                                }
+                                td.num data-label="Tax" { (plain(line.tax_rate)) "%" }
+                                td.num data-label="Net" { (money(c, line.net)) }
+                            }
+                        }
+                    }
+                }
+            }
+            div.card {
+                h2 { "Totals" }
+                dl.facts {
+                    div { dt { "Net" } dd { (money(c, i.net)) } }
+                    @for group in &i.tax_groups {
+                        div { dt { "Tax " (plain(group.rate)) "% on " (money(c, group.taxable)) } dd { (money(c, group.tax)) } }
+                    }
+                    div { dt { "Total" } dd { strong { (money(c, i.gross)) } } }
+                    @if !i.credited.is_zero() { div { dt { "Credited" } dd { (money(c, i.credited)) } } }
+                    @if !i.paid.is_zero() { div { dt { "Paid" } dd { (money(c, i.paid)) } } }
+                }
+            }
+            @if page.may_write && i.kind == InvoiceKind::Invoice && i.state != InvoiceState::Draft
+                && i.balance.is_some_and(|b| b > Decimal::ZERO) {
+                div.card.form-card {
+                    h2 { "Record a payment" }
+                    p.small.muted { "Applied to this invoice up to its balance; anything more is kept as the client's credit." }
+                    form method="post" action={(base) "/act"} {
+                        input type="hidden" name="csrf_token" value=(frame.csrf);
+                        input type="hidden" name="idempotency_key" value=(key(4));
+                        input type="hidden" name="command" value="payment.record";
+                        input type="hidden" name="invoice_id" value=(i.id);
+                        label for="amount" { "Amount (" (c.code()) ")" }
+                        input #amount type="text" name="amount" inputmode="decimal" required
+                            value=(i.balance.map(|b| b.to_string()).unwrap_or_default())
+                            pattern="[0-9]{1,13}([.][0-9]{1,2})?";
+                        label for="received_on" { "Received on" }
+                        input #received_on type="date" name="received_on" required value=(page.today);
+                        label for="method" { "Method" }
+                        select #method name="method" {
+                            @for (value, name) in [("transfer", "Bank transfer"), ("card", "Card"), ("direct_debit", "Direct debit"), ("cash", "Cash"), ("cheque", "Cheque"), ("other", "Other")] {
+                                option value=(value) { (name) }
+                            }
+                        }
+                        label for="reference" { "Reference (optional)" }
+                        input #reference type="text" name="reference" maxlength="200";
+                        button type="submit" { "Record payment" }
+                    }
+                }
+            }
+            @if !page.credit_notes.is_empty() {
+                div.card {
+                    h2 { "Credit notes" }
+                    ul {
+                        @for note in &page.credit_notes {
+                            li {
+                                a href={(base) "/invoices/" (note.id)} { (title(note)) }
+                                " — " (money(note.currency, note.gross)) " (" (state_label(note).0) ")"
+                            }
+                        }
+                    }
+                }
+            }
+        } },
+    )
+}
+
+/// Time awaiting approval, with checkboxes for approving in bulk.
+pub(crate) fn time(frame: &ConsoleFrame<'_>, page: &TimePage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    let ticket = |id| page.tickets.iter().find(|(t, _)| *t == id).map_or("(a ticket)", |(_, title)| title.as_str());
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        "Time to approve",
+        html! { div.fin {
+            div.heading { h1 { "Time to approve" } }
+            (nav(frame, "time"))
+            @if page.entries.is_empty() {
+                div.card { p.muted { "Nothing waits for approval." } }
+            } @else {
+                form method="post" action={(base) "/time/approve"} {
+                    input type="hidden" name="csrf_token" value=(frame.csrf);
+                    input type="hidden" name="idempotency_key" value=(page.key);
+                    div.card.flush {
+                        table.tickets {
+                            caption.visually-hidden { "Submitted time, oldest first" }
+                            thead { tr {
+                                th scope="col" { span.visually-hidden { "Select" } }
+                                th scope="col" { "Ticket" } th scope="col" { "Who" } th scope="col" { "Work" }
+                                th scope="col" { "Day" } th.num scope="col" { "Time" }
+                            } }
+                            tbody {
+                                @for e in &page.entries {
+                                    @let check = format!("te-{}", e.id);
+                                    tr {
+                                        td {
+                                            @if page.may_approve {
+                                                input type="checkbox" name="time_entry" value=(e.id) id=(check) checked;
+                                                label.visually-hidden for=(check) { "Select " (e.minutes.get()) " min on " (ticket(e.ticket_id)) }
+                                            }
+                                        }
+                                        td { a href={(frame.base()) "/service/tickets/" (e.ticket_id)} { (ticket(e.ticket_id)) }
+                                            @if let Some(note) = &e.note { br; span.small.muted { (note.as_str()) } } }
+                                        td data-label="Who" { (e.staff.subject) }
+                                        td data-label="Work" { (e.work_type.as_str()) @if !e.billable { " " span.badge { "not billable" } } }
+                                        td.small data-label="Day" { (e.worked_on) }
+                                        td.num data-label="Time" { (crate::pages::span(time::Duration::minutes(i64::from(e.minutes.get())))) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if page.may_approve {
+                        p { button type="submit" { "Approve selected" } }
+                    } @else {
+                        p.muted { "Approving time needs time.approve (an MSP admin)." }
+                    }
+                }
+            }
+        } },
+    )
+}
+
+/// The billing run: a period, what a run would make, and the button.
+pub(crate) fn run(frame: &ConsoleFrame<'_>, page: &RunPage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        "Billing run",
+        html! { div.fin {
+            div.heading { h1 { "Billing run" } }
+            (nav(frame, "run"))
+            div.card.form-card {
+                form.filters method="get" action={(base) "/run"} {
+                    label for="period_start" { "From" }
+                    input #period_start type="date" name="period_start" value=(page.period_start) required;
+                    label for="period_end" { "To (inclusive)" }
+                    input #period_end type="date" name="period_end" value=(page.period_end) required;
+                    button.secondary type="submit" { "Preview" }
+                }
+            }
+            @match &page.plan {
+                Err(why) => { div.card { p role="alert" { (why) } } }
+                Ok(plan) => {
+                    div.card {
+                        h2 { "Preview: " (plan.period_start) " to " (plan.period_end) }
+                        @if plan.invoices.is_empty() {
+                            p.muted { "Nothing to bill in this period: no approved time left unbilled and no contract cycle starting." }
+                        } @else {
+                            p { (plan.invoices.len()) " draft invoice(s), " strong { (money(plan.currency, plan.gross)) } " in all." }
+                            @if page.may_write {
+                                form method="post" action={(base) "/act"} {
+                                    input type="hidden" name="csrf_token" value=(frame.csrf);
+                                    input type="hidden" name="idempotency_key" value=(page.key);
+                                    input type="hidden" name="command" value="billing.run";
+                                    input type="hidden" name="period_start" value=(plan.period_start);
+                                    input type="hidden" name="period_end" value=(plan.period_end);
+                                    button type="submit" { "Run billing and make the drafts" }
+                                }
+                            }
+                        }
+                    }
+                    @for planned in &plan.invoices {
+                        div.card.flush {
+                            table.tickets {
+                                caption { (planned.title) " — " (money(plan.currency, planned.gross)) " (net " (money(plan.currency, planned.net)) ", tax " (money(plan.currency, planned.tax)) ")" }
+                                thead { tr { th scope="col" { "Line" } th.num scope="col" { "Quantity" } th.num scope="col" { "Unit price" } th.num scope="col" { "Net" } } }
+                                tbody {
+                                    @for line in &planned.lines {
+                                        tr {
+                                            td { (line.description) }
+                                            td.num data-label="Quantity" { (plain(line.quantity)) " " span.small.muted { (unit(&line.unit_code)) } }
+                                            td.num data-label="Unit price" { (money(plan.currency, line.unit_price)) }
+                                            td.num data-label="Net" { (money(plan.currency, line.net)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if !plan.hours.is_empty() {
+                        div.card {
+                            h2 { "Block hours" }
+                            ul { @for h in &plan.hours { li { (h.entry) " " (plain(h.hours.abs())) " h (cycle from " (h.cycle_start) ")" } } }
+                        }
+                    }
+                    @if !plan.unbillable.is_empty() {
+                        div.card {
+                            h2 { "Approved time left unbilled" }
+                            ul {
+                                @for u in &plan.unbillable {
+                                    li { a href={(frame.base()) "/service/tickets/" (u.ticket_id)} { "Ticket" } ": " (u.reason) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !page.runs.is_empty() {
+                div.card {
+                    h2 { "Recent runs" }
+                    ul {
+                        @for r in &page.runs {
+                            li { (r.period_start) " to " (r.period_end) ": " (r.invoices) " draft(s), " (r.time_entries) " time entries, "
+                                (r.charges) " charges, by " (r.actor.subject) ", " (moment(r.at)) }
+                        }
+                    }
+                }
+            }
+        } },
+    )
+}
+
+/// Contracts, their lifecycle buttons, and the form for a new one.
+pub(crate) fn contracts(frame: &ConsoleFrame<'_>, page: &ContractsPage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    let mut keys = page.keys.iter();
+    let mut key = move || keys.next().cloned().unwrap_or_default();
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        "Contracts",
+        html! { div.fin {
+            (outcome_banner(frame, page.outcome.as_ref()))
+            div.heading { h1 { "Contracts" } }
+            (nav(frame, "contracts"))
+            @if page.contracts.is_empty() {
+                div.card { p.muted { "No contracts yet: time is billed at the work types' rates." } }
+            } @else {
+                div.card.flush {
+                    table.tickets {
+                        caption.visually-hidden { "Contracts" }
+                        thead { tr {
+                            th scope="col" { "Contract" } th scope="col" { "Status" } th scope="col" { "Terms" } th scope="col" { "Runs" }
+                        } }
+                        tbody {
+                            @for c in &page.contracts {
+                                tr id=(contract_anchor(c.id)) {
+                                    td {
+                                        (c.name.as_str())
+                                        @if let Some(po) = &c.purchase_order { br; span.small.muted { "PO " (po.as_str()) } }
+                                        @if page.may_write {
+                                            div.actions {
+                                                @for (command, label) in contract_actions(c) {
+                                                    (button_form(frame, &key(), command, ("contract_id", c.id.to_string()), label, command != "contract.activate"))
+                                                }
+                                            }
+                                        }
+                                    }
+                                    td.c-status { span class={"health " (match c.status.as_str() { "active" => "ok", "suspended" => "warn", "draft" => "none", _ => "bad" })} { (c.status) } }
+                                    td data-label="Terms" {
+                                        (c.kind.as_str().replace('_', " "))
+                                        @if let Some(amount) = c.amount { ", " (plain(amount)) " per " (c.billing_cycle.as_str().trim_end_matches("ly")) }
+                                        @if let Some(block) = c.block_hours { ", " (plain(block)) " h" }
+                                        @if let Some(rate) = c.overage_rate { ", then " (plain(rate)) "/h" }
+                                        @if c.rollover { ", rollover" }
+                                        @if let Some(left) = c.hours_left { br; span.small { (plain(left)) " h left" } }
+                                    }
+                                    td.small data-label="Runs" {
+                                        (c.starts_on) " to " @match c.ends_on { Some(d) => { (d) } None => { "open-ended" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if page.may_write {
+                div.card.form-card {
+                    h2 { "New contract" }
+                    p.small.muted { "A draft until activated. A fixed fee and a per-unit price need an amount; a block of hours needs its price, its hours and the rate beyond it." }
+                    form method="post" action={(base) "/act"} {
+                        input type="hidden" name="csrf_token" value=(frame.csrf);
+                        input type="hidden" name="idempotency_key" value=(key());
+                        input type="hidden" name="command" value="contract.create";
+                        label for="c-name" { "Name" }
+                        input #c-name type="text" name="name" maxlength="200" required;
+                        label for="c-kind" { "Kind" }
+                        select #c-kind name="kind" {
+                            option value="time_and_materials" { "Time and materials" }
+                            option value="fixed_fee" { "Recurring fixed fee" }
+                            option value="per_unit" { "Per unit (assets or contacts)" }
+                            option value="block_hours" { "Block of hours" }
+                        }
+                        label for="c-starts" { "Starts on" }
+                        input #c-starts type="date" name="starts_on" value=(page.today) required;
+                        label for="c-ends" { "Ends on (optional)" }
+                        input #c-ends type="date" name="ends_on";
+                        label for="c-cycle" { "Billing cycle" }
+                        select #c-cycle name="billing_cycle" {
+                            option value="monthly" { "Monthly" } option value="quarterly" { "Quarterly" } option value="yearly" { "Yearly" }
+                        }
+                        label for="c-tax" { "Tax rate" }
+                        select #c-tax name="tax" required {
+                            @for t in &page.taxes { option value=(t) { (t) } }
+                        }
+                        label for="c-card" { "Rate card (optional)" }
+                        select #c-card name="rate_card" {
+                            option value="" { "None" }
+                            @for r in &page.rate_cards { option value=(r) { (r) } }
+                        }
+                        label for="c-amount" { "Amount per cycle" }
+                        input #c-amount type="text" name="amount" inputmode="decimal";
+                        label for="c-units" { "Units counted (per unit)" }
+                        select #c-units name="unit_source" {
+                            option value="" { "—" } option value="assets" { "Assets in service" } option value="contacts" { "Contacts" }
+                        }
+                        label for="c-hours" { "Hours per cycle (block)" }
+                        input #c-hours type="text" name="block_hours" inputmode="decimal";
+                        label for="c-over" { "Rate beyond the block, per hour" }
+                        input #c-over type="text" name="overage_rate" inputmode="decimal";
+                        div.check {
+                            input #c-roll type="checkbox" name="rollover" value="true";
+                            label for="c-roll" { "Unused hours roll over" }
+                        }
+                        label for="c-po" { "Purchase order (optional)" }
+                        input #c-po type="text" name="purchase_order" maxlength="100";
+                        button type="submit" { "Create draft contract" }
+                    }
+                }
+            }
+        } },
+    )
+}
+
+/// Payments received and refunds made, with the client's balance.
+pub(crate) fn payments(frame: &ConsoleFrame<'_>, page: &PaymentsPage) -> Markup {
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        "Payments",
+        html! { div.fin {
+            (outcome_banner(frame, page.outcome.as_ref()))
+            div.heading { h1 { "Payments" } }
+            (nav(frame, "payments"))
+            div.card { (balance_summary(&page.balance)) }
+            @if page.payments.is_empty() {
+                div.card { p.muted { "No payments yet. Record one from an invoice's page." } }
+            } @else {
+                div.card.flush {
+                    table.tickets {
+                        caption.visually-hidden { "Payments and refunds, newest first" }
+                        thead { tr {
+                            th scope="col" { "Received" } th scope="col" { "Kind" } th scope="col" { "Method" }
+                            th.num scope="col" { "Amount" } th.num scope="col" { "Not yet applied" }
+                        } }
+                        tbody {
+                            @for p in &page.payments {
+                                tr {
+                                    td { (p.received_on) @if let Some(r) = &p.reference { br; span.small.muted { (r.as_str()) } } }
+                                    td data-label="Kind" { (p.kind.as_str()) }
+                                    td data-label="Method" { (p.method.as_str().replace('_', " ")) }
+                                    td.num data-label="Amount" { (money(p.currency, p.amount)) }
+                                    td.num data-label="Not yet applied" { (money(p.currency, p.unallocated)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } },
+    )
+}
