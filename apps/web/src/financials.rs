@@ -267,13 +267,13 @@ pub(crate) async fn pdf(
         .db
         .read(&grant.workspace, |tx| {
             Box::pin(async move {
-                let number = tx.invoice(id).await?.and_then(|i| i.number);
-                Ok(tx.invoice_pdf(id).await?.map(|pdf| (pdf, number)))
+                let Some(invoice) = tx.invoice(id).await? else { return Ok(None) };
+                Ok(Some((tx.invoice_pdf(id).await?, invoice.number)))
             })
         })
         .await;
     match read {
-        Ok(Some(((bytes, sha256), number))) => {
+        Ok(Some((Some((bytes, sha256)), number))) => {
             let name = number.unwrap_or_else(|| id.to_string());
             let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c)).collect();
             let disposition = format!("attachment; filename=\"{name}.pdf\"");
@@ -289,7 +289,8 @@ pub(crate) async fn pdf(
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
             response
         }
-        Ok(None) => pages::declined(
+        Ok(None) => no_such_invoice(),
+        Ok(Some((None, _))) => pages::declined(
             StatusCode::CONFLICT,
             "No PDF yet",
             "A document has its PDF once it is finalized; a draft has none.",

@@ -88,6 +88,10 @@ async fn billing_run(platform: &Platform, (from, to): (&str, &str)) -> Value {
     run(platform, "fay", "POST", "/billing/runs", json!({"period_start": from, "period_end": to})).await
 }
 
+fn decimal(value: &Value) -> f64 {
+    value.as_str().unwrap_or_else(|| panic!("a decimal string: {value}")).parse().expect("a decimal")
+}
+
 /// A block-hours contract's balance (none yet reads as 0).
 async fn hours_left(platform: &Platform, contract: &str) -> f64 {
     let contract = get(platform, "fay", &format!("/contracts/{contract}")).await;
@@ -190,6 +194,24 @@ async fn approved_time_and_contract_charges_are_billed_exactly_once() {
     // The same period again: nothing is left, nothing is made.
     let again = billing_run(&platform, NOVEMBER).await;
     assert_eq!(again["invoices"], json!([]), "{again}");
+    // Finalized on the period's last day: revenue and receivables agree with it.
+    let body = json!({"issued_on": "2026-11-30"});
+    run(&platform, "fay", "POST", &format!("/invoices/{draft_id}/finalize"), body).await;
+    let revenue = get(&platform, "fay", "/billing/reports/revenue?period_start=2026-11-01&period_end=2026-11-30").await;
+    assert_eq!(
+        (&revenue["items"][0]["contract_id"], &revenue["items"][0]["invoiced"], &revenue["items"][0]["net"]),
+        (&Value::Null, &json!("142.50"), &json!("142.50")),
+        "{revenue}"
+    );
+    let october = get(&platform, "fay", "/billing/reports/revenue?period_start=2026-10-01&period_end=2026-10-31").await;
+    assert_eq!(october["items"], json!([]), "nothing was issued in October");
+    let ageing = get(&platform, "fay", "/billing/reports/ageing").await;
+    let aged: f64 = ageing["items"].as_array().expect("buckets").iter().map(|b| decimal(&b["balance"])).sum();
+    let balance = get(&platform, "fay", "/billing/balance").await;
+    assert!(
+        (aged - decimal(&balance["outstanding"])).abs() < 1e-9 && (aged - 169.58).abs() < 1e-9,
+        "{ageing} {balance}"
+    );
 
     // A block of 10 hours a month, with overage at 120.00.
     let block = run(
@@ -254,6 +276,28 @@ async fn approved_time_and_contract_charges_are_billed_exactly_once() {
     let senior = approved_time(&platform, &project, "remote_support", 60, "2026-11-25", true).await;
     let entry = get(&platform, "mia", &format!("/time-entries/{senior}")).await;
     assert_eq!((entry["contract_id"].as_str(), entry["rate"].as_str()), (Some(managed.as_str()), Some("150.0000")));
+
+    // Unbilled time, at the rates fixed when it was approved (before the
+    // contracts' terms): what is waiting, and what nothing priced.
+    let unbilled = get(&platform, "fay", "/billing/reports/unbilled-time").await;
+    let row = |contract: &str, work: &str| {
+        unbilled["items"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["contract_id"].as_str().unwrap_or("") == contract && r["work_type"] == work)
+            .unwrap_or_else(|| panic!("a row for {contract:?} {work}: {unbilled}"))
+            .clone()
+    };
+    let blocked = row(&block, "remote_support");
+    assert_eq!(
+        (blocked["entries"].as_i64(), decimal(&blocked["hours"]), decimal(&blocked["value"])),
+        (Some(2), 11.5, 1092.5)
+    );
+    assert_eq!(decimal(&row(&managed, "remote_support")["value"]), 150.0);
+    let unpriced = row("", "onsite");
+    assert_eq!((unpriced["unpriced"].as_i64(), decimal(&unpriced["value"])), (Some(1), 0.0), "{unpriced}");
+    assert_eq!(unbilled["items"].as_array().expect("rows").len(), 3, "non-billable time is not waiting: {unbilled}");
 
     // November again: the block is bought (a charge), 6 h and then 4 h are
     // drawn, 1.5 h is beyond it; the senior hour is billed at 150.00.

@@ -81,6 +81,11 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
             fields.push(("name", "Taken over".into()));
             fields.push(("time_zone", "UTC".into()));
         }
+        "/w/{ws}/console/financials/act" => {
+            fields.push(("command", "invoice.finalize".into()));
+            fields.push(("invoice_id", ids.invoice.clone()));
+        }
+        "/w/{ws}/console/financials/time/approve" => fields.push(("time_entry", ids.time_entry.clone())),
         _ => return None,
     }
     Some(fields)
@@ -94,6 +99,8 @@ struct Ids {
     queue: String,
     policy: String,
     asset: String,
+    invoice: String,
+    time_entry: String,
 }
 
 fn fill(path: &str, ws: &str, ids: &Ids) -> String {
@@ -101,6 +108,8 @@ fn fill(path: &str, ws: &str, ids: &Ids) -> String {
         &ids.execution
     } else if path.contains("/assets/") {
         &ids.asset
+    } else if path.contains("/invoices/") {
+        &ids.invoice
     } else {
         &ids.ticket
     };
@@ -157,7 +166,43 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
         .await;
     let asset: Value = asset.json().await.expect("asset");
     assert_eq!(asset["status"], "succeeded", "{asset}");
+    // A draft invoice and submitted time there, both carrying the marker.
+    let profile = json!({"currency": "EUR", "payment_terms_days": 14, "invoice_prefix": "INV-",
+        "credit_note_prefix": "CN-", "seller": {"name": format!("{MARKER} seller"),
+        "address": {"line1": "1 Road", "postal_code": "1000", "city": "Town", "country": "DE"}},
+        "buyer": {"name": format!("{MARKER} buyer"),
+        "address": {"line1": "2 Road", "postal_code": "1000", "city": "Town", "country": "DE"}}});
+    for (path, body) in [
+        ("billing/profile", profile),
+        ("billing/tax-rates/standard", json!({"name": "VAT", "category": "S", "rate": "19"})),
+    ] {
+        let response = platform
+            .client
+            .put(platform.url(&format!("{api}/{path}")))
+            .bearer_auth(platform.token("oz"))
+            .header("idempotency-key", format!("key-{path}"))
+            .json(&body)
+            .send()
+            .await
+            .expect("put");
+        assert!(response.status().is_success(), "{path}: {}", response.text().await.unwrap_or_default());
+    }
+    let lines =
+        json!([{"description": format!("{MARKER} audit"), "quantity": "1", "unit_price": "10", "tax": "standard"}]);
+    let invoice = platform.post(&format!("{api}/invoices"), "oz", &json!({"lines": lines}), Some(20)).await;
+    let invoice: Value = invoice.json().await.expect("invoice");
+    assert_eq!(invoice["status"], "succeeded", "{invoice}");
+    let ticket_id = execution["result"]["ticket_id"].as_str().expect("ticket");
+    let body = json!({"work_type": "remote_support", "minutes": 30, "worked_on": "2026-11-02", "billable": true,
+                      "note": format!("{MARKER} overtime")});
+    let logged = platform.post(&format!("{api}/tickets/{ticket_id}/time-entries"), "oz", &body, Some(20)).await;
+    let logged: Value = logged.json().await.expect("time entry");
+    let time_entry = logged["result"]["time_entry_id"].as_str().expect("time entry").to_owned();
+    let submitted = platform.post(&format!("{api}/time-entries/{time_entry}/submit"), "oz", &json!({}), Some(20)).await;
+    assert_eq!(submitted.status(), 200);
     let ids = Ids {
+        invoice: invoice["result"]["invoice_id"].as_str().expect("invoice").to_owned(),
+        time_entry,
         asset: asset["result"]["asset_id"].as_str().expect("asset").to_owned(),
         ticket: execution["result"]["ticket_id"].as_str().expect("ticket").to_owned(),
         execution: execution["id"].as_str().expect("execution").to_owned(),
@@ -215,13 +260,20 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
                         // (Admin settings are refused to a technician.)
                         (true, "GET", p) if !p.contains("{id}") => [200, 303, 403].contains(&status),
                         // An id of the other workspace does not exist here.
-                        (true, "GET", _) => status == 404,
+                        // (Financials is refused to a technician before any id is looked up.)
+                        (true, "GET", p) => {
+                            status == 404
+                                || (subject == "tim" && p.starts_with("/w/{ws}/console/financials/") && status == 403)
+                        }
                         // A form naming the other's objects: refused, or a command that fails on a
                         // ticket that is not here (its page then says so), never a change there.
-                        // (Admin settings' forms are refused to a technician.)
+                        // (Admin settings' and Financials' forms are refused to a technician.)
                         (true, _, p) => {
                             [200, 303, 404, 422].contains(&status)
-                                || (subject == "tim" && p.starts_with("/w/{ws}/admin/") && status == 403)
+                                || (subject == "tim"
+                                    && (p.starts_with("/w/{ws}/admin/")
+                                        || p.starts_with("/w/{ws}/console/financials/"))
+                                    && status == 403)
                         }
                     };
                     if !refused {

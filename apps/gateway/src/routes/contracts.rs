@@ -13,6 +13,7 @@ use anchor_domain::{ContractId, UnitCode, WorkType};
 use anchor_store::{
     WorkspaceTx,
     contracts::{BillingRun, CatalogueItem, Contract, Rate, RateCard, StaffRateRole, WorkTypeDef},
+    reports::{AgeingRow, RevenueRow, UnbilledTimeRow},
 };
 use axum::{
     Json,
@@ -58,6 +59,9 @@ pub(crate) fn routes() -> ApiRoutes {
         .command_on::<ContractCancel>("/api/v1/workspaces/{ws}/contracts/{id}/cancel", "contract_id", CONTRACT)
         .routes(routes!(list_billing_runs))
         .routes(routes!(preview_billing_run))
+        .routes(routes!(unbilled_time_report))
+        .routes(routes!(revenue_report))
+        .routes(routes!(ageing_report))
         .command::<BillingRunCommand>("/api/v1/workspaces/{ws}/billing/runs")
 }
 
@@ -442,4 +446,56 @@ pub(crate) async fn preview_billing_run(
     planned
         .map(Json)
         .map_err(|r| Problem::new(StatusCode::from_u16(r.status).unwrap_or(StatusCode::CONFLICT), &r.code, r.message))
+}
+
+/// Approved billable time not invoiced yet, by contract and work type, with
+/// its value at the rates fixed when it was approved.
+#[utoipa::path(get, path = "/api/v1/workspaces/{ws}/billing/reports/unbilled-time", tag = "billing",
+    security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug")),
+    responses((status = 200, body = Page<UnbilledTimeRow>)))]
+pub(crate) async fn unbilled_time_report(
+    scope: WorkspaceScope<perm::BillingRead>,
+    State(state): State<AppState>,
+) -> Result<Json<Page<UnbilledTimeRow>>, Problem> {
+    let items = state.db.read(&scope.workspace, |tx| Box::pin(tx.unbilled_time_report())).await?;
+    Ok(Json(Page { items, next_cursor: None }))
+}
+
+/// Revenue by contract over a period: finalized invoices less credit notes,
+/// net of tax, by issue date.
+#[utoipa::path(get, path = "/api/v1/workspaces/{ws}/billing/reports/revenue", tag = "billing",
+    security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug"), PeriodQuery),
+    responses((status = 200, body = Page<RevenueRow>),
+              (status = 422, description = "Invalid period", body = ProblemDocument, content_type = "application/problem+json")))]
+pub(crate) async fn revenue_report(
+    scope: WorkspaceScope<perm::BillingRead>,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<PeriodQuery>,
+) -> Result<Json<Page<RevenueRow>>, Problem> {
+    let (from, to) = (day("/period_start", &query.period_start)?, day("/period_end", &query.period_end)?);
+    if to < from {
+        return Err(Problem::unprocessable(
+            "invalid_period",
+            "/period_end",
+            "the period ends on or after the day it starts",
+        ));
+    }
+    let items = state.db.read(&scope.workspace, |tx| Box::pin(tx.revenue_report(from, to))).await?;
+    Ok(Json(Page { items, next_cursor: None }))
+}
+
+/// Open invoice balances by days past due (`not_due`, `1_30`, `31_60`,
+/// `61_90`, `over_90`); they add up to the client's `outstanding`.
+#[utoipa::path(get, path = "/api/v1/workspaces/{ws}/billing/reports/ageing", tag = "billing",
+    security(("bearer" = [])),
+    params(("ws" = String, Path, description = "Workspace slug")),
+    responses((status = 200, body = Page<AgeingRow>)))]
+pub(crate) async fn ageing_report(
+    scope: WorkspaceScope<perm::BillingRead>,
+    State(state): State<AppState>,
+) -> Result<Json<Page<AgeingRow>>, Problem> {
+    let items = state.db.read(&scope.workspace, |tx| Box::pin(tx.ageing_report())).await?;
+    Ok(Json(Page { items, next_cursor: None }))
 }
