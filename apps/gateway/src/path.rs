@@ -51,6 +51,7 @@ objects!(
     anchor_domain::InvoiceId => "invoice",
     anchor_domain::PaymentId => "payment",
     anchor_domain::ContractId => "contract",
+    anchor_domain::QuoteId => "quote",
 );
 
 /// The `{id}` of the path, as a `T`.

@@ -109,7 +109,7 @@ macro_rules! with_terms {
             #[schemars(with = "Option<String>", regex(pattern = "^[0-9]{1,10}(\\.[0-9]{1,2})?$"))]
             pub overage_rate: Option<Decimal>,
             /// `block_hours`: unused hours carry over to the next cycle.
-            #[serde(default)]
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
             pub rollover: bool,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub note: Option<InvoiceNote>,
@@ -264,7 +264,7 @@ with_terms!(
 with_terms!(
     /// Change a contract's terms (given whole); not a cancelled one. Its
     /// kind never changes.
-    #[schemars(example = serde_json::json!({"contract_id": "con_01jd6m2h9x8k7v5t3r1p0n9q8w",
+    #[schemars(example = serde_json::json!({"contract_id": "ctr_01jd6m2h9x8k7v5t3r1p0n9q8w",
         "name": "Managed services", "starts_on": "2026-11-01", "billing_cycle": "monthly", "tax": "standard",
         "amount": "1350.00"}))]
     ContractUpdate {
@@ -277,7 +277,7 @@ macro_rules! on_contract {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
-        #[schemars(example = serde_json::json!({"contract_id": "con_01jd6m2h9x8k7v5t3r1p0n9q8w"}))]
+        #[schemars(example = serde_json::json!({"contract_id": "ctr_01jd6m2h9x8k7v5t3r1p0n9q8w"}))]
         pub struct $ty {
             pub contract_id: ContractId,
         }

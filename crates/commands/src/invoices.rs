@@ -103,7 +103,7 @@ pub struct LineArgs {
 }
 
 impl LineArgs {
-    fn input(&self, category: TaxCategory, rate: Decimal) -> LineInput {
+    pub(crate) fn input(&self, category: TaxCategory, rate: Decimal) -> LineInput {
         LineInput {
             quantity: self.quantity,
             unit_price: self.unit_price,
@@ -115,7 +115,7 @@ impl LineArgs {
 }
 
 /// The lines' own rules, with where: the tax rate is checked in the workspace.
-fn check_lines(lines: &[LineArgs]) -> Result<(), Invalid> {
+pub(crate) fn check_lines(lines: &[LineArgs]) -> Result<(), Invalid> {
     if lines.len() > 500 {
         return Err(Invalid::at("/lines", format!("{} lines; at most 500", lines.len())));
     }
@@ -297,7 +297,7 @@ impl From<&Invoice> for InvoiceRef {
     }
 }
 
-async fn profile(tx: &mut WorkspaceTx) -> Result<BillingProfile, Rejection> {
+pub(crate) async fn profile(tx: &mut WorkspaceTx) -> Result<BillingProfile, Rejection> {
     tx.billing_profile().await?.ok_or_else(|| {
         PROFILE_MISSING
             .because("this workspace has no billing profile: set its currency, parties and numbering first")
@@ -326,7 +326,7 @@ fn draft(invoice: &Invoice) -> Result<(), Rejection> {
 }
 
 /// The tax rates `lines` name, in order; a refusal names the first unknown.
-async fn rates(tx: &mut WorkspaceTx, lines: &[LineArgs]) -> Result<Vec<TaxRate>, Rejection> {
+pub(crate) async fn rates(tx: &mut WorkspaceTx, lines: &[LineArgs]) -> Result<Vec<TaxRate>, Rejection> {
     let known = tx.tax_rates().await?;
     lines
         .iter()
@@ -341,7 +341,7 @@ async fn rates(tx: &mut WorkspaceTx, lines: &[LineArgs]) -> Result<Vec<TaxRate>,
 }
 
 /// Computes and stores `lines` as the draft's lines.
-async fn write_lines(
+pub(crate) async fn write_lines(
     tx: &mut WorkspaceTx,
     id: InvoiceId,
     currency: Currency,

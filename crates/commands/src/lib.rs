@@ -30,6 +30,7 @@ pub mod invoices;
 pub mod kit;
 pub mod orchestrator;
 pub mod payments;
+pub mod quotes;
 pub mod registry;
 pub mod runbooks;
 pub mod sites;

@@ -7,7 +7,7 @@ use anchor_events::EventSpec;
 use crate::{
     alert_handling, assignment, billing, cmdb, contracts, invoices,
     kit::{RefusalKind, Spec},
-    payments, runbooks, sites, tickets, time_entries,
+    payments, quotes, runbooks, sites, tickets, time_entries,
 };
 
 pub static COMMANDS: &[Spec] = &[
@@ -63,6 +63,12 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<contracts::ContractSuspend>(),
     Spec::of::<contracts::ContractResume>(),
     Spec::of::<contracts::ContractCancel>(),
+    Spec::of::<quotes::QuoteCreate>(),
+    Spec::of::<quotes::QuoteRevise>(),
+    Spec::of::<quotes::QuoteSend>(),
+    Spec::of::<quotes::QuoteAccept>(),
+    Spec::of::<quotes::QuoteDecline>(),
+    Spec::of::<quotes::QuoteConvert>(),
     Spec::of::<billing::BillingRunCommand>(),
 ];
 

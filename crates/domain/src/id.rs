@@ -224,6 +224,23 @@ prefixed_id!(
 mod tests {
     use super::*;
 
+    /// Two kinds of id with one prefix would parse as each other.
+    #[test]
+    fn every_kind_of_id_has_its_own_prefix() {
+        let source = include_str!("id.rs");
+        let mut prefixes: Vec<&str> = source
+            .split("prefixed_id!(")
+            .skip(1)
+            .filter_map(|block| block.split('"').nth(1))
+            .filter(|p| p.len() == 3 && p.bytes().all(|b| b.is_ascii_lowercase()))
+            .collect();
+        let all = prefixes.len();
+        assert!(all > 20, "the ids were read: {prefixes:?}");
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        assert_eq!(prefixes.len(), all, "a prefix is used twice: {prefixes:?}");
+    }
+
     #[test]
     fn ids_round_trip_and_name_their_kind() {
         let id = TicketId::new();
@@ -277,7 +294,12 @@ prefixed_id!(
 prefixed_id!(
     /// A contract: what a client pays for, and how.
     ContractId,
-    "con"
+    "ctr"
+);
+prefixed_id!(
+    /// A quote: priced work offered to a client, accepted or declined.
+    QuoteId,
+    "qte"
 );
 prefixed_id!(
     /// A payment received from a client, or a refund paid back to one.

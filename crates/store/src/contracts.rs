@@ -116,7 +116,7 @@ pub struct StaffRateRole {
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema, utoipa::ToSchema)]
 #[schema(as = ContractView)]
 pub struct Contract {
-    #[schema(value_type = String, example = "con_01jd6m2h9x8k7v5t3r1p0n9q8w")]
+    #[schema(value_type = String, example = "ctr_01jd6m2h9x8k7v5t3r1p0n9q8w")]
     pub id: ContractId,
     #[schema(value_type = String, example = "Managed services 2027")]
     pub name: ContractName,

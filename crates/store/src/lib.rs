@@ -21,6 +21,7 @@ pub mod maintenance;
 pub mod migrate;
 pub mod ops;
 pub mod queues;
+pub mod quotes;
 pub mod reports;
 pub mod runbooks;
 pub mod service_policies;

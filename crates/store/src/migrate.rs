@@ -105,6 +105,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(28, "invoices", include_str!("../migrations/workspace/0028_invoices.sql")),
     Migration::new(29, "payments", include_str!("../migrations/workspace/0029_payments.sql")),
     Migration::new(30, "contracts", include_str!("../migrations/workspace/0030_contracts.sql")),
+    Migration::new(31, "quotes", include_str!("../migrations/workspace/0031_quotes.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -496,3 +496,119 @@ async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
     .await;
     platform.stop().await;
 }
+
+/// Quotes: versions frozen when sent with their digest, decided on by
+/// digest before they expire (the decision is the command's signed
+/// evidence), and an accepted quote converted to a draft invoice with the
+/// same lines and totals.
+#[tokio::test]
+async fn quotes_are_sent_by_version_accepted_by_digest_and_converted() {
+    let platform = Platform::start().await;
+    let acme = platform.workspace("acme", "fay", Role::Finance).await;
+    platform.member(&acme, "abe", Role::Auditor).await;
+    put(
+        &platform,
+        "fay",
+        "/billing/profile",
+        json!({"currency": "EUR", "payment_terms_days": 14,
+        "invoice_prefix": "INV-", "credit_note_prefix": "CN-",
+        "seller": {"name": "Harbour IT Services GmbH", "vat_id": "DE123456789",
+                   "address": {"line1": "Hafenstraße 12", "postal_code": "20457", "city": "Hamburg", "country": "DE"}},
+        "buyer": {"name": "Acme Widgets AG",
+                  "address": {"line1": "Industrieweg 3", "postal_code": "80331", "city": "München", "country": "DE"}}}),
+    )
+    .await;
+    put(&platform, "fay", "/billing/tax-rates/standard", json!({"name": "VAT 19%", "category": "S", "rate": "19"}))
+        .await;
+    let line = |description: &str, quantity: &str, price: &str| json!({"description": description, "quantity": quantity, "unit_price": price, "tax": "standard"});
+    let body = json!({"title": "New office network", "valid_until": "2099-12-31",
+                      "lines": [line("Switch, 24 ports", "2", "420.00"), line("Installation", "6", "95.00")]});
+    let created = run(&platform, "fay", "POST", "/quotes", body).await;
+    let id = created["quote_id"].as_str().expect("id").to_owned();
+    assert_eq!((created["number"].as_str(), created["state"].as_str()), (Some("Q-000001"), Some("draft")));
+    let problem =
+        refused(&platform, "abe", "POST", "/quotes", json!({"title": "x", "valid_until": "2099-01-01"}), 403).await;
+    assert!(problem.to_string().contains("billing.write"), "{problem}");
+    let empty = run(&platform, "fay", "POST", "/quotes", json!({"title": "Empty", "valid_until": "2099-01-01"})).await;
+    let empty = empty["quote_id"].as_str().expect("id").to_owned();
+    let problem = refused(&platform, "fay", "POST", &format!("/quotes/{empty}/send"), json!({}), 422).await;
+    assert_eq!(problem["code"], "quote_empty", "{problem}");
+
+    // Sent: version 1 is frozen with its digest.
+    let sent = run(&platform, "fay", "POST", &format!("/quotes/{id}/send"), json!({})).await;
+    let first = sent["sha256"].as_str().expect("digest").to_owned();
+    assert_eq!(first.len(), 64);
+    let quote = get(&platform, "abe", &format!("/quotes/{id}")).await;
+    assert_eq!((quote["gross"].as_str(), quote["version"].as_i64()), (Some("1677.90"), Some(1)), "{quote}");
+
+    // Revised: the draft of version 2; what was sent cannot be accepted now.
+    let body = json!({"title": "New office network", "valid_until": "2099-12-31",
+                      "lines": [line("Switch, 24 ports", "2", "400.00"), line("Installation", "6", "95.00")]});
+    let revised = run(&platform, "fay", "PATCH", &format!("/quotes/{id}"), body).await;
+    assert_eq!((revised["version"].as_i64(), revised["state"].as_str()), (Some(2), Some("draft")));
+    let accept = |sha: &str| json!({"sha256": sha, "name": "Jane Doe, CFO"});
+    let problem = refused(&platform, "fay", "POST", &format!("/quotes/{id}/accept"), accept(&first), 409).await;
+    assert_eq!(problem["code"], "quote_transition_not_allowed", "{problem}");
+    let second = run(&platform, "fay", "POST", &format!("/quotes/{id}/send"), json!({})).await["sha256"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    assert_ne!(first, second, "another version, another digest");
+    let problem = refused(&platform, "fay", "POST", &format!("/quotes/{id}/accept"), accept(&first), 409).await;
+    assert_eq!(problem["code"], "quote_version_mismatch", "{problem}");
+
+    // Accepted by digest: who, when and what, attested by the command's evidence.
+    let response = send(&platform, "fay", "POST", &format!("/quotes/{id}/accept"), &accept(&second)).await;
+    let execution: Value = response.json().await.expect("execution");
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    // The acceptance is signed evidence that names the digest accepted.
+    let evidence = platform.url(&format!("{WS}/executions/{}/evidence", execution["id"].as_str().expect("id")));
+    let mut credential = None;
+    for _ in 0..400 {
+        let response = platform.client.get(&evidence).bearer_auth(platform.token("abe")).send().await.expect("get");
+        if response.status() == 200 {
+            credential = Some(response.text().await.expect("credential"));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let credential: Value =
+        serde_json::from_str(&credential.expect("the acceptance's credential is issued")).expect("json");
+    assert_eq!(execution["input"]["sha256"], second.as_str());
+    let input = anchor_crypto::canonical::digest(&execution["input"]).expect("digest");
+    assert_eq!(
+        (credential["credentialSubject"]["inputDigest"].as_str(), credential["credentialSubject"]["command"].as_str()),
+        (Some(input.as_str()), Some("quote.accept")),
+        "the credential signs the input, digest and name included: {credential}"
+    );
+    let quote = get(&platform, "abe", &format!("/quotes/{id}")).await;
+    assert_eq!(
+        (quote["state"].as_str(), quote["decided_digest"].as_str(), quote["decided_by"]["name"].as_str()),
+        (Some("accepted"), Some(second.as_str()), Some("Jane Doe, CFO")),
+        "{quote}"
+    );
+    let decline = json!({"sha256": second, "name": "Jane Doe"});
+    let problem = refused(&platform, "fay", "POST", &format!("/quotes/{id}/decline"), decline, 409).await;
+    assert_eq!(problem["code"], "quote_transition_not_allowed");
+
+    // Converted: a draft invoice with the same lines and totals.
+    let converted = run(&platform, "fay", "POST", &format!("/quotes/{id}/convert"), json!({})).await;
+    let invoice = converted["invoice_id"].as_str().expect("invoice");
+    let invoice = get(&platform, "fay", &format!("/invoices/{invoice}")).await;
+    assert_eq!((invoice["state"].as_str(), invoice["gross"].as_str()), (Some("draft"), Some("1630.30")), "{invoice}");
+    assert_eq!(invoice["lines"].as_array().expect("lines").len(), 2);
+    assert_eq!(get(&platform, "fay", &format!("/quotes/{id}")).await["state"], "converted");
+
+    // Past its validity: shown as expired, and refused.
+    let body = json!({"title": "Old offer", "valid_until": "2020-01-31", "lines": [line("Audit", "1", "500")]});
+    let old = run(&platform, "fay", "POST", "/quotes", body).await["quote_id"].as_str().expect("id").to_owned();
+    let sha = run(&platform, "fay", "POST", &format!("/quotes/{old}/send"), json!({})).await["sha256"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    assert_eq!(get(&platform, "fay", &format!("/quotes/{old}")).await["status"], "expired");
+    let problem = refused(&platform, "fay", "POST", &format!("/quotes/{old}/accept"), accept(&sha), 409).await;
+    assert_eq!(problem["code"], "quote_expired", "{problem}");
+    let listed = get(&platform, "abe", "/quotes").await;
+    assert_eq!(listed["items"].as_array().expect("items").len(), 3);
+}

@@ -23,6 +23,7 @@ mod health;
 mod invoices;
 mod maintenance;
 mod queues;
+mod quotes;
 mod runbooks;
 pub(crate) mod service_policies;
 mod sites;
@@ -223,6 +224,7 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(runbooks::routes())
         .merge(invoices::routes())
         .merge(contracts::routes())
+        .merge(quotes::routes())
         .merge(maintenance::routes());
     let commands = all.commands.iter().map(|(path, method, _)| (method.to_string(), path.to_string())).collect();
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(all.router).split_for_parts();

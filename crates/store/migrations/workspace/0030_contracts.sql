@@ -52,7 +52,7 @@ CREATE TABLE staff_rate_roles (
 );
 
 CREATE TABLE contracts (
-    id                text PRIMARY KEY CHECK (id ~ '^con_[0-9a-z]{26}$'),
+    id                text PRIMARY KEY CHECK (id ~ '^ctr_[0-9a-z]{26}$'),
     name              text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     kind              text NOT NULL CHECK (kind IN ('time_and_materials', 'fixed_fee', 'per_unit', 'block_hours')),
     -- `expired` is derived when read: an active contract past its end.
