@@ -364,6 +364,27 @@ async fn decidable(tx: &mut WorkspaceTx, q: &Quote, sha256: &str) -> Result<(), 
     Ok(())
 }
 
+/// Records the client's decision (`accepted` or `declined`) on the version
+/// named by `sha256`, by the actor under the name they gave.
+async fn decide(
+    effect: &mut Effect<'_>,
+    id: QuoteId,
+    sha256: &str,
+    name: &str,
+    state: &'static str,
+    reason: Option<&str>,
+) -> Result<QuoteRef, Rejection> {
+    let q = quote(effect.tx, id, true).await?;
+    decidable(effect.tx, &q, sha256).await?;
+    let by = Decider {
+        issuer: effect.actor.issuer.clone(),
+        subject: effect.actor.subject.clone(),
+        name: name.trim().to_owned(),
+    };
+    effect.tx.decide_quote(q.id, state, &by, sha256, reason, effect.execution).await?;
+    changed(effect, q.id, state).await
+}
+
 fn name_of(name: &str) -> Result<(), Invalid> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
@@ -393,15 +414,7 @@ impl DomainCommand for QuoteAccept {
     }
 
     async fn apply(&self, effect: &mut Effect<'_>) -> Result<QuoteRef, Rejection> {
-        let q = quote(effect.tx, self.quote_id, true).await?;
-        decidable(effect.tx, &q, &self.sha256).await?;
-        let by = Decider {
-            issuer: effect.actor.issuer.clone(),
-            subject: effect.actor.subject.clone(),
-            name: self.name.trim().to_owned(),
-        };
-        effect.tx.decide_quote(q.id, "accepted", &by, &self.sha256, None, effect.execution).await?;
-        changed(effect, q.id, "accepted").await
+        decide(effect, self.quote_id, &self.sha256, &self.name, "accepted", None).await
     }
 }
 
@@ -431,16 +444,8 @@ impl DomainCommand for QuoteDecline {
     }
 
     async fn apply(&self, effect: &mut Effect<'_>) -> Result<QuoteRef, Rejection> {
-        let q = quote(effect.tx, self.quote_id, true).await?;
-        decidable(effect.tx, &q, &self.sha256).await?;
-        let by = Decider {
-            issuer: effect.actor.issuer.clone(),
-            subject: effect.actor.subject.clone(),
-            name: self.name.trim().to_owned(),
-        };
         let reason = self.reason.as_deref().map(str::trim);
-        effect.tx.decide_quote(q.id, "declined", &by, &self.sha256, reason, effect.execution).await?;
-        changed(effect, q.id, "declined").await
+        decide(effect, self.quote_id, &self.sha256, &self.name, "declined", reason).await
     }
 }
 

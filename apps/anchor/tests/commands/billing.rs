@@ -98,6 +98,17 @@ async fn hours_left(platform: &Platform, contract: &str) -> f64 {
     contract["hours_left"].as_str().map_or(0.0, |h| h.parse().expect("a decimal"))
 }
 
+/// The client's billing profile (EUR) and a standard VAT rate of 19%.
+async fn configure(platform: &Platform, who: &str) {
+    let profile = json!({"currency": "EUR", "payment_terms_days": 14, "invoice_prefix": "INV-", "credit_note_prefix": "CN-",
+        "seller": {"name": "Harbour IT Services GmbH", "vat_id": "DE123456789",
+                   "address": {"line1": "Hafenstraße 12", "postal_code": "20457", "city": "Hamburg", "country": "DE"}},
+        "buyer": {"name": "Acme Widgets AG",
+                  "address": {"line1": "Industrieweg 3", "postal_code": "80331", "city": "München", "country": "DE"}}});
+    put(platform, who, "/billing/profile", profile).await;
+    put(platform, who, "/billing/tax-rates/standard", json!({"name": "VAT 19%", "category": "S", "rate": "19"})).await;
+}
+
 fn lines(invoice: &Value) -> Vec<(String, String, String, String)> {
     invoice["lines"]
         .as_array()
@@ -121,20 +132,7 @@ async fn approved_time_and_contract_charges_are_billed_exactly_once() {
     let body = json!({"period_start": NOVEMBER.0, "period_end": NOVEMBER.1});
     let problem = refused(&platform, "fay", "POST", "/billing/runs", body.clone(), 409).await;
     assert_eq!(problem["code"], "billing_profile_missing", "{problem}");
-    put(
-        &platform,
-        "fay",
-        "/billing/profile",
-        json!({"currency": "EUR", "payment_terms_days": 14,
-        "invoice_prefix": "INV-", "credit_note_prefix": "CN-",
-        "seller": {"name": "Harbour IT Services GmbH", "vat_id": "DE123456789",
-                   "address": {"line1": "Hafenstraße 12", "postal_code": "20457", "city": "Hamburg", "country": "DE"}},
-        "buyer": {"name": "Acme Widgets AG",
-                  "address": {"line1": "Industrieweg 3", "postal_code": "80331", "city": "München", "country": "DE"}}}),
-    )
-    .await;
-    put(&platform, "fay", "/billing/tax-rates/standard", json!({"name": "VAT 19%", "category": "S", "rate": "19"}))
-        .await;
+    configure(&platform, "fay").await;
     // A work type prices its time by default; a bad one is refused with where.
     let response = platform
         .client
@@ -395,20 +393,7 @@ async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
     let platform = Platform::start().await;
     let acme = platform.workspace("acme", "mia", Role::MspAdmin).await;
     platform.member(&acme, "tom", Role::Technician).await;
-    put(
-        &platform,
-        "mia",
-        "/billing/profile",
-        json!({"currency": "EUR", "payment_terms_days": 14,
-        "invoice_prefix": "INV-", "credit_note_prefix": "CN-",
-        "seller": {"name": "Harbour IT Services GmbH", "vat_id": "DE123456789",
-                   "address": {"line1": "Hafenstraße 12", "postal_code": "20457", "city": "Hamburg", "country": "DE"}},
-        "buyer": {"name": "Acme Widgets AG",
-                  "address": {"line1": "Industrieweg 3", "postal_code": "80331", "city": "München", "country": "DE"}}}),
-    )
-    .await;
-    put(&platform, "mia", "/billing/tax-rates/standard", json!({"name": "VAT 19%", "category": "S", "rate": "19"}))
-        .await;
+    configure(&platform, "mia").await;
     put(
         &platform,
         "mia",
@@ -506,20 +491,7 @@ async fn quotes_are_sent_by_version_accepted_by_digest_and_converted() {
     let platform = Platform::start().await;
     let acme = platform.workspace("acme", "fay", Role::Finance).await;
     platform.member(&acme, "abe", Role::Auditor).await;
-    put(
-        &platform,
-        "fay",
-        "/billing/profile",
-        json!({"currency": "EUR", "payment_terms_days": 14,
-        "invoice_prefix": "INV-", "credit_note_prefix": "CN-",
-        "seller": {"name": "Harbour IT Services GmbH", "vat_id": "DE123456789",
-                   "address": {"line1": "Hafenstraße 12", "postal_code": "20457", "city": "Hamburg", "country": "DE"}},
-        "buyer": {"name": "Acme Widgets AG",
-                  "address": {"line1": "Industrieweg 3", "postal_code": "80331", "city": "München", "country": "DE"}}}),
-    )
-    .await;
-    put(&platform, "fay", "/billing/tax-rates/standard", json!({"name": "VAT 19%", "category": "S", "rate": "19"}))
-        .await;
+    configure(&platform, "fay").await;
     let line = |description: &str, quantity: &str, price: &str| json!({"description": description, "quantity": quantity, "unit_price": price, "tax": "standard"});
     let body = json!({"title": "New office network", "valid_until": "2099-12-31",
                       "lines": [line("Switch, 24 ports", "2", "420.00"), line("Installation", "6", "95.00")]});
