@@ -593,6 +593,11 @@ const OFFERED: &[&str] = &[
     "contract.suspend",
     "contract.resume",
     "contract.cancel",
+    "quote.create",
+    "quote.send",
+    "quote.accept",
+    "quote.decline",
+    "quote.convert",
 ];
 
 /// A command's arguments from its form (the command names what is wrong).
@@ -631,6 +636,27 @@ fn arguments(command: &str, fields: &[(String, String)], balance: Option<Decimal
             if given(fields, "rollover").is_some() {
                 args.insert("rollover".to_owned(), Value::Bool(true));
             }
+        }
+        "quote.send" | "quote.convert" => put("quote_id"),
+        "quote.accept" | "quote.decline" => {
+            for name in ["quote_id", "sha256", "name", "reason"] {
+                put(name);
+            }
+        }
+        "quote.create" => {
+            put("title");
+            put("valid_until");
+            put("note");
+            // Rows of the form: description_N, quantity_N, unit_price_N, tax_N; a row
+            // without a description is left out.
+            let mut lines = Vec::new();
+            for n in 1..=QUOTE_ROWS {
+                let Some(description) = given(fields, &format!("description_{n}")) else { continue };
+                let value = |name: &str| given(fields, &format!("{name}_{n}")).unwrap_or_default().to_owned();
+                lines.push(json!({"description": description, "quantity": value("quantity"),
+                                  "unit_price": value("unit_price"), "tax": value("tax")}));
+            }
+            args.insert("lines".to_owned(), Value::Array(lines));
         }
         "payment.record" => {
             for name in ["amount", "received_on", "method", "reference"] {
@@ -703,12 +729,123 @@ pub(crate) async fn act(
         "billing.run" => format!("{base}?show=draft&outcome={}", execution.id),
         "invoice.discard" => format!("{base}?outcome={}", execution.id),
         c if c.starts_with("contract.") => format!("{base}/contracts?outcome={}", execution.id),
+        "quote.convert" => match result_invoice {
+            Some(invoice) => format!("{base}/invoices/{}?outcome={}", urlencoding(&invoice), execution.id),
+            None => format!("{base}/quotes?outcome={}", execution.id),
+        },
+        c if c.starts_with("quote.") => {
+            let quote = execution.result.as_ref().and_then(|r| r["quote_id"].as_str()).map(str::to_owned);
+            match quote.or_else(|| given(&fields, "quote_id").map(str::to_owned)) {
+                Some(quote) => format!("{base}/quotes/{}?outcome={}", urlencoding(&quote), execution.id),
+                None => format!("{base}/quotes?outcome={}", execution.id),
+            }
+        }
         _ => match result_invoice.or_else(|| given(&fields, "invoice_id").map(str::to_owned)) {
             Some(invoice) => format!("{base}/invoices/{}?outcome={}", urlencoding(&invoice), execution.id),
             None => format!("{base}/payments?outcome={}", execution.id),
         },
     };
     Redirect::to(&target).into_response()
+}
+
+/// Line rows on the new quote form.
+pub(crate) const QUOTE_ROWS: usize = 5;
+
+/// The quotes' page.
+pub(crate) struct QuotesPage {
+    pub quotes: Vec<anchor_store::quotes::Quote>,
+    pub taxes: Vec<String>,
+    pub outcome: Option<(Execution, &'static str)>,
+    pub may_write: bool,
+    /// A month from today: the new quote's default validity.
+    pub valid_until: Date,
+    pub key: String,
+}
+
+/// `GET /w/{ws}/console/financials/quotes`: quotes, newest first, and the
+/// form for a new one.
+pub(crate) async fn quotes(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    Query(query): Query<OutcomeQuery>,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let route = "GET /w/{ws}/console/financials/quotes";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::BillingRead, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let seen = Seen::of(&grant, &session, query.outcome.as_deref());
+    let read = state
+        .db
+        .read(&grant.workspace, |tx| {
+            Box::pin(async move {
+                let quotes = tx.quotes(None, PAGE_ROWS).await?;
+                let taxes = tx.tax_rates().await?.into_iter().filter(|t| !t.archived).map(|t| t.key).collect();
+                let outcome = seen.clone().read(tx).await?;
+                let today = tx.clock().await?.date();
+                Ok((quotes, taxes, outcome, today))
+            })
+        })
+        .await;
+    match read {
+        Ok((quotes, taxes, outcome, today)) => {
+            let may_write = grant.allows(Permission::BillingWrite);
+            let valid_until = today + time::Duration::days(30);
+            let key = crate::session::random_token();
+            let page = QuotesPage { quotes, taxes, outcome, may_write, valid_until, key };
+            pages::page(StatusCode::OK, view::quotes(&frame(&session, &grant), &page))
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// A quote's page.
+pub(crate) struct QuotePage {
+    pub quote: anchor_store::quotes::Quote,
+    pub outcome: Option<(Execution, &'static str)>,
+    pub may_write: bool,
+    pub keys: Vec<String>,
+}
+
+/// `GET /w/{ws}/console/financials/quotes/{id}`.
+pub(crate) async fn quote(
+    State(state): State<WebState>,
+    Path((workspace, id)): Path<(String, String)>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    Query(query): Query<OutcomeQuery>,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let route = "GET /w/{ws}/console/financials/quotes/{id}";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::BillingRead, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let missing = || pages::declined(StatusCode::NOT_FOUND, "No such quote", "This workspace has no such quote.");
+    let Ok(id) = id.parse::<anchor_domain::QuoteId>() else { return missing() };
+    let seen = Seen::of(&grant, &session, query.outcome.as_deref());
+    let read = state
+        .db
+        .read(&grant.workspace, |tx| {
+            Box::pin(async move {
+                let Some(quote) = tx.quote(id).await? else { return Ok(None) };
+                Ok(Some((quote, seen.clone().read(tx).await?)))
+            })
+        })
+        .await;
+    match read {
+        Ok(Some((quote, outcome))) => {
+            let keys = (0..4).map(|_| crate::session::random_token()).collect();
+            let may_write = grant.allows(Permission::BillingWrite);
+            let page = QuotePage { quote, outcome, may_write, keys };
+            pages::page(StatusCode::OK, view::quote(&frame(&session, &grant), &page))
+        }
+        Ok(None) => missing(),
+        Err(e) => unavailable(e),
+    }
 }
 
 /// A contract's lifecycle buttons valid now: (command, label).

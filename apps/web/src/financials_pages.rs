@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 
 use crate::{
     financials::{
-        ContractsPage, InvoiceListPage, InvoicePage, PaymentsPage, RunPage, Show, TimePage, contract_actions,
-        contract_anchor,
+        ContractsPage, InvoiceListPage, InvoicePage, PaymentsPage, QUOTE_ROWS, QuotePage, QuotesPage, RunPage, Show,
+        TimePage, contract_actions, contract_anchor,
     },
     pages::{ConsoleFrame, ConsoleTab, console_tab_layout, moment, outcome_banner},
 };
@@ -31,6 +31,7 @@ fn nav(frame: &ConsoleFrame<'_>, current: &str) -> Markup {
             a href={(base) "/time"} aria-current=[here("time")] { "Time to approve" }
             a href={(base) "/run"} aria-current=[here("run")] { "Billing run" }
             a href={(base) "/contracts"} aria-current=[here("contracts")] { "Contracts" }
+            a href={(base) "/quotes"} aria-current=[here("quotes")] { "Quotes" }
             a href={(base) "/payments"} aria-current=[here("payments")] { "Payments" }
         }
     }
@@ -146,7 +147,11 @@ pub(crate) fn invoices(frame: &ConsoleFrame<'_>, page: &InvoiceListPage) -> Mark
                                     td.small data-label="Due" { @match invoice.due_on { Some(d) => { (d) } None => { "—" } } }
                                     td.num data-label="Total" { (money(invoice.currency, invoice.gross)) }
                                     td.num data-label="Balance" {
-                                        @match invoice.balance { Some(b) => { (money(invoice.currency, b)) } None => { "—" } }
+                                        @match invoice.balance {
+                                            Some(b) if b < Decimal::ZERO => { (money(invoice.currency, Decimal::ZERO)) br; span.small { (money(invoice.currency, -b)) " credit" } }
+                                            Some(b) => { (money(invoice.currency, b)) }
+                                            None => { "—" }
+                                        }
                                     }
                                 }
                             }
@@ -212,6 +217,7 @@ pub(crate) fn invoice(frame: &ConsoleFrame<'_>, page: &InvoicePage) -> Markup {
                         div { dt { "Period" } dd { (from) " to " (to) } }
                     }
                     @if let Some(po) = &i.purchase_order { div { dt { "Purchase order" } dd { (po.as_str()) } } }
+                    @if let Some(note) = &i.note { div { dt { "Note" } dd { (note.as_str()) } } }
                     @if let Some(corrects) = i.corrects {
                         div { dt { "Corrects" } dd { a href={(base) "/invoices/" (corrects)} { (i.corrects_number.as_deref().unwrap_or("the invoice")) } } }
                     }
@@ -614,6 +620,188 @@ pub(crate) fn payments(frame: &ConsoleFrame<'_>, page: &PaymentsPage) -> Markup 
                                     td.num data-label="Amount" { (money(p.currency, p.amount)) }
                                     td.num data-label="Not yet applied" { (money(p.currency, p.unallocated)) }
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+        } },
+    )
+}
+
+fn quote_class(status: &str) -> &'static str {
+    match status {
+        "accepted" | "converted" => "ok",
+        "sent" => "warn",
+        "declined" | "expired" => "bad",
+        _ => "none",
+    }
+}
+
+/// Quotes, newest first, and the form for a new one.
+pub(crate) fn quotes(frame: &ConsoleFrame<'_>, page: &QuotesPage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        "Quotes",
+        html! { div.fin {
+            (outcome_banner(frame, page.outcome.as_ref()))
+            div.heading { h1 { "Quotes" } }
+            (nav(frame, "quotes"))
+            @if page.quotes.is_empty() {
+                div.card { p.muted { "No quotes yet." } }
+            } @else {
+                div.card.flush {
+                    table.tickets {
+                        caption.visually-hidden { "Quotes, newest first" }
+                        thead { tr {
+                            th scope="col" { "Quote" } th scope="col" { "Status" } th scope="col" { "Valid until" }
+                            th.num scope="col" { "Total" }
+                        } }
+                        tbody {
+                            @for q in &page.quotes {
+                                tr {
+                                    td { a href={(base) "/quotes/" (q.id)} { (q.number) " · " (q.title) } br; span.small.muted { "Version " (q.version) } }
+                                    td.c-status { span class={"health " (quote_class(&q.status))} { (q.status) } }
+                                    td.small data-label="Valid until" { (q.valid_until) }
+                                    td.num data-label="Total" { (money(q.currency, q.gross)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if page.may_write {
+                div.card.form-card {
+                    h2 { "New quote" }
+                    p.small.muted { "A draft until sent. Rows without a description are left out; prices exclude tax." }
+                    form method="post" action={(base) "/act"} {
+                        input type="hidden" name="csrf_token" value=(frame.csrf);
+                        input type="hidden" name="idempotency_key" value=(page.key);
+                        input type="hidden" name="command" value="quote.create";
+                        label for="q-title" { "Title" }
+                        input #q-title type="text" name="title" maxlength="200" required;
+                        label for="q-valid" { "Valid until" }
+                        input #q-valid type="date" name="valid_until" value=(page.valid_until) required;
+                        @for n in 1..=QUOTE_ROWS {
+                            fieldset.line {
+                                legend { "Line " (n) }
+                                label for={"q-d" (n)} { "Description" }
+                                input id={"q-d" (n)} type="text" name={"description_" (n)} maxlength="500";
+                                div.row {
+                                    div { label for={"q-q" (n)} { "Quantity" } input id={"q-q" (n)} type="text" inputmode="decimal" name={"quantity_" (n)} value="1"; }
+                                    div { label for={"q-p" (n)} { "Unit price" } input id={"q-p" (n)} type="text" inputmode="decimal" name={"unit_price_" (n)}; }
+                                    div {
+                                        label for={"q-t" (n)} { "Tax" }
+                                        select id={"q-t" (n)} name={"tax_" (n)} { @for t in &page.taxes { option value=(t) { (t) } } }
+                                    }
+                                }
+                            }
+                        }
+                        button type="submit" { "Create draft quote" }
+                    }
+                }
+            }
+        } },
+    )
+}
+
+/// A quote: its lines and totals, the digest of the version sent, the
+/// decision, and the actions valid now.
+pub(crate) fn quote(frame: &ConsoleFrame<'_>, page: &QuotePage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    let q = &page.quote;
+    let c = q.currency;
+    let key = |n: usize| page.keys.get(n).cloned().unwrap_or_default();
+    let title = format!("Quote {}", q.number);
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        &title,
+        html! { div.fin {
+            (outcome_banner(frame, page.outcome.as_ref()))
+            p.crumbs { a href={(base) "/quotes"} { "Quotes" } " / " (q.number) }
+            div.heading { h1 { (title) ": " (q.title) " " span class={"health " (quote_class(&q.status))} { (q.status) } } }
+            div.card {
+                dl.facts {
+                    div { dt { "Version" } dd { (q.version) } }
+                    div { dt { "Valid until" } dd { (q.valid_until) } }
+                    div { dt { "Total" } dd { strong { (money(c, q.gross)) } } }
+                    @if let Some(at) = q.sent_at { div { dt { "Sent" } dd { (moment(at)) } } }
+                    @if let (Some(at), Some(by)) = (q.decided_at, &q.decided_by) {
+                        div { dt { (if q.state == "declined" { "Declined" } else { "Accepted" }) } dd { (by.name) br; span.small { (moment(at)) } } }
+                    }
+                    @if let Some(reason) = &q.decline_reason { div { dt { "Reason" } dd { (reason) } } }
+                    @if let Some(invoice) = q.invoice_id { div { dt { "Invoice" } dd { a href={(base) "/invoices/" (invoice)} { "The draft it became" } } } }
+                }
+                @if let Some(sha) = q.decided_digest.as_ref().or(q.sha256.as_ref()) {
+                    p.small.muted { "SHA-256 of the version " @if q.decided_digest.is_some() { "decided on" } @else { "sent" } ": " code { (sha) } }
+                }
+                @if page.may_write {
+                    div.actions.spaced {
+                        @if q.state == "draft" {
+                            form.inline method="post" action={(base) "/act"} {
+                                input type="hidden" name="csrf_token" value=(frame.csrf);
+                                input type="hidden" name="idempotency_key" value=(key(0));
+                                input type="hidden" name="command" value="quote.send";
+                                input type="hidden" name="quote_id" value=(q.id);
+                                button type="submit" { "Send version " (q.version) }
+                            }
+                        }
+                        @if q.state == "accepted" {
+                            form.inline method="post" action={(base) "/act"} {
+                                input type="hidden" name="csrf_token" value=(frame.csrf);
+                                input type="hidden" name="idempotency_key" value=(key(1));
+                                input type="hidden" name="command" value="quote.convert";
+                                input type="hidden" name="quote_id" value=(q.id);
+                                button type="submit" { "Convert to invoice" }
+                            }
+                        }
+                    }
+                }
+            }
+            div.card.flush {
+                table.tickets {
+                    caption { "Lines" }
+                    thead { tr {
+                        th scope="col" { "Description" } th.num scope="col" { "Quantity" } th.num scope="col" { "Unit price" }
+                        th.num scope="col" { "Net" }
+                    } }
+                    tbody {
+                        @for line in &q.lines {
+                            tr {
+                                td { (line.description) }
+                                td.num data-label="Quantity" { (plain(line.quantity)) " " span.small.muted { (unit(&line.unit_code)) } }
+                                td.num data-label="Unit price" { (money(c, line.unit_price)) }
+                                td.num data-label="Net" { (money(c, line.net)) }
+                            }
+                        }
+                    }
+                }
+                dl.facts.totals {
+                    div { dt { "Net" } dd { (money(c, q.net)) } }
+                    div { dt { "Tax" } dd { (money(c, q.tax)) } }
+                    div { dt { "Total" } dd { strong { (money(c, q.gross)) } } }
+                }
+            }
+            @if page.may_write && q.status == "sent" {
+                @if let Some(sha) = &q.sha256 {
+                    div.card.form-card {
+                        h2 { "Record the client's decision" }
+                        p.small.muted { "On version " (q.version) " exactly, as sent. The decision is signed evidence with its digest." }
+                        form method="post" action={(base) "/act"} {
+                            input type="hidden" name="csrf_token" value=(frame.csrf);
+                            input type="hidden" name="idempotency_key" value=(key(2));
+                            input type="hidden" name="quote_id" value=(q.id);
+                            input type="hidden" name="sha256" value=(sha);
+                            label for="d-name" { "Decided by (name and role, as the client gave them)" }
+                            input #d-name type="text" name="name" maxlength="200" required;
+                            label for="d-reason" { "Reason, if declined (optional)" }
+                            input #d-reason type="text" name="reason" maxlength="2000";
+                            div.actions {
+                                button type="submit" name="command" value="quote.accept" { "Accepted" }
+                                button.secondary type="submit" name="command" value="quote.decline" { "Declined" }
                             }
                         }
                     }

@@ -179,6 +179,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/console/financials/run", get(financials::run))
         .route("/w/{ws}/console/financials/contracts", get(financials::contracts))
         .route("/w/{ws}/console/financials/payments", get(financials::payments))
+        .route("/w/{ws}/console/financials/quotes", get(financials::quotes))
+        .route("/w/{ws}/console/financials/quotes/{id}", get(financials::quote))
         .route("/w/{ws}/console/financials/act", post(financials::act))
         .route("/w/{ws}/console/monitoring", get(monitoring::alerts))
         .route("/w/{ws}/console/monitoring/agents", get(monitoring::agents))

@@ -464,6 +464,34 @@ async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
         ]),
     )
     .await;
+    // A quote from its form, sent, accepted as the client said, converted.
+    walk(&base, &cookie, json!([
+        {"name": "fin-quote-new", "path": format!("{fin}/quotes"), "status": 200, "only": "desktop",
+         "text": ["Succeeded", "Quote Q-000001", "draft", "Send version 1", "1,880.20 EUR"],
+         "steps": [{"fill": "#q-title", "value": "Firewall upgrade"},
+                   {"fill": "#q-d1", "value": "Firewall appliance"}, {"fill": "#q-p1", "value": "1200.00"},
+                   {"fill": "#q-d2", "value": "Installation"}, {"fill": "#q-q2", "value": "4"}, {"fill": "#q-p2", "value": "95.00"},
+                   {"click": "button:has-text('Create draft quote')", "navigates": true}]},
+    ]))
+    .await;
+    let quote = get(&platform, "mia", "/quotes").await["items"][0]["id"].as_str().expect("a quote").to_owned();
+    let quote_page = format!("{fin}/quotes/{quote}");
+    walk(
+        &base,
+        &cookie,
+        json!([
+            {"name": "fin-quote-flow", "path": quote_page, "status": 200, "only": "desktop",
+             "text": ["Succeeded", "Draft invoice", "Firewall appliance", "As quoted in Q-000001"],
+             "steps": [{"click": "button:has-text('Send version 1')", "navigates": true},
+                       {"wait_text": "Record the client's decision"},
+                       {"fill": "#d-name", "value": "Jane Doe, CFO"},
+                       {"click": "button:has-text('Accepted')", "navigates": true},
+                       {"wait_text": "Jane Doe, CFO"},
+                       {"click": "button:has-text('Convert to invoice')", "navigates": true}]},
+        ]),
+    )
+    .await;
+    assert_eq!(get(&platform, "mia", &format!("/quotes/{quote}")).await["state"], "converted");
     let done = get(&platform, "mia", &format!("/invoices/{invoice}")).await;
     assert_eq!((done["paid"].as_str(), done["credited"].as_str()), (Some("100.00"), Some("226.10")), "{done}");
     let balance = get(&platform, "mia", "/billing/balance").await;
@@ -477,6 +505,8 @@ async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
         {"name": "fin-run-empty", "path": format!("{fin}/run?{period}"), "status": 200, "text": ["Nothing to bill", "Recent runs"]},
         {"name": "fin-contracts", "path": format!("{fin}/contracts"), "status": 200, "text": ["New contract", "Support block"]},
         {"name": "fin-payments", "path": format!("{fin}/payments"), "status": 200, "text": ["100.00 EUR", "transfer"]},
+        {"name": "fin-quotes", "path": format!("{fin}/quotes"), "status": 200, "text": ["Firewall upgrade", "converted", "New quote"]},
+        {"name": "fin-quote", "path": quote_page, "status": 200, "text": ["Jane Doe, CFO", "SHA-256", "The draft it became"]},
     ]))
     .await;
     platform.stop().await;
