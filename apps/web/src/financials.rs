@@ -122,7 +122,9 @@ impl Show {
         match self {
             Self::All => InvoiceFilter::default(),
             Self::Drafts => InvoiceFilter { state: Some(InvoiceState::Draft), ..InvoiceFilter::default() },
-            Self::Finalized => InvoiceFilter { kind: Some(InvoiceKind::Invoice), ..InvoiceFilter::default() },
+            Self::Finalized => {
+                InvoiceFilter { kind: Some(InvoiceKind::Invoice), issued: true, ..InvoiceFilter::default() }
+            }
             Self::Overdue => InvoiceFilter { overdue: true, ..InvoiceFilter::default() },
             Self::CreditNotes => InvoiceFilter { kind: Some(InvoiceKind::CreditNote), ..InvoiceFilter::default() },
         }
@@ -161,9 +163,6 @@ pub(crate) async fn invoices(
         .read(&grant.workspace, |tx| {
             Box::pin(async move {
                 let mut invoices = tx.invoices(&show.filter(), before, PAGE_ROWS + 1).await?;
-                if show == Show::Finalized {
-                    invoices.retain(|i| i.state != InvoiceState::Draft);
-                }
                 let next = (invoices.len() as i64 > PAGE_ROWS).then(|| {
                     invoices.truncate(PAGE_ROWS as usize);
                     invoices.last().map(|i| i.id)
@@ -457,6 +456,8 @@ pub(crate) async fn run(
         Err(page) => return page,
     };
     let (from, to) = (day(query.period_start.as_deref()), day(query.period_end.as_deref()));
+    let (bad_start, bad_end) =
+        (query.period_start.is_some() && from.is_none(), query.period_end.is_some() && to.is_none());
     let asked = query.period_start.is_some() || query.period_end.is_some();
     let read = state
         .db
@@ -465,8 +466,11 @@ pub(crate) async fn run(
                 let today = tx.clock().await?.date();
                 let (default_from, default_to) = last_month(today);
                 let (from, to) = (from.unwrap_or(default_from), to.unwrap_or(default_to));
-                let plan = if asked && (from > to || (to - from).whole_days() > 366) {
-                    Err("The period ends on or after the day it starts, and is at most a year long.".to_owned())
+                let unreadable = asked && (bad_start || bad_end);
+                let plan = if unreadable {
+                    Err("Give both days of the period as dates (YYYY-MM-DD).".to_owned())
+                } else if let Err(e) = anchor_commands::billing::check_period(from, to) {
+                    Err(pages::sentence(&e.message))
                 } else {
                     match anchor_commands::billing::plan(tx, from, to, false).await {
                         Ok(plan) => Ok(plan),

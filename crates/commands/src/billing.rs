@@ -45,6 +45,12 @@ use crate::{
     kit::{DomainCommand, Effect, Invalid, RefusalKind, Rejection},
 };
 
+pub const PERIOD_SPANS_BLOCKS: RefusalKind = RefusalKind {
+    code: "billing_period_spans_blocks",
+    status: 409,
+    when: "more than one cycle of a block-hours contract begins in the period (time is drawn from its own cycle's block)",
+};
+
 /// Lines per document: a run with more makes more than one.
 const MAX_LINES: usize = 500;
 
@@ -147,10 +153,6 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.invoices.is_empty()
     }
-
-    pub fn time_entries(&self) -> usize {
-        self.invoices.iter().flat_map(|i| &i.lines).filter(|l| matches!(l.source, Some(Source::Time(_)))).count()
-    }
 }
 
 fn period_text(from: Date, to: Date) -> String {
@@ -211,7 +213,18 @@ pub async fn plan(tx: &mut WorkspaceTx, from: Date, to: Date, lock: bool) -> Res
 
     // Recurring charges, first: a block bought this period is drawn below.
     for c in contracts.iter().filter(|c| c.state == ContractState::Active && c.kind != ContractKind::TimeAndMaterials) {
-        for (begins, ends) in c.billing_cycle.cycles_starting(c.starts_on, c.ends_on, from, to) {
+        let cycles = c.billing_cycle.cycles_starting(c.starts_on, c.ends_on, from, to);
+        // Time is drawn from the block of its own cycle: one block per run.
+        if c.kind == ContractKind::BlockHours && cycles.len() > 1 {
+            return Err(PERIOD_SPANS_BLOCKS
+                .because(format!(
+                    "{} buys a block of hours each cycle and {} of its cycles begin in this period: bill one cycle at a time",
+                    c.name.as_str(),
+                    cycles.len()
+                ))
+                .into());
+        }
+        for (begins, ends) in cycles {
             if tx.contract_charged(c.id, begins).await? {
                 continue;
             }
@@ -276,7 +289,7 @@ pub async fn plan(tx: &mut WorkspaceTx, from: Date, to: Date, lock: bool) -> Res
         let work = e.work_type_name.clone().unwrap_or_else(|| e.work_type.as_str().to_owned());
         let title: String = e.ticket_title.chars().take(300).collect();
         let description = format!("{}, {work}: {title}", e.worked_on);
-        let worked = (Decimal::from(e.minutes) / Decimal::from(60)).round_dp(4);
+        let worked = anchor_domain::money::hours_of(e.minutes);
         let skip = |reason: String| Unbillable { time_entry_id: e.id, ticket_id: e.ticket_id, reason };
         match contract {
             Some(c) if c.kind == ContractKind::BlockHours => {
@@ -426,7 +439,7 @@ impl DomainCommand for BillingRunCommand {
     const PERMISSION: Permission = Permission::BillingWrite;
     const SUMMARY: &'static str = "Bill a period: approved time and recurring charges become draft invoices";
     const TAGS: &'static [&'static str] = &["billing"];
-    const REFUSALS: &'static [&'static RefusalKind] = &[&PROFILE_MISSING];
+    const REFUSALS: &'static [&'static RefusalKind] = &[&PROFILE_MISSING, &PERIOD_SPANS_BLOCKS];
     const EVENTS: &'static [EventSpec] = &[EventSpec::of::<BillingRunCompleted>(), EventSpec::of::<InvoiceCreated>()];
     type Output = BillingRunResult;
 
@@ -435,9 +448,8 @@ impl DomainCommand for BillingRunCommand {
     }
 
     async fn check(&self, tx: &mut WorkspaceTx, _: &Actor) -> Result<(), Rejection> {
-        tx.billing_profile().await?.map(drop).ok_or_else(|| {
-            PROFILE_MISSING.because("this workspace has no billing profile: set its currency first").into()
-        })
+        // The plan's own refusals (no profile, a period spanning blocks), at once.
+        plan(tx, self.period_start, self.period_end, false).await.map(drop)
     }
 
     async fn apply(&self, effect: &mut Effect<'_>) -> Result<BillingRunResult, Rejection> {

@@ -383,6 +383,7 @@ impl DomainCommand for ContractUpdate {
     async fn check(&self, tx: &mut WorkspaceTx, _: &Actor) -> Result<(), Rejection> {
         let now = contract(tx, self.contract_id, false).await?;
         editable(&now)?;
+        keeps_its_cycles(&now, &self.terms())?;
         self.terms().check(now.kind).map_err(|e| TERMS_UNKNOWN.because(format!("{}: {}", e.path, e.message)))?;
         self.terms().check_names(tx).await
     }
@@ -390,11 +391,28 @@ impl DomainCommand for ContractUpdate {
     async fn apply(&self, effect: &mut Effect<'_>) -> Result<ContractRef, Rejection> {
         let now = contract(effect.tx, self.contract_id, true).await?;
         editable(&now)?;
+        keeps_its_cycles(&now, &self.terms())?;
         self.terms().check(now.kind).map_err(|e| TERMS_UNKNOWN.because(format!("{}: {}", e.path, e.message)))?;
         self.terms().check_names(effect.tx).await?;
         effect.tx.update_contract(now.id, &self.terms().stored(now.kind), effect.execution).await?;
         changed(effect, now.id, ContractChange::Edited).await
     }
+}
+
+/// Once in force, a contract keeps its start and billing cycle: the cycles
+/// already charged are keyed by their first day.
+fn keeps_its_cycles(contract: &Contract, terms: &Terms<'_>) -> Result<(), Rejection> {
+    if contract.state != ContractState::Draft
+        && (terms.starts_on != contract.starts_on || terms.billing_cycle != contract.billing_cycle)
+    {
+        return Err(CONTRACT_TRANSITION
+            .because(format!(
+                "contract {} has been in force: its start and billing cycle stay as they are (cancel it and make another)",
+                contract.id
+            ))
+            .into());
+    }
+    Ok(())
 }
 
 fn editable(contract: &Contract) -> Result<(), Rejection> {

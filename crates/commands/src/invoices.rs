@@ -73,6 +73,11 @@ pub const OVER_CREDIT: RefusalKind = RefusalKind {
     status: 409,
     when: "the credit notes of an invoice would credit more than its gross amount",
 };
+pub const RUN_DRAFT: RefusalKind = RefusalKind {
+    code: "invoice_from_billing_run",
+    status: 409,
+    when: "a billing run's draft keeps its lines (they bill time and contract charges): discard it and run again",
+};
 pub const NOT_SENDABLE: RefusalKind =
     RefusalKind { code: "invoice_not_sendable", status: 409, when: "only a finalized, unsent document is sent" };
 
@@ -325,6 +330,20 @@ fn draft(invoice: &Invoice) -> Result<(), Rejection> {
     }
 }
 
+/// A billing run's draft keeps the lines the run wrote: its time entries and
+/// contract charges point to them (discard it and run again instead).
+fn lines_are_its_own(invoice: &Invoice, replacing: bool) -> Result<(), Rejection> {
+    if replacing && invoice.period_start.is_some() {
+        return Err(RUN_DRAFT
+            .because(format!(
+                "invoice {} was made by a billing run: its lines bill time and charges; discard it and run billing again",
+                invoice.id
+            ))
+            .into());
+    }
+    Ok(())
+}
+
 /// The tax rates `lines` name, in order; a refusal names the first unknown.
 pub(crate) async fn rates(tx: &mut WorkspaceTx, lines: &[LineArgs]) -> Result<Vec<TaxRate>, Rejection> {
     let known = tx.tax_rates().await?;
@@ -420,7 +439,7 @@ impl DomainCommand for InvoiceUpdate {
     const PERMISSION: Permission = Permission::BillingWrite;
     const SUMMARY: &'static str = "Change a draft invoice or credit note";
     const TAGS: &'static [&'static str] = &["billing"];
-    const REFUSALS: &'static [&'static RefusalKind] = &[&INVOICE_NOT_FOUND, &NOT_DRAFT, &TAX_RATE_UNKNOWN];
+    const REFUSALS: &'static [&'static RefusalKind] = &[&INVOICE_NOT_FOUND, &NOT_DRAFT, &RUN_DRAFT, &TAX_RATE_UNKNOWN];
     const EVENTS: &'static [EventSpec] = UPDATED;
     type Output = InvoiceRef;
 
@@ -429,7 +448,9 @@ impl DomainCommand for InvoiceUpdate {
     }
 
     async fn check(&self, tx: &mut WorkspaceTx, _: &Actor) -> Result<(), Rejection> {
-        draft(&document(tx, self.invoice_id, false).await?)?;
+        let now = document(tx, self.invoice_id, false).await?;
+        draft(&now)?;
+        lines_are_its_own(&now, self.lines.is_some())?;
         match &self.lines {
             Some(lines) => rates(tx, lines).await.map(drop),
             None => Ok(()),
@@ -439,6 +460,7 @@ impl DomainCommand for InvoiceUpdate {
     async fn apply(&self, effect: &mut Effect<'_>) -> Result<InvoiceRef, Rejection> {
         let now = document(effect.tx, self.invoice_id, true).await?;
         draft(&now)?;
+        lines_are_its_own(&now, self.lines.is_some())?;
         if let Some(lines) = &self.lines {
             write_lines(effect.tx, now.id, now.currency, lines).await?;
         }

@@ -493,15 +493,20 @@ impl DomainCommand for TimeEntryApprove {
         allowed(&now, TimeEntryState::Approved)?;
         let (tx, actor, execution) = (&mut *effect.tx, effect.actor, effect.execution);
         tx.set_time_entry_state(self.time_entry_id, TimeEntryState::Approved, None, actor, execution).await?;
-        // The contract it falls under and the rate in force, fixed now.
-        let contract_id = match tx.ticket_contract(now.ticket_id).await? {
-            Some(id) => Some(id),
-            None => tx.contract_in_force(now.worked_on).await?,
-        };
-        let contract = match contract_id {
-            Some(id) => tx.contract(id).await?,
+        // The contract it falls under and the rate in force, fixed now: the
+        // ticket's while it covers the day worked, else the one in force then.
+        let ticket_contract = match tx.ticket_contract(now.ticket_id).await? {
+            Some(id) => tx.contract(id).await?.filter(|c| c.covers(now.worked_on)),
             None => None,
         };
+        let contract = match ticket_contract {
+            Some(c) => Some(c),
+            None => match tx.contract_in_force(now.worked_on).await? {
+                Some(id) => tx.contract(id).await?,
+                None => None,
+            },
+        };
+        let contract_id = contract.as_ref().map(|c| c.id);
         let rate = if now.billable {
             let role = tx.staff_rate_role(&now.staff).await?;
             crate::contracts::rate_in_force(tx, contract.as_ref(), &now.work_type, role.as_deref()).await?

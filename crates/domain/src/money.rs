@@ -324,6 +324,13 @@ pub fn totals(currency: Currency, lines: &[LineInput]) -> Totals {
     Totals { lines: net_amounts, line_taxes, groups, net, tax, gross: net + tax }
 }
 
+/// Worked minutes as the hours an invoice line bills: four decimals, half
+/// away from zero (20 minutes are 0.3333 h), the quantity its net is then
+/// computed from. The unbilled-time report rounds the same way in SQL.
+pub fn hours_of(minutes: i32) -> Decimal {
+    (Decimal::from(minutes) / Decimal::from(60)).round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
+}
+
 /// `total` shared out in proportion to `weights` (largest remainder, in
 /// minor units): the shares add up to `total` exactly, each differs from
 /// its exact proportion by less than one minor unit, and ties go to the
@@ -371,6 +378,12 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn minutes_become_hours_to_four_decimals() {
+        let hours = |m| hours_of(m).normalize().to_string();
+        assert_eq!([hours(20), hours(90), hours(1), hours(45)], ["0.3333", "1.5", "0.0167", "0.75"]);
+    }
 
     fn eur() -> Currency {
         Currency::parse("EUR").expect("EUR")

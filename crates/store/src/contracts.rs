@@ -266,6 +266,14 @@ pub struct BillingRun {
     pub at: OffsetDateTime,
 }
 
+impl Contract {
+    /// Whether work on `day` falls under it: active, and between its start
+    /// and end.
+    pub fn covers(&self, day: Date) -> bool {
+        self.state == ContractState::Active && self.starts_on <= day && self.ends_on.is_none_or(|end| day <= end)
+    }
+}
+
 impl WorkspaceTx {
     pub async fn work_types(&mut self) -> Result<Vec<WorkTypeDef>, StoreError> {
         Ok(sqlx::query_as(
@@ -701,7 +709,9 @@ impl WorkspaceTx {
 
     /// Serialises billing runs of this workspace until this unit of work ends.
     pub async fn lock_billing(&mut self) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('anchor.billing_run'))").execute(self.conn()).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':billing_run'))")
+            .execute(self.conn())
+            .await?;
         Ok(())
     }
 

@@ -237,6 +237,8 @@ pub struct InvoiceFilter {
     pub state: Option<InvoiceState>,
     /// Only finalized invoices with a balance past their due date.
     pub overdue: bool,
+    /// Only finalized (or sent) documents.
+    pub issued: bool,
 }
 
 /// The document's columns with its lines, credits and balance, derived.
@@ -399,6 +401,7 @@ impl WorkspaceTx {
                 AND ($3::text IS NULL OR i.state = $3)
                 AND (NOT $4 OR (i.kind = 'invoice' AND i.state <> 'draft' AND i.due_on < current_date
                                 AND i.gross - cr.credited - pd.paid > 0))
+                AND (NOT $6 OR i.state <> 'draft')
               ORDER BY i.id DESC LIMIT $5"
         )))
         .bind(before)
@@ -406,6 +409,7 @@ impl WorkspaceTx {
         .bind(filter.state)
         .bind(filter.overdue)
         .bind(limit)
+        .bind(filter.issued)
         .fetch_all(self.conn())
         .await?
         .into_iter()
@@ -510,6 +514,14 @@ impl WorkspaceTx {
         sqlx::query(
             "UPDATE time_entries SET state = 'approved', invoice_id = NULL, invoice_line = NULL, updated_at = now()
               WHERE invoice_id = $1",
+        )
+        .bind(id)
+        .execute(self.conn())
+        .await?;
+        // A quote converted to this draft may be converted again.
+        sqlx::query(
+            "UPDATE quotes SET state = 'accepted', invoice_id = NULL, updated_at = now()
+              WHERE invoice_id = $1 AND state = 'converted'",
         )
         .bind(id)
         .execute(self.conn())

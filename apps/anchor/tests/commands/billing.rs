@@ -355,6 +355,20 @@ async fn approved_time_and_contract_charges_are_billed_exactly_once() {
     assert_eq!(lines(&of(&managed))[0].3, "150.00");
     assert_eq!(hours_left(&platform, &block).await, 0.0);
     assert_eq!(billing_run(&platform, NOVEMBER).await["invoices"], json!([]), "billed once");
+    // A run's draft keeps its lines (they bill time and charges); an
+    // active contract keeps its start (its cycles are keyed by it).
+    let blocked_path = format!("/invoices/{}", blocked["id"].as_str().expect("id"));
+    let edit = json!({"lines": [{"description": "x", "quantity": "1", "unit_price": "1", "tax": "standard"}]});
+    let problem = refused(&platform, "fay", "PATCH", &blocked_path, edit, 409).await;
+    assert_eq!(problem["code"], "invoice_from_billing_run", "{problem}");
+    let moved = json!({"name": "Support block", "starts_on": "2026-11-15", "tax": "standard", "amount": "900.00",
+                       "block_hours": "10", "overage_rate": "120.00", "purchase_order": "PO-77"});
+    let problem = refused(&platform, "fay", "PATCH", &format!("/contracts/{block}"), moved, 409).await;
+    assert_eq!(problem["code"], "contract_transition_not_allowed", "{problem}");
+    // Two blocks in one period would draw November's time from December's block.
+    let body = json!({"period_start": "2026-11-01", "period_end": "2026-12-31"});
+    let problem = refused(&platform, "fay", "POST", "/billing/runs", body, 409).await;
+    assert_eq!(problem["code"], "billing_period_spans_blocks", "{problem}");
 
     // Discarding the block's draft gives back its charge, its hours and its
     // time; the next run makes the same draft again.
@@ -600,6 +614,12 @@ async fn quotes_are_sent_by_version_accepted_by_digest_and_converted() {
     assert_eq!((invoice["state"].as_str(), invoice["gross"].as_str()), (Some("draft"), Some("1630.30")), "{invoice}");
     assert_eq!(invoice["lines"].as_array().expect("lines").len(), 2);
     assert_eq!(get(&platform, "fay", &format!("/quotes/{id}")).await["state"], "converted");
+    // Its draft discarded, the quote may be converted again.
+    let invoice_id = converted["invoice_id"].as_str().expect("invoice");
+    run(&platform, "fay", "POST", &format!("/invoices/{invoice_id}/discard"), json!({})).await;
+    assert_eq!(get(&platform, "fay", &format!("/quotes/{id}")).await["state"], "accepted");
+    let again = run(&platform, "fay", "POST", &format!("/quotes/{id}/convert"), json!({})).await;
+    assert_ne!(again["invoice_id"], converted["invoice_id"]);
 
     // Past its validity: shown as expired, and refused.
     let body = json!({"title": "Old offer", "valid_until": "2020-01-31", "lines": [line("Audit", "1", "500")]});

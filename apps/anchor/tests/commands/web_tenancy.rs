@@ -101,6 +101,7 @@ struct Ids {
     asset: String,
     invoice: String,
     time_entry: String,
+    quote: String,
 }
 
 fn fill(path: &str, ws: &str, ids: &Ids) -> String {
@@ -110,6 +111,8 @@ fn fill(path: &str, ws: &str, ids: &Ids) -> String {
         &ids.asset
     } else if path.contains("/invoices/") {
         &ids.invoice
+    } else if path.contains("/quotes/") {
+        &ids.quote
     } else {
         &ids.ticket
     };
@@ -192,6 +195,10 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
     let invoice = platform.post(&format!("{api}/invoices"), "oz", &json!({"lines": lines}), Some(20)).await;
     let invoice: Value = invoice.json().await.expect("invoice");
     assert_eq!(invoice["status"], "succeeded", "{invoice}");
+    let body = json!({"title": format!("{MARKER} offer"), "valid_until": "2099-01-01", "lines": lines});
+    let quote = platform.post(&format!("{api}/quotes"), "oz", &body, Some(20)).await;
+    let quote: Value = quote.json().await.expect("quote");
+    assert_eq!(quote["status"], "succeeded", "{quote}");
     let ticket_id = execution["result"]["ticket_id"].as_str().expect("ticket");
     let body = json!({"work_type": "remote_support", "minutes": 30, "worked_on": "2026-11-02", "billable": true,
                       "note": format!("{MARKER} overtime")});
@@ -203,6 +210,7 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
     let ids = Ids {
         invoice: invoice["result"]["invoice_id"].as_str().expect("invoice").to_owned(),
         time_entry,
+        quote: quote["result"]["quote_id"].as_str().expect("quote").to_owned(),
         asset: asset["result"]["asset_id"].as_str().expect("asset").to_owned(),
         ticket: execution["result"]["ticket_id"].as_str().expect("ticket").to_owned(),
         execution: execution["id"].as_str().expect("execution").to_owned(),

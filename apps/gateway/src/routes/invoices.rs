@@ -295,7 +295,12 @@ pub(crate) async fn list_invoices(
     ApiQuery(query): ApiQuery<InvoiceQuery>,
     paging: Paging,
 ) -> Result<Json<Page<Invoice>>, Problem> {
-    let filter = InvoiceFilter { kind: query.kind, state: query.state, overdue: query.overdue.unwrap_or(false) };
+    let filter = InvoiceFilter {
+        kind: query.kind,
+        state: query.state,
+        overdue: query.overdue.unwrap_or(false),
+        ..InvoiceFilter::default()
+    };
     let (after, limit) = (paging.after::<InvoiceId>()?, paging.fetch());
     let rows =
         state.db.read(&scope.workspace, |tx| Box::pin(async move { tx.invoices(&filter, after, limit).await })).await?;
