@@ -440,6 +440,12 @@ fn last_month(today: Date) -> (Date, Date) {
     (end.replace_day(1).expect("the first"), end)
 }
 
+/// The first day of the month after `today`'s.
+fn next_month(today: Date) -> Date {
+    let first = today.replace_day(1).expect("the first");
+    (first + time::Duration::days(31)).replace_day(1).expect("the first")
+}
+
 /// `GET /w/{ws}/console/financials/run`: the preview (last month unless
 /// another period is asked for) and the button that runs it.
 pub(crate) async fn run(
@@ -602,6 +608,7 @@ const OFFERED: &[&str] = &[
     "quote.accept",
     "quote.decline",
     "quote.convert",
+    "quote.convert_to_contract",
 ];
 
 /// A command's arguments from its form (the command names what is wrong).
@@ -642,6 +649,11 @@ fn arguments(command: &str, fields: &[(String, String)], balance: Option<Decimal
             }
         }
         "quote.send" | "quote.convert" => put("quote_id"),
+        "quote.convert_to_contract" => {
+            for name in ["quote_id", "starts_on", "ends_on", "billing_cycle", "purchase_order"] {
+                put(name);
+            }
+        }
         "quote.accept" | "quote.decline" => {
             for name in ["quote_id", "sha256", "name", "reason"] {
                 put(name);
@@ -737,6 +749,7 @@ pub(crate) async fn act(
             Some(invoice) => format!("{base}/invoices/{}?outcome={}", urlencoding(&invoice), execution.id),
             None => format!("{base}/quotes?outcome={}", execution.id),
         },
+        "quote.convert_to_contract" => format!("{base}/contracts?outcome={}", execution.id),
         c if c.starts_with("quote.") => {
             let quote = execution.result.as_ref().and_then(|r| r["quote_id"].as_str()).map(str::to_owned);
             match quote.or_else(|| given(&fields, "quote_id").map(str::to_owned)) {
@@ -812,6 +825,8 @@ pub(crate) struct QuotePage {
     pub outcome: Option<(Execution, &'static str)>,
     pub may_write: bool,
     pub keys: Vec<String>,
+    /// The first day of next month: a contract made from the quote starts then by default.
+    pub contract_start: Date,
 }
 
 /// `GET /w/{ws}/console/financials/quotes/{id}`.
@@ -836,15 +851,17 @@ pub(crate) async fn quote(
         .read(&grant.workspace, |tx| {
             Box::pin(async move {
                 let Some(quote) = tx.quote(id).await? else { return Ok(None) };
-                Ok(Some((quote, seen.clone().read(tx).await?)))
+                let today = tx.clock().await?.date();
+                Ok(Some((quote, seen.clone().read(tx).await?, today)))
             })
         })
         .await;
     match read {
-        Ok(Some((quote, outcome))) => {
+        Ok(Some((quote, outcome, today))) => {
             let keys = (0..4).map(|_| crate::session::random_token()).collect();
             let may_write = grant.allows(Permission::BillingWrite);
-            let page = QuotePage { quote, outcome, may_write, keys };
+            let contract_start = next_month(today);
+            let page = QuotePage { quote, outcome, may_write, keys, contract_start };
             pages::page(StatusCode::OK, view::quote(&frame(&session, &grant), &page))
         }
         Ok(None) => missing(),

@@ -734,6 +734,7 @@ pub(crate) fn quote(frame: &ConsoleFrame<'_>, page: &QuotePage) -> Markup {
                     }
                     @if let Some(reason) = &q.decline_reason { div { dt { "Reason" } dd { (reason) } } }
                     @if let Some(invoice) = q.invoice_id { div { dt { "Invoice" } dd { a href={(base) "/invoices/" (invoice)} { "The draft it became" } } } }
+                    @if q.contract_id.is_some() { div { dt { "Contract" } dd { a href={(base) "/contracts"} { "The draft contract it became" } } } }
                 }
                 @if let Some(sha) = q.decided_digest.as_ref().or(q.sha256.as_ref()) {
                     p.small.muted { "SHA-256 of the version " @if q.decided_digest.is_some() { "decided on" } @else { "sent" } ": " code { (sha) } }
@@ -783,6 +784,34 @@ pub(crate) fn quote(frame: &ConsoleFrame<'_>, page: &QuotePage) -> Markup {
                     div { dt { "Net" } dd { (money(c, q.net)) } }
                     div { dt { "Tax" } dd { (money(c, q.tax)) } }
                     div { dt { "Total" } dd { strong { (money(c, q.gross)) } } }
+                }
+            }
+            @if page.may_write && q.state == "accepted" {
+                div.card.form-card {
+                    h2 { "Or convert to a contract" }
+                    p.small.muted {
+                        "A recurring service: a draft fixed-fee contract named " strong { (q.title) } ", charging "
+                        (money(c, q.net)) " net each cycle at the quote's tax rate. Activate it from Contracts."
+                    }
+                    form method="post" action={(base) "/act"} {
+                        input type="hidden" name="csrf_token" value=(frame.csrf);
+                        input type="hidden" name="idempotency_key" value=(key(3));
+                        input type="hidden" name="command" value="quote.convert_to_contract";
+                        input type="hidden" name="quote_id" value=(q.id);
+                        div.row {
+                            div { label for="k-start" { "Starts on" } input #k-start type="date" name="starts_on" value=(page.contract_start) required; }
+                            div { label for="k-end" { "Ends on (optional)" } input #k-end type="date" name="ends_on"; }
+                            div {
+                                label for="k-cycle" { "Charged" }
+                                select #k-cycle name="billing_cycle" {
+                                    option value="monthly" { "Monthly" } option value="quarterly" { "Quarterly" } option value="yearly" { "Yearly" }
+                                }
+                            }
+                        }
+                        label for="k-po" { "Purchase order (optional)" }
+                        input #k-po type="text" name="purchase_order" maxlength="100";
+                        button type="submit" { "Create draft contract" }
+                    }
                 }
             }
             @if page.may_write && q.status == "sent" {

@@ -336,6 +336,17 @@ async fn contract(tx: &mut WorkspaceTx, id: ContractId, lock: bool) -> Result<Co
     found.ok_or_else(|| CONTRACT_NOT_FOUND.because(format!("no contract {id} in this workspace")).into())
 }
 
+/// Checks and stores a draft contract of `kind` on `terms`, and publishes
+/// its creation.
+pub(crate) async fn insert(effect: &mut Effect<'_>, kind: ContractKind, terms: Terms<'_>) -> Result<ContractId, Rejection> {
+    terms.check(kind).map_err(|e| TERMS_UNKNOWN.because(format!("{}: {}", e.path, e.message)))?;
+    terms.check_names(effect.tx).await?;
+    let id = ContractId::new();
+    effect.tx.insert_contract(id, &terms.stored(kind), effect.execution).await?;
+    changed(effect, id, ContractChange::Created).await?;
+    Ok(id)
+}
+
 async fn changed(effect: &mut Effect<'_>, id: ContractId, change: ContractChange) -> Result<ContractRef, Rejection> {
     let contract = contract(effect.tx, id, false).await?;
     let answer = ContractRef { contract_id: id, state: contract.state };
@@ -363,10 +374,8 @@ impl DomainCommand for ContractCreate {
     }
 
     async fn apply(&self, effect: &mut Effect<'_>) -> Result<ContractRef, Rejection> {
-        self.terms().check_names(effect.tx).await?;
-        let id = ContractId::new();
-        effect.tx.insert_contract(id, &self.terms().stored(self.kind), effect.execution).await?;
-        changed(effect, id, ContractChange::Created).await
+        let id = insert(effect, self.kind, self.terms()).await?;
+        Ok(ContractRef { contract_id: id, state: ContractState::Draft })
     }
 }
 

@@ -12,9 +12,15 @@
 //!   command's signed evidence attests them.
 //! - `quote.convert`: an accepted quote becomes a draft invoice with its
 //!   lines.
+//! - `quote.convert_to_contract`: an accepted quote for a recurring service
+//!   becomes a draft fixed-fee contract whose fee per cycle is the quote's
+//!   net total, at the one tax rate its lines share.
 
 use anchor_auth::permissions::Permission;
-use anchor_domain::{InvoiceId, InvoiceKind, InvoiceNote, QuoteId, money::totals};
+use anchor_domain::{
+    BillingCycle, ContractId, ContractKind, ContractName, InvoiceId, InvoiceKind, InvoiceNote, PurchaseOrder, QuoteId,
+    money::totals,
+};
 use anchor_events::{Event, EventSpec};
 use anchor_store::{
     WorkspaceTx,
@@ -28,6 +34,7 @@ use serde_json::json;
 use time::Date;
 
 use crate::{
+    contracts::{ContractUpdated, TERMS_UNKNOWN, Terms},
     invoices::{InvoiceCreated, LineArgs, TAX_RATE_UNKNOWN, check_lines, profile, rates, write_lines},
     kit::{DomainCommand, Effect, Invalid, RefusalKind, Rejection},
 };
@@ -45,6 +52,11 @@ pub const QUOTE_CHANGED: RefusalKind = RefusalKind {
     code: "quote_version_mismatch",
     status: 409,
     when: "the digest given is not the version sent now (the quote was revised since it was read)",
+};
+pub const QUOTE_TAXES_DIFFER: RefusalKind = RefusalKind {
+    code: "quote_taxes_differ",
+    status: 409,
+    when: "a contract charges at one tax rate, and the quote's lines are at several (convert it to an invoice instead)",
 };
 pub const QUOTE_EMPTY: RefusalKind =
     RefusalKind { code: "quote_empty", status: 422, when: "a quote without lines is not sent" };
@@ -136,10 +148,38 @@ pub struct QuoteConvert {
     pub quote_id: QuoteId,
 }
 
+/// Turn an accepted quote into a draft fixed-fee contract: its name is the
+/// quote's title, its fee per cycle the quote's net total, its tax the one
+/// rate all the quote's lines are at. The contract is put in force with
+/// `contract.activate`, as any other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"quote_id": "qte_01jd6m2h9x8k7v5t3r1p0n9q8w",
+    "starts_on": "2027-01-01", "billing_cycle": "monthly"}))]
+pub struct QuoteToContract {
+    pub quote_id: QuoteId,
+    #[serde(with = "iso_date")]
+    #[schemars(with = "String", extend("format" = "date"))]
+    pub starts_on: Date,
+    /// None: it runs until cancelled.
+    #[serde(default, with = "iso_date::option", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date"))]
+    pub ends_on: Option<Date>,
+    /// How often the quoted total is charged: `monthly` (the default), `quarterly` or `yearly`.
+    #[serde(default = "monthly")]
+    pub billing_cycle: BillingCycle,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_order: Option<PurchaseOrder>,
+}
+
+fn monthly() -> BillingCycle {
+    BillingCycle::Monthly
+}
+
 /// `quote.updated`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct QuoteUpdated {
-    /// `created`, `revised`, `sent`, `accepted`, `declined` or `converted`.
+    /// `created`, `revised`, `sent`, `accepted`, `declined` or `converted` (to an invoice or a contract).
     pub change: &'static str,
     /// The quote as `GET .../quotes/{id}` shows it.
     pub quote: Quote,
@@ -149,7 +189,8 @@ pub struct QuoteUpdated {
 
 impl Event for QuoteUpdated {
     const TYPE: &'static str = "quote.updated";
-    const WHEN: &'static str = "A quote was created, revised, sent, accepted, declined or converted to an invoice.";
+    const WHEN: &'static str =
+        "A quote was created, revised, sent, accepted, declined or converted to an invoice or a contract.";
 }
 
 /// What a command did to a quote.
@@ -162,9 +203,12 @@ pub struct QuoteRef {
     /// The digest of the version sent, once sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// The draft invoice, once converted.
+    /// The draft invoice, once converted to one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invoice_id: Option<InvoiceId>,
+    /// The draft contract, once converted to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_id: Option<ContractId>,
 }
 
 const EVENTS: &[EventSpec] = &[EventSpec::of::<QuoteUpdated>()];
@@ -191,6 +235,7 @@ async fn changed(effect: &mut Effect<'_>, id: QuoteId, change: &'static str) -> 
         version: q.version,
         sha256: q.sha256.clone(),
         invoice_id: q.invoice_id,
+        contract_id: q.contract_id,
     };
     let event = QuoteUpdated { change, quote: q, actor: effect.actor.clone(), execution_id: effect.execution };
     effect.publish(&event).await?;
@@ -493,6 +538,79 @@ impl DomainCommand for QuoteConvert {
         write_lines(effect.tx, id, q.currency, &lines).await?;
         effect.tx.convert_quote(q.id, id, effect.execution).await?;
         crate::invoices::created(effect, id).await?;
+        changed(effect, q.id, "converted").await
+    }
+}
+
+/// The one tax rate all of `q`'s lines are at.
+fn one_tax(q: &Quote) -> Result<&str, Rejection> {
+    let mut taxes = q.lines.iter().map(|l| l.tax.as_str());
+    let first = taxes.next().ok_or_else(|| QUOTE_EMPTY.because(format!("quote {} has no lines", q.number)))?;
+    match taxes.find(|t| *t != first) {
+        None => Ok(first),
+        Some(other) => Err(QUOTE_TAXES_DIFFER
+            .because(format!("quote {} has lines at {first:?} and at {other:?}", q.number))
+            .into()),
+    }
+}
+
+/// What the contract made from `q` is named.
+fn contract_name(q: &Quote) -> Result<ContractName, Rejection> {
+    ContractName::parse(&q.title)
+        .map_err(|e| QUOTE_STATE.because(format!("the title of {} does not name a contract: {e}", q.number)).into())
+}
+
+impl DomainCommand for QuoteToContract {
+    const NAME: &'static str = "quote.convert_to_contract";
+    const SKILL: &'static str = "quote_convert_to_contract";
+    const PERMISSION: Permission = Permission::BillingWrite;
+    const SUMMARY: &'static str = "Turn an accepted quote into a draft fixed-fee contract";
+    const TAGS: &'static [&'static str] = &["billing"];
+    const REFUSALS: &'static [&'static RefusalKind] =
+        &[&QUOTE_NOT_FOUND, &QUOTE_STATE, &QUOTE_TAXES_DIFFER, &QUOTE_EMPTY, &TERMS_UNKNOWN];
+    const EVENTS: &'static [EventSpec] = &[EventSpec::of::<QuoteUpdated>(), EventSpec::of::<ContractUpdated>()];
+    type Output = QuoteRef;
+
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.ends_on.is_some_and(|e| e < self.starts_on) {
+            return Err(Invalid::at("/ends_on", "a contract ends on or after the day it starts"));
+        }
+        Ok(())
+    }
+
+    async fn check(&self, tx: &mut WorkspaceTx, _: &Actor) -> Result<(), Rejection> {
+        let q = quote(tx, self.quote_id, false).await?;
+        in_state(&q, &["accepted"], "converted")?;
+        one_tax(&q)?;
+        contract_name(&q).map(drop)
+    }
+
+    async fn apply(&self, effect: &mut Effect<'_>) -> Result<QuoteRef, Rejection> {
+        let q = quote(effect.tx, self.quote_id, true).await?;
+        in_state(&q, &["accepted"], "converted")?;
+        let tax = one_tax(&q)?;
+        let name = contract_name(&q)?;
+        let note = InvoiceNote::parse(&format!("As quoted in {} (version {}).", q.number, q.version)).ok();
+        let terms = Terms {
+            name: &name,
+            starts_on: self.starts_on,
+            ends_on: self.ends_on,
+            billing_cycle: self.billing_cycle,
+            rate_card: None,
+            rate_overrides: &[],
+            sla_policy_id: None,
+            purchase_order: self.purchase_order.as_ref(),
+            tax,
+            amount: Some(q.net),
+            unit_source: None,
+            unit_asset_type: None,
+            block_hours: None,
+            overage_rate: None,
+            rollover: false,
+            note: note.as_ref(),
+        };
+        let id = crate::contracts::insert(effect, ContractKind::FixedFee, terms).await?;
+        effect.tx.convert_quote_to_contract(q.id, id, effect.execution).await?;
         changed(effect, q.id, "converted").await
     }
 }

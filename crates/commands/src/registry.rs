@@ -69,6 +69,7 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<quotes::QuoteAccept>(),
     Spec::of::<quotes::QuoteDecline>(),
     Spec::of::<quotes::QuoteConvert>(),
+    Spec::of::<quotes::QuoteToContract>(),
     Spec::of::<billing::BillingRunCommand>(),
 ];
 

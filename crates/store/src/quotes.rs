@@ -1,7 +1,7 @@
 //! Quotes and their sent versions (workspace migration 0031), written only
 //! by the quote commands.
 
-use anchor_domain::{Currency, ExecutionId, InvoiceId, QuoteId};
+use anchor_domain::{ContractId, Currency, ExecutionId, InvoiceId, QuoteId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -93,6 +93,9 @@ pub struct Quote {
     /// The draft invoice it was converted to.
     #[schema(value_type = Option<String>)]
     pub invoice_id: Option<InvoiceId>,
+    /// The draft contract it was converted to.
+    #[schema(value_type = Option<String>)]
+    pub contract_id: Option<ContractId>,
     #[schema(value_type = String)]
     pub execution_id: ExecutionId,
     #[schema(value_type = String)]
@@ -123,7 +126,7 @@ const COLUMNS: &str = "q.id, q.number, q.title, q.state,
     CASE WHEN q.state = 'sent' AND q.valid_until < current_date THEN 'expired' ELSE q.state END AS status,
     q.version, q.valid_until, q.currency, q.note, q.lines, q.net, q.tax, q.gross,
     (SELECT v.sha256 FROM quote_versions v WHERE v.quote_id = q.id AND v.version = q.version) AS sha256,
-    q.sent_at, q.decided_at, q.decided_by, q.decided_digest, q.decline_reason, q.invoice_id,
+    q.sent_at, q.decided_at, q.decided_by, q.decided_digest, q.decline_reason, q.invoice_id, q.contract_id,
     q.execution_id, q.last_execution_id, q.created_at, q.updated_at
     FROM quotes q";
 
@@ -275,6 +278,24 @@ impl WorkspaceTx {
         )
         .bind(id)
         .bind(invoice)
+        .bind(execution)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn convert_quote_to_contract(
+        &mut self,
+        id: QuoteId,
+        contract: ContractId,
+        execution: ExecutionId,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE quotes SET state = 'converted', contract_id = $2, last_execution_id = $3, updated_at = now()
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(contract)
         .bind(execution)
         .execute(self.conn())
         .await?;

@@ -633,4 +633,59 @@ async fn quotes_are_sent_by_version_accepted_by_digest_and_converted() {
     assert_eq!(problem["code"], "quote_expired", "{problem}");
     let listed = get(&platform, "abe", "/quotes").await;
     assert_eq!(listed["items"].as_array().expect("items").len(), 3);
+
+    // A recurring service: accepted, then a draft fixed-fee contract at the quoted net.
+    let body = json!({"title": "Managed workplace", "valid_until": "2099-12-31",
+                      "lines": [line("Workstations", "20", "35.00"), line("Servers", "2", "150.00")]});
+    let managed = run(&platform, "fay", "POST", "/quotes", body).await["quote_id"].as_str().expect("id").to_owned();
+    let sha = run(&platform, "fay", "POST", &format!("/quotes/{managed}/send"), json!({})).await["sha256"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    let terms = json!({"starts_on": "2027-01-01", "billing_cycle": "quarterly", "purchase_order": "PO-77"});
+    let problem =
+        refused(&platform, "fay", "POST", &format!("/quotes/{managed}/contract"), terms.clone(), 409).await;
+    assert_eq!(problem["code"], "quote_transition_not_allowed", "only an accepted quote: {problem}");
+    run(&platform, "fay", "POST", &format!("/quotes/{managed}/accept"), accept(&sha)).await;
+    let converted = run(&platform, "fay", "POST", &format!("/quotes/{managed}/contract"), terms.clone()).await;
+    assert_eq!(converted["state"], "converted", "{converted}");
+    let contract_id = converted["contract_id"].as_str().expect("contract").to_owned();
+    let contract = get(&platform, "abe", &format!("/contracts/{contract_id}")).await;
+    assert_eq!(
+        (
+            contract["kind"].as_str(),
+            contract["state"].as_str(),
+            contract["name"].as_str(),
+            contract["amount"].as_str(),
+            contract["billing_cycle"].as_str(),
+            contract["tax"].as_str(),
+            contract["purchase_order"].as_str(),
+        ),
+        (
+            Some("fixed_fee"),
+            Some("draft"),
+            Some("Managed workplace"),
+            Some("1000.00"),
+            Some("quarterly"),
+            Some("standard"),
+            Some("PO-77")
+        ),
+        "{contract}"
+    );
+    assert_eq!(get(&platform, "abe", &format!("/quotes/{managed}")).await["contract_id"], contract_id.as_str());
+    let problem = refused(&platform, "fay", "POST", &format!("/quotes/{managed}/contract"), terms.clone(), 409).await;
+    assert_eq!(problem["code"], "quote_transition_not_allowed", "converted once: {problem}");
+
+    // A contract charges at one tax rate: a quote at two is refused.
+    put(&platform, "fay", "/billing/tax-rates/reduced", json!({"name": "VAT 7%", "category": "S", "rate": "7"})).await;
+    let mixed = json!({"title": "Mixed", "valid_until": "2099-12-31", "lines": [line("Support", "1", "100"),
+        {"description": "Manuals", "quantity": "1", "unit_price": "20", "tax": "reduced"}]});
+    let mixed = run(&platform, "fay", "POST", "/quotes", mixed).await["quote_id"].as_str().expect("id").to_owned();
+    let sha = run(&platform, "fay", "POST", &format!("/quotes/{mixed}/send"), json!({})).await["sha256"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    run(&platform, "fay", "POST", &format!("/quotes/{mixed}/accept"), accept(&sha)).await;
+    let problem = refused(&platform, "fay", "POST", &format!("/quotes/{mixed}/contract"), terms, 409).await;
+    assert_eq!(problem["code"], "quote_taxes_differ", "{problem}");
 }

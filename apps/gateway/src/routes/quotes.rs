@@ -1,7 +1,9 @@
 //! Quotes: commands (answered 202 with an execution, or 200 when they finish
 //! in the wait the caller allows) and their reads.
 
-use anchor_commands::quotes::{QuoteAccept, QuoteConvert, QuoteCreate, QuoteDecline, QuoteRevise, QuoteSend};
+use anchor_commands::quotes::{
+    QuoteAccept, QuoteConvert, QuoteCreate, QuoteDecline, QuoteRevise, QuoteSend, QuoteToContract,
+};
 use anchor_domain::QuoteId;
 use anchor_store::quotes::Quote;
 use axum::{Json, extract::State};
@@ -29,6 +31,7 @@ pub(crate) fn routes() -> ApiRoutes {
         .command_on::<QuoteAccept>("/api/v1/workspaces/{ws}/quotes/{id}/accept", "quote_id", QUOTE)
         .command_on::<QuoteDecline>("/api/v1/workspaces/{ws}/quotes/{id}/decline", "quote_id", QUOTE)
         .command_on::<QuoteConvert>("/api/v1/workspaces/{ws}/quotes/{id}/convert", "quote_id", QUOTE)
+        .command_on::<QuoteToContract>("/api/v1/workspaces/{ws}/quotes/{id}/contract", "quote_id", QUOTE)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
