@@ -129,6 +129,23 @@ pub(crate) async fn submit_as(
     key: Option<&str>,
     route: &'static str,
 ) -> Result<Receipt, Response> {
+    submit_waiting(state, workspace, session, headers, name, args, key, route, Some(PAGE_WAIT)).await
+}
+
+/// [`submit_as`], waiting for the outcome up to `wait` (none: answered as
+/// soon as the command is accepted).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn submit_waiting(
+    state: &WebState,
+    workspace: &str,
+    session: &anchor_store::sessions::WebSession,
+    headers: &HeaderMap,
+    name: &str,
+    args: serde_json::Value,
+    key: Option<&str>,
+    route: &'static str,
+    wait: Option<Duration>,
+) -> Result<Receipt, Response> {
     let Some(desk) = state.desk.clone() else { return Err(unavailable()) };
     let Some(spec) = registry::find(name) else {
         let message = format!("Anchor has no command {:?}.", name.chars().take(64).collect::<String>());
@@ -151,7 +168,7 @@ pub(crate) async fn submit_as(
         }
     };
     let key = key.filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
-    desk.submit(&grant, command, key, Some(PAGE_WAIT)).await.map_err(|e| failed(e, workspace, headers))
+    desk.submit(&grant, command, key, wait).await.map_err(|e| failed(e, workspace, headers))
 }
 
 fn unavailable() -> Response {

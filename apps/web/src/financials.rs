@@ -139,6 +139,8 @@ pub(crate) struct InvoiceListPage {
     pub balance: ClientBalance,
     pub outcome: Option<(Execution, &'static str)>,
     pub may_write: bool,
+    /// The key of the "New draft invoice" form.
+    pub key: String,
 }
 
 /// `GET /w/{ws}/console/financials`: invoices and credit notes.
@@ -176,7 +178,8 @@ pub(crate) async fn invoices(
     match read {
         Ok((invoices, next, balance, outcome)) => {
             let may_write = grant.allows(Permission::BillingWrite);
-            let page = InvoiceListPage { show, invoices, next, balance, outcome, may_write };
+            let key = crate::session::random_token();
+            let page = InvoiceListPage { show, invoices, next, balance, outcome, may_write, key };
             pages::page(StatusCode::OK, view::invoices(&frame(&session, &grant), &page))
         }
         Err(e) => unavailable(e),
@@ -199,7 +202,14 @@ pub(crate) struct InvoicePage {
     pub today: Date,
     /// A fresh key for each form on the page.
     pub keys: Vec<String>,
+    /// The tax rates a draft's line may be at.
+    pub taxes: Vec<String>,
 }
+
+/// Blank rows the draft editor offers after the lines a draft has.
+pub(crate) const BLANK_ROWS: usize = 3;
+/// Rows one form may carry (a draft has at most 500 lines).
+const MAX_ROWS: usize = 500 + BLANK_ROWS;
 
 /// `GET /w/{ws}/console/financials/invoices/{id}`.
 pub(crate) async fn invoice(
@@ -227,15 +237,16 @@ pub(crate) async fn invoice(
                 credit_notes.retain(|c| c.corrects == Some(id));
                 let outcome = seen.clone().read(tx).await?;
                 let today = tx.clock().await?.date();
-                Ok(Some((invoice, credit_notes, outcome, today)))
+                let taxes = tx.tax_rates().await?.into_iter().filter(|t| !t.archived).map(|t| t.key).collect();
+                Ok(Some((invoice, credit_notes, outcome, today, taxes)))
             })
         })
         .await;
     match read {
-        Ok(Some((invoice, credit_notes, outcome, today))) => {
+        Ok(Some((invoice, credit_notes, outcome, today, taxes))) => {
             let keys = (0..6).map(|_| crate::session::random_token()).collect();
             let may_write = grant.allows(Permission::BillingWrite);
-            let page = InvoicePage { invoice, credit_notes, outcome, may_write, today, keys };
+            let page = InvoicePage { invoice, credit_notes, outcome, may_write, today, keys, taxes };
             pages::page(StatusCode::OK, view::invoice(&frame(&session, &grant), &page))
         }
         Ok(None) => no_such_invoice(),
@@ -595,6 +606,8 @@ const OFFERED: &[&str] = &[
     "invoice.finalize",
     "invoice.send",
     "invoice.discard",
+    "invoice.create",
+    "invoice.update",
     "credit_note.create",
     "payment.record",
     "billing.run",
@@ -611,6 +624,27 @@ const OFFERED: &[&str] = &[
     "quote.convert_to_contract",
 ];
 
+/// The lines of a form's rows `description_N`, `quantity_N`, `unit_code_N`,
+/// `unit_price_N`, `discount_N`, `tax_N` (N from 1 to `rows`); a row without
+/// a description is left out (emptying a row removes its line).
+fn line_rows(fields: &[(String, String)], rows: usize) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for n in 1..=rows {
+        let Some(description) = given(fields, &format!("description_{n}")) else { continue };
+        let value = |name: &str| given(fields, &format!("{name}_{n}")).map(str::to_owned);
+        let mut line = json!({"description": description, "quantity": value("quantity").unwrap_or_default(),
+                              "unit_price": value("unit_price").unwrap_or_default(), "tax": value("tax").unwrap_or_default()});
+        if let Some(code) = value("unit_code") {
+            line["unit_code"] = Value::String(code);
+        }
+        if let Some(discount) = value("discount").filter(|d| d.parse::<Decimal>().map_or(true, |d| !d.is_zero())) {
+            line["discount_percent"] = Value::String(discount);
+        }
+        lines.push(line);
+    }
+    lines
+}
+
 /// A command's arguments from its form (the command names what is wrong).
 fn arguments(command: &str, fields: &[(String, String)], balance: Option<Decimal>) -> Result<Value, String> {
     let text = |name: &str| given(fields, name).map(|v| Value::String(v.to_owned()));
@@ -622,6 +656,19 @@ fn arguments(command: &str, fields: &[(String, String)], balance: Option<Decimal
     };
     match command {
         "invoice.finalize" | "invoice.send" | "invoice.discard" | "credit_note.create" => put("invoice_id"),
+        // A new draft is empty: its page's editor fills it in.
+        "invoice.create" => {}
+        "invoice.update" => {
+            put("invoice_id");
+            // Empty: removed (`null`), as the form shows no value for none.
+            for name in ["purchase_order", "note"] {
+                args.insert(name.to_owned(), text(name).unwrap_or(Value::Null));
+            }
+            // A billing run's draft keeps its lines: its form has no rows.
+            if given(fields, "rows").is_some() {
+                args.insert("lines".to_owned(), Value::Array(line_rows(fields, MAX_ROWS)));
+            }
+        }
         "billing.run" => {
             put("period_start");
             put("period_end");
@@ -663,16 +710,7 @@ fn arguments(command: &str, fields: &[(String, String)], balance: Option<Decimal
             put("title");
             put("valid_until");
             put("note");
-            // Rows of the form: description_N, quantity_N, unit_price_N, tax_N; a row
-            // without a description is left out.
-            let mut lines = Vec::new();
-            for n in 1..=QUOTE_ROWS {
-                let Some(description) = given(fields, &format!("description_{n}")) else { continue };
-                let value = |name: &str| given(fields, &format!("{name}_{n}")).unwrap_or_default().to_owned();
-                lines.push(json!({"description": description, "quantity": value("quantity"),
-                                  "unit_price": value("unit_price"), "tax": value("tax")}));
-            }
-            args.insert("lines".to_owned(), Value::Array(lines));
+            args.insert("lines".to_owned(), Value::Array(line_rows(fields, QUOTE_ROWS)));
         }
         "payment.record" => {
             for name in ["amount", "received_on", "method", "reference"] {

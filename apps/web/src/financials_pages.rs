@@ -13,13 +13,22 @@ use crate::{
     pages::{ConsoleFrame, ConsoleTab, console_tab_layout, moment, outcome_banner},
 };
 
-fn money(currency: Currency, amount: Decimal) -> String {
+pub(crate) fn money(currency: Currency, amount: Decimal) -> String {
     currency.format(amount)
 }
 
 /// A quantity or rate as people write it: 1.5, not 1.5000.
 fn plain(value: Decimal) -> String {
     value.normalize().to_string()
+}
+
+/// A price to edit: at least two decimals, no trailing zeros beyond them.
+fn price(value: Decimal) -> String {
+    let mut value = value.normalize();
+    if value.scale() < 2 {
+        value.rescale(2);
+    }
+    value.to_string()
 }
 
 fn nav(frame: &ConsoleFrame<'_>, current: &str) -> Markup {
@@ -99,7 +108,12 @@ pub(crate) fn invoices(frame: &ConsoleFrame<'_>, page: &InvoiceListPage) -> Mark
             (outcome_banner(frame, page.outcome.as_ref()))
             div.heading {
                 h1 { "Invoices" }
-                @if page.may_write { a.button href={(base) "/run"} { "Billing run" } }
+                @if page.may_write {
+                    span.actions {
+                        (button_form(frame, &page.key, "invoice.create", ("note", String::new()), "New draft invoice", true))
+                        a.button href={(base) "/run"} { "Billing run" }
+                    }
+                }
             }
             (nav(frame, "invoices"))
             div.card { (balance_summary(&page.balance)) }
@@ -182,6 +196,77 @@ fn button_form(
             input type="hidden" name="command" value=(command);
             input type="hidden" name=(id_field.0) value=(id_field.1);
             button class=[secondary.then_some("secondary")] type="submit" { (label) }
+        }
+    }
+}
+
+/// The form that changes a draft: its lines (each row editable; emptying a
+/// row's description removes it; blank rows add lines), purchase order and
+/// note. A billing run's draft keeps its lines: only its purchase order and
+/// note are changed here.
+fn draft_editor(frame: &ConsoleFrame<'_>, page: &InvoicePage, key: &str) -> Markup {
+    let i = &page.invoice;
+    let from_run = i.period_start.is_some();
+    let rows = if from_run { 0 } else { i.lines.len() + crate::financials::BLANK_ROWS };
+    let unit_codes = [("C62", "each"), ("HUR", "hours"), ("MON", "months"), ("DAY", "days")];
+    html! {
+        div.card.form-card {
+            h2 { "Edit the draft" }
+            @if from_run {
+                p.small.muted { "A billing run made this draft: its lines bill time and contract charges, so they stay as they are. To change them, discard the draft and run billing again." }
+            } @else {
+                p.small.muted { "Clear a line's description to remove it; fill a blank row to add one. Totals and tax are worked out again when you save." }
+            }
+            form method="post" action={(frame.base()) "/financials/act"} {
+                input type="hidden" name="csrf_token" value=(frame.csrf);
+                input type="hidden" name="idempotency_key" value=(key);
+                input type="hidden" name="command" value="invoice.update";
+                input type="hidden" name="invoice_id" value=(i.id);
+                @if !from_run {
+                    input type="hidden" name="rows" value=(rows);
+                    @for n in 1..=rows {
+                        @let line = i.lines.get(n - 1);
+                        fieldset.line {
+                            legend { @if line.is_some() { "Line " (n) } @else { "New line" } }
+                            label for={"e-d" (n)} { "Description" }
+                            input id={"e-d" (n)} type="text" name={"description_" (n)} maxlength="500"
+                                value=[line.map(|l| l.description.as_str())];
+                            div.row {
+                                div { label for={"e-q" (n)} { "Quantity" }
+                                      input id={"e-q" (n)} type="text" inputmode="decimal" name={"quantity_" (n)}
+                                          value=(line.map_or("1".to_owned(), |l| plain(l.quantity))); }
+                                div {
+                                    label for={"e-u" (n)} { "Unit" }
+                                    select id={"e-u" (n)} name={"unit_code_" (n)} {
+                                        @for (code, name) in unit_codes {
+                                            option value=(code) selected[line.is_some_and(|l| l.unit_code.as_str() == code)] { (name) }
+                                        }
+                                    }
+                                }
+                                div { label for={"e-p" (n)} { "Unit price" }
+                                      input id={"e-p" (n)} type="text" inputmode="decimal" name={"unit_price_" (n)}
+                                          value=[line.map(|l| price(l.unit_price))]; }
+                                div { label for={"e-x" (n)} { "Discount %" }
+                                      input id={"e-x" (n)} type="text" inputmode="decimal" name={"discount_" (n)}
+                                          value=[line.filter(|l| !l.discount_percent.is_zero()).map(|l| plain(l.discount_percent))]; }
+                                div {
+                                    label for={"e-t" (n)} { "Tax" }
+                                    select id={"e-t" (n)} name={"tax_" (n)} {
+                                        @for t in &page.taxes {
+                                            option value=(t) selected[line.is_some_and(|l| &l.tax_key == t)] { (t) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                label for="e-po" { "Purchase order (optional)" }
+                input #e-po type="text" name="purchase_order" maxlength="100" value=[i.purchase_order.as_ref().map(|p| p.as_str())];
+                label for="e-note" { "Note printed on the invoice (optional)" }
+                input #e-note type="text" name="note" maxlength="2000" value=[i.note.as_ref().map(|n| n.as_str())];
+                button type="submit" { "Save the draft" }
+            }
         }
     }
 }
@@ -285,6 +370,7 @@ pub(crate) fn invoice(frame: &ConsoleFrame<'_>, page: &InvoicePage) -> Markup {
                     @if !i.paid.is_zero() { div { dt { "Paid" } dd { (money(c, i.paid)) } } }
                 }
             }
+            @if page.may_write && i.state == InvoiceState::Draft { (draft_editor(frame, page, &key(5))) }
             @if page.may_write && i.kind == InvoiceKind::Invoice && i.state != InvoiceState::Draft
                 && i.balance.is_some_and(|b| b > Decimal::ZERO) {
                 div.card.form-card {
@@ -397,6 +483,7 @@ pub(crate) fn run(frame: &ConsoleFrame<'_>, page: &RunPage) -> Markup {
         html! { div.fin {
             div.heading { h1 { "Billing run" } }
             (nav(frame, "run"))
+            p.small { "Billing many clients? " a href={"/billing?period_start=" (page.period_start) "&period_end=" (page.period_end)} { "Run this period for every client you bill" } ", with progress client by client." }
             div.card.form-card {
                 form.filters method="get" action={(base) "/run"} {
                     label for="period_start" { "From" }

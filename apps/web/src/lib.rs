@@ -14,6 +14,7 @@
 
 mod admin;
 mod assets;
+mod billing_all;
 mod charts;
 mod cmdb;
 mod cmdb_pages;
@@ -158,6 +159,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/admin/service/policies", post(admin::save_policy))
         .route("/w/{ws}/admin/service/queues", post(admin::save_queue))
         .route("/w/{ws}/admin/service/calendars", post(admin::save_calendar))
+        .route("/billing", get(billing_all::overview))
+        .route("/billing/run", post(billing_all::run))
+        .route("/billing/runs/{key}", get(billing_all::progress))
         .route("/ops", get(ops::all_clients))
         .route("/ops/live", get(ops::live))
         .route("/w/{ws}/ops", get(ops::one_client))

@@ -104,6 +104,9 @@ pub(crate) fn workspaces(who: &str, csrf: &str, rows: &[(Workspace, Option<Role>
                     p.muted { "You are not a member of any workspace yet. Ask an MSP admin of your organisation to add you." }
                 } @else {
                     p { a href="/ops" { "Ops: the queues of every client you may see" } }
+                    @if rows.iter().any(|(_, role)| role.is_some_and(|r| anchor_auth::permissions::grants(r, anchor_auth::permissions::Permission::BillingRead))) {
+                        p { a href="/billing" { "Billing run: bill a period in every client at once" } }
+                    }
                     table {
                         thead { tr { th { "Workspace" } th { "Slug" } th { "Your role" } } }
                         tbody {

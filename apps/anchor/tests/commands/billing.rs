@@ -526,6 +526,154 @@ async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
     platform.stop().await;
 }
 
+/// The billing run for every client at once (`/billing`): a preview of each
+/// client the person may bill, one `billing.run` per client under one key,
+/// and a progress page that follows each execution to its end. A client
+/// that cannot be billed says why; one the person is not in never shows;
+/// sending the run again makes nothing twice.
+#[tokio::test]
+async fn every_client_is_billed_in_one_run_with_progress() {
+    use crate::browser::{session, walk};
+
+    let platform = Platform::start().await;
+    platform.named_workspace("acme", "Acme Widgets", "mia", Role::MspAdmin).await;
+    platform.named_workspace("globex", "Globex Corporation", "mia", Role::Finance).await;
+    platform.named_workspace("initech", "Initech", "mia", Role::Finance).await;
+    platform.named_workspace("umbrella", "Umbrella Labs", "zed", Role::MspAdmin).await;
+    let call = |ws: &'static str, method: &'static str, path: String, body: Value| {
+        let platform = &platform;
+        async move {
+            let response = platform
+                .client
+                .request(method.parse().expect("method"), platform.url(&format!("/api/v1/workspaces/{ws}{path}")))
+                .bearer_auth(platform.token("mia"))
+                .header("idempotency-key", format!("key-{:032x}", rand::random::<u128>()))
+                .header("prefer", "wait=25")
+                .json(&body)
+                .send()
+                .await
+                .expect("send");
+            assert!(response.status().is_success(), "{method} {path}: {}", response.status());
+            response.json::<Value>().await.expect("json")
+        }
+    };
+    // Acme and Globex each have a monthly fixed fee from November; Initech has no billing profile.
+    for (ws, name, fee) in [("acme", "Managed services", "1200.00"), ("globex", "Helpdesk", "800.00")] {
+        let profile = json!({"currency": "EUR", "payment_terms_days": 14, "invoice_prefix": "INV-", "credit_note_prefix": "CN-",
+            "seller": {"name": "Harbour IT Services GmbH", "vat_id": "DE123456789",
+                       "address": {"line1": "Hafenstraße 12", "postal_code": "20457", "city": "Hamburg", "country": "DE"}},
+            "buyer": {"name": name, "address": {"line1": "Industrieweg 3", "postal_code": "80331", "city": "München", "country": "DE"}}});
+        call(ws, "PUT", "/billing/profile".into(), profile).await;
+        call(ws, "PUT", "/billing/tax-rates/standard".into(), json!({"name": "VAT 19%", "category": "S", "rate": "19"}))
+            .await;
+        let terms = json!({"kind": "fixed_fee", "name": name, "starts_on": "2026-11-01", "tax": "standard", "amount": fee});
+        let created = call(ws, "POST", "/contracts".into(), terms).await;
+        assert_eq!(created["status"], "succeeded", "{created}");
+        let id = created["result"]["contract_id"].as_str().expect("contract").to_owned();
+        call(ws, "POST", format!("/contracts/{id}/activate"), json!({})).await;
+    }
+
+    let base = platform.url("");
+    let (cookie, csrf) = session(&platform, "mia").await;
+    let period = "period_start=2026-11-01&period_end=2026-11-30";
+    let report = walk(
+        &base,
+        &cookie,
+        json!([
+            {"name": "billing-all-preview", "path": format!("/billing?{period}"), "status": 200, "only": "desktop",
+             "text": ["Acme Widgets", "Globex Corporation", "Initech", "1,428.00 EUR", "952.00 EUR",
+                      "Cannot bill", "2 draft invoice(s) in 2 client(s)"],
+             "absent": ["Umbrella"]},
+            {"name": "billing-all-run", "path": format!("/billing?{period}"), "status": 200, "only": "desktop",
+             "text": ["3 of 3 client(s) finished", "Review the drafts", "Not run", "1,428.00 EUR", "952.00 EUR"],
+             "steps": [{"click": "button:has-text('Run billing for 3 client(s)')", "navigates": true},
+                       {"wait_text": "Finished: 2 draft invoice(s) made", "no_reload": true}]},
+        ]),
+    )
+    .await;
+    let progress = report
+        .as_array()
+        .and_then(|visits| visits.iter().find(|v| v["visit"] == "billing-all-run"))
+        .and_then(|v| v["url"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    for (ws, gross) in [("acme", "1428.00"), ("globex", "952.00")] {
+        let drafts = call(ws, "GET", "/invoices?state=draft".into(), Value::Null).await;
+        let items = drafts["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{ws}: {drafts}");
+        assert_eq!(items[0]["gross"], gross, "{ws}: {drafts}");
+    }
+    let umbrella = platform.get("/api/v1/workspaces/umbrella/billing/runs", "zed").await;
+    assert_eq!(umbrella["items"].as_array().map(Vec::len), Some(0), "not mia's client: {umbrella}");
+
+    // Sending the same run again (a reload, a resumed run) makes nothing new.
+    let key = progress.split("/billing/runs/").nth(1).and_then(|k| k.split('?').next()).unwrap_or_default().to_owned();
+    assert!(key.len() >= 16, "the progress page's address names the run: {report}");
+    let again = platform
+        .client
+        .post(platform.url("/billing/run"))
+        .header("cookie", format!("anchor_session={cookie}"))
+        .header("origin", platform.url("").trim_end_matches('/'))
+        .form(&[("csrf_token", csrf.as_str()), ("key", &key), ("period_start", "2026-11-01"), ("period_end", "2026-11-30")])
+        .send()
+        .await
+        .expect("post");
+    assert!(again.status().is_success() || again.status().is_redirection(), "{}", again.status());
+    for ws in ["acme", "globex"] {
+        let drafts = call(ws, "GET", "/invoices?state=draft".into(), Value::Null).await;
+        assert_eq!(drafts["items"].as_array().map(Vec::len), Some(1), "{ws} billed once: {drafts}");
+    }
+    let progress_path = progress.strip_prefix(base.trim_end_matches('/')).unwrap_or(&progress).to_owned();
+    walk(
+        &base,
+        &cookie,
+        json!([
+            {"name": "billing-all-done", "path": format!("/billing?{period}"), "status": 200,
+             "text": ["Nothing to bill in this period"]},
+            {"name": "billing-all-progress", "path": progress_path, "status": 200,
+             "text": ["3 of 3 client(s) finished", "Initech", "Not run"]},
+        ]),
+    )
+    .await;
+
+    // A draft by hand: created empty, its lines written in the editor, then changed.
+    let fin = "/w/acme/console/financials";
+    walk(&base, &cookie, json!([
+        {"name": "fin-draft-edit", "path": fin, "status": 200, "only": "desktop",
+         "text": ["Succeeded", "Remote session", "113.05 EUR"], "absent": ["Onsite visit"],
+         "steps": [{"click": "button:has-text('New draft invoice')", "navigates": true},
+                   {"wait_text": "Edit the draft"},
+                   {"fill": "#e-d1", "value": "Onsite visit"}, {"fill": "#e-q1", "value": "3"},
+                   {"select": "#e-u1", "value": "HUR"}, {"fill": "#e-p1", "value": "110.00"}, {"fill": "#e-x1", "value": "10"},
+                   {"click": "button:has-text('Save the draft')", "navigates": true},
+                   {"wait_text": "353.43 EUR"},
+                   {"fill": "#e-d1", "value": ""},
+                   {"fill": "#e-d2", "value": "Remote session"}, {"fill": "#e-p2", "value": "95.00"},
+                   {"fill": "#e-po", "value": "PO-9"},
+                   {"click": "button:has-text('Save the draft')", "navigates": true}]},
+    ]))
+    .await;
+    let drafts = call("acme", "GET", "/invoices?state=draft".into(), Value::Null).await;
+    let by_hand = drafts["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["period_start"].is_null())
+        .cloned()
+        .expect("the draft by hand");
+    assert_eq!(
+        (by_hand["gross"].as_str(), by_hand["purchase_order"].as_str(), by_hand["lines"].as_array().map(Vec::len)),
+        (Some("113.05"), Some("PO-9"), Some(1)),
+        "{by_hand}"
+    );
+    walk(&base, &cookie, json!([
+        {"name": "fin-draft", "path": format!("{fin}/invoices/{}", by_hand["id"].as_str().expect("id")), "status": 200,
+         "text": ["Edit the draft", "New line", "Remote session"]},
+    ]))
+    .await;
+    platform.stop().await;
+}
+
 /// Quotes: versions frozen when sent with their digest, decided on by
 /// digest before they expire (the decision is the command's signed
 /// evidence), and an accepted quote converted to a draft invoice with the

@@ -265,10 +265,15 @@ impl Platform {
 
     /// A workspace with `subject` as a member in `role`.
     pub(crate) async fn workspace(&self, slug: &str, subject: &str, role: Role) -> Workspace {
+        self.named_workspace(slug, "Test client", subject, role).await
+    }
+
+    /// A workspace named `name` with `subject` as a member in `role`.
+    pub(crate) async fn named_workspace(&self, slug: &str, name: &str, subject: &str, role: Role) -> Workspace {
         let slug = WorkspaceSlug::parse(slug).expect("slug");
         let workspace = self
             .store
-            .create_workspace(&slug, &WorkspaceName::parse("Test client").expect("name"))
+            .create_workspace(&slug, &WorkspaceName::parse(name).expect("name"))
             .await
             .expect("create");
         self.member(&workspace, subject, role).await;
