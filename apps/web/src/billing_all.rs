@@ -19,12 +19,7 @@ use anchor_commands::{
 };
 use anchor_domain::{Currency, ExecutionStatus};
 use anchor_store::{
-    StoreError,
-    access::SubjectRef,
-    executions::Execution,
-    Workspace,
-    ops::Within,
-    sessions::WebSession,
+    StoreError, Workspace, access::SubjectRef, executions::Execution, ops::Within, sessions::WebSession,
 };
 use axum::{
     extract::{Path, Query, State},
@@ -61,7 +56,8 @@ pub(crate) struct PeriodQuery {
 
 /// The period asked for, or last month; an unreadable one says why.
 fn period(query: &PeriodQuery, today: Date) -> (Date, Date, Option<String>) {
-    let day = |v: Option<&str>| v.and_then(|d| Date::parse(d, &time::format_description::well_known::Iso8601::DATE).ok());
+    let day =
+        |v: Option<&str>| v.and_then(|d| Date::parse(d, &time::format_description::well_known::Iso8601::DATE).ok());
     let first = today.replace_day(1).expect("the first");
     let end = first.previous_day().expect("a day before");
     let (default_start, default_end) = (end.replace_day(1).expect("the first"), end);
@@ -218,9 +214,18 @@ pub(crate) async fn run(
         // A refusal (no billing profile, a period spanning two blocks) is
         // shown on the progress page, which asks the plan again; the run
         // goes on with the next client.
-        let submitted =
-            submit_waiting(&state, slug, &session, &headers, "billing.run", args.clone(), Some(&idempotency), route, None)
-                .await;
+        let submitted = submit_waiting(
+            &state,
+            slug,
+            &session,
+            &headers,
+            "billing.run",
+            args.clone(),
+            Some(&idempotency),
+            route,
+            None,
+        )
+        .await;
         if submitted.is_err() {
             tracing::info!(workspace = slug, "a client's billing run was not accepted");
         }
@@ -457,7 +462,15 @@ fn progress_view(shell: &Shell<'_>, page: &ProgressPage) -> Markup {
     )
 }
 
-fn progress_body(csrf: &str, page: &ProgressPage, total: usize, finished: usize, drafts: usize, running: bool, unsent: bool) -> Markup {
+fn progress_body(
+    csrf: &str,
+    page: &ProgressPage,
+    total: usize,
+    finished: usize,
+    drafts: usize,
+    running: bool,
+    unsent: bool,
+) -> Markup {
     html! {
         label for="run-bar" { (finished) " of " (total) " client(s) finished" }
         progress #run-bar max=(total.max(1)) value=(finished) { (finished) " of " (total) }

@@ -338,7 +338,11 @@ async fn contract(tx: &mut WorkspaceTx, id: ContractId, lock: bool) -> Result<Co
 
 /// Checks and stores a draft contract of `kind` on `terms`, and publishes
 /// its creation.
-pub(crate) async fn insert(effect: &mut Effect<'_>, kind: ContractKind, terms: Terms<'_>) -> Result<ContractId, Rejection> {
+pub(crate) async fn insert(
+    effect: &mut Effect<'_>,
+    kind: ContractKind,
+    terms: Terms<'_>,
+) -> Result<ContractId, Rejection> {
     terms.check(kind).map_err(|e| TERMS_UNKNOWN.because(format!("{}: {}", e.path, e.message)))?;
     terms.check_names(effect.tx).await?;
     let id = ContractId::new();

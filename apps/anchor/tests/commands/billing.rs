@@ -564,9 +564,15 @@ async fn every_client_is_billed_in_one_run_with_progress() {
                        "address": {"line1": "Hafenstraße 12", "postal_code": "20457", "city": "Hamburg", "country": "DE"}},
             "buyer": {"name": name, "address": {"line1": "Industrieweg 3", "postal_code": "80331", "city": "München", "country": "DE"}}});
         call(ws, "PUT", "/billing/profile".into(), profile).await;
-        call(ws, "PUT", "/billing/tax-rates/standard".into(), json!({"name": "VAT 19%", "category": "S", "rate": "19"}))
-            .await;
-        let terms = json!({"kind": "fixed_fee", "name": name, "starts_on": "2026-11-01", "tax": "standard", "amount": fee});
+        call(
+            ws,
+            "PUT",
+            "/billing/tax-rates/standard".into(),
+            json!({"name": "VAT 19%", "category": "S", "rate": "19"}),
+        )
+        .await;
+        let terms =
+            json!({"kind": "fixed_fee", "name": name, "starts_on": "2026-11-01", "tax": "standard", "amount": fee});
         let created = call(ws, "POST", "/contracts".into(), terms).await;
         assert_eq!(created["status"], "succeeded", "{created}");
         let id = created["result"]["contract_id"].as_str().expect("contract").to_owned();
@@ -614,7 +620,12 @@ async fn every_client_is_billed_in_one_run_with_progress() {
         .post(platform.url("/billing/run"))
         .header("cookie", format!("anchor_session={cookie}"))
         .header("origin", platform.url("").trim_end_matches('/'))
-        .form(&[("csrf_token", csrf.as_str()), ("key", &key), ("period_start", "2026-11-01"), ("period_end", "2026-11-30")])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("key", &key),
+            ("period_start", "2026-11-01"),
+            ("period_end", "2026-11-30"),
+        ])
         .send()
         .await
         .expect("post");
@@ -791,8 +802,7 @@ async fn quotes_are_sent_by_version_accepted_by_digest_and_converted() {
         .expect("digest")
         .to_owned();
     let terms = json!({"starts_on": "2027-01-01", "billing_cycle": "quarterly", "purchase_order": "PO-77"});
-    let problem =
-        refused(&platform, "fay", "POST", &format!("/quotes/{managed}/contract"), terms.clone(), 409).await;
+    let problem = refused(&platform, "fay", "POST", &format!("/quotes/{managed}/contract"), terms.clone(), 409).await;
     assert_eq!(problem["code"], "quote_transition_not_allowed", "only an accepted quote: {problem}");
     run(&platform, "fay", "POST", &format!("/quotes/{managed}/accept"), accept(&sha)).await;
     let converted = run(&platform, "fay", "POST", &format!("/quotes/{managed}/contract"), terms.clone()).await;

@@ -271,11 +271,8 @@ impl Platform {
     /// A workspace named `name` with `subject` as a member in `role`.
     pub(crate) async fn named_workspace(&self, slug: &str, name: &str, subject: &str, role: Role) -> Workspace {
         let slug = WorkspaceSlug::parse(slug).expect("slug");
-        let workspace = self
-            .store
-            .create_workspace(&slug, &WorkspaceName::parse(name).expect("name"))
-            .await
-            .expect("create");
+        let workspace =
+            self.store.create_workspace(&slug, &WorkspaceName::parse(name).expect("name")).await.expect("create");
         self.member(&workspace, subject, role).await;
         workspace
     }

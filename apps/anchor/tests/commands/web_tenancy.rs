@@ -318,6 +318,35 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
         }
         let live = client.get(platform.url("/ops/live?ws=other")).header("cookie", &cookie).send().await;
         assert_eq!(live.expect("live").status(), 404);
+        // Billing for every client: the other is neither previewed, run nor followed.
+        let period = "period_start=2026-11-01&period_end=2026-11-30";
+        let preview = client.get(platform.url(&format!("/billing?{period}"))).header("cookie", &cookie).send().await;
+        let body = preview.expect("billing").text().await.expect("body");
+        assert!(!body.contains("/w/other/") && !body.contains(MARKER), "{body}");
+        let key = format!("every-client-run-{subject}-0001");
+        let run = client
+            .post(platform.url("/billing/run"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("key", &key),
+                ("period_start", "2026-11-01"),
+                ("period_end", "2026-11-30"),
+            ])
+            .send()
+            .await
+            .expect("run");
+        assert!(run.status().is_redirection() || run.status().is_success(), "{}", run.status());
+        let progress =
+            client.get(platform.url(&format!("/billing/runs/{key}?{period}"))).header("cookie", &cookie).send();
+        let body = progress.await.expect("progress").text().await.expect("body");
+        assert!(!body.contains("/w/other/") && !body.contains(MARKER), "{body}");
+        let executions: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM ws_other.executions WHERE idempotency_key LIKE 'billing-run-%'")
+                .fetch_one(platform.store.pool())
+                .await
+                .expect("executions");
+        assert_eq!(executions, 0, "no billing run in the other workspace");
     }
     assert!(failures.is_empty(), "{} of {cases} cases failed:\n{}", failures.len(), failures.join("\n"));
 
