@@ -954,3 +954,267 @@ mod tests {
         assert!(arguments("ticket.create", &form("1"), None).is_err());
     }
 }
+
+/// The reports' page: unbilled time, revenue by contract over a period
+/// (this year to date unless another is asked for), ageing of receivables.
+pub(crate) struct ReportsPage {
+    pub currency: Option<anchor_domain::Currency>,
+    pub period_start: Date,
+    pub period_end: Date,
+    /// Why the period asked for is not read, if it is not.
+    pub problem: Option<String>,
+    pub unbilled: Vec<anchor_store::reports::UnbilledTimeRow>,
+    pub revenue: Vec<anchor_store::reports::RevenueRow>,
+    pub ageing: Vec<anchor_store::reports::AgeingRow>,
+    /// The client's open balance, as the invoices' list shows it.
+    pub balance: ClientBalance,
+}
+
+/// `GET /w/{ws}/console/financials/reports`.
+pub(crate) async fn reports(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    Query(query): Query<RunQuery>,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let route = "GET /w/{ws}/console/financials/reports";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::BillingRead, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let (from, to) = (day(query.period_start.as_deref()), day(query.period_end.as_deref()));
+    let unreadable = (query.period_start.is_some() && from.is_none()) || (query.period_end.is_some() && to.is_none());
+    let read = state
+        .db
+        .read(&grant.workspace, |tx| {
+            Box::pin(async move {
+                let today = tx.clock().await?.date();
+                let year_start = today.replace_ordinal(1).expect("the first day of the year");
+                let (from, to) = (from.unwrap_or(year_start), to.unwrap_or(today));
+                let problem = if unreadable {
+                    Some("Give both days of the period as dates (YYYY-MM-DD).".to_owned())
+                } else if to < from {
+                    Some("The period ends on or after the day it starts.".to_owned())
+                } else {
+                    None
+                };
+                let revenue = if problem.is_none() { tx.revenue_report(from, to).await? } else { Vec::new() };
+                let currency = tx.billing_profile().await?.map(|p| p.currency);
+                let unbilled = tx.unbilled_time_report().await?;
+                let ageing = tx.ageing_report().await?;
+                let balance = tx.client_balance().await?;
+                Ok(ReportsPage {
+                    currency,
+                    period_start: from,
+                    period_end: to,
+                    problem,
+                    unbilled,
+                    revenue,
+                    ageing,
+                    balance,
+                })
+            })
+        })
+        .await;
+    match read {
+        Ok(page) => pages::page(StatusCode::OK, view::reports(&frame(&session, &grant), &page)),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// The rates' page: work types (added and changed here), rate cards and
+/// staff rate roles.
+pub(crate) struct RatesPage {
+    pub currency: Option<anchor_domain::Currency>,
+    pub work_types: Vec<anchor_store::contracts::WorkTypeDef>,
+    pub rate_cards: Vec<anchor_store::contracts::RateCard>,
+    pub staff: Vec<anchor_store::contracts::StaffRateRole>,
+    pub taxes: Vec<String>,
+    pub may_write: bool,
+    /// The form's values: the work type being changed, or what was sent.
+    pub form: WorkTypeForm,
+    /// What was wrong with what was sent.
+    pub problem: Option<String>,
+    /// The work type just saved.
+    pub saved: Option<String>,
+}
+
+/// The work type form's values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WorkTypeForm {
+    pub key: String,
+    pub name: String,
+    pub hourly_rate: String,
+    pub tax: String,
+    pub billable: bool,
+    pub archived: bool,
+    /// Changing an existing work type (its key is fixed).
+    pub existing: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RatesQuery {
+    /// The work type to change in the form.
+    #[serde(default)]
+    edit: Option<String>,
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+async fn rates_page(
+    state: &WebState,
+    grant: &Grant,
+    form: Option<WorkTypeForm>,
+    edit: Option<String>,
+    problem: Option<String>,
+    saved: Option<String>,
+) -> Result<RatesPage, anchor_store::StoreError> {
+    let (currency, work_types, rate_cards, staff, taxes) = state
+        .db
+        .read(&grant.workspace, |tx| {
+            Box::pin(async move {
+                let currency = tx.billing_profile().await?.map(|p| p.currency);
+                let work_types = tx.work_types().await?;
+                let rate_cards = tx.rate_cards().await?;
+                let staff = tx.staff_rate_roles().await?;
+                let taxes: Vec<String> =
+                    tx.tax_rates().await?.into_iter().filter(|t| !t.archived).map(|t| t.key).collect();
+                Ok((currency, work_types, rate_cards, staff, taxes))
+            })
+        })
+        .await?;
+    let form = form.unwrap_or_else(|| {
+        match edit.as_deref().and_then(|key| work_types.iter().find(|w| w.key.as_str() == key)) {
+            Some(w) => WorkTypeForm {
+                key: w.key.as_str().to_owned(),
+                name: w.name.clone(),
+                hourly_rate: w.hourly_rate.to_string(),
+                tax: w.tax.clone(),
+                billable: w.billable,
+                archived: w.archived,
+                existing: true,
+            },
+            None => WorkTypeForm { billable: true, ..WorkTypeForm::default() },
+        }
+    });
+    let saved = saved.filter(|key| work_types.iter().any(|w| w.key.as_str() == key));
+    Ok(RatesPage {
+        currency,
+        work_types,
+        rate_cards,
+        staff,
+        taxes,
+        may_write: grant.allows(Permission::BillingWrite),
+        form,
+        problem,
+        saved,
+    })
+}
+
+/// `GET /w/{ws}/console/financials/rates`.
+pub(crate) async fn rates(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    Query(query): Query<RatesQuery>,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let route = "GET /w/{ws}/console/financials/rates";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::BillingRead, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    match rates_page(&state, &grant, None, query.edit, None, query.saved).await {
+        Ok(page) => pages::page(StatusCode::OK, view::rates(&frame(&session, &grant), &page)),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `POST /w/{ws}/console/financials/rates/work-types`: add a work type or
+/// change one. Configuration: written directly, with the same checks as
+/// `PUT .../billing/work-types/{key}`, recorded with its signed credential.
+pub(crate) async fn save_work_type(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    use anchor_commands::catalogue::{self, ConfigError};
+
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let fields = fields(&body);
+    if !same(&session.csrf_token, field(&fields, "csrf_token").unwrap_or_default()) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let route = "POST /w/{ws}/console/financials/rates/work-types";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::BillingWrite, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let text = |name: &str| field(&fields, name).unwrap_or_default().trim().to_owned();
+    let form = WorkTypeForm {
+        key: text("key"),
+        name: text("name"),
+        hourly_rate: text("hourly_rate"),
+        tax: text("tax"),
+        billable: given(&fields, "billable").is_some(),
+        archived: given(&fields, "archived").is_some(),
+        existing: given(&fields, "existing").is_some(),
+    };
+    let again = |problem: String| {
+        let (state, grant, session, form) = (state.clone(), grant.clone(), session.clone(), form.clone());
+        async move {
+            match rates_page(&state, &grant, Some(form), None, Some(problem), None).await {
+                Ok(page) => pages::page(StatusCode::UNPROCESSABLE_ENTITY, view::rates(&frame(&session, &grant), &page)),
+                Err(e) => unavailable(e),
+            }
+        }
+    };
+    let Ok(key) = anchor_domain::WorkType::parse(&form.key) else {
+        return again("Key: 1 to 60 of a-z, 0-9 and _, starting with a letter (time entries carry it).".to_owned())
+            .await;
+    };
+    let Ok(rate) = form.hourly_rate.parse::<Decimal>() else {
+        return again("Hourly rate: a number such as 95.00.".to_owned()).await;
+    };
+    let actor = anchor_store::executions::Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
+    let saved = async {
+        let mut tx = state.db.begin_workspace(&grant.workspace).await?;
+        let def = catalogue::work_type(&mut tx, key, &form.name, form.billable, rate, form.tax.clone(), form.archived)
+            .await?;
+        let created = tx.save_work_type(&def).await?;
+        let action = if created { "work_type.created" } else { "work_type.updated" };
+        let target = def.key.as_str().to_owned();
+        let change = anchor_store::changes::NewChange {
+            action,
+            target: &target,
+            actor: &actor,
+            actor_role: Some(grant.role),
+            details: serde_json::to_value(&def).unwrap_or_default(),
+        };
+        anchor_evidence::issue::record_change(&mut tx, &change).await?;
+        tx.commit().await?;
+        Ok::<_, ConfigError>(target)
+    }
+    .await;
+    match saved {
+        Ok(key) => {
+            let base = format!("/w/{}/console/financials", urlencoding(grant.workspace.slug().as_str()));
+            Redirect::to(&format!("{base}/rates?saved={}", urlencoding(&key))).into_response()
+        }
+        Err(ConfigError::Invalid(e)) => {
+            let what = match e.path {
+                "/name" => "Name",
+                "/hourly_rate" => "Hourly rate",
+                "/tax" => "Tax",
+                _ => "The work type",
+            };
+            again(format!("{what}: {}.", e.message)).await
+        }
+        Err(ConfigError::Store(e)) => unavailable(e),
+    }
+}

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 
 use crate::{
     financials::{
-        ContractsPage, InvoiceListPage, InvoicePage, PaymentsPage, QUOTE_ROWS, QuotePage, QuotesPage, RunPage, Show,
-        TimePage, contract_actions, contract_anchor,
+        ContractsPage, InvoiceListPage, InvoicePage, PaymentsPage, QUOTE_ROWS, QuotePage, QuotesPage, RatesPage,
+        ReportsPage, RunPage, Show, TimePage, contract_actions, contract_anchor,
     },
     pages::{ConsoleFrame, ConsoleTab, console_tab_layout, moment, outcome_banner},
 };
@@ -42,6 +42,8 @@ fn nav(frame: &ConsoleFrame<'_>, current: &str) -> Markup {
             a href={(base) "/contracts"} aria-current=[here("contracts")] { "Contracts" }
             a href={(base) "/quotes"} aria-current=[here("quotes")] { "Quotes" }
             a href={(base) "/payments"} aria-current=[here("payments")] { "Payments" }
+            a href={(base) "/rates"} aria-current=[here("rates")] { "Rates" }
+            a href={(base) "/reports"} aria-current=[here("reports")] { "Reports" }
         }
     }
 }
@@ -922,6 +924,251 @@ pub(crate) fn quote(frame: &ConsoleFrame<'_>, page: &QuotePage) -> Markup {
                         }
                     }
                 }
+            }
+        } },
+    )
+}
+
+/// What an ageing bucket reads as.
+fn bucket_name(bucket: &str) -> &'static str {
+    match bucket {
+        "not_due" => "Not yet due",
+        "1_30" => "1 to 30 days overdue",
+        "31_60" => "31 to 60 days overdue",
+        "61_90" => "61 to 90 days overdue",
+        _ => "Over 90 days overdue",
+    }
+}
+
+/// The reports: unbilled time, revenue by contract, ageing. Each sums the
+/// documents it is about (the ageing adds up to the outstanding balance).
+pub(crate) fn reports(frame: &ConsoleFrame<'_>, page: &ReportsPage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    let amount = |v: Decimal| match page.currency {
+        Some(c) => money(c, v),
+        None => plain(v),
+    };
+    let (unbilled_hours, unbilled_value): (Decimal, Decimal) =
+        page.unbilled.iter().fold((Decimal::ZERO, Decimal::ZERO), |(h, v), r| (h + r.hours, v + r.value));
+    let revenue: Decimal = page.revenue.iter().map(|r| r.net).sum();
+    let ageing: Decimal = page.ageing.iter().map(|r| r.balance).sum();
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        "Reports",
+        html! { div.fin {
+            div.heading { h1 { "Reports" } }
+            (nav(frame, "reports"))
+            @if page.currency.is_none() {
+                div.card { p { "This workspace has no billing profile yet, so nothing is invoiced; amounts show without a currency." } }
+            }
+            div.card.flush {
+                table.tickets {
+                    caption { "Unbilled time: approved, billable, not yet invoiced" }
+                    thead { tr {
+                        th scope="col" { "Contract" } th scope="col" { "Work type" } th.num scope="col" { "Entries" }
+                        th.num scope="col" { "Hours" } th.num scope="col" { "Value" }
+                    } }
+                    tbody {
+                        @if page.unbilled.is_empty() {
+                            tr { td colspan="5" { span.muted { "No approved time waits to be billed." } } }
+                        }
+                        @for r in &page.unbilled {
+                            tr {
+                                td { (r.contract_name.as_deref().unwrap_or("No contract (time and materials)")) }
+                                td data-label="Work type" { (r.work_type.as_str()) }
+                                td.num data-label="Entries" { (r.entries) }
+                                td.num data-label="Hours" { (plain(r.hours)) }
+                                td.num data-label="Value" {
+                                    (amount(r.value))
+                                    @if r.unpriced > 0 { br; span.small { (r.unpriced) " without a rate" } }
+                                }
+                            }
+                        }
+                    }
+                    @if !page.unbilled.is_empty() {
+                        tfoot { tr {
+                            th scope="row" colspan="3" { "Total" }
+                            td.num data-label="Hours" { (plain(unbilled_hours)) }
+                            td.num data-label="Value" { strong { (amount(unbilled_value)) } }
+                        } }
+                    }
+                }
+            }
+            div.card.form-card {
+                form.filters method="get" action={(base) "/reports"} {
+                    label for="period_start" { "Revenue from" }
+                    input #period_start type="date" name="period_start" value=(page.period_start) required;
+                    label for="period_end" { "to (inclusive)" }
+                    input #period_end type="date" name="period_end" value=(page.period_end) required;
+                    button.secondary type="submit" { "Show" }
+                }
+                @if let Some(problem) = &page.problem { p role="alert" { (problem) } }
+            }
+            div.card.flush {
+                table.tickets {
+                    caption { "Revenue by contract, " (page.period_start) " to " (page.period_end) " (finalized invoices less credit notes, net of tax)" }
+                    thead { tr {
+                        th scope="col" { "Contract" } th.num scope="col" { "Documents" } th.num scope="col" { "Invoiced" }
+                        th.num scope="col" { "Credited" } th.num scope="col" { "Net revenue" }
+                    } }
+                    tbody {
+                        @if page.revenue.is_empty() {
+                            tr { td colspan="5" { span.muted { "Nothing was invoiced in this period." } } }
+                        }
+                        @for r in &page.revenue {
+                            tr {
+                                td { (r.contract_name.as_deref().unwrap_or("No contract")) }
+                                td.num data-label="Documents" { (r.invoices) }
+                                td.num data-label="Invoiced" { (amount(r.invoiced)) }
+                                td.num data-label="Credited" { (amount(r.credited)) }
+                                td.num data-label="Net revenue" { (amount(r.net)) }
+                            }
+                        }
+                    }
+                    @if !page.revenue.is_empty() {
+                        tfoot { tr {
+                            th scope="row" colspan="4" { "Total" }
+                            td.num data-label="Net revenue" { strong { (amount(revenue)) } }
+                        } }
+                    }
+                }
+            }
+            div.card.flush {
+                table.tickets {
+                    caption { "Ageing of receivables: open balances by days past due" }
+                    thead { tr { th scope="col" { "Due" } th.num scope="col" { "Invoices" } th.num scope="col" { "Balance" } } }
+                    tbody {
+                        @for r in &page.ageing {
+                            tr {
+                                td { (bucket_name(&r.bucket)) }
+                                td.num data-label="Invoices" { (r.invoices) }
+                                td.num data-label="Balance" { (amount(r.balance)) }
+                            }
+                        }
+                    }
+                    tfoot { tr {
+                        th scope="row" colspan="2" { "Outstanding" }
+                        td.num data-label="Balance" { strong { (amount(ageing)) } }
+                    } }
+                }
+                @if page.balance.currency.is_some() && page.balance.outstanding != ageing {
+                    p role="alert" { "The ageing does not add up to the outstanding balance (" (amount(page.balance.outstanding)) "): report this." }
+                }
+            }
+        } },
+    )
+}
+
+/// Work types (a form adds or changes one), rate cards and staff rate roles.
+pub(crate) fn rates(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    let amount = |v: Decimal| match page.currency {
+        Some(c) => money(c, v),
+        None => plain(v),
+    };
+    let f = &page.form;
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        "Rates",
+        html! { div.fin {
+            div.heading { h1 { "Rates" } }
+            (nav(frame, "rates"))
+            @if let Some(key) = &page.saved {
+                div class="outcome succeeded" role="status" { "Work type " code { (key) } " saved; the change is recorded with its signed credential. Time already approved keeps its rate." }
+            }
+            div.card.flush {
+                table.tickets {
+                    caption { "Work types: what time is logged as, and its default hourly rate" }
+                    thead { tr {
+                        th scope="col" { "Work type" } th scope="col" { "Key" } th.num scope="col" { "Hourly rate" }
+                        th scope="col" { "Tax" } th scope="col" { "Billable" } @if page.may_write { th scope="col" { span.visually-hidden { "Change" } } }
+                    } }
+                    tbody {
+                        @if page.work_types.is_empty() {
+                            tr { td colspan="6" { span.muted { "No work types yet: add the first below." } } }
+                        }
+                        @for w in &page.work_types {
+                            tr {
+                                td { (w.name) @if w.archived { " " span class="health none" { "archived" } } }
+                                td data-label="Key" { code { (w.key.as_str()) } }
+                                td.num data-label="Hourly rate" { (amount(w.hourly_rate)) }
+                                td data-label="Tax" { (w.tax) }
+                                td data-label="Billable" { (if w.billable { "yes" } else { "no" }) }
+                                @if page.may_write {
+                                    td { a href={(base) "/rates?edit=" (w.key.as_str()) "#work-type-form"} { "Change" span.visually-hidden { " " (w.name) } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if page.may_write {
+                div.card.form-card #work-type-form {
+                    h2 { @if f.existing { "Change the work type " code { (f.key) } } @else { "Add a work type" } }
+                    @if let Some(problem) = &page.problem { p.error role="alert" { (problem) } }
+                    form method="post" action={(base) "/rates/work-types"} {
+                        input type="hidden" name="csrf_token" value=(frame.csrf);
+                        @if f.existing {
+                            input type="hidden" name="existing" value="yes";
+                            input type="hidden" name="key" value=(f.key);
+                        } @else {
+                            label for="w-key" { "Key (what time entries carry: a-z, 0-9 and _)" }
+                            input #w-key type="text" name="key" value=(f.key) required maxlength="60" pattern="[a-z][a-z0-9_]*";
+                        }
+                        label for="w-name" { "Name" }
+                        input #w-name type="text" name="name" value=(f.name) required maxlength="100";
+                        div.row {
+                            div {
+                                label for="w-rate" { "Hourly rate" @if let Some(c) = page.currency { " (" (c.code()) ")" } }
+                                input #w-rate type="text" inputmode="decimal" name="hourly_rate" value=(f.hourly_rate) required;
+                            }
+                            div {
+                                label for="w-tax" { "Tax" }
+                                select #w-tax name="tax" {
+                                    @for t in &page.taxes { option value=(t) selected[&f.tax == t] { (t) } }
+                                }
+                            }
+                        }
+                        div.check {
+                            input #w-billable type="checkbox" name="billable" value="yes" checked[f.billable];
+                            label for="w-billable" { "Billable unless said otherwise" }
+                        }
+                        div.check {
+                            input #w-archived type="checkbox" name="archived" value="yes" checked[f.archived];
+                            label for="w-archived" { "Archived (no new time is logged as it)" }
+                        }
+                        button type="submit" { @if f.existing { "Save the work type" } @else { "Add the work type" } }
+                        @if f.existing { " " a href={(base) "/rates#work-type-form"} { "Add another instead" } }
+                    }
+                }
+            }
+            @for card in &page.rate_cards {
+                div.card.flush {
+                    table.tickets {
+                        caption { "Rate card: " (card.name) " (" code { (card.key) } ")" }
+                        thead { tr { th scope="col" { "Work type" } th scope="col" { "Staff rate role" } th.num scope="col" { "Hourly rate" } } }
+                        tbody {
+                            @for r in &card.rates {
+                                tr {
+                                    td { (r.work_type.as_str()) }
+                                    td data-label="Role" { (r.role.as_deref().unwrap_or("every role")) }
+                                    td.num data-label="Hourly rate" { (amount(r.hourly_rate)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            div.card {
+                h2 { "Staff rate roles" }
+                @if page.staff.is_empty() {
+                    p.muted { "No member of staff has a rate role: a rate card's rates for every role apply to all." }
+                } @else {
+                    ul { @for s in &page.staff { li { (s.subject) ": " code { (s.role) } } } }
+                }
+                p.small.muted { "Rate cards and staff rate roles are set through the API (PUT .../billing/rate-cards/{key}, PUT .../billing/staff-rates)." }
             }
         } },
     )

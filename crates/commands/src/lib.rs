@@ -19,8 +19,10 @@ pub mod alert_handling;
 pub mod assignment;
 pub mod authorize;
 pub mod automation;
+
 pub mod billing;
 pub mod callback;
+pub mod catalogue;
 pub mod cmdb;
 pub mod command;
 pub mod contracts;

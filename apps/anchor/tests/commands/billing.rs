@@ -442,6 +442,32 @@ async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
         ]),
     )
     .await;
+    // A work type added on the Rates page (configuration, recorded), and a bad rate refused with its reason.
+    walk(&base, &cookie, json!([
+        {"name": "fin-rates", "path": format!("{fin}/rates"), "status": 200, "only": "desktop",
+         "text": ["Work type onsite saved", "130.00 EUR", "Remote support", "95.00 EUR"],
+         "steps": [{"fill": "#w-key", "value": "onsite"}, {"fill": "#w-name", "value": "Onsite visit"},
+                   {"fill": "#w-rate", "value": "130.00"},
+                   {"click": "button:has-text('Add the work type')", "navigates": true}]},
+        {"name": "fin-rates-invalid", "path": format!("{fin}/rates?edit=onsite"), "status": 422, "only": "desktop",
+         "text": ["Hourly rate: 12.345 is not an amount of 0 or more with at most 2 decimals", "Change the work type"],
+         "steps": [{"fill": "#w-rate", "value": "12.345"},
+                   {"click": "button:has-text('Save the work type')", "navigates": true}]},
+    ]))
+    .await;
+    let work_types = get(&platform, "mia", "/billing/work-types").await;
+    let onsite = work_types["items"].as_array().expect("items").iter().find(|w| w["key"] == "onsite").cloned();
+    assert_eq!(onsite.as_ref().and_then(|w| w["hourly_rate"].as_str()), Some("130.00"), "{work_types}");
+    let changes = get(&platform, "mia", "/changes").await;
+    assert!(
+        changes["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|c| c["action"] == "work_type.created" && c["target"] == "onsite"),
+        "the page's write is recorded: {changes}"
+    );
+
     let drafts = get(&platform, "mia", "/invoices?state=draft").await;
     let invoice = drafts["items"][0]["id"].as_str().expect("a draft").to_owned();
     assert_eq!(drafts["items"][0]["gross"], "226.10", "2 h x 95.00 + 19%: {drafts}");
@@ -521,6 +547,9 @@ async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
         {"name": "fin-payments", "path": format!("{fin}/payments"), "status": 200, "text": ["100.00 EUR", "transfer"]},
         {"name": "fin-quotes", "path": format!("{fin}/quotes"), "status": 200, "text": ["Firewall upgrade", "converted", "New quote"]},
         {"name": "fin-quote", "path": quote_page, "status": 200, "text": ["Jane Doe, CFO", "SHA-256", "The draft it became"]},
+        {"name": "fin-reports", "path": format!("{fin}/reports?period_start=2026-01-01&period_end=2099-12-31"), "status": 200,
+         "text": ["Unbilled time", "No approved time waits to be billed", "Revenue by contract", "190.00 EUR", "Outstanding"],
+         "absent": ["report this"]},
     ]))
     .await;
     platform.stop().await;

@@ -86,6 +86,12 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
             fields.push(("invoice_id", ids.invoice.clone()));
         }
         "/w/{ws}/console/financials/time/approve" => fields.push(("time_entry", ids.time_entry.clone())),
+        "/w/{ws}/console/financials/rates/work-types" => {
+            fields.push(("key", "taken_over".into()));
+            fields.push(("name", "Taken over".into()));
+            fields.push(("hourly_rate", "1.00".into()));
+            fields.push(("tax", "standard".into()));
+        }
         _ => return None,
     }
     Some(fields)

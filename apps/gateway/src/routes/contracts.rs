@@ -6,6 +6,7 @@
 
 use anchor_commands::{
     billing::{BillingRunCommand, check_period, plan},
+    catalogue::{self, ConfigError, ConfigInvalid},
     contracts::{ContractActivate, ContractCancel, ContractCreate, ContractResume, ContractSuspend, ContractUpdate},
     kit::Rejection,
 };
@@ -78,36 +79,27 @@ fn key(key: &str, max: usize, what: &str) -> Result<(), Problem> {
 }
 
 /// A person's label: trimmed, 1 to `max` characters, no control characters.
-fn label(code: &str, path: &str, text: &str, max: usize) -> Result<String, Problem> {
-    let text = text.trim();
-    if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
-        Err(Problem::unprocessable(code, path, format!("1 to {max} characters, no control characters")))
-    } else {
-        Ok(text.to_owned())
-    }
+fn label(code: &'static str, path: &'static str, text: &str, max: usize) -> Result<String, Problem> {
+    catalogue::label(code, path, text, max).map_err(invalid)
 }
 
 /// Money per unit: at least 0, at most `dp` decimals, below a trillion.
-fn price(code: &str, path: &str, value: Decimal, dp: u32) -> Result<Decimal, Problem> {
-    if value < Decimal::ZERO || value.normalize().scale() > dp || value >= Decimal::from(1_000_000_000_000i64) {
-        Err(Problem::unprocessable(
-            code,
-            path,
-            format!("{value} is not an amount of 0 or more with at most {dp} decimals"),
-        ))
-    } else {
-        Ok(value)
-    }
+fn price(code: &'static str, path: &'static str, value: Decimal, dp: u32) -> Result<Decimal, Problem> {
+    catalogue::price(code, path, value, dp).map_err(invalid)
 }
 
-async fn live_tax(tx: &mut WorkspaceTx, code: &str, tax: &str) -> Result<(), Problem> {
-    match tx.tax_rate(tax).await? {
-        Some(rate) if !rate.archived => Ok(()),
-        _ => Err(Problem::unprocessable(
-            code,
-            "/tax",
-            format!("no tax rate {tax:?} in this workspace (or it is archived)"),
-        )),
+async fn live_tax(tx: &mut WorkspaceTx, code: &'static str, tax: &str) -> Result<(), Problem> {
+    catalogue::live_tax(tx, code, tax).await.map_err(config_problem)
+}
+
+fn invalid(e: ConfigInvalid) -> Problem {
+    Problem::unprocessable(e.code, e.path, e.message)
+}
+
+fn config_problem(e: ConfigError) -> Problem {
+    match e {
+        ConfigError::Invalid(e) => invalid(e),
+        ConfigError::Store(e) => e.into(),
     }
 }
 
@@ -162,19 +154,12 @@ pub(crate) async fn put_work_type(
     Path((_, key_text)): Path<(String, String)>,
     ApiJson(body): ApiJson<WorkTypeBody>,
 ) -> Result<Response, Problem> {
-    const CODE: &str = "invalid_work_type";
     key(&key_text, 60, "a work type")?;
     let key = WorkType::parse(&key_text).map_err(|e| Problem::not_found(e.to_string()))?;
-    let def = WorkTypeDef {
-        key,
-        name: label(CODE, "/name", &body.name, 100)?,
-        billable: body.billable,
-        hourly_rate: price(CODE, "/hourly_rate", body.hourly_rate, 2)?,
-        tax: body.tax,
-        archived: body.archived,
-    };
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    live_tax(&mut tx, CODE, &def.tax).await?;
+    let def = catalogue::work_type(&mut tx, key, &body.name, body.billable, body.hourly_rate, body.tax, body.archived)
+        .await
+        .map_err(config_problem)?;
     let created = tx.save_work_type(&def).await?;
     let action = if created { "work_type.created" } else { "work_type.updated" };
     changes::record(&mut tx, &scope, action, &key_text, json!(def)).await?;
@@ -278,7 +263,7 @@ pub(crate) struct RateCardBody {
 }
 
 /// Checks rates: amounts, roles, one per (work type, role).
-pub(crate) fn check_rates(code: &str, path: &str, rates: &[Rate]) -> Result<(), Problem> {
+pub(crate) fn check_rates(code: &'static str, path: &'static str, rates: &[Rate]) -> Result<(), Problem> {
     if rates.len() > 200 {
         return Err(Problem::unprocessable(code, path, "at most 200 rates"));
     }

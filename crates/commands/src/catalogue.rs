@@ -1,0 +1,110 @@
+//! What prices the work (configuration: written directly, each write
+//! recorded with its signed credential by the caller): the rules of a work
+//! type, a label, a price and a live tax rate, checked here once for the API
+//! and the Console's pages alike.
+
+use anchor_domain::WorkType;
+use anchor_store::{StoreError, WorkspaceTx, contracts::WorkTypeDef};
+use rust_decimal::Decimal;
+
+/// What is wrong with a configuration write, and where (a JSON pointer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigInvalid {
+    /// The problem's code: `invalid_work_type`, ...
+    pub code: &'static str,
+    pub path: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {}", .0.path, .0.message)]
+    Invalid(ConfigInvalid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ConfigInvalid> for ConfigError {
+    fn from(invalid: ConfigInvalid) -> Self {
+        Self::Invalid(invalid)
+    }
+}
+
+/// The code of a refused work type.
+pub const INVALID_WORK_TYPE: &str = "invalid_work_type";
+
+/// A person's label: trimmed, 1 to `max` characters, no control characters.
+pub fn label(code: &'static str, path: &'static str, text: &str, max: usize) -> Result<String, ConfigInvalid> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
+        Err(ConfigInvalid { code, path, message: format!("1 to {max} characters, no control characters") })
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+/// Money per unit: at least 0, at most `dp` decimals, below a trillion.
+pub fn price(code: &'static str, path: &'static str, value: Decimal, dp: u32) -> Result<Decimal, ConfigInvalid> {
+    if value < Decimal::ZERO || value.normalize().scale() > dp || value >= Decimal::from(1_000_000_000_000i64) {
+        Err(ConfigInvalid {
+            code,
+            path,
+            message: format!("{value} is not an amount of 0 or more with at most {dp} decimals"),
+        })
+    } else {
+        Ok(value)
+    }
+}
+
+/// `tax` names a tax rate of the workspace that is not archived.
+pub async fn live_tax(tx: &mut WorkspaceTx, code: &'static str, tax: &str) -> Result<(), ConfigError> {
+    match tx.tax_rate(tax).await? {
+        Some(rate) if !rate.archived => Ok(()),
+        _ => Err(ConfigInvalid {
+            code,
+            path: "/tax",
+            message: format!("no tax rate {tax:?} in this workspace (or it is archived)"),
+        }
+        .into()),
+    }
+}
+
+/// A work type as given, checked: a name of 1 to 100 characters, an hourly
+/// rate of 0 or more with at most two decimals, a live tax rate.
+pub async fn work_type(
+    tx: &mut WorkspaceTx,
+    key: WorkType,
+    name: &str,
+    billable: bool,
+    hourly_rate: Decimal,
+    tax: String,
+    archived: bool,
+) -> Result<WorkTypeDef, ConfigError> {
+    let def = WorkTypeDef {
+        key,
+        name: label(INVALID_WORK_TYPE, "/name", name, 100)?,
+        billable,
+        hourly_rate: price(INVALID_WORK_TYPE, "/hourly_rate", hourly_rate, 2)?,
+        tax,
+        archived,
+    };
+    live_tax(tx, INVALID_WORK_TYPE, &def.tax).await?;
+    Ok(def)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_and_prices_name_what_is_wrong() {
+        assert_eq!(label("c", "/name", "  Remote support ", 100).as_deref(), Ok("Remote support"));
+        assert!(label("c", "/name", " ", 100).is_err());
+        assert!(label("c", "/name", "a\u{7}b", 100).is_err());
+        assert!(label("c", "/name", &"x".repeat(101), 100).is_err());
+        assert_eq!(price("c", "/p", Decimal::new(9500, 2), 2), Ok(Decimal::new(9500, 2)));
+        assert_eq!(price("c", "/p", Decimal::new(95001, 3), 2).map_err(|e| e.path), Err("/p"));
+        assert!(price("c", "/p", Decimal::new(-1, 0), 2).is_err());
+        assert!(price("c", "/p", Decimal::from(1_000_000_000_000i64), 2).is_err());
+    }
+}
