@@ -567,6 +567,10 @@ pub(crate) struct PaymentsPage {
     pub payments: Vec<Payment>,
     pub balance: ClientBalance,
     pub outcome: Option<(Execution, &'static str)>,
+    pub may_write: bool,
+    pub today: Date,
+    /// Keys of the payment-on-account and refund forms.
+    pub keys: [String; 2],
 }
 
 /// `GET /w/{ws}/console/financials/payments`.
@@ -591,12 +595,17 @@ pub(crate) async fn payments(
                 let payments = tx.payments(None, PAGE_ROWS).await?;
                 let balance = tx.client_balance().await?;
                 let outcome = seen.clone().read(tx).await?;
-                Ok(PaymentsPage { payments, balance, outcome })
+                let today = tx.clock().await?.date();
+                let keys = [crate::session::random_token(), crate::session::random_token()];
+                Ok(PaymentsPage { payments, balance, outcome, may_write: false, today, keys })
             })
         })
         .await;
     match read {
-        Ok(page) => pages::page(StatusCode::OK, view::payments(&frame(&session, &grant), &page)),
+        Ok(page) => {
+            let page = PaymentsPage { may_write: grant.allows(Permission::BillingWrite), ..page };
+            pages::page(StatusCode::OK, view::payments(&frame(&session, &grant), &page))
+        }
         Err(e) => unavailable(e),
     }
 }
@@ -610,6 +619,7 @@ const OFFERED: &[&str] = &[
     "invoice.update",
     "credit_note.create",
     "payment.record",
+    "payment.refund",
     "billing.run",
     "contract.create",
     "contract.activate",
@@ -711,6 +721,11 @@ fn arguments(command: &str, fields: &[(String, String)], balance: Option<Decimal
             put("valid_until");
             put("note");
             args.insert("lines".to_owned(), Value::Array(line_rows(fields, QUOTE_ROWS)));
+        }
+        "payment.refund" => {
+            for name in ["amount", "paid_on", "method", "reference"] {
+                put(name);
+            }
         }
         "payment.record" => {
             for name in ["amount", "received_on", "method", "reference"] {

@@ -89,6 +89,7 @@ fn balance_summary(balance: &ClientBalance) -> Markup {
                 div { dt { "Invoiced" } dd { (money(currency, balance.invoiced)) } }
                 div { dt { "Credited" } dd { (money(currency, balance.credited)) } }
                 div { dt { "Received" } dd { (money(currency, balance.received)) } }
+                @if balance.refunded > Decimal::ZERO { div { dt { "Refunded" } dd { (money(currency, balance.refunded)) } } }
                 div { dt { "Outstanding" } dd { strong { (money(currency, balance.outstanding)) } } }
                 @if balance.credit > Decimal::ZERO {
                     div { dt { "Credit held for the client" } dd { (money(currency, balance.credit)) } }
@@ -697,7 +698,7 @@ pub(crate) fn payments(frame: &ConsoleFrame<'_>, page: &PaymentsPage) -> Markup 
                     table.tickets {
                         caption.visually-hidden { "Payments and refunds, newest first" }
                         thead { tr {
-                            th scope="col" { "Received" } th scope="col" { "Kind" } th scope="col" { "Method" }
+                            th scope="col" { "Day" } th scope="col" { "Kind" } th scope="col" { "Method" }
                             th.num scope="col" { "Amount" } th.num scope="col" { "Not yet applied" }
                         } }
                         tbody {
@@ -707,7 +708,39 @@ pub(crate) fn payments(frame: &ConsoleFrame<'_>, page: &PaymentsPage) -> Markup 
                                     td data-label="Kind" { (p.kind.as_str()) }
                                     td data-label="Method" { (p.method.as_str().replace('_', " ")) }
                                     td.num data-label="Amount" { (money(p.currency, p.amount)) }
-                                    td.num data-label="Not yet applied" { (money(p.currency, p.unallocated)) }
+                                    td.num data-label="Not yet applied" {
+                                        @if p.kind.as_str() == "refund" { "—" } @else { (money(p.currency, p.unallocated)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if page.may_write {
+                @if let Some(currency) = page.balance.currency {
+                    div.columns {
+                        div.card.form-card {
+                            h2 { "Record a payment on account" }
+                            p.small.muted { "Money received before its invoice: kept as the client's credit. To pay an invoice, record the payment on the invoice's page." }
+                            form method="post" action={(frame.base()) "/financials/act"} {
+                                input type="hidden" name="csrf_token" value=(frame.csrf);
+                                input type="hidden" name="idempotency_key" value=(page.keys[0]);
+                                input type="hidden" name="command" value="payment.record";
+                                (money_fields("p", currency, "received_on", "Received on", None, page.today))
+                                button type="submit" { "Record payment" }
+                            }
+                        }
+                        @if page.balance.credit > Decimal::ZERO {
+                            div.card.form-card {
+                                h2 { "Refund the client's credit" }
+                                p.small.muted { "The client holds " (money(currency, page.balance.credit)) " of credit; a refund pays it back." }
+                                form method="post" action={(frame.base()) "/financials/act"} {
+                                    input type="hidden" name="csrf_token" value=(frame.csrf);
+                                    input type="hidden" name="idempotency_key" value=(page.keys[1]);
+                                    input type="hidden" name="command" value="payment.refund";
+                                    (money_fields("r", currency, "paid_on", "Paid on", Some(page.balance.credit), page.today))
+                                    button.secondary type="submit" { "Record refund" }
                                 }
                             }
                         }
@@ -716,6 +749,33 @@ pub(crate) fn payments(frame: &ConsoleFrame<'_>, page: &PaymentsPage) -> Markup 
             }
         } },
     )
+}
+
+/// Amount, day, method and reference of a payment or refund form, their
+/// ids prefixed with `prefix`.
+fn money_fields(
+    prefix: &str,
+    currency: Currency,
+    day: &str,
+    day_label: &str,
+    amount: Option<Decimal>,
+    today: time::Date,
+) -> Markup {
+    html! {
+        label for={(prefix) "-amount"} { "Amount (" (currency.code()) ")" }
+        input id={(prefix) "-amount"} type="text" name="amount" inputmode="decimal" required
+            value=[amount.map(|a| a.to_string())] pattern="[0-9]{1,13}([.][0-9]{1,2})?";
+        label for={(prefix) "-day"} { (day_label) }
+        input id={(prefix) "-day"} type="date" name=(day) required value=(today);
+        label for={(prefix) "-method"} { "Method" }
+        select id={(prefix) "-method"} name="method" {
+            @for (value, name) in [("transfer", "Bank transfer"), ("card", "Card"), ("direct_debit", "Direct debit"), ("cash", "Cash"), ("cheque", "Cheque"), ("other", "Other")] {
+                option value=(value) { (name) }
+            }
+        }
+        label for={(prefix) "-reference"} { "Reference (optional)" }
+        input id={(prefix) "-reference"} type="text" name="reference" maxlength="200";
+    }
 }
 
 fn quote_class(status: &str) -> &'static str {

@@ -536,6 +536,23 @@ async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
     assert_eq!((done["paid"].as_str(), done["credited"].as_str()), (Some("100.00"), Some("226.10")), "{done}");
     let balance = get(&platform, "mia", "/billing/balance").await;
     assert_eq!(balance["credit"], "100.00", "what was paid is the client's once credited: {balance}");
+    // The credit refunded, then a payment on account kept as credit.
+    walk(
+        &base,
+        &cookie,
+        json!([
+            {"name": "fin-refund", "path": format!("{fin}/payments"), "status": 200, "only": "desktop",
+             "text": ["Succeeded", "refund", "Record a payment on account"], "absent": ["Refund the client's credit"],
+             "steps": [{"click": "button:has-text('Record refund')", "navigates": true}]},
+            {"name": "fin-on-account", "path": format!("{fin}/payments"), "status": 200, "only": "desktop",
+             "text": ["Succeeded", "Refund the client's credit", "50.00 EUR"],
+             "steps": [{"fill": "#p-amount", "value": "50.00"}, {"fill": "#p-reference", "value": "Advance"},
+                       {"click": "button:has-text('Record payment')", "navigates": true}]},
+        ]),
+    )
+    .await;
+    let balance = get(&platform, "mia", "/billing/balance").await;
+    assert_eq!(balance["credit"], "50.00", "refunded, then 50.00 on account: {balance}");
 
     // Every Financials page at both widths, read as it now stands.
     walk(&base, &cookie, json!([
