@@ -1050,10 +1050,24 @@ pub(crate) struct RatesPage {
     pub may_write: bool,
     /// The form's values: the work type being changed, or what was sent.
     pub form: WorkTypeForm,
-    /// What was wrong with what was sent.
+    /// What was wrong with the work type sent.
     pub problem: Option<String>,
-    /// The work type just saved.
-    pub saved: Option<String>,
+    /// The rate card form's values.
+    pub card: RateCardForm,
+    /// What was wrong with the rate card sent.
+    pub card_problem: Option<String>,
+    /// What was just saved: (`work type` or `rate card`, its key).
+    pub saved: Option<(&'static str, String)>,
+}
+
+/// The rate card form's values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RateCardForm {
+    pub key: String,
+    pub name: String,
+    /// (work type, role, hourly rate), as text.
+    pub rows: Vec<(String, String, String)>,
+    pub existing: bool,
 }
 
 /// The work type form's values.
@@ -1074,18 +1088,29 @@ pub(crate) struct RatesQuery {
     /// The work type to change in the form.
     #[serde(default)]
     edit: Option<String>,
+    /// The rate card to change in its form.
+    #[serde(default)]
+    card: Option<String>,
     #[serde(default)]
     saved: Option<String>,
+    #[serde(default)]
+    saved_card: Option<String>,
 }
 
-async fn rates_page(
-    state: &WebState,
-    grant: &Grant,
+/// What the rates page is asked to show in its forms.
+#[derive(Default)]
+struct RatesAsk {
     form: Option<WorkTypeForm>,
     edit: Option<String>,
     problem: Option<String>,
-    saved: Option<String>,
-) -> Result<RatesPage, anchor_store::StoreError> {
+    card: Option<RateCardForm>,
+    edit_card: Option<String>,
+    card_problem: Option<String>,
+    saved: Option<(&'static str, String)>,
+}
+
+async fn rates_page(state: &WebState, grant: &Grant, ask: RatesAsk) -> Result<RatesPage, anchor_store::StoreError> {
+    let RatesAsk { form, edit, problem, card, edit_card, card_problem, saved } = ask;
     let (currency, work_types, rate_cards, staff, taxes) = state
         .db
         .read(&grant.workspace, |tx| {
@@ -1114,7 +1139,27 @@ async fn rates_page(
             None => WorkTypeForm { billable: true, ..WorkTypeForm::default() },
         }
     });
-    let saved = saved.filter(|key| work_types.iter().any(|w| w.key.as_str() == key));
+    // Only what exists is said to be saved (the address could name anything).
+    let saved = saved.filter(|(what, key)| match *what {
+        "Work type" => work_types.iter().any(|w| w.key.as_str() == key),
+        _ => rate_cards.iter().any(|c| &c.key == key),
+    });
+    let card =
+        card.unwrap_or_else(|| match edit_card.as_deref().and_then(|key| rate_cards.iter().find(|c| c.key == key)) {
+            Some(c) => RateCardForm {
+                key: c.key.clone(),
+                name: c.name.clone(),
+                rows: c
+                    .rates
+                    .iter()
+                    .map(|r| {
+                        (r.work_type.as_str().to_owned(), r.role.clone().unwrap_or_default(), r.hourly_rate.to_string())
+                    })
+                    .collect(),
+                existing: true,
+            },
+            None => RateCardForm::default(),
+        });
     Ok(RatesPage {
         currency,
         work_types,
@@ -1124,6 +1169,8 @@ async fn rates_page(
         may_write: grant.allows(Permission::BillingWrite),
         form,
         problem,
+        card,
+        card_problem,
         saved,
     })
 }
@@ -1142,7 +1189,13 @@ pub(crate) async fn rates(
         Ok(grant) => grant,
         Err(page) => return page,
     };
-    match rates_page(&state, &grant, None, query.edit, None, query.saved).await {
+    let saved = match (query.saved, query.saved_card) {
+        (Some(key), _) => Some(("Work type", key)),
+        (None, Some(key)) => Some(("Rate card", key)),
+        _ => None,
+    };
+    let ask = RatesAsk { edit: query.edit, edit_card: query.card, saved, ..RatesAsk::default() };
+    match rates_page(&state, &grant, ask).await {
         Ok(page) => pages::page(StatusCode::OK, view::rates(&frame(&session, &grant), &page)),
         Err(e) => unavailable(e),
     }
@@ -1183,7 +1236,8 @@ pub(crate) async fn save_work_type(
     let again = |problem: String| {
         let (state, grant, session, form) = (state.clone(), grant.clone(), session.clone(), form.clone());
         async move {
-            match rates_page(&state, &grant, Some(form), None, Some(problem), None).await {
+            let ask = RatesAsk { form: Some(form), problem: Some(problem), ..RatesAsk::default() };
+            match rates_page(&state, &grant, ask).await {
                 Ok(page) => pages::page(StatusCode::UNPROCESSABLE_ENTITY, view::rates(&frame(&session, &grant), &page)),
                 Err(e) => unavailable(e),
             }
@@ -1231,5 +1285,94 @@ pub(crate) async fn save_work_type(
             again(format!("{what}: {}.", e.message)).await
         }
         Err(ConfigError::Store(e)) => unavailable(e),
+    }
+}
+
+/// Rows the rate card form offers after the rates a card has.
+pub(crate) const BLANK_RATE_ROWS: usize = 3;
+
+/// `POST /w/{ws}/console/financials/rates/rate-cards`: add a rate card or
+/// change one, with the same checks as `PUT .../billing/rate-cards/{key}`,
+/// recorded with its signed credential. A row without a rate is left out.
+pub(crate) async fn save_rate_card(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    use anchor_commands::catalogue;
+    use anchor_store::contracts::Rate;
+
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let fields = fields(&body);
+    if !same(&session.csrf_token, field(&fields, "csrf_token").unwrap_or_default()) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let route = "POST /w/{ws}/console/financials/rates/rate-cards";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::BillingWrite, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let text = |name: &str| field(&fields, name).unwrap_or_default().trim().to_owned();
+    let count = text("rows").parse::<usize>().unwrap_or(0).min(200 + BLANK_RATE_ROWS);
+    let rows: Vec<(String, String, String)> = (1..=count)
+        .map(|n| (text(&format!("work_type_{n}")), text(&format!("role_{n}")), text(&format!("rate_{n}"))))
+        .filter(|(_, _, rate)| !rate.is_empty())
+        .collect();
+    let form =
+        RateCardForm { key: text("key"), name: text("name"), rows, existing: given(&fields, "existing").is_some() };
+    let again = |problem: String| {
+        let (state, grant, session, form) = (state.clone(), grant.clone(), session.clone(), form.clone());
+        async move {
+            let ask = RatesAsk { card: Some(form), card_problem: Some(problem), ..RatesAsk::default() };
+            match rates_page(&state, &grant, ask).await {
+                Ok(page) => pages::page(StatusCode::UNPROCESSABLE_ENTITY, view::rates(&frame(&session, &grant), &page)),
+                Err(e) => unavailable(e),
+            }
+        }
+    };
+    if !catalogue::is_key(&form.key, 60) {
+        return again("Key: 1 to 60 of a-z, 0-9 and _, starting with a letter (contracts name it).".to_owned()).await;
+    }
+    let mut rates = Vec::with_capacity(form.rows.len());
+    for (n, (work_type, role, rate)) in form.rows.iter().enumerate() {
+        let Ok(work_type) = anchor_domain::WorkType::parse(work_type) else {
+            return again(format!("Rate {}: choose its work type.", n + 1)).await;
+        };
+        let Ok(hourly_rate) = rate.parse::<Decimal>() else {
+            return again(format!("Rate {}: the hourly rate is a number such as 95.00.", n + 1)).await;
+        };
+        rates.push(Rate { work_type, role: (!role.is_empty()).then(|| role.clone()), hourly_rate });
+    }
+    let card = match catalogue::rate_card(form.key.clone(), &form.name, rates) {
+        Ok(card) => card,
+        Err(e) => {
+            let what = if e.path == "/name" { "Name" } else { "Rates" };
+            return again(format!("{what}: {}.", e.message)).await;
+        }
+    };
+    let actor = anchor_store::executions::Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
+    let saved = async {
+        let mut tx = state.db.begin_workspace(&grant.workspace).await?;
+        let created = tx.save_rate_card(&card).await?;
+        let action = if created { "rate_card.created" } else { "rate_card.updated" };
+        let change = anchor_store::changes::NewChange {
+            action,
+            target: &card.key,
+            actor: &actor,
+            actor_role: Some(grant.role),
+            details: serde_json::to_value(&card).unwrap_or_default(),
+        };
+        anchor_evidence::issue::record_change(&mut tx, &change).await?;
+        tx.commit().await
+    }
+    .await;
+    match saved {
+        Ok(()) => {
+            let base = format!("/w/{}/console/financials", urlencoding(grant.workspace.slug().as_str()));
+            Redirect::to(&format!("{base}/rates?saved_card={}", urlencoding(&card.key))).into_response()
+        }
+        Err(e) => unavailable(e),
     }
 }

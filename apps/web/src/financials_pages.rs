@@ -1135,8 +1135,8 @@ pub(crate) fn rates(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
         html! { div.fin {
             div.heading { h1 { "Rates" } }
             (nav(frame, "rates"))
-            @if let Some(key) = &page.saved {
-                div class="outcome succeeded" role="status" { "Work type " code { (key) } " saved; the change is recorded with its signed credential. Time already approved keeps its rate." }
+            @if let Some((what, key)) = &page.saved {
+                div class="outcome succeeded" role="status" { (what) " " code { (key) } " saved; the change is recorded with its signed credential. Time already approved keeps its rate." }
             }
             div.card.flush {
                 table.tickets {
@@ -1207,7 +1207,12 @@ pub(crate) fn rates(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
             @for card in &page.rate_cards {
                 div.card.flush {
                     table.tickets {
-                        caption { "Rate card: " (card.name) " (" code { (card.key) } ")" }
+                        caption {
+                            "Rate card: " (card.name) " (" code { (card.key) } ")"
+                            @if page.may_write {
+                                " " a.small href={(base) "/rates?card=" (card.key) "#rate-card-form"} { "Change" span.visually-hidden { " the rate card " (card.name) } }
+                            }
+                        }
                         thead { tr { th scope="col" { "Work type" } th scope="col" { "Staff rate role" } th.num scope="col" { "Hourly rate" } } }
                         tbody {
                             @for r in &card.rates {
@@ -1221,6 +1226,7 @@ pub(crate) fn rates(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
                     }
                 }
             }
+            @if page.may_write { (rate_card_form(frame, page)) }
             div.card {
                 h2 { "Staff rate roles" }
                 @if page.staff.is_empty() {
@@ -1228,8 +1234,63 @@ pub(crate) fn rates(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
                 } @else {
                     ul { @for s in &page.staff { li { (s.subject) ": " code { (s.role) } } } }
                 }
-                p.small.muted { "Rate cards and staff rate roles are set through the API (PUT .../billing/rate-cards/{key}, PUT .../billing/staff-rates)." }
+                p.small.muted { "A member of staff's rate role is set through the API (PUT .../billing/staff-rates)." }
             }
         } },
     )
+}
+
+/// The form that adds a rate card or changes one: each row a work type, an
+/// optional staff rate role and its hourly rate; a row without a rate is
+/// left out.
+fn rate_card_form(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    let c = &page.card;
+    let rows = c.rows.len() + crate::financials::BLANK_RATE_ROWS;
+    html! {
+        div.card.form-card #rate-card-form {
+            h2 { @if c.existing { "Change the rate card " code { (c.key) } } @else { "Add a rate card" } }
+            p.small.muted { "A contract that names the card prices its time by these rates: a role's own rate first, else the rate for every role, else the work type's." }
+            @if let Some(problem) = &page.card_problem { p.error role="alert" { (problem) } }
+            form method="post" action={(base) "/rates/rate-cards"} {
+                input type="hidden" name="csrf_token" value=(frame.csrf);
+                input type="hidden" name="rows" value=(rows);
+                @if c.existing {
+                    input type="hidden" name="existing" value="yes";
+                    input type="hidden" name="key" value=(c.key);
+                } @else {
+                    label for="rc-key" { "Key (what contracts name: a-z, 0-9 and _)" }
+                    input #rc-key type="text" name="key" value=(c.key) required maxlength="60" pattern="[a-z][a-z0-9_]*";
+                }
+                label for="rc-name" { "Name" }
+                input #rc-name type="text" name="name" value=(c.name) required maxlength="100";
+                @for n in 1..=rows {
+                    @let row = c.rows.get(n - 1);
+                    fieldset.line {
+                        legend { @if row.is_some() { "Rate " (n) } @else { "New rate" } }
+                        div.row {
+                            div {
+                                label for={"rc-w" (n)} { "Work type" }
+                                select id={"rc-w" (n)} name={"work_type_" (n)} {
+                                    @for w in &page.work_types {
+                                        option value=(w.key.as_str()) selected[row.is_some_and(|r| r.0 == w.key.as_str())] { (w.name) }
+                                    }
+                                }
+                            }
+                            div {
+                                label for={"rc-r" (n)} { "Staff rate role (optional)" }
+                                input id={"rc-r" (n)} type="text" name={"role_" (n)} maxlength="40" value=[row.map(|r| r.1.as_str())];
+                            }
+                            div {
+                                label for={"rc-p" (n)} { "Hourly rate" }
+                                input id={"rc-p" (n)} type="text" inputmode="decimal" name={"rate_" (n)} value=[row.map(|r| r.2.as_str())];
+                            }
+                        }
+                    }
+                }
+                button type="submit" { @if c.existing { "Save the rate card" } @else { "Add the rate card" } }
+                @if c.existing { " " a href={(base) "/rates#rate-card-form"} { "Add another instead" } }
+            }
+        }
+    }
 }

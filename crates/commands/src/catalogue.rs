@@ -4,7 +4,10 @@
 //! and the Console's pages alike.
 
 use anchor_domain::WorkType;
-use anchor_store::{StoreError, WorkspaceTx, contracts::WorkTypeDef};
+use anchor_store::{
+    StoreError, WorkspaceTx,
+    contracts::{Rate, RateCard, WorkTypeDef},
+};
 use rust_decimal::Decimal;
 
 /// What is wrong with a configuration write, and where (a JSON pointer).
@@ -92,6 +95,45 @@ pub async fn work_type(
     Ok(def)
 }
 
+/// The code of a refused rate card.
+pub const INVALID_RATE_CARD: &str = "invalid_rate_card";
+
+/// Whether `text` is a key: 1 to `max` of a-z, 0-9 and _, starting with a letter.
+pub fn is_key(text: &str, max: usize) -> bool {
+    (1..=max).contains(&text.len())
+        && text.as_bytes()[0].is_ascii_lowercase()
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Rates as a rate card or a contract gives them: at most 200, each an
+/// amount with at most two decimals, a role that is a key, no work type and
+/// role given twice.
+pub fn rates(code: &'static str, path: &'static str, rates: &[Rate]) -> Result<(), ConfigInvalid> {
+    let invalid = |message: String| ConfigInvalid { code, path, message };
+    if rates.len() > 200 {
+        return Err(invalid("at most 200 rates".to_owned()));
+    }
+    for (i, rate) in rates.iter().enumerate() {
+        price(code, path, rate.hourly_rate, 2)?;
+        if let Some(role) = &rate.role
+            && !is_key(role, 40)
+        {
+            return Err(invalid(format!("rate {}: role {role:?} is not a key", i + 1)));
+        }
+        if rates[..i].iter().any(|r| r.work_type == rate.work_type && r.role == rate.role) {
+            let whom = rate.role.as_deref().map_or_else(|| "every role".to_owned(), |r| format!("role {r}"));
+            return Err(invalid(format!("rate {}: {} for {whom} is given twice", i + 1, rate.work_type)));
+        }
+    }
+    Ok(())
+}
+
+/// A rate card as given, checked: a name of 1 to 100 characters and its rates.
+pub fn rate_card(key: String, name: &str, rates: Vec<Rate>) -> Result<RateCard, ConfigInvalid> {
+    self::rates(INVALID_RATE_CARD, "/rates", &rates)?;
+    Ok(RateCard { key, name: label(INVALID_RATE_CARD, "/name", name, 100)?, rates })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +148,25 @@ mod tests {
         assert_eq!(price("c", "/p", Decimal::new(95001, 3), 2).map_err(|e| e.path), Err("/p"));
         assert!(price("c", "/p", Decimal::new(-1, 0), 2).is_err());
         assert!(price("c", "/p", Decimal::from(1_000_000_000_000i64), 2).is_err());
+    }
+
+    #[test]
+    fn a_rate_card_names_each_work_type_and_role_once() {
+        let rate = |work_type: &str, role: Option<&str>, amount: i64| Rate {
+            work_type: WorkType::parse(work_type).expect("work type"),
+            role: role.map(str::to_owned),
+            hourly_rate: Decimal::new(amount, 2),
+        };
+        let card = rate_card(
+            "std".into(),
+            "Standard",
+            vec![rate("remote", None, 9500), rate("remote", Some("senior"), 15000)],
+        );
+        assert_eq!(card.map(|c| c.rates.len()), Ok(2));
+        let twice = rate_card("std".into(), "Standard", vec![rate("remote", None, 9500), rate("remote", None, 9000)]);
+        assert!(twice.is_err_and(|e| e.message.contains("twice")));
+        let bad_role = rate_card("std".into(), "Standard", vec![rate("remote", Some("Senior!"), 9500)]);
+        assert!(bad_role.is_err_and(|e| e.message.contains("not a key")));
+        assert!(rate_card("std".into(), " ", Vec::new()).is_err());
     }
 }

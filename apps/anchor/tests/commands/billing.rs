@@ -453,11 +453,28 @@ async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
          "text": ["Hourly rate: 12.345 is not an amount of 0 or more with at most 2 decimals", "Change the work type"],
          "steps": [{"fill": "#w-rate", "value": "12.345"},
                    {"click": "button:has-text('Save the work type')", "navigates": true}]},
+        {"name": "fin-rate-card", "path": format!("{fin}/rates"), "status": 200, "only": "desktop",
+         "text": ["Rate card gold saved", "Rate card: Gold support", "every role", "senior", "160.00 EUR"],
+         "steps": [{"fill": "#rc-key", "value": "gold"}, {"fill": "#rc-name", "value": "Gold support"},
+                   {"select": "#rc-w1", "value": "remote_support"}, {"fill": "#rc-p1", "value": "110.00"},
+                   {"select": "#rc-w2", "value": "remote_support"}, {"fill": "#rc-r2", "value": "senior"},
+                   {"fill": "#rc-p2", "value": "160.00"},
+                   {"click": "button:has-text('Add the rate card')", "navigates": true}]},
+        {"name": "fin-rate-card-twice", "path": format!("{fin}/rates?card=gold"), "status": 422, "only": "desktop",
+         "text": ["rate 3: remote_support for every role is given twice"],
+         "steps": [{"select": "#rc-w3", "value": "remote_support"}, {"fill": "#rc-p3", "value": "99.00"},
+                   {"click": "button:has-text('Save the rate card')", "navigates": true}]},
     ]))
     .await;
     let work_types = get(&platform, "mia", "/billing/work-types").await;
     let onsite = work_types["items"].as_array().expect("items").iter().find(|w| w["key"] == "onsite").cloned();
     assert_eq!(onsite.as_ref().and_then(|w| w["hourly_rate"].as_str()), Some("130.00"), "{work_types}");
+    let cards = get(&platform, "mia", "/billing/rate-cards").await;
+    assert_eq!(
+        cards["items"][0]["rates"].as_array().map(Vec::len),
+        Some(2),
+        "the refused change left the card: {cards}"
+    );
     let changes = get(&platform, "mia", "/changes").await;
     assert!(
         changes["items"]

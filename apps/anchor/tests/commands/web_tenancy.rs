@@ -86,6 +86,13 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
             fields.push(("invoice_id", ids.invoice.clone()));
         }
         "/w/{ws}/console/financials/time/approve" => fields.push(("time_entry", ids.time_entry.clone())),
+        "/w/{ws}/console/financials/rates/rate-cards" => {
+            fields.push(("key", "taken_over".into()));
+            fields.push(("name", "Taken over".into()));
+            fields.push(("rows", "1".into()));
+            fields.push(("work_type_1", "remote".into()));
+            fields.push(("rate_1", "1.00".into()));
+        }
         "/w/{ws}/console/financials/rates/work-types" => {
             fields.push(("key", "taken_over".into()));
             fields.push(("name", "Taken over".into()));

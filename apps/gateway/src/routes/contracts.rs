@@ -68,10 +68,7 @@ pub(crate) fn routes() -> ApiRoutes {
 
 /// A key in a path: 1 to `max` of a-z, 0-9 and _, starting with a letter.
 fn key(key: &str, max: usize, what: &str) -> Result<(), Problem> {
-    let ok = (1..=max).contains(&key.len())
-        && key.as_bytes()[0].is_ascii_lowercase()
-        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if ok {
+    if catalogue::is_key(key, max) {
         Ok(())
     } else {
         Err(Problem::not_found(format!("{what} key is 1 to {max} of a-z, 0-9 and _, starting with a letter")))
@@ -262,26 +259,6 @@ pub(crate) struct RateCardBody {
     rates: Vec<Rate>,
 }
 
-/// Checks rates: amounts, roles, one per (work type, role).
-pub(crate) fn check_rates(code: &'static str, path: &'static str, rates: &[Rate]) -> Result<(), Problem> {
-    if rates.len() > 200 {
-        return Err(Problem::unprocessable(code, path, "at most 200 rates"));
-    }
-    for (i, rate) in rates.iter().enumerate() {
-        price(code, path, rate.hourly_rate, 2)?;
-        if let Some(role) = &rate.role {
-            key(role, 40, "a rate role").map_err(|_| {
-                Problem::unprocessable(code, path, format!("rate {}: role {role:?} is not a key", i + 1))
-            })?;
-        }
-        if rates[..i].iter().any(|r| r.work_type == rate.work_type && r.role == rate.role) {
-            let message = format!("rate {}: {} for {:?} is given twice", i + 1, rate.work_type, rate.role);
-            return Err(Problem::unprocessable(code, path, message));
-        }
-    }
-    Ok(())
-}
-
 /// Add a rate card, or change one (time already approved keeps its rate).
 #[utoipa::path(put, path = "/api/v1/workspaces/{ws}/billing/rate-cards/{key}", tag = "billing",
     security(("bearer" = [])),
@@ -297,10 +274,8 @@ pub(crate) async fn put_rate_card(
     Path((_, key_text)): Path<(String, String)>,
     ApiJson(body): ApiJson<RateCardBody>,
 ) -> Result<Response, Problem> {
-    const CODE: &str = "invalid_rate_card";
     key(&key_text, 60, "a rate card")?;
-    check_rates(CODE, "/rates", &body.rates)?;
-    let card = RateCard { key: key_text.clone(), name: label(CODE, "/name", &body.name, 100)?, rates: body.rates };
+    let card = catalogue::rate_card(key_text.clone(), &body.name, body.rates).map_err(invalid)?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let created = tx.save_rate_card(&card).await?;
     let action = if created { "rate_card.created" } else { "rate_card.updated" };
