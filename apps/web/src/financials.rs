@@ -1046,6 +1046,10 @@ pub(crate) struct RatesPage {
     pub work_types: Vec<anchor_store::contracts::WorkTypeDef>,
     pub rate_cards: Vec<anchor_store::contracts::RateCard>,
     pub staff: Vec<anchor_store::contracts::StaffRateRole>,
+    /// The workspace's members, whom a rate role may be given.
+    pub members: Vec<anchor_store::queues::WorkspaceMember>,
+    /// What was wrong with the staff rate role sent.
+    pub staff_problem: Option<String>,
     pub taxes: Vec<String>,
     pub may_write: bool,
     /// The form's values: the work type being changed, or what was sent.
@@ -1095,6 +1099,8 @@ pub(crate) struct RatesQuery {
     saved: Option<String>,
     #[serde(default)]
     saved_card: Option<String>,
+    #[serde(default)]
+    saved_staff: Option<String>,
 }
 
 /// What the rates page is asked to show in its forms.
@@ -1106,12 +1112,13 @@ struct RatesAsk {
     card: Option<RateCardForm>,
     edit_card: Option<String>,
     card_problem: Option<String>,
+    staff_problem: Option<String>,
     saved: Option<(&'static str, String)>,
 }
 
 async fn rates_page(state: &WebState, grant: &Grant, ask: RatesAsk) -> Result<RatesPage, anchor_store::StoreError> {
-    let RatesAsk { form, edit, problem, card, edit_card, card_problem, saved } = ask;
-    let (currency, work_types, rate_cards, staff, taxes) = state
+    let RatesAsk { form, edit, problem, card, edit_card, card_problem, staff_problem, saved } = ask;
+    let (currency, work_types, rate_cards, staff, members, taxes) = state
         .db
         .read(&grant.workspace, |tx| {
             Box::pin(async move {
@@ -1119,9 +1126,10 @@ async fn rates_page(state: &WebState, grant: &Grant, ask: RatesAsk) -> Result<Ra
                 let work_types = tx.work_types().await?;
                 let rate_cards = tx.rate_cards().await?;
                 let staff = tx.staff_rate_roles().await?;
+                let members = tx.workspace_members().await?;
                 let taxes: Vec<String> =
                     tx.tax_rates().await?.into_iter().filter(|t| !t.archived).map(|t| t.key).collect();
-                Ok((currency, work_types, rate_cards, staff, taxes))
+                Ok((currency, work_types, rate_cards, staff, members, taxes))
             })
         })
         .await?;
@@ -1142,6 +1150,7 @@ async fn rates_page(state: &WebState, grant: &Grant, ask: RatesAsk) -> Result<Ra
     // Only what exists is said to be saved (the address could name anything).
     let saved = saved.filter(|(what, key)| match *what {
         "Work type" => work_types.iter().any(|w| w.key.as_str() == key),
+        "Staff rate role of" => staff.iter().any(|m| &m.subject == key),
         _ => rate_cards.iter().any(|c| &c.key == key),
     });
     let card =
@@ -1171,6 +1180,8 @@ async fn rates_page(state: &WebState, grant: &Grant, ask: RatesAsk) -> Result<Ra
         problem,
         card,
         card_problem,
+        members,
+        staff_problem,
         saved,
     })
 }
@@ -1189,9 +1200,10 @@ pub(crate) async fn rates(
         Ok(grant) => grant,
         Err(page) => return page,
     };
-    let saved = match (query.saved, query.saved_card) {
-        (Some(key), _) => Some(("Work type", key)),
-        (None, Some(key)) => Some(("Rate card", key)),
+    let saved = match (query.saved, query.saved_card, query.saved_staff) {
+        (Some(key), _, _) => Some(("Work type", key)),
+        (None, Some(key), _) => Some(("Rate card", key)),
+        (None, None, Some(subject)) => Some(("Staff rate role of", subject)),
         _ => None,
     };
     let ask = RatesAsk { edit: query.edit, edit_card: query.card, saved, ..RatesAsk::default() };
@@ -1373,6 +1385,87 @@ pub(crate) async fn save_rate_card(
             let base = format!("/w/{}/console/financials", urlencoding(grant.workspace.slug().as_str()));
             Redirect::to(&format!("{base}/rates?saved_card={}", urlencoding(&card.key))).into_response()
         }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// A member as a form's option names them: issuer and subject, each
+/// URL-encoded, joined by a space (which neither then holds).
+pub(crate) fn member_value(issuer: &str, subject: &str) -> String {
+    format!("{} {}", urlencoding(issuer), urlencoding(subject))
+}
+
+/// `POST /w/{ws}/console/financials/rates/staff`: give a member of staff a
+/// rate role, with the same checks as `PUT .../billing/staff-rates`,
+/// recorded with its signed credential.
+pub(crate) async fn save_staff_rate(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    use anchor_commands::catalogue;
+
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let fields = fields(&body);
+    if !same(&session.csrf_token, field(&fields, "csrf_token").unwrap_or_default()) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let route = "POST /w/{ws}/console/financials/rates/staff";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::BillingWrite, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let again = |problem: String| {
+        let (state, grant, session) = (state.clone(), grant.clone(), session.clone());
+        async move {
+            let ask = RatesAsk { staff_problem: Some(problem), ..RatesAsk::default() };
+            match rates_page(&state, &grant, ask).await {
+                Ok(page) => pages::page(StatusCode::UNPROCESSABLE_ENTITY, view::rates(&frame(&session, &grant), &page)),
+                Err(e) => unavailable(e),
+            }
+        }
+    };
+    let decode =
+        |text: &str| url::form_urlencoded::parse(format!("x={text}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let member = field(&fields, "member").unwrap_or_default();
+    let Some((issuer, subject)) = member.split_once(' ').and_then(|(i, s)| Some((decode(i)?, decode(s)?))) else {
+        return again("Choose the member of staff.".to_owned()).await;
+    };
+    let role = field(&fields, "role").unwrap_or_default().trim().to_owned();
+    let staff = match catalogue::staff_rate(&issuer, &subject, role) {
+        Ok(staff) => staff,
+        Err(e) if e.path == "/role" => return again(format!("Rate role: {}.", e.message)).await,
+        Err(e) => return again(format!("Member: {}.", e.message)).await,
+    };
+    let actor = anchor_store::executions::Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
+    let saved = async {
+        let mut tx = state.db.begin_workspace(&grant.workspace).await?;
+        // Only a member of this workspace is given a rate role here.
+        if !tx.workspace_members().await?.iter().any(|m| m.issuer == staff.issuer && m.subject == staff.subject) {
+            return Ok(false);
+        }
+        tx.save_staff_rate_role(&staff).await?;
+        let target = format!("{}#{}", staff.issuer, staff.subject);
+        let change = anchor_store::changes::NewChange {
+            action: "staff_rate.saved",
+            target: &target,
+            actor: &actor,
+            actor_role: Some(grant.role),
+            details: serde_json::to_value(&staff).unwrap_or_default(),
+        };
+        anchor_evidence::issue::record_change(&mut tx, &change).await?;
+        tx.commit().await?;
+        Ok::<_, anchor_store::StoreError>(true)
+    }
+    .await;
+    match saved {
+        Ok(true) => {
+            let base = format!("/w/{}/console/financials", urlencoding(grant.workspace.slug().as_str()));
+            Redirect::to(&format!("{base}/rates?saved_staff={}", urlencoding(&staff.subject))).into_response()
+        }
+        Ok(false) => again("That person is not a member of this workspace.".to_owned()).await,
         Err(e) => unavailable(e),
     }
 }

@@ -1234,7 +1234,27 @@ pub(crate) fn rates(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
                 } @else {
                     ul { @for s in &page.staff { li { (s.subject) ": " code { (s.role) } } } }
                 }
-                p.small.muted { "A member of staff's rate role is set through the API (PUT .../billing/staff-rates)." }
+                @if page.may_write && !page.members.is_empty() {
+                    @if let Some(problem) = &page.staff_problem { p.error role="alert" { (problem) } }
+                    form method="post" action={(base) "/rates/staff"} {
+                        input type="hidden" name="csrf_token" value=(frame.csrf);
+                        div.row {
+                            div {
+                                label for="s-member" { "Member of staff" }
+                                select #s-member name="member" {
+                                    @for m in &page.members {
+                                        option value=(crate::financials::member_value(&m.issuer, &m.subject)) { (m.subject) " (" (m.role) ")" }
+                                    }
+                                }
+                            }
+                            div {
+                                label for="s-role" { "Rate role (a-z, 0-9 and _)" }
+                                input #s-role type="text" name="role" required maxlength="40" pattern="[a-z][a-z0-9_]*";
+                            }
+                        }
+                        button.secondary type="submit" { "Set the rate role" }
+                    }
+                }
             }
         } },
     )

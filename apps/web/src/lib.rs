@@ -187,6 +187,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/console/financials/rates", get(financials::rates))
         .route("/w/{ws}/console/financials/rates/work-types", post(financials::save_work_type))
         .route("/w/{ws}/console/financials/rates/rate-cards", post(financials::save_rate_card))
+        .route("/w/{ws}/console/financials/rates/staff", post(financials::save_staff_rate))
         .route("/w/{ws}/console/financials/quotes", get(financials::quotes))
         .route("/w/{ws}/console/financials/quotes/{id}", get(financials::quote))
         .route("/w/{ws}/console/financials/act", post(financials::act))

@@ -6,7 +6,7 @@
 use anchor_domain::WorkType;
 use anchor_store::{
     StoreError, WorkspaceTx,
-    contracts::{Rate, RateCard, WorkTypeDef},
+    contracts::{Rate, RateCard, StaffRateRole, WorkTypeDef},
 };
 use rust_decimal::Decimal;
 
@@ -132,6 +132,27 @@ pub fn rates(code: &'static str, path: &'static str, rates: &[Rate]) -> Result<(
 pub fn rate_card(key: String, name: &str, rates: Vec<Rate>) -> Result<RateCard, ConfigInvalid> {
     self::rates(INVALID_RATE_CARD, "/rates", &rates)?;
     Ok(RateCard { key, name: label(INVALID_RATE_CARD, "/name", name, 100)?, rates })
+}
+
+/// The code of a refused staff rate role.
+pub const INVALID_STAFF_RATE: &str = "invalid_staff_rate";
+
+/// A member of staff's rate role as given, checked: who (issuer and
+/// subject) and a role that is a key of 1 to 40 characters.
+pub fn staff_rate(issuer: &str, subject: &str, role: String) -> Result<StaffRateRole, ConfigInvalid> {
+    let staff = StaffRateRole {
+        issuer: label(INVALID_STAFF_RATE, "/issuer", issuer, 500)?,
+        subject: label(INVALID_STAFF_RATE, "/subject", subject, 500)?,
+        role,
+    };
+    if !is_key(&staff.role, 40) {
+        return Err(ConfigInvalid {
+            code: INVALID_STAFF_RATE,
+            path: "/role",
+            message: "1 to 40 of a-z, 0-9 and _".to_owned(),
+        });
+    }
+    Ok(staff)
 }
 
 #[cfg(test)]

@@ -93,6 +93,10 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
             fields.push(("work_type_1", "remote".into()));
             fields.push(("rate_1", "1.00".into()));
         }
+        "/w/{ws}/console/financials/rates/staff" => {
+            fields.push(("member", format!("{} oz", url_encoded(anchor_auth::dev_issuer::DEV_ISSUER))));
+            fields.push(("role", "taken_over".into()));
+        }
         "/w/{ws}/console/financials/rates/work-types" => {
             fields.push(("key", "taken_over".into()));
             fields.push(("name", "Taken over".into()));
@@ -102,6 +106,10 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
         _ => return None,
     }
     Some(fields)
+}
+
+fn url_encoded(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// The other workspace's objects.

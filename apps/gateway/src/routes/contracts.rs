@@ -308,14 +308,7 @@ pub(crate) async fn put_staff_rate(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<StaffRateRole>,
 ) -> Result<Response, Problem> {
-    const CODE: &str = "invalid_staff_rate";
-    let role = StaffRateRole {
-        issuer: label(CODE, "/issuer", &body.issuer, 500)?,
-        subject: label(CODE, "/subject", &body.subject, 500)?,
-        role: body.role,
-    };
-    key(&role.role, 40, "a rate role")
-        .map_err(|_| Problem::unprocessable(CODE, "/role", "1 to 40 of a-z, 0-9 and _"))?;
+    let role = catalogue::staff_rate(&body.issuer, &body.subject, body.role).map_err(invalid)?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let created = tx.save_staff_rate_role(&role).await?;
     let target = format!("{}#{}", role.issuer, role.subject);

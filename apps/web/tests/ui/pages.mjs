@@ -10,7 +10,7 @@
 //                   with "status" and "text" to expect (and "absent", text that must not show),
 //                   "only": "desktop" | "phone" for a visit that changes something once,
 //                   and "steps", what the person then does, in order:
-//                     {"select": css, "value"} | {"fill": css, "value"} | {"click": css, "navigates": bool}
+//                     {"select": css, "value" or "label"} | {"fill": css, "value"} | {"click": css, "navigates": bool}
 //                     | {"wait_url": part of the URL} | {"wait_text": text, "no_reload": bool}
 //                     | {"wait_live": true} (the page's live stream is open)
 //                     | {"request": {"url", "method", "headers", "body"}} (someone else acts, outside the page)
@@ -82,7 +82,7 @@ try {
       page.on("load", () => { loads += 1; });
       for (const step of visit.steps ?? []) {
         try {
-          if (step.select) await page.selectOption(step.select, step.value);
+          if (step.select) await page.selectOption(step.select, step.label !== undefined ? { label: step.label } : step.value);
           else if (step.fill) await page.fill(step.fill, step.value);
           else if (step.click && step.navigates) {
             [response] = await Promise.all([page.waitForNavigation(), page.click(step.click)]);
