@@ -1469,3 +1469,193 @@ pub(crate) async fn save_staff_rate(
         Err(e) => unavailable(e),
     }
 }
+
+/// The catalogue's page: services and products with their prices, and the
+/// form that adds or changes one.
+pub(crate) struct CataloguePage {
+    pub currency: Option<anchor_domain::Currency>,
+    pub items: Vec<anchor_store::contracts::CatalogueItem>,
+    pub taxes: Vec<String>,
+    pub may_write: bool,
+    pub form: CatalogueForm,
+    pub problem: Option<String>,
+    pub saved: Option<String>,
+}
+
+/// The catalogue form's values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CatalogueForm {
+    pub key: String,
+    pub kind: String,
+    pub name: String,
+    pub unit_code: String,
+    pub unit_price: String,
+    pub tax: String,
+    pub archived: bool,
+    pub existing: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CatalogueQuery {
+    #[serde(default)]
+    edit: Option<String>,
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+async fn catalogue_page(
+    state: &WebState,
+    grant: &Grant,
+    form: Option<CatalogueForm>,
+    edit: Option<String>,
+    problem: Option<String>,
+    saved: Option<String>,
+) -> Result<CataloguePage, anchor_store::StoreError> {
+    let (currency, items, taxes) = state
+        .db
+        .read(&grant.workspace, |tx| {
+            Box::pin(async move {
+                let currency = tx.billing_profile().await?.map(|p| p.currency);
+                let items = tx.catalogue_items().await?;
+                let taxes: Vec<String> =
+                    tx.tax_rates().await?.into_iter().filter(|t| !t.archived).map(|t| t.key).collect();
+                Ok((currency, items, taxes))
+            })
+        })
+        .await?;
+    let form = form.unwrap_or_else(|| match edit.as_deref().and_then(|key| items.iter().find(|i| i.key == key)) {
+        Some(i) => CatalogueForm {
+            key: i.key.clone(),
+            kind: i.kind.clone(),
+            name: i.name.clone(),
+            unit_code: i.unit_code.as_str().to_owned(),
+            unit_price: i.unit_price.to_string(),
+            tax: i.tax.clone(),
+            archived: i.archived,
+            existing: true,
+        },
+        None => CatalogueForm { kind: "service".to_owned(), unit_code: "MON".to_owned(), ..CatalogueForm::default() },
+    });
+    let saved = saved.filter(|key| items.iter().any(|i| &i.key == key));
+    let may_write = grant.allows(Permission::BillingWrite);
+    Ok(CataloguePage { currency, items, taxes, may_write, form, problem, saved })
+}
+
+/// `GET /w/{ws}/console/financials/catalogue`.
+pub(crate) async fn catalogue(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    Query(query): Query<CatalogueQuery>,
+) -> Response {
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let route = "GET /w/{ws}/console/financials/catalogue";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::BillingRead, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    match catalogue_page(&state, &grant, None, query.edit, None, query.saved).await {
+        Ok(page) => pages::page(StatusCode::OK, view::catalogue(&frame(&session, &grant), &page)),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `POST /w/{ws}/console/financials/catalogue`: add a service or product,
+/// or change one, with the same checks as `PUT .../billing/catalogue/{key}`,
+/// recorded with its signed credential.
+pub(crate) async fn save_catalogue_item(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    use anchor_commands::catalogue::{self, ConfigError};
+
+    let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
+    let fields = fields(&body);
+    if !same(&session.csrf_token, field(&fields, "csrf_token").unwrap_or_default()) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let route = "POST /w/{ws}/console/financials/catalogue";
+    let grant = match grant(&state, &session, &headers, &workspace, Permission::BillingWrite, route).await {
+        Ok(grant) => grant,
+        Err(page) => return page,
+    };
+    let text = |name: &str| field(&fields, name).unwrap_or_default().trim().to_owned();
+    let form = CatalogueForm {
+        key: text("key"),
+        kind: text("kind"),
+        name: text("name"),
+        unit_code: text("unit_code"),
+        unit_price: text("unit_price"),
+        tax: text("tax"),
+        archived: given(&fields, "archived").is_some(),
+        existing: given(&fields, "existing").is_some(),
+    };
+    let again = |problem: String| {
+        let (state, grant, session, form) = (state.clone(), grant.clone(), session.clone(), form.clone());
+        async move {
+            match catalogue_page(&state, &grant, Some(form), None, Some(problem), None).await {
+                Ok(page) => {
+                    pages::page(StatusCode::UNPROCESSABLE_ENTITY, view::catalogue(&frame(&session, &grant), &page))
+                }
+                Err(e) => unavailable(e),
+            }
+        }
+    };
+    if !catalogue::is_key(&form.key, 60) {
+        return again("Key: 1 to 60 of a-z, 0-9 and _, starting with a letter.".to_owned()).await;
+    }
+    let Ok(unit_code) = anchor_domain::UnitCode::parse(&form.unit_code) else {
+        return again("Unit: choose one.".to_owned()).await;
+    };
+    let Ok(price) = form.unit_price.parse::<Decimal>() else {
+        return again("Price: a number such as 12.50.".to_owned()).await;
+    };
+    let actor = anchor_store::executions::Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
+    let saved = async {
+        let mut tx = state.db.begin_workspace(&grant.workspace).await?;
+        let item = catalogue::catalogue_item(
+            &mut tx,
+            form.key.clone(),
+            form.kind.clone(),
+            &form.name,
+            unit_code,
+            price,
+            form.tax.clone(),
+            form.archived,
+        )
+        .await?;
+        let created = tx.save_catalogue_item(&item).await?;
+        let action = if created { "catalogue_item.created" } else { "catalogue_item.updated" };
+        let change = anchor_store::changes::NewChange {
+            action,
+            target: &item.key,
+            actor: &actor,
+            actor_role: Some(grant.role),
+            details: serde_json::to_value(&item).unwrap_or_default(),
+        };
+        anchor_evidence::issue::record_change(&mut tx, &change).await?;
+        tx.commit().await?;
+        Ok::<_, ConfigError>(item.key)
+    }
+    .await;
+    match saved {
+        Ok(key) => {
+            let base = format!("/w/{}/console/financials", urlencoding(grant.workspace.slug().as_str()));
+            Redirect::to(&format!("{base}/catalogue?saved={}", urlencoding(&key))).into_response()
+        }
+        Err(ConfigError::Invalid(e)) => {
+            let what = match e.path {
+                "/name" => "Name",
+                "/unit_price" => "Price",
+                "/tax" => "Tax",
+                _ => "Kind",
+            };
+            again(format!("{what}: {}.", e.message)).await
+        }
+        Err(ConfigError::Store(e)) => unavailable(e),
+    }
+}

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 
 use crate::{
     financials::{
-        ContractsPage, InvoiceListPage, InvoicePage, PaymentsPage, QUOTE_ROWS, QuotePage, QuotesPage, RatesPage,
-        ReportsPage, RunPage, Show, TimePage, contract_actions, contract_anchor,
+        CataloguePage, ContractsPage, InvoiceListPage, InvoicePage, PaymentsPage, QUOTE_ROWS, QuotePage, QuotesPage,
+        RatesPage, ReportsPage, RunPage, Show, TimePage, contract_actions, contract_anchor,
     },
     pages::{ConsoleFrame, ConsoleTab, console_tab_layout, moment, outcome_banner},
 };
@@ -43,6 +43,7 @@ fn nav(frame: &ConsoleFrame<'_>, current: &str) -> Markup {
             a href={(base) "/quotes"} aria-current=[here("quotes")] { "Quotes" }
             a href={(base) "/payments"} aria-current=[here("payments")] { "Payments" }
             a href={(base) "/rates"} aria-current=[here("rates")] { "Rates" }
+            a href={(base) "/catalogue"} aria-current=[here("catalogue")] { "Catalogue" }
             a href={(base) "/reports"} aria-current=[here("reports")] { "Reports" }
         }
     }
@@ -1313,4 +1314,105 @@ fn rate_card_form(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
             }
         }
     }
+}
+
+/// Services and products with their prices, and the form that adds or changes one.
+pub(crate) fn catalogue(frame: &ConsoleFrame<'_>, page: &CataloguePage) -> Markup {
+    let base = format!("{}/financials", frame.base());
+    let amount = |v: Decimal| match page.currency {
+        Some(c) => money(c, v),
+        None => plain(v),
+    };
+    let f = &page.form;
+    let units = [("MON", "per month"), ("C62", "each"), ("HUR", "per hour"), ("DAY", "per day")];
+    console_tab_layout(
+        frame,
+        ConsoleTab::Financials,
+        "Catalogue",
+        html! { div.fin {
+            div.heading { h1 { "Catalogue" } }
+            (nav(frame, "catalogue"))
+            @if let Some(key) = &page.saved {
+                div class="outcome succeeded" role="status" { "Item " code { (key) } " saved; the change is recorded with its signed credential. Documents keep their lines." }
+            }
+            div.card.flush {
+                table.tickets {
+                    caption { "Services and products" }
+                    thead { tr {
+                        th scope="col" { "Name" } th scope="col" { "Kind" } th scope="col" { "Key" } th.num scope="col" { "Price" }
+                        th scope="col" { "Tax" } @if page.may_write { th scope="col" { span.visually-hidden { "Change" } } }
+                    } }
+                    tbody {
+                        @if page.items.is_empty() {
+                            tr { td colspan="6" { span.muted { "Nothing in the catalogue yet." } } }
+                        }
+                        @for i in &page.items {
+                            tr {
+                                td { (i.name) @if i.archived { " " span class="health none" { "archived" } } }
+                                td data-label="Kind" { (i.kind) }
+                                td data-label="Key" { code { (i.key) } }
+                                td.num data-label="Price" {
+                                    (amount(i.unit_price)) " "
+                                    span.small.muted {
+                                        (units.iter().find(|(c, _)| *c == i.unit_code.as_str()).map_or_else(|| unit(i.unit_code.as_str()).to_string(), |(_, n)| (*n).to_owned()))
+                                    }
+                                }
+                                td data-label="Tax" { (i.tax) }
+                                @if page.may_write {
+                                    td { a href={(base) "/catalogue?edit=" (i.key) "#catalogue-form"} { "Change" span.visually-hidden { " " (i.name) } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if page.may_write {
+                div.card.form-card #catalogue-form {
+                    h2 { @if f.existing { "Change " code { (f.key) } } @else { "Add a service or product" } }
+                    @if let Some(problem) = &page.problem { p.error role="alert" { (problem) } }
+                    form method="post" action={(base) "/catalogue"} {
+                        input type="hidden" name="csrf_token" value=(frame.csrf);
+                        @if f.existing {
+                            input type="hidden" name="existing" value="yes";
+                            input type="hidden" name="key" value=(f.key);
+                        } @else {
+                            label for="i-key" { "Key (a-z, 0-9 and _)" }
+                            input #i-key type="text" name="key" value=(f.key) required maxlength="60" pattern="[a-z][a-z0-9_]*";
+                        }
+                        label for="i-name" { "Name" }
+                        input #i-name type="text" name="name" value=(f.name) required maxlength="200";
+                        div.row {
+                            div {
+                                label for="i-kind" { "Kind" }
+                                select #i-kind name="kind" {
+                                    option value="service" selected[f.kind == "service"] { "Service" }
+                                    option value="product" selected[f.kind == "product"] { "Product" }
+                                }
+                            }
+                            div {
+                                label for="i-price" { "Price" @if let Some(c) = page.currency { " (" (c.code()) ")" } }
+                                input #i-price type="text" inputmode="decimal" name="unit_price" value=(f.unit_price) required;
+                            }
+                            div {
+                                label for="i-unit" { "Unit" }
+                                select #i-unit name="unit_code" {
+                                    @for (code, name) in units { option value=(code) selected[f.unit_code == code] { (name) } }
+                                }
+                            }
+                            div {
+                                label for="i-tax" { "Tax" }
+                                select #i-tax name="tax" { @for t in &page.taxes { option value=(t) selected[&f.tax == t] { (t) } } }
+                            }
+                        }
+                        div.check {
+                            input #i-archived type="checkbox" name="archived" value="yes" checked[f.archived];
+                            label for="i-archived" { "Archived (no longer offered)" }
+                        }
+                        button type="submit" { @if f.existing { "Save the item" } @else { "Add the item" } }
+                        @if f.existing { " " a href={(base) "/catalogue#catalogue-form"} { "Add another instead" } }
+                    }
+                }
+            }
+        } },
+    )
 }

@@ -185,6 +185,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/console/financials/payments", get(financials::payments))
         .route("/w/{ws}/console/financials/reports", get(financials::reports))
         .route("/w/{ws}/console/financials/rates", get(financials::rates))
+        .route("/w/{ws}/console/financials/catalogue", get(financials::catalogue))
+        .route("/w/{ws}/console/financials/catalogue", post(financials::save_catalogue_item))
         .route("/w/{ws}/console/financials/rates/work-types", post(financials::save_work_type))
         .route("/w/{ws}/console/financials/rates/rate-cards", post(financials::save_rate_card))
         .route("/w/{ws}/console/financials/rates/staff", post(financials::save_staff_rate))

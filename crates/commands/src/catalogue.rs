@@ -3,10 +3,10 @@
 //! type, a label, a price and a live tax rate, checked here once for the API
 //! and the Console's pages alike.
 
-use anchor_domain::WorkType;
+use anchor_domain::{UnitCode, WorkType};
 use anchor_store::{
     StoreError, WorkspaceTx,
-    contracts::{Rate, RateCard, StaffRateRole, WorkTypeDef},
+    contracts::{CatalogueItem, Rate, RateCard, StaffRateRole, WorkTypeDef},
 };
 use rust_decimal::Decimal;
 
@@ -132,6 +132,43 @@ pub fn rates(code: &'static str, path: &'static str, rates: &[Rate]) -> Result<(
 pub fn rate_card(key: String, name: &str, rates: Vec<Rate>) -> Result<RateCard, ConfigInvalid> {
     self::rates(INVALID_RATE_CARD, "/rates", &rates)?;
     Ok(RateCard { key, name: label(INVALID_RATE_CARD, "/name", name, 100)?, rates })
+}
+
+/// The code of a refused catalogue item.
+pub const INVALID_CATALOGUE_ITEM: &str = "invalid_catalogue_item";
+
+/// A service or product as given, checked: its kind, a name of 1 to 200
+/// characters, a price with at most four decimals, a live tax rate.
+#[allow(clippy::too_many_arguments)]
+pub async fn catalogue_item(
+    tx: &mut WorkspaceTx,
+    key: String,
+    kind: String,
+    name: &str,
+    unit_code: UnitCode,
+    unit_price: Decimal,
+    tax: String,
+    archived: bool,
+) -> Result<CatalogueItem, ConfigError> {
+    if !matches!(kind.as_str(), "service" | "product") {
+        return Err(ConfigInvalid {
+            code: INVALID_CATALOGUE_ITEM,
+            path: "/kind",
+            message: "`service` or `product`".to_owned(),
+        }
+        .into());
+    }
+    let item = CatalogueItem {
+        key,
+        kind,
+        name: label(INVALID_CATALOGUE_ITEM, "/name", name, 200)?,
+        unit_code,
+        unit_price: price(INVALID_CATALOGUE_ITEM, "/unit_price", unit_price, 4)?,
+        tax,
+        archived,
+    };
+    live_tax(tx, INVALID_CATALOGUE_ITEM, &item.tax).await?;
+    Ok(item)
 }
 
 /// The code of a refused staff rate role.

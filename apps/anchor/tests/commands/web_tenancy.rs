@@ -93,6 +93,14 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
             fields.push(("work_type_1", "remote".into()));
             fields.push(("rate_1", "1.00".into()));
         }
+        "/w/{ws}/console/financials/catalogue" => {
+            fields.push(("key", "taken_over".into()));
+            fields.push(("kind", "service".into()));
+            fields.push(("name", "Taken over".into()));
+            fields.push(("unit_code", "MON".into()));
+            fields.push(("unit_price", "1.00".into()));
+            fields.push(("tax", "standard".into()));
+        }
         "/w/{ws}/console/financials/rates/staff" => {
             fields.push(("member", format!("{} oz", url_encoded(anchor_auth::dev_issuer::DEV_ISSUER))));
             fields.push(("role", "taken_over".into()));

@@ -12,7 +12,6 @@ use anchor_commands::{
 };
 use anchor_domain::{ContractId, UnitCode, WorkType};
 use anchor_store::{
-    WorkspaceTx,
     contracts::{BillingRun, CatalogueItem, Contract, Rate, RateCard, StaffRateRole, WorkTypeDef},
     reports::{AgeingRow, RevenueRow, UnbilledTimeRow},
 };
@@ -73,20 +72,6 @@ fn key(key: &str, max: usize, what: &str) -> Result<(), Problem> {
     } else {
         Err(Problem::not_found(format!("{what} key is 1 to {max} of a-z, 0-9 and _, starting with a letter")))
     }
-}
-
-/// A person's label: trimmed, 1 to `max` characters, no control characters.
-fn label(code: &'static str, path: &'static str, text: &str, max: usize) -> Result<String, Problem> {
-    catalogue::label(code, path, text, max).map_err(invalid)
-}
-
-/// Money per unit: at least 0, at most `dp` decimals, below a trillion.
-fn price(code: &'static str, path: &'static str, value: Decimal, dp: u32) -> Result<Decimal, Problem> {
-    catalogue::price(code, path, value, dp).map_err(invalid)
-}
-
-async fn live_tax(tx: &mut WorkspaceTx, code: &'static str, tax: &str) -> Result<(), Problem> {
-    catalogue::live_tax(tx, code, tax).await.map_err(config_problem)
 }
 
 fn invalid(e: ConfigInvalid) -> Problem {
@@ -213,22 +198,20 @@ pub(crate) async fn put_catalogue_item(
     Path((_, key_text)): Path<(String, String)>,
     ApiJson(body): ApiJson<CatalogueItemBody>,
 ) -> Result<Response, Problem> {
-    const CODE: &str = "invalid_catalogue_item";
     key(&key_text, 60, "a catalogue item")?;
-    if !matches!(body.kind.as_str(), "service" | "product") {
-        return Err(Problem::unprocessable(CODE, "/kind", "`service` or `product`"));
-    }
-    let item = CatalogueItem {
-        key: key_text.clone(),
-        kind: body.kind,
-        name: label(CODE, "/name", &body.name, 200)?,
-        unit_code: body.unit_code,
-        unit_price: price(CODE, "/unit_price", body.unit_price, 4)?,
-        tax: body.tax,
-        archived: body.archived,
-    };
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    live_tax(&mut tx, CODE, &item.tax).await?;
+    let item = catalogue::catalogue_item(
+        &mut tx,
+        key_text.clone(),
+        body.kind,
+        &body.name,
+        body.unit_code,
+        body.unit_price,
+        body.tax,
+        body.archived,
+    )
+    .await
+    .map_err(config_problem)?;
     let created = tx.save_catalogue_item(&item).await?;
     let action = if created { "catalogue_item.created" } else { "catalogue_item.updated" };
     changes::record(&mut tx, &scope, action, &key_text, json!(item)).await?;
