@@ -73,17 +73,18 @@ fn period(query: &PeriodQuery, today: Date) -> (Date, Date, Option<String>) {
 }
 
 /// The workspaces where the person holds a role granting `permission`,
-/// by name, each with the authorization decision for it.
+/// by name, each with the authorization decision for it: at most
+/// [`MAX_CLIENTS`], and whether there were more.
 async fn clients(
     state: &WebState,
     session: &WebSession,
     headers: &HeaderMap,
     permission: Permission,
     route: &'static str,
-) -> Result<Vec<Grant>, StoreError> {
+) -> Result<(Vec<Grant>, bool), StoreError> {
     let who = SubjectRef { issuer: &session.issuer, subject: &session.subject };
     let reach = state.db.ops_reach(who).await?;
-    let workspaces: Vec<Workspace> = match reach.within(|roles| granting(roles, permission).is_some()) {
+    let mut workspaces: Vec<Workspace> = match reach.within(|roles| granting(roles, permission).is_some()) {
         Within::All => state.db.workspaces().await?,
         Within::Only(ids) => {
             let mut found = Vec::with_capacity(ids.len());
@@ -93,6 +94,8 @@ async fn clients(
             found
         }
     };
+    workspaces.sort_by(|a, b| a.name().cmp(b.name()).then_with(|| a.slug().as_str().cmp(b.slug().as_str())));
+    let more = workspaces.len() > MAX_CLIENTS;
     let audit = audit_context(headers, &session.issuer, &session.subject);
     let mut grants = Vec::new();
     for workspace in workspaces.iter().take(MAX_CLIENTS) {
@@ -101,8 +104,7 @@ async fn clients(
             grants.push(grant);
         }
     }
-    grants.sort_by(|a, b| a.workspace.name().cmp(b.workspace.name()));
-    Ok(grants)
+    Ok((grants, more))
 }
 
 /// What one client's preview says.
@@ -150,8 +152,8 @@ pub(crate) async fn overview(
     let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
     let today = time::OffsetDateTime::now_utc().date();
     let (from, to, problem) = period(&query, today);
-    let grants = match clients(&state, &session, &headers, Permission::BillingRead, "GET /billing").await {
-        Ok(grants) => grants,
+    let (grants, more) = match clients(&state, &session, &headers, Permission::BillingRead, "GET /billing").await {
+        Ok(found) => found,
         Err(e) => return unavailable(e),
     };
     let mut previews = Vec::with_capacity(grants.len());
@@ -165,7 +167,7 @@ pub(crate) async fn overview(
             previews.push(Preview { workspace: grant.workspace.clone(), may_write, plan });
         }
     }
-    let page = OverviewPage { from, to, problem, previews, key: crate::session::random_token() };
+    let page = OverviewPage { from, to, problem, previews, key: crate::session::random_token(), more };
     let role = role_text(grants.len());
     pages::page(StatusCode::OK, overview_view(&shell(&session, &role), &page))
 }
@@ -204,7 +206,7 @@ pub(crate) async fn run(
     }
     let route = "POST /billing/run";
     let grants = match clients(&state, &session, &headers, Permission::BillingWrite, route).await {
-        Ok(grants) => grants,
+        Ok((grants, _)) => grants,
         Err(e) => return unavailable(e),
     };
     let args = json!({"period_start": from.to_string(), "period_end": to.to_string()});
@@ -251,7 +253,7 @@ pub(crate) enum Part {
     Failed(String),
     /// Not accepted: why (the plan's refusal).
     Refused(String),
-    /// Not submitted (the run was interrupted before this client).
+    /// Not submitted in this run (it was interrupted, or the client could not be billed then).
     NotSubmitted,
 }
 
@@ -295,17 +297,13 @@ pub(crate) async fn progress(
     Query(query): Query<PeriodQuery>,
 ) -> Response {
     let Some(SignedIn { session, .. }) = signed_in else { return not_signed_in() };
-    let (from, to, problem) = period(&query, time::OffsetDateTime::now_utc().date());
-    if let Some(problem) = problem {
-        return pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "The period is not valid", &problem);
-    }
     let route = "GET /billing/runs/{key}";
     let grants = match clients(&state, &session, &headers, Permission::BillingWrite, route).await {
-        Ok(grants) => grants,
+        Ok((grants, _)) => grants,
         Err(e) => return unavailable(e),
     };
     let idempotency = run_key(&key);
-    let mut rows = Vec::with_capacity(grants.len());
+    let mut found = Vec::with_capacity(grants.len());
     for grant in &grants {
         let actor = grant.actor.clone();
         let wanted = idempotency.clone();
@@ -319,10 +317,24 @@ pub(crate) async fn progress(
                 })
             })
             .await;
-        let (execution, currency) = match read {
-            Ok(found) => found,
+        match read {
+            Ok((execution, currency)) => found.push((grant, execution, currency)),
             Err(e) => return unavailable(e),
-        };
+        }
+    }
+    // The period is the run's own, as its commands carry it; the address's
+    // only when nothing of the run is found.
+    let asked = found.iter().find_map(|(_, e, _)| {
+        let input = &e.as_ref()?.input;
+        let day = |name: &str| input[name].as_str().map(str::to_owned);
+        Some(PeriodQuery { period_start: day("period_start"), period_end: day("period_end") })
+    });
+    let (from, to, problem) = period(asked.as_ref().unwrap_or(&query), time::OffsetDateTime::now_utc().date());
+    if let Some(problem) = problem {
+        return pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "The period is not valid", &problem);
+    }
+    let mut rows = Vec::with_capacity(found.len());
+    for (grant, execution, currency) in found {
         let part = match &execution {
             Some(execution) => part_of(execution),
             None => match preview(&state, grant, from, to).await {
@@ -344,6 +356,8 @@ pub(crate) struct OverviewPage {
     pub problem: Option<String>,
     pub previews: Vec<Preview>,
     pub key: String,
+    /// More clients than one page previews.
+    pub more: bool,
 }
 
 fn money(currency: Currency, amount: Decimal) -> String {
@@ -371,6 +385,9 @@ fn overview_view(shell: &Shell<'_>, page: &OverviewPage) -> Markup {
                     button.secondary type="submit" { "Preview" }
                 }
             }
+            @if page.more {
+                div.card { p role="alert" { "You may bill more than " (MAX_CLIENTS) " clients: the first " (MAX_CLIENTS) " by name are shown and run here." } }
+            }
             @if let Some(problem) = &page.problem {
                 div.card { p role="alert" { (problem) } }
             } @else if page.previews.is_empty() {
@@ -387,9 +404,9 @@ fn overview_view(shell: &Shell<'_>, page: &OverviewPage) -> Markup {
                             input type="hidden" name="key" value=(page.key);
                             input type="hidden" name="period_start" value=(page.from);
                             input type="hidden" name="period_end" value=(page.to);
-                            button type="submit" { "Run billing for " (writable) " client(s)" }
+                            button type="submit" { "Run billing" }
                         }
-                        p.small.muted { "Every client you may bill is run, so the period is closed everywhere; a client with nothing to bill gets no draft." }
+                        p.small.muted { "Billing runs in each of the " (writable) " client(s) you may bill: one with nothing to bill gets no draft, one that cannot be billed shows why." }
                     }
                 }
                 div.card.flush {
@@ -451,43 +468,37 @@ fn progress_view(shell: &Shell<'_>, page: &ProgressPage) -> Markup {
         html! { div.fin {
             p.crumbs { a href={"/billing?period_start=" (page.from) "&period_end=" (page.to)} { "Billing run, every client" } " / progress" }
             div.heading { h1 { "Billing run: " (page.from) " to " (page.to) } }
-            @if running {
-                div #run-progress.card hx-get=(here) hx-trigger="every 2s" hx-select="#run-progress" hx-swap="outerHTML" {
-                    (progress_body(shell.csrf, page, total, finished, drafts, running, unsent))
+            div.card {
+                // The status stays in the page (a live region that is replaced is not read out);
+                // the poll brings its new text out of band.
+                p #run-status role="status" { (status_text(drafts, running, unsent)) }
+                @if running {
+                    div #run-progress hx-get=(here) hx-trigger="every 2s" hx-select="#run-progress"
+                        hx-select-oob="#run-status:innerHTML" hx-swap="outerHTML" {
+                        (progress_body(page, total, finished))
+                    }
+                } @else {
+                    div #run-progress { (progress_body(page, total, finished)) }
                 }
-            } @else {
-                div #run-progress.card { (progress_body(shell.csrf, page, total, finished, drafts, running, unsent)) }
             }
         } },
     )
 }
 
-fn progress_body(
-    csrf: &str,
-    page: &ProgressPage,
-    total: usize,
-    finished: usize,
-    drafts: usize,
-    running: bool,
-    unsent: bool,
-) -> Markup {
+fn status_text(drafts: usize, running: bool, unsent: bool) -> String {
+    if running {
+        "Running: this page updates itself every two seconds.".to_owned()
+    } else if unsent {
+        "Some clients were not billed in this run: bill each from its own billing run page.".to_owned()
+    } else {
+        format!("Finished: {drafts} draft invoice(s) made. Review and finalize them in each client's Financials.")
+    }
+}
+
+fn progress_body(page: &ProgressPage, total: usize, finished: usize) -> Markup {
     html! {
         label for="run-bar" { (finished) " of " (total) " client(s) finished" }
         progress #run-bar max=(total.max(1)) value=(finished) { (finished) " of " (total) }
-        p role="status" {
-            @if running { "Running: this page updates itself every two seconds." }
-            @else if unsent { "Some clients were not submitted (the run was interrupted)." }
-            @else { "Finished: " (drafts) " draft invoice(s) made. Review and finalize them in each client's Financials." }
-        }
-        @if unsent && !running {
-            form method="post" action="/billing/run" {
-                input type="hidden" name="csrf_token" value=(csrf);
-                input type="hidden" name="key" value=(page.key);
-                input type="hidden" name="period_start" value=(page.from);
-                input type="hidden" name="period_end" value=(page.to);
-                button type="submit" { "Submit the rest" }
-            }
-        }
         table.tickets {
             caption { "Clients" }
             thead { tr { th scope="col" { "Client" } th scope="col" { "State" } th.num scope="col" { "Drafts" } th.num scope="col" { "Total" } } }
@@ -509,7 +520,10 @@ fn progress_body(
                                     @if let Some(e) = &r.execution { a href={"/w/" (slug) "/executions/" (e.id)} { "Details" } }
                                 }
                                 Part::Refused(why) => { span class="health bad" { "Not run" } " " (why) }
-                                Part::NotSubmitted => { span class="health none" { "Not submitted" } }
+                                Part::NotSubmitted => {
+                                    span class="health none" { "Not billed in this run" } " "
+                                    a href={"/w/" (slug) "/console/financials/run?period_start=" (page.from) "&period_end=" (page.to)} { "Bill it on its own" }
+                                }
                             }
                         }
                         td.num data-label="Drafts" { @if let Part::Done { drafts, .. } = r.part { (drafts) } @else { "—" } }

@@ -244,7 +244,7 @@ pub(crate) async fn invoice(
         .await;
     match read {
         Ok(Some((invoice, credit_notes, outcome, today, taxes))) => {
-            let keys = (0..6).map(|_| crate::session::random_token()).collect();
+            let keys = (0..7).map(|_| crate::session::random_token()).collect();
             let may_write = grant.allows(Permission::BillingWrite);
             let page = InvoicePage { invoice, credit_notes, outcome, may_write, today, keys, taxes };
             pages::page(StatusCode::OK, view::invoice(&frame(&session, &grant), &page))
@@ -670,11 +670,14 @@ fn arguments(command: &str, fields: &[(String, String)], balance: Option<Decimal
         "invoice.create" => {}
         "invoice.update" => {
             put("invoice_id");
-            // Empty: removed (`null`), as the form shows no value for none.
-            for name in ["purchase_order", "note"] {
-                args.insert(name.to_owned(), text(name).unwrap_or(Value::Null));
+            // The lines' form and the purchase order and note's form are apart:
+            // each changes only what it shows.
+            if given(fields, "header").is_some() {
+                // Empty: removed (`null`), as the form shows no value for none.
+                for name in ["purchase_order", "note"] {
+                    args.insert(name.to_owned(), text(name).unwrap_or(Value::Null));
+                }
             }
-            // A billing run's draft keeps its lines: its form has no rows.
             if given(fields, "rows").is_some() {
                 args.insert("lines".to_owned(), Value::Array(line_rows(fields, MAX_ROWS)));
             }
@@ -810,8 +813,10 @@ pub(crate) async fn act(
                 None => format!("{base}/quotes?outcome={}", execution.id),
             }
         }
-        _ => match result_invoice.or_else(|| given(&fields, "invoice_id").map(str::to_owned)) {
+        c => match result_invoice.or_else(|| given(&fields, "invoice_id").map(str::to_owned)) {
             Some(invoice) => format!("{base}/invoices/{}?outcome={}", urlencoding(&invoice), execution.id),
+            // Still running (no id yet): the list that will show it.
+            None if c.starts_with("invoice.") => format!("{base}?outcome={}", execution.id),
             None => format!("{base}/payments?outcome={}", execution.id),
         },
     };
@@ -1264,9 +1269,17 @@ pub(crate) async fn save_work_type(
     };
     let actor = anchor_store::executions::Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
     let saved = async {
+        let def = catalogue::work_type(key, &form.name, form.billable, rate, form.tax.clone(), form.archived)?;
         let mut tx = state.db.begin_workspace(&grant.workspace).await?;
-        let def = catalogue::work_type(&mut tx, key, &form.name, form.billable, rate, form.tax.clone(), form.archived)
-            .await?;
+        catalogue::live_tax(&mut tx, catalogue::INVALID_WORK_TYPE, &def.tax).await?;
+        // "Add" never replaces: a key in use is changed from its own form.
+        if !form.existing && tx.work_types().await?.iter().any(|w| w.key == def.key) {
+            return Err(ConfigError::Invalid(catalogue::ConfigInvalid {
+                code: catalogue::INVALID_WORK_TYPE,
+                path: "/key",
+                message: format!("{} is taken: change that work type instead (its Change link)", def.key),
+            }));
+        }
         let created = tx.save_work_type(&def).await?;
         let action = if created { "work_type.created" } else { "work_type.updated" };
         let target = def.key.as_str().to_owned();
@@ -1292,6 +1305,7 @@ pub(crate) async fn save_work_type(
                 "/name" => "Name",
                 "/hourly_rate" => "Hourly rate",
                 "/tax" => "Tax",
+                "/key" => "Key",
                 _ => "The work type",
             };
             again(format!("{what}: {}.", e.message)).await
@@ -1367,6 +1381,9 @@ pub(crate) async fn save_rate_card(
     let actor = anchor_store::executions::Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
     let saved = async {
         let mut tx = state.db.begin_workspace(&grant.workspace).await?;
+        if !form.existing && tx.rate_card(&card.key).await?.is_some() {
+            return Ok(false);
+        }
         let created = tx.save_rate_card(&card).await?;
         let action = if created { "rate_card.created" } else { "rate_card.updated" };
         let change = anchor_store::changes::NewChange {
@@ -1377,13 +1394,17 @@ pub(crate) async fn save_rate_card(
             details: serde_json::to_value(&card).unwrap_or_default(),
         };
         anchor_evidence::issue::record_change(&mut tx, &change).await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok::<_, anchor_store::StoreError>(true)
     }
     .await;
     match saved {
-        Ok(()) => {
+        Ok(true) => {
             let base = format!("/w/{}/console/financials", urlencoding(grant.workspace.slug().as_str()));
             Redirect::to(&format!("{base}/rates?saved_card={}", urlencoding(&card.key))).into_response()
+        }
+        Ok(false) => {
+            again(format!("Key: {} is taken: change that rate card instead (its Change link).", card.key)).await
         }
         Err(e) => unavailable(e),
     }
@@ -1616,9 +1637,7 @@ pub(crate) async fn save_catalogue_item(
     };
     let actor = anchor_store::executions::Actor { issuer: session.issuer.clone(), subject: session.subject.clone() };
     let saved = async {
-        let mut tx = state.db.begin_workspace(&grant.workspace).await?;
         let item = catalogue::catalogue_item(
-            &mut tx,
             form.key.clone(),
             form.kind.clone(),
             &form.name,
@@ -1626,8 +1645,16 @@ pub(crate) async fn save_catalogue_item(
             price,
             form.tax.clone(),
             form.archived,
-        )
-        .await?;
+        )?;
+        let mut tx = state.db.begin_workspace(&grant.workspace).await?;
+        catalogue::live_tax(&mut tx, catalogue::INVALID_CATALOGUE_ITEM, &item.tax).await?;
+        if !form.existing && tx.catalogue_items().await?.iter().any(|i| i.key == item.key) {
+            return Err(ConfigError::Invalid(catalogue::ConfigInvalid {
+                code: catalogue::INVALID_CATALOGUE_ITEM,
+                path: "/key",
+                message: format!("{} is taken: change that item instead (its Change link)", item.key),
+            }));
+        }
         let created = tx.save_catalogue_item(&item).await?;
         let action = if created { "catalogue_item.created" } else { "catalogue_item.updated" };
         let change = anchor_store::changes::NewChange {
@@ -1652,6 +1679,7 @@ pub(crate) async fn save_catalogue_item(
                 "/name" => "Name",
                 "/unit_price" => "Price",
                 "/tax" => "Tax",
+                "/key" => "Key",
                 _ => "Kind",
             };
             again(format!("{what}: {}.", e.message)).await

@@ -204,32 +204,33 @@ fn button_form(
     }
 }
 
-/// The form that changes a draft: its lines (each row editable; emptying a
-/// row's description removes it; blank rows add lines), purchase order and
-/// note. A billing run's draft keeps its lines: only its purchase order and
-/// note are changed here.
-fn draft_editor(frame: &ConsoleFrame<'_>, page: &InvoicePage, key: &str) -> Markup {
+/// The forms that change a draft: its lines (each row editable; emptying a
+/// row's description removes it; blank rows add lines), and apart from them
+/// its purchase order and note, so changing a note never rewrites a line.
+/// A billing run's draft and a credit note keep their lines (they bill time
+/// and charges, or reverse an invoice at its own rates).
+fn draft_editor(frame: &ConsoleFrame<'_>, page: &InvoicePage, lines_key: &str, header_key: &str) -> Markup {
     let i = &page.invoice;
-    let from_run = i.period_start.is_some();
-    let rows = if from_run { 0 } else { i.lines.len() + crate::financials::BLANK_ROWS };
-    let unit_codes = [("C62", "each"), ("HUR", "hours"), ("MON", "months"), ("DAY", "days")];
+    let lines_fixed = i.period_start.is_some() || i.kind == InvoiceKind::CreditNote;
+    let rows = i.lines.len() + crate::financials::BLANK_ROWS;
+    let offered = [("C62", "each"), ("HUR", "hours"), ("MON", "months"), ("DAY", "days")];
+    let action = format!("{}/financials/act", frame.base());
     html! {
-        div.card.form-card {
-            h2 { "Edit the draft" }
-            @if from_run {
-                p.small.muted { "A billing run made this draft: its lines bill time and contract charges, so they stay as they are. To change them, discard the draft and run billing again." }
-            } @else {
+        @if !lines_fixed {
+            div.card.form-card {
+                h2 { "Edit the lines" }
                 p.small.muted { "Clear a line's description to remove it; fill a blank row to add one. Totals and tax are worked out again when you save." }
-            }
-            form method="post" action={(frame.base()) "/financials/act"} {
-                input type="hidden" name="csrf_token" value=(frame.csrf);
-                input type="hidden" name="idempotency_key" value=(key);
-                input type="hidden" name="command" value="invoice.update";
-                input type="hidden" name="invoice_id" value=(i.id);
-                @if !from_run {
+                form method="post" action=(action) {
+                    input type="hidden" name="csrf_token" value=(frame.csrf);
+                    input type="hidden" name="idempotency_key" value=(lines_key);
+                    input type="hidden" name="command" value="invoice.update";
+                    input type="hidden" name="invoice_id" value=(i.id);
                     input type="hidden" name="rows" value=(rows);
                     @for n in 1..=rows {
                         @let line = i.lines.get(n - 1);
+                        // The line's own unit and tax stay offered, even if not among the usual ones.
+                        @let unit_now = line.map(|l| l.unit_code.as_str()).filter(|u| !offered.iter().any(|(c, _)| c == u));
+                        @let tax_now = line.map(|l| l.tax_key.as_str()).filter(|t| !page.taxes.iter().any(|k| k == t));
                         fieldset.line {
                             legend { @if line.is_some() { "Line " (n) } @else { "New line" } }
                             label for={"e-d" (n)} { "Description" }
@@ -242,7 +243,8 @@ fn draft_editor(frame: &ConsoleFrame<'_>, page: &InvoicePage, key: &str) -> Mark
                                 div {
                                     label for={"e-u" (n)} { "Unit" }
                                     select id={"e-u" (n)} name={"unit_code_" (n)} {
-                                        @for (code, name) in unit_codes {
+                                        @if let Some(u) = unit_now { option value=(u) selected { (unit(u)) } }
+                                        @for (code, name) in offered {
                                             option value=(code) selected[line.is_some_and(|l| l.unit_code.as_str() == code)] { (name) }
                                         }
                                     }
@@ -256,6 +258,7 @@ fn draft_editor(frame: &ConsoleFrame<'_>, page: &InvoicePage, key: &str) -> Mark
                                 div {
                                     label for={"e-t" (n)} { "Tax" }
                                     select id={"e-t" (n)} name={"tax_" (n)} {
+                                        @if let Some(t) = tax_now { option value=(t) selected { (t) " (archived)" } }
                                         @for t in &page.taxes {
                                             option value=(t) selected[line.is_some_and(|l| &l.tax_key == t)] { (t) }
                                         }
@@ -264,12 +267,29 @@ fn draft_editor(frame: &ConsoleFrame<'_>, page: &InvoicePage, key: &str) -> Mark
                             }
                         }
                     }
+                    button type="submit" { "Save the lines" }
                 }
+            }
+        }
+        div.card.form-card {
+            h2 { "Purchase order and note" }
+            @if lines_fixed {
+                p.small.muted {
+                    @if i.kind == InvoiceKind::CreditNote { "A credit note's lines reverse its invoice at the invoice's rates, so they stay as they are." }
+                    @else { "A billing run made this draft: its lines bill time and contract charges, so they stay as they are. To change them, discard the draft and run billing again." }
+                }
+            }
+            form method="post" action=(action) {
+                input type="hidden" name="csrf_token" value=(frame.csrf);
+                input type="hidden" name="idempotency_key" value=(header_key);
+                input type="hidden" name="command" value="invoice.update";
+                input type="hidden" name="invoice_id" value=(i.id);
+                input type="hidden" name="header" value="yes";
                 label for="e-po" { "Purchase order (optional)" }
                 input #e-po type="text" name="purchase_order" maxlength="100" value=[i.purchase_order.as_ref().map(|p| p.as_str())];
-                label for="e-note" { "Note printed on the invoice (optional)" }
+                label for="e-note" { "Note printed on the document (optional)" }
                 input #e-note type="text" name="note" maxlength="2000" value=[i.note.as_ref().map(|n| n.as_str())];
-                button type="submit" { "Save the draft" }
+                button.secondary type="submit" { "Save purchase order and note" }
             }
         }
     }
@@ -374,7 +394,7 @@ pub(crate) fn invoice(frame: &ConsoleFrame<'_>, page: &InvoicePage) -> Markup {
                     @if !i.paid.is_zero() { div { dt { "Paid" } dd { (money(c, i.paid)) } } }
                 }
             }
-            @if page.may_write && i.state == InvoiceState::Draft { (draft_editor(frame, page, &key(5))) }
+            @if page.may_write && i.state == InvoiceState::Draft { (draft_editor(frame, page, &key(5), &key(6))) }
             @if page.may_write && i.kind == InvoiceKind::Invoice && i.state != InvoiceState::Draft
                 && i.balance.is_some_and(|b| b > Decimal::ZERO) {
                 div.card.form-card {
@@ -398,7 +418,7 @@ pub(crate) fn invoice(frame: &ConsoleFrame<'_>, page: &InvoicePage) -> Markup {
                             }
                         }
                         label for="reference" { "Reference (optional)" }
-                        input #reference type="text" name="reference" maxlength="200";
+                        input #reference type="text" name="reference" maxlength="140";
                         button type="submit" { "Record payment" }
                     }
                 }
@@ -775,7 +795,7 @@ fn money_fields(
             }
         }
         label for={(prefix) "-reference"} { "Reference (optional)" }
-        input id={(prefix) "-reference"} type="text" name="reference" maxlength="200";
+        input id={(prefix) "-reference"} type="text" name="reference" maxlength="140";
     }
 }
 
@@ -884,7 +904,7 @@ pub(crate) fn quote(frame: &ConsoleFrame<'_>, page: &QuotePage) -> Markup {
                     }
                     @if let Some(reason) = &q.decline_reason { div { dt { "Reason" } dd { (reason) } } }
                     @if let Some(invoice) = q.invoice_id { div { dt { "Invoice" } dd { a href={(base) "/invoices/" (invoice)} { "The draft it became" } } } }
-                    @if q.contract_id.is_some() { div { dt { "Contract" } dd { a href={(base) "/contracts"} { "The draft contract it became" } } } }
+                    @if let Some(contract) = q.contract_id { div { dt { "Contract" } dd { a href={(base) "/contracts#" (contract_anchor(contract))} { "The draft contract it became" } } } }
                 }
                 @if let Some(sha) = q.decided_digest.as_ref().or(q.sha256.as_ref()) {
                     p.small.muted { "SHA-256 of the version " @if q.decided_digest.is_some() { "decided on" } @else { "sent" } ": " code { (sha) } }
@@ -936,7 +956,13 @@ pub(crate) fn quote(frame: &ConsoleFrame<'_>, page: &QuotePage) -> Markup {
                     div { dt { "Total" } dd { strong { (money(c, q.gross)) } } }
                 }
             }
-            @if page.may_write && q.state == "accepted" {
+            @if page.may_write && q.state == "accepted" && !one_tax(q) {
+                div.card {
+                    h2 { "Or convert to a contract" }
+                    p.small.muted { "A contract charges at one tax rate, and this quote's lines are at several: convert it to an invoice, or write the contract on the Contracts page." }
+                }
+            }
+            @if page.may_write && q.state == "accepted" && one_tax(q) {
                 div.card.form-card {
                     h2 { "Or convert to a contract" }
                     p.small.muted {
@@ -1415,4 +1441,9 @@ pub(crate) fn catalogue(frame: &ConsoleFrame<'_>, page: &CataloguePage) -> Marku
             }
         } },
     )
+}
+
+/// Whether all of `q`'s lines (one at least) are at one tax rate, as a contract made from it needs.
+fn one_tax(q: &anchor_store::quotes::Quote) -> bool {
+    q.lines.first().is_some_and(|first| q.lines.iter().all(|l| l.tax == first.tax))
 }

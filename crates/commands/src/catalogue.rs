@@ -73,26 +73,24 @@ pub async fn live_tax(tx: &mut WorkspaceTx, code: &'static str, tax: &str) -> Re
 }
 
 /// A work type as given, checked: a name of 1 to 100 characters, an hourly
-/// rate of 0 or more with at most two decimals, a live tax rate.
-pub async fn work_type(
-    tx: &mut WorkspaceTx,
+/// rate of 0 or more with at most two decimals. (Its tax rate is checked in
+/// the workspace with [`live_tax`].)
+pub fn work_type(
     key: WorkType,
     name: &str,
     billable: bool,
     hourly_rate: Decimal,
     tax: String,
     archived: bool,
-) -> Result<WorkTypeDef, ConfigError> {
-    let def = WorkTypeDef {
+) -> Result<WorkTypeDef, ConfigInvalid> {
+    Ok(WorkTypeDef {
         key,
         name: label(INVALID_WORK_TYPE, "/name", name, 100)?,
         billable,
         hourly_rate: price(INVALID_WORK_TYPE, "/hourly_rate", hourly_rate, 2)?,
         tax,
         archived,
-    };
-    live_tax(tx, INVALID_WORK_TYPE, &def.tax).await?;
-    Ok(def)
+    })
 }
 
 /// The code of a refused rate card.
@@ -138,10 +136,9 @@ pub fn rate_card(key: String, name: &str, rates: Vec<Rate>) -> Result<RateCard, 
 pub const INVALID_CATALOGUE_ITEM: &str = "invalid_catalogue_item";
 
 /// A service or product as given, checked: its kind, a name of 1 to 200
-/// characters, a price with at most four decimals, a live tax rate.
-#[allow(clippy::too_many_arguments)]
-pub async fn catalogue_item(
-    tx: &mut WorkspaceTx,
+/// characters, a price with at most four decimals. (Its tax rate is checked
+/// in the workspace with [`live_tax`].)
+pub fn catalogue_item(
     key: String,
     kind: String,
     name: &str,
@@ -149,16 +146,15 @@ pub async fn catalogue_item(
     unit_price: Decimal,
     tax: String,
     archived: bool,
-) -> Result<CatalogueItem, ConfigError> {
+) -> Result<CatalogueItem, ConfigInvalid> {
     if !matches!(kind.as_str(), "service" | "product") {
         return Err(ConfigInvalid {
             code: INVALID_CATALOGUE_ITEM,
             path: "/kind",
             message: "`service` or `product`".to_owned(),
-        }
-        .into());
+        });
     }
-    let item = CatalogueItem {
+    Ok(CatalogueItem {
         key,
         kind,
         name: label(INVALID_CATALOGUE_ITEM, "/name", name, 200)?,
@@ -166,9 +162,7 @@ pub async fn catalogue_item(
         unit_price: price(INVALID_CATALOGUE_ITEM, "/unit_price", unit_price, 4)?,
         tax,
         archived,
-    };
-    live_tax(tx, INVALID_CATALOGUE_ITEM, &item.tax).await?;
-    Ok(item)
+    })
 }
 
 /// The code of a refused staff rate role.

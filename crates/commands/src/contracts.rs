@@ -336,6 +336,13 @@ async fn contract(tx: &mut WorkspaceTx, id: ContractId, lock: bool) -> Result<Co
     found.ok_or_else(|| CONTRACT_NOT_FOUND.because(format!("no contract {id} in this workspace")).into())
 }
 
+/// Checks `terms` for a contract of `kind`: their own rules, and what they
+/// name exists in the workspace.
+pub(crate) async fn check(tx: &mut WorkspaceTx, kind: ContractKind, terms: Terms<'_>) -> Result<(), Rejection> {
+    terms.check(kind).map_err(|e| TERMS_UNKNOWN.because(format!("{}: {}", e.path, e.message)))?;
+    terms.check_names(tx).await
+}
+
 /// Checks and stores a draft contract of `kind` on `terms`, and publishes
 /// its creation.
 pub(crate) async fn insert(
@@ -343,8 +350,7 @@ pub(crate) async fn insert(
     kind: ContractKind,
     terms: Terms<'_>,
 ) -> Result<ContractId, Rejection> {
-    terms.check(kind).map_err(|e| TERMS_UNKNOWN.because(format!("{}: {}", e.path, e.message)))?;
-    terms.check_names(effect.tx).await?;
+    check(effect.tx, kind, terms).await?;
     let id = ContractId::new();
     effect.tx.insert_contract(id, &terms.stored(kind), effect.execution).await?;
     changed(effect, id, ContractChange::Created).await?;

@@ -28,6 +28,7 @@ use anchor_store::{
     quotes::{Decider, Quote, QuoteContent, QuoteLine},
     time_entries::iso_date,
 };
+use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -57,6 +58,11 @@ pub const QUOTE_TAXES_DIFFER: RefusalKind = RefusalKind {
     code: "quote_taxes_differ",
     status: 409,
     when: "a contract charges at one tax rate, and the quote's lines are at several (convert it to an invoice instead)",
+};
+pub const QUOTE_CURRENCY: RefusalKind = RefusalKind {
+    code: "quote_currency_changed",
+    status: 409,
+    when: "the quote's currency is not the one the workspace bills in now",
 };
 pub const QUOTE_EMPTY: RefusalKind =
     RefusalKind { code: "quote_empty", status: 422, when: "a quote without lines is not sent" };
@@ -560,14 +566,71 @@ fn contract_name(q: &Quote) -> Result<ContractName, Rejection> {
         .map_err(|e| QUOTE_STATE.because(format!("the title of {} does not name a contract: {e}", q.number)).into())
 }
 
+/// The contract `q` becomes on `args`, checked as `contract.create` checks
+/// a contract, in the workspace's currency.
+async fn contract_of(tx: &mut WorkspaceTx, q: &Quote, args: &QuoteToContract) -> Result<(), Rejection> {
+    in_state(q, &["accepted"], "converted")?;
+    let currency = profile(tx).await?.currency;
+    if q.currency != currency {
+        return Err(QUOTE_CURRENCY
+            .because(format!(
+                "quote {} is in {}, and this workspace now bills in {}",
+                q.number,
+                q.currency.code(),
+                currency.code()
+            ))
+            .into());
+    }
+    let tax = one_tax(q)?;
+    let name = contract_name(q)?;
+    let terms = args.terms(&name, tax, q.net, None);
+    crate::contracts::check(tx, ContractKind::FixedFee, terms).await
+}
+
+impl QuoteToContract {
+    fn terms<'a>(
+        &'a self,
+        name: &'a ContractName,
+        tax: &'a str,
+        amount: Decimal,
+        note: Option<&'a InvoiceNote>,
+    ) -> Terms<'a> {
+        Terms {
+            name,
+            starts_on: self.starts_on,
+            ends_on: self.ends_on,
+            billing_cycle: self.billing_cycle,
+            rate_card: None,
+            rate_overrides: &[],
+            sla_policy_id: None,
+            purchase_order: self.purchase_order.as_ref(),
+            tax,
+            amount: Some(amount),
+            unit_source: None,
+            unit_asset_type: None,
+            block_hours: None,
+            overage_rate: None,
+            rollover: false,
+            note,
+        }
+    }
+}
+
 impl DomainCommand for QuoteToContract {
     const NAME: &'static str = "quote.convert_to_contract";
     const SKILL: &'static str = "quote_convert_to_contract";
     const PERMISSION: Permission = Permission::BillingWrite;
     const SUMMARY: &'static str = "Turn an accepted quote into a draft fixed-fee contract";
     const TAGS: &'static [&'static str] = &["billing"];
-    const REFUSALS: &'static [&'static RefusalKind] =
-        &[&QUOTE_NOT_FOUND, &QUOTE_STATE, &QUOTE_TAXES_DIFFER, &QUOTE_EMPTY, &TERMS_UNKNOWN];
+    const REFUSALS: &'static [&'static RefusalKind] = &[
+        &QUOTE_NOT_FOUND,
+        &QUOTE_STATE,
+        &QUOTE_TAXES_DIFFER,
+        &QUOTE_EMPTY,
+        &QUOTE_CURRENCY,
+        &crate::invoices::PROFILE_MISSING,
+        &TERMS_UNKNOWN,
+    ];
     const EVENTS: &'static [EventSpec] = &[EventSpec::of::<QuoteUpdated>(), EventSpec::of::<ContractUpdated>()];
     type Output = QuoteRef;
 
@@ -580,35 +643,16 @@ impl DomainCommand for QuoteToContract {
 
     async fn check(&self, tx: &mut WorkspaceTx, _: &Actor) -> Result<(), Rejection> {
         let q = quote(tx, self.quote_id, false).await?;
-        in_state(&q, &["accepted"], "converted")?;
-        one_tax(&q)?;
-        contract_name(&q).map(drop)
+        contract_of(tx, &q, self).await
     }
 
     async fn apply(&self, effect: &mut Effect<'_>) -> Result<QuoteRef, Rejection> {
         let q = quote(effect.tx, self.quote_id, true).await?;
-        in_state(&q, &["accepted"], "converted")?;
+        contract_of(effect.tx, &q, self).await?;
         let tax = one_tax(&q)?;
         let name = contract_name(&q)?;
         let note = InvoiceNote::parse(&format!("As quoted in {} (version {}).", q.number, q.version)).ok();
-        let terms = Terms {
-            name: &name,
-            starts_on: self.starts_on,
-            ends_on: self.ends_on,
-            billing_cycle: self.billing_cycle,
-            rate_card: None,
-            rate_overrides: &[],
-            sla_policy_id: None,
-            purchase_order: self.purchase_order.as_ref(),
-            tax,
-            amount: Some(q.net),
-            unit_source: None,
-            unit_asset_type: None,
-            block_hours: None,
-            overage_rate: None,
-            rollover: false,
-            note: note.as_ref(),
-        };
+        let terms = self.terms(&name, tax, q.net, note.as_ref());
         let id = crate::contracts::insert(effect, ContractKind::FixedFee, terms).await?;
         effect.tx.convert_quote_to_contract(q.id, id, effect.execution).await?;
         changed(effect, q.id, "converted").await

@@ -667,7 +667,7 @@ async fn every_client_is_billed_in_one_run_with_progress() {
              "absent": ["Umbrella"]},
             {"name": "billing-all-run", "path": format!("/billing?{period}"), "status": 200, "only": "desktop",
              "text": ["3 of 3 client(s) finished", "Review the drafts", "Not run", "1,428.00 EUR", "952.00 EUR"],
-             "steps": [{"click": "button:has-text('Run billing for 3 client(s)')", "navigates": true},
+             "steps": [{"click": "button:has-text('Run billing')", "navigates": true},
                        {"wait_text": "Finished: 2 draft invoice(s) made", "no_reload": true}]},
         ]),
     )
@@ -728,15 +728,17 @@ async fn every_client_is_billed_in_one_run_with_progress() {
         {"name": "fin-draft-edit", "path": fin, "status": 200, "only": "desktop",
          "text": ["Succeeded", "Remote session", "113.05 EUR"], "absent": ["Onsite visit"],
          "steps": [{"click": "button:has-text('New draft invoice')", "navigates": true},
-                   {"wait_text": "Edit the draft"},
+                   {"wait_text": "Edit the lines"},
                    {"fill": "#e-d1", "value": "Onsite visit"}, {"fill": "#e-q1", "value": "3"},
                    {"select": "#e-u1", "value": "HUR"}, {"fill": "#e-p1", "value": "110.00"}, {"fill": "#e-x1", "value": "10"},
-                   {"click": "button:has-text('Save the draft')", "navigates": true},
+                   {"click": "button:has-text('Save the lines')", "navigates": true},
                    {"wait_text": "353.43 EUR"},
                    {"fill": "#e-d1", "value": ""},
                    {"fill": "#e-d2", "value": "Remote session"}, {"fill": "#e-p2", "value": "95.00"},
+                   {"click": "button:has-text('Save the lines')", "navigates": true},
+                   {"wait_text": "113.05 EUR"},
                    {"fill": "#e-po", "value": "PO-9"},
-                   {"click": "button:has-text('Save the draft')", "navigates": true}]},
+                   {"click": "button:has-text('Save purchase order and note')", "navigates": true}]},
     ]))
     .await;
     let drafts = call("acme", "GET", "/invoices?state=draft".into(), Value::Null).await;
@@ -754,7 +756,7 @@ async fn every_client_is_billed_in_one_run_with_progress() {
     );
     walk(&base, &cookie, json!([
         {"name": "fin-draft", "path": format!("{fin}/invoices/{}", by_hand["id"].as_str().expect("id")), "status": 200,
-         "text": ["Edit the draft", "New line", "Remote session"]},
+         "text": ["Edit the lines", "New line", "Remote session", "Purchase order and note"]},
     ]))
     .await;
     platform.stop().await;

@@ -138,10 +138,10 @@ pub(crate) async fn put_work_type(
 ) -> Result<Response, Problem> {
     key(&key_text, 60, "a work type")?;
     let key = WorkType::parse(&key_text).map_err(|e| Problem::not_found(e.to_string()))?;
+    let def = catalogue::work_type(key, &body.name, body.billable, body.hourly_rate, body.tax, body.archived)
+        .map_err(invalid)?;
     let mut tx = state.db.begin_workspace(&scope.workspace).await?;
-    let def = catalogue::work_type(&mut tx, key, &body.name, body.billable, body.hourly_rate, body.tax, body.archived)
-        .await
-        .map_err(config_problem)?;
+    catalogue::live_tax(&mut tx, catalogue::INVALID_WORK_TYPE, &def.tax).await.map_err(config_problem)?;
     let created = tx.save_work_type(&def).await?;
     let action = if created { "work_type.created" } else { "work_type.updated" };
     changes::record(&mut tx, &scope, action, &key_text, json!(def)).await?;
@@ -199,9 +199,7 @@ pub(crate) async fn put_catalogue_item(
     ApiJson(body): ApiJson<CatalogueItemBody>,
 ) -> Result<Response, Problem> {
     key(&key_text, 60, "a catalogue item")?;
-    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
     let item = catalogue::catalogue_item(
-        &mut tx,
         key_text.clone(),
         body.kind,
         &body.name,
@@ -210,8 +208,9 @@ pub(crate) async fn put_catalogue_item(
         body.tax,
         body.archived,
     )
-    .await
-    .map_err(config_problem)?;
+    .map_err(invalid)?;
+    let mut tx = state.db.begin_workspace(&scope.workspace).await?;
+    catalogue::live_tax(&mut tx, catalogue::INVALID_CATALOGUE_ITEM, &item.tax).await.map_err(config_problem)?;
     let created = tx.save_catalogue_item(&item).await?;
     let action = if created { "catalogue_item.created" } else { "catalogue_item.updated" };
     changes::record(&mut tx, &scope, action, &key_text, json!(item)).await?;
