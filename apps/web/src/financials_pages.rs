@@ -7,9 +7,10 @@ use rust_decimal::Decimal;
 
 use crate::{
     financials::{
-        CataloguePage, ContractsPage, InvoiceListPage, InvoicePage, PaymentsPage, QUOTE_ROWS, QuotePage, QuotesPage,
-        RatesPage, ReportsPage, RunPage, Show, TimePage, contract_actions, contract_anchor,
+        ContractsPage, InvoiceListPage, InvoicePage, PaymentsPage, QUOTE_ROWS, QuotePage, QuotesPage, ReportsPage,
+        RunPage, Show, TimePage, contract_actions, contract_anchor,
     },
+    financials_config::{CataloguePage, RatesPage},
     pages::{ConsoleFrame, ConsoleTab, console_tab_layout, moment, outcome_banner},
 };
 
@@ -1270,7 +1271,7 @@ pub(crate) fn rates(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
                                 label for="s-member" { "Member of staff" }
                                 select #s-member name="member" {
                                     @for m in &page.members {
-                                        option value=(crate::financials::member_value(&m.issuer, &m.subject)) { (m.subject) " (" (m.role) ")" }
+                                        option value=(crate::financials_config::member_value(&m.issuer, &m.subject)) { (m.subject) " (" (m.role) ")" }
                                     }
                                 }
                             }
@@ -1293,7 +1294,7 @@ pub(crate) fn rates(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
 fn rate_card_form(frame: &ConsoleFrame<'_>, page: &RatesPage) -> Markup {
     let base = format!("{}/financials", frame.base());
     let c = &page.card;
-    let rows = c.rows.len() + crate::financials::BLANK_RATE_ROWS;
+    let rows = c.rows.len() + crate::financials_config::BLANK_RATE_ROWS;
     html! {
         div.card.form-card #rate-card-form {
             h2 { @if c.existing { "Change the rate card " code { (c.key) } } @else { "Add a rate card" } }

@@ -21,6 +21,7 @@ mod cmdb_pages;
 mod commands;
 mod console;
 mod financials;
+mod financials_config;
 mod financials_pages;
 mod monitoring;
 mod oidc;
@@ -184,12 +185,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/console/financials/contracts", get(financials::contracts))
         .route("/w/{ws}/console/financials/payments", get(financials::payments))
         .route("/w/{ws}/console/financials/reports", get(financials::reports))
-        .route("/w/{ws}/console/financials/rates", get(financials::rates))
-        .route("/w/{ws}/console/financials/catalogue", get(financials::catalogue))
-        .route("/w/{ws}/console/financials/catalogue", post(financials::save_catalogue_item))
-        .route("/w/{ws}/console/financials/rates/work-types", post(financials::save_work_type))
-        .route("/w/{ws}/console/financials/rates/rate-cards", post(financials::save_rate_card))
-        .route("/w/{ws}/console/financials/rates/staff", post(financials::save_staff_rate))
+        .route("/w/{ws}/console/financials/rates", get(financials_config::rates))
+        .route("/w/{ws}/console/financials/catalogue", get(financials_config::catalogue))
+        .route("/w/{ws}/console/financials/catalogue", post(financials_config::save_catalogue_item))
+        .route("/w/{ws}/console/financials/rates/work-types", post(financials_config::save_work_type))
+        .route("/w/{ws}/console/financials/rates/rate-cards", post(financials_config::save_rate_card))
+        .route("/w/{ws}/console/financials/rates/staff", post(financials_config::save_staff_rate))
         .route("/w/{ws}/console/financials/quotes", get(financials::quotes))
         .route("/w/{ws}/console/financials/quotes/{id}", get(financials::quote))
         .route("/w/{ws}/console/financials/act", post(financials::act))
