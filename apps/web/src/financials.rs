@@ -204,6 +204,8 @@ pub(crate) struct InvoicePage {
     pub keys: Vec<String>,
     /// The tax rates a draft's line may be at.
     pub taxes: Vec<String>,
+    /// Payments with something not yet applied: what may pay this invoice.
+    pub unapplied: Vec<Payment>,
 }
 
 /// Blank rows the draft editor offers after the lines a draft has.
@@ -238,15 +240,17 @@ pub(crate) async fn invoice(
                 let outcome = seen.clone().read(tx).await?;
                 let today = tx.clock().await?.date();
                 let taxes = tx.tax_rates().await?.into_iter().filter(|t| !t.archived).map(|t| t.key).collect();
-                Ok(Some((invoice, credit_notes, outcome, today, taxes)))
+                let mut unapplied = tx.payments(None, 200).await?;
+                unapplied.retain(|p| p.kind == anchor_domain::PaymentKind::Payment && p.unallocated > Decimal::ZERO);
+                Ok(Some((invoice, credit_notes, outcome, today, taxes, unapplied)))
             })
         })
         .await;
     match read {
-        Ok(Some((invoice, credit_notes, outcome, today, taxes))) => {
+        Ok(Some((invoice, credit_notes, outcome, today, taxes, unapplied))) => {
             let keys = (0..7).map(|_| crate::session::random_token()).collect();
             let may_write = grant.allows(Permission::BillingWrite);
-            let page = InvoicePage { invoice, credit_notes, outcome, may_write, today, keys, taxes };
+            let page = InvoicePage { invoice, credit_notes, outcome, may_write, today, keys, taxes, unapplied };
             pages::page(StatusCode::OK, view::invoice(&frame(&session, &grant), &page))
         }
         Ok(None) => no_such_invoice(),
@@ -620,6 +624,7 @@ const OFFERED: &[&str] = &[
     "credit_note.create",
     "payment.record",
     "payment.refund",
+    "payment.allocate",
     "billing.run",
     "contract.create",
     "contract.activate",
@@ -724,6 +729,12 @@ fn arguments(command: &str, fields: &[(String, String)], balance: Option<Decimal
             put("valid_until");
             put("note");
             args.insert("lines".to_owned(), Value::Array(line_rows(fields, QUOTE_ROWS)));
+        }
+        "payment.allocate" => {
+            put("payment_id");
+            if let (Some(invoice), Some(amount)) = (given(fields, "invoice_id"), given(fields, "amount")) {
+                args.insert("allocations".to_owned(), json!([{"invoice_id": invoice, "amount": amount}]));
+            }
         }
         "payment.refund" => {
             for name in ["amount", "paid_on", "method", "reference"] {

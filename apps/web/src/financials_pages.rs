@@ -424,6 +424,33 @@ pub(crate) fn invoice(frame: &ConsoleFrame<'_>, page: &InvoicePage) -> Markup {
                     }
                 }
             }
+            @if page.may_write && i.kind == InvoiceKind::Invoice && i.state != InvoiceState::Draft && !page.unapplied.is_empty() {
+                @if let Some(balance) = i.balance.filter(|b| *b > Decimal::ZERO) {
+                    div.card {
+                        h2 { "Apply money already received" }
+                        p.small.muted { "Payments with something not yet applied (on account, or left over from another invoice)." }
+                        ul.plain {
+                            @for (n, p) in page.unapplied.iter().enumerate() {
+                                @let apply = p.unallocated.min(balance);
+                                li {
+                                    form.inline method="post" action={(base) "/act"} {
+                                        input type="hidden" name="csrf_token" value=(frame.csrf);
+                                        input type="hidden" name="idempotency_key" value={(key(0)) "-apply-" (n)};
+                                        input type="hidden" name="command" value="payment.allocate";
+                                        input type="hidden" name="payment_id" value=(p.id);
+                                        input type="hidden" name="invoice_id" value=(i.id);
+                                        input type="hidden" name="amount" value=(apply);
+                                        (money(p.currency, p.unallocated)) " unapplied of the payment received " (p.received_on)
+                                        @if let Some(r) = &p.reference { " (" (r.as_str()) ")" }
+                                        " "
+                                        button.secondary type="submit" { "Apply " (money(p.currency, apply)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             @if !page.credit_notes.is_empty() {
                 div.card {
                     h2 { "Credit notes" }

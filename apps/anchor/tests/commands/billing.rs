@@ -759,6 +759,25 @@ async fn every_client_is_billed_in_one_run_with_progress() {
          "text": ["Edit the lines", "New line", "Remote session", "Purchase order and note"]},
     ]))
     .await;
+    // Money received on account, applied to the invoice once finalized.
+    let payment = json!({"amount": "50.00", "received_on": "2026-12-01", "method": "transfer"});
+    let recorded = call("acme", "POST", "/payments".into(), payment).await;
+    assert_eq!(recorded["status"], "succeeded", "{recorded}");
+    let id = by_hand["id"].as_str().expect("id").to_owned();
+    walk(
+        &base,
+        &cookie,
+        json!([
+            {"name": "fin-apply", "path": format!("{fin}/invoices/{id}"), "status": 200, "only": "desktop",
+             "text": ["Succeeded", "Paid", "63.05 EUR"], "absent": ["Apply money already received"],
+             "steps": [{"click": "button:has-text('Finalize')", "navigates": true},
+                       {"wait_text": "Apply money already received"},
+                       {"click": "button:has-text('Apply 50.00 EUR')", "navigates": true}]},
+        ]),
+    )
+    .await;
+    let applied = call("acme", "GET", format!("/invoices/{id}"), Value::Null).await;
+    assert_eq!((applied["paid"].as_str(), applied["balance"].as_str()), (Some("50.00"), Some("63.05")), "{applied}");
     platform.stop().await;
 }
 
