@@ -596,6 +596,10 @@ async fn the_financials_tab_takes_time_to_a_paid_and_credited_invoice() {
         {"name": "fin-reports", "path": format!("{fin}/reports?period_start=2026-01-01&period_end=2099-12-31"), "status": 200,
          "text": ["Unbilled time", "No approved time waits to be billed", "Revenue by contract", "190.00 EUR", "Outstanding"],
          "absent": ["report this"]},
+        {"name": "fin-rates-all", "path": format!("{fin}/rates"), "status": 200,
+         "text": ["Onsite visit", "Rate card: Gold support", "tom: senior", "Add a rate card"]},
+        {"name": "fin-catalogue-all", "path": format!("{fin}/catalogue"), "status": 200,
+         "text": ["Cloud backup, per seat", "Add a service or product"]},
     ]))
     .await;
     platform.stop().await;
