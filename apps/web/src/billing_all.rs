@@ -38,6 +38,7 @@ use crate::{
     cmdb::{field, given},
     commands::submit_waiting,
     console::{not_signed_in, unavailable, urlencoding},
+    financials::{day, last_month},
     pages::{self, Area, Shell},
     session::{MaybeSignedIn, SignedIn, same, same_origin},
     signin::audit_context,
@@ -56,11 +57,7 @@ pub(crate) struct PeriodQuery {
 
 /// The period asked for, or last month; an unreadable one says why.
 fn period(query: &PeriodQuery, today: Date) -> (Date, Date, Option<String>) {
-    let day =
-        |v: Option<&str>| v.and_then(|d| Date::parse(d, &time::format_description::well_known::Iso8601::DATE).ok());
-    let first = today.replace_day(1).expect("the first");
-    let end = first.previous_day().expect("a day before");
-    let (default_start, default_end) = (end.replace_day(1).expect("the first"), end);
+    let (default_start, default_end) = last_month(today);
     let (from, to) = (day(query.period_start.as_deref()), day(query.period_end.as_deref()));
     let unreadable = (query.period_start.is_some() && from.is_none()) || (query.period_end.is_some() && to.is_none());
     let (from, to) = (from.unwrap_or(default_start), to.unwrap_or(default_end));

@@ -444,12 +444,12 @@ pub(crate) struct RunPage {
     pub may_write: bool,
 }
 
-fn day(text: Option<&str>) -> Option<Date> {
+pub(crate) fn day(text: Option<&str>) -> Option<Date> {
     text.and_then(|t| Date::parse(t.trim(), &time::format_description::well_known::Iso8601::DATE).ok())
 }
 
 /// The month before `today`'s.
-fn last_month(today: Date) -> (Date, Date) {
+pub(crate) fn last_month(today: Date) -> (Date, Date) {
     let first = today.replace_day(1).expect("the first");
     let end = first.previous_day().expect("a day before");
     (end.replace_day(1).expect("the first"), end)
