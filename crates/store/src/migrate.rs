@@ -67,6 +67,8 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(19, "agent_states", include_str!("../migrations/platform/0019_agent_states.sql")),
     Migration::new(20, "teams", include_str!("../migrations/platform/0020_teams.sql")),
     Migration::new(21, "ops", include_str!("../migrations/platform/0021_ops.sql")),
+    Migration::new(22, "shared_sla_schedule", include_str!("../migrations/platform/0022_shared_sla_schedule.sql")),
+    Migration::new(23, "outbox_ready_notify", include_str!("../migrations/platform/0023_outbox_ready_notify.sql")),
 ];
 
 /// Migrations of every workspace schema.

@@ -1,6 +1,7 @@
 //! Integration tests of the store against the real PostgreSQL server, a fresh
 //! database per test.
 
+mod hot_paths;
 mod isolation;
 mod migrations;
 mod pool;
