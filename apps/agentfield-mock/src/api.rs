@@ -73,8 +73,11 @@ async fn register(State(state): State<Shared>, Json(registration): Json<Registra
     }
     let id = registration.id.clone();
     let instance = registration.instance_id.clone();
-    let previous =
-        state.nodes.lock().await.insert(id.clone(), Node { registration, status: "starting".into(), reachable: true });
+    let previous = state
+        .nodes
+        .lock()
+        .await
+        .insert(id.clone(), Node { registration: Arc::new(registration), status: "starting".into(), reachable: true });
     // A new instance of a node fails what its previous instance was running.
     if let Some(previous) = previous.filter(|p| p.registration.instance_id != instance) {
         let stale: Vec<String> = state
@@ -165,7 +168,7 @@ fn context(headers: &HeaderMap) -> Context {
 }
 
 /// Resolves `node.name` to a registered node and whether `name` is a reasoner or a skill.
-async fn resolve(state: &Shared, target: &str) -> Result<(Registration, String, Kind), Response> {
+async fn resolve(state: &Shared, target: &str) -> Result<(Arc<Registration>, String, Kind), Response> {
     let Some((node, name)) = target.split_once('.') else {
         return Err(error(StatusCode::BAD_REQUEST, "target must be node_id.reasoner_or_skill", None));
     };
@@ -180,7 +183,8 @@ async fn resolve(state: &Shared, target: &str) -> Result<(Registration, String, 
     } else {
         return Err(error(StatusCode::BAD_REQUEST, &format!("node {node} has no reasoner or skill {name}"), None));
     };
-    Ok((registered.registration.clone(), name.to_owned(), kind))
+    // Shared, not copied: a registration holds every function's schemas.
+    Ok((Arc::clone(&registered.registration), name.to_owned(), kind))
 }
 
 /// Loopback, private, link-local and unspecified hosts need an allowlist entry.
@@ -203,7 +207,7 @@ async fn start(
     target: &str,
     headers: &HeaderMap,
     webhook: Option<Webhook>,
-) -> Result<(Execution, Registration, Context, Option<String>), Response> {
+) -> Result<(Execution, Arc<Registration>, Context, Option<String>), Response> {
     let (node, name, kind) = resolve(state, target).await?;
     let ctx = context(headers);
     let (webhook_registered, webhook_error) = match &webhook {

@@ -45,7 +45,7 @@ pub(crate) struct Registration {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
-    pub registration: Registration,
+    pub registration: Arc<Registration>,
     pub status: String,
     /// Whether the last `/status` poll answered `running`.
     pub reachable: bool,
