@@ -110,7 +110,10 @@ impl Dispatcher {
     /// Marks delivered what was delivered since the last claim.
     pub async fn flush(&self) -> Result<(), sqlx::Error> {
         let ids = std::mem::take(&mut *self.delivered.lock().expect("not poisoned"));
-        self.settle_delivered(&ids).await
+        self.settle_delivered(&ids).await.inspect_err(|_| {
+            // Not marked: kept for the next attempt (their leases cover us).
+            self.delivered.lock().expect("not poisoned").extend(&ids);
+        })
     }
 
     /// Runs until `shutdown`, then releases what it still holds. A database
@@ -137,9 +140,18 @@ impl Dispatcher {
             while running.try_join_next().is_some() {}
             let paused = paused_until.is_some_and(|until| tokio::time::Instant::now() < until);
             let free = self.config.concurrency.saturating_sub(running.len());
-            // Drained and idle: a claim still marks what was delivered.
+            // Drained and idle: what was delivered is marked so, by a plain
+            // update (a claim would look for work nobody announced).
             let settle = running.is_empty() && !self.delivered.lock().expect("not poisoned").is_empty();
-            if !paused && free > 0 && (more || settle) {
+            if !paused && listener.is_some() && !more && settle {
+                match self.flush().await {
+                    Ok(()) => continue,
+                    // Kept for the next claim, after the wait below (their
+                    // leases cover us).
+                    Err(e) => tracing::warn!(error = %e, "cannot mark delivered outbox events yet"),
+                }
+            }
+            if !paused && free > 0 && more {
                 let claimed = match &listener {
                     Some(_) => self.claim(free.min(self.config.batch_size.max(1) as usize) as i64).await,
                     // Listen before claiming: whatever is written after the
