@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use anchor_store::executions::AgentFieldRun;
 use axum::{
     Json, Router,
     extract::{Path, Request, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -70,11 +71,24 @@ async fn reasoner(State(state): State<Shared>, Path(name): Path<String>, body: O
     }
 }
 
-async fn skill(State(state): State<Shared>, Path(name): Path<String>, body: Option<Json<Value>>) -> Response {
+async fn skill(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
     let Some(Json(input)) = body else {
         return error(StatusCode::BAD_REQUEST, "invalid_input", "the body must be a JSON object");
     };
-    let answer = anchor_commands::skill::perform(&state.db, &state.verifier, &name, input).await;
+    // The control plane names its execution and run (agentfield.md,
+    // "Invocation"); the skill records them with the outcome.
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let target = format!("{}.{name}", state.node_id);
+    let run = match (header("x-execution-id"), header("x-run-id")) {
+        (Some(execution_id), Some(run_id)) => Some(AgentFieldRun { execution_id, run_id, target: &target }),
+        _ => None,
+    };
+    let answer = anchor_commands::skill::perform(&state.db, &state.verifier, &name, input, run).await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(answer.body)).into_response()
 }

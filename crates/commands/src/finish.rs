@@ -7,11 +7,13 @@ use anchor_domain::{ExecutionId, ExecutionStatus};
 use anchor_events::{Event, EventSpec};
 use anchor_store::{
     StoreError, WorkspaceTx,
-    executions::{Actor, EffectClaim, Execution},
+    executions::{Actor, AgentFieldRun, EffectClaim, Execution},
 };
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
+
+use crate::CommandInput;
 
 /// `execution.succeeded`.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -114,7 +116,7 @@ pub async fn finish(tx: &mut WorkspaceTx, execution: &Execution, outcome: Outcom
             (status, None, Some(error.to_value()))
         }
     };
-    finish_as(tx, execution, status, result, error).await
+    finish_as(tx, execution.into(), status, result, error).await
 }
 
 /// Finishes `execution` with an outcome Anchor decided itself (the agent
@@ -129,22 +131,57 @@ pub async fn fail(
         return Ok(false);
     }
     if let Some(EffectClaim::Applied(result)) = tx.effect(execution.id).await? {
-        return finish_as(tx, execution, ExecutionStatus::Succeeded, Some(result), None).await;
+        return finish_as(tx, execution.into(), ExecutionStatus::Succeeded, Some(result), None).await;
     }
-    finish_as(tx, execution, status, None, Some(error.to_value())).await
+    finish_as(tx, execution.into(), status, None, Some(error.to_value())).await
+}
+
+/// Finishes the execution a skill just performed, in the skill's own unit of
+/// work, from the outcome it records there (`result` when applied, the
+/// refusal's record when refused): the waiting caller hears of it when the
+/// effect commits, and AgentField's webhook, when it comes, finds it
+/// finished and changes nothing. [`finish`] would decide the same from the
+/// recorded effect whatever AgentField reports. `run`: where AgentField ran
+/// it, recorded unless the hand-off has already.
+pub async fn performed(
+    tx: &mut WorkspaceTx,
+    input: &CommandInput,
+    run: Option<&AgentFieldRun<'_>>,
+    outcome: Result<&Value, &Value>,
+) -> Result<bool, StoreError> {
+    let (status, result, error) = match outcome {
+        Ok(result) => (ExecutionStatus::Succeeded, Some(result.clone()), None),
+        Err(refusal) => (ExecutionStatus::Failed, None, Some(refusal.clone())),
+    };
+    let finishing = Finishing { id: input.execution_id, command: &input.command, actor: &input.actor, run };
+    finish_as(tx, finishing, status, result, error).await
+}
+
+/// The execution being finished, as its events name it.
+struct Finishing<'a> {
+    id: ExecutionId,
+    command: &'a str,
+    actor: &'a Actor,
+    run: Option<&'a AgentFieldRun<'a>>,
+}
+
+impl<'a> From<&'a Execution> for Finishing<'a> {
+    fn from(execution: &'a Execution) -> Self {
+        Self { id: execution.id, command: &execution.command, actor: &execution.actor, run: None }
+    }
 }
 
 async fn finish_as(
     tx: &mut WorkspaceTx,
-    execution: &Execution,
+    execution: Finishing<'_>,
     status: ExecutionStatus,
     result: Option<Value>,
     error: Option<Value>,
 ) -> Result<bool, StoreError> {
-    if !tx.finish_execution(execution.id, status, result.as_ref(), error.as_ref()).await? {
+    if !tx.finish_execution(execution.id, status, result.as_ref(), error.as_ref(), execution.run).await? {
         return Ok(false);
     }
-    let (execution_id, command, actor) = (execution.id, execution.command.clone(), execution.actor.clone());
+    let (execution_id, command, actor) = (execution.id, execution.command.to_owned(), execution.actor.clone());
     match (result, error) {
         (Some(result), _) => {
             anchor_events::publish(tx, &ExecutionSucceeded { execution_id, command, status, actor, result }).await?
@@ -155,7 +192,7 @@ async fn finish_as(
         }
     };
     // Issuing the credential is part of finishing: same unit of work.
-    tx.enqueue(anchor_outbox::topics::EVIDENCE_ISSUE, &json!({"execution_id": execution.id})).await?;
-    tracing::info!(execution = %execution.id, %status, "execution finished");
+    tx.enqueue(anchor_outbox::topics::EVIDENCE_ISSUE, &json!({"execution_id": execution_id})).await?;
+    tracing::info!(execution = %execution_id, %status, "execution finished");
     Ok(true)
 }

@@ -13,16 +13,22 @@
 //!    which checks the domain rules under its locks and refuses with a
 //!    [`Refusal`]; a refusal is recorded like an effect, so it too is
 //!    answered the same every time;
-//! 4. record the result with the effect and its events, all in one commit.
+//! 4. record the result with the effect and its events, and finish the
+//!    execution from it ([`crate::finish::performed`]), all in one commit.
 
 use anchor_auth::permissions;
 use anchor_domain::{Role, WorkspaceSlug};
-use anchor_store::{Database, StoreError, access::SubjectRef, executions::EffectClaim};
+use anchor_store::{
+    Database, StoreError,
+    access::SubjectRef,
+    executions::{AgentFieldRun, EffectClaim},
+};
 use serde_json::{Value, json};
 
 use crate::{
     CommandInput, CommandVerifier,
     command::SYSTEM_ISSUER,
+    finish,
     kit::{Effect, FORBIDDEN, Refusal, Rejection},
     registry,
 };
@@ -54,8 +60,15 @@ impl SkillAnswer {
     }
 }
 
-/// Runs skill `skill` on the bare input `raw`.
-pub async fn perform(db: &Database, verifier: &CommandVerifier, skill: &str, raw: Value) -> SkillAnswer {
+/// Runs skill `skill` on the bare input `raw`; `run`: where AgentField is
+/// running it (its `X-Execution-ID` and `X-Run-ID`), when it said.
+pub async fn perform(
+    db: &Database,
+    verifier: &CommandVerifier,
+    skill: &str,
+    raw: Value,
+    run: Option<AgentFieldRun<'_>>,
+) -> SkillAnswer {
     let Some(spec) = registry::for_skill(skill) else {
         return SkillAnswer::error(404, "unknown_skill", format!("this node has no skill {skill}"));
     };
@@ -76,7 +89,7 @@ pub async fn perform(db: &Database, verifier: &CommandVerifier, skill: &str, raw
         Ok(command) => command,
         Err(e) => return SkillAnswer::error(422, "invalid_arguments", e.to_string()),
     };
-    match run(db, &input, &command).await {
+    match run_in(db, &input, &command, run.as_ref()).await {
         Ok(answer) => answer,
         Err(e) => SkillAnswer::unavailable(&e),
     }
@@ -91,7 +104,12 @@ fn answered(claim: EffectClaim) -> Option<SkillAnswer> {
     }
 }
 
-async fn run(db: &Database, input: &CommandInput, command: &crate::Command) -> Result<SkillAnswer, StoreError> {
+async fn run_in(
+    db: &Database,
+    input: &CommandInput,
+    command: &crate::Command,
+    run: Option<&AgentFieldRun<'_>>,
+) -> Result<SkillAnswer, StoreError> {
     let Ok(slug) = WorkspaceSlug::parse(&input.workspace) else {
         return Ok(SkillAnswer::error(404, "workspace_not_found", "no such workspace"));
     };
@@ -129,6 +147,7 @@ async fn run(db: &Database, input: &CommandInput, command: &crate::Command) -> R
     let answer = match outcome {
         Ok(result) => {
             tx.record_effect(input.execution_id, true, &result).await?;
+            finish::performed(&mut tx, input, run, Ok(&result)).await?;
             SkillAnswer::ok(result)
         }
         Err(Rejection::Refused(refusal)) => {
@@ -141,7 +160,9 @@ async fn run(db: &Database, input: &CommandInput, command: &crate::Command) -> R
             if let Some(earlier) = answered(tx.claim_effect(input.execution_id).await?) {
                 return Ok(earlier);
             }
-            tx.record_effect(input.execution_id, false, &refusal.to_record()).await?;
+            let record = refusal.to_record();
+            tx.record_effect(input.execution_id, false, &record).await?;
+            finish::performed(&mut tx, input, run, Err(&record)).await?;
             SkillAnswer::refused(&refusal)
         }
         Err(Rejection::Store(e)) => return Err(e),

@@ -74,6 +74,15 @@ pub struct ExecutionFilter {
     pub command: Option<String>,
 }
 
+/// Where AgentField ran an execution: its execution and run ids and the
+/// `<node>.<function>` it executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentFieldRun<'a> {
+    pub execution_id: &'a str,
+    pub run_id: &'a str,
+    pub target: &'a str,
+}
+
 /// What a skill found when it claimed an execution.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EffectClaim {
@@ -221,24 +230,37 @@ impl WorkspaceTx {
         Ok(())
     }
 
-    /// Moves an unfinished execution to a final status. Returns `false` (and
-    /// changes nothing) when it had finished already.
+    /// Moves an unfinished execution to a final status, recording where
+    /// AgentField ran it when `run` says so and nothing has yet (the skill
+    /// that performed it can finish it before the hand-off has recorded its
+    /// answer). Returns `false` (and changes nothing) when it had finished
+    /// already.
     pub async fn finish_execution(
         &mut self,
         id: ExecutionId,
         status: ExecutionStatus,
         result: Option<&Value>,
         error: Option<&Value>,
+        run: Option<&AgentFieldRun<'_>>,
     ) -> Result<bool, StoreError> {
         debug_assert!(status.is_finished());
         let done = sqlx::query(
-            "UPDATE executions SET status = $2, result = $3, error = $4, completed_at = now()
+            "UPDATE executions
+                SET status = $2, result = $3, error = $4, completed_at = now(),
+                    agentfield_execution_id = coalesce(agentfield_execution_id, $5),
+                    agentfield_run_id = coalesce(agentfield_run_id, $6),
+                    agentfield_target = coalesce(agentfield_target, $7),
+                    handed_off_at = CASE WHEN $5::text IS NULL THEN handed_off_at
+                                         ELSE coalesce(handed_off_at, now()) END
               WHERE id = $1 AND status IN ('queued', 'running')",
         )
         .bind(id)
         .bind(status)
         .bind(result)
         .bind(error)
+        .bind(run.map(|r| r.execution_id))
+        .bind(run.map(|r| r.run_id))
+        .bind(run.map(|r| r.target))
         .execute(self.conn())
         .await?;
         Ok(done.rows_affected() == 1)

@@ -120,22 +120,47 @@ async fn a_replayed_callback_gets_the_original_receipt_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn without_webhooks_the_reconciler_finishes_executions_by_polling() {
+async fn without_webhooks_the_skill_finishes_what_it_performed_and_polling_what_failed_before_it() {
     // The mock refuses loopback webhook URLs (as upstream does by default).
-    let options = Options { webhook_hosts: Vec::new(), reconcile_after: Duration::from_secs(1), ..Options::default() };
-    let platform = Platform::start_with(options).await;
+    // Polling looks 3 s after the hand-off: later than the caller waits.
+    let options = Options { webhook_hosts: Vec::new(), reconcile_after: Duration::from_secs(3), ..Options::default() };
+    let mut platform = Platform::start_with(options).await;
     platform.workspace("acme", "tess", Role::Technician).await;
+
+    // The skill finishes the execution with its effect, in its own unit of
+    // work, and records where AgentField ran it: the caller waiting gets
+    // the outcome without any callback.
     let response = platform
-        .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "No webhook", "priority": "p3"}), None)
+        .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "No webhook", "priority": "p3"}), Some(2))
+        .await;
+    assert_eq!(response.status(), 200, "finished while the caller waited");
+    let execution: Value = response.json().await.expect("json");
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    assert!(execution["result"]["ticket_id"].is_string());
+    let (agentfield_id, target, handed_off): (Option<String>, Option<String>, bool) = sqlx::query_as(
+        "SELECT agentfield_execution_id, agentfield_target, handed_off_at IS NOT NULL FROM ws_acme.executions WHERE id = $1",
+    )
+    .bind(execution["id"].as_str().expect("id"))
+    .fetch_one(platform.store.pool())
+    .await
+    .expect("execution");
+    assert!(agentfield_id.is_some_and(|id| id.starts_with("exec_")), "AgentField's execution id is recorded");
+    assert_eq!((target.as_deref(), handed_off), (Some("anchor.ticket_create"), true));
+
+    // A skill that never ran (the node is gone) records nothing: AgentField
+    // fails the execution, and with no webhook, polling finishes it.
+    platform.node.take().expect("node").stop().await;
+    let response = platform
+        .post("/api/v1/workspaces/acme/tickets", "tess", &json!({"title": "No node", "priority": "p3"}), None)
         .await;
     assert_eq!(response.status(), 202);
     let execution = platform.finished(&crate::location(&response), "tess", Duration::from_secs(30)).await;
-    assert_eq!(execution["status"], "succeeded", "{execution}");
-    assert!(execution["result"]["ticket_id"].is_string());
+    assert_eq!(execution["status"], "failed", "{execution}");
+    assert_eq!(execution["error"]["code"], "agent_error", "{execution}");
     let receipts: i64 = sqlx::query_scalar("SELECT count(*) FROM platform.callback_receipts")
         .fetch_one(platform.store.pool())
         .await
         .expect("count");
-    assert_eq!(receipts, 0, "no callback came; polling did it");
+    assert_eq!(receipts, 0, "no callback came: the skill and polling did it");
     platform.stop().await;
 }
