@@ -287,6 +287,21 @@ async fn hand_off_events_old_and_new_and_redelivered_act_once() {
             .await
             .expect("receipts")
     };
+    // The skill finishes the execution; AgentField's webhook (one receipt
+    // per hand-off) comes after the caller has its answer.
+    let receipts_reach = |expected: i64| {
+        let receipts = &receipts;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let count = receipts().await;
+                if count >= expected || tokio::time::Instant::now() >= deadline {
+                    return count;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
 
     // An event as older releases wrote it: the execution id alone.
     platform.worker.take().expect("worker").stop().await;
@@ -306,7 +321,7 @@ async fn hand_off_events_old_and_new_and_redelivered_act_once() {
     platform.start_worker();
     let finished = platform.finished(&old, "tess", Duration::from_secs(30)).await;
     assert_eq!(finished["status"], "succeeded", "{finished}");
-    assert_eq!(receipts().await, 1);
+    assert_eq!(receipts_reach(1).await, 1);
 
     // A new event, delivered; then delivered again as after a worker died
     // (its next attempt): handed off once, answered once.
@@ -315,7 +330,7 @@ async fn hand_off_events_old_and_new_and_redelivered_act_once() {
         .await;
     let execution: Value = response.json().await.expect("json");
     assert_eq!(execution["status"], "succeeded", "{execution}");
-    assert_eq!(receipts().await, 2);
+    assert_eq!(receipts_reach(2).await, 2);
     let again = sqlx::query(
         "UPDATE platform.outbox_events SET state = 'pending', available_at = now(), locked_until = NULL, locked_by = NULL
           WHERE topic = 'agentfield.execute' AND payload->>'execution_id' = $1",
