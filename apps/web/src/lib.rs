@@ -28,6 +28,8 @@ mod oidc;
 mod ops;
 mod ops_pages;
 mod pages;
+mod portal;
+mod portal_admin;
 mod session;
 mod signin;
 pub mod throttle;
@@ -84,6 +86,8 @@ pub struct WebState {
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
     /// What live Ops pages follow.
     pub(crate) ops_changes: Arc<ops::OpsChanges>,
+    /// Invitation links opened or taken up, per source.
+    pub(crate) invite_tries: Arc<throttle::PerSource>,
 }
 
 impl WebState {
@@ -108,6 +112,7 @@ impl WebState {
             oidc_starts: Arc::new(throttle::PerSource::new(OIDC_STARTS_PER_MINUTE, Duration::from_secs(60))),
             shutdown: tokio_util::sync::CancellationToken::new(),
             ops_changes: Arc::default(),
+            invite_tries: Arc::new(throttle::PerSource::new(portal::INVITE_TRIES_PER_MINUTE, Duration::from_secs(60))),
         }
     }
 
@@ -160,6 +165,20 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/admin/service/policies", post(admin::save_policy))
         .route("/w/{ws}/admin/service/queues", post(admin::save_queue))
         .route("/w/{ws}/admin/service/calendars", post(admin::save_calendar))
+        .route("/w/{ws}/admin/portal", get(portal_admin::page))
+        .route("/w/{ws}/admin/portal/invites", post(portal_admin::invite))
+        .route("/w/{ws}/admin/portal/revoke", post(portal_admin::revoke))
+        .route("/w/{ws}/portal", get(portal::home))
+        .route("/w/{ws}/portal/invite/{token}", get(portal::invite))
+        .route("/w/{ws}/portal/quotes", get(portal::quotes))
+        .route("/w/{ws}/portal/quotes/{id}", get(portal::quote))
+        .route("/w/{ws}/portal/quotes/{id}/decide", post(portal::decide))
+        .route("/w/{ws}/portal/invite/{token}", post(portal::take_invite))
+        .route("/w/{ws}/portal/signout", post(portal::sign_out))
+        .route("/w/{ws}/portal/tickets", post(portal::open_ticket))
+        .route("/w/{ws}/portal/tickets/new", get(portal::new_ticket))
+        .route("/w/{ws}/portal/tickets/{id}", get(portal::ticket))
+        .route("/w/{ws}/portal/tickets/{id}/reply", post(portal::reply))
         .route("/billing", get(billing_all::overview))
         .route("/billing/run", post(billing_all::run))
         .route("/billing/runs/{key}", get(billing_all::progress))

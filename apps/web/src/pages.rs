@@ -381,7 +381,13 @@ pub(crate) struct Shell<'a> {
 }
 
 /// The frame of a workspace's pages: Console, or Admin settings (`admin`).
-fn workspace_layout(frame: &ConsoleFrame<'_>, admin: bool, tabs: Markup, title: &str, body: Markup) -> Markup {
+pub(crate) fn workspace_layout(
+    frame: &ConsoleFrame<'_>,
+    admin: bool,
+    tabs: Markup,
+    title: &str,
+    body: Markup,
+) -> Markup {
     let shell = Shell {
         who: frame.who,
         role: frame.role,
@@ -1478,13 +1484,22 @@ fn queue_form(
 }
 
 /// Admin settings: service policies (calendars, SLA policies, queues).
+/// The sections of Admin settings, `here` current.
+pub(crate) fn admin_tabs(frame: &ConsoleFrame<'_>, here: &str) -> Markup {
+    let slug = frame.workspace.slug().as_str();
+    html! {
+        a href={"/w/" (slug) "/admin/service"} aria-current=[(here == "service").then_some("page")] { "Service policies" }
+        a href={"/w/" (slug) "/admin/portal"} aria-current=[(here == "portal").then_some("page")] { "Portal access" }
+    }
+}
+
 pub(crate) fn service_policies(
     frame: &ConsoleFrame<'_>,
     all: &crate::admin::ServicePolicies,
     problems: &[crate::admin::Problem],
     saved: Option<&str>,
 ) -> Markup {
-    let tabs = html! { a href={"/w/" (frame.workspace.slug().as_str()) "/admin/service"} aria-current="page" { "Service policies" } };
+    let tabs = admin_tabs(frame, "service");
     let calendar_name =
         |id: anchor_domain::CalendarId| all.calendars.iter().find(|c| c.id == id).map_or("?", |c| c.name.as_str());
     let policy_name =

@@ -40,8 +40,14 @@ pub enum Permission {
     BillingWrite,
     KnowledgeRead,
     KnowledgeWrite,
+    /// Read and write one's own tickets in the client portal.
     PortalTicketsRead,
     PortalTicketsWrite,
+    /// In the portal, every ticket of one's company, not only one's own.
+    PortalTicketsCompany,
+    /// In the portal, the company's quotes, and deciding on them.
+    PortalQuotesRead,
+    PortalQuotesDecide,
     PortalUsersManage,
 }
 
@@ -52,7 +58,7 @@ pub enum Scope {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 29] = [
+    pub const ALL: [Permission; 32] = [
         Permission::WorkspacesCreate,
         Permission::WorkspacesListAll,
         Permission::AuditRead,
@@ -81,6 +87,9 @@ impl Permission {
         Permission::KnowledgeWrite,
         Permission::PortalTicketsRead,
         Permission::PortalTicketsWrite,
+        Permission::PortalTicketsCompany,
+        Permission::PortalQuotesRead,
+        Permission::PortalQuotesDecide,
         Permission::PortalUsersManage,
     ];
 
@@ -116,6 +125,9 @@ impl Permission {
             P::KnowledgeWrite => "knowledge.write",
             P::PortalTicketsRead => "portal.tickets.read",
             P::PortalTicketsWrite => "portal.tickets.write",
+            P::PortalTicketsCompany => "portal.tickets.company",
+            P::PortalQuotesRead => "portal.quotes.read",
+            P::PortalQuotesDecide => "portal.quotes.decide",
             P::PortalUsersManage => "portal.users.manage",
         }
     }
@@ -218,7 +230,16 @@ const GRANTS: &[(Role, &[Permission])] = {
         ),
         (
             Role::ClientAdmin,
-            &[P::WorkspaceRead, P::PortalTicketsRead, P::PortalTicketsWrite, P::PortalUsersManage, P::KnowledgeRead],
+            &[
+                P::WorkspaceRead,
+                P::PortalTicketsRead,
+                P::PortalTicketsWrite,
+                P::PortalTicketsCompany,
+                P::PortalQuotesRead,
+                P::PortalQuotesDecide,
+                P::PortalUsersManage,
+                P::KnowledgeRead,
+            ],
         ),
         (Role::ClientUser, &[P::WorkspaceRead, P::PortalTicketsRead, P::PortalTicketsWrite, P::KnowledgeRead]),
     ]

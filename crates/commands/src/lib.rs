@@ -32,6 +32,7 @@ pub mod invoices;
 pub mod kit;
 pub mod orchestrator;
 pub mod payments;
+pub mod portal;
 pub mod quotes;
 pub mod registry;
 pub mod runbooks;

@@ -217,9 +217,9 @@ pub struct QuoteRef {
     pub contract_id: Option<ContractId>,
 }
 
-const EVENTS: &[EventSpec] = &[EventSpec::of::<QuoteUpdated>()];
+pub(crate) const EVENTS: &[EventSpec] = &[EventSpec::of::<QuoteUpdated>()];
 
-async fn quote(tx: &mut WorkspaceTx, id: QuoteId, lock: bool) -> Result<Quote, Rejection> {
+pub(crate) async fn quote(tx: &mut WorkspaceTx, id: QuoteId, lock: bool) -> Result<Quote, Rejection> {
     let found = if lock { tx.lock_quote(id).await? } else { tx.quote(id).await? };
     found.ok_or_else(|| QUOTE_NOT_FOUND.because(format!("no quote {id} in this workspace")).into())
 }
@@ -401,7 +401,7 @@ fn sendable(q: &Quote) -> Result<(), Rejection> {
 }
 
 /// A decision is on the version sent now, before it expires.
-async fn decidable(tx: &mut WorkspaceTx, q: &Quote, sha256: &str) -> Result<(), Rejection> {
+pub(crate) async fn decidable(tx: &mut WorkspaceTx, q: &Quote, sha256: &str) -> Result<(), Rejection> {
     in_state(q, &["sent"], "decided on")?;
     if q.sha256.as_deref() != Some(sha256) {
         return Err(QUOTE_CHANGED
@@ -417,7 +417,7 @@ async fn decidable(tx: &mut WorkspaceTx, q: &Quote, sha256: &str) -> Result<(), 
 
 /// Records the client's decision (`accepted` or `declined`) on the version
 /// named by `sha256`, by the actor under the name they gave.
-async fn decide(
+pub(crate) async fn decide(
     effect: &mut Effect<'_>,
     id: QuoteId,
     sha256: &str,

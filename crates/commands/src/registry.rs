@@ -7,7 +7,7 @@ use anchor_events::EventSpec;
 use crate::{
     alert_handling, assignment, billing, cmdb, contracts, invoices,
     kit::{RefusalKind, Spec},
-    payments, quotes, runbooks, sites, tickets, time_entries,
+    payments, portal, quotes, runbooks, sites, tickets, time_entries,
 };
 
 pub static COMMANDS: &[Spec] = &[
@@ -71,6 +71,10 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<quotes::QuoteConvert>(),
     Spec::of::<quotes::QuoteToContract>(),
     Spec::of::<billing::BillingRunCommand>(),
+    Spec::of::<portal::PortalTicketOpen>(),
+    Spec::of::<portal::PortalTicketReply>(),
+    Spec::of::<portal::PortalQuoteAccept>(),
+    Spec::of::<portal::PortalQuoteDecline>(),
 ];
 
 /// The command called `name`.

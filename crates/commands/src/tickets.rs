@@ -183,7 +183,7 @@ impl Event for TicketUpdated {
     const WHEN: &'static str = "A ticket moved along its lifecycle, got a comment or changed priority.";
 }
 
-const UPDATED: &[EventSpec] = &[EventSpec::of::<TicketUpdated>()];
+pub(crate) const UPDATED: &[EventSpec] = &[EventSpec::of::<TicketUpdated>()];
 
 /// The result of a command on one ticket.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -291,7 +291,7 @@ async fn awaiting_after(
 }
 
 /// Records a move in the ticket's clock log.
-async fn clock_move(
+pub(crate) async fn clock_move(
     effect: &mut Effect<'_>,
     ticket: TicketId,
     from: TicketStatus,
@@ -302,7 +302,7 @@ async fn clock_move(
 }
 
 /// Publishes `ticket.updated` for a move and answers with it.
-async fn moved(
+pub(crate) async fn moved(
     effect: &mut Effect<'_>,
     ticket_id: TicketId,
     from: TicketStatus,

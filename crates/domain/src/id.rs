@@ -306,3 +306,8 @@ prefixed_id!(
     PaymentId,
     "pay"
 );
+prefixed_id!(
+    /// An invitation of a client's contact to the portal.
+    PortalInviteId,
+    "pin"
+);

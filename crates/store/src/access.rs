@@ -483,7 +483,7 @@ pub(crate) async fn record_change(
     insert_event(conn, &AccessEvent { context: audit, workspace, action, outcome: Outcome::Success, detail }).await
 }
 
-async fn insert_event(conn: &mut PgConnection, event: &AccessEvent<'_>) -> Result<(), StoreError> {
+pub(crate) async fn insert_event(conn: &mut PgConnection, event: &AccessEvent<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO platform.access_audit (issuer, subject, workspace, action, outcome, request_id, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -20,6 +20,7 @@ pub mod invoices;
 pub mod maintenance;
 pub mod migrate;
 pub mod ops;
+pub mod portal;
 pub mod queues;
 pub mod quotes;
 pub mod reports;

@@ -69,6 +69,7 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(21, "ops", include_str!("../migrations/platform/0021_ops.sql")),
     Migration::new(22, "shared_sla_schedule", include_str!("../migrations/platform/0022_shared_sla_schedule.sql")),
     Migration::new(23, "outbox_ready_notify", include_str!("../migrations/platform/0023_outbox_ready_notify.sql")),
+    Migration::new(24, "portal", include_str!("../migrations/platform/0024_portal.sql")),
 ];
 
 /// Migrations of every workspace schema.

@@ -686,10 +686,12 @@ impl WorkspaceTx {
         Ok(())
     }
 
-    /// Whether the ticket has a public comment (a reply to the client).
+    /// Whether the ticket has a public comment of ours (a reply to the client;
+    /// a client's own reply from the portal is not one).
     pub async fn has_public_comment(&mut self, ticket: TicketId) -> Result<bool, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM ticket_comments WHERE ticket_id = $1 AND visibility = 'public')",
+            "SELECT EXISTS (SELECT 1 FROM ticket_comments WHERE ticket_id = $1 AND visibility = 'public'
+                                        AND author_issuer <> 'urn:anchor:portal')",
         )
         .bind(ticket)
         .fetch_one(self.conn())

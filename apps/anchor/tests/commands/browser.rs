@@ -25,14 +25,20 @@ pub(crate) async fn session(platform: &Platform, subject: &str) -> (String, Stri
 /// Walks `visits` in Chromium as the holder of `cookie`; returns the report.
 /// (The browser runs beside the test's own runtime, which serves the pages.)
 pub(crate) async fn walk(base: &str, cookie: &str, visits: Value) -> Value {
+    walk_as(base, json!([{"name": "anchor_session", "value": cookie}]), visits).await
+}
+
+/// Walks `visits` in Chromium with `cookies` (`[{"name", "value"}]`) set;
+/// returns the report. Within one width, what a visit sets (a cookie) holds
+/// for the next.
+pub(crate) async fn walk_as(base: &str, cookies: Value, visits: Value) -> Value {
     assert!(
         Path::new(UI).join("node_modules/playwright-core").exists(),
         "the UI test needs its npm packages: npm ci --prefix apps/web/tests/ui (.ci/run does)"
     );
     let out = std::env::var("ANCHOR_UI_SHOTS").unwrap_or_else(|_| "/tmp/anchor-ui".to_owned());
     std::fs::create_dir_all(&out).expect("screenshot dir");
-    let spec =
-        json!({"base": base, "cookies": [{"name": "anchor_session", "value": cookie}], "out": out, "visits": visits});
+    let spec = json!({"base": base, "cookies": cookies, "out": out, "visits": visits});
     let file = tempfile::NamedTempFile::new().expect("spec");
     std::fs::write(file.path(), spec.to_string()).expect("write spec");
     let path = file.path().to_owned();

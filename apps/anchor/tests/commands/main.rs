@@ -15,6 +15,7 @@ mod flow;
 mod invoices;
 mod pages;
 mod platform;
+mod portal;
 mod queues;
 mod runbooks;
 mod secrets;

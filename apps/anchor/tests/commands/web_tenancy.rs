@@ -111,6 +111,19 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
             fields.push(("hourly_rate", "1.00".into()));
             fields.push(("tax", "standard".into()));
         }
+        "/w/{ws}/admin/portal/invites" => {
+            fields.push(("contact_id", ids.contact.clone()));
+            fields.push(("role", "client_admin".into()));
+        }
+        "/w/{ws}/admin/portal/revoke" => fields.push(("contact_id", ids.contact.clone())),
+        // The portal's forms: a staff session is no portal session.
+        "/w/{ws}/portal/invite/{token}" => fields.push(("handoff", "h".into())),
+        "/w/{ws}/portal/signout" => {}
+        "/w/{ws}/portal/tickets" => {
+            fields.push(("title", "Taken over".into()));
+            fields.push(("description", "Written from the wrong workspace".into()));
+        }
+        "/w/{ws}/portal/tickets/{id}/reply" => fields.push(("body", "Written from the wrong workspace".into())),
         _ => return None,
     }
     Some(fields)
@@ -131,6 +144,7 @@ struct Ids {
     invoice: String,
     time_entry: String,
     quote: String,
+    contact: String,
 }
 
 fn fill(path: &str, ws: &str, ids: &Ids) -> String {
@@ -145,7 +159,7 @@ fn fill(path: &str, ws: &str, ids: &Ids) -> String {
     } else {
         &ids.ticket
     };
-    path.replace("{ws}", ws).replace("{id}", id)
+    path.replace("{ws}", ws).replace("{id}", id).replace("{token}", "not-a-token")
 }
 
 #[tokio::test]
@@ -246,7 +260,19 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
         view: view["id"].as_str().expect("view").to_owned(),
         queue: queue["id"].as_str().expect("queue").to_owned(),
         policy: policy["id"].as_str().expect("policy").to_owned(),
+        contact: String::new(),
     };
+    let contact = platform
+        .post(
+            &format!("{api}/contacts"),
+            "oz",
+            &json!({"name": format!("{MARKER} Oz"), "email": "oz@other.example"}),
+            Some(20),
+        )
+        .await;
+    let contact: Value = contact.json().await.expect("contact");
+    assert_eq!(contact["status"], "succeeded", "{contact}");
+    let ids = Ids { contact: contact["result"]["contact_id"].as_str().expect("contact").to_owned(), ..ids };
     let before = platform.get(&format!("{api}/tickets/{}", ids.ticket), "oz").await;
 
     let routes = mounted();
@@ -286,6 +312,10 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
                         failures.push(format!("{case}: shows the other workspace's data"));
                     }
                     let refused = match (own, method.as_str(), path.as_str()) {
+                        // The portal is for a portal session, which a staff session is not;
+                        // an invitation link that is not one is 404, its form without the
+                        // browser's binding 403.
+                        (_, _, p) if p.starts_with("/w/{ws}/portal") => [401, 403, 404].contains(&status),
                         // A bare module address redirects to its first tab whatever the name
                         // (so it tells nothing), and that tab then answers as below.
                         (_, "GET", "/w/{ws}/console" | "/w/{ws}/admin") => {

@@ -1,0 +1,1330 @@
+//! The Portal: the client's own door (web.md, "Portal").
+//!
+//! - **Invitation handoff.** Staff invite a contact (Admin settings, Portal
+//!   access); the link's `GET` only shows a page with a "Continue as ..."
+//!   button (mail scanners open links), bound to this browser by a cookie
+//!   (so nobody can sign someone else into their own portal account with a
+//!   forged form); the `POST` takes up the invitation and starts the portal
+//!   session in one transaction, sets the httpOnly SameSite cookie
+//!   (`__Host-` and `Secure` over https) and redirects with 303 to a clean
+//!   URL. A used, expired or revoked link says so and whom to ask, sets
+//!   nothing, and is counted in the audit log; every source may try only so
+//!   many links a minute.
+//! - **Its own kind of session.** The portal cookie is read here only; the
+//!   staff pages and the API never look at it, and the portal never looks
+//!   at a staff session. The contact acts as the portal subject
+//!   (`urn:anchor:portal`, its contact id), authorized on every request by
+//!   its membership, like any caller, through the same decision and audit.
+//! - **Scope.** `client_user`: their own tickets; `client_admin`
+//!   (`portal.tickets.company`): every ticket of the company. Anything
+//!   outside the scope is 404. Internal notes never reach a portal page.
+//! - **Permission-aware.** What the role lacks is shown disabled with the
+//!   permission, the role and whom to ask; the server refuses it anyway.
+
+use std::time::Duration;
+
+use anchor_auth::{
+    permissions::{Permission, roles_granting},
+    source::ClientSource,
+};
+use anchor_commands::{
+    authorize::{Asking, Denial, Grant, authorize},
+    portal::{Scope, scope_of},
+};
+use anchor_domain::{CommentVisibility, ContactId, Priority, QuoteId, TicketId, TicketStatus};
+use anchor_store::{
+    access::{AuditContext, Outcome, Refusal, SubjectRef},
+    portal::{InviteState, PORTAL_ISSUER, PortalSession, Taken},
+    quotes::Quote,
+    sessions::WebSession,
+    sites::Contact,
+    tickets::{Comment, Ticket, TicketFilter, TicketSort},
+};
+use axum::{
+    Form,
+    extract::{FromRequestParts, Path, Query, State, rejection::FormRejection},
+    http::{HeaderMap, StatusCode, request::Parts},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::{CookieJar, SameSite};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::{
+    WebState, pages,
+    session::{cookie, random_token, removal, same, same_origin},
+    signin::{ClientAddress, retry_after},
+};
+
+/// A portal session ends after this long without use ...
+pub(crate) const PORTAL_IDLE: Duration = Duration::from_secs(24 * 60 * 60);
+/// ... and after this long in any case.
+pub(crate) const PORTAL_ABSOLUTE: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+/// Invitation links one source may open or take up per minute.
+pub(crate) const INVITE_TRIES_PER_MINUTE: u32 = 30;
+
+const SECURE_COOKIE: &str = "__Host-anchor_portal";
+const PLAIN_COOKIE: &str = "anchor_portal";
+/// Binds the "Continue" form to the browser that loaded the link's page.
+const HANDOFF_COOKIE: &str = "anchor_portal_handoff";
+
+/// The portal cookie's name: `__Host-` prefixed when cookies are `Secure`.
+pub(crate) fn cookie_name(state: &WebState) -> &'static str {
+    if state.secure_cookies { SECURE_COOKIE } else { PLAIN_COOKIE }
+}
+
+/// A browser signed in to the portal.
+#[derive(Debug, Clone)]
+pub(crate) struct PortalSignedIn {
+    pub token: String,
+    pub session: PortalSession,
+}
+
+/// The portal session of this request, if its cookie names a live one.
+pub(crate) struct MaybePortal(pub Option<PortalSignedIn>);
+
+impl FromRequestParts<WebState> for MaybePortal {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Some(token) = jar.get(cookie_name(state)).map(|c| c.value().to_owned()) else { return Ok(Self(None)) };
+        match state.db.portal_session(&token, PORTAL_IDLE).await {
+            Ok(Some(session)) => Ok(Self(Some(PortalSignedIn { token, session }))),
+            Ok(None) => Ok(Self(None)),
+            Err(e) => {
+                tracing::error!(error = %e, "portal session lookup failed");
+                Err(pages::declined(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The portal is unavailable",
+                    "The portal could not reach its database, so nothing was done. Try again shortly.",
+                ))
+            }
+        }
+    }
+}
+
+/// Who is signed in, where, and what they may do: every portal page's frame.
+pub(crate) struct Frame {
+    pub grant: Grant,
+    pub session: PortalSession,
+    pub contact: Contact,
+    pub scope: Scope,
+}
+
+impl Frame {
+    fn slug(&self) -> &str {
+        self.grant.workspace.slug().as_str()
+    }
+
+    fn web_session(&self) -> WebSession {
+        WebSession {
+            issuer: PORTAL_ISSUER.to_owned(),
+            subject: self.session.subject(),
+            csrf_token: self.session.csrf_token.clone(),
+        }
+    }
+
+    /// Why an action needing `permission` is not offered, if it is not.
+    fn lacking(&self, permission: Permission) -> Option<String> {
+        (!self.grant.allows(permission)).then(|| lacking_text(permission, self.grant.role))
+    }
+}
+
+fn lacking_text(permission: Permission, role: anchor_domain::Role) -> String {
+    let roles: Vec<&str> = roles_granting(permission).map(|r| r.as_str()).collect();
+    format!(
+        "Needs {}; your role: {role}. Ask your company's portal administrator ({}).",
+        permission.name(),
+        roles.join(" or ")
+    )
+}
+
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The page for a browser without a portal session.
+fn signed_out() -> Response {
+    pages::page(
+        StatusCode::UNAUTHORIZED,
+        plain_page(
+            "Please open your invitation",
+            html! {
+                div.card.narrow {
+                    h1 { "Your portal session has ended" }
+                    p { "This is your IT provider's client portal. Open the invitation link from your e-mail to continue, or ask your IT provider (or your company's portal administrator) for a new one." }
+                }
+            },
+        ),
+    )
+}
+
+fn unavailable(e: anchor_store::StoreError) -> Response {
+    tracing::error!(error = %e, "a portal page could not be read or written");
+    pages::declined(StatusCode::SERVICE_UNAVAILABLE, "Something went wrong", "Nothing was changed. Try again shortly.")
+}
+
+fn not_found(what: &str) -> Response {
+    pages::page(
+        StatusCode::NOT_FOUND,
+        plain_page(
+            "Not found",
+            html! { div.card.narrow { h1 { "Not found" } p { "There is no such " (what) " for you here." } } },
+        ),
+    )
+}
+
+/// The decision for a portal request: signed in, a member of this
+/// workspace in a role with `permission`, the session's own workspace,
+/// the contact still live with portal access on.
+pub(crate) async fn portal_frame(
+    state: &WebState,
+    signed_in: Option<PortalSignedIn>,
+    headers: &HeaderMap,
+    workspace: &str,
+    permission: Permission,
+    route: &'static str,
+) -> Result<Frame, Response> {
+    let Some(PortalSignedIn { session, .. }) = signed_in else { return Err(signed_out()) };
+    let subject = session.subject();
+    let audit = AuditContext {
+        issuer: Some(PORTAL_ISSUER.to_owned()),
+        subject: Some(subject.clone()),
+        request_id: request_id(headers),
+    };
+    let asking = Asking { who: SubjectRef { issuer: PORTAL_ISSUER, subject: &subject }, audit: &audit, route };
+    let grant = match authorize(&state.db, asking, workspace, permission).await {
+        Ok(Ok(grant)) => grant,
+        // Not theirs: it does not exist for them. Their access was
+        // revoked: the session no longer opens anything.
+        Ok(Err(Denial::NotAMember)) => return Err(not_found("page")),
+        Ok(Err(Denial::Role { role, permission })) => return Err(forbidden(permission, role, headers)),
+        Err(e) => return Err(unavailable(e)),
+    };
+    if grant.workspace.id() != session.workspace_id {
+        return Err(not_found("page"));
+    }
+    let id = session.contact_id;
+    let contact = match state.db.read(&grant.workspace, |tx| Box::pin(tx.contact(id))).await {
+        Ok(Some(contact)) if contact.archived_at.is_none() && contact.portal_access => contact,
+        Ok(_) => return Err(signed_out()),
+        Err(e) => return Err(unavailable(e)),
+    };
+    let scope = scope_of(id, Some(grant.role).filter(|_| grant.allows(Permission::PortalTicketsCompany)));
+    Ok(Frame { grant, session, contact, scope })
+}
+
+/// The 403 page: the permission, the role that has it, whom to ask, the request id.
+fn forbidden(permission: Permission, role: anchor_domain::Role, headers: &HeaderMap) -> Response {
+    let request = request_id(headers);
+    pages::page(
+        StatusCode::FORBIDDEN,
+        plain_page(
+            "Not allowed",
+            html! {
+                div.card.narrow {
+                    h1 { "Not allowed" }
+                    p { (lacking_text(permission, role)) }
+                    @if let Some(id) = request { p.small.muted { "Request id: " code { (id) } } }
+                }
+            },
+        ),
+    )
+}
+
+// ---------------------------------------------------------------- handoff
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct HandoffForm {
+    handoff: String,
+}
+
+/// Counts one invitation link from `source`; a page when over the limit.
+fn throttled(state: &WebState, headers: &HeaderMap, source: &ClientSource, method: &str) -> Option<Response> {
+    let wait = state.invite_tries.admit(&source.bucket()).err()?;
+    record_refusal(state, headers, source, "throttled", method);
+    let page = pages::refused(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many invitation links",
+        "Too many invitation links were opened from your network. Wait a minute, then try again.",
+    );
+    Some(retry_after(page, wait))
+}
+
+fn record_refusal(state: &WebState, headers: &HeaderMap, source: &ClientSource, reason: &str, method: &str) {
+    state.refusals.record(Refusal {
+        action: "portal.invite",
+        outcome: Outcome::Failure,
+        reason,
+        source: &source.bucket(),
+        issuer: Some(PORTAL_ISSUER),
+        subject: None,
+        detail: &[("method", method)],
+        request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+    });
+}
+
+/// The page for a link that does not work (any more), and whom to ask.
+fn dead_link(state: InviteState, invite: &anchor_store::portal::Invite) -> Response {
+    let (title, why) = match state {
+        InviteState::Used => {
+            ("This link was used already", "An invitation link works once, and this one has been used.")
+        }
+        InviteState::Expired => {
+            ("This link has expired", "Invitation links work for a limited time, and this one's has passed.")
+        }
+        InviteState::Revoked => (
+            "This link was withdrawn",
+            "Your IT provider withdrew this invitation (a newer link may have replaced it).",
+        ),
+        InviteState::Pending => ("This link cannot be used", "Try again shortly."),
+    };
+    pages::page(
+        StatusCode::GONE,
+        plain_page(
+            title,
+            html! {
+                div.card.narrow {
+                    h1 { (title) }
+                    p { (why) }
+                    p { "Ask " strong { (invite.invited_by_subject) } " at your IT provider, or your company's portal administrator, for a new invitation to "
+                        (invite.workspace_name) "'s portal." }
+                }
+            },
+        ),
+    )
+}
+
+fn unknown_link() -> Response {
+    pages::page(
+        StatusCode::NOT_FOUND,
+        plain_page(
+            "This link is not valid",
+            html! {
+                div.card.narrow {
+                    h1 { "This link is not valid" }
+                    p { "Check that the whole link from your e-mail was opened, or ask your IT provider for a new invitation." }
+                }
+            },
+        ),
+    )
+}
+
+/// `GET /w/{ws}/portal/invite/{token}`: shows whom the link is for and a
+/// "Continue" button. Reading it changes nothing.
+pub(crate) async fn invite(
+    State(state): State<WebState>,
+    Path((workspace, token)): Path<(String, String)>,
+    ClientAddress(source): ClientAddress,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Response {
+    if let Some(page) = throttled(&state, &headers, &source, "get") {
+        return page;
+    }
+    let invite = match state.db.portal_invite(&token).await {
+        Ok(Some(invite)) if invite.workspace_slug == workspace => invite,
+        Ok(_) => {
+            record_refusal(&state, &headers, &source, "unknown", "get");
+            return unknown_link();
+        }
+        Err(e) => return unavailable(e),
+    };
+    let now = OffsetDateTime::now_utc();
+    let invite_state = invite.state(now);
+    if invite_state != InviteState::Pending {
+        record_refusal(&state, &headers, &source, invite_state.as_str(), "get");
+        return dead_link(invite_state, &invite);
+    }
+    let handoff = random_token();
+    let jar = jar.add(cookie(&state, HANDOFF_COOKIE, handoff.clone(), 30 * 60, SameSite::Strict));
+    let page = plain_page(
+        "Your client portal",
+        html! {
+            div.card.narrow.portal-handoff {
+                p.muted { (invite.workspace_name) }
+                h1 { "Welcome, " (invite.contact_name) }
+                p { "You were invited to " (invite.workspace_name) "'s client portal as "
+                    strong { (role_label(invite.role)) } " by " (invite.invited_by_subject) "." }
+                p { "Here you can open tickets with your IT provider, follow and answer them, and see what was promised." }
+                form method="post" {
+                    input type="hidden" name="handoff" value=(handoff);
+                    button type="submit" { "Continue as " (invite.contact_name) }
+                }
+                p.small.muted { "This link works once and expires " (pages::moment(invite.expires_at)) ". Not you? Close this page." }
+            }
+        },
+    );
+    (jar, pages::page(StatusCode::OK, page)).into_response()
+}
+
+/// `POST /w/{ws}/portal/invite/{token}`: takes up the invitation, starts
+/// the portal session and sends the browser to a clean URL.
+pub(crate) async fn take_invite(
+    State(state): State<WebState>,
+    Path((workspace, token)): Path<(String, String)>,
+    ClientAddress(source): ClientAddress,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<Form<HandoffForm>, FormRejection>,
+) -> Response {
+    if let Some(page) = throttled(&state, &headers, &source, "post") {
+        return page;
+    }
+    let bound = jar.get(HANDOFF_COOKIE).map(|c| c.value().to_owned());
+    let Ok(Form(form)) = form else { return pages::form_expired() };
+    if !bound.is_some_and(|b| same(&b, &form.handoff)) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    // The link must name its own workspace: read first, then take it up.
+    match state.db.portal_invite(&token).await {
+        Ok(Some(invite)) if invite.workspace_slug == workspace => {}
+        Ok(_) => {
+            record_refusal(&state, &headers, &source, "unknown", "post");
+            return unknown_link();
+        }
+        Err(e) => return unavailable(e),
+    }
+    let session_token = random_token();
+    let csrf = random_token();
+    let audit =
+        AuditContext { issuer: Some(PORTAL_ISSUER.to_owned()), subject: None, request_id: request_id(&headers) };
+    match state.db.take_portal_invite(&token, &session_token, &csrf, PORTAL_ABSOLUTE, &audit).await {
+        Ok(Taken::Started { invite }) => {
+            let jar = jar
+                .add(cookie(
+                    &state,
+                    cookie_name(&state),
+                    session_token,
+                    PORTAL_ABSOLUTE.as_secs() as i64,
+                    SameSite::Lax,
+                ))
+                .remove(removal(&state, HANDOFF_COOKIE));
+            (jar, Redirect::to(&format!("/w/{}/portal", invite.workspace_slug))).into_response()
+        }
+        Ok(Taken::Refused { invite, state: invite_state }) => {
+            record_refusal(&state, &headers, &source, invite_state.as_str(), "post");
+            dead_link(invite_state, &invite)
+        }
+        Ok(Taken::Unknown) => {
+            record_refusal(&state, &headers, &source, "unknown", "post");
+            unknown_link()
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf_token: String,
+}
+
+/// `POST /w/{ws}/portal/signout`.
+pub(crate) async fn sign_out(
+    State(state): State<WebState>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let Some(signed_in) = signed_in else { return signed_out() };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
+    if !same(&signed_in.session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    if let Err(e) = state.db.end_portal_session(&signed_in.token).await {
+        return unavailable(e);
+    }
+    let page = plain_page(
+        "Signed out",
+        html! {
+            div.card.narrow {
+                h1 { "You are signed out" }
+                p { "To come back, open a new invitation link from your IT provider." }
+            }
+        },
+    );
+    let mut response =
+        (jar.remove(removal(&state, cookie_name(&state))), pages::page(StatusCode::OK, page)).into_response();
+    response.headers_mut().insert("clear-site-data", axum::http::HeaderValue::from_static("\"cache\""));
+    response
+}
+
+// ---------------------------------------------------------------- tickets
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListQuery {
+    /// `open` (default) or `all`.
+    #[serde(default)]
+    show: Option<String>,
+    /// `mine` (default for a company-wide role: every ticket) ...
+    #[serde(default)]
+    whose: Option<String>,
+}
+
+/// `GET /w/{ws}/portal`: the tickets in scope, newest first.
+pub(crate) async fn home(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let route = "GET /w/{ws}/portal";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalTicketsRead, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    let all = query.show.as_deref() == Some("all");
+    let mine_only = query.whose.as_deref() == Some("mine") || frame.scope != Scope::Company;
+    let mut filter = TicketFilter { open_only: !all, ..TicketFilter::default() };
+    if mine_only {
+        filter.contact_id = Some(frame.contact.id);
+    }
+    frame.scope.narrow(&mut filter);
+    let read = state
+        .db
+        .read(&frame.grant.workspace, |tx| {
+            Box::pin(async move { tx.tickets(&filter, TicketSort::Updated, None, 100).await })
+        })
+        .await;
+    let tickets = match read {
+        Ok(read) => read,
+        Err(e) => return unavailable(e),
+    };
+    pages::page(StatusCode::OK, list_page(&frame, &tickets, all, mine_only))
+}
+
+/// `GET /w/{ws}/portal/tickets/new`.
+pub(crate) async fn new_ticket(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+) -> Response {
+    let route = "GET /w/{ws}/portal/tickets/new";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalTicketsRead, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    pages::page(StatusCode::OK, new_ticket_page(&frame, &NewTicketForm::default(), None))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct NewTicketForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    idempotency_key: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    priority: String,
+}
+
+/// `POST /w/{ws}/portal/tickets`: opens a ticket (`portal.ticket.open`).
+pub(crate) async fn open_ticket(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+    form: Result<Form<NewTicketForm>, FormRejection>,
+) -> Response {
+    let route = "POST /w/{ws}/portal/tickets";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalTicketsWrite, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
+    if !same(&frame.session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let mut problems = Vec::new();
+    if form.title.trim().is_empty() || form.title.trim().chars().count() > 200 {
+        problems.push("Subject: one line, 1 to 200 characters.");
+    }
+    if form.description.trim().is_empty() || form.description.chars().count() > 20_000 {
+        problems.push("What happened: up to 20,000 characters, and not empty.");
+    }
+    let priority = Priority::ALL.into_iter().find(|p| p.as_str() == form.priority).unwrap_or(Priority::P3);
+    if !problems.is_empty() {
+        let page = new_ticket_page(&frame, &form, Some(&problems));
+        return pages::page(StatusCode::UNPROCESSABLE_ENTITY, page);
+    }
+    let args = serde_json::json!({
+        "title": form.title.trim(), "description": form.description.trim(), "priority": priority.as_str(),
+    });
+    let key = Some(form.idempotency_key.as_str()).filter(|k| !k.is_empty());
+    let session = frame.web_session();
+    let receipt = match crate::commands::submit_as(
+        &state,
+        &workspace,
+        &session,
+        &headers,
+        "portal.ticket.open",
+        args,
+        key,
+        route,
+    )
+    .await
+    {
+        Ok(receipt) => receipt,
+        Err(page) => return page,
+    };
+    let slug = frame.slug();
+    match receipt.execution.result.as_ref().and_then(|r| r["ticket_id"].as_str()) {
+        Some(ticket) => Redirect::to(&format!("/w/{slug}/portal/tickets/{ticket}?opened=1")).into_response(),
+        None => match &receipt.execution.error {
+            Some(error) => {
+                let refusal = anchor_commands::kit::Refusal::from_record(error);
+                pages::declined(
+                    StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                    "The ticket was not opened",
+                    &pages::sentence(&refusal.message),
+                )
+            }
+            // Still on its way: the list shows it once it is there.
+            None => Redirect::to(&format!("/w/{slug}/portal?pending=1")).into_response(),
+        },
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TicketQuery {
+    #[serde(default)]
+    opened: Option<String>,
+    #[serde(default)]
+    replied: Option<String>,
+}
+
+/// Everything a portal ticket page shows.
+pub(crate) struct TicketView {
+    ticket: Ticket,
+    /// Public comments only, with their authors' names.
+    comments: Vec<(Comment, String)>,
+    sla: Option<anchor_sla::SlaClocks>,
+    contact_name: Option<String>,
+    now: OffsetDateTime,
+    key: String,
+}
+
+/// `GET /w/{ws}/portal/tickets/{id}`.
+pub(crate) async fn ticket(
+    State(state): State<WebState>,
+    Path((workspace, id)): Path<(String, String)>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+    Query(query): Query<TicketQuery>,
+) -> Response {
+    let route = "GET /w/{ws}/portal/tickets/{id}";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalTicketsRead, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    let Ok(id) = id.parse::<TicketId>() else { return not_found("ticket") };
+    match read_ticket(&state, &frame, id).await {
+        Ok(Some(view)) => {
+            let notice = if query.opened.is_some() {
+                Some("Your ticket is open. We will answer here; you can add to it below at any time.")
+            } else if query.replied.is_some() {
+                Some("Your reply was added. We owe you the next answer.")
+            } else {
+                None
+            };
+            pages::page(StatusCode::OK, ticket_page(&frame, &view, notice))
+        }
+        Ok(None) => not_found("ticket"),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn read_ticket(
+    state: &WebState,
+    frame: &Frame,
+    id: TicketId,
+) -> Result<Option<TicketView>, anchor_store::StoreError> {
+    let scope = frame.scope;
+    state
+        .db
+        .read(&frame.grant.workspace, |tx| {
+            Box::pin(async move {
+                let Some(ticket) = tx.ticket(id).await? else { return Ok(None) };
+                if !scope.sees(&ticket) {
+                    return Ok(None);
+                }
+                let now = tx.clock().await?;
+                let mut comments = Vec::new();
+                for comment in tx.ticket_comments(id).await? {
+                    if comment.visibility != CommentVisibility::Public {
+                        continue;
+                    }
+                    let name = if comment.author.issuer == PORTAL_ISSUER {
+                        match comment.author.subject.parse::<ContactId>() {
+                            Ok(contact) => tx
+                                .contact(contact)
+                                .await?
+                                .map_or_else(|| "Your colleague".to_owned(), |c| c.name.to_string()),
+                            Err(_) => "Your colleague".to_owned(),
+                        }
+                    } else {
+                        format!("{} (IT support)", comment.author.subject)
+                    };
+                    comments.push((comment, name));
+                }
+                let sla = anchor_commands::sla::clocks(tx, id, now).await.unwrap_or_else(|e| {
+                    tracing::error!(ticket = %id, error = %e, "a ticket's SLA clocks cannot be replayed");
+                    None
+                });
+                let contact_name = match ticket.contact_id {
+                    Some(contact) => tx.contact(contact).await?.map(|c| c.name.to_string()),
+                    None => None,
+                };
+                Ok(Some(TicketView { ticket, comments, sla, contact_name, now, key: random_token() }))
+            })
+        })
+        .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ReplyForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    idempotency_key: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// `POST /w/{ws}/portal/tickets/{id}/reply`: `portal.ticket.reply`.
+pub(crate) async fn reply(
+    State(state): State<WebState>,
+    Path((workspace, id)): Path<(String, String)>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+    form: Result<Form<ReplyForm>, FormRejection>,
+) -> Response {
+    let route = "POST /w/{ws}/portal/tickets/{id}/reply";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalTicketsWrite, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
+    if !same(&frame.session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let Ok(id) = id.parse::<TicketId>() else { return not_found("ticket") };
+    // Outside the scope it does not exist (the skill decides again).
+    match read_ticket(&state, &frame, id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found("ticket"),
+        Err(e) => return unavailable(e),
+    };
+    if form.body.trim().is_empty() || form.body.chars().count() > 20_000 {
+        return pages::declined(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The reply is empty or too long",
+            "Write up to 20,000 characters, then send it again.",
+        );
+    }
+    let args = serde_json::json!({"ticket_id": id, "body": form.body.trim()});
+    let key = Some(form.idempotency_key.as_str()).filter(|k| !k.is_empty());
+    let session = frame.web_session();
+    let receipt = match crate::commands::submit_as(
+        &state,
+        &workspace,
+        &session,
+        &headers,
+        "portal.ticket.reply",
+        args,
+        key,
+        route,
+    )
+    .await
+    {
+        Ok(receipt) => receipt,
+        Err(page) => return page,
+    };
+    if let Some(error) = &receipt.execution.error {
+        let refusal = anchor_commands::kit::Refusal::from_record(error);
+        return pages::declined(
+            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            "The reply was not added",
+            &pages::sentence(&refusal.message),
+        );
+    }
+    Redirect::to(&format!("/w/{}/portal/tickets/{id}?replied=1", frame.slug())).into_response()
+}
+
+// ---------------------------------------------------------------- quotes
+
+/// `GET /w/{ws}/portal/quotes`: the quotes offered to the company.
+pub(crate) async fn quotes(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+) -> Response {
+    let route = "GET /w/{ws}/portal/quotes";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalQuotesRead, route).await {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    let read = state.db.read(&frame.grant.workspace, |tx| Box::pin(async move { tx.quotes(None, 200).await })).await;
+    match read {
+        Ok(quotes) => {
+            let offered: Vec<Quote> = quotes.into_iter().filter(|q| q.state != "draft").collect();
+            pages::page(StatusCode::OK, quotes_page(&frame, &offered))
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// A quote the company may see: not a draft, and only for whoever may read
+/// quotes (to anyone else it does not exist).
+async fn offered(state: &WebState, frame: &Frame, id: &str) -> Result<Option<Quote>, anchor_store::StoreError> {
+    let Ok(id) = id.parse::<QuoteId>() else { return Ok(None) };
+    if !frame.grant.allows(Permission::PortalQuotesRead) {
+        return Ok(None);
+    }
+    let quote = state.db.read(&frame.grant.workspace, |tx| Box::pin(tx.quote(id))).await?;
+    Ok(quote.filter(|q| q.state != "draft"))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct QuoteQuery {
+    #[serde(default)]
+    decided: Option<String>,
+}
+
+/// `GET /w/{ws}/portal/quotes/{id}`.
+pub(crate) async fn quote(
+    State(state): State<WebState>,
+    Path((workspace, id)): Path<(String, String)>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+    Query(query): Query<QuoteQuery>,
+) -> Response {
+    let route = "GET /w/{ws}/portal/quotes/{id}";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalTicketsRead, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    match offered(&state, &frame, &id).await {
+        Ok(Some(quote)) => {
+            let today = OffsetDateTime::now_utc().date();
+            pages::page(StatusCode::OK, quote_page(&frame, &quote, today, query.decided.as_deref()))
+        }
+        Ok(None) => not_found("quote"),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DecideForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    idempotency_key: String,
+    /// `accept` or `decline`.
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    sha256: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /w/{ws}/portal/quotes/{id}/decide`: `portal.quote.accept` or
+/// `portal.quote.decline`, on the version the page showed.
+pub(crate) async fn decide(
+    State(state): State<WebState>,
+    Path((workspace, id)): Path<(String, String)>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+    form: Result<Form<DecideForm>, FormRejection>,
+) -> Response {
+    let route = "POST /w/{ws}/portal/quotes/{id}/decide";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalTicketsRead, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
+    if !same(&frame.session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let quote = match offered(&state, &frame, &id).await {
+        Ok(Some(quote)) => quote,
+        Ok(None) => return not_found("quote"),
+        Err(e) => return unavailable(e),
+    };
+    if let Some(permission) = [Permission::PortalQuotesDecide].into_iter().find(|p| !frame.grant.allows(*p)) {
+        return forbidden(permission, frame.grant.role, &headers);
+    }
+    let (name, args) = match form.decision.as_str() {
+        "accept" => ("portal.quote.accept", serde_json::json!({"quote_id": quote.id, "sha256": form.sha256})),
+        "decline" => {
+            let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
+            let mut args = serde_json::json!({"quote_id": quote.id, "sha256": form.sha256});
+            if let Some(reason) = reason {
+                args["reason"] = reason.into();
+            }
+            ("portal.quote.decline", args)
+        }
+        _ => {
+            return pages::declined(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Choose accept or decline",
+                "Reload the page and try again.",
+            );
+        }
+    };
+    let key = Some(form.idempotency_key.as_str()).filter(|k| !k.is_empty());
+    let session = frame.web_session();
+    let receipt = match crate::commands::submit_as(&state, &workspace, &session, &headers, name, args, key, route).await
+    {
+        Ok(receipt) => receipt,
+        Err(page) => return page,
+    };
+    if let Some(error) = &receipt.execution.error {
+        let refusal = anchor_commands::kit::Refusal::from_record(error);
+        return pages::declined(
+            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            "Your decision was not recorded",
+            &pages::sentence(&refusal.message),
+        );
+    }
+    let done = if form.decision == "accept" { "accepted" } else { "declined" };
+    Redirect::to(&format!("/w/{}/portal/quotes/{}?decided={done}", frame.slug(), quote.id)).into_response()
+}
+
+// ---------------------------------------------------------------- templates
+
+fn role_label(role: anchor_domain::Role) -> &'static str {
+    match role {
+        anchor_domain::Role::ClientAdmin => "portal administrator",
+        _ => "user",
+    }
+}
+
+/// A page outside a portal session (the link's page, refusals).
+fn plain_page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Client portal" }
+                link rel="stylesheet" href=(crate::assets::url("anchor.css"));
+            }
+            body.portal {
+                header { span.brand { "Client portal" } }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// The frame of every signed-in portal page: whose data this is, who is
+/// signed in, the sections.
+fn portal_layout(frame: &Frame, here: &str, title: &str, body: Markup) -> Markup {
+    let slug = frame.slug();
+    let company = frame.grant.workspace.name();
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (company) " · Client portal" }
+                link rel="stylesheet" href=(crate::assets::url("anchor.css"));
+            }
+            body.portal {
+                header {
+                    span.bar {
+                        a.brand href={"/w/" (slug) "/portal"} { "Client portal" }
+                        nav aria-label="Portal" {
+                            a href={"/w/" (slug) "/portal"} aria-current=[(here == "tickets").then_some("page")] { "Tickets" }
+                            @if frame.grant.allows(Permission::PortalQuotesRead) {
+                                a href={"/w/" (slug) "/portal/quotes"} aria-current=[(here == "quotes").then_some("page")] { "Quotes" }
+                            }
+                        }
+                    }
+                    span {
+                        span.muted { (frame.contact.name) " · " (role_label(frame.grant.role)) }
+                        " "
+                        form.inline method="post" action={"/w/" (slug) "/portal/signout"} {
+                            input type="hidden" name="csrf_token" value=(frame.session.csrf_token);
+                            button.quiet type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                div.company-banner role="note" {
+                    "You are viewing " strong { (company) } "'s data"
+                    @if frame.scope != Scope::Company { ": your own tickets" }
+                    "."
+                }
+                main.wide {
+                    (body)
+                    @if let Some(why) = frame.lacking(Permission::PortalQuotesRead) {
+                        aside.card.spaced.lacking aria-labelledby="lacking-heading" {
+                            h2 #lacking-heading { "Not available to you" }
+                            p {
+                                button type="button" disabled aria-describedby="why-quotes" { "Quotes: view, accept quote" }
+                                " "
+                                span #why-quotes.small.muted { (why) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn status_class(status: TicketStatus) -> &'static str {
+    match status {
+        TicketStatus::Resolved | TicketStatus::Closed => "succeeded",
+        TicketStatus::WaitingOnClient => "queued",
+        _ => "running",
+    }
+}
+
+fn list_page(frame: &Frame, tickets: &[Ticket], all: bool, mine_only: bool) -> Markup {
+    let slug = frame.slug();
+    let company = frame.scope == Scope::Company;
+    let lacking_company = frame.lacking(Permission::PortalTicketsCompany);
+    let lacking_write = frame.lacking(Permission::PortalTicketsWrite);
+    let link = |show: &str, whose: &str| format!("/w/{slug}/portal?show={show}&whose={whose}");
+    let whose = if mine_only { "mine" } else { "company" };
+    html! {
+        (portal_layout(frame, "tickets", "Tickets", html! {
+            div.heading {
+                h1 { @if mine_only { "My tickets" } @else { "All of " (frame.grant.workspace.name()) "'s tickets" } }
+                @match &lacking_write {
+                    None => { a.button href={"/w/" (slug) "/portal/tickets/new"} { "Open a ticket" } }
+                    Some(why) => {
+                        span.disabled-action {
+                            button type="button" disabled aria-describedby="why-open" { "Open a ticket" }
+                            span #why-open.small.muted { (why) }
+                        }
+                    }
+                }
+            }
+            nav.subnav aria-label="Which tickets" {
+                a href=(link("open", whose)) aria-current=[(!all).then_some("page")] { "Open" }
+                a href=(link("all", whose)) aria-current=[all.then_some("page")] { "All, including resolved" }
+                @if company {
+                    a href=(link(if all { "all" } else { "open" }, "mine")) aria-current=[mine_only.then_some("page")] { "Mine" }
+                    a href=(link(if all { "all" } else { "open" }, "company")) aria-current=[(!mine_only).then_some("page")] { "Everyone's" }
+                } @else if let Some(why) = &lacking_company {
+                    span.disabled-action {
+                        button type="button" disabled aria-describedby="why-company" { "Everyone's tickets" }
+                        span #why-company.small.muted { (why) }
+                    }
+                }
+            }
+            div.card.flush tabindex="0" role="region" aria-label="Tickets" {
+                @if tickets.is_empty() {
+                    p.pad { @if all { "No tickets yet." } @else { "No open tickets. " }
+                        @if lacking_write.is_none() { a href={"/w/" (slug) "/portal/tickets/new"} { "Open a ticket" } " when you need help." } }
+                } @else {
+                    table.tickets {
+                        caption.visually-hidden { "Tickets" }
+                        thead { tr {
+                            th scope="col" { "Ticket" }
+                            th scope="col" { "Status" }
+                            th scope="col" { "Priority" }
+                            th scope="col" { "Next answer" }
+                            th scope="col" { "Updated" }
+                        } }
+                        tbody {
+                            @for t in tickets {
+                                tr {
+                                    td { a href={"/w/" (slug) "/portal/tickets/" (t.id)} { (t.title.as_str()) } }
+                                    td { span class={"status " (status_class(t.status))} { (pages::status_text(t.status)) } }
+                                    td { span class={"prio " (t.priority.as_str())} { (pages::priority_label(t.priority)) } }
+                                    td { (owes(t)) }
+                                    td { (pages::moment(t.updated_at)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p.small.muted { "Times are in UTC." }
+        }))
+    }
+}
+
+fn owes(t: &Ticket) -> Markup {
+    if !t.status.is_open() {
+        return html! { span.muted { "Nobody: it is " (pages::status_text(t.status).to_lowercase()) } };
+    }
+    match t.awaiting {
+        anchor_domain::Awaiting::Us => html! { span.owes.us { "Your IT provider" } },
+        anchor_domain::Awaiting::Client => html! { span.owes.client { "You" } },
+    }
+}
+
+fn new_ticket_page(frame: &Frame, form: &NewTicketForm, problems: Option<&[&str]>) -> Markup {
+    let slug = frame.slug();
+    let key = random_token();
+    let lacking = frame.lacking(Permission::PortalTicketsWrite);
+    html! {
+        (portal_layout(frame, "tickets", "Open a ticket", html! {
+            p.crumbs { a href={"/w/" (slug) "/portal"} { "Tickets" } " / Open a ticket" }
+            div.card.form-card {
+                h1 { "Open a ticket" }
+                @if let Some(problems) = problems {
+                    div.outcome.failed role="alert" { strong { "Not sent yet." } ul { @for p in problems { li { (p) } } } }
+                }
+                @if let Some(why) = &lacking { p.outcome.failed role="note" { (why) } }
+                form.stack method="post" action={"/w/" (slug) "/portal/tickets"} {
+                    input type="hidden" name="csrf_token" value=(frame.session.csrf_token);
+                    input type="hidden" name="idempotency_key" value=(key);
+                    label for="title" { "Subject" }
+                    input #title type="text" name="title" required maxlength="200" value=(form.title) autocomplete="off";
+                    label for="description" { "What happened?" }
+                    textarea #description name="description" required rows="7" maxlength="20000" { (form.description) }
+                    label for="priority" { "How urgent is it?" }
+                    select #priority name="priority" {
+                        option value="p1" selected[form.priority == "p1"] { "Critical: work has stopped for many people" }
+                        option value="p2" selected[form.priority == "p2"] { "High: work has stopped for me" }
+                        option value="p3" selected[form.priority.is_empty() || form.priority == "p3"] { "Normal: something is broken or slow" }
+                        option value="p4" selected[form.priority == "p4"] { "Low: a question or a request" }
+                    }
+                    p.small.muted { "Opened as " (frame.contact.name)
+                        @if let Some(email) = &frame.contact.email { " (" (email.as_str()) ")" }
+                        ". Your IT provider sees who you are and where you work." }
+                    button type="submit" disabled[lacking.is_some()] { "Open the ticket" }
+                }
+            }
+        }))
+    }
+}
+
+fn promise(c: &anchor_sla::TargetClock, label: &str, now: OffsetDateTime) -> Markup {
+    html! {
+        div.promise {
+            dt { (label) }
+            dd {
+                @if let Some(done) = c.completed_at {
+                    "Done " (pages::moment(done))
+                    @if c.state == anchor_sla::ClockState::Breached { " (later than promised)" }
+                } @else if let Some(due) = c.due_at {
+                    "By " (pages::moment(due)) " "
+                    span.small.muted { "(" (pages::due_text(due, now)) ")" }
+                    @if c.state == anchor_sla::ClockState::Paused { " " span.muted { "paused while we wait for you" } }
+                } @else if c.target_duration.is_none() {
+                    span.muted { "No promise for this priority" }
+                } @else {
+                    span.muted { "Starts with our first reply" }
+                }
+            }
+        }
+    }
+}
+
+fn ticket_page(frame: &Frame, view: &TicketView, notice: Option<&str>) -> Markup {
+    let slug = frame.slug();
+    let t = &view.ticket;
+    let lacking = frame.lacking(Permission::PortalTicketsWrite);
+    let closed = t.status == TicketStatus::Closed;
+    html! {
+        (portal_layout(frame, "tickets", t.title.as_str(), html! {
+            p.crumbs { a href={"/w/" (slug) "/portal"} { "Tickets" } " / " (t.title.as_str()) }
+            @if let Some(notice) = notice { div.outcome.succeeded role="status" { (notice) } }
+            div.heading { h1 { (t.title.as_str()) } }
+            div.badges {
+                span class={"status " (status_class(t.status))} { (pages::status_text(t.status)) }
+                " "
+                span class={"prio " (t.priority.as_str())} { (pages::priority_label(t.priority)) }
+                " Next answer: " (owes(t))
+            }
+            div.columns {
+                div {
+                    section.card aria-labelledby="conversation" {
+                        h2 #conversation { "Conversation" }
+                        ol.timeline {
+                            li.entry {
+                                p.meta { strong { (view.contact_name.as_deref().unwrap_or("Opened")) } " · " (pages::moment(t.created_at)) }
+                                div.pre { (t.description) }
+                            }
+                            @for (c, name) in &view.comments {
+                                li.entry {
+                                    p.meta { strong { (name) } " · " (pages::moment(c.created_at)) }
+                                    div.pre { (c.body) }
+                                }
+                            }
+                        }
+                    }
+                    section.card aria-labelledby="reply-heading" {
+                        h2 #reply-heading { "Reply" }
+                        @if closed {
+                            p.muted { "This ticket is closed. " a href={"/w/" (slug) "/portal/tickets/new"} { "Open a new ticket" } " if you need more help." }
+                        } @else {
+                            @if let Some(why) = &lacking { p.small.muted #why-reply { (why) } }
+                            form.composer method="post" action={"/w/" (slug) "/portal/tickets/" (t.id) "/reply"} {
+                                input type="hidden" name="csrf_token" value=(frame.session.csrf_token);
+                                input type="hidden" name="idempotency_key" value=(view.key);
+                                label for="body" { "Your reply" }
+                                textarea #body name="body" rows="5" required maxlength="20000" disabled[lacking.is_some()] {}
+                                @if matches!(t.status, TicketStatus::Resolved) {
+                                    p.small.muted { "Replying reopens this ticket." }
+                                }
+                                div.actions { button type="submit" disabled[lacking.is_some()] { "Send reply" } }
+                            }
+                        }
+                    }
+                }
+                div.side-column {
+                    section.card aria-labelledby="promise-heading" {
+                        h2 #promise-heading { "What we promised" }
+                        @match &view.sla {
+                            Some(sla) => {
+                                dl.facts {
+                                    (promise(sla.clock(anchor_sla::Target::FirstResponse), "First response", view.now))
+                                    (promise(sla.clock(anchor_sla::Target::Resolution), "Resolution", view.now))
+                                }
+                            }
+                            None => { p.muted { "Your agreement sets no response times for this ticket." } }
+                        }
+                    }
+                    section.card aria-labelledby="facts-heading" {
+                        h2 #facts-heading { "Details" }
+                        dl.facts {
+                            div { dt { "Ticket" } dd { code { (t.id) } } }
+                            div { dt { "For" } dd { (view.contact_name.as_deref().unwrap_or("Your company")) } }
+                            div { dt { "Opened" } dd { (pages::moment(t.created_at)) } }
+                            div { dt { "Last change" } dd { (pages::moment(t.updated_at)) } }
+                        }
+                    }
+                }
+            }
+        }))
+    }
+}
+
+fn quote_status(q: &Quote) -> (&'static str, &'static str) {
+    match q.status.as_str() {
+        "sent" => ("running", "Awaiting your decision"),
+        "accepted" | "converted" => ("succeeded", "Accepted"),
+        "declined" => ("failed", "Declined"),
+        "expired" => ("cancelled", "Expired"),
+        _ => ("queued", "Offered"),
+    }
+}
+
+fn money(amount: rust_decimal::Decimal, currency: &anchor_domain::Currency) -> String {
+    crate::financials_pages::money(*currency, amount)
+}
+
+fn quotes_page(frame: &Frame, quotes: &[Quote]) -> Markup {
+    let slug = frame.slug();
+    html! {
+        (portal_layout(frame, "quotes", "Quotes", html! {
+            div.heading { h1 { "Quotes" } }
+            p.muted { "Work your IT provider has offered " (frame.grant.workspace.name()) ". Open one to read it in full and accept or decline it." }
+            div.card.flush tabindex="0" role="region" aria-label="Quotes" {
+                @if quotes.is_empty() {
+                    p.pad { "No quotes yet." }
+                } @else {
+                    table.tickets {
+                        caption.visually-hidden { "Quotes" }
+                        thead { tr {
+                            th scope="col" { "Quote" } th scope="col" { "Status" } th scope="col" { "Valid until" } th.num scope="col" { "Total" }
+                        } }
+                        tbody {
+                            @for q in quotes {
+                                @let (class, label) = quote_status(q);
+                                tr {
+                                    td { a href={"/w/" (slug) "/portal/quotes/" (q.id)} { (q.number) " · " (q.title) } }
+                                    td { span class={"status " (class)} { (label) } }
+                                    td { (q.valid_until) }
+                                    td.num { (money(q.gross, &q.currency)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }))
+    }
+}
+
+fn quote_page(frame: &Frame, q: &Quote, today: time::Date, decided: Option<&str>) -> Markup {
+    let slug = frame.slug();
+    let (class, label) = quote_status(q);
+    let open = q.status == "sent" && q.valid_until >= today;
+    let lacking = frame.lacking(Permission::PortalQuotesDecide);
+    let key = random_token();
+    html! {
+        (portal_layout(frame, "quotes", &q.title, html! {
+            p.crumbs { a href={"/w/" (slug) "/portal/quotes"} { "Quotes" } " / " (q.number) }
+            @match decided {
+                Some("accepted") => { div.outcome.succeeded role="status" { "Thank you: you accepted this quote. Your IT provider has been told; a signed record keeps exactly what you accepted." } }
+                Some("declined") => { div.outcome.succeeded role="status" { "You declined this quote. Your IT provider has been told." } }
+                _ => {}
+            }
+            div.heading { h1 { (q.number) ": " (q.title) } }
+            div.badges { span class={"status " (class)} { (label) } " Version " (q.version) " · valid until " (q.valid_until) }
+            section.card.spaced aria-labelledby="lines-heading" tabindex="0" {
+                h2 #lines-heading { "What is offered" }
+                table {
+                    caption.visually-hidden { "Quote lines" }
+                    thead { tr { th scope="col" { "Description" } th.num scope="col" { "Quantity" } th.num scope="col" { "Unit price" } th.num scope="col" { "Net" } } }
+                    tbody {
+                        @for line in &q.lines {
+                            tr {
+                                td { (line.description) }
+                                td.num { (line.quantity.normalize()) }
+                                td.num { (money(line.unit_price, &q.currency)) }
+                                td.num { (money(line.net, &q.currency)) }
+                            }
+                        }
+                    }
+                }
+                dl.facts.totals {
+                    div { dt { "Net" } dd { (money(q.net, &q.currency)) } }
+                    div { dt { "Tax" } dd { (money(q.tax, &q.currency)) } }
+                    div { dt { "Total" } dd { strong { (money(q.gross, &q.currency)) } } }
+                }
+                @if let Some(note) = &q.note { p.pre { (note) } }
+            }
+            @if let (Some(by), Some(at)) = (&q.decided_by, q.decided_at) {
+                p { (label) " by " strong { (by.name) } " " (pages::moment(at)) "." }
+            }
+            @if open {
+                section.card.spaced aria-labelledby="decide-heading" {
+                    h2 #decide-heading { "Your decision" }
+                    @if let Some(why) = &lacking { p.small.muted #why-decide { (why) } }
+                    p.small.muted { "You decide on exactly this version (its fingerprint: " code { (q.sha256.as_deref().unwrap_or("")) } "), as " (frame.contact.name) "." }
+                    form.stack method="post" action={"/w/" (slug) "/portal/quotes/" (q.id) "/decide"} {
+                        input type="hidden" name="csrf_token" value=(frame.session.csrf_token);
+                        input type="hidden" name="idempotency_key" value=(key);
+                        input type="hidden" name="sha256" value=(q.sha256.as_deref().unwrap_or(""));
+                        label for="reason" { "A reason, if you decline (optional)" }
+                        textarea #reason name="reason" rows="3" maxlength="2000" disabled[lacking.is_some()] {}
+                        div.actions {
+                            button type="submit" name="decision" value="accept" disabled[lacking.is_some()] { "Accept quote" }
+                            " "
+                            button.secondary type="submit" name="decision" value="decline" disabled[lacking.is_some()] { "Decline" }
+                        }
+                    }
+                }
+            }
+        }))
+    }
+}
