@@ -262,6 +262,24 @@ fn no_such_invoice() -> Response {
     pages::declined(StatusCode::NOT_FOUND, "No such invoice", "This workspace has no such invoice or credit note.")
 }
 
+/// A document's PDF as a download named by its number, its digest as the ETag.
+pub(crate) fn pdf_response(bytes: Vec<u8>, sha256: &str, number: Option<String>, id: InvoiceId) -> Response {
+    let name = number.unwrap_or_else(|| id.to_string());
+    let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c)).collect();
+    let disposition = format!("attachment; filename=\"{name}.pdf\"");
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
+        h.insert(header::ETAG, value);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    response
+}
+
 /// `GET /w/{ws}/console/financials/invoices/{id}/pdf`: the PDF as rendered
 /// when it was finalized.
 pub(crate) async fn pdf(
@@ -287,22 +305,7 @@ pub(crate) async fn pdf(
         })
         .await;
     match read {
-        Ok(Some((Some((bytes, sha256)), number))) => {
-            let name = number.unwrap_or_else(|| id.to_string());
-            let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c)).collect();
-            let disposition = format!("attachment; filename=\"{name}.pdf\"");
-            let mut response = bytes.into_response();
-            let h = response.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
-            if let Ok(value) = HeaderValue::from_str(&disposition) {
-                h.insert(header::CONTENT_DISPOSITION, value);
-            }
-            if let Ok(value) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
-                h.insert(header::ETAG, value);
-            }
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-            response
-        }
+        Ok(Some((Some((bytes, sha256)), number))) => pdf_response(bytes, &sha256, number, id),
         Ok(None) => no_such_invoice(),
         Ok(Some((None, _))) => pages::declined(
             StatusCode::CONFLICT,

@@ -170,6 +170,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/admin/portal/revoke", post(portal_admin::revoke))
         .route("/w/{ws}/portal", get(portal::home))
         .route("/w/{ws}/portal/invite/{token}", get(portal::invite))
+        .route("/w/{ws}/portal/invoices", get(portal::invoices))
+        .route("/w/{ws}/portal/invoices/{id}/pdf", get(portal::invoice_pdf))
         .route("/w/{ws}/portal/quotes", get(portal::quotes))
         .route("/w/{ws}/portal/quotes/{id}", get(portal::quote))
         .route("/w/{ws}/portal/quotes/{id}/decide", post(portal::decide))

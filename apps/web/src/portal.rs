@@ -31,9 +31,10 @@ use anchor_commands::{
     authorize::{Asking, Denial, Grant, authorize},
     portal::{Scope, scope_of},
 };
-use anchor_domain::{CommentVisibility, ContactId, Priority, QuoteId, TicketId, TicketStatus};
+use anchor_domain::{CommentVisibility, ContactId, InvoiceId, Priority, QuoteId, TicketId, TicketStatus};
 use anchor_store::{
     access::{AuditContext, Outcome, Refusal, SubjectRef},
+    invoices::{Invoice, InvoiceFilter},
     portal::{InviteState, PORTAL_ISSUER, PortalSession, Taken},
     quotes::Quote,
     sessions::WebSession,
@@ -908,6 +909,71 @@ pub(crate) async fn decide(
     Redirect::to(&format!("/w/{}/portal/quotes/{}?decided={done}", frame.slug(), quote.id)).into_response()
 }
 
+// ---------------------------------------------------------------- invoices
+
+/// `GET /w/{ws}/portal/invoices`: the company's issued invoices and credit
+/// notes (never a draft), with what is still owed and their PDFs.
+pub(crate) async fn invoices(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+) -> Response {
+    let route = "GET /w/{ws}/portal/invoices";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalInvoicesRead, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    let filter = InvoiceFilter { issued: true, ..InvoiceFilter::default() };
+    let read = state
+        .db
+        .read(&frame.grant.workspace, |tx| Box::pin(async move { tx.invoices(&filter, None, 200).await }))
+        .await;
+    match read {
+        Ok(invoices) => pages::page(StatusCode::OK, invoices_page(&frame, &invoices)),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `GET /w/{ws}/portal/invoices/{id}/pdf`: the PDF as rendered when the
+/// document was finalized, to whoever may read the company's invoices.
+pub(crate) async fn invoice_pdf(
+    State(state): State<WebState>,
+    Path((workspace, id)): Path<(String, String)>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+) -> Response {
+    let route = "GET /w/{ws}/portal/invoices/{id}/pdf";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalTicketsRead, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    // Outside the role's scope, or a draft: no such document.
+    let Ok(id) = id.parse::<InvoiceId>() else { return not_found("invoice") };
+    if !frame.grant.allows(Permission::PortalInvoicesRead) {
+        return not_found("invoice");
+    }
+    let read = state
+        .db
+        .read(&frame.grant.workspace, |tx| {
+            Box::pin(async move {
+                let Some(invoice) = tx.invoice(id).await? else { return Ok(None) };
+                if invoice.state == anchor_domain::InvoiceState::Draft {
+                    return Ok(None);
+                }
+                Ok(tx.invoice_pdf(id).await?.map(|pdf| (pdf, invoice.number)))
+            })
+        })
+        .await;
+    match read {
+        Ok(Some(((bytes, sha256), number))) => crate::financials::pdf_response(bytes, &sha256, number, id),
+        Ok(None) => not_found("invoice"),
+        Err(e) => unavailable(e),
+    }
+}
+
 // ---------------------------------------------------------------- templates
 
 fn role_label(role: anchor_domain::Role) -> &'static str {
@@ -959,6 +1025,9 @@ fn portal_layout(frame: &Frame, here: &str, title: &str, body: Markup) -> Markup
                             @if frame.grant.allows(Permission::PortalQuotesRead) {
                                 a href={"/w/" (slug) "/portal/quotes"} aria-current=[(here == "quotes").then_some("page")] { "Quotes" }
                             }
+                            @if frame.grant.allows(Permission::PortalInvoicesRead) {
+                                a href={"/w/" (slug) "/portal/invoices"} aria-current=[(here == "invoices").then_some("page")] { "Invoices" }
+                            }
                         }
                     }
                     span {
@@ -977,13 +1046,19 @@ fn portal_layout(frame: &Frame, here: &str, title: &str, body: Markup) -> Markup
                 }
                 main.wide {
                     (body)
-                    @if let Some(why) = frame.lacking(Permission::PortalQuotesRead) {
+                    @let lacking: Vec<(&str, String)> = [
+                        (Permission::PortalQuotesRead, "Quotes: view, accept quote"),
+                        (Permission::PortalInvoicesRead, "Invoices: view, download PDF"),
+                    ].into_iter().filter_map(|(p, what)| frame.lacking(p).map(|why| (what, why))).collect();
+                    @if !lacking.is_empty() {
                         aside.card.spaced.lacking aria-labelledby="lacking-heading" {
                             h2 #lacking-heading { "Not available to you" }
-                            p {
-                                button type="button" disabled aria-describedby="why-quotes" { "Quotes: view, accept quote" }
-                                " "
-                                span #why-quotes.small.muted { (why) }
+                            @for (n, (what, why)) in lacking.iter().enumerate() {
+                                p {
+                                    button type="button" disabled aria-describedby={"why-lacking-" (n)} { (what) }
+                                    " "
+                                    span.small.muted id={"why-lacking-" (n)} { (why) }
+                                }
                             }
                         }
                     }
@@ -1055,8 +1130,8 @@ fn list_page(frame: &Frame, tickets: &[Ticket], all: bool, mine_only: bool) -> M
                                     td { a href={"/w/" (slug) "/portal/tickets/" (t.id)} { (t.title.as_str()) } }
                                     td { span class={"status " (status_class(t.status))} { (pages::status_text(t.status)) } }
                                     td { span class={"prio " (t.priority.as_str())} { (pages::priority_label(t.priority)) } }
-                                    td { (owes(t)) }
-                                    td { (pages::moment(t.updated_at)) }
+                                    td data-label="Next answer" { (owes(t)) }
+                                    td data-label="Updated" { (pages::moment(t.updated_at)) }
                                 }
                             }
                         }
@@ -1252,8 +1327,8 @@ fn quotes_page(frame: &Frame, quotes: &[Quote]) -> Markup {
                                 tr {
                                     td { a href={"/w/" (slug) "/portal/quotes/" (q.id)} { (q.number) " · " (q.title) } }
                                     td { span class={"status " (class)} { (label) } }
-                                    td { (q.valid_until) }
-                                    td.num { (money(q.gross, &q.currency)) }
+                                    td data-label="Valid until" { (q.valid_until) }
+                                    td.num data-label="Total" { (money(q.gross, &q.currency)) }
                                 }
                             }
                         }
@@ -1321,6 +1396,46 @@ fn quote_page(frame: &Frame, q: &Quote, today: time::Date, decided: Option<&str>
                             button type="submit" name="decision" value="accept" disabled[lacking.is_some()] { "Accept quote" }
                             " "
                             button.secondary type="submit" name="decision" value="decline" disabled[lacking.is_some()] { "Decline" }
+                        }
+                    }
+                }
+            }
+        }))
+    }
+}
+
+fn invoices_page(frame: &Frame, invoices: &[Invoice]) -> Markup {
+    let slug = frame.slug();
+    html! {
+        (portal_layout(frame, "invoices", "Invoices", html! {
+            div.heading { h1 { "Invoices" } }
+            p.muted { "Invoices and credit notes your IT provider issued to " (frame.grant.workspace.name()) ", newest first. Each PDF is the document as issued." }
+            div.card.flush tabindex="0" role="region" aria-label="Invoices" {
+                @if invoices.is_empty() {
+                    p.pad { "No invoices yet." }
+                } @else {
+                    table.tickets {
+                        caption.visually-hidden { "Invoices and credit notes" }
+                        thead { tr {
+                            th scope="col" { "Document" } th scope="col" { "Issued" } th scope="col" { "Due" }
+                            th.num scope="col" { "Total" } th.num scope="col" { "Still owed" } th scope="col" { "PDF" }
+                        } }
+                        tbody {
+                            @for i in invoices {
+                                @let number = i.number.clone().unwrap_or_else(|| i.id.to_string());
+                                @let kind = if i.kind == anchor_domain::InvoiceKind::CreditNote { "Credit note" } else { "Invoice" };
+                                tr {
+                                    td { (kind) " " (number) }
+                                    td data-label="Issued" { @if let Some(d) = i.issued_on { (d) } }
+                                    td data-label="Due" {
+                                        @if let Some(d) = i.due_on { (d) }
+                                        @if let Some(days) = i.days_overdue.filter(|d| *d > 0) { " " span.sla.breached { (days) " days overdue" } }
+                                    }
+                                    td.num data-label="Total" { (money(i.gross, &i.currency)) }
+                                    td.num data-label="Still owed" { @match i.balance { Some(b) => { (money(b, &i.currency)) } None => { "" } } }
+                                    td { a href={"/w/" (slug) "/portal/invoices/" (i.id) "/pdf"} download { "Download " span.visually-hidden { (kind) " " (number) " as " } "PDF" } }
+                                }
+                            }
                         }
                     }
                 }

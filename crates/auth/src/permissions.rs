@@ -48,6 +48,8 @@ pub enum Permission {
     /// In the portal, the company's quotes, and deciding on them.
     PortalQuotesRead,
     PortalQuotesDecide,
+    /// In the portal, the company's invoices and credit notes, with their PDFs.
+    PortalInvoicesRead,
     PortalUsersManage,
 }
 
@@ -58,7 +60,7 @@ pub enum Scope {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 32] = [
+    pub const ALL: [Permission; 33] = [
         Permission::WorkspacesCreate,
         Permission::WorkspacesListAll,
         Permission::AuditRead,
@@ -90,6 +92,7 @@ impl Permission {
         Permission::PortalTicketsCompany,
         Permission::PortalQuotesRead,
         Permission::PortalQuotesDecide,
+        Permission::PortalInvoicesRead,
         Permission::PortalUsersManage,
     ];
 
@@ -128,6 +131,7 @@ impl Permission {
             P::PortalTicketsCompany => "portal.tickets.company",
             P::PortalQuotesRead => "portal.quotes.read",
             P::PortalQuotesDecide => "portal.quotes.decide",
+            P::PortalInvoicesRead => "portal.invoices.read",
             P::PortalUsersManage => "portal.users.manage",
         }
     }
@@ -237,6 +241,7 @@ const GRANTS: &[(Role, &[Permission])] = {
                 P::PortalTicketsCompany,
                 P::PortalQuotesRead,
                 P::PortalQuotesDecide,
+                P::PortalInvoicesRead,
                 P::PortalUsersManage,
                 P::KnowledgeRead,
             ],

@@ -85,7 +85,7 @@ async fn portal_session(
 async fn sent_quote(platform: &Platform, ws: &str, subject: &str, title: &str) -> (String, String) {
     let api = format!("/api/v1/workspaces/{ws}");
     let profile = json!({"currency": "EUR", "payment_terms_days": 14, "invoice_prefix": "INV-",
-        "credit_note_prefix": "CN-", "seller": {"name": "Managed IT GmbH",
+        "credit_note_prefix": "CN-", "seller": {"name": "Managed IT GmbH", "vat_id": "DE123456789",
         "address": {"line1": "1 Road", "postal_code": "1000", "city": "Town", "country": "DE"}},
         "buyer": {"name": "Acme Ltd", "address": {"line1": "2 Road", "postal_code": "1000", "city": "Town", "country": "DE"}}});
     for (path, body) in [
@@ -119,6 +119,30 @@ async fn sent_quote(platform: &Platform, ws: &str, subject: &str, title: &str) -
     assert_eq!(sent["status"], "succeeded", "{sent}");
     let quote = platform.get(&format!("{api}/quotes/{id}"), subject).await;
     (id, quote["sha256"].as_str().expect("sha256").to_owned())
+}
+
+/// An invoice of `ws` with one line (billing set up by [`sent_quote`]): finalized, or left a draft.
+async fn invoice(platform: &Platform, ws: &str, subject: &str, description: &str, finalize: bool) -> String {
+    let api = format!("/api/v1/workspaces/{ws}");
+    let lines = json!([{"description": description, "quantity": "1", "unit_price": "250.00", "tax": "standard"}]);
+    let created: Value = platform
+        .post(&format!("{api}/invoices"), subject, &json!({"lines": lines}), Some(20))
+        .await
+        .json()
+        .await
+        .expect("invoice");
+    assert_eq!(created["status"], "succeeded", "{created}");
+    let id = created["result"]["invoice_id"].as_str().expect("invoice").to_owned();
+    if finalize {
+        let done: Value = platform
+            .post(&format!("{api}/invoices/{id}/finalize"), subject, &json!({}), Some(20))
+            .await
+            .json()
+            .await
+            .expect("finalize");
+        assert_eq!(done["status"], "succeeded", "{done}");
+    }
+    id
 }
 
 fn portal_cookie(session: &str) -> String {
@@ -487,6 +511,35 @@ async fn client_roles_see_their_scope_and_portal_sessions_reach_no_staff_page_or
     // Another workspace's contact cannot reach it.
     assert_eq!(decide(&oz_s, "acme", &quote, "decline", &sha256).await, 404);
 
+    // Invoices: the company's issued ones, with their PDFs, for a client_admin; never a draft.
+    let issued = invoice(&platform, "acme", "mia", "Managed services, November", true).await;
+    let draft = invoice(&platform, "acme", "mia", "Not yet billed", false).await;
+    let (status, page) = get(&ann_s, "/w/acme/portal/invoices".into()).await;
+    assert!(status == 403 && page.contains("portal.invoices.read"), "{page}");
+    let pdf = |who: &(String, String), ws: &str, id: &str| {
+        let request = client()
+            .get(platform.url(&format!("/w/{ws}/portal/invoices/{id}/pdf")))
+            .header("cookie", portal_cookie(&who.0));
+        async move {
+            let response = request.send().await.expect("pdf");
+            let status = response.status().as_u16();
+            let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            (status, kind, response.bytes().await.expect("bytes"))
+        }
+    };
+    assert_eq!(pdf(&ann_s, "acme", &issued).await.0, 404);
+    let (status, page) = get(&cat_s, "/w/acme/portal/invoices".into()).await;
+    assert!(
+        status == 200 && page.contains("INV-") && page.contains(&format!("/portal/invoices/{issued}/pdf")),
+        "{page}"
+    );
+    assert!(!page.contains(&draft), "a draft is not offered: {page}");
+    let (status, kind, bytes) = pdf(&cat_s, "acme", &issued).await;
+    assert_eq!((status, kind.as_str()), (200, "application/pdf"));
+    assert!(bytes.starts_with(b"%PDF"));
+    assert_eq!(pdf(&cat_s, "acme", &draft).await.0, 404);
+    assert_eq!(pdf(&oz_s, "acme", &issued).await.0, 404);
+
     // A contact of one workspace sees nothing of another's.
     for (who, ws, ticket) in [(&ann_s, "other", &oz_ticket), (&oz_s, "acme", &ann_ticket)] {
         for path in [
@@ -609,6 +662,7 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
     let dan = contact(&platform, "acme", "mia", "Dan Young", "dan@acme.example").await;
     let (first, _) = sent_quote(&platform, "acme", "mia", "New laptops for the office").await;
     let (second, _) = sent_quote(&platform, "acme", "mia", "Backup appliance").await;
+    invoice(&platform, "acme", "mia", "Managed services, November", true).await;
     let base = platform.url("");
     // Two portal administrators, one per width: each link works once.
     let desktop = invite(&platform, "acme", &staff, &ann, "client_admin").await;
@@ -648,10 +702,13 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
              "text": ["Quotes", "New laptops for the office", "Backup appliance"]},
             accepts(&first, "desktop"),
             accepts(&second, "phone"),
+            {"name": "portal-invoices", "path": "/w/acme/portal/invoices",
+             "text": ["Invoices", "INV-", "Download"],
+             "steps": [{"download": "a[download]", "save": "portal-invoice.pdf", "starts": "%PDF"}]},
         ]),
     )
     .await;
-    assert_eq!(report.as_array().map(Vec::len), Some(11), "{report}");
+    assert_eq!(report.as_array().map(Vec::len), Some(13), "{report}");
     assert_eq!(report[0]["url"], format!("{base}/w/acme/portal"), "{report}");
     // Both widths opened a ticket, replied and accepted a quote, through the commands.
     let opened = count(
@@ -685,7 +742,8 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
         json!([{"name": "anchor_portal", "value": cookie}]),
         json!([
             {"name": "portal-client-user", "path": "/w/acme/portal",
-             "text": ["My tickets", "Quotes: view, accept quote", "Needs portal.quotes.read; your role: client_user"]},
+             "text": ["My tickets", "Quotes: view, accept quote", "Needs portal.quotes.read; your role: client_user",
+                      "Invoices: view, download PDF"]},
             {"name": "portal-forbidden", "path": "/w/acme/portal/quotes", "status": 403,
              "text": ["Not allowed", "portal.quotes.read", "client_admin"]},
         ]),
