@@ -181,6 +181,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/portal/tickets/new", get(portal::new_ticket))
         .route("/w/{ws}/portal/tickets/{id}", get(portal::ticket))
         .route("/w/{ws}/portal/tickets/{id}/reply", post(portal::reply))
+        .route("/w/{ws}/portal/tickets/{id}/rate", post(portal::rate))
         .route("/billing", get(billing_all::overview))
         .route("/billing/run", post(billing_all::run))
         .route("/billing/runs/{key}", get(billing_all::progress))

@@ -603,6 +603,8 @@ pub(crate) struct TicketQuery {
     opened: Option<String>,
     #[serde(default)]
     replied: Option<String>,
+    #[serde(default)]
+    rated: Option<String>,
 }
 
 /// Everything a portal ticket page shows.
@@ -614,6 +616,9 @@ pub(crate) struct TicketView {
     contact_name: Option<String>,
     now: OffsetDateTime,
     key: String,
+    /// The current resolution's number (0: never resolved) and the ratings given.
+    resolution: i32,
+    ratings: Vec<anchor_store::tickets::Rating>,
 }
 
 /// `GET /w/{ws}/portal/tickets/{id}`.
@@ -637,6 +642,8 @@ pub(crate) async fn ticket(
                 Some("Your ticket is open. We will answer here; you can add to it below at any time.")
             } else if query.replied.is_some() {
                 Some("Your reply was added. We owe you the next answer.")
+            } else if query.rated.is_some() {
+                Some("Thank you for your rating.")
             } else {
                 None
             };
@@ -688,7 +695,18 @@ async fn read_ticket(
                     Some(contact) => tx.contact(contact).await?.map(|c| c.name.to_string()),
                     None => None,
                 };
-                Ok(Some(TicketView { ticket, comments, sla, contact_name, now, key: random_token() }))
+                let resolution = tx.resolutions(id).await?;
+                let ratings = tx.ratings(id).await?;
+                Ok(Some(TicketView {
+                    ticket,
+                    comments,
+                    sla,
+                    contact_name,
+                    now,
+                    key: random_token(),
+                    resolution,
+                    ratings,
+                }))
             })
         })
         .await
@@ -763,6 +781,81 @@ pub(crate) async fn reply(
         );
     }
     Redirect::to(&format!("/w/{}/portal/tickets/{id}?replied=1", frame.slug())).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RateForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    idempotency_key: String,
+    #[serde(default)]
+    score: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /w/{ws}/portal/tickets/{id}/rate`: `portal.ticket.rate`.
+pub(crate) async fn rate(
+    State(state): State<WebState>,
+    Path((workspace, id)): Path<(String, String)>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+    form: Result<Form<RateForm>, FormRejection>,
+) -> Response {
+    let route = "POST /w/{ws}/portal/tickets/{id}/rate";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalTicketsWrite, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    let Ok(Form(form)) = form else { return pages::form_expired() };
+    if !same(&frame.session.csrf_token, &form.csrf_token) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let Ok(id) = id.parse::<TicketId>() else { return not_found("ticket") };
+    match read_ticket(&state, &frame, id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found("ticket"),
+        Err(e) => return unavailable(e),
+    }
+    let Some(score) = form.score.parse::<u8>().ok().filter(|s| (1..=5).contains(s)) else {
+        return pages::declined(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Choose a score",
+            "Pick 1 (poor) to 5 (excellent), then send it again.",
+        );
+    };
+    let mut args = serde_json::json!({"ticket_id": id, "score": score});
+    if let Some(comment) = Some(form.comment.trim()).filter(|c| !c.is_empty()) {
+        args["comment"] = comment.into();
+    }
+    let key = Some(form.idempotency_key.as_str()).filter(|k| !k.is_empty());
+    let session = frame.web_session();
+    let receipt = match crate::commands::submit_as(
+        &state,
+        &workspace,
+        &session,
+        &headers,
+        "portal.ticket.rate",
+        args,
+        key,
+        route,
+    )
+    .await
+    {
+        Ok(receipt) => receipt,
+        Err(page) => return page,
+    };
+    if let Some(error) = &receipt.execution.error {
+        let refusal = anchor_commands::kit::Refusal::from_record(error);
+        return pages::declined(
+            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            "Your rating was not recorded",
+            &pages::sentence(&refusal.message),
+        );
+    }
+    Redirect::to(&format!("/w/{}/portal/tickets/{id}?rated=1", frame.slug())).into_response()
 }
 
 // ---------------------------------------------------------------- quotes
@@ -1234,8 +1327,15 @@ fn ticket_page(frame: &Frame, view: &TicketView, notice: Option<&str>) -> Markup
                         h2 #conversation { "Conversation" }
                         ol.timeline {
                             li.entry {
-                                p.meta { strong { (view.contact_name.as_deref().unwrap_or("Opened")) } " · " (pages::moment(t.created_at)) }
-                                div.pre { (t.description) }
+                                p.meta {
+                                    strong {
+                                        @if t.created_by.issuer == PORTAL_ISSUER { (view.contact_name.as_deref().unwrap_or("You")) }
+                                        @else { (t.created_by.subject) " (IT support)" }
+                                    }
+                                    " opened it · " (pages::moment(t.created_at))
+                                }
+                                @if t.description.trim().is_empty() { p.muted { "No description." } }
+                                @else { div.pre { (t.description) } }
                             }
                             @for (c, name) in &view.comments {
                                 li.entry {
@@ -1245,6 +1345,7 @@ fn ticket_page(frame: &Frame, view: &TicketView, notice: Option<&str>) -> Markup
                             }
                         }
                     }
+                    (rating_part(frame, view, lacking.as_deref()))
                     section.card aria-labelledby="reply-heading" {
                         h2 #reply-heading { "Reply" }
                         @if closed {
@@ -1441,5 +1542,41 @@ fn invoices_page(frame: &Frame, invoices: &[Invoice]) -> Markup {
                 }
             }
         }))
+    }
+}
+
+/// "How did we do?" once a ticket is resolved, once per resolution; the
+/// ratings given so far.
+fn rating_part(frame: &Frame, view: &TicketView, lacking: Option<&str>) -> Markup {
+    let t = &view.ticket;
+    let rated = view.ratings.iter().find(|r| r.resolution == view.resolution);
+    let open_for_rating = !t.status.is_open() && view.resolution > 0 && rated.is_none();
+    html! {
+        @if open_for_rating {
+            section.card #rate aria-labelledby="rate-heading" {
+                h2 #rate-heading { "How did we do?" }
+                @if let Some(why) = lacking { p.small.muted { (why) } }
+                form.stack method="post" action={"/w/" (frame.slug()) "/portal/tickets/" (t.id) "/rate"} {
+                    input type="hidden" name="csrf_token" value=(frame.session.csrf_token);
+                    input type="hidden" name="idempotency_key" value={(view.key) "-rate"};
+                    fieldset {
+                        legend { "Your rating of this resolution" }
+                        @for (score, label) in [(5, "5, excellent"), (4, "4, good"), (3, "3, fair"), (2, "2, poor"), (1, "1, very poor")] {
+                            label.choice {
+                                input type="radio" name="score" value=(score) required disabled[lacking.is_some()];
+                                " " (label)
+                            }
+                        }
+                    }
+                    label for="rate-comment" { "Anything to add? (optional)" }
+                    textarea #rate-comment name="comment" rows="3" maxlength="2000" disabled[lacking.is_some()] {}
+                    button type="submit" disabled[lacking.is_some()] { "Send rating" }
+                }
+            }
+        }
+        @for r in &view.ratings {
+            p.small { "Resolution " (r.resolution) " rated " strong { (r.score) " of 5" } " " (pages::moment(r.created_at))
+                @if let Some(c) = &r.comment { ": \u{201c}" (c) "\u{201d}" } }
+        }
     }
 }

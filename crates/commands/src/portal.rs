@@ -339,3 +339,98 @@ impl DomainCommand for PortalQuoteDecline {
         crate::quotes::decide(effect, self.quote_id, &self.sha256, &name, "declined", reason).await
     }
 }
+
+pub const NOT_RESOLVED: RefusalKind =
+    RefusalKind { code: "ticket_not_resolved", status: 409, when: "a ticket is rated once it is resolved" };
+pub const ALREADY_RATED: RefusalKind =
+    RefusalKind { code: "already_rated", status: 409, when: "this resolution of the ticket was rated already" };
+
+/// A client's contact rates the resolution of a ticket: a score from 1 to 5
+/// and a comment, once per resolution (a ticket reopened and resolved again
+/// is rated again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({"ticket_id": "tkt_01jd6m2h9x8k7v5t3r1p0n9q8w", "score": 5, "comment": "Quick and friendly."}))]
+pub struct PortalTicketRate {
+    pub ticket_id: TicketId,
+    /// 1 (poor) to 5 (excellent).
+    #[schemars(range(min = 1, max = 5))]
+    pub score: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2000))]
+    pub comment: Option<String>,
+}
+
+/// The result of a rating.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TicketRated {
+    pub ticket_id: TicketId,
+    /// Which resolution was rated.
+    pub resolution: i32,
+    pub score: u8,
+}
+
+async fn rateable(tx: &mut WorkspaceTx, ticket: &Ticket) -> Result<i32, Rejection> {
+    if ticket.status.is_open() {
+        return Err(NOT_RESOLVED.because(format!("ticket {} is not resolved yet", ticket.id)).into());
+    }
+    let resolution = tx.resolutions(ticket.id).await?;
+    if resolution == 0 {
+        return Err(NOT_RESOLVED.because(format!("ticket {} was closed without a resolution", ticket.id)).into());
+    }
+    if tx.ratings(ticket.id).await?.iter().any(|r| r.resolution == resolution) {
+        return Err(ALREADY_RATED.because(format!("this resolution of ticket {} was rated already", ticket.id)).into());
+    }
+    Ok(resolution)
+}
+
+impl DomainCommand for PortalTicketRate {
+    const NAME: &'static str = "portal.ticket.rate";
+    const SKILL: &'static str = "portal_ticket_rate";
+    const PERMISSION: Permission = Permission::PortalTicketsWrite;
+    const SUMMARY: &'static str = "Rate the resolution of a ticket from the client portal";
+    const TAGS: &'static [&'static str] = &["portal"];
+    const REFUSALS: &'static [&'static RefusalKind] = &[
+        &PORTAL_ONLY,
+        &sites::CONTACT_NOT_FOUND,
+        &sites::CONTACT_ARCHIVED,
+        &TICKET_NOT_FOUND,
+        &TICKET_MERGED,
+        &NOT_RESOLVED,
+        &ALREADY_RATED,
+    ];
+    type Output = TicketRated;
+
+    fn validate(&self) -> Result<(), crate::kit::Invalid> {
+        if !(1..=5).contains(&self.score) {
+            return Err(crate::kit::Invalid::at("/score", "a whole number from 1 to 5"));
+        }
+        match &self.comment {
+            Some(c) if c.trim().is_empty() || c.chars().count() > 2000 => {
+                Err(crate::kit::Invalid::at("/comment", "1 to 2000 characters"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn check(&self, tx: &mut WorkspaceTx, actor: &Actor) -> Result<(), Rejection> {
+        let (_, scope) = portal_actor(tx, actor).await?;
+        let ticket = ticket_in_scope(tx, scope, self.ticket_id, false).await?;
+        rateable(tx, &ticket).await.map(drop)
+    }
+
+    async fn apply(&self, effect: &mut Effect<'_>) -> Result<TicketRated, Rejection> {
+        let (contact, scope) = portal_actor(effect.tx, effect.actor).await?;
+        let ticket = ticket_in_scope(effect.tx, scope, self.ticket_id, true).await?;
+        let resolution = rateable(effect.tx, &ticket).await?;
+        let comment = self.comment.as_deref().map(str::trim);
+        let by = contact.to_string();
+        let (tx, execution) = (&mut *effect.tx, effect.execution);
+        if !tx.insert_rating(ticket.id, resolution, i16::from(self.score), comment, &by, execution).await? {
+            return Err(ALREADY_RATED
+                .because(format!("this resolution of ticket {} was rated already", ticket.id))
+                .into());
+        }
+        Ok(TicketRated { ticket_id: ticket.id, resolution, score: self.score })
+    }
+}

@@ -73,6 +73,7 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<billing::BillingRunCommand>(),
     Spec::of::<portal::PortalTicketOpen>(),
     Spec::of::<portal::PortalTicketReply>(),
+    Spec::of::<portal::PortalTicketRate>(),
     Spec::of::<portal::PortalQuoteAccept>(),
     Spec::of::<portal::PortalQuoteDecline>(),
 ];

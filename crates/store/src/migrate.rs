@@ -110,6 +110,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(30, "contracts", include_str!("../migrations/workspace/0030_contracts.sql")),
     Migration::new(31, "quotes", include_str!("../migrations/workspace/0031_quotes.sql")),
     Migration::new(32, "quote_contracts", include_str!("../migrations/workspace/0032_quote_contracts.sql")),
+    Migration::new(33, "ticket_ratings", include_str!("../migrations/workspace/0033_ticket_ratings.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

@@ -804,3 +804,67 @@ mod tests {
         }
     }
 }
+
+/// A client's rating of one resolution of a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Rating {
+    /// Which resolution (the n-th time the ticket was resolved).
+    pub resolution: i32,
+    /// 1 (poor) to 5 (excellent).
+    pub score: i16,
+    pub comment: Option<String>,
+    /// The contact who rated it.
+    pub rated_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl WorkspaceTx {
+    /// How many times the ticket was resolved: the current resolution's number
+    /// (0 while it never was).
+    pub async fn resolutions(&mut self, ticket: TicketId) -> Result<i32, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*)::int FROM ticket_history
+              WHERE ticket_id = $1 AND change = 'status_changed' AND to_status = 'resolved'",
+        )
+        .bind(ticket)
+        .fetch_one(self.conn())
+        .await?)
+    }
+
+    /// The ticket's ratings, oldest first.
+    pub async fn ratings(&mut self, ticket: TicketId) -> Result<Vec<Rating>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT resolution, score, comment, rated_by, created_at FROM ticket_ratings
+              WHERE ticket_id = $1 ORDER BY resolution",
+        )
+        .bind(ticket)
+        .fetch_all(self.conn())
+        .await?)
+    }
+
+    /// Records a rating of resolution `resolution`; false when it was rated already.
+    pub async fn insert_rating(
+        &mut self,
+        ticket: TicketId,
+        resolution: i32,
+        score: i16,
+        comment: Option<&str>,
+        rated_by: &str,
+        execution: ExecutionId,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO ticket_ratings (ticket_id, resolution, score, comment, rated_by, execution_id)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(ticket)
+        .bind(resolution)
+        .bind(score)
+        .bind(comment)
+        .bind(rated_by)
+        .bind(execution)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -145,6 +145,15 @@ async fn invoice(platform: &Platform, ws: &str, subject: &str, description: &str
     id
 }
 
+/// Moves a ticket of `ws` through `steps` as `mia`.
+async fn transitions(platform: &Platform, ws: &str, ticket: &str, steps: &[&str]) {
+    for to in steps {
+        let path = format!("/api/v1/workspaces/{ws}/tickets/{ticket}/transitions");
+        let done: Value = platform.post(&path, "mia", &json!({"to": to}), Some(20)).await.json().await.expect("move");
+        assert_eq!(done["status"], "succeeded", "{to}: {done}");
+    }
+}
+
 fn portal_cookie(session: &str) -> String {
     format!("anchor_portal={session}")
 }
@@ -452,8 +461,36 @@ async fn client_roles_see_their_scope_and_portal_sessions_reach_no_staff_page_or
     let ticket = platform.get(&format!("/api/v1/workspaces/acme/tickets/{ann_ticket}"), "mia").await;
     assert_eq!(ticket["awaiting"], "us", "{ticket}");
 
+    // A resolution is rated once, by whoever sees the ticket; an open ticket is not rated yet.
+    let rate = |who: &(String, String), ticket: &str, score: &str, key: &str| {
+        let request = client()
+            .post(platform.url(&format!("/w/acme/portal/tickets/{ticket}/rate")))
+            .header("cookie", portal_cookie(&who.0))
+            .form(&[
+                ("csrf_token", who.1.clone()),
+                ("idempotency_key", key.to_owned()),
+                ("score", score.to_owned()),
+                ("comment", "Sorted within the hour".to_owned()),
+            ]);
+        async move { request.send().await.expect("rate").status().as_u16() }
+    };
+    assert_eq!(rate(&ann_s, &ann_ticket, "4", "rate-early").await, 409, "not resolved yet");
+    transitions(&platform, "acme", &ann_ticket, &["triaged", "in_progress", "resolved"]).await;
+    let (_, page) = get(&ann_s, format!("/w/acme/portal/tickets/{ann_ticket}")).await;
+    assert!(page.contains("How did we do?"), "{page}");
+    assert_eq!(rate(&bob_s, &ann_ticket, "1", "rate-bob").await, 404, "not Bob's to rate");
+    assert_eq!(rate(&ann_s, &ann_ticket, "4", "rate-1").await, 303);
+    assert_eq!(rate(&ann_s, &ann_ticket, "5", "rate-2").await, 409, "once per resolution");
+    let (_, page) = get(&ann_s, format!("/w/acme/portal/tickets/{ann_ticket}")).await;
+    assert!(!page.contains("How did we do?") && page.contains("4 of 5"), "{page}");
+    // Reopened and resolved again: a new resolution to rate.
+    transitions(&platform, "acme", &ann_ticket, &["in_progress", "resolved"]).await;
+    assert_eq!(rate(&ann_s, &ann_ticket, "5", "rate-3").await, 303);
+    let rated = count(&platform, "SELECT count(*) FROM ws_acme.ticket_ratings").await;
+    assert_eq!(rated, 2);
+
     // A client_admin sees and answers every ticket of the company.
-    let (status, page) = get(&cat_s, "/w/acme/portal".into()).await;
+    let (status, page) = get(&cat_s, "/w/acme/portal?show=all".into()).await;
     assert_eq!(status, 200);
     assert!(page.contains("Ann cannot print") && page.contains("Bob has no VPN"), "{page}");
     assert_eq!(reply(&cat_s, "acme", &bob_ticket, "Bob is travelling today").await, 303);
@@ -663,6 +700,20 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
     let (first, _) = sent_quote(&platform, "acme", "mia", "New laptops for the office").await;
     let (second, _) = sent_quote(&platform, "acme", "mia", "Backup appliance").await;
     invoice(&platform, "acme", "mia", "Managed services, November", true).await;
+    // A resolved ticket each (opened for them by the MSP), to rate.
+    let mut resolved = Vec::new();
+    for (who, title) in [(&ann, "Password reset for Ann"), (&ben, "Password reset for Ben")] {
+        let body = json!({"title": title, "priority": "p3", "contact_id": who});
+        let opened: Value = platform
+            .post("/api/v1/workspaces/acme/tickets", "mia", &body, Some(20))
+            .await
+            .json()
+            .await
+            .expect("ticket");
+        let id = opened["result"]["ticket_id"].as_str().expect("ticket").to_owned();
+        transitions(&platform, "acme", &id, &["triaged", "in_progress", "resolved"]).await;
+        resolved.push(id);
+    }
     let base = platform.url("");
     // Two portal administrators, one per width: each link works once.
     let desktop = invite(&platform, "acme", &staff, &ann, "client_admin").await;
@@ -677,6 +728,12 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
         json!({"name": "portal-quote", "path": format!("/w/acme/portal/quotes/{quote}"), "only": width,
                "steps": [{"click": "button[value=accept]", "navigates": true}, {"wait_text": "you accepted this quote"}],
                "text": ["What is offered", "Accepted by"]})
+    };
+    let rates = |ticket: &str, width: &str| {
+        json!({"name": "portal-rate", "path": format!("/w/acme/portal/tickets/{ticket}"), "only": width,
+               "steps": [{"click": "input[name=score][value='4']"}, {"fill": "#rate-comment", "value": "Quick, thanks"},
+                         {"click": "#rate button[type=submit]", "navigates": true}, {"wait_text": "Thank you for your rating"}],
+               "text": ["Resolved", "rated 4 of 5"]})
     };
     let report = walk_as(
         &base,
@@ -702,13 +759,15 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
              "text": ["Quotes", "New laptops for the office", "Backup appliance"]},
             accepts(&first, "desktop"),
             accepts(&second, "phone"),
+            rates(&resolved[0], "desktop"),
+            rates(&resolved[1], "phone"),
             {"name": "portal-invoices", "path": "/w/acme/portal/invoices",
              "text": ["Invoices", "INV-", "Download"],
              "steps": [{"download": "a[download]", "save": "portal-invoice.pdf", "starts": "%PDF"}]},
         ]),
     )
     .await;
-    assert_eq!(report.as_array().map(Vec::len), Some(13), "{report}");
+    assert_eq!(report.as_array().map(Vec::len), Some(15), "{report}");
     assert_eq!(report[0]["url"], format!("{base}/w/acme/portal"), "{report}");
     // Both widths opened a ticket, replied and accepted a quote, through the commands.
     let opened = count(
