@@ -172,6 +172,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/portal/invite/{token}", get(portal::invite))
         .route("/w/{ws}/portal/invoices", get(portal::invoices))
         .route("/w/{ws}/portal/invoices/{id}/pdf", get(portal::invoice_pdf))
+        .route("/w/{ws}/portal/people", get(portal::people))
+        .route("/w/{ws}/portal/people", post(portal::manage_people))
         .route("/w/{ws}/portal/quotes", get(portal::quotes))
         .route("/w/{ws}/portal/quotes/{id}", get(portal::quote))
         .route("/w/{ws}/portal/quotes/{id}/decide", post(portal::decide))

@@ -290,7 +290,7 @@ fn dead_link(state: InviteState, invite: &anchor_store::portal::Invite) -> Respo
                 div.card.narrow {
                     h1 { (title) }
                     p { (why) }
-                    p { "Ask " strong { (invite.invited_by_subject) } " at your IT provider, or your company's portal administrator, for a new invitation to "
+                    p { "Ask " strong { (invite.invited_by_name) } " at your IT provider, or your company's portal administrator, for a new invitation to "
                         (invite.workspace_name) "'s portal." }
                 }
             },
@@ -348,7 +348,7 @@ pub(crate) async fn invite(
                 p.muted { (invite.workspace_name) }
                 h1 { "Welcome, " (invite.contact_name) }
                 p { "You were invited to " (invite.workspace_name) "'s client portal as "
-                    strong { (role_label(invite.role)) } " by " (invite.invited_by_subject) "." }
+                    strong { (role_label(invite.role)) } " by " (invite.invited_by_name) "." }
                 p { "Here you can open tickets with your IT provider, follow and answer them, and see what was promised." }
                 form method="post" {
                     input type="hidden" name="handoff" value=(handoff);
@@ -1067,6 +1067,167 @@ pub(crate) async fn invoice_pdf(
     }
 }
 
+// ---------------------------------------------------------------- people
+
+/// What the people page shows: the company's contacts with an e-mail
+/// address, who has access in which role, and the invitations.
+struct People {
+    contacts: Vec<Contact>,
+    members: Vec<anchor_store::portal::PortalMember>,
+    invites: Vec<anchor_store::portal::Invite>,
+}
+
+async fn read_people(state: &WebState, frame: &Frame) -> Result<People, anchor_store::StoreError> {
+    let contacts = state
+        .db
+        .read(&frame.grant.workspace, |tx| {
+            Box::pin(async move {
+                let listing = anchor_store::sites::Listing::default();
+                tx.contacts(&listing, &anchor_store::sites::ContactFilter::default(), None, 500).await
+            })
+        })
+        .await?;
+    let contacts = contacts.into_iter().filter(|c| c.email.is_some()).collect();
+    let members = state.db.portal_members(&frame.grant.workspace).await?;
+    let invites = state.db.portal_invites(&frame.grant.workspace, 50).await?;
+    Ok(People { contacts, members, invites })
+}
+
+/// `GET /w/{ws}/portal/people`: a portal administrator's colleagues and
+/// their access.
+pub(crate) async fn people(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let route = "GET /w/{ws}/portal/people";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalUsersManage, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    let notice = match query.get("done").map(String::as_str) {
+        Some("withdrawn") => Some("The invitation was withdrawn."),
+        Some("ended") => Some("Their access has ended; they are signed out."),
+        _ => None,
+    };
+    match read_people(&state, &frame).await {
+        Ok(all) => pages::page(StatusCode::OK, people_page(&frame, &all, notice, None, None)),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `POST /w/{ws}/portal/people`: invites a colleague (whose portal access
+/// the IT provider has turned on), or withdraws an invitation, or ends a
+/// colleague's access. Written directly and audited, like staff's.
+pub(crate) async fn manage_people(
+    State(state): State<WebState>,
+    Path(workspace): Path<String>,
+    MaybePortal(signed_in): MaybePortal,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let route = "POST /w/{ws}/portal/people";
+    let frame = match portal_frame(&state, signed_in, &headers, &workspace, Permission::PortalUsersManage, route).await
+    {
+        Ok(frame) => frame,
+        Err(page) => return page,
+    };
+    let form = crate::admin::fields(&body);
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+    if !same(&frame.session.csrf_token, field("csrf_token")) || !same_origin(&state, &headers) {
+        return pages::form_expired();
+    }
+    let subject = frame.session.subject();
+    let audit = AuditContext {
+        issuer: Some(PORTAL_ISSUER.to_owned()),
+        subject: Some(subject.clone()),
+        request_id: request_id(&headers),
+    };
+    let slug = frame.slug().to_owned();
+    let again = |problem: String| {
+        let (state, frame) = (&state, &frame);
+        async move {
+            match read_people(state, frame).await {
+                Ok(all) => {
+                    pages::page(StatusCode::UNPROCESSABLE_ENTITY, people_page(frame, &all, None, Some(&problem), None))
+                }
+                Err(e) => unavailable(e),
+            }
+        }
+    };
+    match field("action") {
+        "invite" => {
+            let contact = match field("contact_id").parse::<ContactId>() {
+                Ok(id) => match state.db.read(&frame.grant.workspace, |tx| Box::pin(tx.contact(id))).await {
+                    Ok(Some(c)) if c.archived_at.is_none() => c,
+                    Ok(_) => return again("That colleague is not in your company's contacts.".into()).await,
+                    Err(e) => return unavailable(e),
+                },
+                Err(_) => return again("Choose the colleague to invite.".into()).await,
+            };
+            let (Some(email), true) = (contact.email.clone(), contact.portal_access) else {
+                return again(format!(
+                    "{} may not use the portal yet: ask your IT provider to turn on their portal access.",
+                    contact.name
+                ))
+                .await;
+            };
+            let role = if field("role") == "client_admin" {
+                anchor_domain::Role::ClientAdmin
+            } else {
+                anchor_domain::Role::ClientUser
+            };
+            let token = random_token();
+            let new = anchor_store::portal::NewInvite {
+                contact_id: contact.id,
+                contact_name: contact.name.as_str(),
+                email: email.as_str(),
+                role,
+                invited_by: SubjectRef { issuer: PORTAL_ISSUER, subject: &subject },
+                invited_by_name: frame.contact.name.as_str(),
+                valid_for: anchor_store::portal::INVITE_VALIDITY,
+            };
+            let created = match state.db.create_portal_invite(&frame.grant.workspace, &new, &token, &audit).await {
+                Ok(created) => created,
+                Err(e) => return unavailable(e),
+            };
+            let link = format!("{}/w/{slug}/portal/invite/{token}", state.public_origin);
+            match read_people(&state, &frame).await {
+                Ok(all) => pages::page(StatusCode::OK, people_page(&frame, &all, None, None, Some((&created, &link)))),
+                Err(e) => unavailable(e),
+            }
+        }
+        "withdraw" => {
+            let Ok(id) = field("invite_id").parse::<anchor_domain::PortalInviteId>() else {
+                return not_found("invitation");
+            };
+            match state.db.revoke_portal_invite(&frame.grant.workspace, id, &audit).await {
+                Ok(true) => Redirect::to(&format!("/w/{slug}/portal/people?done=withdrawn")).into_response(),
+                Ok(false) => not_found("invitation"),
+                Err(e) => unavailable(e),
+            }
+        }
+        "end" => {
+            let Ok(id) = field("contact_id").parse::<ContactId>() else { return not_found("colleague") };
+            if id == frame.contact.id {
+                return again(
+                    "You cannot end your own access here; another portal administrator or your IT provider can.".into(),
+                )
+                .await;
+            }
+            match state.db.revoke_portal_access(&frame.grant.workspace, id, &audit).await {
+                Ok(true) => Redirect::to(&format!("/w/{slug}/portal/people?done=ended")).into_response(),
+                Ok(false) => not_found("colleague"),
+                Err(e) => unavailable(e),
+            }
+        }
+        _ => pages::declined(StatusCode::UNPROCESSABLE_ENTITY, "Nothing to do", "Reload the page and try again."),
+    }
+}
+
 // ---------------------------------------------------------------- templates
 
 fn role_label(role: anchor_domain::Role) -> &'static str {
@@ -1121,6 +1282,9 @@ fn portal_layout(frame: &Frame, here: &str, title: &str, body: Markup) -> Markup
                             @if frame.grant.allows(Permission::PortalInvoicesRead) {
                                 a href={"/w/" (slug) "/portal/invoices"} aria-current=[(here == "invoices").then_some("page")] { "Invoices" }
                             }
+                            @if frame.grant.allows(Permission::PortalUsersManage) {
+                                a href={"/w/" (slug) "/portal/people"} aria-current=[(here == "people").then_some("page")] { "People" }
+                            }
                         }
                     }
                     span {
@@ -1142,6 +1306,7 @@ fn portal_layout(frame: &Frame, here: &str, title: &str, body: Markup) -> Markup
                     @let lacking: Vec<(&str, String)> = [
                         (Permission::PortalQuotesRead, "Quotes: view, accept quote"),
                         (Permission::PortalInvoicesRead, "Invoices: view, download PDF"),
+                        (Permission::PortalUsersManage, "People: invite colleagues"),
                     ].into_iter().filter_map(|(p, what)| frame.lacking(p).map(|why| (what, why))).collect();
                     @if !lacking.is_empty() {
                         aside.card.spaced.lacking aria-labelledby="lacking-heading" {
@@ -1456,9 +1621,9 @@ fn quote_page(frame: &Frame, q: &Quote, today: time::Date, decided: Option<&str>
             }
             div.heading { h1 { (q.number) ": " (q.title) } }
             div.badges { span class={"status " (class)} { (label) } " Version " (q.version) " · valid until " (q.valid_until) }
-            section.card.spaced aria-labelledby="lines-heading" tabindex="0" {
+            section.card.spaced aria-labelledby="lines-heading" {
                 h2 #lines-heading { "What is offered" }
-                table {
+                div.scroll tabindex="0" role="region" aria-label="Quote lines" { table {
                     caption.visually-hidden { "Quote lines" }
                     thead { tr { th scope="col" { "Description" } th.num scope="col" { "Quantity" } th.num scope="col" { "Unit price" } th.num scope="col" { "Net" } } }
                     tbody {
@@ -1471,7 +1636,7 @@ fn quote_page(frame: &Frame, q: &Quote, today: time::Date, decided: Option<&str>
                             }
                         }
                     }
-                }
+                } }
                 dl.facts.totals {
                     div { dt { "Net" } dd { (money(q.net, &q.currency)) } }
                     div { dt { "Tax" } dd { (money(q.tax, &q.currency)) } }
@@ -1578,5 +1743,103 @@ fn rating_part(frame: &Frame, view: &TicketView, lacking: Option<&str>) -> Marku
             p.small { "Resolution " (r.resolution) " rated " strong { (r.score) " of 5" } " " (pages::moment(r.created_at))
                 @if let Some(c) = &r.comment { ": \u{201c}" (c) "\u{201d}" } }
         }
+    }
+}
+
+fn people_page(
+    frame: &Frame,
+    all: &People,
+    notice: Option<&str>,
+    problem: Option<&str>,
+    created: Option<(&anchor_store::portal::Invite, &str)>,
+) -> Markup {
+    let slug = frame.slug();
+    let now = OffsetDateTime::now_utc();
+    let name_of = |id: &str| all.contacts.iter().find(|c| c.id.to_string() == id).map(|c| c.name.to_string());
+    let action = |name: &str, value: String, action: &str, label: &str, who: &str| {
+        html! {
+            form.inline method="post" action={"/w/" (slug) "/portal/people"} {
+                input type="hidden" name="csrf_token" value=(frame.session.csrf_token);
+                input type="hidden" name="action" value=(action);
+                input type="hidden" name=(name) value=(value);
+                button.quiet type="submit" aria-label={(label) ": " (who)} { (label) }
+            }
+        }
+    };
+    html! {
+        (portal_layout(frame, "people", "People", html! {
+            div.heading { h1 { "People" } }
+            p.muted { "Your colleagues at " (frame.grant.workspace.name()) " who may use this portal. A user sees their own tickets; a portal administrator sees the company's tickets, quotes and invoices and manages access here." }
+            @if let Some(notice) = notice { div.outcome.succeeded role="status" { (notice) } }
+            @if let Some(problem) = problem { div.outcome.failed role="alert" { (problem) } }
+            @if let Some((invite, link)) = created {
+                div.outcome.succeeded role="status" {
+                    p { strong { "Invitation made for " (invite.contact_name) "." } " Send them this link; it is shown only now, works once and expires " (pages::moment(invite.expires_at)) "." }
+                    label for="invite-link" { "Invitation link" }
+                    input #invite-link type="text" readonly value=(link);
+                }
+            }
+            section.card.spaced aria-labelledby="invite-heading" {
+                h2 #invite-heading { "Invite a colleague" }
+                @let invitable: Vec<&Contact> = all.contacts.iter().filter(|c| c.portal_access && c.id != frame.contact.id).collect();
+                @if invitable.is_empty() {
+                    p.muted { "Nobody else may use the portal yet. Ask your IT provider to turn on portal access for a colleague." }
+                } @else {
+                    form.stack method="post" action={"/w/" (slug) "/portal/people"} {
+                        input type="hidden" name="csrf_token" value=(frame.session.csrf_token);
+                        input type="hidden" name="action" value="invite";
+                        label for="contact_id" { "Colleague" }
+                        select #contact_id name="contact_id" required {
+                            @for c in &invitable { option value=(c.id) { (c.name) } }
+                        }
+                        label for="role" { "Role" }
+                        select #role name="role" {
+                            option value="client_user" { "User: their own tickets" }
+                            option value="client_admin" { "Portal administrator: everything here" }
+                        }
+                        button type="submit" { "Make the invitation link" }
+                    }
+                    p.small.muted { "Only colleagues whose portal access your IT provider turned on are listed." }
+                }
+            }
+            section.card.flush.spaced aria-labelledby="access-heading" tabindex="0" {
+                h2.pad #access-heading { "Who has access" }
+                table.tickets {
+                    caption.visually-hidden { "Colleagues with access" }
+                    thead { tr { th scope="col" { "Colleague" } th scope="col" { "Role" } th scope="col" { "Last seen" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                    tbody {
+                        @for m in &all.members {
+                            @let name = name_of(&m.contact_id).unwrap_or_else(|| m.contact_id.clone());
+                            tr {
+                                td { (name) }
+                                td data-label="Role" { (role_label(m.role)) }
+                                td data-label="Last seen" { @match m.last_seen_at { Some(at) => { (pages::moment(at)) } None => { "not yet" } } }
+                                td { @if m.contact_id != frame.contact.id.to_string() { (action("contact_id", m.contact_id.clone(), "end", "End access", &name)) } @else { span.muted { "you" } } }
+                            }
+                        }
+                    }
+                }
+            }
+            @let pending: Vec<&anchor_store::portal::Invite> = all.invites.iter().filter(|i| i.state(now) == InviteState::Pending).collect();
+            @if !pending.is_empty() {
+                section.card.flush.spaced aria-labelledby="pending-heading" tabindex="0" {
+                    h2.pad #pending-heading { "Invitations not taken up yet" }
+                    table.tickets {
+                        caption.visually-hidden { "Pending invitations" }
+                        thead { tr { th scope="col" { "Colleague" } th scope="col" { "Role" } th scope="col" { "Expires" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                        tbody {
+                            @for i in pending {
+                                tr {
+                                    td { (i.contact_name) }
+                                    td data-label="Role" { (role_label(i.role)) }
+                                    td data-label="Expires" { (pages::moment(i.expires_at)) }
+                                    td { (action("invite_id", i.id.to_string(), "withdraw", "Withdraw", &i.contact_name)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }))
     }
 }

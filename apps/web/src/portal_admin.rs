@@ -203,6 +203,7 @@ pub(crate) async fn invite(
         email: email.as_str(),
         role,
         invited_by: SubjectRef { issuer: &session.issuer, subject: &session.subject },
+        invited_by_name: &session.subject,
         valid_for: INVITE_VALIDITY,
     };
     let created = match state.db.create_portal_invite(&grant.workspace, &new, &token, &audit).await {
@@ -338,16 +339,16 @@ fn render(
                 @if all.members.is_empty() {
                     p.pad.muted { "Nobody has taken up an invitation yet." }
                 } @else {
-                    table {
+                    table.tickets {
                         caption.visually-hidden { "Contacts with portal access" }
                         thead { tr { th scope="col" { "Contact" } th scope="col" { "Role" } th scope="col" { "Since" } th scope="col" { "Last seen" } th scope="col" { span.visually-hidden { "Actions" } } } }
                         tbody {
                             @for m in &all.members {
                                 tr {
                                     td { (name_of(&m.contact_id).unwrap_or_else(|| m.contact_id.clone())) }
-                                    td { (role_text(m.role)) }
-                                    td { (pages::moment(m.since)) }
-                                    td { @match m.last_seen_at { Some(at) => { (pages::moment(at)) } None => { span.muted { "not since" } } } }
+                                    td data-label="Role" { (role_text(m.role)) }
+                                    td data-label="Since" { (pages::moment(m.since)) }
+                                    td data-label="Last seen" { @match m.last_seen_at { Some(at) => { (pages::moment(at)) } None => { span.muted { "not since" } } } }
                                     td { (revoke_form("contact_id", m.contact_id.clone(), "End access")) }
                                 }
                             }
@@ -360,7 +361,7 @@ fn render(
                 @if all.invites.is_empty() {
                     p.pad.muted { "No invitations yet." }
                 } @else {
-                    table {
+                    table.tickets {
                         caption.visually-hidden { "Invitations, newest first" }
                         thead { tr { th scope="col" { "Contact" } th scope="col" { "Role" } th scope="col" { "State" } th scope="col" { "Made" } th scope="col" { "By" } th scope="col" { span.visually-hidden { "Actions" } } } }
                         tbody {
@@ -368,10 +369,10 @@ fn render(
                                 @let state = i.state(all.now);
                                 tr {
                                     td { (i.contact_name) br; span.small.muted { (i.email) } }
-                                    td { (role_text(i.role)) }
-                                    td { span.state { (state.as_str()) } }
-                                    td { (pages::moment(i.created_at)) }
-                                    td { (i.invited_by_subject) }
+                                    td data-label="Role" { (role_text(i.role)) }
+                                    td data-label="State" { span.state { (state.as_str()) } }
+                                    td data-label="Made" { (pages::moment(i.created_at)) }
+                                    td data-label="By" { (i.invited_by_name) }
                                     td {
                                         @if state == InviteState::Pending {
                                             (revoke_form("invite_id", i.id.to_string(), "Withdraw"))

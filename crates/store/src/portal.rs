@@ -47,6 +47,8 @@ pub struct NewInvite<'a> {
     /// `client_user` or `client_admin`.
     pub role: Role,
     pub invited_by: SubjectRef<'a>,
+    /// How the link's page names whoever invited (to ask for a new link).
+    pub invited_by_name: &'a str,
     pub valid_for: Duration,
 }
 
@@ -83,6 +85,7 @@ pub struct Invite {
     pub role: Role,
     pub invited_by_issuer: String,
     pub invited_by_subject: String,
+    pub invited_by_name: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -108,7 +111,7 @@ impl Invite {
 }
 
 const INVITE_COLUMNS: &str = "i.id, w.slug AS workspace_slug, w.name AS workspace_name, i.contact_id, i.contact_name,
-    i.email, i.role, i.invited_by_issuer, i.invited_by_subject, i.created_at, i.expires_at, i.used_at, i.revoked_at";
+    i.email, i.role, i.invited_by_issuer, i.invited_by_subject, i.invited_by_name, i.created_at, i.expires_at, i.used_at, i.revoked_at";
 
 /// What taking up an invitation came to.
 #[derive(Debug, Clone)]
@@ -187,8 +190,8 @@ impl Database {
         let created: Invite = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "WITH i AS (
                 INSERT INTO platform.portal_invites (id, token_hash, workspace_id, contact_id, contact_name, email, role,
-                                                     invited_by_issuer, invited_by_subject, expires_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
+                                                     invited_by_issuer, invited_by_subject, invited_by_name, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
                 RETURNING *)
              SELECT {INVITE_COLUMNS} FROM i JOIN platform.workspaces w ON w.id = i.workspace_id"
         )))
@@ -201,6 +204,7 @@ impl Database {
         .bind(invite.role)
         .bind(invite.invited_by.issuer)
         .bind(invite.invited_by.subject)
+        .bind(invite.invited_by_name)
         .bind(invite.valid_for.as_secs_f64())
         .fetch_one(&mut *tx)
         .await?;

@@ -68,6 +68,7 @@ async fn portal_session(
         email: "someone@example.com",
         role,
         invited_by: SubjectRef { issuer: anchor_auth::dev_issuer::DEV_ISSUER, subject: "mia" },
+        invited_by_name: "mia",
         valid_for: Duration::from_secs(600),
     };
     platform.store.create_portal_invite(ws, &new, &token, &AuditContext::default()).await.expect("invite");
@@ -594,6 +595,42 @@ async fn client_roles_see_their_scope_and_portal_sessions_reach_no_staff_page_or
     let (status, page) = get(&ann_s, format!("/w/acme/portal/tickets/{oz_ticket}")).await;
     assert_eq!((status, page.contains(MARKER)), (404, false));
 
+    // A portal administrator manages colleagues' access; a user may not.
+    let people = |who: &(String, String), ws: &str, fields: Vec<(&'static str, String)>| {
+        let mut form = vec![("csrf_token", who.1.clone())];
+        form.extend(fields);
+        let request = client()
+            .post(platform.url(&format!("/w/{ws}/portal/people")))
+            .header("cookie", portal_cookie(&who.0))
+            .form(&form);
+        async move {
+            let response = request.send().await.expect("people");
+            (response.status().as_u16(), response.text().await.expect("body"))
+        }
+    };
+    let (status, page) = get(&ann_s, "/w/acme/portal/people".into()).await;
+    assert!(status == 403 && page.contains("portal.users.manage"), "{page}");
+    let invite_bob =
+        vec![("action", "invite".to_owned()), ("contact_id", bob.clone()), ("role", "client_user".to_owned())];
+    assert_eq!(people(&ann_s, "acme", invite_bob.clone()).await.0, 403);
+    let (status, page) = get(&cat_s, "/w/acme/portal/people".into()).await;
+    assert!(status == 200 && page.contains("Ann Smith") && page.contains("Bob Jones"), "{page}");
+    let (status, page) = people(&cat_s, "acme", invite_bob.clone()).await;
+    assert!(status == 200 && page.contains("/w/acme/portal/invite/"), "the link, once: {page}");
+    let by: String = sqlx::query_scalar(
+        "SELECT invited_by_name FROM platform.portal_invites WHERE contact_id = $1 ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(&bob)
+    .fetch_one(platform.store.pool())
+    .await
+    .expect("invite");
+    assert_eq!(by, "Cat Admin");
+    let (status, page) = people(&cat_s, "acme", vec![("action", "end".to_owned()), ("contact_id", cat.clone())]).await;
+    assert!(status == 422 && page.contains("cannot end your own access"), "{page}");
+    assert_eq!(people(&oz_s, "acme", vec![("action", "end".to_owned()), ("contact_id", bob.clone())]).await.0, 404);
+    assert_eq!(people(&cat_s, "acme", vec![("action", "end".to_owned()), ("contact_id", bob.clone())]).await.0, 303);
+    assert_eq!(get(&bob_s, "/w/acme/portal".into()).await.0, 401, "Bob is signed out at once");
+
     // A staff session is no portal session.
     let staff = session(&platform, "mia").await;
     let staff_cookie = format!("anchor_session={}", staff.0);
@@ -719,18 +756,18 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
     let desktop = invite(&platform, "acme", &staff, &ann, "client_admin").await;
     let phone = invite(&platform, "acme", &staff, &ben, "client_admin").await;
     let continues = |link: &str, name: &str, width: &str| {
-        json!({"name": "portal-invite", "path": link, "only": width,
+        json!({"fits": true, "name": "portal-invite", "path": link, "only": width,
                "text": ["All of Acme Ltd's tickets", "You are viewing Acme Ltd's data", name],
                "steps": [{"click": "form button[type=submit]", "navigates": true}, {"wait_url": "/w/acme/portal"},
                          {"wait_text": "Open a ticket"}]})
     };
     let accepts = |quote: &str, width: &str| {
-        json!({"name": "portal-quote", "path": format!("/w/acme/portal/quotes/{quote}"), "only": width,
+        json!({"fits": true, "name": "portal-quote", "path": format!("/w/acme/portal/quotes/{quote}"), "only": width,
                "steps": [{"click": "button[value=accept]", "navigates": true}, {"wait_text": "you accepted this quote"}],
                "text": ["What is offered", "Accepted by"]})
     };
     let rates = |ticket: &str, width: &str| {
-        json!({"name": "portal-rate", "path": format!("/w/acme/portal/tickets/{ticket}"), "only": width,
+        json!({"fits": true, "name": "portal-rate", "path": format!("/w/acme/portal/tickets/{ticket}"), "only": width,
                "steps": [{"click": "input[name=score][value='4']"}, {"fill": "#rate-comment", "value": "Quick, thanks"},
                          {"click": "#rate button[type=submit]", "navigates": true}, {"wait_text": "Thank you for your rating"}],
                "text": ["Resolved", "rated 4 of 5"]})
@@ -741,9 +778,9 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
         json!([
             continues(&desktop, "Ann Smith", "desktop"),
             continues(&phone, "Ben Brown", "phone"),
-            {"name": "portal-link-used", "path": desktop, "only": "phone", "status": 410,
+            {"fits": true, "name": "portal-link-used", "path": desktop, "only": "phone", "status": 410,
              "text": ["This link was used already", "Ask mia"]},
-            {"name": "portal-open-ticket", "path": "/w/acme/portal/tickets/new",
+            {"fits": true, "name": "portal-open-ticket", "path": "/w/acme/portal/tickets/new",
              "steps": [{"fill": "#title", "value": "The printer says offline"},
                        {"fill": "#description", "value": "Since this morning, on floor 2."},
                        {"select": "#priority", "value": "p2"},
@@ -753,21 +790,23 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
                        {"click": "form.composer button[type=submit]", "navigates": true},
                        {"wait_text": "Your reply was added"}],
              "text": ["The printer says offline", "What we promised", "It is the HP on floor 2"]},
-            {"name": "portal-tickets", "path": "/w/acme/portal?show=all&whose=company",
+            {"fits": true, "name": "portal-tickets", "path": "/w/acme/portal?show=all&whose=company",
              "text": ["All of Acme Ltd's tickets", "The printer says offline"]},
-            {"name": "portal-quotes", "path": "/w/acme/portal/quotes",
+            {"fits": true, "name": "portal-quotes", "path": "/w/acme/portal/quotes",
              "text": ["Quotes", "New laptops for the office", "Backup appliance"]},
             accepts(&first, "desktop"),
             accepts(&second, "phone"),
             rates(&resolved[0], "desktop"),
             rates(&resolved[1], "phone"),
-            {"name": "portal-invoices", "path": "/w/acme/portal/invoices",
+            {"fits": true, "name": "portal-people", "path": "/w/acme/portal/people",
+             "text": ["People", "Invite a colleague", "Who has access", "Ann Smith", "Ben Brown"]},
+            {"fits": true, "name": "portal-invoices", "path": "/w/acme/portal/invoices",
              "text": ["Invoices", "INV-", "Download"],
              "steps": [{"download": "a[download]", "save": "portal-invoice.pdf", "starts": "%PDF"}]},
         ]),
     )
     .await;
-    assert_eq!(report.as_array().map(Vec::len), Some(15), "{report}");
+    assert_eq!(report.as_array().map(Vec::len), Some(17), "{report}");
     assert_eq!(report[0]["url"], format!("{base}/w/acme/portal"), "{report}");
     // Both widths opened a ticket, replied and accepted a quote, through the commands.
     let opened = count(
@@ -800,10 +839,10 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
         &base,
         json!([{"name": "anchor_portal", "value": cookie}]),
         json!([
-            {"name": "portal-client-user", "path": "/w/acme/portal",
+            {"fits": true, "name": "portal-client-user", "path": "/w/acme/portal",
              "text": ["My tickets", "Quotes: view, accept quote", "Needs portal.quotes.read; your role: client_user",
-                      "Invoices: view, download PDF"]},
-            {"name": "portal-forbidden", "path": "/w/acme/portal/quotes", "status": 403,
+                      "Invoices: view, download PDF", "People: invite colleagues"]},
+            {"fits": true, "name": "portal-forbidden", "path": "/w/acme/portal/quotes", "status": 403,
              "text": ["Not allowed", "portal.quotes.read", "client_admin"]},
         ]),
     )
@@ -812,7 +851,7 @@ async fn a_contact_takes_up_the_invitation_opens_a_ticket_replies_and_accepts_a_
     walk(
         &base,
         &staff.0,
-        json!([{"name": "admin-portal-access", "path": "/w/acme/admin/portal",
+        json!([{"fits": true, "name": "admin-portal-access", "path": "/w/acme/admin/portal",
                 "text": ["Portal access", "Invite a contact", "Who has access", "Ann Smith", "used"]}]),
     )
     .await;

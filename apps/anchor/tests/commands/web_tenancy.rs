@@ -119,11 +119,16 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
         // The portal's forms: a staff session is no portal session.
         "/w/{ws}/portal/invite/{token}" => fields.push(("handoff", "h".into())),
         "/w/{ws}/portal/signout" => {}
+        "/w/{ws}/portal/people" => {
+            fields.push(("action", "end".into()));
+            fields.push(("contact_id", ids.contact.clone()));
+        }
         "/w/{ws}/portal/tickets" => {
             fields.push(("title", "Taken over".into()));
             fields.push(("description", "Written from the wrong workspace".into()));
         }
         "/w/{ws}/portal/tickets/{id}/reply" => fields.push(("body", "Written from the wrong workspace".into())),
+        "/w/{ws}/portal/tickets/{id}/rate" => fields.push(("score", "1".into())),
         "/w/{ws}/portal/quotes/{id}/decide" => {
             fields.push(("decision", "accept".into()));
             fields.push(("sha256", "0".repeat(64)));

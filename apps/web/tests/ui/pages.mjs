@@ -9,6 +9,7 @@
 //        "visits": [{"name", "path"} | {"name", "from", "post": {"action", "fields"}},
 //                   with "status" and "text" to expect (and "absent", text that must not show),
 //                   "only": "desktop" | "phone" for a visit that changes something once,
+//                   "fits": true for a page that must not scroll sideways (it names what sticks out),
 //                   and "steps", what the person then does, in order:
 //                     {"select": css, "value" or "label"} | {"fill": css, "value"} | {"click": css, "navigates": bool}
 //                     | {"wait_url": part of the URL} | {"wait_text": text, "no_reload": bool}
@@ -116,6 +117,17 @@ try {
       const csp = [...(await page.evaluate(() => window.__csp)), ...logged];
       const shot = `${spec.out}/${visit.name}-${width}.png`;
       await page.screenshot({ path: shot, fullPage: true });
+      if (visit.fits) {
+        const wide = await page.evaluate(() => {
+          const limit = document.documentElement.clientWidth;
+          if (document.documentElement.scrollWidth <= limit) return [];
+          return [...document.querySelectorAll("body *")]
+            .filter((e) => e.getBoundingClientRect().right > limit + 1 && ![...e.children].some((c) => c.getBoundingClientRect().right > limit + 1))
+            .slice(0, 5)
+            .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}${e.className ? "." + String(e.className).split(" ").join(".") : ""} (${Math.round(e.getBoundingClientRect().right)}px)`);
+        });
+        if (wide.length) problems.push(`wider than the screen: ${wide.join(", ")}`);
+      }
       if (visit.status && status !== visit.status) problems.push(`status ${status}, expected ${visit.status}`);
       for (const wanted of visit.text ?? []) if (!text.includes(wanted)) problems.push(`no text ${JSON.stringify(wanted)}`);
       for (const unwanted of visit.absent ?? []) if (text.includes(unwanted)) problems.push(`text ${JSON.stringify(unwanted)} should not show`);

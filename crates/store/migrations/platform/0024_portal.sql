@@ -20,6 +20,8 @@ CREATE TABLE platform.portal_invites (
     role           text NOT NULL CHECK (role IN ('client_admin', 'client_user')),
     invited_by_issuer  text NOT NULL,
     invited_by_subject text NOT NULL,
+    -- Whom the link's page names to ask for a new one.
+    invited_by_name    text NOT NULL CHECK (length(invited_by_name) BETWEEN 1 AND 200),
     created_at     timestamptz NOT NULL DEFAULT now(),
     expires_at     timestamptz NOT NULL,
     used_at        timestamptz,
