@@ -23,6 +23,7 @@ mod console;
 mod financials;
 mod financials_config;
 mod financials_pages;
+mod kb;
 mod monitoring;
 mod oidc;
 mod ops;
@@ -223,6 +224,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/console/monitoring/rules", get(monitoring::rules))
         .route("/w/{ws}/console/service/new", get(console::new_ticket))
         .route("/w/{ws}/console/service/queues", get(console::queues))
+        .route("/w/{ws}/console/service/kb", get(kb::list))
+        .route("/w/{ws}/console/service/kb/new", get(kb::new_article))
+        .route("/w/{ws}/console/service/kb/act", post(kb::act))
+        .route("/w/{ws}/console/service/kb/{id}", get(kb::article))
+        .route("/w/{ws}/kb/{id}", get(kb::public_article))
+        .route("/w/{ws}/portal/kb", get(kb::portal_list))
+        .route("/w/{ws}/portal/kb/{id}", get(kb::portal_article))
         .route("/w/{ws}/console/service/act", post(console::act))
         .route("/w/{ws}/console/service/bulk", post(console::bulk))
         .route("/w/{ws}/console/service/views", post(console::save_view))

@@ -559,6 +559,7 @@ pub(crate) fn ticket_list(
             nav.subnav aria-label="Service delivery" {
                 a href=(base) aria-current="page" { "Tickets" }
                 a href={(base) "/queues"} { "Queues" }
+                a href={(base) "/kb"} { "Knowledge base" }
             }
             nav.views aria-label="Quick views" {
                 a href={(base) "?status=open&assignee=me"} { "My open tickets" }
@@ -1334,6 +1335,7 @@ pub(crate) fn queues(
             nav.subnav aria-label="Service delivery" {
                 a href=(base) { "Tickets" }
                 a href={(base) "/queues"} aria-current="page" { "Queues" }
+                a href={(base) "/kb"} { "Knowledge base" }
             }
             @if queues.is_empty() {
                 div.card { p.muted { "No queues yet. An admin adds them (API: POST /api/v1/workspaces/{ws}/queues)." } }

@@ -1259,6 +1259,9 @@ fn plain_page(title: &str, body: Markup) -> Markup {
 /// The frame of every signed-in portal page: whose data this is, who is
 /// signed in, the sections.
 fn portal_layout(frame: &Frame, here: &str, title: &str, body: Markup) -> Markup {
+    // The home page (the ticket list) also says what the role cannot do here.
+    let home = here == "home";
+    let here = if home { "tickets" } else { here };
     let slug = frame.slug();
     let company = frame.grant.workspace.name();
     html! {
@@ -1276,6 +1279,7 @@ fn portal_layout(frame: &Frame, here: &str, title: &str, body: Markup) -> Markup
                         a.brand href={"/w/" (slug) "/portal"} { "Client portal" }
                         nav aria-label="Portal" {
                             a href={"/w/" (slug) "/portal"} aria-current=[(here == "tickets").then_some("page")] { "Tickets" }
+                            a href={"/w/" (slug) "/portal/kb"} aria-current=[(here == "kb").then_some("page")] { "Help articles" }
                             @if frame.grant.allows(Permission::PortalQuotesRead) {
                                 a href={"/w/" (slug) "/portal/quotes"} aria-current=[(here == "quotes").then_some("page")] { "Quotes" }
                             }
@@ -1308,7 +1312,7 @@ fn portal_layout(frame: &Frame, here: &str, title: &str, body: Markup) -> Markup
                         (Permission::PortalInvoicesRead, "Invoices: view, download PDF"),
                         (Permission::PortalUsersManage, "People: invite colleagues"),
                     ].into_iter().filter_map(|(p, what)| frame.lacking(p).map(|why| (what, why))).collect();
-                    @if !lacking.is_empty() {
+                    @if home && !lacking.is_empty() {
                         aside.card.spaced.lacking aria-labelledby="lacking-heading" {
                             h2 #lacking-heading { "Not available to you" }
                             @for (n, (what, why)) in lacking.iter().enumerate() {
@@ -1342,7 +1346,7 @@ fn list_page(frame: &Frame, tickets: &[Ticket], all: bool, mine_only: bool) -> M
     let link = |show: &str, whose: &str| format!("/w/{slug}/portal?show={show}&whose={whose}");
     let whose = if mine_only { "mine" } else { "company" };
     html! {
-        (portal_layout(frame, "tickets", "Tickets", html! {
+        (portal_layout(frame, "home", "Tickets", html! {
             div.heading {
                 h1 { @if mine_only { "My tickets" } @else { "All of " (frame.grant.workspace.name()) "'s tickets" } }
                 @match &lacking_write {
@@ -1840,6 +1844,52 @@ fn people_page(
                     }
                 }
             }
+        }))
+    }
+}
+
+pub(crate) fn not_found_page(what: &str) -> Response {
+    not_found(what)
+}
+
+pub(crate) fn unavailable_page(e: anchor_store::StoreError) -> Response {
+    unavailable(e)
+}
+
+pub(crate) fn kb_list_page(frame: &Frame, articles: &[anchor_store::kb::Article], q: Option<&str>) -> Markup {
+    let slug = frame.slug();
+    html! {
+        (portal_layout(frame, "kb", "Help articles", html! {
+            div.heading { h1 { "Help articles" } }
+            form.filters method="get" action={"/w/" (slug) "/portal/kb"} role="search" {
+                div.search { label for="kb-q" { "Search the articles" } input #kb-q type="text" name="q" value=(q.unwrap_or("")) placeholder="For example: VPN, printer, password"; }
+                button type="submit" { "Search" }
+            }
+            @if articles.is_empty() {
+                div.card { p { @if q.is_some_and(|q| !q.trim().is_empty()) { "No article matches. " a href={"/w/" (slug) "/portal/tickets/new"} { "Open a ticket" } " and we will help." } @else { "No articles yet." } } }
+            } @else {
+                ul.plain.kb-list {
+                    @for a in articles {
+                        li.card {
+                            h2 { a href={"/w/" (slug) "/portal/kb/" (a.id)} { (a.title) } }
+                            p.small.muted { @if let Some(c) = &a.category { (c) " · " } "Updated " (pages::moment(a.updated_at)) }
+                        }
+                    }
+                }
+            }
+        }))
+    }
+}
+
+pub(crate) fn kb_article_page(frame: &Frame, a: &anchor_store::kb::Article) -> Markup {
+    let slug = frame.slug();
+    html! {
+        (portal_layout(frame, "kb", &a.title, html! {
+            p.crumbs { a href={"/w/" (slug) "/portal/kb"} { "Help articles" } " / " (a.title) }
+            h1 { (a.title) }
+            p.small.muted { @if let Some(c) = &a.category { (c) " · " } "Updated " (pages::moment(a.updated_at)) }
+            article.card.kb-body { (maud::PreEscaped(&a.body_html)) }
+            p.small { "Did not help? " a href={"/w/" (slug) "/portal/tickets/new"} { "Open a ticket" } "." }
         }))
     }
 }

@@ -29,6 +29,7 @@ pub mod contracts;
 pub mod envelope;
 pub mod finish;
 pub mod invoices;
+pub mod kb;
 pub mod kit;
 pub mod orchestrator;
 pub mod payments;

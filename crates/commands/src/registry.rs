@@ -5,7 +5,7 @@
 use anchor_events::EventSpec;
 
 use crate::{
-    alert_handling, assignment, billing, cmdb, contracts, invoices,
+    alert_handling, assignment, billing, cmdb, contracts, invoices, kb,
     kit::{RefusalKind, Spec},
     payments, portal, quotes, runbooks, sites, tickets, time_entries,
 };
@@ -71,6 +71,11 @@ pub static COMMANDS: &[Spec] = &[
     Spec::of::<quotes::QuoteConvert>(),
     Spec::of::<quotes::QuoteToContract>(),
     Spec::of::<billing::BillingRunCommand>(),
+    Spec::of::<kb::ArticleCreate>(),
+    Spec::of::<kb::ArticleRevise>(),
+    Spec::of::<kb::ArticlePublish>(),
+    Spec::of::<kb::ArticleArchive>(),
+    Spec::of::<kb::ArticleLinkTicket>(),
     Spec::of::<portal::PortalTicketOpen>(),
     Spec::of::<portal::PortalTicketReply>(),
     Spec::of::<portal::PortalTicketRate>(),

@@ -311,3 +311,8 @@ prefixed_id!(
     PortalInviteId,
     "pin"
 );
+prefixed_id!(
+    /// A knowledge base article.
+    ArticleId,
+    "kba"
+);

@@ -25,10 +25,10 @@ pub use client::{Address, CountryCode, Email, Name, Phone, TimeZoneName};
 pub use contract::{BillingCycle, ContractKind, ContractName, ContractState, UnitSource};
 pub use execution::ExecutionStatus;
 pub use id::{
-    AgentId, AlertId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, ContractId, EnrollmentTokenId,
-    EvidenceId, ExecutionId, IdError, InvoiceId, MaintenanceWindowId, MessageId, PaymentId, PortalInviteId, QueueId,
-    QuoteId, ReceiptId, RelationshipId, RuleId, RunbookId, RunbookRunId, SiteId, SlaPolicyId, TeamId, TicketId,
-    TimeEntryId, ViewId, WebhookId,
+    AgentId, AlertId, ArticleId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, ContractId,
+    EnrollmentTokenId, EvidenceId, ExecutionId, IdError, InvoiceId, MaintenanceWindowId, MessageId, PaymentId,
+    PortalInviteId, QueueId, QuoteId, ReceiptId, RelationshipId, RuleId, RunbookId, RunbookRunId, SiteId, SlaPolicyId,
+    TeamId, TicketId, TimeEntryId, ViewId, WebhookId,
 };
 pub use invoice::{
     InvoiceKind, InvoiceNote, InvoiceState, LineDescription, Party, PaymentKind, PaymentMethod, PaymentReference,

@@ -17,6 +17,7 @@ pub mod evidence;
 pub mod executions;
 pub mod idempotency;
 pub mod invoices;
+pub mod kb;
 pub mod maintenance;
 pub mod migrate;
 pub mod ops;

@@ -111,6 +111,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(31, "quotes", include_str!("../migrations/workspace/0031_quotes.sql")),
     Migration::new(32, "quote_contracts", include_str!("../migrations/workspace/0032_quote_contracts.sql")),
     Migration::new(33, "ticket_ratings", include_str!("../migrations/workspace/0033_ticket_ratings.sql")),
+    Migration::new(34, "knowledge_base", include_str!("../migrations/workspace/0034_knowledge_base.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

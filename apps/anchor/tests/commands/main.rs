@@ -13,6 +13,7 @@ mod evidence;
 mod failures;
 mod flow;
 mod invoices;
+mod kb;
 mod pages;
 mod platform;
 mod portal;

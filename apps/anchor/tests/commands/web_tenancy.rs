@@ -119,6 +119,10 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
         // The portal's forms: a staff session is no portal session.
         "/w/{ws}/portal/invite/{token}" => fields.push(("handoff", "h".into())),
         "/w/{ws}/portal/signout" => {}
+        "/w/{ws}/console/service/kb/act" => {
+            fields.push(("action", "publish".into()));
+            fields.push(("article_id", ids.ticket.clone()));
+        }
         "/w/{ws}/portal/people" => {
             fields.push(("action", "end".into()));
             fields.push(("contact_id", ids.contact.clone()));
