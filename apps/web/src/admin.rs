@@ -47,10 +47,24 @@ async fn settings_grant(
     workspace: &str,
     route: &'static str,
 ) -> Result<Grant, Response> {
+    admin_grant(state, session, headers, workspace, Permission::SettingsManage, route).await
+}
+
+/// The decision for an Admin settings page needing `permission`: a
+/// workspace one is not in does not exist; a role without it is told what
+/// it needs and whom to ask.
+pub(crate) async fn admin_grant(
+    state: &WebState,
+    session: &WebSession,
+    headers: &HeaderMap,
+    workspace: &str,
+    permission: Permission,
+    route: &'static str,
+) -> Result<Grant, Response> {
     let audit = audit_context(headers, &session.issuer, &session.subject);
     let asking =
         Asking { who: SubjectRef { issuer: &session.issuer, subject: &session.subject }, audit: &audit, route };
-    match authorize(&state.db, asking, workspace, Permission::SettingsManage).await {
+    match authorize(&state.db, asking, workspace, permission).await {
         Ok(Ok(grant)) => Ok(grant),
         Ok(Err(Denial::NotAMember)) => Err(pages::declined(
             StatusCode::NOT_FOUND,
@@ -61,7 +75,7 @@ async fn settings_grant(
             StatusCode::FORBIDDEN,
             "Not allowed",
             &format!(
-                "Admin settings need {}; your role here is {role}. Ask an MSP admin of this workspace.",
+                "This part of Admin settings needs {}; your role here is {role}. Ask an MSP admin of this workspace.",
                 permission.name()
             ),
         )),

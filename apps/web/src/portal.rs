@@ -127,6 +127,35 @@ impl Frame {
         }
     }
 
+    /// Submits command `name` as the contact, through the command desk (the
+    /// same decision, audit, idempotency and unit of work as every command),
+    /// and waits for it; a refusal, at once or by the skill, is the page
+    /// titled `failed`.
+    #[allow(clippy::too_many_arguments)]
+    async fn submit(
+        &self,
+        state: &WebState,
+        headers: &HeaderMap,
+        name: &str,
+        args: serde_json::Value,
+        key: &str,
+        route: &'static str,
+        failed: &str,
+    ) -> Result<anchor_commands::Receipt, Response> {
+        let key = Some(key).filter(|k| !k.is_empty());
+        let session = self.web_session();
+        let receipt = crate::commands::submit_as(state, self.slug(), &session, headers, name, args, key, route).await?;
+        if let Some(error) = &receipt.execution.error {
+            let refusal = anchor_commands::kit::Refusal::from_record(error);
+            return Err(pages::declined(
+                StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                failed,
+                &pages::sentence(&refusal.message),
+            ));
+        }
+        Ok(receipt)
+    }
+
     /// Why an action needing `permission` is not offered, if it is not.
     fn lacking(&self, permission: Permission) -> Option<String> {
         (!self.grant.allows(permission)).then(|| lacking_text(permission, self.grant.role))
@@ -562,38 +591,17 @@ pub(crate) async fn open_ticket(
     let args = serde_json::json!({
         "title": form.title.trim(), "description": form.description.trim(), "priority": priority.as_str(),
     });
-    let key = Some(form.idempotency_key.as_str()).filter(|k| !k.is_empty());
-    let session = frame.web_session();
-    let receipt = match crate::commands::submit_as(
-        &state,
-        &workspace,
-        &session,
-        &headers,
-        "portal.ticket.open",
-        args,
-        key,
-        route,
-    )
-    .await
-    {
+    let failed = "The ticket was not opened";
+    let key = &form.idempotency_key;
+    let receipt = match frame.submit(&state, &headers, "portal.ticket.open", args, key, route, failed).await {
         Ok(receipt) => receipt,
         Err(page) => return page,
     };
     let slug = frame.slug();
     match receipt.execution.result.as_ref().and_then(|r| r["ticket_id"].as_str()) {
         Some(ticket) => Redirect::to(&format!("/w/{slug}/portal/tickets/{ticket}?opened=1")).into_response(),
-        None => match &receipt.execution.error {
-            Some(error) => {
-                let refusal = anchor_commands::kit::Refusal::from_record(error);
-                pages::declined(
-                    StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
-                    "The ticket was not opened",
-                    &pages::sentence(&refusal.message),
-                )
-            }
-            // Still on its way: the list shows it once it is there.
-            None => Redirect::to(&format!("/w/{slug}/portal?pending=1")).into_response(),
-        },
+        // Still on its way: the list shows it once it is there.
+        None => Redirect::to(&format!("/w/{slug}/portal?pending=1")).into_response(),
     }
 }
 
@@ -755,30 +763,10 @@ pub(crate) async fn reply(
         );
     }
     let args = serde_json::json!({"ticket_id": id, "body": form.body.trim()});
-    let key = Some(form.idempotency_key.as_str()).filter(|k| !k.is_empty());
-    let session = frame.web_session();
-    let receipt = match crate::commands::submit_as(
-        &state,
-        &workspace,
-        &session,
-        &headers,
-        "portal.ticket.reply",
-        args,
-        key,
-        route,
-    )
-    .await
-    {
-        Ok(receipt) => receipt,
-        Err(page) => return page,
-    };
-    if let Some(error) = &receipt.execution.error {
-        let refusal = anchor_commands::kit::Refusal::from_record(error);
-        return pages::declined(
-            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
-            "The reply was not added",
-            &pages::sentence(&refusal.message),
-        );
+    let failed = "The reply was not added";
+    let key = &form.idempotency_key;
+    if let Err(page) = frame.submit(&state, &headers, "portal.ticket.reply", args, key, route, failed).await {
+        return page;
     }
     Redirect::to(&format!("/w/{}/portal/tickets/{id}?replied=1", frame.slug())).into_response()
 }
@@ -830,30 +818,10 @@ pub(crate) async fn rate(
     if let Some(comment) = Some(form.comment.trim()).filter(|c| !c.is_empty()) {
         args["comment"] = comment.into();
     }
-    let key = Some(form.idempotency_key.as_str()).filter(|k| !k.is_empty());
-    let session = frame.web_session();
-    let receipt = match crate::commands::submit_as(
-        &state,
-        &workspace,
-        &session,
-        &headers,
-        "portal.ticket.rate",
-        args,
-        key,
-        route,
-    )
-    .await
-    {
-        Ok(receipt) => receipt,
-        Err(page) => return page,
-    };
-    if let Some(error) = &receipt.execution.error {
-        let refusal = anchor_commands::kit::Refusal::from_record(error);
-        return pages::declined(
-            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
-            "Your rating was not recorded",
-            &pages::sentence(&refusal.message),
-        );
+    let failed = "Your rating was not recorded";
+    let key = &form.idempotency_key;
+    if let Err(page) = frame.submit(&state, &headers, "portal.ticket.rate", args, key, route, failed).await {
+        return page;
     }
     Redirect::to(&format!("/w/{}/portal/tickets/{id}?rated=1", frame.slug())).into_response()
 }
@@ -983,20 +951,9 @@ pub(crate) async fn decide(
             );
         }
     };
-    let key = Some(form.idempotency_key.as_str()).filter(|k| !k.is_empty());
-    let session = frame.web_session();
-    let receipt = match crate::commands::submit_as(&state, &workspace, &session, &headers, name, args, key, route).await
-    {
-        Ok(receipt) => receipt,
-        Err(page) => return page,
-    };
-    if let Some(error) = &receipt.execution.error {
-        let refusal = anchor_commands::kit::Refusal::from_record(error);
-        return pages::declined(
-            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
-            "Your decision was not recorded",
-            &pages::sentence(&refusal.message),
-        );
+    let failed = "Your decision was not recorded";
+    if let Err(page) = frame.submit(&state, &headers, name, args, &form.idempotency_key, route, failed).await {
+        return page;
     }
     let done = if form.decision == "accept" { "accepted" } else { "declined" };
     Redirect::to(&format!("/w/{}/portal/quotes/{}?decided={done}", frame.slug(), quote.id)).into_response()

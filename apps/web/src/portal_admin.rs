@@ -10,7 +10,7 @@
 //! withdraws the old one).
 
 use anchor_auth::permissions::Permission;
-use anchor_commands::authorize::{Asking, Denial, Grant, authorize};
+use anchor_commands::authorize::Grant;
 use anchor_domain::{ContactId, PortalInviteId, Role};
 use anchor_store::{
     access::SubjectRef,
@@ -43,26 +43,7 @@ async fn members_grant(
     workspace: &str,
     route: &'static str,
 ) -> Result<Grant, Response> {
-    let audit = audit_context(headers, &session.issuer, &session.subject);
-    let asking =
-        Asking { who: SubjectRef { issuer: &session.issuer, subject: &session.subject }, audit: &audit, route };
-    match authorize(&state.db, asking, workspace, Permission::MembersManage).await {
-        Ok(Ok(grant)) => Ok(grant),
-        Ok(Err(Denial::NotAMember)) => Err(pages::declined(
-            StatusCode::NOT_FOUND,
-            "No such workspace",
-            "You are not a member of this workspace, or it does not exist.",
-        )),
-        Ok(Err(Denial::Role { role, permission })) => Err(pages::declined(
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            &format!(
-                "Portal access needs {}; your role here is {role}. Ask an MSP admin of this workspace.",
-                permission.name()
-            ),
-        )),
-        Err(e) => Err(unavailable(e)),
-    }
+    crate::admin::admin_grant(state, session, headers, workspace, Permission::MembersManage, route).await
 }
 
 fn unavailable(e: anchor_store::StoreError) -> Response {
