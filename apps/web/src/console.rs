@@ -500,6 +500,8 @@ pub(crate) struct TicketPage {
     pub now: OffsetDateTime,
     /// A fresh key for each form on the page.
     pub keys: Vec<String>,
+    /// The client's ratings of the ticket's resolutions (from the Portal).
+    pub ratings: Vec<anchor_store::tickets::Rating>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -559,7 +561,20 @@ pub(crate) async fn ticket(
                 let time_entries = tx.time_entries(&filter, None, 200).await?;
                 let keys = (0..(10 + time_entries.len())).map(|_| random_token()).collect();
                 let today = now.date();
-                Ok(Some(TicketPage { ticket, comments, history, sla, queue, time_entries, today, outcome, now, keys }))
+                let ratings = tx.ratings(id).await?;
+                Ok(Some(TicketPage {
+                    ticket,
+                    comments,
+                    history,
+                    sla,
+                    queue,
+                    time_entries,
+                    today,
+                    outcome,
+                    now,
+                    keys,
+                    ratings,
+                }))
             })
         })
         .await;

@@ -1198,6 +1198,10 @@ fn details_part(page: &crate::console::TicketPage, oob: bool) -> Markup {
                 @if !t.tags.is_empty() { dt { "Tags" } dd { (t.tags.join(", ")) } }
                 dt { "Opened" } dd { (moment(t.created_at)) " by " (t.created_by.subject) }
                 dt { "Updated" } dd { (moment(t.updated_at)) }
+                @for r in &page.ratings {
+                    dt { "Client's rating" @if page.ratings.len() > 1 { " (resolution " (r.resolution) ")" } }
+                    dd { strong { (r.score) " of 5" } @if let Some(c) = &r.comment { ": \u{201c}" (c) "\u{201d}" } }
+                }
             }
         }
     }

@@ -489,6 +489,18 @@ async fn client_roles_see_their_scope_and_portal_sessions_reach_no_staff_page_or
     assert_eq!(rate(&ann_s, &ann_ticket, "5", "rate-3").await, 303);
     let rated = count(&platform, "SELECT count(*) FROM ws_acme.ticket_ratings").await;
     assert_eq!(rated, 2);
+    // The MSP sees the ratings on the ticket's Console page.
+    let staff = session(&platform, "mia").await;
+    let page = client()
+        .get(platform.url(&format!("/w/acme/console/service/tickets/{ann_ticket}")))
+        .header("cookie", format!("anchor_session={}", staff.0))
+        .send()
+        .await
+        .expect("console")
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("Client's rating") && page.contains("4 of 5") && page.contains("5 of 5"), "{page}");
 
     // A client_admin sees and answers every ticket of the company.
     let (status, page) = get(&cat_s, "/w/acme/portal?show=all".into()).await;
