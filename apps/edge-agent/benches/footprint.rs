@@ -88,6 +88,7 @@ async fn main() {
         webhook_limits: Default::default(),
         access: Default::default(),
         telemetry: Default::default(),
+        mail_enabled: false,
     };
     let stop = CancellationToken::new();
     let server = tokio::spawn(anchor_gateway::run(config, listener, stop.clone()));

@@ -76,6 +76,7 @@ async fn start_gateway_with_limit(
         webhook_limits: Default::default(),
         access: Default::default(),
         telemetry: Default::default(),
+        mail_enabled: false,
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(anchor_gateway::run(config, listener, stop.clone()));

@@ -86,6 +86,7 @@ async fn main() {
         access: Default::default(),
         // The limiter is not what is measured here.
         telemetry: anchor_telemetry::limits::Limits { batches_per_minute: 6000, ..Default::default() },
+        mail_enabled: false,
     };
     let stop = CancellationToken::new();
     let server = tokio::spawn(anchor_gateway::run(config, listener, stop.clone()));

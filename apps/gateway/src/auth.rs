@@ -109,6 +109,7 @@ pub mod perm {
         AlertsManage,
         BillingRead,
         BillingWrite,
+        KnowledgeRead,
     );
 }
 

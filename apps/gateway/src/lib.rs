@@ -60,6 +60,9 @@ pub struct Config {
     pub access: AccessConfig,
     /// What one edge agent may make the gateway do (`agent_*` settings).
     pub telemetry: anchor_telemetry::limits::Limits,
+    /// Whether a mail server is configured (`smtp`): invitations can then be
+    /// e-mailed from the pages (the worker sends them).
+    pub mail_enabled: bool,
 }
 
 /// Bounds on a workspace's webhook endpoints.
@@ -130,6 +133,7 @@ impl Config {
                 max_alerts_per_batch: settings.agent_max_alerts_per_batch,
                 ..Default::default()
             },
+            mail_enabled: settings.smtp.is_some(),
         })
     }
 
@@ -169,6 +173,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// What a ticket search matches (PostgreSQL full-text search).
     pub ticket_search: Arc<dyn anchor_store::ticket_search::TicketSearch>,
+    /// Whether the worker mails the portal's e-mail (`smtp` is set).
+    pub mail_enabled: bool,
 }
 
 /// What the webhook routes need: the master key (endpoint secrets are
@@ -232,6 +238,7 @@ impl AppState {
                 anchor_auth::password::DEFAULT_MAX_WAIT,
             )),
             ticket_search: Arc::new(anchor_store::ticket_search::PostgresTicketSearch),
+            mail_enabled: config.mail_enabled,
             db,
             shutdown: CancellationToken::new(),
         })
@@ -253,7 +260,8 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
         .with_refusals(state.refusals.clone())
         .with_trusted_proxies(Arc::clone(&state.proxies))
         .with_password_hashing(Arc::clone(&state.hashing))
-        .with_shutdown(state.shutdown.clone());
+        .with_shutdown(state.shutdown.clone())
+        .with_mail(config.mail_enabled);
     router = router.merge(anchor_web::router(web));
     if let Some(extra) = extra {
         router = router.merge(extra);

@@ -52,6 +52,8 @@ objects!(
     anchor_domain::PaymentId => "payment",
     anchor_domain::ContractId => "contract",
     anchor_domain::QuoteId => "quote",
+    anchor_domain::ArticleId => "article",
+    anchor_domain::PortalInviteId => "portal invitation",
 );
 
 /// The `{id}` of the path, as a `T`.

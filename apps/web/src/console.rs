@@ -502,6 +502,8 @@ pub(crate) struct TicketPage {
     pub keys: Vec<String>,
     /// The client's ratings of the ticket's resolutions (from the Portal).
     pub ratings: Vec<anchor_store::tickets::Rating>,
+    /// E-mail to the ticket's contact about it, newest first.
+    pub notifications: Vec<anchor_store::notifications::Notification>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -562,6 +564,7 @@ pub(crate) async fn ticket(
                 let keys = (0..(10 + time_entries.len())).map(|_| random_token()).collect();
                 let today = now.date();
                 let ratings = tx.ratings(id).await?;
+                let notifications = tx.notifications_about(&id.to_string(), 10).await?;
                 Ok(Some(TicketPage {
                     ticket,
                     comments,
@@ -574,6 +577,7 @@ pub(crate) async fn ticket(
                     now,
                     keys,
                     ratings,
+                    notifications,
                 }))
             })
         })

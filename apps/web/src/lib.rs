@@ -89,6 +89,8 @@ pub struct WebState {
     pub(crate) ops_changes: Arc<ops::OpsChanges>,
     /// Invitation links opened or taken up, per source.
     pub(crate) invite_tries: Arc<throttle::PerSource>,
+    /// Whether the worker mails the portal's e-mail (`smtp` is set).
+    pub(crate) mail: bool,
 }
 
 impl WebState {
@@ -114,7 +116,14 @@ impl WebState {
             shutdown: tokio_util::sync::CancellationToken::new(),
             ops_changes: Arc::default(),
             invite_tries: Arc::new(throttle::PerSource::new(portal::INVITE_TRIES_PER_MINUTE, Duration::from_secs(60))),
+            mail: false,
         }
+    }
+
+    /// Offers to e-mail invitations (a mail server is configured).
+    pub fn with_mail(mut self, on: bool) -> Self {
+        self.mail = on;
+        self
     }
 
     /// Records refusals in `refusals` (the process's one buffer, which its
@@ -172,6 +181,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
         .route("/w/{ws}/portal", get(portal::home))
         .route("/w/{ws}/portal/invite/{token}", get(portal::invite))
         .route("/w/{ws}/portal/invoices", get(portal::invoices))
+        .route("/w/{ws}/portal/link/{token}", get(portal::sign_in_link))
+        .route("/w/{ws}/portal/link/{token}", post(portal::take_sign_in_link))
         .route("/w/{ws}/portal/invoices/{id}/pdf", get(portal::invoice_pdf))
         .route("/w/{ws}/portal/people", get(portal::people))
         .route("/w/{ws}/portal/people", post(portal::manage_people))

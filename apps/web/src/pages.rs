@@ -1203,6 +1203,20 @@ fn details_part(page: &crate::console::TicketPage, oob: bool) -> Markup {
                     dd { strong { (r.score) " of 5" } @if let Some(c) = &r.comment { ": \u{201c}" (c) "\u{201d}" } }
                 }
             }
+            @if !page.notifications.is_empty() {
+                h3.small-heading { "E-mail to the client" }
+                ul.plain.small {
+                    @for n in &page.notifications {
+                        li { (n.kind.label()) " to " (n.address) ": "
+                            @match (n.state.as_str(), n.sent_at) {
+                                ("sent", Some(at)) => { "sent " (moment(at)) }
+                                ("failed", _) => { strong { "not sent" } @if let Some(e) = &n.last_error { " (" (e) ")" } }
+                                _ => { "queued" @if let Some(e) = &n.last_error { ", last try: " (e) } }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ use anchor_commands::authorize::Grant;
 use anchor_domain::{ContactId, PortalInviteId, Role};
 use anchor_store::{
     access::SubjectRef,
+    notifications::{Notification, NotificationKind},
     portal::{INVITE_VALIDITY, Invite, InviteState, NewInvite, PortalMember},
     sessions::WebSession,
     sites::{Contact, ContactFilter, Listing},
@@ -56,19 +57,35 @@ struct PortalAccess {
     contacts: Vec<Contact>,
     members: Vec<PortalMember>,
     invites: Vec<Invite>,
+    /// The invitations' e-mail, newest first.
+    mails: Vec<Notification>,
     now: OffsetDateTime,
+    /// Whether invitations can be e-mailed (a mail server is configured).
+    mail_on: bool,
+}
+
+/// How an invitation just made reaches its contact.
+enum Made<'a> {
+    /// The link, shown this once.
+    Link(&'a str),
+    /// Queued for e-mail.
+    Mailed,
 }
 
 async fn read(state: &WebState, grant: &Grant) -> Result<PortalAccess, anchor_store::StoreError> {
-    let contacts = state
+    let (contacts, mails) = state
         .db
         .read(&grant.workspace, |tx| {
-            Box::pin(async move { tx.contacts(&Listing::default(), &ContactFilter::default(), None, 500).await })
+            Box::pin(async move {
+                let contacts = tx.contacts(&Listing::default(), &ContactFilter::default(), None, 500).await?;
+                let mails = tx.notifications_of_kind(NotificationKind::PortalInvite, 50).await?;
+                Ok((contacts, mails))
+            })
         })
         .await?;
     let members = state.db.portal_members(&grant.workspace).await?;
     let invites = state.db.portal_invites(&grant.workspace, 50).await?;
-    Ok(PortalAccess { contacts, members, invites, now: OffsetDateTime::now_utc() })
+    Ok(PortalAccess { contacts, members, invites, mails, now: OffsetDateTime::now_utc(), mail_on: state.mail })
 }
 
 fn frame<'a>(session: &'a WebSession, grant: &'a Grant) -> ConsoleFrame<'a> {
@@ -187,14 +204,16 @@ pub(crate) async fn invite(
         invited_by_name: &session.subject,
         valid_for: INVITE_VALIDITY,
     };
-    let created = match state.db.create_portal_invite(&grant.workspace, &new, &token, &audit).await {
+    let by_mail = state.mail && field("delivery") != "link";
+    let created = match state.db.invite_to_portal(&grant.workspace, &new, &token, &audit, by_mail).await {
         Ok(created) => created,
         Err(e) => return unavailable(e),
     };
     let link = format!("{}/w/{}/portal/invite/{token}", state.public_origin, grant.workspace.slug());
+    let made = if by_mail { Made::Mailed } else { Made::Link(&link) };
     match read(&state, &grant).await {
         Ok(all) => {
-            pages::page(StatusCode::OK, render(&frame(&session, &grant), &all, None, Some((&created, &link)), &[]))
+            pages::page(StatusCode::OK, render(&frame(&session, &grant), &all, None, Some((&created, made)), &[]))
         }
         Err(e) => unavailable(e),
     }
@@ -257,7 +276,7 @@ fn render(
     frame: &ConsoleFrame<'_>,
     all: &PortalAccess,
     notice: Option<&str>,
-    created: Option<(&Invite, &str)>,
+    created: Option<(&Invite, Made<'_>)>,
     problems: &[String],
 ) -> Markup {
     let slug = frame.workspace.slug().as_str();
@@ -285,12 +304,21 @@ fn render(
             @if !problems.is_empty() {
                 div.outcome.failed role="alert" { strong { "Not invited." } ul { @for p in problems { li { (p) } } } }
             }
-            @if let Some((invite, link)) = created {
+            @if let Some((invite, made)) = created {
                 div.outcome.succeeded role="status" {
-                    p { strong { "Invitation made for " (invite.contact_name) " (" (invite.email) ")." }
-                        " Send them this link; it is shown only now, works once and expires " (pages::moment(invite.expires_at)) "." }
-                    label for="invite-link" { "Invitation link" }
-                    input #invite-link type="text" readonly value=(link);
+                    @match made {
+                        Made::Link(link) => {
+                            p { strong { "Invitation made for " (invite.contact_name) " (" (invite.email) ")." }
+                                " Send them this link; it is shown only now, works once and expires " (pages::moment(invite.expires_at)) "." }
+                            label for="invite-link" { "Invitation link" }
+                            input #invite-link type="text" readonly value=(link);
+                        }
+                        Made::Mailed => {
+                            p { strong { "Invitation on its way to " (invite.contact_name) " (" (invite.email) ")." }
+                                " The e-mail's link works once and expires " (pages::moment(invite.expires_at))
+                                ". Its delivery shows under Invitations below." }
+                        }
+                    }
                 }
             }
             section.card.spaced aria-labelledby="invite-heading" {
@@ -311,7 +339,17 @@ fn render(
                             option value="client_user" { (role_text(Role::ClientUser)) }
                             option value="client_admin" { (role_text(Role::ClientAdmin)) }
                         }
-                        button type="submit" { "Make the invitation link" }
+                        @if all.mail_on {
+                            fieldset {
+                                legend { "Send it" }
+                                label.choice { input type="radio" name="delivery" value="email" checked; " By e-mail to the contact" }
+                                label.choice { input type="radio" name="delivery" value="link"; " Show me the link; I will send it myself" }
+                            }
+                            button type="submit" { "Invite" }
+                        } @else {
+                            p.small.muted { "E-mail is off on this installation (no mail server is configured): you will be shown the link to send yourself." }
+                            button type="submit" { "Make the invitation link" }
+                        }
                     }
                 }
             }
@@ -351,7 +389,19 @@ fn render(
                                 tr {
                                     td { (i.contact_name) br; span.small.muted { (i.email) } }
                                     td data-label="Role" { (role_text(i.role)) }
-                                    td data-label="State" { span.state { (state.as_str()) } }
+                                    td data-label="State" {
+                                        span.state { (state.as_str()) }
+                                        @if let Some(m) = all.mails.iter().find(|m| m.about == i.id.to_string()) {
+                                            br;
+                                            span.small.muted {
+                                                @match (m.state.as_str(), m.sent_at) {
+                                                    ("sent", Some(at)) => { "e-mailed " (pages::moment(at)) }
+                                                    ("failed", _) => { "e-mail not sent" @if let Some(e) = &m.last_error { ": " (e) } }
+                                                    _ => { "e-mail queued" @if let Some(e) = &m.last_error { " (last try: " (e) ")" } }
+                                                }
+                                            }
+                                        }
+                                    }
                                     td data-label="Made" { (pages::moment(i.created_at)) }
                                     td data-label="By" { (i.invited_by_name) }
                                     td {

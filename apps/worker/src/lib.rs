@@ -19,6 +19,7 @@ use anchor_commands::{
 use anchor_config::Settings;
 use anchor_events::{EventBus, StreamSettings};
 use anchor_evidence::{EvidenceSetup, issue::Issuer, keys::IssuerKeys};
+use anchor_notify::{MailConfig, Notifier};
 use anchor_outbox::{Dispatcher, DispatcherConfig, Handlers, RecurringJob};
 use anchor_store::Database;
 use anchor_webhooks::{
@@ -57,6 +58,8 @@ pub struct Config {
     pub access_audit_retention: Duration,
     /// Unacknowledged critical alerts are escalated after this (`alert_escalate_after`).
     pub alert_escalate_after: Duration,
+    /// The mail server for the portal's e-mail (`smtp`); `None`: nothing is mailed.
+    pub mail: Option<MailConfig>,
 }
 
 /// The default of `access_audit_retention`.
@@ -119,6 +122,12 @@ impl Config {
             },
             access_audit_retention: settings.access_audit_retention,
             alert_escalate_after: settings.alert_escalate_after,
+            mail: settings.smtp.as_ref().map(|smtp| MailConfig {
+                url: smtp.url.clone(),
+                from: smtp.from.clone(),
+                public_url: public_url.to_owned(),
+                timeout: smtp.timeout,
+            }),
         })
     }
 }
@@ -126,32 +135,49 @@ impl Config {
 /// Delivered outbox events are kept this long for inspection, then dropped.
 pub const DELIVERED_RETENTION_DAYS: i32 = 7;
 
+/// What becomes of each published domain event besides the bus: the
+/// webhook fan-out, and the portal's e-mail when a mail server is configured.
+#[derive(Debug, Clone)]
+pub struct Fanouts {
+    pub webhooks: Fanout,
+    pub mail: Option<Notifier>,
+}
+
 /// The handler of every outbox topic this worker delivers: domain events
 /// (projected into the Ops read model, published on the bus, then fanned out
-/// to webhook endpoints), AgentField
-/// hand-off and reconciliation, evidence issuing, webhook delivery.
+/// to webhook endpoints and, when configured, to the portal's e-mail),
+/// AgentField hand-off and reconciliation, evidence issuing, webhook
+/// delivery, e-mail.
 pub fn handlers(
     db: Database,
     events: EventBus,
-    fanout: Fanout,
+    fanouts: Fanouts,
     orchestrator: Orchestrator,
     issuer: Issuer,
     deliverer: Deliverer,
     router: AlertRouter,
 ) -> Handlers {
     let publish = anchor_events::publish_handler(events);
+    let mail = fanouts.mail.clone();
     let handlers = Handlers::new().on(anchor_events::PUBLISH_TOPIC, move |event: anchor_outbox::OutboxEvent| {
         let db = db.clone();
         let published = publish(event.clone());
-        let fanout = fanout.clone();
+        let fanouts = fanouts.clone();
         async move {
             // The Ops read model first: a failure retries the whole event,
             // and every step is idempotent.
             ops::project(&db, &event).await?;
             published.await?;
-            fanout.handle(&event).await
+            if let Some(mail) = &fanouts.mail {
+                mail.plan(&event).await?;
+            }
+            fanouts.webhooks.handle(&event).await
         }
     });
+    let handlers = match mail {
+        Some(mail) => mail.register(handlers),
+        None => handlers,
+    };
     router.register(deliverer.register(issuer.register(orchestrator.register(handlers))))
 }
 
@@ -243,10 +269,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let orchestrator = Orchestrator::new(db.clone(), agentfield, config.callbacks.clone(), config.orchestrator.clone());
     let keys = IssuerKeys::new(db.clone(), config.evidence.master.clone());
     let issuer = Issuer::new(db.clone(), keys, config.evidence.store.clone());
-    let fanout = Fanout::new(db.clone());
+    let mail = match &config.mail {
+        Some(mail) => Some(Notifier::new(db.clone(), mail).context("setting smtp")?),
+        None => None,
+    };
+    let fanouts = Fanouts { webhooks: Fanout::new(db.clone()), mail };
     let deliverer = Deliverer::new(db.clone(), config.evidence.master.clone(), config.webhooks.clone());
     let handlers =
-        handlers(db.clone(), event_bus(&config, &db).await?, fanout, orchestrator, issuer, deliverer, router);
+        handlers(db.clone(), event_bus(&config, &db).await?, fanouts, orchestrator, issuer, deliverer, router);
     let dispatcher = Dispatcher::new(db.clone(), handlers, config.dispatcher.clone());
     // Either part ending (an error at start, say) ends the other: a worker
     // process never lives on with half of its work stopped.

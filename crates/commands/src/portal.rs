@@ -370,6 +370,27 @@ pub struct TicketRated {
     pub score: u8,
 }
 
+/// `ticket.rated`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TicketRatedEvent {
+    pub ticket_id: TicketId,
+    /// Which resolution was rated (a reopened ticket resolved again is rated again).
+    pub resolution: i32,
+    /// 1 (very poor) to 5 (excellent).
+    pub score: u8,
+    /// What the client added, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The contact who rated it.
+    pub contact_id: ContactId,
+    pub execution_id: anchor_domain::ExecutionId,
+}
+
+impl anchor_events::Event for TicketRatedEvent {
+    const TYPE: &'static str = "ticket.rated";
+    const WHEN: &'static str = "A client rated the resolution of a ticket in the portal.";
+}
+
 async fn rateable(tx: &mut WorkspaceTx, ticket: &Ticket) -> Result<i32, Rejection> {
     if ticket.status.is_open() {
         return Err(NOT_RESOLVED.because(format!("ticket {} is not resolved yet", ticket.id)).into());
@@ -399,6 +420,7 @@ impl DomainCommand for PortalTicketRate {
         &NOT_RESOLVED,
         &ALREADY_RATED,
     ];
+    const EVENTS: &'static [EventSpec] = &[EventSpec::of::<TicketRatedEvent>()];
     type Output = TicketRated;
 
     fn validate(&self) -> Result<(), crate::kit::Invalid> {
@@ -431,6 +453,15 @@ impl DomainCommand for PortalTicketRate {
                 .because(format!("this resolution of ticket {} was rated already", ticket.id))
                 .into());
         }
+        let event = TicketRatedEvent {
+            ticket_id: ticket.id,
+            resolution,
+            score: self.score,
+            comment: comment.map(str::to_owned),
+            contact_id: contact,
+            execution_id: execution,
+        };
+        effect.publish(&event).await?;
         Ok(TicketRated { ticket_id: ticket.id, resolution, score: self.score })
     }
 }

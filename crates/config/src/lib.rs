@@ -154,6 +154,28 @@ pub struct Settings {
     /// endpoint that refines the ticket triage rules. Unset: the rules alone
     /// (they also stand whenever the model fails).
     pub reasoner_llm: Option<LlmSettings>,
+    /// The mail server the portal's e-mail (invitations, replies,
+    /// resolutions, quotes, invoices) goes through. Unset: no e-mail is
+    /// sent, and invitation links are copied from the page.
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// An SMTP server that relays the portal's e-mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// `smtp://[user:password@]host[:port][?tls=required]` (STARTTLS when
+    /// asked for) or `smtps://...` (TLS from the first byte, port 465).
+    pub url: SecretString,
+    /// The From header, e.g. `Acme IT <help@acme-it.example>`.
+    pub from: String,
+    /// How long one exchange with the server may take.
+    #[serde(default = "default_smtp_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_smtp_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// An OpenAI-compatible chat completions endpoint (OpenAI, Azure OpenAI's
@@ -336,6 +358,7 @@ const SETTING_KEYS: &[&str] = &[
     "agent_max_series",
     "agent_max_alerts_per_batch",
     "reasoner_llm",
+    "smtp",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -530,6 +553,19 @@ impl Settings {
                 "reasoner_llm",
                 "base_url must be an http(s) URL, model must be set and timeout must be positive",
             ));
+        }
+        if let Some(smtp) = &self.smtp {
+            let url = smtp.url.expose_secret();
+            // The value itself is never echoed: it may carry a password.
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(ConfigError::invalid("smtp", "url must start with smtp:// or smtps://"));
+            }
+            if !(smtp.from.contains('@') && smtp.from.len() <= 320) || smtp.timeout.is_zero() {
+                return Err(ConfigError::invalid(
+                    "smtp",
+                    "from must be an address (e.g. \"Acme IT <help@acme-it.example>\") and timeout positive",
+                ));
+            }
         }
         if let Some(s3) = &self.evidence_s3
             && (!(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) || s3.bucket.is_empty())
@@ -811,6 +847,28 @@ mod tests {
             jail.set_env("ANCHOR_REASONER_LLM", "{base_url=\"ftp://models\", model=\"x\"}");
             let err = load(&Overrides::default()).expect_err("not http").to_string();
             assert!(err.contains("reasoner_llm") && err.contains("base_url"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_mail_server_is_off_by_default_and_checked_when_set() {
+        Jail::expect_with(|jail| {
+            assert!(load(&Overrides::default()).expect("valid").smtp.is_none(), "off by default");
+            jail.set_env(
+                "ANCHOR_SMTP",
+                "{url=\"smtp://relay:hunter2@mail.example:587?tls=required\", from=\"Acme IT <help@acme-it.example>\"}",
+            );
+            let s = load(&Overrides::default()).expect("valid");
+            let smtp = s.smtp.as_ref().expect("set");
+            assert_eq!((smtp.from.as_str(), smtp.timeout), ("Acme IT <help@acme-it.example>", Duration::from_secs(30)));
+            assert!(!format!("{s:?}").contains("hunter2"), "Debug must redact the password");
+            jail.set_env("ANCHOR_SMTP", "{url=\"http://mail.example\", from=\"help@acme-it.example\"}");
+            let err = load(&Overrides::default()).expect_err("not smtp").to_string();
+            assert!(err.contains("smtp") && err.contains("url") && !err.contains("mail.example"), "{err}");
+            jail.set_env("ANCHOR_SMTP", "{url=\"smtp://mail.example\", from=\"nobody\"}");
+            let err = load(&Overrides::default()).expect_err("no address").to_string();
+            assert!(err.contains("from"), "{err}");
             Ok(())
         });
     }

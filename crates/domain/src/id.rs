@@ -316,3 +316,8 @@ prefixed_id!(
     ArticleId,
     "kba"
 );
+prefixed_id!(
+    /// An e-mail to a contact about something in their portal.
+    NotificationId,
+    "ntf"
+);

@@ -26,9 +26,9 @@ pub use contract::{BillingCycle, ContractKind, ContractName, ContractState, Unit
 pub use execution::ExecutionStatus;
 pub use id::{
     AgentId, AlertId, ArticleId, AssetId, BatchId, CalendarId, ChangeId, CommentId, ContactId, ContractId,
-    EnrollmentTokenId, EvidenceId, ExecutionId, IdError, InvoiceId, MaintenanceWindowId, MessageId, PaymentId,
-    PortalInviteId, QueueId, QuoteId, ReceiptId, RelationshipId, RuleId, RunbookId, RunbookRunId, SiteId, SlaPolicyId,
-    TeamId, TicketId, TimeEntryId, ViewId, WebhookId,
+    EnrollmentTokenId, EvidenceId, ExecutionId, IdError, InvoiceId, MaintenanceWindowId, MessageId, NotificationId,
+    PaymentId, PortalInviteId, QueueId, QuoteId, ReceiptId, RelationshipId, RuleId, RunbookId, RunbookRunId, SiteId,
+    SlaPolicyId, TeamId, TicketId, TimeEntryId, ViewId, WebhookId,
 };
 pub use invoice::{
     InvoiceKind, InvoiceNote, InvoiceState, LineDescription, Party, PaymentKind, PaymentMethod, PaymentReference,

@@ -10,8 +10,9 @@ use time::OffsetDateTime;
 use crate::{StoreError, WorkspaceTx, executions::Actor};
 
 /// An article as it is now.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Article {
+    #[schema(value_type = String)]
     pub id: ArticleId,
     pub title: String,
     pub category: Option<String>,
@@ -28,34 +29,42 @@ pub struct Article {
     pub created_by_issuer: String,
     pub created_by: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub published_at: Option<OffsetDateTime>,
 }
 
 /// One revision of an article.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Revision {
     pub revision: i32,
     pub title: String,
     pub audience: String,
     #[sqlx(flatten)]
     pub actor: Actor,
+    #[schema(value_type = String)]
     pub execution_id: ExecutionId,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }
 
 /// A ticket an article is linked to.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TicketLink {
+    #[schema(value_type = String)]
     pub article_id: ArticleId,
+    #[schema(value_type = String)]
     pub ticket_id: TicketId,
     pub title: String,
     pub solved: bool,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }
 

@@ -20,6 +20,7 @@ pub mod invoices;
 pub mod kb;
 pub mod maintenance;
 pub mod migrate;
+pub mod notifications;
 pub mod ops;
 pub mod portal;
 pub mod queues;

@@ -70,6 +70,7 @@ pub static PLATFORM_MIGRATIONS: &[Migration] = &[
     Migration::new(22, "shared_sla_schedule", include_str!("../migrations/platform/0022_shared_sla_schedule.sql")),
     Migration::new(23, "outbox_ready_notify", include_str!("../migrations/platform/0023_outbox_ready_notify.sql")),
     Migration::new(24, "portal", include_str!("../migrations/platform/0024_portal.sql")),
+    Migration::new(25, "portal_links", include_str!("../migrations/platform/0025_portal_links.sql")),
 ];
 
 /// Migrations of every workspace schema.
@@ -112,6 +113,7 @@ pub static WORKSPACE_MIGRATIONS: &[Migration] = &[
     Migration::new(32, "quote_contracts", include_str!("../migrations/workspace/0032_quote_contracts.sql")),
     Migration::new(33, "ticket_ratings", include_str!("../migrations/workspace/0033_ticket_ratings.sql")),
     Migration::new(34, "knowledge_base", include_str!("../migrations/workspace/0034_knowledge_base.sql")),
+    Migration::new(35, "notifications", include_str!("../migrations/workspace/0035_notifications.sql")),
 ];
 
 /// Advisory-lock class for migrations (`ANCH` in ASCII); the object id is 0

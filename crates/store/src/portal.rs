@@ -63,6 +63,24 @@ pub enum InviteState {
 }
 
 impl InviteState {
+    /// Where a one-time link stands at `now`.
+    fn of(
+        revoked_at: Option<OffsetDateTime>,
+        used_at: Option<OffsetDateTime>,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Self {
+        if revoked_at.is_some() {
+            Self::Revoked
+        } else if used_at.is_some() {
+            Self::Used
+        } else if expires_at <= now {
+            Self::Expired
+        } else {
+            Self::Pending
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -74,39 +92,38 @@ impl InviteState {
 }
 
 /// An invitation (never its token).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Invite {
+    #[schema(value_type = String)]
     pub id: PortalInviteId,
     pub workspace_slug: String,
     pub workspace_name: String,
+    #[schema(value_type = String)]
     pub contact_id: ContactId,
     pub contact_name: String,
     pub email: String,
+    #[schema(value_type = String)]
     pub role: Role,
     pub invited_by_issuer: String,
     pub invited_by_subject: String,
     pub invited_by_name: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub used_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<OffsetDateTime>,
 }
 
 impl Invite {
     pub fn state(&self, now: OffsetDateTime) -> InviteState {
-        if self.revoked_at.is_some() {
-            InviteState::Revoked
-        } else if self.used_at.is_some() {
-            InviteState::Used
-        } else if self.expires_at <= now {
-            InviteState::Expired
-        } else {
-            InviteState::Pending
-        }
+        InviteState::of(self.revoked_at, self.used_at, self.expires_at, now)
     }
 }
 
@@ -139,14 +156,84 @@ impl PortalSession {
     }
 }
 
+/// How long a sign-in link in an e-mail may be used.
+pub const LINK_VALIDITY: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// A sign-in link (never its token).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Link {
+    pub workspace_slug: String,
+    pub workspace_name: String,
+    pub contact_id: ContactId,
+    pub contact_name: String,
+    /// The portal page it leads to.
+    pub target: String,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl Link {
+    pub fn state(&self, now: OffsetDateTime) -> InviteState {
+        InviteState::of(self.revoked_at, self.used_at, self.expires_at, now)
+    }
+}
+
+const LINK_COLUMNS: &str = "w.slug AS workspace_slug, w.name AS workspace_name, l.contact_id, l.contact_name, l.target,
+    l.expires_at, l.used_at, l.revoked_at";
+
+/// What taking up a sign-in link came to.
+#[derive(Debug, Clone)]
+pub enum TakenLink {
+    /// The session is started; go to the link's target.
+    Started { link: Link },
+    /// Used, expired or withdrawn: nothing was started.
+    Refused { link: Link, state: InviteState },
+    /// The contact's portal access has ended since the link was sent.
+    AccessEnded { link: Link },
+    /// No link has this token.
+    Unknown,
+}
+
+/// A sign-in link to mint.
+#[derive(Debug, Clone)]
+pub struct NewLink<'a> {
+    pub contact_id: ContactId,
+    pub contact_name: &'a str,
+    /// A path in the workspace's portal.
+    pub target: &'a str,
+    /// The link is minted only for a contact holding one of these roles.
+    pub roles: &'a [Role],
+    pub valid_for: Duration,
+}
+
+async fn portal_role(
+    conn: &mut sqlx::PgConnection,
+    workspace_id: i64,
+    contact: &ContactId,
+) -> Result<Option<Role>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT m.role FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
+          WHERE m.workspace_id = $1 AND s.issuer = $2 AND s.subject = $3",
+    )
+    .bind(workspace_id)
+    .bind(PORTAL_ISSUER)
+    .bind(portal_subject(contact))
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// A contact with portal access (a membership of the portal's kind).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PortalMember {
     pub contact_id: String,
+    #[schema(value_type = String)]
     pub role: Role,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub since: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen_at: Option<OffsetDateTime>,
 }
 
@@ -214,6 +301,36 @@ impl Database {
         });
         audit_change(&mut tx, audit, workspace.slug().as_str(), "portal.invite.created", detail).await?;
         tx.commit().await?;
+        Ok(created)
+    }
+
+    /// [`Self::create_portal_invite`], then, `by_mail`, its e-mail queued
+    /// in the workspace (the sender gives the invitation a new token as the
+    /// message leaves, so `token` then never works). Shared by the page and
+    /// the API.
+    pub async fn invite_to_portal(
+        &self,
+        workspace: &Workspace,
+        invite: &NewInvite<'_>,
+        token: &str,
+        audit: &AuditContext,
+        by_mail: bool,
+    ) -> Result<Invite, StoreError> {
+        let created = self.create_portal_invite(workspace, invite, token, audit).await?;
+        if by_mail {
+            let cause = created.id.to_string();
+            let mail = crate::notifications::NewNotification {
+                kind: crate::notifications::NotificationKind::PortalInvite,
+                cause: &cause,
+                contact_id: invite.contact_id,
+                about: &cause,
+                comment_id: None,
+                address: invite.email,
+            };
+            let mut tx = self.begin_workspace(workspace).await?;
+            tx.queue_notification(&mail).await?;
+            tx.commit().await?;
+        }
         Ok(created)
     }
 
@@ -369,8 +486,8 @@ impl Database {
         Ok(())
     }
 
-    /// Ends a contact's portal access: its membership, its sessions and its
-    /// invitations still pending, in one transaction; audited. False when it
+    /// Ends a contact's portal access: its membership, its sessions, its
+    /// invitations still pending and its sign-in links, in one transaction; audited. False when it
     /// had none of these.
     pub async fn revoke_portal_access(
         &self,
@@ -405,16 +522,152 @@ impl Database {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let links = sqlx::query(
+            "UPDATE platform.portal_links SET revoked_at = now()
+              WHERE workspace_id = $1 AND contact_id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(workspace.id())
+        .bind(contact)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let any = role.is_some() || sessions > 0 || invites > 0;
         if any {
             let detail = serde_json::json!({
                 "target_issuer": PORTAL_ISSUER, "target_subject": subject, "previous_role": role,
-                "sessions_ended": sessions, "invites_revoked": invites,
+                "sessions_ended": sessions, "invites_revoked": invites, "links_revoked": links,
             });
             audit_change(&mut tx, audit, workspace.slug().as_str(), "portal.access.revoked", detail).await?;
         }
         tx.commit().await?;
         Ok(any)
+    }
+
+    /// The portal role a contact holds in a workspace, if any.
+    pub async fn portal_role(&self, workspace: &Workspace, contact: &ContactId) -> Result<Option<Role>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        portal_role(&mut conn, workspace.id(), contact).await
+    }
+
+    /// Mints a sign-in link for `token` (its digest alone kept) when the
+    /// contact holds one of `link.roles` in the workspace; false (and
+    /// nothing stored) when it does not.
+    pub async fn create_portal_link(
+        &self,
+        workspace: &Workspace,
+        link: &NewLink<'_>,
+        token: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let role = portal_role(&mut tx, workspace.id(), &link.contact_id).await?;
+        if !role.is_some_and(|r| link.roles.contains(&r)) {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO platform.portal_links (token_hash, workspace_id, contact_id, contact_name, target, expires_at)
+             VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
+        )
+        .bind(digest(token))
+        .bind(workspace.id())
+        .bind(link.contact_id)
+        .bind(link.contact_name)
+        .bind(link.target)
+        .bind(link.valid_for.as_secs_f64())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The sign-in link for a token, as it stands; reading changes nothing.
+    pub async fn portal_link(&self, token: &str) -> Result<Option<Link>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {LINK_COLUMNS} FROM platform.portal_links l
+               JOIN platform.workspaces w ON w.id = l.workspace_id WHERE l.token_hash = $1"
+        )))
+        .bind(digest(token))
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Takes up the sign-in link for `token`, in one transaction: checks
+    /// that the contact still has portal access, marks the link used and
+    /// starts a portal session under `session_token`. Audited.
+    pub async fn take_portal_link(
+        &self,
+        token: &str,
+        session_token: &str,
+        csrf_token: &str,
+        absolute: Duration,
+        audit: &AuditContext,
+    ) -> Result<TakenLink, StoreError> {
+        let mut tx = self.begin().await?;
+        let workspace_id: Option<i64> =
+            sqlx::query_scalar("SELECT workspace_id FROM platform.portal_links WHERE token_hash = $1 FOR UPDATE")
+                .bind(digest(token))
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(workspace_id) = workspace_id else { return Ok(TakenLink::Unknown) };
+        let link: Link = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {LINK_COLUMNS} FROM platform.portal_links l
+               JOIN platform.workspaces w ON w.id = l.workspace_id WHERE l.token_hash = $1"
+        )))
+        .bind(digest(token))
+        .fetch_one(&mut *tx)
+        .await?;
+        let now: OffsetDateTime = sqlx::query_scalar("SELECT now()").fetch_one(&mut *tx).await?;
+        let state = link.state(now);
+        if state != InviteState::Pending {
+            return Ok(TakenLink::Refused { link, state });
+        }
+        if portal_role(&mut tx, workspace_id, &link.contact_id).await?.is_none() {
+            return Ok(TakenLink::AccessEnded { link });
+        }
+        sqlx::query("UPDATE platform.portal_links SET used_at = now() WHERE token_hash = $1")
+            .bind(digest(token))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO platform.portal_sessions (token_hash, workspace_id, contact_id, csrf_token, expires_at)
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+        )
+        .bind(digest(session_token))
+        .bind(workspace_id)
+        .bind(link.contact_id)
+        .bind(csrf_token)
+        .bind(absolute.as_secs_f64())
+        .execute(&mut *tx)
+        .await?;
+        let detail = serde_json::json!({
+            "target_issuer": PORTAL_ISSUER, "target_subject": portal_subject(&link.contact_id), "target": link.target,
+        });
+        audit_change(&mut tx, audit, &link.workspace_slug, "portal.link.used", detail).await?;
+        tx.commit().await?;
+        Ok(TakenLink::Started { link })
+    }
+
+    /// Gives a pending invitation a new token (its digest alone kept), so
+    /// that the e-mail about to carry it holds the one link that works.
+    /// `None` when the invitation is no longer pending (withdrawn, used,
+    /// expired): there is nothing to send.
+    pub async fn rekey_portal_invite(
+        &self,
+        workspace: &Workspace,
+        id: PortalInviteId,
+        token: &str,
+    ) -> Result<Option<Invite>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH i AS (
+                UPDATE platform.portal_invites SET token_hash = $3
+                 WHERE id = $1 AND workspace_id = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+                RETURNING *)
+             SELECT {INVITE_COLUMNS} FROM i JOIN platform.workspaces w ON w.id = i.workspace_id"
+        )))
+        .bind(id)
+        .bind(workspace.id())
+        .bind(digest(token))
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     /// The contacts with portal access to a workspace, and their roles.

@@ -207,12 +207,16 @@ impl Database {
         Ok(())
     }
 
-    /// Drops sessions (staff and portal) past their absolute expiry, OIDC logins never
+    /// Drops sessions (staff and portal) past their absolute expiry, portal sign-in
+    /// links a month past theirs, OIDC logins never
     /// finished, and sign-in attempt counts whose window has ended.
     pub async fn prune_sessions(&self) -> Result<u64, StoreError> {
         let done =
             sqlx::query("DELETE FROM platform.web_sessions WHERE expires_at < now()").execute(self.pool()).await?;
         sqlx::query("DELETE FROM platform.portal_sessions WHERE expires_at < now()").execute(self.pool()).await?;
+        sqlx::query("DELETE FROM platform.portal_links WHERE expires_at < now() - interval '30 days'")
+            .execute(self.pool())
+            .await?;
         sqlx::query("DELETE FROM platform.oidc_logins WHERE created_at < now() - interval '1 hour'")
             .execute(self.pool())
             .await?;

@@ -241,3 +241,84 @@ async fn staff_author_an_article_and_a_contact_finds_it_in_chromium() {
     .await;
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn the_api_writes_articles_through_the_same_commands_and_reads_them_with_revisions_and_tickets() {
+    let platform = Platform::start().await;
+    platform.named_workspace("acme", "Acme Ltd", "mia", Role::MspAdmin).await;
+    let api = "/api/v1/workspaces/acme/kb/articles";
+    let body = json!({"title": "Connect to the VPN", "body": "1. Open **WireGuard**\n2. Import the profile",
+        "audience": "client", "category": "Remote work", "tags": ["vpn"]});
+    let created: Value = platform.post(api, "mia", &body, Some(20)).await.json().await.expect("json");
+    assert_eq!(created["status"], "succeeded", "{created}");
+    assert_eq!(created["result"]["state"], "draft");
+    let id = created["result"]["article_id"].as_str().expect("id").to_owned();
+
+    let revised = json!({"title": "Connect to the VPN from home", "body": "Open **WireGuard**, import the profile.",
+        "audience": "client"});
+    let response = platform
+        .client
+        .patch(platform.url(&format!("{api}/{id}")))
+        .bearer_auth(platform.token("mia"))
+        .header("idempotency-key", format!("kb-revise-{id}"))
+        .header("prefer", "wait=20")
+        .json(&revised)
+        .send()
+        .await
+        .expect("patch");
+    let revised: Value = response.json().await.expect("json");
+    assert_eq!((revised["status"].as_str(), revised["result"]["revision"].as_i64()), (Some("succeeded"), Some(2)));
+    let published: Value =
+        platform.post(&format!("{api}/{id}/publish"), "mia", &json!({}), Some(20)).await.json().await.expect("json");
+    assert_eq!(published["result"]["state"], "published", "{published}");
+
+    let ticket: Value = platform
+        .post(
+            "/api/v1/workspaces/acme/tickets",
+            "mia",
+            &json!({"title": "VPN drops at home", "priority": "p3"}),
+            Some(20),
+        )
+        .await
+        .json()
+        .await
+        .expect("ticket");
+    let ticket = ticket["result"]["ticket_id"].as_str().expect("ticket").to_owned();
+    let linked: Value = platform
+        .post(&format!("{api}/{id}/tickets"), "mia", &json!({"ticket_id": ticket, "solved": true}), Some(20))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(linked["status"], "succeeded", "{linked}");
+
+    let article = platform.get(&format!("{api}/{id}"), "mia").await;
+    assert_eq!(article["title"], "Connect to the VPN from home");
+    assert!(article["body_html"].as_str().expect("html").contains("<strong>WireGuard</strong>"), "{article}");
+    assert_eq!(article["revisions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        (article["tickets"][0]["ticket_id"].as_str(), article["tickets"][0]["solved"].as_bool()),
+        (Some(ticket.as_str()), Some(true))
+    );
+
+    let found = platform.get(&format!("{api}?q=wireg"), "mia").await;
+    assert_eq!(found["items"][0]["id"], id.as_str(), "found by a prefix of a word");
+    let drafts = platform.get(&format!("{api}?state=draft"), "mia").await;
+    assert_eq!(drafts["items"], json!([]));
+    let response = platform
+        .client
+        .get(platform.url(&format!("{api}?audience=everyone")))
+        .bearer_auth(platform.token("mia"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 422);
+    let missing = platform
+        .client
+        .get(platform.url(&format!("{api}/kba_00000000000000000000000000")))
+        .bearer_auth(platform.token("mia"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), 404);
+}

@@ -14,6 +14,7 @@ mod failures;
 mod flow;
 mod invoices;
 mod kb;
+mod mail;
 mod pages;
 mod platform;
 mod portal;

@@ -56,6 +56,8 @@ pub(crate) struct Options {
     pub(crate) telemetry: anchor_telemetry::limits::Limits,
     /// When unacknowledged critical alerts are escalated (default 15 min).
     pub(crate) alert_escalate_after: Duration,
+    /// The portal's e-mail (default: off); an empty `public_url` becomes the gateway's.
+    pub(crate) mail: Option<anchor_notify::MailConfig>,
 }
 
 impl Default for Options {
@@ -68,6 +70,7 @@ impl Default for Options {
             evidence_store: None,
             telemetry: Default::default(),
             alert_escalate_after: anchor_worker::DEFAULT_ALERT_ESCALATE_AFTER,
+            mail: None,
         }
     }
 }
@@ -137,6 +140,7 @@ impl Platform {
             webhook_limits: Default::default(),
             access: Default::default(),
             telemetry: options.telemetry,
+            mail_enabled: options.mail.is_some(),
         };
         let token = CancellationToken::new();
         let gateway = Running::spawn(anchor_gateway::run(gateway_config, gateway_listener, token.clone()), token);
@@ -169,6 +173,12 @@ impl Platform {
             },
             access_audit_retention: anchor_worker::DEFAULT_ACCESS_AUDIT_RETENTION,
             alert_escalate_after: options.alert_escalate_after,
+            mail: options.mail.clone().map(|mut mail| {
+                if mail.public_url.is_empty() {
+                    mail.public_url = format!("http://{gateway_addr}");
+                }
+                mail
+            }),
         };
         let token = CancellationToken::new();
         let worker = Running::spawn(anchor_worker::run(worker_config.clone(), token.clone()), token);
@@ -300,6 +310,17 @@ impl Platform {
         let response = self.client.get(self.url(path)).bearer_auth(self.token(subject)).send().await.expect("get");
         assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.expect("json")
+    }
+
+    /// DELETEs `path` with a fresh idempotency key.
+    pub(crate) async fn delete(&self, path: &str, subject: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(self.token(subject))
+            .header("idempotency-key", format!("key-{:032x}", rand::random::<u128>()))
+            .send()
+            .await
+            .expect("delete")
     }
 
     /// Polls the execution at `location` until it finishes (or `patience`).

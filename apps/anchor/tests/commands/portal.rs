@@ -83,7 +83,7 @@ async fn portal_session(
 }
 
 /// A sent quote of `ws` (billing profile and tax rate set up first): its id and digest.
-async fn sent_quote(platform: &Platform, ws: &str, subject: &str, title: &str) -> (String, String) {
+pub(crate) async fn sent_quote(platform: &Platform, ws: &str, subject: &str, title: &str) -> (String, String) {
     let api = format!("/api/v1/workspaces/{ws}");
     let profile = json!({"currency": "EUR", "payment_terms_days": 14, "invoice_prefix": "INV-",
         "credit_note_prefix": "CN-", "seller": {"name": "Managed IT GmbH", "vat_id": "DE123456789",
@@ -123,7 +123,7 @@ async fn sent_quote(platform: &Platform, ws: &str, subject: &str, title: &str) -
 }
 
 /// An invoice of `ws` with one line (billing set up by [`sent_quote`]): finalized, or left a draft.
-async fn invoice(platform: &Platform, ws: &str, subject: &str, description: &str, finalize: bool) -> String {
+pub(crate) async fn invoice(platform: &Platform, ws: &str, subject: &str, description: &str, finalize: bool) -> String {
     let api = format!("/api/v1/workspaces/{ws}");
     let lines = json!([{"description": description, "quantity": "1", "unit_price": "250.00", "tax": "standard"}]);
     let created: Value = platform

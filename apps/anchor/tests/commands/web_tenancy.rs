@@ -117,7 +117,7 @@ fn form(path: &str, csrf: &str, ids: &Ids) -> Option<Vec<(&'static str, String)>
         }
         "/w/{ws}/admin/portal/revoke" => fields.push(("contact_id", ids.contact.clone())),
         // The portal's forms: a staff session is no portal session.
-        "/w/{ws}/portal/invite/{token}" => fields.push(("handoff", "h".into())),
+        "/w/{ws}/portal/invite/{token}" | "/w/{ws}/portal/link/{token}" => fields.push(("handoff", "h".into())),
         "/w/{ws}/portal/signout" => {}
         "/w/{ws}/console/service/kb/act" => {
             fields.push(("action", "publish".into()));
@@ -327,8 +327,11 @@ async fn no_page_fragment_or_search_of_one_workspace_shows_another() {
                     let refused = match (own, method.as_str(), path.as_str()) {
                         // The portal is for a portal session, which a staff session is not;
                         // an invitation link that is not one is 404, its form without the
-                        // browser's binding 403.
-                        (_, _, p) if p.starts_with("/w/{ws}/portal") => [401, 403, 404].contains(&status),
+                        // browser's binding 403; links are counted per source, so this long
+                        // walk meets their limit (429) too.
+                        (_, _, p) if p.starts_with("/w/{ws}/portal") => {
+                            [401, 403, 404].contains(&status) || (p.ends_with("/{token}") && status == 429)
+                        }
                         // A bare module address redirects to its first tab whatever the name
                         // (so it tells nothing), and that tab then answers as below.
                         (_, "GET", "/w/{ws}/console" | "/w/{ws}/admin") => {

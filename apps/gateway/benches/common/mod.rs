@@ -26,6 +26,7 @@ pub(crate) fn app(db: &TestDatabase, store: &Database, data_dir: &std::path::Pat
         webhook_limits: Default::default(),
         access: Default::default(),
         telemetry: Default::default(),
+        mail_enabled: false,
     };
     let state = anchor_gateway::AppState::new(&config, store.clone()).expect("state");
     anchor_gateway::app(&config, state, None)

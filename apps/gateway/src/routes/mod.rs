@@ -21,7 +21,9 @@ pub(crate) mod evidence;
 mod executions;
 mod health;
 mod invoices;
+mod knowledge;
 mod maintenance;
+mod portal;
 mod queues;
 mod quotes;
 mod runbooks;
@@ -84,6 +86,8 @@ use crate::{
         (name = "service policies", description = "Business calendars and SLA policies (configuration: versioned, written directly, each change recorded and signed)"),
         (name = "agents", description = "The edge plane: enrollment tokens, agents, enrollment, telemetry ingest"),
         (name = "evidence", description = "Signed audit credentials (W3C VC 2.0, eddsa-jcs-2022), their chain, the issuer keys"),
+        (name = "knowledge", description = "The knowledge base: articles with revisions, audiences and states (commands: 202 + execution), full-text search, links to the tickets they answered"),
+        (name = "portal", description = "Who may use the client portal: invitations (made, listed, withdrawn) and the contacts with access"),
     )
 )]
 struct ApiDoc;
@@ -225,6 +229,8 @@ pub(crate) fn router() -> (Router<AppState>, Value, Routing) {
         .merge(invoices::routes())
         .merge(contracts::routes())
         .merge(quotes::routes())
+        .merge(knowledge::routes())
+        .merge(portal::routes())
         .merge(maintenance::routes());
     let commands = all.commands.iter().map(|(path, method, _)| (method.to_string(), path.to_string())).collect();
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(all.router).split_for_parts();

@@ -155,6 +155,7 @@ fn config(db: &TestDatabase, request_timeout: Duration, data_dir: &std::path::Pa
         webhook_limits: Default::default(),
         access: Default::default(),
         telemetry: Default::default(),
+        mail_enabled: false,
     }
 }
 
