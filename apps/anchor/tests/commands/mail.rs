@@ -409,7 +409,37 @@ async fn the_portals_email_goes_through_a_real_smtp_server_with_one_time_links_a
     let received = smtp.wait_for(8).await;
     assert_eq!(received[7]["rcpt_tos"], json!(["cy@acme.example"]));
     assert!(text(&received[7]).contains("as portal administrator"), "{}", text(&received[7]));
-    link_in(&received[7], &base, "invite");
+    let (path, _) = link_in(&received[7], &base, "invite");
+
+    // Cy, a portal administrator now, invites a colleague from People: by e-mail too.
+    let (_, taken) = follow(&platform, &path).await;
+    let cy_session = portal_cookie(&taken);
+    let csrf: String = sqlx::query_scalar("SELECT csrf_token FROM platform.portal_sessions WHERE token_hash = $1")
+        .bind(Sha256::digest(cy_session.as_bytes()).to_vec())
+        .fetch_one(platform.store.pool())
+        .await
+        .expect("csrf");
+    let di = contact_with_access(&platform, "Di Evans", "di@acme.example").await;
+    let page = client()
+        .post(platform.url("/w/acme/portal/people"))
+        .header("cookie", format!("anchor_portal={cy_session}"))
+        .header("origin", &base)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("action", "invite"),
+            ("contact_id", di.as_str()),
+            ("role", "client_user"),
+        ])
+        .send()
+        .await
+        .expect("invite")
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("Invitation e-mailed to Di Evans") && !page.contains("/portal/invite/"), "{page}");
+    let received = smtp.wait_for(9).await;
+    assert_eq!(received[8]["rcpt_tos"], json!(["di@acme.example"]));
+    assert!(text(&received[8]).contains("Cy Young invited you"), "{}", text(&received[8]));
 }
 
 async fn contact_with_access(platform: &Platform, name: &str, email: &str) -> String {
