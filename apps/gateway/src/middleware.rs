@@ -44,9 +44,21 @@ pub fn apply(router: Router, request_timeout: Duration, body_limit: usize) -> Ro
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let request_id = req.extensions().get::<RequestId>().and_then(|id| id.0.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+            tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()), request_id)
         }))
         .layer(middleware::from_fn(request_id))
+}
+
+/// The path as logs may show it: the one-time token of a portal link
+/// (`/w/{ws}/portal/invite/{token}`, `/w/{ws}/portal/link/{token}`) is a
+/// credential and never reaches a log.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for marker in ["/portal/invite/", "/portal/link/"] {
+        if let Some(at) = path.find(marker) {
+            return format!("{}{{token}}", &path[..at + marker.len()]).into();
+        }
+    }
+    path.into()
 }
 
 /// Client-supplied ids are kept when they are short and printable, so a
@@ -115,4 +127,16 @@ async fn normalise_problems(req: Request, next: Next) -> Response {
     std::mem::swap(problem.headers_mut(), &mut parts.headers);
     let body = std::mem::replace(problem.body_mut(), Body::empty());
     Response::from_parts(parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portal_link_tokens_never_reach_a_log() {
+        assert_eq!(loggable_path("/w/acme/portal/link/abcDEF123_-"), "/w/acme/portal/link/{token}");
+        assert_eq!(loggable_path("/w/acme/portal/invite/abc"), "/w/acme/portal/invite/{token}");
+        assert_eq!(loggable_path("/w/acme/portal/tickets/tkt_1"), "/w/acme/portal/tickets/tkt_1");
+    }
 }

@@ -68,7 +68,10 @@ pub(crate) async fn list(
     let audiences: Vec<&str> =
         query.audience.as_deref().filter(|a| anchor_commands::kb::AUDIENCES.contains(a)).into_iter().collect();
     let wanted_state = query.state.as_deref().filter(|s| ["draft", "published", "archived"].contains(s));
-    let filter = filter_of(&query, &audiences, wanted_state);
+    let mut filter = filter_of(&query, &audiences, wanted_state);
+    if anchor_store::kb::clients_only(&grant.roles) {
+        filter = filter.for_clients();
+    }
     match state.db.read(&grant.workspace, |tx| Box::pin(async move { tx.articles(&filter, 200).await })).await {
         Ok(articles) => {
             let may_write = grant.allows(Permission::KnowledgeWrite);
@@ -117,11 +120,14 @@ pub(crate) async fn article(
     let missing =
         || pages::declined(StatusCode::NOT_FOUND, "No such article", "There is no such article in this workspace.");
     let Ok(id) = id.parse::<ArticleId>() else { return missing() };
+    let clients = anchor_store::kb::clients_only(&grant.roles);
     let read = state
         .db
         .read(&grant.workspace, |tx| {
             Box::pin(async move {
-                let Some(article) = tx.article(id).await? else { return Ok(None) };
+                let Some(article) = tx.article(id).await?.filter(|a| !clients || a.readable_by_clients()) else {
+                    return Ok(None);
+                };
                 let revisions = tx.article_revisions(id).await?;
                 let links = tx.article_links(Some(id), None).await?;
                 Ok(Some(ArticlePage { article, revisions, links }))

@@ -560,6 +560,22 @@ impl Settings {
             if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
                 return Err(ConfigError::invalid("smtp", "url must start with smtp:// or smtps://"));
             }
+            // Links in these e-mails sign people in: they do not cross a
+            // network in the clear. Plain SMTP only to this machine.
+            let host = url
+                .split_once("://")
+                .map(|(_, rest)| rest.rsplit_once('@').map_or(rest, |(_, host)| host))
+                .unwrap_or_default();
+            let loopback = ["localhost", "127.", "[::1]"].iter().any(|h| host.starts_with(h));
+            if url.starts_with("smtp://") && !url.contains("tls=required") && !loopback {
+                return Err(ConfigError::invalid(
+                    "smtp",
+                    "url must use TLS: smtp://host:587?tls=required (STARTTLS) or smtps://host:465; plain SMTP only to a loopback host",
+                ));
+            }
+            if smtp.timeout > Duration::from_secs(30) {
+                return Err(ConfigError::invalid("smtp", "timeout must be at most 30s"));
+            }
             if !(smtp.from.contains('@') && smtp.from.len() <= 320) || smtp.timeout.is_zero() {
                 return Err(ConfigError::invalid(
                     "smtp",
@@ -863,10 +879,18 @@ mod tests {
             let smtp = s.smtp.as_ref().expect("set");
             assert_eq!((smtp.from.as_str(), smtp.timeout), ("Acme IT <help@acme-it.example>", Duration::from_secs(30)));
             assert!(!format!("{s:?}").contains("hunter2"), "Debug must redact the password");
+            jail.set_env(
+                "ANCHOR_SMTP",
+                "{url=\"smtp://relay:hunter2@mail.example:25\", from=\"help@acme-it.example\"}",
+            );
+            let err = load(&Overrides::default()).expect_err("no TLS").to_string();
+            assert!(err.contains("tls=required") && !err.contains("hunter2"), "{err}");
+            jail.set_env("ANCHOR_SMTP", "{url=\"smtp://127.0.0.1:2525\", from=\"help@acme-it.example\"}");
+            assert!(load(&Overrides::default()).is_ok(), "plain SMTP to this machine");
             jail.set_env("ANCHOR_SMTP", "{url=\"http://mail.example\", from=\"help@acme-it.example\"}");
             let err = load(&Overrides::default()).expect_err("not smtp").to_string();
             assert!(err.contains("smtp") && err.contains("url") && !err.contains("mail.example"), "{err}");
-            jail.set_env("ANCHOR_SMTP", "{url=\"smtp://mail.example\", from=\"nobody\"}");
+            jail.set_env("ANCHOR_SMTP", "{url=\"smtps://mail.example\", from=\"nobody\"}");
             let err = load(&Overrides::default()).expect_err("no address").to_string();
             assert!(err.contains("from"), "{err}");
             Ok(())

@@ -77,6 +77,19 @@ pub enum SendError {
     Transient(String),
 }
 
+/// The longest one message may take to send, all exchanges together.
+pub const SEND_LIMIT: Duration = Duration::from_secs(40);
+
+/// Whether the server refused this recipient for good (550 mailbox
+/// unavailable, 551 not local, 552 over its storage, 553 name not allowed):
+/// no retry makes it arrive. Any other refusal (authentication, TLS
+/// required, relaying denied, a transaction failure) is the installation's
+/// to fix, so the message waits and is tried again.
+fn refuses_recipient(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_permanent()
+        && e.status().is_some_and(|code| matches!(code.to_string().as_str(), "550" | "551" | "552" | "553"))
+}
+
 /// The SMTP adapter.
 #[derive(Clone)]
 pub struct Mailer {
@@ -116,10 +129,15 @@ impl Mailer {
             .message_id(Some(message_id.to_owned()))
             .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
             .map_err(|e| SendError::Permanent(format!("the message cannot be built: {e}")))?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-            Err(e) => Err(SendError::Transient(e.to_string())),
+        // One send is several exchanges, each bounded by the transport's
+        // timeout; the whole is bounded too, well within the outbox's
+        // handler limit, so a slow relay cannot get a sent message cut off
+        // before it is recorded.
+        match tokio::time::timeout(SEND_LIMIT, self.transport.send(message)).await {
+            Err(_) => Err(SendError::Transient(format!("no answer within {} s", SEND_LIMIT.as_secs()))),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if refuses_recipient(&e) => Err(SendError::Permanent(e.to_string())),
+            Ok(Err(e)) => Err(SendError::Transient(e.to_string())),
         }
     }
 }
@@ -162,7 +180,9 @@ fn intent(event: &PublishRequest) -> Option<Intent> {
                 .then(|| Some(Intent::Reply { ticket: id(data, "ticket_id")?, comment: id(data, "comment_id")? }))
                 .flatten()
         }
-        ("ticket.updated", Some("status_changed")) if text("to") == Some(TicketStatus::Resolved.as_str()) => {
+        ("ticket.updated", Some("status_changed"))
+            if text("to") == Some(TicketStatus::Resolved.as_str()) && text("from") != text("to") =>
+        {
             Some(Intent::Resolved { ticket: id(data, "ticket_id")? })
         }
         ("quote.updated", Some("sent")) => {
@@ -274,7 +294,9 @@ impl Notifier {
         let Some(notification) = tx.notification(payload.notification_id).await.map_err(retry)? else {
             return Ok(());
         };
-        if notification.state != "queued" {
+        // Sent once; a failed one is sent again only when its dead letter
+        // is replayed from Ops (nothing else delivers its event again).
+        if notification.state == "sent" {
             return Ok(());
         }
         let subject = read_subject(&mut tx, &notification).await.map_err(retry)?;
@@ -354,7 +376,10 @@ impl Notifier {
             }
             Err(e) => {
                 let permanent = matches!(e, SendError::Permanent(_));
-                tx.notification_not_sent(notification.id, &e.to_string(), permanent).await.map_err(retry)?;
+                // The last attempt's failure is final too: the row says so
+                // while its event waits in Ops as a dead letter.
+                let last = event.attempt >= anchor_store::notifications::MAIL_MAX_ATTEMPTS;
+                tx.notification_not_sent(notification.id, &e.to_string(), permanent || last).await.map_err(retry)?;
                 tx.commit().await.map_err(retry)?;
                 Err(if permanent { HandlerError::Permanent(e.to_string()) } else { HandlerError::retry(e.to_string()) })
             }

@@ -91,6 +91,45 @@ pub struct ArticleFilter {
     pub category: Option<String>,
 }
 
+/// The audiences the client's people may read.
+pub const CLIENT_AUDIENCES: [&str; 2] = ["client", "public"];
+
+/// Whether whoever holds `roles` is one of the client's people (no MSP
+/// role): they read what the Portal shows, wherever they ask.
+pub fn clients_only(roles: &[anchor_domain::Role]) -> bool {
+    roles.iter().all(|r| matches!(r, anchor_domain::Role::ClientAdmin | anchor_domain::Role::ClientUser))
+}
+
+impl ArticleFilter {
+    /// This filter narrowed to what the client's people may read: published
+    /// articles of the client and public audiences. Asking for anything
+    /// else finds nothing.
+    pub fn for_clients(mut self) -> Self {
+        // An audience and a state no article has: the narrowed filter then matches nothing.
+        const NONE: &str = "-";
+        self.audiences = if self.audiences.is_empty() {
+            CLIENT_AUDIENCES.map(str::to_owned).to_vec()
+        } else {
+            self.audiences.into_iter().filter(|a| CLIENT_AUDIENCES.contains(&a.as_str())).collect()
+        };
+        if self.audiences.is_empty() {
+            self.audiences.push(NONE.to_owned());
+        }
+        self.state = match self.state.as_deref() {
+            None | Some("published") => Some("published".to_owned()),
+            Some(_) => Some(NONE.to_owned()),
+        };
+        self
+    }
+}
+
+impl Article {
+    /// Whether the client's people may read it (published, client or public).
+    pub fn readable_by_clients(&self) -> bool {
+        self.state == "published" && CLIENT_AUDIENCES.contains(&self.audience.as_str())
+    }
+}
+
 const COLUMNS: &str = "id, title, category, tags, audience, state, revision, body, body_html, created_by_issuer,
     created_by, created_at, updated_at, published_at";
 

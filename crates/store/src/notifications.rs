@@ -172,7 +172,8 @@ impl WorkspaceTx {
         Ok(())
     }
 
-    /// Records an attempt that did not send; `failed` when it never will.
+    /// Records an attempt that did not send; `failed` when it never will
+    /// (until its dead letter is replayed).
     pub async fn notification_not_sent(
         &mut self,
         id: NotificationId,
@@ -182,8 +183,8 @@ impl WorkspaceTx {
         let error: String = error.chars().take(1000).collect();
         sqlx::query(
             "UPDATE notifications SET attempts = attempts + 1, last_error = $2,
-                    state = CASE WHEN $3 THEN 'failed' ELSE state END
-              WHERE id = $1 AND state = 'queued'",
+                    state = CASE WHEN $3 THEN 'failed' ELSE 'queued' END
+              WHERE id = $1 AND state <> 'sent'",
         )
         .bind(id)
         .bind(error)

@@ -207,6 +207,9 @@ pub struct NewLink<'a> {
     pub valid_for: Duration,
 }
 
+/// The contact's portal role, its membership row share-locked until the
+/// transaction ends: ending the access at the same moment waits for it, and
+/// then also withdraws what this transaction made.
 async fn portal_role(
     conn: &mut sqlx::PgConnection,
     workspace_id: i64,
@@ -214,7 +217,8 @@ async fn portal_role(
 ) -> Result<Option<Role>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT m.role FROM platform.memberships m JOIN platform.subjects s ON s.id = m.subject_id
-          WHERE m.workspace_id = $1 AND s.issuer = $2 AND s.subject = $3",
+          WHERE m.workspace_id = $1 AND s.issuer = $2 AND s.subject = $3
+            FOR SHARE OF m",
     )
     .bind(workspace_id)
     .bind(PORTAL_ISSUER)
@@ -248,6 +252,57 @@ async fn audit_change(
     crate::access::insert_event(conn, &event).await
 }
 
+/// Inserts an invitation in `tx`, withdrawing the contact's pending one; audited.
+async fn insert_invite(
+    tx: &mut sqlx::PgConnection,
+    workspace: &Workspace,
+    invite: &NewInvite<'_>,
+    token: &str,
+    audit: &AuditContext,
+) -> Result<Invite, StoreError> {
+    if !matches!(invite.role, Role::ClientAdmin | Role::ClientUser) {
+        return Err(StoreError::WrongKindOfRole(invite.role));
+    }
+    let replaced: Vec<PortalInviteId> = sqlx::query_scalar(
+        "UPDATE platform.portal_invites SET revoked_at = now()
+          WHERE workspace_id = $1 AND contact_id = $2 AND used_at IS NULL AND revoked_at IS NULL
+            AND expires_at > now()
+         RETURNING id",
+    )
+    .bind(workspace.id())
+    .bind(invite.contact_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let id = PortalInviteId::new();
+    let created: Invite = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH i AS (
+            INSERT INTO platform.portal_invites (id, token_hash, workspace_id, contact_id, contact_name, email, role,
+                                                 invited_by_issuer, invited_by_subject, invited_by_name, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
+            RETURNING *)
+         SELECT {INVITE_COLUMNS} FROM i JOIN platform.workspaces w ON w.id = i.workspace_id"
+    )))
+    .bind(id)
+    .bind(digest(token))
+    .bind(workspace.id())
+    .bind(invite.contact_id)
+    .bind(invite.contact_name)
+    .bind(invite.email)
+    .bind(invite.role)
+    .bind(invite.invited_by.issuer)
+    .bind(invite.invited_by.subject)
+    .bind(invite.invited_by_name)
+    .bind(invite.valid_for.as_secs_f64())
+    .fetch_one(&mut *tx)
+    .await?;
+    let detail = serde_json::json!({
+        "invite": id, "contact_id": invite.contact_id, "role": invite.role, "replaced": replaced,
+        "expires_at": created.expires_at.format(&time::format_description::well_known::Rfc3339).ok(),
+    });
+    audit_change(tx, audit, workspace.slug().as_str(), "portal.invite.created", detail).await?;
+    Ok(created)
+}
+
 impl Database {
     /// Creates an invitation for `token` (whose digest alone is kept). An
     /// earlier invitation of the same contact still pending is revoked: the
@@ -259,55 +314,16 @@ impl Database {
         token: &str,
         audit: &AuditContext,
     ) -> Result<Invite, StoreError> {
-        if !matches!(invite.role, Role::ClientAdmin | Role::ClientUser) {
-            return Err(StoreError::WrongKindOfRole(invite.role));
-        }
         let mut tx = self.begin().await?;
-        let replaced: Vec<PortalInviteId> = sqlx::query_scalar(
-            "UPDATE platform.portal_invites SET revoked_at = now()
-              WHERE workspace_id = $1 AND contact_id = $2 AND used_at IS NULL AND revoked_at IS NULL
-                AND expires_at > now()
-             RETURNING id",
-        )
-        .bind(workspace.id())
-        .bind(invite.contact_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let id = PortalInviteId::new();
-        let created: Invite = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "WITH i AS (
-                INSERT INTO platform.portal_invites (id, token_hash, workspace_id, contact_id, contact_name, email, role,
-                                                     invited_by_issuer, invited_by_subject, invited_by_name, expires_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
-                RETURNING *)
-             SELECT {INVITE_COLUMNS} FROM i JOIN platform.workspaces w ON w.id = i.workspace_id"
-        )))
-        .bind(id)
-        .bind(digest(token))
-        .bind(workspace.id())
-        .bind(invite.contact_id)
-        .bind(invite.contact_name)
-        .bind(invite.email)
-        .bind(invite.role)
-        .bind(invite.invited_by.issuer)
-        .bind(invite.invited_by.subject)
-        .bind(invite.invited_by_name)
-        .bind(invite.valid_for.as_secs_f64())
-        .fetch_one(&mut *tx)
-        .await?;
-        let detail = serde_json::json!({
-            "invite": id, "contact_id": invite.contact_id, "role": invite.role, "replaced": replaced,
-            "expires_at": created.expires_at.format(&time::format_description::well_known::Rfc3339).ok(),
-        });
-        audit_change(&mut tx, audit, workspace.slug().as_str(), "portal.invite.created", detail).await?;
+        let created = insert_invite(&mut tx, workspace, invite, token, audit).await?;
         tx.commit().await?;
         Ok(created)
     }
 
     /// [`Self::create_portal_invite`], then, `by_mail`, its e-mail queued
-    /// in the workspace (the sender gives the invitation a new token as the
-    /// message leaves, so `token` then never works). Shared by the page and
-    /// the API.
+    /// in the workspace, in the same transaction (the sender gives the
+    /// invitation a new token as the message leaves, so `token` then never
+    /// works). Shared by the pages and the API.
     pub async fn invite_to_portal(
         &self,
         workspace: &Workspace,
@@ -316,21 +332,26 @@ impl Database {
         audit: &AuditContext,
         by_mail: bool,
     ) -> Result<Invite, StoreError> {
-        let created = self.create_portal_invite(workspace, invite, token, audit).await?;
-        if by_mail {
-            let cause = created.id.to_string();
-            let mail = crate::notifications::NewNotification {
-                kind: crate::notifications::NotificationKind::PortalInvite,
-                cause: &cause,
-                contact_id: invite.contact_id,
-                about: &cause,
-                comment_id: None,
-                address: invite.email,
-            };
-            let mut tx = self.begin_workspace(workspace).await?;
-            tx.queue_notification(&mail).await?;
+        let mut tx = self.begin().await?;
+        let created = insert_invite(&mut tx, workspace, invite, token, audit).await?;
+        if !by_mail {
             tx.commit().await?;
+            return Ok(created);
         }
+        // The platform rows are written; the rest of the transaction is the
+        // workspace's unit of work.
+        let mut tx = crate::tenancy::enter_workspace(tx, workspace).await?;
+        let cause = created.id.to_string();
+        let mail = crate::notifications::NewNotification {
+            kind: crate::notifications::NotificationKind::PortalInvite,
+            cause: &cause,
+            contact_id: invite.contact_id,
+            about: &cause,
+            comment_id: None,
+            address: invite.email,
+        };
+        tx.queue_notification(&mail).await?;
+        tx.commit().await?;
         Ok(created)
     }
 
@@ -531,7 +552,7 @@ impl Database {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let any = role.is_some() || sessions > 0 || invites > 0;
+        let any = role.is_some() || sessions > 0 || invites > 0 || links > 0;
         if any {
             let detail = serde_json::json!({
                 "target_issuer": PORTAL_ISSUER, "target_subject": subject, "previous_role": role,
@@ -541,12 +562,6 @@ impl Database {
         }
         tx.commit().await?;
         Ok(any)
-    }
-
-    /// The portal role a contact holds in a workspace, if any.
-    pub async fn portal_role(&self, workspace: &Workspace, contact: &ContactId) -> Result<Option<Role>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        portal_role(&mut conn, workspace.id(), contact).await
     }
 
     /// Mints a sign-in link for `token` (its digest alone kept) when the

@@ -397,6 +397,23 @@ pub struct WorkspaceTx {
     workspace: Workspace,
 }
 
+/// Turns a transaction of the store's own (which may have written platform
+/// rows already) into `workspace`'s unit of work, so that both commit or
+/// neither does: the same switch of role and search path as
+/// [`Database::begin_workspace`], for the rest of the transaction.
+pub(crate) async fn enter_workspace(
+    mut tx: Transaction<'static, Postgres>,
+    workspace: &Workspace,
+) -> Result<WorkspaceTx, StoreError> {
+    let search_path = format!("{}, pg_temp", quote_ident(&workspace.schema_name));
+    sqlx::query("SELECT set_config('role', $1, true), set_config('search_path', $2, true)")
+        .bind(&workspace.db_role)
+        .bind(search_path)
+        .execute(&mut *tx)
+        .await?;
+    Ok(WorkspaceTx { tx, workspace: workspace.clone() })
+}
+
 impl WorkspaceTx {
     pub fn workspace(&self) -> &Workspace {
         &self.workspace

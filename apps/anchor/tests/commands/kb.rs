@@ -313,6 +313,30 @@ async fn the_api_writes_articles_through_the_same_commands_and_reads_them_with_r
         .await
         .expect("get");
     assert_eq!(response.status(), 422);
+    // One of the client's people with a bearer token reads what the Portal shows, nothing more.
+    let internal = json!({"title": "Router admin passwords", "body": "In the vault.", "audience": "internal"});
+    let internal: Value = platform.post(api, "mia", &internal, Some(20)).await.json().await.expect("json");
+    let internal = internal["result"]["article_id"].as_str().expect("id").to_owned();
+    platform.post(&format!("{api}/{internal}/publish"), "mia", &json!({}), Some(20)).await;
+    let draft = json!({"title": "Printer tips (draft)", "body": "Soon.", "audience": "client"});
+    platform.post(api, "mia", &draft, Some(20)).await;
+    let acme = platform.store.workspaces().await.expect("workspaces").into_iter().find(|w| w.slug().as_str() == "acme");
+    platform.member(&acme.expect("acme"), "carl", Role::ClientUser).await;
+    let seen = platform.get(api, "carl").await;
+    let titles: Vec<&str> =
+        seen["items"].as_array().expect("items").iter().filter_map(|a| a["title"].as_str()).collect();
+    assert_eq!(titles, ["Connect to the VPN from home"], "published client and public articles only");
+    let seen = platform.get(&format!("{api}?audience=internal"), "carl").await;
+    assert_eq!(seen["items"], json!([]));
+    let hidden = platform
+        .client
+        .get(platform.url(&format!("{api}/{internal}")))
+        .bearer_auth(platform.token("carl"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(hidden.status(), 404, "an internal article does not exist for a client");
+
     let missing = platform
         .client
         .get(platform.url(&format!("{api}/kba_00000000000000000000000000")))

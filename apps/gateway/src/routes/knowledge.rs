@@ -4,7 +4,7 @@
 
 use anchor_commands::kb::{ArticleArchive, ArticleCreate, ArticleLinkTicket, ArticlePublish, ArticleRevise};
 use anchor_domain::ArticleId;
-use anchor_store::kb::{Article, ArticleFilter, Revision, TicketLink};
+use anchor_store::kb::{Article, ArticleFilter, Revision, TicketLink, clients_only};
 use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -62,7 +62,8 @@ fn one_of(value: Option<String>, allowed: &[&str], path: &str) -> Result<Option<
 }
 
 /// Articles of every audience and state, filtered; at most 100 (narrow the
-/// search for more).
+/// search for more). The client's people (client roles only) get what the
+/// Portal shows them: published client and public articles.
 #[utoipa::path(get, path = "/api/v1/workspaces/{ws}/kb/articles", tag = "knowledge", security(("bearer" = [])),
     params(("ws" = String, Path, description = "Workspace slug"), ArticleQuery),
     responses((status = 200, body = Page<Article>)))]
@@ -76,12 +77,15 @@ pub(crate) async fn list_articles(
             return Err(Problem::unprocessable("invalid_filter", path, format!("at most {max} characters")));
         }
     }
-    let filter = ArticleFilter {
+    let mut filter = ArticleFilter {
         audiences: one_of(query.audience, &["internal", "client", "public"], "/audience")?.into_iter().collect(),
         state: one_of(query.state, &["draft", "published", "archived"], "/state")?,
         search: query.q.filter(|q| !q.trim().is_empty()),
         category: query.category.filter(|c| !c.trim().is_empty()),
     };
+    if clients_only(&scope.roles) {
+        filter = filter.for_clients();
+    }
     let items =
         state.db.read(&scope.workspace, |tx| Box::pin(async move { tx.articles(&filter, LIMIT).await })).await?;
     Ok(Json(Page { items, next_cursor: None }))
@@ -105,11 +109,14 @@ pub(crate) async fn get_article(
     State(state): State<AppState>,
     ObjectId(id): ObjectId<ArticleId>,
 ) -> Result<Json<ArticleView>, Problem> {
+    let clients = clients_only(&scope.roles);
     let found = state
         .db
         .read(&scope.workspace, |tx| {
             Box::pin(async move {
-                let Some(article) = tx.article(id).await? else { return Ok(None) };
+                let Some(article) = tx.article(id).await?.filter(|a| !clients || a.readable_by_clients()) else {
+                    return Ok(None);
+                };
                 let revisions = tx.article_revisions(id).await?;
                 let tickets = tx.article_links(Some(id), None).await?;
                 Ok(Some(ArticleView { article, revisions, tickets }))
