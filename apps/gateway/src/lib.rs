@@ -23,7 +23,7 @@ use anchor_auth::{DevIssuer, TokenVerifier};
 use anchor_config::{IssuerSettings, OidcSettings, Settings};
 use anchor_store::Database;
 use axum::Router;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -89,6 +89,9 @@ pub struct AccessConfig {
     pub trusted_proxies: anchor_auth::source::TrustedProxies,
     /// Password checks at once (`password_hash_concurrency`); 0: one per core.
     pub password_hash_concurrency: usize,
+    /// Redis for the per-source limits every replica shares (`redis_url`);
+    /// `None`: each process counts its own.
+    pub redis_url: Option<SecretString>,
 }
 
 impl Config {
@@ -126,6 +129,7 @@ impl Config {
                 )
                 .map_err(|e| anyhow::anyhow!("setting trusted_proxies: {e}"))?,
                 password_hash_concurrency: settings.password_hash_concurrency.unwrap_or(0),
+                redis_url: settings.redis_url.clone(),
             },
             telemetry: anchor_telemetry::limits::Limits {
                 batches_per_minute: settings.agent_batches_per_minute,
@@ -175,6 +179,8 @@ pub struct AppState {
     pub ticket_search: Arc<dyn anchor_store::ticket_search::TicketSearch>,
     /// Whether the worker mails the portal's e-mail (`smtp` is set).
     pub mail_enabled: bool,
+    /// Per-source rate limits: in process, or shared through Redis.
+    pub limits: anchor_ratelimit::Limiter,
 }
 
 /// What the webhook routes need: the master key (endpoint secrets are
@@ -239,6 +245,11 @@ impl AppState {
             )),
             ticket_search: Arc::new(anchor_store::ticket_search::PostgresTicketSearch),
             mail_enabled: config.mail_enabled,
+            limits: match &config.access.redis_url {
+                Some(url) => anchor_ratelimit::Limiter::redis(url.expose_secret(), "anchor")
+                    .map_err(|e| anyhow::anyhow!("setting {e}"))?,
+                None => anchor_ratelimit::Limiter::in_process(),
+            },
             db,
             shutdown: CancellationToken::new(),
         })
@@ -261,7 +272,8 @@ pub fn app(config: &Config, state: AppState, extra: Option<Router<AppState>>) ->
         .with_trusted_proxies(Arc::clone(&state.proxies))
         .with_password_hashing(Arc::clone(&state.hashing))
         .with_shutdown(state.shutdown.clone())
-        .with_mail(config.mail_enabled);
+        .with_mail(config.mail_enabled)
+        .with_limits(state.limits.clone());
     router = router.merge(anchor_web::router(web));
     if let Some(extra) = extra {
         router = router.merge(extra);

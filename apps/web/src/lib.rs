@@ -64,6 +64,8 @@ pub const MAX_FAILURES_PER_SOURCE: i32 = 20;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// OIDC sign-ins one source may start per minute (each writes a login in flight).
 pub const OIDC_STARTS_PER_MINUTE: u32 = 30;
+/// The same as a rate limit.
+pub(crate) const OIDC_STARTS: anchor_ratelimit::Rate = anchor_ratelimit::Rate::per_minute(OIDC_STARTS_PER_MINUTE);
 
 /// What the web app needs.
 #[derive(Debug, Clone)]
@@ -82,13 +84,14 @@ pub struct WebState {
     pub(crate) hashing: Arc<PasswordHashing>,
     /// Throttle keys known to be at their limit.
     pub(crate) refused: Arc<throttle::Refused>,
-    pub(crate) oidc_starts: Arc<throttle::PerSource>,
+    /// Per-source limits of what anonymous callers start (OIDC sign-ins,
+    /// portal links): shared by every replica through Redis when configured.
+    pub(crate) limits: anchor_ratelimit::Limiter,
     /// Cancelled when the server stops: live streams end with it.
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
     /// What live Ops pages follow.
     pub(crate) ops_changes: Arc<ops::OpsChanges>,
     /// Invitation links opened or taken up, per source.
-    pub(crate) invite_tries: Arc<throttle::PerSource>,
     /// Whether the worker mails the portal's e-mail (`smtp` is set).
     pub(crate) mail: bool,
 }
@@ -112,10 +115,9 @@ impl WebState {
             proxies: Arc::default(),
             hashing: Arc::default(),
             refused: Arc::default(),
-            oidc_starts: Arc::new(throttle::PerSource::new(OIDC_STARTS_PER_MINUTE, Duration::from_secs(60))),
+            limits: anchor_ratelimit::Limiter::in_process(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             ops_changes: Arc::default(),
-            invite_tries: Arc::new(throttle::PerSource::new(portal::INVITE_TRIES_PER_MINUTE, Duration::from_secs(60))),
             mail: false,
         }
     }
@@ -130,6 +132,13 @@ impl WebState {
     /// owner flushes at shutdown) instead of a buffer of its own.
     pub fn with_refusals(mut self, refusals: Refusals) -> Self {
         self.refusals = refusals;
+        self
+    }
+
+    /// Counts the per-source limits with `limits` (the gateway's, shared
+    /// through Redis when configured) instead of in this state alone.
+    pub fn with_limits(mut self, limits: anchor_ratelimit::Limiter) -> Self {
+        self.limits = limits;
         self
     }
 

@@ -135,7 +135,7 @@ pub(crate) async fn start(
     let Some(oidc) = state.oidc.clone() else {
         return pages::refused(StatusCode::NOT_FOUND, "Single sign-on is not set up", "Sign in with a local account.");
     };
-    if let Err(wait) = state.oidc_starts.admit(&source.bucket()) {
+    if let Err(wait) = state.limits.admit("oidc.starts", &source.bucket(), crate::OIDC_STARTS).await {
         refuse(&state, &headers, (Outcome::Denied, "throttled"), &source, &oidc.issuer, None, "oidc");
         let page = pages::refused(
             StatusCode::TOO_MANY_REQUESTS,

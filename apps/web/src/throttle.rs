@@ -14,8 +14,10 @@
 //!
 //! Keys found at their limit are remembered here until their window ends,
 //! so a throttled caller is answered from memory, without a database
-//! connection. **OIDC starts** (each writes the login in flight) are limited
-//! per source in memory ([`OIDC_STARTS_PER_MINUTE`]). Both maps are bounded.
+//! connection (the map is bounded). **OIDC starts** (each writes the login in
+//! flight, [`OIDC_STARTS_PER_MINUTE`]) and **portal links** are limited per
+//! source by the gateway's `anchor_ratelimit::Limiter`: in process, or
+//! shared by every replica through Redis.
 //!
 //! [`MAX_FAILURES_PER_ACCOUNT_AND_SOURCE`]: crate::MAX_FAILURES_PER_ACCOUNT_AND_SOURCE
 //! [`MAX_FAILURES_PER_SOURCE`]: crate::MAX_FAILURES_PER_SOURCE
@@ -62,60 +64,12 @@ impl Refused {
     }
 }
 
-/// At most `limit` events per source per `window`.
-#[derive(Debug)]
-pub(crate) struct PerSource {
-    limit: u32,
-    window: Duration,
-    counts: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl PerSource {
-    pub(crate) fn new(limit: u32, window: Duration) -> Self {
-        Self { limit, window, counts: Mutex::default() }
-    }
-
-    /// Counts one event; `Err(wait)` when the source is at its limit (or,
-    /// with every slot of the map taken by live sources, everyone is).
-    pub(crate) fn admit(&self, source: &str) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut counts = lock(&self.counts);
-        if let Some((ends, count)) = counts.get_mut(source) {
-            if *ends <= now {
-                *ends = now + self.window;
-                *count = 0;
-            }
-            if *count >= self.limit {
-                return Err(*ends - now);
-            }
-            *count += 1;
-            return Ok(());
-        }
-        if counts.len() >= CAPACITY {
-            counts.retain(|_, (ends, _)| *ends > now);
-            if counts.len() >= CAPACITY {
-                return Err(self.window);
-            }
-        }
-        counts.insert(source.to_owned(), (now + self.window, 1));
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_source_gets_its_limit_per_window_and_others_are_unaffected() {
-        let limit = PerSource::new(3, Duration::from_secs(60));
-        for _ in 0..3 {
-            assert!(limit.admit("192.0.2.1").is_ok());
-        }
-        let wait = limit.admit("192.0.2.1").expect_err("over");
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(60));
-        assert!(limit.admit("192.0.2.2").is_ok());
-
+    fn keys_at_their_limit_are_remembered_until_their_window_ends() {
         let refused = Refused::default();
         assert_eq!(refused.remaining(&["a", "b"]), None);
         refused.remember("b".to_owned(), Duration::from_secs(60));

@@ -123,6 +123,9 @@ pub struct Settings {
     /// NATS with JetStream for domain events (also `NATS_URL`). Unset: an
     /// in-process bus.
     pub nats_url: Option<String>,
+    /// Redis (also `REDIS_URL`): rate limits shared by every gateway
+    /// replica. Unset: each process counts its own. `redis://[:password@]host:6379/db`.
+    pub redis_url: Option<SecretString>,
     /// The master key that seals the installation's secrets (evidence issuer
     /// keys, later runtime secrets): base64 of 32 random bytes. Unset:
     /// `data_dir/keys/master.key`, created on first use (dev).
@@ -349,6 +352,7 @@ const SETTING_KEYS: &[&str] = &[
     "agent_node_url",
     "command_keys",
     "nats_url",
+    "redis_url",
     "master_key",
     "evidence_dir",
     "evidence_s3",
@@ -428,7 +432,11 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(path));
         }
         let figment = figment
-            .merge(Env::raw().only(&["DATABASE_URL", "NATS_URL"]).map(|key| key.as_str().to_lowercase().into()))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL", "NATS_URL", "REDIS_URL"])
+                    .map(|key| key.as_str().to_lowercase().into()),
+            )
             .merge(Env::prefixed("ANCHOR_").only(SETTING_KEYS))
             .merge(Serialized::defaults(overrides));
         Self::from_figment(figment)
@@ -518,6 +526,12 @@ impl Settings {
             && !(url.starts_with("nats://") || url.starts_with("tls://"))
         {
             return Err(ConfigError::invalid("nats_url", "must start with nats:// or tls://"));
+        }
+        if let Some(url) = &self.redis_url
+            && !url.expose_secret().starts_with("redis://")
+        {
+            // The value itself is never echoed: it may carry a password.
+            return Err(ConfigError::invalid("redis_url", "must start with redis://"));
         }
         if let Some(url) = &self.agentfield_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -863,6 +877,24 @@ mod tests {
             jail.set_env("ANCHOR_REASONER_LLM", "{base_url=\"ftp://models\", model=\"x\"}");
             let err = load(&Overrides::default()).expect_err("not http").to_string();
             assert!(err.contains("reasoner_llm") && err.contains("base_url"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn redis_is_off_by_default_and_read_from_redis_url() {
+        Jail::expect_with(|jail| {
+            assert!(load(&Overrides::default()).expect("valid").redis_url.is_none(), "in process by default");
+            jail.set_env("REDIS_URL", "redis://:hunter2@cache:6379/2");
+            let s = load(&Overrides::default()).expect("valid");
+            assert_eq!(
+                s.redis_url.as_ref().map(|u| u.expose_secret().to_owned()).as_deref(),
+                Some("redis://:hunter2@cache:6379/2")
+            );
+            assert!(!format!("{s:?}").contains("hunter2"), "Debug must redact the password");
+            jail.set_env("REDIS_URL", "http://cache:6379");
+            let err = load(&Overrides::default()).expect_err("not redis").to_string();
+            assert!(err.contains("redis_url") && !err.contains("cache"), "{err}");
             Ok(())
         });
     }

@@ -9,8 +9,8 @@ pub(crate) struct HandoffForm {
 }
 
 /// Counts one invitation link from `source`; a page when over the limit.
-fn throttled(state: &WebState, headers: &HeaderMap, source: &ClientSource, method: &str) -> Option<Response> {
-    let wait = state.invite_tries.admit(&source.bucket()).err()?;
+async fn throttled(state: &WebState, headers: &HeaderMap, source: &ClientSource, method: &str) -> Option<Response> {
+    let wait = state.limits.admit("portal.links", &source.bucket(), LINK_TRIES).await.err()?;
     record_refusal(state, headers, source, "throttled", method);
     let page = pages::refused(
         StatusCode::TOO_MANY_REQUESTS,
@@ -113,14 +113,14 @@ fn handoff_page(
 
 /// What a handoff POST checks before anything is read: the per-source
 /// limit, then the browser binding its page set and the origin.
-fn handoff_refused(
+async fn handoff_refused(
     state: &WebState,
     headers: &HeaderMap,
     source: &ClientSource,
     jar: &CookieJar,
     form: Result<Form<HandoffForm>, FormRejection>,
 ) -> Option<Response> {
-    if let Some(page) = throttled(state, headers, source, "post") {
+    if let Some(page) = throttled(state, headers, source, "post").await {
         return Some(page);
     }
     let bound = jar.get(HANDOFF_COOKIE).map(|c| c.value().to_owned());
@@ -149,7 +149,7 @@ pub(crate) async fn invite(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Response {
-    if let Some(page) = throttled(&state, &headers, &source, "get") {
+    if let Some(page) = throttled(&state, &headers, &source, "get").await {
         return page;
     }
     let invite = match state.db.portal_invite(&token).await {
@@ -184,7 +184,7 @@ pub(crate) async fn take_invite(
     jar: CookieJar,
     form: Result<Form<HandoffForm>, FormRejection>,
 ) -> Response {
-    if let Some(page) = handoff_refused(&state, &headers, &source, &jar, form) {
+    if let Some(page) = handoff_refused(&state, &headers, &source, &jar, form).await {
         return page;
     }
     // The link must name its own workspace: read first, then take it up.
@@ -252,7 +252,7 @@ pub(crate) async fn sign_in_link(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Response {
-    if let Some(page) = throttled(&state, &headers, &source, "get") {
+    if let Some(page) = throttled(&state, &headers, &source, "get").await {
         return page;
     }
     let link = match state.db.portal_link(&token).await {
@@ -282,7 +282,7 @@ pub(crate) async fn take_sign_in_link(
     jar: CookieJar,
     form: Result<Form<HandoffForm>, FormRejection>,
 ) -> Response {
-    if let Some(page) = handoff_refused(&state, &headers, &source, &jar, form) {
+    if let Some(page) = handoff_refused(&state, &headers, &source, &jar, form).await {
         return page;
     }
     match state.db.portal_link(&token).await {

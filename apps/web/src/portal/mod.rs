@@ -62,8 +62,8 @@ use crate::{
 pub(crate) const PORTAL_IDLE: Duration = Duration::from_secs(24 * 60 * 60);
 /// ... and after this long in any case.
 pub(crate) const PORTAL_ABSOLUTE: Duration = Duration::from_secs(14 * 24 * 60 * 60);
-/// Invitation links one source may open or take up per minute.
-pub(crate) const INVITE_TRIES_PER_MINUTE: u32 = 30;
+/// Invitation and sign-in links one source may open or take up per minute.
+pub(crate) const LINK_TRIES: anchor_ratelimit::Rate = anchor_ratelimit::Rate::per_minute(30);
 
 const SECURE_COOKIE: &str = "__Host-anchor_portal";
 const PLAIN_COOKIE: &str = "anchor_portal";
